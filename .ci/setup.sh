@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# Installs everything gridwatch needs on a fresh Debian 12 machine: Debian packages (PostgreSQL,
+# Mosquitto, and with --browser Chromium for the page tests) and the project's virtualenv.
+# Idempotent and quiet when nothing is missing; it never asks questions.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+want_browser=0
+[ "${1:-}" = "--browser" ] && want_browser=1
+
+need=()
+[ -x /usr/lib/postgresql/15/bin/initdb ] || need+=(postgresql)
+command -v mosquitto >/dev/null || [ -x /usr/sbin/mosquitto ] || need+=(mosquitto)
+python3 -c 'import ensurepip, venv' 2>/dev/null || need+=(python3-venv)
+fc-list 2>/dev/null | grep -qi dejavu || need+=(fonts-dejavu-core)
+if [ "$want_browser" = 1 ]; then
+    [ -x /usr/lib/chromium/chromium ] || need+=(chromium)
+    fc-list 2>/dev/null | grep -qi "noto sans cjk" || need+=(fonts-noto-cjk)
+fi
+if [ ${#need[@]} -gt 0 ]; then
+    if [ "$(id -u)" != 0 ]; then
+        echo "gridwatch needs these Debian packages; install them as root: apt-get install ${need[*]}" >&2
+        exit 1
+    fi
+    echo "Installing Debian packages: ${need[*]}"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+
+stamp=.venv/.installed
+sig=$(cat pyproject.toml .ci/constraints.txt .ci/setup.sh | sha256sum | cut -c1-16)
+if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$sig" ]; then
+    exit 0
+fi
+echo "Setting up .venv (first run takes a few minutes)"
+[ -x .venv/bin/python ] || python3 -m venv .venv
+pip=(.venv/bin/python -m pip -q --disable-pip-version-check)
+"${pip[@]}" install --upgrade pip setuptools wheel 2>&1 | grep -v "^WARNING: Location" || true
+# torch first, from the pinned CPU build: any looser spec pulls several GB of CUDA packages.
+"${pip[@]}" install -c .ci/constraints.txt torch==2.13.0 2>&1 | grep -v "^WARNING: Location" || true
+"${pip[@]}" install -c .ci/constraints.txt -e '.[dev]' 2>&1 | grep -v "^WARNING: Location" || true
+# ultralytics depends on the GUI build of OpenCV, which needs libGL and shadows the headless
+# build (same cv2 module). Keep only the headless one.
+if .venv/bin/python -m pip show opencv-python >/dev/null 2>&1; then
+    "${pip[@]}" uninstall -y opencv-python >/dev/null
+    "${pip[@]}" install --force-reinstall --no-deps "$(.venv/bin/python -m pip show opencv-python-headless | awk '/^Version/{print "opencv-python-headless=="$2}')" 2>&1 | grep -v "^WARNING: Location" || true
+fi
+.venv/bin/python -c "import cv2, onnxruntime, torch, fastapi, psycopg, aiomqtt, shapely" 
+echo "$sig" > "$stamp"

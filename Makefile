@@ -1,0 +1,17 @@
+# The two commands a new user needs: `make demo` and `make test`. Both install what is missing.
+.PHONY: demo test bench setup setup-browser lint
+
+demo: setup
+	.venv/bin/gridwatch demo
+
+test: setup-browser
+	.venv/bin/python -m pytest $(PYTEST_ARGS)
+
+bench: setup
+	.venv/bin/python -m bench
+
+setup:
+	bash .ci/setup.sh
+
+setup-browser:
+	bash .ci/setup.sh --browser

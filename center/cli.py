@@ -1,0 +1,115 @@
+"""The one ``gridwatch`` command. Exit codes: 0 ok, 1 failure, 2 bad usage (click's)."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+
+import click
+
+
+def _setup_logging(verbose: bool) -> None:
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("-v", "--verbose", is_flag=True, help="Debug logging.")
+def cli(verbose: bool) -> None:
+    """gridwatch: camera alerts to closed-loop tickets for city grid governance."""
+    _setup_logging(verbose)
+
+
+@cli.group()
+def center() -> None:
+    """The command center: ingest, tickets, API, wall screen and phone pages."""
+
+
+@center.command("run")
+def center_run() -> None:
+    """Serve the center (settings from GRIDWATCH_* environment variables or .env)."""
+    import uvicorn
+
+    from center.app import create_app
+    from center.district import DistrictError
+    from center.settings import CenterSettings
+
+    settings = CenterSettings()
+    try:
+        app = create_app(settings)
+    except (DistrictError, ValueError) as exc:
+        raise click.ClickException(str(exc)) from None
+    uvicorn.run(app, host=settings.http.host, port=settings.http.port, log_config=None,
+                ws="websockets-sansio")
+
+
+@center.command("migrate")
+@click.option("--commit", is_flag=True, help="Apply the pending migrations (default: only list).")
+def center_migrate(commit: bool) -> None:
+    """List pending schema migrations; apply them with --commit."""
+    import psycopg
+
+    from center.db.migrate import ensure_database, migrate
+    from center.settings import CenterSettings
+
+    dsn = CenterSettings().db.dsn
+    try:
+        if commit and ensure_database(dsn):
+            click.echo("created database")
+        todo = migrate(dsn, commit=commit)
+    except psycopg.Error as exc:
+        raise click.ClickException(f"database {dsn}: {exc}") from None
+    verb = "applied" if commit else "pending"
+    for m in todo:
+        click.echo(f"{verb}: {m.name}")
+    if not todo:
+        click.echo("schema is up to date")
+    elif not commit:
+        click.echo("(dry run: nothing changed; add --commit to apply)")
+
+
+@center.command("check-district")
+@click.argument("path", type=click.Path(path_type=Path))
+def check_district(path: Path) -> None:
+    """Validate a district file (YAML + GeoJSON)."""
+    from center.district import DistrictError, load_district
+
+    try:
+        d = load_district(path)
+    except DistrictError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"OK: {d.name}: {len(d.areas)} areas, {len(d.cameras)} cameras, "
+               f"{len(d.people)} people")
+
+
+@cli.command()
+@click.option("--port", type=int, default=8000, show_default=True,
+              help="Preferred HTTP port (a free one is used if it is taken).")
+@click.option("--data-dir", type=click.Path(path_type=Path), default=None,
+              help="Where the demo keeps its database and broker (default .gridwatch/).")
+def demo(port: int, data_dir: Path | None) -> None:
+    """Run everything on embedded defaults: PostgreSQL, Mosquitto, center and an edge."""
+    from center.paths import DATA_DIR
+    from simulators.demo import run_demo
+
+    sys.exit(run_demo(data_dir or DATA_DIR, preferred_port=port))
+
+
+def _attach_edge() -> None:
+    from edge.cli import edge_group
+
+    cli.add_command(edge_group, "edge")
+
+
+_attach_edge()
+
+
+def main() -> None:
+    cli()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,156 @@
+"""SQL for alerts, evidence, dead letters and device status. Values always go as parameters."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from uuid import UUID
+
+from psycopg import AsyncConnection
+from psycopg.rows import class_row
+
+from center.protocol import Alert, CameraStatus, EdgeStatus
+
+
+@dataclass(frozen=True)
+class AlertRow:
+    alert_id: UUID
+    seq: int
+    kind: str
+    edge_id: str
+    camera_id: str
+    zone_id: str
+    event_type: str
+    label: str
+    score: float
+    bbox: list[float]
+    started_at: datetime
+    last_seen_at: datetime
+    received_at: datetime
+    ticket_id: int | None
+    has_snapshot: bool
+
+
+@dataclass(frozen=True)
+class CameraStatusRow:
+    camera_id: str
+    edge_id: str
+    state: str
+    detail: str
+    updated_at: datetime
+
+
+async def insert_alert(conn: AsyncConnection, alert: Alert) -> bool:
+    """Store one alert message; False when it was already stored (a QoS 1 redelivery)."""
+    cur = await conn.execute(
+        "INSERT INTO alerts (alert_id, seq, kind, edge_id, camera_id, zone_id, event_type,"
+        " label, score, bbox, started_at, observed_at, has_snapshot)"
+        " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+        " ON CONFLICT DO NOTHING",
+        (alert.alert_id, alert.seq, alert.kind, alert.edge_id, alert.camera_id, alert.zone_id,
+         alert.event_type, alert.label, alert.score, list(alert.bbox), alert.started_at,
+         alert.last_seen_at, alert.snapshot_jpeg is not None),
+    )
+    if cur.rowcount == 0:
+        return False
+    if alert.snapshot_jpeg is not None:
+        await conn.execute(
+            "INSERT INTO alert_snapshots (alert_id, seq, jpeg) VALUES (%s, %s, %s)"
+            " ON CONFLICT DO NOTHING",
+            (alert.alert_id, alert.seq, alert.snapshot_jpeg),
+        )
+    return True
+
+
+async def link_alert_to_ticket(conn: AsyncConnection, alert: Alert, ticket_id: int) -> None:
+    await conn.execute(
+        "UPDATE alerts SET ticket_id = %s WHERE alert_id = %s AND seq = %s AND observed_at = %s",
+        (ticket_id, alert.alert_id, alert.seq, alert.last_seen_at),
+    )
+
+
+async def dead_letter(conn: AsyncConnection, topic: str, payload: bytes, reason: str) -> None:
+    await conn.execute(
+        "INSERT INTO dead_letters (topic, payload, reason) VALUES (%s, %s, %s)",
+        (topic, payload, reason[:4000]),
+    )
+
+
+async def upsert_camera_status(conn: AsyncConnection, status: CameraStatus) -> None:
+    await conn.execute(
+        "INSERT INTO camera_status (camera_id, edge_id, state, detail, updated_at)"
+        " VALUES (%s, %s, %s, %s, %s) ON CONFLICT (camera_id) DO UPDATE SET"
+        " edge_id = EXCLUDED.edge_id, state = EXCLUDED.state, detail = EXCLUDED.detail,"
+        " updated_at = EXCLUDED.updated_at WHERE camera_status.updated_at <= EXCLUDED.updated_at",
+        (status.camera_id, status.edge_id, status.state, status.detail, status.at),
+    )
+
+
+async def upsert_edge_status(conn: AsyncConnection, status: EdgeStatus) -> list[str]:
+    """Record an edge's state; when it went offline, so did its cameras (returned)."""
+    await conn.execute(
+        "INSERT INTO edge_status (edge_id, state, updated_at) VALUES (%s, %s, now())"
+        " ON CONFLICT (edge_id) DO UPDATE SET state = EXCLUDED.state, updated_at = now()",
+        (status.edge_id, status.state),
+    )
+    if status.state != "offline":
+        return []
+    cur = await conn.execute(
+        "UPDATE camera_status SET state = 'offline', detail = 'edge offline', updated_at = now()"
+        " WHERE edge_id = %s AND state <> 'offline' RETURNING camera_id",
+        (status.edge_id,),
+    )
+    return [r[0] for r in await cur.fetchall()]
+
+
+_ALERT_COLS = ("alert_id, seq, kind, edge_id, camera_id, zone_id, event_type, label, score, bbox,"
+               " started_at, observed_at AS last_seen_at, received_at, ticket_id, has_snapshot")
+
+
+async def get_alert(conn: AsyncConnection, alert_id: UUID, seq: int) -> AlertRow | None:
+    cur = conn.cursor(row_factory=class_row(AlertRow))
+    await cur.execute(
+        f"SELECT {_ALERT_COLS} FROM alerts WHERE alert_id = %s AND seq = %s", (alert_id, seq)
+    )
+    return await cur.fetchone()
+
+
+async def list_alerts(conn: AsyncConnection, *, limit: int = 50, camera_id: str | None = None,
+                      kind: str | None = None, since: datetime | None = None) -> list[AlertRow]:
+    where, args = ["TRUE"], []
+    for col, val in (("camera_id", camera_id), ("kind", kind)):
+        if val is not None:
+            where.append(f"{col} = %s")
+            args.append(val)
+    if since is not None:
+        where.append("observed_at >= %s")
+        args.append(since)
+    cur = conn.cursor(row_factory=class_row(AlertRow))
+    await cur.execute(
+        f"SELECT {_ALERT_COLS} FROM alerts WHERE {' AND '.join(where)}"
+        " ORDER BY observed_at DESC, received_at DESC LIMIT %s",
+        (*args, limit),
+    )
+    return await cur.fetchall()
+
+
+async def latest_snapshot(conn: AsyncConnection, alert_id: UUID) -> bytes | None:
+    """The newest evidence picture of an alert (its latest message that carried one)."""
+    cur = await conn.execute(
+        "SELECT jpeg FROM alert_snapshots WHERE alert_id = %s ORDER BY seq DESC LIMIT 1",
+        (alert_id,),
+    )
+    row = await cur.fetchone()
+    return None if row is None else bytes(row[0])
+
+
+async def camera_statuses(conn: AsyncConnection) -> dict[str, CameraStatusRow]:
+    cur = conn.cursor(row_factory=class_row(CameraStatusRow))
+    await cur.execute("SELECT camera_id, edge_id, state, detail, updated_at FROM camera_status")
+    return {r.camera_id: r for r in await cur.fetchall()}
+
+
+async def ensure_partitions(conn: AsyncConnection) -> int:
+    cur = await conn.execute("SELECT gridwatch_ensure_partitions(1, 7)")
+    row = await cur.fetchone()
+    return int(row[0]) if row else 0

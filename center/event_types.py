@@ -1,0 +1,30 @@
+"""The event-type code table (GB/T 30428 codes plus local extensions), kept as data."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+from pydantic import BaseModel, ConfigDict, RootModel, ValidationError
+
+
+class EventType(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    zh: str
+    en: str
+
+
+class _Table(RootModel[dict[str, EventType]]):
+    pass
+
+
+def load_event_types(path: Path) -> dict[str, EventType]:
+    try:
+        raw = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+        table = _Table.model_validate(raw).root
+    except (OSError, yaml.YAMLError, ValidationError) as exc:
+        raise ValueError(f"{path}: bad event-type table: {exc}") from None
+    bad = [code for code in table if not (code.isdigit() and 4 <= len(code) <= 6)]
+    if bad:
+        raise ValueError(f"{path}: codes must be 4-6 digits: {', '.join(bad)}")
+    return table

@@ -1,0 +1,194 @@
+"""Private PostgreSQL and Mosquitto servers on free loopback ports, for the demo and the tests.
+
+Both run Debian's own packages (the real servers users run), from a data folder we own, bound
+to 127.0.0.1 only. As root, PostgreSQL must run as the ``postgres`` user (pg_ctl refuses root)
+and Mosquitto drops to the ``mosquitto`` user, so the data folders are handed to those users.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import pwd
+import shutil
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+PG_BIN = Path(os.environ.get("GRIDWATCH_PG_BIN", "/usr/lib/postgresql/15/bin"))
+MOSQUITTO_BIN = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
+
+
+class ServiceError(RuntimeError):
+    """A local server could not be started; the message says which and why."""
+
+
+def free_port(preferred: int | None = None) -> int:
+    """A free TCP port on 127.0.0.1, ``preferred`` when it is free."""
+    if preferred is not None:
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", preferred))
+                return preferred
+            except OSError:
+                pass
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_for_port(port: int, timeout: float, what: str, log: Path | None = None) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
+            return
+        time.sleep(0.05)
+    tail = log.read_text(errors="replace")[-2000:] if log and log.exists() else ""
+    raise ServiceError(f"{what} did not listen on 127.0.0.1:{port} within {timeout:.0f}s\n{tail}")
+
+
+def _service_user(name: str) -> pwd.struct_passwd | None:
+    """The unprivileged user a server must run as when we are root, else None."""
+    if os.geteuid() != 0:
+        return None
+    try:
+        return pwd.getpwnam(name)
+    except KeyError:
+        raise ServiceError(f"running as root needs the system user {name!r}") from None
+
+
+def _hand_to(path: Path, user: pwd.struct_passwd | None) -> None:
+    """Give a folder to the server's user and make its parents traversable by it."""
+    if user is None:
+        return
+    for root, dirs, files in os.walk(path):
+        for name in [root, *(os.path.join(root, n) for n in dirs + files)]:
+            os.chown(name, user.pw_uid, user.pw_gid)
+    for parent in path.resolve().parents:
+        mode = parent.stat().st_mode
+        if not mode & 0o001:
+            os.chmod(parent, mode | 0o001)
+
+
+class Postgres:
+    """A PostgreSQL cluster in ``data_dir``; reused (data kept) when it already exists."""
+
+    def __init__(self, data_dir: Path, port: int | None = None) -> None:
+        self.data_dir = Path(data_dir).resolve()
+        self.port = port or free_port()
+        self.host = "127.0.0.1"
+        self._user = _service_user("postgres")
+        if not (PG_BIN / "initdb").exists():
+            raise ServiceError(
+                f"PostgreSQL binaries not found in {PG_BIN}: apt-get install postgresql"
+            )
+
+    def dsn(self, dbname: str = "postgres") -> str:
+        return f"postgresql://postgres@{self.host}:{self.port}/{dbname}"
+
+    def _run(self, *args: str) -> subprocess.CompletedProcess[str]:
+        cmd = [str(PG_BIN / args[0]), *args[1:]]
+        if self._user is not None:
+            cmd = ["runuser", "-u", "postgres", "--", *cmd]
+        return subprocess.run(cmd, capture_output=True, text=True, check=False)
+
+    def start(self) -> Postgres:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        os.chmod(self.data_dir, 0o700)
+        _hand_to(self.data_dir, self._user)
+        if not (self.data_dir / "PG_VERSION").exists():
+            r = self._run("initdb", "-D", str(self.data_dir), "-U", "postgres",
+                          "--auth=trust", "-E", "UTF8", "--locale=C.UTF-8")
+            if r.returncode:
+                raise ServiceError(f"initdb failed in {self.data_dir}: {r.stderr.strip()}")
+        log = self.data_dir / "server.log"
+        opts = (f"-c listen_addresses=127.0.0.1 -p {self.port} -k {self.data_dir} "
+                "-c fsync=on -c max_connections=200")
+        r = self._run("pg_ctl", "-D", str(self.data_dir), "-w", "-t", "60", "-l", str(log),
+                      "-o", opts, "start")
+        if r.returncode:
+            tail = log.read_text(errors="replace")[-2000:] if log.exists() else ""
+            raise ServiceError(f"PostgreSQL did not start on port {self.port}: "
+                               f"{r.stderr.strip()}\n{tail}")
+        return self
+
+    def stop(self, mode: str = "fast") -> None:
+        self._run("pg_ctl", "-D", str(self.data_dir), "-m", mode, "-w", "stop")
+
+    def __enter__(self) -> Postgres:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+class Mosquitto:
+    """A Mosquitto broker with persistence in ``data_dir``, listening on 127.0.0.1 only."""
+
+    def __init__(self, data_dir: Path, port: int | None = None) -> None:
+        self.data_dir = Path(data_dir).resolve()
+        self.port = port or free_port()
+        self.host = "127.0.0.1"
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._user = _service_user("mosquitto")
+        if not Path(MOSQUITTO_BIN).exists():
+            raise ServiceError("mosquitto not found: apt-get install mosquitto")
+
+    @property
+    def log_path(self) -> Path:
+        return self.data_dir / "mosquitto.log"
+
+    def _write_config(self) -> Path:
+        conf = self.data_dir / "mosquitto.conf"
+        conf.write_text(
+            f"listener {self.port} 127.0.0.1\n"
+            "allow_anonymous true\n"
+            "persistence true\n"
+            f"persistence_location {self.data_dir}/\n"
+            "autosave_interval 5\n"
+            "max_queued_messages 100000\n"
+            "max_inflight_messages 100\n"
+            f"log_dest file {self.log_path}\n"
+            "log_type error\nlog_type warning\nlog_type notice\n"
+        )
+        return conf
+
+    def start(self) -> Mosquitto:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        conf = self._write_config()
+        _hand_to(self.data_dir, self._user)
+        self._proc = subprocess.Popen(
+            [MOSQUITTO_BIN, "-c", str(conf)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+        )
+        try:
+            wait_for_port(self.port, 15, "Mosquitto", self.log_path)
+        except ServiceError:
+            self.stop()
+            raise
+        return self
+
+    def stop(self) -> None:
+        if self._proc is None:
+            return
+        self._proc.terminate()
+        try:
+            self._proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self._proc.kill()
+            self._proc.wait()
+        self._proc = None
+
+    def kill(self) -> None:
+        """Stop abruptly, as a crash would (for fault drills)."""
+        if self._proc is not None:
+            self._proc.kill()
+            self._proc.wait()
+            self._proc = None
+
+    def __enter__(self) -> Mosquitto:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

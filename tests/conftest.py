@@ -1,0 +1,134 @@
+"""Real services for the tests: a private PostgreSQL and Mosquitto on free loopback ports.
+
+Set GRIDWATCH_TEST_DSN to use an existing PostgreSQL server instead (its user must be allowed
+to create databases). Each test that needs a database gets a fresh one cloned from a migrated
+template, so tests never see each other's rows.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import psycopg
+import pytest
+import uvicorn
+
+from center.db.migrate import migrate
+from center.paths import shared_file
+from center.settings import CenterSettings, DatabaseSettings, HttpSettings, MqttSettings
+from simulators.local_services import Mosquitto, Postgres, free_port
+
+TEMPLATE_DB = "gridwatch_template"
+
+
+def shared(relative: str) -> Path:
+    """A file from ../shared; a missing one fails the test with its path (never a skip)."""
+    try:
+        return shared_file(relative)
+    except FileNotFoundError as exc:
+        pytest.fail(str(exc))
+
+
+@pytest.fixture(scope="session")
+def pg_admin_dsn(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    existing = os.environ.get("GRIDWATCH_TEST_DSN")
+    if existing:
+        yield existing
+        return
+    server = Postgres(tmp_path_factory.mktemp("pg") / "data").start()
+    try:
+        yield server.dsn("postgres")
+    finally:
+        server.stop("immediate")
+
+
+@pytest.fixture(scope="session")
+def pg_template(pg_admin_dsn: str) -> str:
+    with psycopg.connect(pg_admin_dsn, autocommit=True) as conn:
+        conn.execute(f"DROP DATABASE IF EXISTS {TEMPLATE_DB}")
+        conn.execute(f"CREATE DATABASE {TEMPLATE_DB}")
+    template_dsn = psycopg.conninfo.make_conninfo(pg_admin_dsn, dbname=TEMPLATE_DB)
+    migrate(template_dsn, commit=True)
+    return TEMPLATE_DB
+
+
+@pytest.fixture
+def db_dsn(pg_admin_dsn: str, pg_template: str) -> Iterator[str]:
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(pg_admin_dsn, autocommit=True) as conn:
+        conn.execute(f"CREATE DATABASE {name} TEMPLATE {pg_template}")
+    try:
+        yield psycopg.conninfo.make_conninfo(pg_admin_dsn, dbname=name)
+    finally:
+        with psycopg.connect(pg_admin_dsn, autocommit=True) as conn:
+            conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+@pytest.fixture(scope="session")
+def mqtt_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mosquitto]:
+    broker = Mosquitto(tmp_path_factory.mktemp("mqtt")).start()
+    try:
+        yield broker
+    finally:
+        broker.stop()
+
+
+@dataclass
+class RunningCenter:
+    url: str
+    settings: CenterSettings
+    app: object
+
+    @property
+    def ws_url(self) -> str:
+        return self.url.replace("http://", "ws://") + "/ws"
+
+
+@pytest.fixture
+def center(db_dsn: str, mqtt_broker: Mosquitto) -> Iterator[RunningCenter]:
+    """The real center (API, websocket, MQTT ingest) served by uvicorn on a free port."""
+    from center.app import create_app
+
+    port = free_port()
+    settings = CenterSettings(
+        db=DatabaseSettings(dsn=db_dsn, pool_min=1, pool_max=4),
+        # A unique client id per test: each test's center gets its own persistent session.
+        mqtt=MqttSettings(port=mqtt_broker.port, client_id=f"center-{uuid.uuid4().hex[:8]}"),
+        http=HttpSettings(port=port),
+    )
+    app = create_app(settings)
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
+                                           ws="websockets-sansio", lifespan="on"))
+    thread = threading.Thread(target=lambda: asyncio.run(server.serve()), daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            pytest.fail("the center did not start")
+        time.sleep(0.05)
+    running = RunningCenter(f"http://127.0.0.1:{port}", settings, app)
+    _wait_mqtt_connected(running)
+    try:
+        yield running
+    finally:
+        server.should_exit = True
+        thread.join(15)
+
+
+def _wait_mqtt_connected(center: RunningCenter, timeout: float = 15) -> None:
+    import httpx
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        r = httpx.get(center.url + "/healthz")
+        if r.status_code == 200 and r.json()["mqtt"]:
+            return
+        time.sleep(0.1)
+    pytest.fail("the center did not connect to the broker")

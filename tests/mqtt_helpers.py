@@ -1,0 +1,74 @@
+"""Small helpers for tests that talk MQTT and build protocol messages."""
+
+from __future__ import annotations
+
+import base64
+import time
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import cv2
+import numpy as np
+import paho.mqtt.client as mqtt
+
+from center.protocol import Alert, alert_topic
+
+
+def tiny_jpeg() -> bytes:
+    ok, buf = cv2.imencode(".jpg", np.full((48, 64, 3), 128, np.uint8))
+    assert ok
+    return buf.tobytes()
+
+
+def make_alert(kind: str = "new", *, alert_id: uuid.UUID | None = None, seq: int | None = None,
+               camera_id: str = "cam-vn-01", zone_id: str = "pavement-east",
+               event_type: str = "0506", edge_id: str = "edge-demo",
+               snapshot: bool = True) -> Alert:
+    now = datetime.now(UTC)
+    return Alert(
+        alert_id=alert_id or uuid.uuid4(), seq=seq if seq is not None else (0 if kind == "new" else 1),
+        kind=kind, edge_id=edge_id, camera_id=camera_id, zone_id=zone_id,
+        event_type=event_type, label="two_wheeler", score=0.8, bbox=(0.6, 0.5, 0.7, 0.8),
+        started_at=now - timedelta(seconds=30), last_seen_at=now,
+        snapshot_jpeg=tiny_jpeg() if snapshot else None,
+    )
+
+
+def alert_json(alert: Alert) -> dict[str, Any]:
+    data = alert.model_dump(mode="json")
+    if alert.snapshot_jpeg is not None:
+        data["snapshot_jpeg"] = base64.b64encode(alert.snapshot_jpeg).decode()
+    return data
+
+
+class Publisher:
+    """A connected paho client that publishes with QoS 1 and waits for the broker's ack."""
+
+    def __init__(self, port: int, client_id: str | None = None) -> None:
+        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2,
+                                  client_id=client_id or f"test-{uuid.uuid4().hex[:8]}")
+        self.client.connect("127.0.0.1", port)
+        self.client.loop_start()
+
+    def send(self, topic: str, payload: bytes | str, qos: int = 1) -> None:
+        info = self.client.publish(topic, payload, qos=qos)
+        info.wait_for_publish(10)
+
+    def alert(self, alert: Alert) -> None:
+        self.send(alert_topic(alert.edge_id, alert.camera_id), alert.model_dump_json())
+
+    def close(self) -> None:
+        self.client.loop_stop()
+        self.client.disconnect()
+
+
+def wait_until(predicate: Callable[[], Any], timeout: float = 10.0, what: str = "condition") -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
