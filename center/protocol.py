@@ -193,3 +193,11 @@ def json_schemas() -> dict[str, dict[str, Any]]:
         m.__name__: m.model_json_schema()
         for m in (Alert, EdgeStatus, CameraStatus, Heartbeat, WsEvent)
     }
+
+
+if __name__ == "__main__":
+    import json
+    import sys
+
+    json.dump(json_schemas(), sys.stdout, indent=2, sort_keys=True)
+    sys.stdout.write("\n")
