@@ -1,0 +1,445 @@
+// Shared helpers for the gridwatch dashboard pages (wall screen, worker phone).
+// Plain ES module, no dependencies: wall screens run on isolated networks.
+
+export const API = "/api/v1";
+export const SCHEMA_VERSION = 1;
+
+// --- i18n ------------------------------------------------------------------------------------
+
+const params = new URLSearchParams(location.search);
+export const LANG = params.get("lang") === "en" ? "en" : "zh";
+
+const STRINGS = {
+  zh: {
+    "wall.title": "网格智慧指挥中心",
+    "wall.kpi.open": "未结工单",
+    "wall.kpi.waiting": "待接单",
+    "wall.kpi.alerts_today": "今日告警",
+    "wall.kpi.cameras": "摄像头在线",
+    "wall.feed": "实时告警",
+    "wall.tickets": "未结工单",
+    "wall.cameras": "摄像头状态",
+    "wall.col.id": "编号",
+    "wall.col.type": "类型",
+    "wall.col.camera": "摄像头",
+    "wall.col.grid": "微网格",
+    "wall.col.assignee": "网格员",
+    "wall.col.state": "状态",
+    "wall.col.age": "时长",
+    "wall.empty.alerts": "暂无告警",
+    "wall.empty.tickets": "暂无未结工单",
+    "wall.empty.cameras": "暂无摄像头",
+    "wall.live": "实时连接",
+    "alert.ended": "已结束",
+    "alert.ticket": "工单",
+    "alert.score": "置信度",
+    "phone.title": "我的工单",
+    "phone.pick": "选择网格员",
+    "phone.pick.hint": "请选择您的账号以查看派给您的工单",
+    "phone.empty": "暂无待办工单",
+    "phone.new": "新工单",
+    "phone.opened": "派单时间",
+    "phone.grid": "微网格",
+    "phone.alerts": "告警次数",
+    "phone.switch": "切换",
+    "phone.unknown_worker": "未找到该网格员",
+    "post.A": "A岗",
+    "post.B": "B岗",
+    "action.accept": "接单",
+    "action.resolve": "已处置",
+    "action.failed": "操作失败",
+    "load.failed": "数据加载失败",
+    "no_snapshot": "无快照",
+    "dismiss": "关闭",
+    "lang.other": "EN",
+  },
+  en: {
+    "wall.title": "Grid Command Center",
+    "wall.kpi.open": "Open tickets",
+    "wall.kpi.waiting": "Awaiting accept",
+    "wall.kpi.alerts_today": "Alerts today",
+    "wall.kpi.cameras": "Cameras online",
+    "wall.feed": "Live alerts",
+    "wall.tickets": "Open tickets",
+    "wall.cameras": "Cameras",
+    "wall.col.id": "ID",
+    "wall.col.type": "Type",
+    "wall.col.camera": "Camera",
+    "wall.col.grid": "Micro-grid",
+    "wall.col.assignee": "Assignee",
+    "wall.col.state": "State",
+    "wall.col.age": "Age",
+    "wall.empty.alerts": "No alerts yet",
+    "wall.empty.tickets": "No open tickets",
+    "wall.empty.cameras": "No cameras",
+    "wall.live": "Live link",
+    "alert.ended": "ended",
+    "alert.ticket": "Ticket",
+    "alert.score": "score",
+    "phone.title": "My tickets",
+    "phone.pick": "Choose worker",
+    "phone.pick.hint": "Pick your account to see the tickets dispatched to you",
+    "phone.empty": "No open tickets",
+    "phone.new": "New ticket",
+    "phone.opened": "Opened",
+    "phone.grid": "Micro-grid",
+    "phone.alerts": "Alerts",
+    "phone.switch": "Switch",
+    "phone.unknown_worker": "Unknown worker",
+    "post.A": "post A",
+    "post.B": "post B",
+    "action.accept": "Accept",
+    "action.resolve": "Resolve",
+    "action.failed": "Action failed",
+    "load.failed": "Could not load data",
+    "no_snapshot": "No snapshot",
+    "dismiss": "Dismiss",
+    "lang.other": "中文",
+  },
+};
+
+// GB/T 30428 event codes (category 05, street order). Unknown codes fall back to the server's
+// event_name, then to the bare code, so a city's local extension codes still display.
+const EVENT_NAMES = {
+  zh: {
+    "0501": "无照游商",
+    "0503": "占道废品收购",
+    "0504": "跨门经营",
+    "0505": "机动车乱停放",
+    "0506": "非机动车乱停放",
+    "0507": "道路遗撒/堆物",
+    "0510": "露天烧烤",
+    "0599": "其他街面秩序",
+  },
+  en: {
+    "0501": "Unlicensed roaming vendor",
+    "0503": "Roadside scrap buying",
+    "0504": "Trading outside the shop",
+    "0505": "Motor vehicle parked illegally",
+    "0506": "Non-motor vehicle parked illegally",
+    "0507": "Piled materials",
+    "0510": "Open-air barbecue",
+    "0599": "Other street-order event",
+  },
+};
+
+const STATE_NAMES = {
+  zh: {
+    registered: "已登记",
+    dispatched: "已派遣",
+    accepted: "已接单",
+    handled: "已处置",
+    closed: "已结案",
+    void: "已作废",
+  },
+  en: {
+    registered: "Registered",
+    dispatched: "Dispatched",
+    accepted: "Accepted",
+    handled: "Handled",
+    closed: "Closed",
+    void: "Void",
+  },
+};
+
+const CAMERA_STATE_NAMES = {
+  zh: { online: "在线", offline: "离线", frozen: "画面冻结", lagging: "延迟", unknown: "未知" },
+  en: { online: "online", offline: "offline", frozen: "frozen", lagging: "lagging", unknown: "unknown" },
+};
+
+export function t(key) {
+  return STRINGS[LANG][key] ?? STRINGS.zh[key] ?? key;
+}
+
+export function eventName(code, fallback) {
+  return EVENT_NAMES[LANG][code] ?? fallback ?? code ?? "";
+}
+
+export function stateName(state) {
+  return STATE_NAMES[LANG][state] ?? state ?? "";
+}
+
+export function cameraStateName(state) {
+  return CAMERA_STATE_NAMES[LANG][state] ?? state ?? "";
+}
+
+export const CLOSED_STATES = new Set(["closed", "void"]);
+export const isOpenTicket = (ticket) => !CLOSED_STATES.has(ticket.state);
+
+/** Translate static markup: every [data-i18n] element gets its text from the table. */
+export function applyI18n(root = document) {
+  document.documentElement.lang = LANG === "zh" ? "zh-CN" : "en";
+  for (const el of root.querySelectorAll("[data-i18n]")) el.textContent = t(el.dataset.i18n);
+}
+
+/** The current URL with ?lang toggled, for a language switch link. */
+export function otherLangHref() {
+  const url = new URL(location.href);
+  if (LANG === "en") url.searchParams.delete("lang");
+  else url.searchParams.set("lang", "en");
+  return url.pathname + url.search;
+}
+
+// --- DOM -------------------------------------------------------------------------------------
+
+/**
+ * Create an element: h("div", {class: "x", dataset: {id: 1}}, "text", child).
+ * Children are text or nodes; text is never parsed as HTML.
+ */
+export function h(tag, attrs = {}, ...children) {
+  const el = document.createElement(tag);
+  for (const [key, value] of Object.entries(attrs)) {
+    if (value === null || value === undefined || value === false) continue;
+    if (key === "class") el.className = value;
+    else if (key === "dataset") Object.assign(el.dataset, value);
+    else if (key === "style" && typeof value === "object") Object.assign(el.style, value);
+    else if (key.startsWith("on") && typeof value === "function") el.addEventListener(key.slice(2), value);
+    else el.setAttribute(key, value === true ? "" : String(value));
+  }
+  for (const child of children.flat()) {
+    if (child === null || child === undefined || child === false) continue;
+    el.append(child instanceof Node ? child : String(child));
+  }
+  return el;
+}
+
+/** A snapshot <img>, or a placeholder when there is none or it fails to load. */
+export function snapshot(url, alt, className = "snapshot") {
+  const placeholder = () => h("div", { class: `${className} snapshot-missing` }, t("no_snapshot"));
+  if (!url) return placeholder();
+  const img = h("img", { class: className, src: url, alt: alt || "", loading: "lazy", decoding: "async" });
+  img.addEventListener("error", () => img.replaceWith(placeholder()), { once: true });
+  return img;
+}
+
+// --- time ------------------------------------------------------------------------------------
+
+export function parseTime(value) {
+  if (!value) return null;
+  const d = new Date(value);
+  return Number.isNaN(d.getTime()) ? null : d;
+}
+
+const locale = () => (LANG === "zh" ? "zh-CN" : "en-GB");
+
+export function fmtTime(value) {
+  const d = parseTime(value);
+  return d ? d.toLocaleTimeString(locale(), { hour12: false }) : "";
+}
+
+export function fmtDateTime(value) {
+  const d = parseTime(value);
+  if (!d) return "";
+  const sameDay = isToday(d);
+  const opts = sameDay
+    ? { hour: "2-digit", minute: "2-digit", hour12: false }
+    : { month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit", hour12: false };
+  return d.toLocaleString(locale(), opts);
+}
+
+export function isToday(value, now = new Date()) {
+  const d = value instanceof Date ? value : parseTime(value);
+  return !!d && d.toDateString() === now.toDateString();
+}
+
+/** Elapsed time since `value`, compact: 45秒 / 12分 / 3时05分 / 2天3时 (en: 45s / 12m / 3h05m / 2d3h). */
+export function fmtAge(value, now = Date.now()) {
+  const d = parseTime(value);
+  if (!d) return "";
+  const s = Math.max(0, Math.floor((now - d.getTime()) / 1000));
+  const zh = LANG === "zh";
+  if (s < 60) return zh ? `${s}秒` : `${s}s`;
+  const m = Math.floor(s / 60);
+  if (m < 60) return zh ? `${m}分` : `${m}m`;
+  const hrs = Math.floor(m / 60);
+  const mm = String(m % 60).padStart(2, "0");
+  if (hrs < 24) return zh ? `${hrs}时${mm}分` : `${hrs}h${mm}m`;
+  const days = Math.floor(hrs / 24);
+  return zh ? `${days}天${hrs % 24}时` : `${days}d${hrs % 24}h`;
+}
+
+export function ageSeconds(value, now = Date.now()) {
+  const d = parseTime(value);
+  return d ? Math.max(0, (now - d.getTime()) / 1000) : 0;
+}
+
+// --- HTTP ------------------------------------------------------------------------------------
+
+export class ApiError extends Error {
+  constructor(status, detail) {
+    super(detail || `HTTP ${status}`);
+    this.status = status;
+    this.detail = detail;
+  }
+}
+
+function detailText(detail) {
+  if (detail === null || detail === undefined) return "";
+  if (typeof detail === "string") return detail;
+  // FastAPI validation errors: [{loc, msg, type}, ...]
+  if (Array.isArray(detail)) return detail.map((d) => d?.msg ?? JSON.stringify(d)).join("; ");
+  return JSON.stringify(detail);
+}
+
+/** fetch JSON from the center; throws ApiError carrying the server's "detail" on failure. */
+export async function api(path, { method = "GET", body, signal } = {}) {
+  const init = { method, headers: { Accept: "application/json" }, signal, cache: "no-store" };
+  if (body !== undefined) {
+    init.headers["Content-Type"] = "application/json";
+    init.body = JSON.stringify(body);
+  }
+  let response;
+  try {
+    response = await fetch(path.startsWith("/") ? path : `${API}/${path}`, init);
+  } catch (err) {
+    if (err.name === "AbortError") throw err;
+    throw new ApiError(0, err.message || "network error");
+  }
+  const text = await response.text();
+  let data = null;
+  if (text) {
+    try {
+      data = JSON.parse(text);
+    } catch {
+      data = text;
+    }
+  }
+  if (!response.ok) {
+    const detail = data && typeof data === "object" ? detailText(data.detail) : detailText(data);
+    throw new ApiError(response.status, detail || `${response.status} ${response.statusText}`);
+  }
+  return data;
+}
+
+export const getJSON = (path, opts) => api(path, opts);
+export const postJSON = (path, body, opts) => api(path, { ...opts, method: "POST", body });
+
+// --- websocket -------------------------------------------------------------------------------
+
+/**
+ * A websocket to the center that reconnects by itself with exponential backoff and jitter.
+ *
+ *   const live = new LiveSocket("/ws", {
+ *     onOpen: () => reloadState(),       // runs on every (re)connect: refetch what was missed
+ *     onMessage: (msg) => ...,           // parsed {schema_version, type, at, data}
+ *     onStatus: (online) => ...,
+ *   });
+ *   live.start();
+ */
+export class LiveSocket {
+  constructor(path, { onOpen, onMessage, onStatus, minDelay = 500, maxDelay = 15000 } = {}) {
+    this.path = path;
+    this.onOpen = onOpen;
+    this.onMessage = onMessage;
+    this.onStatus = onStatus;
+    this.minDelay = minDelay;
+    this.maxDelay = maxDelay;
+    this.attempt = 0;
+    this.ws = null;
+    this.timer = null;
+    this.stopped = true;
+    this.online = false;
+  }
+
+  get url() {
+    const scheme = location.protocol === "https:" ? "wss:" : "ws:";
+    return `${scheme}//${location.host}${this.path}`;
+  }
+
+  start() {
+    this.stopped = false;
+    // Reconnect at once when the network or the tab comes back instead of waiting out a backoff.
+    this._wake = () => {
+      if (!this.stopped && !this.ws && document.visibilityState !== "hidden") this._connectNow();
+    };
+    window.addEventListener("online", this._wake);
+    document.addEventListener("visibilitychange", this._wake);
+    this._connect();
+    return this;
+  }
+
+  stop() {
+    this.stopped = true;
+    clearTimeout(this.timer);
+    window.removeEventListener("online", this._wake);
+    document.removeEventListener("visibilitychange", this._wake);
+    if (this.ws) this.ws.close(1000);
+    this.ws = null;
+    this._setOnline(false);
+  }
+
+  _setOnline(online) {
+    if (this.online === online) return;
+    this.online = online;
+    this.onStatus?.(online);
+  }
+
+  _connectNow() {
+    clearTimeout(this.timer);
+    this.attempt = 0;
+    this._connect();
+  }
+
+  _connect() {
+    if (this.stopped || this.ws) return;
+    let ws;
+    try {
+      ws = new WebSocket(this.url);
+    } catch {
+      this._schedule();
+      return;
+    }
+    this.ws = ws;
+    ws.addEventListener("open", () => {
+      this.attempt = 0;
+      this._setOnline(true);
+      try {
+        this.onOpen?.();
+      } catch (err) {
+        console.error(err);
+      }
+    });
+    ws.addEventListener("message", (event) => {
+      let msg;
+      try {
+        msg = JSON.parse(event.data);
+      } catch {
+        return;
+      }
+      if (!msg || typeof msg !== "object" || msg.schema_version !== SCHEMA_VERSION) return;
+      try {
+        this.onMessage?.(msg);
+      } catch (err) {
+        console.error(err);
+      }
+    });
+    ws.addEventListener("close", () => {
+      if (this.ws !== ws) return;
+      this.ws = null;
+      this._setOnline(false);
+      this._schedule();
+    });
+    // "error" is always followed by "close"; nothing to do here.
+  }
+
+  _schedule() {
+    if (this.stopped) return;
+    clearTimeout(this.timer);
+    const base = Math.min(this.maxDelay, this.minDelay * 2 ** this.attempt);
+    const delay = base / 2 + Math.random() * (base / 2);
+    this.attempt += 1;
+    this.timer = setTimeout(() => this._connect(), delay);
+  }
+}
+
+/**
+ * Keeps the newer of two copies of a record (ticket, camera): a websocket message can overtake a
+ * REST response that was already in flight, so never let an older copy replace a newer one.
+ */
+export function newer(current, incoming) {
+  if (!current) return incoming;
+  const a = parseTime(current.updated_at);
+  const b = parseTime(incoming.updated_at);
+  if (a && b && b < a) return current;
+  return incoming;
+}
