@@ -1,0 +1,47 @@
+"""The whole path with real parts: a real street clip → edge (NanoDet) → Mosquitto → center →
+PostgreSQL → ticket on the owning worker's websocket."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import psycopg
+import yaml
+from websockets.sync.client import connect
+
+from simulators.demo import DEMO_CAMERAS, DEMO_DETECTOR
+from tests.conftest import RunningCenter, shared
+
+
+def test_recorded_clip_becomes_a_ticket_on_the_workers_phone(
+        center: RunningCenter, mqtt_broker, tmp_path: Path) -> None:
+    vn = next(c for c in DEMO_CAMERAS if c["id"] == "cam-vn-01")
+    camera = {k: v for k, v in vn.items() if k != "media"}
+    camera |= {"source": str(shared(vn["media"])), "loop": False}
+    config = tmp_path / "edge.yaml"
+    config.write_text(yaml.safe_dump({
+        "edge_id": "edge-demo", "broker": {"port": mqtt_broker.port},
+        "detector": DEMO_DETECTOR, "cameras": [camera]}))
+
+    with connect(center.ws_url + "?worker_id=w-0111", open_timeout=5) as ws:
+        assert json.loads(ws.recv(5))["type"] == "hello"
+        edge = subprocess.run(
+            [sys.executable, "-m", "center.cli", "edge", "run", "--config", str(config),
+             "--until-eof", "--speed", "0"],
+            capture_output=True, text=True, timeout=180)
+        assert edge.returncode == 0, edge.stdout[-3000:] + edge.stderr[-3000:]
+        event = json.loads(ws.recv(20))
+
+    assert event["type"] == "ticket", event
+    ticket = event["data"]
+    assert (ticket["camera_id"], ticket["event_type"], ticket["assignee_id"]) == (
+        "cam-vn-01", "0506", "w-0111")
+    with psycopg.connect(center.settings.db.dsn) as conn:
+        rows = conn.execute(
+            "SELECT a.kind, a.label, s.jpeg IS NOT NULL FROM alerts a"
+            " LEFT JOIN alert_snapshots s USING (alert_id, seq) WHERE a.kind = 'new'").fetchall()
+    assert rows, "no alert stored"
+    assert all(label == "two_wheeler" and has_jpeg for _, label, has_jpeg in rows)
