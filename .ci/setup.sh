@@ -32,18 +32,27 @@ sig=$(cat pyproject.toml .ci/constraints.txt .ci/setup.sh | sha256sum | cut -c1-
 if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$sig" ]; then
     exit 0
 fi
-echo "Setting up .venv (first run takes a few minutes)"
+echo "Setting up .venv (first run takes a few minutes; log in .venv/install.log)"
 [ -x .venv/bin/python ] || python3 -m venv .venv
-pip=(.venv/bin/python -m pip -q --disable-pip-version-check)
-"${pip[@]}" install --upgrade pip setuptools wheel 2>&1 | grep -v "^WARNING: Location" || true
+log=.venv/install.log
+: > "$log"
+pip() {
+    if ! .venv/bin/python -m pip --disable-pip-version-check "$@" >>"$log" 2>&1; then
+        tail -n 40 "$log" >&2
+        echo "pip $* failed; the whole log is in $log" >&2
+        exit 1
+    fi
+}
+pip install --upgrade pip setuptools wheel
 # torch first, from the pinned CPU build: any looser spec pulls several GB of CUDA packages.
-"${pip[@]}" install -c .ci/constraints.txt torch==2.13.0 2>&1 | grep -v "^WARNING: Location" || true
-"${pip[@]}" install -c .ci/constraints.txt -e '.[dev]' 2>&1 | grep -v "^WARNING: Location" || true
+pip install -c .ci/constraints.txt torch==2.13.0
+pip install -c .ci/constraints.txt -e '.[dev]'
 # ultralytics depends on the GUI build of OpenCV, which needs libGL and shadows the headless
 # build (same cv2 module). Keep only the headless one.
 if .venv/bin/python -m pip show opencv-python >/dev/null 2>&1; then
-    "${pip[@]}" uninstall -y opencv-python >/dev/null
-    "${pip[@]}" install --force-reinstall --no-deps "$(.venv/bin/python -m pip show opencv-python-headless | awk '/^Version/{print "opencv-python-headless=="$2}')" 2>&1 | grep -v "^WARNING: Location" || true
+    headless=$(.venv/bin/python -m pip show opencv-python-headless | awk '/^Version/{print $2}')
+    pip uninstall -y opencv-python
+    pip install --force-reinstall --no-deps "opencv-python-headless==$headless"
 fi
-.venv/bin/python -c "import cv2, onnxruntime, torch, fastapi, psycopg, aiomqtt, shapely" 
+.venv/bin/python -c "import cv2, onnxruntime, torch, fastapi, psycopg, aiomqtt, shapely, ultralytics"
 echo "$sig" > "$stamp"
