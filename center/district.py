@@ -8,15 +8,18 @@ strictly so that a typo fails at start-up with the file and key named.
 from __future__ import annotations
 
 import json
+from datetime import datetime, time
 from pathlib import Path
 from typing import Any, Literal
+from zoneinfo import ZoneInfo
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
 from shapely.geometry import Point, shape
 from shapely.prepared import PreparedGeometry, prep
 
-Role = Literal["worker", "micro_grid_leader", "grid_leader"]
+Role = Literal["worker", "micro_grid_leader", "grid_leader", "department_staff", "operator"]
+_WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 
 class DistrictError(ValueError):
@@ -35,6 +38,23 @@ class Camera(_Strict):
     edge_id: str | None = None
     #: Overrides the point-in-polygon lookup (a camera on a boundary looking into one grid).
     micro_grid: str | None = None
+    active: bool = True
+
+
+class DutyWindow(_Strict):
+    """When a person is on duty; windows may run past midnight (22:00-06:00)."""
+
+    days: list[Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]] = list(_WEEKDAYS)
+    start: time
+    end: time
+
+    def covers(self, local: datetime) -> bool:
+        day = _WEEKDAYS[local.weekday()]
+        t = local.time()
+        if self.start <= self.end:
+            return day in self.days and self.start <= t < self.end
+        yesterday = _WEEKDAYS[(local.weekday() - 1) % 7]
+        return (day in self.days and t >= self.start) or (yesterday in self.days and t < self.end)
 
 
 class Person(_Strict):
@@ -44,7 +64,26 @@ class Person(_Strict):
     micro_grid: str | None = None
     grid: str | None = None
     post: Literal["A", "B"] | None = None
+    department: str | None = None
     phone: str | None = None
+    #: Empty: always on duty.
+    duty: list[DutyWindow] = []
+    active: bool = True
+
+    def on_duty(self, at: datetime, tz: ZoneInfo) -> bool:
+        if not self.active:
+            return False
+        local = at.astimezone(tz)
+        return not self.duty or any(w.covers(local) for w in self.duty)
+
+
+class Department(_Strict):
+    """A line department (urban management, market supervision, ...) and what it handles."""
+
+    id: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+    name: str
+    event_types: list[str] = []
+    active: bool = True
 
 
 class Area(_Strict):
@@ -53,24 +92,31 @@ class Area(_Strict):
     id: str
     name: str
     level: Literal["grid", "micro_grid"]
+    #: "dedicated": a market, campus or industrial park run as its own grid.
+    kind: Literal["normal", "dedicated"] = "normal"
     parent: str | None = None
     geometry: dict[str, Any]
+    active: bool = True
 
 
 class DistrictFile(_Strict):
     id: str
     name: str
     grids: str  # GeoJSON file, relative to the YAML file
+    timezone: str = "Asia/Shanghai"
     cameras: list[Camera] = []
     people: list[Person] = []
+    departments: list[Department] = []
 
 
 class District(_Strict):
     id: str
     name: str
+    timezone: str = "Asia/Shanghai"
     areas: dict[str, Area]
     cameras: dict[str, Camera]
     people: dict[str, Person]
+    departments: dict[str, Department] = {}
     _micro_shapes: list[tuple[str, PreparedGeometry]] = PrivateAttr(default_factory=list)
 
     @model_validator(mode="after")
@@ -85,13 +131,17 @@ class District(_Strict):
             for ref in (p.micro_grid, p.grid):
                 if ref is not None and ref not in self.areas:
                     raise ValueError(f"person {p.id!r} names unknown area {ref!r}")
-            if p.role == "worker" and (p.micro_grid is None or p.post is None):
-                raise ValueError(f"worker {p.id!r} needs micro_grid and post (A or B)")
+            if p.role == "worker" and p.micro_grid is None:
+                raise ValueError(f"worker {p.id!r} needs a micro_grid")
+            if p.department is not None and p.department not in self.departments:
+                raise ValueError(f"person {p.id!r} names unknown department {p.department!r}")
+        ZoneInfo(self.timezone)
         return self
 
     def model_post_init(self, _context: Any) -> None:
         self._micro_shapes = [
-            (a.id, prep(shape(a.geometry))) for a in self.areas.values() if a.level == "micro_grid"
+            (a.id, prep(shape(a.geometry))) for a in self.areas.values()
+            if a.level == "micro_grid" and a.active
         ]
 
     def micro_grid_of(self, camera_id: str) -> str | None:
@@ -101,22 +151,59 @@ class District(_Strict):
             return None
         if cam.micro_grid is not None:
             return cam.micro_grid
-        pt = Point(cam.lon, cam.lat)
+        return self.micro_grid_at(cam.lon, cam.lat)
+
+    def micro_grid_at(self, lon: float, lat: float) -> str | None:
+        """The micro-grid containing a point (a patrol photo, a resident's report)."""
+        pt = Point(lon, lat)
         for aid, prepared in self._micro_shapes:
             if prepared.covers(pt):
                 return aid
         return None
 
-    def owner_of(self, micro_grid_id: str | None) -> Person | None:
-        """Who gets a case in a micro-grid: the A post, else the B post, else its leader."""
+    def grid_of(self, micro_grid_id: str | None) -> str | None:
+        area = self.areas.get(micro_grid_id or "")
+        return area.parent if area else None
+
+    def owner_of(self, micro_grid_id: str | None, at: datetime | None = None) -> Person | None:
+        """Who gets a case in a micro-grid: the on-duty A post, else the on-duty B post, else
+        the micro-grid leader (who is always reachable: the post never goes unowned)."""
         if micro_grid_id is None:
             return None
-        here = [p for p in self.people.values() if p.micro_grid == micro_grid_id]
-        for role, post in (("worker", "A"), ("worker", "B"), ("micro_grid_leader", None)):
+        tz = ZoneInfo(self.timezone)
+        when = at or datetime.now(tz)
+        here = [p for p in self.people.values() if p.micro_grid == micro_grid_id and p.active]
+        for role, post in (("worker", "A"), ("worker", "B")):
             for p in here:
-                if p.role == role and p.post == post:
+                if p.role == role and p.post == post and p.on_duty(when, tz):
                     return p
-        return None
+        return self.leader_of(micro_grid_id)
+
+    def leader_of(self, micro_grid_id: str | None) -> Person | None:
+        return next((p for p in self.people.values() if p.role == "micro_grid_leader"
+                     and p.micro_grid == micro_grid_id and p.active), None)
+
+    def escalation_targets(self, micro_grid_id: str | None, event_type: str,
+                           level: int) -> list[Person]:
+        """Level 1: the micro-grid leader; level 2: the grid leader and the staff of every
+        department that handles this event type."""
+        if level <= 1:
+            leader = self.leader_of(micro_grid_id)
+            return [leader] if leader else []
+        grid = self.grid_of(micro_grid_id)
+        depts = {d.id for d in self.departments.values()
+                 if d.active and event_type in d.event_types}
+        return [p for p in self.people.values() if p.active and (
+            (p.role == "grid_leader" and p.grid == grid and grid is not None)
+            or (p.role == "department_staff" and p.department in depts))]
+
+    def people_in(self, area_id: str | None) -> list[Person]:
+        """Everyone working in an area (a grid, a micro-grid, or the district when None)."""
+        if area_id is None:
+            return [p for p in self.people.values() if p.active]
+        micro = {a.id for a in self.areas.values() if a.id == area_id or a.parent == area_id}
+        return [p for p in self.people.values() if p.active and (
+            p.micro_grid in micro or p.grid == area_id)]
 
     def feature_collection(self) -> dict[str, Any]:
         """The areas as GeoJSON, for the wall-screen map."""
@@ -124,9 +211,9 @@ class District(_Strict):
             "type": "FeatureCollection",
             "features": [
                 {"type": "Feature", "geometry": a.geometry,
-                 "properties": {"id": a.id, "name": a.name, "level": a.level,
+                 "properties": {"id": a.id, "name": a.name, "level": a.level, "kind": a.kind,
                                 "parent": a.parent}}
-                for a in self.areas.values()
+                for a in self.areas.values() if a.active
             ],
         }
 
@@ -170,8 +257,9 @@ def load_district(path: Path) -> District:
         raise DistrictError(f"{gpath}: not a GeoJSON FeatureCollection: {exc}") from None
     try:
         return District(
-            id=spec.id, name=spec.name, areas=areas,
+            id=spec.id, name=spec.name, timezone=spec.timezone, areas=areas,
             cameras={c.id: c for c in spec.cameras}, people={p.id: p for p in spec.people},
+            departments={d.id: d for d in spec.departments},
         )
     except ValidationError as exc:
         raise DistrictError(f"{path}: {_where(exc)}") from None

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TypeVar
@@ -19,8 +20,8 @@ import psycopg
 from psycopg_pool import AsyncConnectionPool
 from pydantic import ValidationError
 
+from center.context import Context
 from center.db import queries
-from center.district import District
 from center.protocol import (
     CENTER_SUBSCRIPTIONS,
     QOS_RELIABLE,
@@ -60,13 +61,15 @@ def _reason(exc: ValidationError) -> str:
 
 
 class Ingest:
-    def __init__(self, mqtt: MqttSettings, pool: AsyncConnectionPool, district: District,
-                 views: Views, hub: Hub) -> None:
+    def __init__(self, mqtt: MqttSettings, pool: AsyncConnectionPool, ctx: Context,
+                 views: Views, hub: Hub,
+                 announce: Callable[[tickets.Change], None]) -> None:
         self._mqtt = mqtt
         self._pool = pool
-        self._district = district
+        self._ctx = ctx
         self._views = views
         self._hub = hub
+        self._announce = announce
         self.connected = False
         self.stats = IngestStats()
         self.edges_seen: dict[str, datetime] = {}
@@ -148,24 +151,27 @@ class Ingest:
         if (alert.edge_id, alert.camera_id) != (edge_id, camera_id):
             raise Rejected(f"payload names edge {alert.edge_id}/camera {alert.camera_id} but "
                            f"was published under {edge_id}/{camera_id}")
-        if alert.event_type not in self._views.event_types:
+        if alert.event_type not in self._ctx.event_types:
             raise Rejected(f"unknown event_type {alert.event_type}")
-        ticket = None
+        change = None
         async with self._pool.connection() as conn, conn.transaction():
             if not await queries.insert_alert(conn, alert):
                 self.stats.duplicates += 1
                 return
             if alert.kind == "end":
-                ticket = await tickets.camera_reports_clear(conn, alert)
+                change = await tickets.camera_reports_clear(conn, self._ctx, alert)
             else:
-                ticket, _created = await tickets.open_or_attach(conn, alert, self._district)
-            if ticket is not None:
-                await queries.link_alert_to_ticket(conn, alert, ticket.id)
+                change = await tickets.open_or_attach(conn, self._ctx, alert)
+            if change is not None:
+                await queries.link_alert_to_ticket(conn, alert, change.ticket.id)
         self.stats.stored += 1
+        ticket = change.ticket if change else None
         log.info("alert stored camera=%s alert_id=%s seq=%d kind=%s ticket=%s",
                  alert.camera_id, alert.alert_id, alert.seq, alert.kind,
                  ticket.id if ticket else None)
         self._push_alert(alert, ticket)
+        if change is not None:
+            self._announce(change)
 
     def _push_alert(self, alert: Alert, ticket: tickets.Ticket | None) -> None:
         row = queries.AlertRow(
@@ -177,8 +183,6 @@ class Ingest:
             has_snapshot=alert.snapshot_jpeg is not None,
         )
         self._hub.publish("alert", self._views.alert(row))
-        if ticket is not None:
-            self._hub.publish("ticket", self._views.ticket(ticket), worker_id=ticket.assignee_id)
 
     async def _status(self, ids: list[str], payload: bytes) -> None:
         if len(ids) == 1:

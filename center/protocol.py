@@ -69,6 +69,12 @@ def heartbeat_topic(edge_id: str) -> str:
     return f"{TOPIC_ROOT}/heartbeat/{edge_id}"
 
 
+def edge_config_topic(edge_id: str) -> str:
+    """Retained, center -> edge: the edge's whole YAML/JSON config document (the edge's own
+    ``EdgeConfig`` schema); the edge validates it and applies its zones and rules live."""
+    return f"{TOPIC_ROOT}/config/{edge_id}"
+
+
 #: What the center subscribes to.
 CENTER_SUBSCRIPTIONS = (
     f"{TOPIC_ROOT}/alerts/+/+",
@@ -168,7 +174,7 @@ class Heartbeat(_Message):
 
 # --- center -> screens ------------------------------------------------------------------------
 
-WsEventType = Literal["hello", "alert", "ticket", "camera_status"]
+WsEventType = Literal["hello", "alert", "ticket", "camera_status", "emergency", "broadcast"]
 
 
 class WsEvent(BaseModel):

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -38,11 +39,11 @@ class Hub:
         return len(self._clients)
 
     def publish(self, type_: WsEventType, data: dict[str, Any], *,
-                worker_id: str | None = None) -> None:
-        """Send to every wall screen, and to the phone of ``worker_id`` if given."""
+                recipients: Collection[str] = ()) -> None:
+        """Send to every wall screen, and to the phones of the people in ``recipients``."""
         text = WsEvent(type=type_, at=datetime.now(UTC), data=data).model_dump_json()
         for client in list(self._clients):
-            if client.worker_id is not None and client.worker_id != worker_id:
+            if client.worker_id is not None and client.worker_id not in recipients:
                 continue
             try:
                 client.queue.put_nowait(text)

@@ -44,5 +44,6 @@ class CenterSettings(BaseSettings):
     http: HttpSettings = HttpSettings()
     district: Path = DEFAULTS_DIR / "district" / "district.yaml"
     event_types: Path = DEFAULTS_DIR / "event_types.yaml"
+    time_limits: Path = DEFAULTS_DIR / "time_limits.yaml"
     #: Per-websocket-client queue length; a client that falls this far behind is dropped.
     ws_queue: int = Field(default=256, ge=8)

@@ -32,7 +32,7 @@ def test_alert_is_stored_once_and_dispatched_to_the_owner(center: RunningCenter,
     ticket = event["data"]
     assert ticket["assignee_id"] == "w-0111" and ticket["state"] == "dispatched"
     assert ticket["camera_id"] == "cam-vn-01" and ticket["event_type"] == "0506"
-    assert ticket["allowed_actions"] == ["accept"]
+    assert ticket["allowed_actions"] == ["accept", "return"]
 
     dsn = center.settings.db.dsn
     wait_until(lambda: _count(dsn, "SELECT count(*) FROM alerts") == 1, what="alert row")
@@ -112,12 +112,12 @@ def test_worker_accepts_resolves_and_camera_end_closes(center: RunningCenter, mq
 
     pub.alert(make_alert("end", alert_id=alert.alert_id, seq=1, snapshot=False))
     pub.close()
-    closed = wait_until(
+    verified = wait_until(
         lambda: (t := httpx.get(f"{center.url}/api/v1/tickets/{ticket['id']}").json())["state"]
-        == "closed" and t, what="camera-verified closure")
-    assert [e["action"] for e in closed["events"]] == [
+        == "verified" and t, what="camera-verified fix")
+    assert [e["action"] for e in verified["events"]] == [
         "register", "dispatch", "accept", "resolve", "verify"]
-    assert closed["events"][-1]["actor_id"] == "camera:cam-vn-01"
+    assert verified["events"][-1]["actor_id"] == "camera:cam-vn-01"
     # The place is free again: a new violation there opens a new ticket.
     pub = Publisher(mqtt_broker.port)
     pub.alert(make_alert())

@@ -52,7 +52,7 @@ def test_camera_override_beats_polygon(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(("people", "extra", "message"), [
-    ([{"id": "w", "name": "W", "role": "worker", "micro_grid": "mg-011"}], "", "needs micro_grid and post"),
+    ([{"id": "w", "name": "W", "role": "worker", "post": "A"}], "", "needs a micro_grid"),
     ([{"id": "w", "name": "W", "role": "worker", "micro_grid": "nowhere", "post": "A"}], "", "unknown area 'nowhere'"),
     ([{"id": "w", "name": "W", "role": "janitor"}], "", "people.0.role"),
     ([], "colour: red\n", "colour: Extra inputs are not permitted"),

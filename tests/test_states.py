@@ -38,10 +38,12 @@ def test_table_is_closed_over_known_states() -> None:
     for (src, _), (dst, roles) in TRANSITIONS.items():
         assert src in STATES and dst in STATES and roles
     assert not any(src in TERMINAL for src, _ in TRANSITIONS)
-    assert [s for s in STATES if not is_open(s)] == sorted(TERMINAL)
+    assert [s for s in STATES if not is_open(s)] == ["verified", "evaluated", "closed", "void"]
 
 
 def test_worker_buttons_follow_the_loop() -> None:
-    assert actions_for("dispatched", "worker") == ["accept"]
-    assert actions_for("accepted", "worker") == ["resolve"]
+    assert actions_for("dispatched", "worker") == ["accept", "return"]
+    assert actions_for("accepted", "worker") == ["return", "arrive", "resolve",
+                                                 "request_extension"]
+    assert actions_for("handling", "worker") == ["resolve", "request_extension"]
     assert actions_for("handled", "worker") == []

@@ -1,39 +1,64 @@
 """Tickets in the database: open one per place, attach repeats, and move them through the loop.
 
-Every change goes through ``apply()``: an UPDATE guarded by ``WHERE state = <expected>`` and a
-ledger row, in the caller's transaction, so a concurrent change can never be lost or half-done.
+Every change goes through ``apply()``: the state machine decides, one UPDATE guarded by
+``WHERE state = <expected>`` writes, the ledger row and the deadline timers follow in the same
+transaction, so a concurrent change can never be lost or half-done. Callers push the returned
+``Change`` to screens after the commit.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-from datetime import datetime
+import secrets
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
 from psycopg import AsyncConnection
+from psycopg.errors import UniqueViolation
 from psycopg.rows import class_row, dict_row
 
-from center.district import District
+from center.context import Context
 from center.protocol import Alert
+from center.tickets import timers
 from center.tickets.states import IllegalTransition, is_open, next_state
 
 
 @dataclass(frozen=True)
 class Ticket:
     id: int
-    camera_id: str
-    zone_id: str
+    source: str
+    camera_id: str | None
+    zone_id: str | None
     event_type: str
     state: str
     micro_grid_id: str | None
+    grid_id: str | None
     assignee_id: str | None
+    lon: float | None
+    lat: float | None
+    description: str
+    reporter: str | None
+    priority: int
+    emergency: bool
     opened_at: datetime
     updated_at: datetime
+    dispatched_at: datetime | None
+    accepted_at: datetime | None
+    handled_at: datetime | None
+    verified_at: datetime | None
     closed_at: datetime | None
+    due_at: datetime | None
+    stage_due_at: datetime | None
+    escalation_level: int
+    acknowledged_by: str | None
+    rework_count: int
+    extension_min: int | None
+    satisfaction: int | None
     alert_count: int
-    first_alert_id: UUID
-    last_alert_id: UUID
+    first_alert_id: UUID | None
+    last_alert_id: UUID | None
+    public_token: str
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -50,62 +75,117 @@ class LedgerEntry:
     to_state: str
     note: str
     alert_id: UUID | None
+    attachments: list[int]
+
+
+@dataclass
+class Change:
+    """A ticket after a change, and who must hear about it (beyond the wall and assignee)."""
+
+    ticket: Ticket
+    created: bool = False
+    notify: dict[str, str] = field(default_factory=dict)  # person id -> reason
 
 
 class TicketNotFound(LookupError):
     pass
 
 
-_COLS = ("id, camera_id, zone_id, event_type, state, micro_grid_id, assignee_id, opened_at, "
-         "updated_at, closed_at, alert_count, first_alert_id, last_alert_id")
+_COLS = ", ".join(Ticket.__dataclass_fields__)
 
 
-async def _ledger(conn: AsyncConnection, ticket_id: int, actor_id: str, action: str,
-                  from_state: str | None, to_state: str, note: str = "",
-                  alert_id: UUID | None = None) -> None:
+async def _ledger(conn: AsyncConnection, ticket_id: int, at: datetime, actor_id: str,
+                  action: str, from_state: str | None, to_state: str, note: str = "",
+                  alert_id: UUID | None = None, attachments: list[int] | None = None) -> None:
     await conn.execute(
-        "INSERT INTO ticket_events (ticket_id, actor_id, action, from_state, to_state, note,"
-        " alert_id) VALUES (%s, %s, %s, %s, %s, %s, %s)",
-        (ticket_id, actor_id, action, from_state, to_state, note, alert_id),
+        "INSERT INTO ticket_events (ticket_id, at, actor_id, action, from_state, to_state, note,"
+        " alert_id, attachments) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
+        (ticket_id, at, actor_id, action, from_state, to_state, note, alert_id,
+         attachments or []),
     )
 
 
-async def open_or_attach(conn: AsyncConnection, alert: Alert,
-                         district: District) -> tuple[Ticket, bool]:
+async def _register(conn: AsyncConnection, ctx: Context, *, source: str, event_type: str,
+                    micro_grid: str | None, actor_id: str, values: dict[str, Any],
+                    alert_id: UUID | None = None) -> Change:
+    """Insert a registered ticket, then route and dispatch it. ``values`` are extra columns."""
+    at = ctx.clock.now()
+    emergency = ctx.in_emergency(micro_grid)
+    cols = {"source": source, "event_type": event_type, "state": "registered",
+            "micro_grid_id": micro_grid, "grid_id": ctx.district.grid_of(micro_grid),
+            "opened_at": at, "updated_at": at, "emergency": emergency,
+            "priority": ctx.limits.emergency.priority if emergency else 0,
+            "due_at": ctx.limits.due(event_type, "overall", at, emergency=emergency),
+            "public_token": secrets.token_urlsafe(12), **values}
+    cur = conn.cursor(row_factory=class_row(Ticket))
+    await cur.execute(
+        f"INSERT INTO tickets ({', '.join(cols)}) VALUES ({', '.join(['%s'] * len(cols))})"
+        f" RETURNING {_COLS}", list(cols.values()))
+    ticket = await cur.fetchone()
+    assert ticket is not None
+    await _ledger(conn, ticket.id, at, actor_id, "register", None, "registered",
+                  alert_id=alert_id)
+    await timers.schedule(conn, ticket.id, "overall", ticket.due_at)
+    change = await dispatch_to_owner(conn, ctx, ticket)
+    change.created = True
+    return change
+
+
+async def dispatch_to_owner(conn: AsyncConnection, ctx: Context, ticket: Ticket) -> Change:
+    """Route a registered ticket: on-duty A post, else B post, else the micro-grid leader.
+
+    With nobody to own the place (outside every micro-grid), it stays registered and waits on
+    the wall screen for an operator."""
+    owner = ctx.district.owner_of(ticket.micro_grid_id, ctx.clock.now())
+    if owner is None:
+        return Change(ticket)
+    label = f"{owner.role} {owner.post} post" if owner.post else owner.role
+    return await apply(conn, ctx, ticket.id, "dispatch", actor_id="system", role="system",
+                       note=f"routed to {owner.id} ({label})", assignee_id=owner.id)
+
+
+async def open_or_attach(conn: AsyncConnection, ctx: Context, alert: Alert) -> Change:
     """The open ticket for the alert's place, created and dispatched if there was none.
 
-    Returns (ticket, created). Concurrent alerts for one place meet at the partial unique
-    index: exactly one INSERT wins, the others attach to its ticket.
+    Concurrent alerts for one place meet at the partial unique index: exactly one INSERT wins,
+    the others attach to its ticket. A new violation at a place whose ticket is already handled
+    means the fix did not hold: the camera sends the ticket back for rework.
     """
-    micro_grid = district.micro_grid_of(alert.camera_id)
     cur = conn.cursor(row_factory=dict_row)
     await cur.execute(
-        "INSERT INTO tickets (camera_id, zone_id, event_type, state, micro_grid_id,"
-        " first_alert_id, last_alert_id) VALUES (%s, %s, %s, 'registered', %s, %s, %s)"
-        " ON CONFLICT (camera_id, zone_id, event_type) WHERE is_open DO UPDATE SET"
-        "  alert_count = tickets.alert_count + 1, last_alert_id = EXCLUDED.last_alert_id,"
-        "  updated_at = now()"
-        f" RETURNING {_COLS}, (xmax = 0) AS created",
-        (alert.camera_id, alert.zone_id, alert.event_type, micro_grid,
-         alert.alert_id, alert.alert_id),
-    )
+        "UPDATE tickets SET alert_count = alert_count + 1, last_alert_id = %s, updated_at = %s"
+        " WHERE camera_id = %s AND zone_id = %s AND event_type = %s AND is_open"
+        " RETURNING id, state",
+        (alert.alert_id, ctx.clock.now(), alert.camera_id, alert.zone_id, alert.event_type))
     row = await cur.fetchone()
-    assert row is not None
-    created = row.pop("created")
-    ticket = Ticket(**row)
-    if not created:
-        return ticket, False
-    await _ledger(conn, ticket.id, "camera:" + alert.camera_id, "register", None,
-                  "registered", alert_id=alert.alert_id)
-    owner = district.owner_of(micro_grid)
-    if owner is None:
-        # Nobody owns this place (camera outside every micro-grid): it waits on the wall
-        # screen for an operator to dispatch it by hand.
-        return ticket, True
-    ticket = await apply(conn, ticket.id, "dispatch", actor_id="system", role="system",
-                         note=f"routed to {owner.id} ({owner.role} {owner.post or ''})".strip(),
-                         assignee_id=owner.id)
-    return ticket, True
+    if row is None:
+        try:
+            async with conn.transaction():  # a savepoint: losing the race must not abort ours
+                return await _register(
+                    conn, ctx, source="camera", event_type=alert.event_type,
+                    micro_grid=ctx.district.micro_grid_of(alert.camera_id),
+                    actor_id="camera:" + alert.camera_id, alert_id=alert.alert_id,
+                    values={"camera_id": alert.camera_id, "zone_id": alert.zone_id,
+                            "alert_count": 1, "first_alert_id": alert.alert_id,
+                            "last_alert_id": alert.alert_id})
+        except UniqueViolation:  # another alert for this place opened it first: attach
+            return await open_or_attach(conn, ctx, alert)
+    if row["state"] == "handled" and alert.kind == "new":
+        return await apply(conn, ctx, row["id"], "rework", actor_id="camera:" + alert.camera_id,
+                           role="camera", note="the camera sees the violation again",
+                           alert_id=alert.alert_id)
+    return Change(await get(conn, row["id"]))
+
+
+async def intake(conn: AsyncConnection, ctx: Context, *, source: str, event_type: str,
+                 lon: float, lat: float, description: str, reporter: str | None,
+                 actor_id: str) -> Change:
+    """A case reported by hand (a worker's patrol photo, a resident, an Open311 client),
+    routed by where it is."""
+    return await _register(
+        conn, ctx, source=source, event_type=event_type,
+        micro_grid=ctx.district.micro_grid_at(lon, lat), actor_id=actor_id,
+        values={"lon": lon, "lat": lat, "description": description, "reporter": reporter})
 
 
 async def get(conn: AsyncConnection, ticket_id: int, *, for_update: bool = False) -> Ticket:
@@ -118,81 +198,201 @@ async def get(conn: AsyncConnection, ticket_id: int, *, for_update: bool = False
     return ticket
 
 
-async def apply(conn: AsyncConnection, ticket_id: int, action: str, *, actor_id: str,
-                role: str, note: str = "", alert_id: UUID | None = None,
-                assignee_id: str | None = None) -> Ticket:
+async def by_token(conn: AsyncConnection, token: str) -> Ticket:
+    cur = conn.cursor(row_factory=class_row(Ticket))
+    await cur.execute(f"SELECT {_COLS} FROM tickets WHERE public_token = %s", (token,))
+    ticket = await cur.fetchone()
+    if ticket is None:
+        raise TicketNotFound("no such ticket")
+    return ticket
+
+
+async def apply(conn: AsyncConnection, ctx: Context, ticket_id: int, action: str, *,
+                actor_id: str, role: str, note: str = "", alert_id: UUID | None = None,
+                assignee_id: str | None = None, attachments: list[int] | None = None,
+                satisfaction: int | None = None, extension_min: int | None = None) -> Change:
     """Take ``action`` on a ticket, or raise IllegalTransition / TicketNotFound.
 
-    Must run inside a transaction: the state update and its ledger row land together.
+    Must run inside a transaction: the state update, its ledger row and its timers land
+    together. The per-action effects below are the loop's rules of time and ownership.
     """
     current = await get(conn, ticket_id, for_update=True)
     to_state = next_state(current.state, action, role)
+    at = ctx.clock.now()
+    emergency = current.emergency
+    sets: dict[str, Any] = {"state": to_state, "is_open": is_open(to_state), "updated_at": at}
+    notify: dict[str, str] = {}
+    stage_timer: tuple[str, datetime] | None = None
+
+    if action in ("dispatch", "reassign", "rework"):
+        target = assignee_id or current.assignee_id
+        if target is None:
+            raise IllegalTransition(f"{action} needs an assignee")
+        if ctx.role_of(target) not in ("worker", "leader", "department"):
+            raise IllegalTransition(f"{target!r} cannot own a case")
+        due = ctx.limits.due(current.event_type, "accept", at, emergency=emergency)
+        sets |= {"assignee_id": target, "dispatched_at": at, "stage_due_at": due,
+                 "escalation_level": 0, "acknowledged_by": None}
+        if action == "rework":
+            sets["rework_count"] = current.rework_count + 1
+        await timers.cancel(conn, ticket_id, ("accept", "handle", "escalate"), at)
+        stage_timer = ("accept", due)
+        notify[target] = {"dispatch": "new", "reassign": "reassigned", "rework": "rework"}[action]
+    elif action == "return":
+        sets |= {"assignee_id": None, "stage_due_at": None}
+        await timers.cancel(conn, ticket_id, ("accept", "handle", "escalate"), at)
+        leader = ctx.district.leader_of(current.micro_grid_id)
+        if leader is not None:
+            notify[leader.id] = "returned"
+    elif action == "accept":
+        due = ctx.limits.due(current.event_type, "handle", at, emergency=emergency)
+        sets |= {"accepted_at": at, "stage_due_at": due, "escalation_level": 0,
+                 "acknowledged_by": None}
+        await timers.cancel(conn, ticket_id, ("accept", "escalate"), at)
+        stage_timer = ("handle", due)
+    elif action == "resolve":
+        sets |= {"handled_at": at, "stage_due_at": None}
+        await timers.cancel(conn, ticket_id, ("handle", "escalate"), at)
+    elif action == "verify":
+        sets |= {"verified_at": at}
+        await timers.schedule(conn, ticket_id, "evaluate",
+                              at + timedelta(minutes=ctx.limits.evaluate_within_min))
+    elif action == "rate":
+        if satisfaction is None or not 1 <= satisfaction <= 5:
+            raise IllegalTransition("rate needs a satisfaction score from 1 to 5")
+        sets["satisfaction"] = satisfaction
+    elif action in ("close", "void"):
+        sets["closed_at"] = at
+        await timers.cancel(conn, ticket_id, None, at)
+    elif action == "request_extension":
+        if extension_min is None or extension_min <= 0:
+            raise IllegalTransition("request_extension needs extension_min > 0")
+        sets["extension_min"] = extension_min
+        leader = ctx.district.leader_of(current.micro_grid_id)
+        if leader is not None:
+            notify[leader.id] = "extension requested"
+    elif action == "approve_extension":
+        if not current.extension_min:
+            raise IllegalTransition("no extension was requested")
+        grant = timedelta(minutes=current.extension_min)
+        sets |= {"extension_min": None,
+                 "due_at": current.due_at + grant if current.due_at else None,
+                 "stage_due_at": current.stage_due_at + grant if current.stage_due_at else None}
+        await timers.postpone(conn, ticket_id, grant)
+        if current.assignee_id:
+            notify[current.assignee_id] = "extension approved"
+    elif action == "acknowledge":
+        sets["acknowledged_by"] = actor_id
+        await timers.cancel(conn, ticket_id, ("escalate",), at)
+
     cur = conn.cursor(row_factory=class_row(Ticket))
+    assignments = ", ".join(f"{k} = %s" for k in sets)
     await cur.execute(
-        "UPDATE tickets SET state = %s, is_open = %s, updated_at = now(),"
-        " assignee_id = COALESCE(%s, assignee_id),"
-        " closed_at = CASE WHEN %s THEN NULL ELSE now() END"
-        f" WHERE id = %s AND state = %s RETURNING {_COLS}",
-        (to_state, is_open(to_state), assignee_id, is_open(to_state), ticket_id, current.state),
-    )
+        f"UPDATE tickets SET {assignments} WHERE id = %s AND state = %s RETURNING {_COLS}",
+        (*sets.values(), ticket_id, current.state))
     updated = await cur.fetchone()
-    if updated is None:  # cannot happen under FOR UPDATE; kept as the guard the design relies on
+    if updated is None:
         raise IllegalTransition(f"ticket {ticket_id} changed state concurrently")
-    await _ledger(conn, ticket_id, actor_id, action, current.state, to_state, note, alert_id)
-    return updated
+    await _ledger(conn, ticket_id, at, actor_id, action, current.state, to_state, note, alert_id,
+                  attachments)
+    if stage_timer is not None:
+        await timers.schedule(conn, ticket_id, stage_timer[0], stage_timer[1])
+    change = Change(updated, notify=notify)
+    if action == "rate":  # rated: the loop is complete, close the ledger
+        change = await apply(conn, ctx, ticket_id, "close", actor_id="system", role="system",
+                             note="closed after evaluation")
+    return change
 
 
-async def open_ticket_at(conn: AsyncConnection, camera_id: str, zone_id: str,
-                         event_type: str) -> Ticket | None:
-    cur = conn.cursor(row_factory=class_row(Ticket))
+async def escalate(conn: AsyncConnection, ctx: Context, ticket: Ticket, level: int,
+                   reason: str) -> Change:
+    """Raise a ticket to ``level`` and tell that level's people; the next level follows after
+    ``escalate_every_min`` unless someone acknowledges first."""
+    targets = ctx.district.escalation_targets(ticket.micro_grid_id, ticket.event_type, level)
+    names = ", ".join(p.id for p in targets) or "nobody (no one holds that post)"
+    change = await apply(conn, ctx, ticket.id, "escalate", actor_id="system", role="system",
+                         note=f"level {level}: {reason}; notified {names}")
+    await conn.execute("UPDATE tickets SET escalation_level = %s WHERE id = %s",
+                       (level, ticket.id))
+    if level < 2:
+        await timers.schedule(
+            conn, ticket.id, "escalate",
+            ctx.clock.now() + timedelta(minutes=ctx.limits.escalate_every_min), level + 1)
+    change.ticket = await get(conn, ticket.id)
+    change.notify = {p.id: f"escalated (level {level})" for p in targets}
+    return change
+
+
+async def camera_reports_clear(conn: AsyncConnection, ctx: Context, alert: Alert) -> Change | None:
+    """An ``end`` alert: the camera sees the place clear. A handled ticket there is verified by
+    the camera that found the problem; any other open ticket just records it in its ledger."""
+    cur = conn.cursor(row_factory=dict_row)
     await cur.execute(
-        f"SELECT {_COLS} FROM tickets WHERE camera_id = %s AND zone_id = %s"
-        " AND event_type = %s AND is_open",
-        (camera_id, zone_id, event_type),
-    )
-    return await cur.fetchone()
-
-
-async def camera_reports_clear(conn: AsyncConnection, alert: Alert) -> Ticket | None:
-    """An ``end`` alert: the camera sees the place clear. A handled ticket there is verified
-    and closed by the camera; any other open ticket just records it in its ledger."""
-    ticket = await open_ticket_at(conn, alert.camera_id, alert.zone_id, alert.event_type)
-    if ticket is None:
+        "SELECT id, state FROM tickets WHERE camera_id = %s AND zone_id = %s"
+        " AND event_type = %s AND is_open", (alert.camera_id, alert.zone_id, alert.event_type))
+    row = await cur.fetchone()
+    if row is None:
         return None
     actor = "camera:" + alert.camera_id
-    if ticket.state == "handled":
-        return await apply(conn, ticket.id, "verify", actor_id=actor, role="camera",
+    if row["state"] == "handled":
+        return await apply(conn, ctx, row["id"], "verify", actor_id=actor, role="camera",
                            note="camera sees the place clear", alert_id=alert.alert_id)
-    await _ledger(conn, ticket.id, actor, "camera_clear", ticket.state, ticket.state,
-                  "camera sees the place clear before the case was handled", alert.alert_id)
-    return ticket
+    await _ledger(conn, row["id"], ctx.clock.now(), actor, "camera_clear", row["state"],
+                  row["state"], "camera sees the place clear before the case was handled",
+                  alert.alert_id)
+    return Change(await get(conn, row["id"]))
 
 
 async def list_tickets(conn: AsyncConnection, *, open_only: bool = False,
                        assignee_id: str | None = None, state: str | None = None,
+                       micro_grid_id: str | None = None, grid_id: str | None = None,
+                       event_type: str | None = None, overdue_at: datetime | None = None,
                        limit: int = 100) -> list[Ticket]:
+    """Open tickets come highest priority first, then by the nearest deadline."""
     where, args = ["TRUE"], []
+    for col, val in (("assignee_id", assignee_id), ("state", state),
+                     ("micro_grid_id", micro_grid_id), ("grid_id", grid_id),
+                     ("event_type", event_type)):
+        if val is not None:
+            where.append(f"{col} = %s")
+            args.append(val)
     if open_only:
         where.append("is_open")
-    if assignee_id is not None:
-        where.append("assignee_id = %s")
-        args.append(assignee_id)
-    if state is not None:
-        where.append("state = %s")
-        args.append(state)
+    if overdue_at is not None:
+        where.append("is_open AND (stage_due_at < %s OR due_at < %s)")
+        args += [overdue_at, overdue_at]
+    order = "priority DESC, stage_due_at NULLS LAST, id" if open_only else "id DESC"
     cur = conn.cursor(row_factory=class_row(Ticket))
     await cur.execute(
-        f"SELECT {_COLS} FROM tickets WHERE {' AND '.join(where)} ORDER BY id DESC LIMIT %s",
-        (*args, limit),
-    )
+        f"SELECT {_COLS} FROM tickets WHERE {' AND '.join(where)} ORDER BY {order} LIMIT %s",
+        (*args, limit))
     return await cur.fetchall()
 
 
 async def ledger(conn: AsyncConnection, ticket_id: int) -> list[LedgerEntry]:
     cur = conn.cursor(row_factory=class_row(LedgerEntry))
     await cur.execute(
-        "SELECT id, ticket_id, at, actor_id, action, from_state, to_state, note, alert_id"
-        " FROM ticket_events WHERE ticket_id = %s ORDER BY id",
-        (ticket_id,),
-    )
+        "SELECT id, ticket_id, at, actor_id, action, from_state, to_state, note, alert_id,"
+        " attachments FROM ticket_events WHERE ticket_id = %s ORDER BY id", (ticket_id,))
     return await cur.fetchall()
+
+
+async def add_attachment(conn: AsyncConnection, ctx: Context, ticket_id: int, data: bytes,
+                         content_type: str, uploaded_by: str) -> int:
+    cur = await conn.execute(
+        "INSERT INTO attachments (ticket_id, created_at, uploaded_by, content_type, data)"
+        " VALUES (%s, %s, %s, %s, %s) RETURNING id",
+        (ticket_id, ctx.clock.now(), uploaded_by, content_type, data))
+    row = await cur.fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+async def attachment(conn: AsyncConnection, ticket_id: int,
+                     attachment_id: int) -> tuple[str, bytes] | None:
+    cur = await conn.execute(
+        "SELECT content_type, data FROM attachments WHERE id = %s AND ticket_id = %s",
+        (attachment_id, ticket_id))
+    row = await cur.fetchone()
+    return None if row is None else (row[0], bytes(row[1]))
+

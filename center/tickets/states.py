@@ -1,31 +1,62 @@
 """The ticket state machine, as data: the spec, the test input and the UI's button list.
 
-Each entry reads "in state S, action A leads to state T, and may be taken by these roles".
-The walking skeleton covers the core of the GB/T 30428 loop (register → dispatch → accept →
-handle → verify/close); void, return, extension and rework join this table, not code elsewhere.
+Each entry reads "in state S, action A leads to state T, and may be taken by these roles". It
+follows the GB/T 30428 loop (register → dispatch → handle → feed back → verify → evaluate →
+close) with its special actions: void (false alarm), return (mis-dispatched: back for
+re-routing), extension (request, then approval), rework (verification failed: dispatched
+again). Actions whose target is their own state (reassign, extension, escalate, acknowledge)
+change no state but are still written to the ledger. docs/tickets.md is rendered from this table.
 """
 
 from __future__ import annotations
 
 from typing import Literal
 
-State = Literal["registered", "dispatched", "accepted", "handled", "closed", "void"]
-Role = Literal["system", "camera", "worker", "leader", "operator"]
+State = Literal["registered", "dispatched", "accepted", "handling", "handled", "verified",
+                "evaluated", "closed", "void"]
+Role = Literal["system", "camera", "worker", "leader", "department", "operator", "public"]
+
+STATES: tuple[State, ...] = ("registered", "dispatched", "accepted", "handling", "handled",
+                             "verified", "evaluated", "closed", "void")
+TERMINAL: frozenset[State] = frozenset({"closed", "void"})
+#: The case at a place is still being worked: one such ticket per place, repeats attach to it.
+#: Once verified, the place is clear again and a new violation there is a new case.
+OPEN: frozenset[State] = frozenset({"registered", "dispatched", "accepted", "handling",
+                                    "handled"})
+
+_STAFF = frozenset({"leader", "operator"})
+_HANDLERS = frozenset({"worker", "leader", "department"})
+_LIVE = tuple(s for s in STATES if s not in TERMINAL)
+_BEFORE_HANDLED = ("registered", "dispatched", "accepted", "handling")
 
 #: (from state, action) -> (to state, roles allowed to take it)
 TRANSITIONS: dict[tuple[State, str], tuple[State, frozenset[Role]]] = {
-    ("registered", "dispatch"): ("dispatched", frozenset({"system", "operator"})),
-    ("dispatched", "accept"): ("accepted", frozenset({"worker"})),
-    ("accepted", "resolve"): ("handled", frozenset({"worker"})),
-    # The camera that found the problem reports the place clear (an `end` alert), or a leader
-    # checks on site: either verifies the fix and closes the case.
-    ("handled", "verify"): ("closed", frozenset({"camera", "leader", "operator"})),
-    ("registered", "void"): ("void", frozenset({"operator", "leader"})),
-    ("dispatched", "void"): ("void", frozenset({"operator", "leader"})),
+    ("registered", "dispatch"): ("dispatched", frozenset({"system", "operator", "leader"})),
+    ("dispatched", "accept"): ("accepted", _HANDLERS),
+    ("dispatched", "return"): ("registered", _HANDLERS),
+    ("accepted", "return"): ("registered", _HANDLERS),
+    ("accepted", "arrive"): ("handling", _HANDLERS),
+    ("accepted", "resolve"): ("handled", _HANDLERS),
+    ("handling", "resolve"): ("handled", _HANDLERS),
+    # Verification: the camera that found the problem reports the place clear (an `end`
+    # alert), or a leader checks on site. A failed check is rework: dispatched again, counted.
+    ("handled", "verify"): ("verified", frozenset({"camera", "leader", "operator"})),
+    ("handled", "rework"): ("dispatched", frozenset({"camera", "leader", "operator"})),
+    ("verified", "rate"): ("evaluated", frozenset({"public", "operator"})),
+    ("verified", "close"): ("closed", frozenset({"system", "leader", "operator"})),
+    ("evaluated", "close"): ("closed", frozenset({"system", "leader", "operator"})),
+    **{(s, "void"): ("void", _STAFF) for s in _BEFORE_HANDLED},
+    **{(s, "reassign"): ("dispatched", _STAFF) for s in ("registered", "dispatched", "accepted",
+                                                        "handling")},
+    **{(s, "request_extension"): (s, frozenset({"worker", "department"}))
+       for s in ("accepted", "handling")},
+    **{(s, "approve_extension"): (s, _STAFF) for s in ("accepted", "handling")},
+    **{(s, "escalate"): (s, frozenset({"system"})) for s in _LIVE},
+    **{(s, "acknowledge"): (s, frozenset({"leader", "department", "operator"})) for s in _LIVE},
 }
 
-STATES: tuple[State, ...] = ("registered", "dispatched", "accepted", "handled", "closed", "void")
-TERMINAL: frozenset[State] = frozenset({"closed", "void"})
+#: Actions that count as rework in the indicators.
+REWORK_ACTIONS = frozenset({"rework"})
 
 
 class IllegalTransition(ValueError):
@@ -55,4 +86,14 @@ def actions_for(state: str, role: str) -> list[str]:
 
 
 def is_open(state: str) -> bool:
-    return state not in TERMINAL
+    return state in OPEN
+
+
+def mermaid() -> str:
+    """The state diagram in Mermaid syntax (docs/tickets.md embeds it)."""
+    lines = ["stateDiagram-v2", "    [*] --> registered"]
+    for (src, action), (dst, roles) in TRANSITIONS.items():
+        if src != dst:
+            lines.append(f"    {src} --> {dst}: {action} ({', '.join(sorted(roles))})")
+    lines += ["    closed --> [*]", "    void --> [*]"]
+    return "\n".join(lines)

@@ -1,0 +1,1 @@
+"""HTTP routes of the center, one module per resource; shared lookups live in ``deps``."""

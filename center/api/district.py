@@ -1,0 +1,131 @@
+"""The district for the map, assignment changes, and emergency mode with broadcasts."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from fastapi import APIRouter, HTTPException
+from pydantic import BaseModel, ConfigDict, Field
+
+from center import district_store
+from center.api.deps import CenterDep
+
+router = APIRouter(prefix="/api/v1", tags=["district"])
+
+
+@router.get("/district")
+async def district_map(center: CenterDep) -> dict[str, Any]:
+    d = center.ctx.district
+    return {
+        "id": d.id, "name": d.name, "timezone": d.timezone,
+        "areas": d.feature_collection(),
+        "cameras": [c.model_dump() for c in d.cameras.values() if c.active],
+        "departments": [x.model_dump() for x in d.departments.values() if x.active],
+        "emergency": sorted(center.ctx.emergency_scopes),
+    }
+
+
+@router.get("/workers")
+async def workers(center: CenterDep) -> list[dict[str, Any]]:
+    return [{"id": p.id, "name": p.name, "micro_grid_id": p.micro_grid, "post": p.post}
+            for p in center.ctx.district.people.values() if p.role == "worker" and p.active]
+
+
+@router.get("/people")
+async def people(center: CenterDep) -> list[dict[str, Any]]:
+    return [p.model_dump(mode="json", exclude={"phone"})
+            for p in center.ctx.district.people.values() if p.active]
+
+
+class Posts(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    actor_id: str
+    A: str | None = Field(default=None, description="person for the A post (null: leave empty)")
+    B: str | None = None
+
+
+@router.put("/micro-grids/{micro_grid_id}/posts", responses={403: {}, 404: {}, 422: {}})
+async def set_posts(center: CenterDep, micro_grid_id: str, body: Posts) -> dict[str, Any]:
+    """Give a micro-grid's A / B post to workers; routing uses it from the next case on."""
+    if center.role(body.actor_id) not in ("leader", "operator"):
+        raise HTTPException(403, "only leaders and operators change assignments")
+    d = center.ctx.district
+    area = d.areas.get(micro_grid_id)
+    if area is None or area.level != "micro_grid":
+        raise HTTPException(404, f"no micro-grid {micro_grid_id}")
+    posts = body.model_dump(include={"A", "B"}, exclude_unset=True)
+    for person_id in filter(None, posts.values()):
+        person = d.people.get(person_id)
+        if person is None or person.role != "worker" or not person.active:
+            raise HTTPException(422, f"{person_id!r} is not an active worker")
+    async with center.pool.connection() as conn, conn.transaction():
+        await district_store.set_posts(conn, micro_grid_id, posts, actor_id=body.actor_id,
+                                       at=center.ctx.clock.now())
+        fresh = await district_store.load_district(conn)
+    assert fresh is not None
+    center.ctx.district = fresh
+    return {"micro_grid_id": micro_grid_id,
+            "posts": {p.post: p.id for p in fresh.people.values()
+                      if p.micro_grid == micro_grid_id and p.post and p.active}}
+
+
+class EmergencySwitch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    actor_id: str
+    scope: str = Field(default="district", description="'district' or a grid id")
+    active: bool
+    note: str = Field(default="", max_length=2000)
+    #: A task sent to the phone of every worker in the scope.
+    broadcast: str | None = Field(default=None, max_length=2000)
+
+
+@router.get("/emergency")
+async def emergency(center: CenterDep) -> dict[str, Any]:
+    async with center.pool.connection() as conn:
+        cur = await conn.execute(
+            "SELECT scope, active, since, actor_id, note FROM emergency_modes ORDER BY scope")
+        rows = await cur.fetchall()
+    return {"active": sorted(center.ctx.emergency_scopes),
+            "modes": [dict(zip(("scope", "active", "since", "actor_id", "note"), r, strict=True))
+                      for r in rows]}
+
+
+@router.put("/emergency", responses={403: {}, 404: {}})
+async def switch_emergency(center: CenterDep, body: EmergencySwitch) -> dict[str, Any]:
+    """Peacetime / emergency switch for the district or one grid: new cases there get shorter
+    time limits and top priority; the switch goes into the operations ledger."""
+    if center.role(body.actor_id) not in ("leader", "operator"):
+        raise HTTPException(403, "only leaders and operators switch emergency mode")
+    d = center.ctx.district
+    grid = d.areas.get(body.scope)
+    if body.scope != "district" and (grid is None or grid.level != "grid"):
+        raise HTTPException(404, f"no grid {body.scope} (scope is 'district' or a grid id)")
+    at = center.ctx.clock.now()
+    action: Literal["emergency_on", "emergency_off"] = (
+        "emergency_on" if body.active else "emergency_off")
+    async with center.pool.connection() as conn, conn.transaction():
+        await conn.execute(
+            "INSERT INTO emergency_modes (scope, active, since, actor_id, note)"
+            " VALUES (%s, %s, %s, %s, %s) ON CONFLICT (scope) DO UPDATE SET"
+            " active = EXCLUDED.active, since = EXCLUDED.since, actor_id = EXCLUDED.actor_id,"
+            " note = EXCLUDED.note", (body.scope, body.active, at, body.actor_id, body.note))
+        await conn.execute(
+            "INSERT INTO ops_ledger (at, actor_id, action, scope, note)"
+            " VALUES (%s, %s, %s, %s, %s)", (at, body.actor_id, action, body.scope, body.note))
+        if body.broadcast:
+            await conn.execute(
+                "INSERT INTO ops_ledger (at, actor_id, action, scope, note)"
+                " VALUES (%s, %s, 'broadcast', %s, %s)",
+                (at, body.actor_id, body.scope, body.broadcast))
+    scopes = center.ctx.emergency_scopes
+    (scopes.add if body.active else scopes.discard)(body.scope)
+    area = None if body.scope == "district" else body.scope
+    everyone = [p.id for p in d.people_in(area)]
+    center.hub.publish("emergency", {"scope": body.scope, "active": body.active,
+                                     "note": body.note, "at": at.isoformat()},
+                       recipients=everyone)
+    if body.broadcast:
+        center.hub.publish("broadcast", {"scope": body.scope, "text": body.broadcast,
+                                         "from": body.actor_id, "at": at.isoformat()},
+                           recipients=everyone)
+    return {"active": sorted(scopes), "notified": len(everyone)}

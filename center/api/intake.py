@@ -1,0 +1,109 @@
+"""Cases reported by people: a worker's patrol photo ("snap and report"), a resident's request,
+and the public per-ticket page where residents follow a case and rate it."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Form, HTTPException, UploadFile
+from pydantic import BaseModel, ConfigDict, Field
+
+from center.api.deps import Center, CenterDep
+from center.api.uploads import read_photo
+from center.tickets import service
+from center.tickets.service import Change
+from center.tickets.states import IllegalTransition
+
+router = APIRouter(prefix="/api/v1", tags=["intake"])
+
+Lon = Annotated[float, Form(ge=-180, le=180)]
+Lat = Annotated[float, Form(ge=-90, le=90)]
+
+
+async def _open(center: Center, *, source: str, event_type: str, lon: float, lat: float,
+                description: str, reporter: str | None, actor_id: str,
+                photo: UploadFile | None) -> Change:
+    if event_type not in center.ctx.event_types:
+        raise HTTPException(422, f"unknown event_type {event_type}")
+    picture = await read_photo(photo) if photo is not None else None
+    async with center.pool.connection() as conn, conn.transaction():
+        change = await service.intake(conn, center.ctx, source=source, event_type=event_type,
+                                      lon=lon, lat=lat, description=description,
+                                      reporter=reporter, actor_id=actor_id)
+        if picture is not None:
+            await service.add_attachment(conn, center.ctx, change.ticket.id, picture[0],
+                                         picture[1], actor_id)
+    center.announce(change)
+    return change
+
+
+@router.post("/reports", status_code=201, responses={403: {}, 413: {}, 415: {}, 422: {}})
+async def patrol_report(
+    center: CenterDep,
+    actor_id: Annotated[str, Form(min_length=1, max_length=64)],
+    event_type: Annotated[str, Form(pattern=r"^\d{4,6}$")],
+    lon: Lon, lat: Lat,
+    note: Annotated[str, Form(max_length=2000)] = "",
+    photo: UploadFile | None = None,
+) -> dict[str, Any]:
+    """A worker's patrol report: routed by where it was taken, like a camera alert."""
+    center.role(actor_id)
+    change = await _open(center, source="patrol", event_type=event_type, lon=lon, lat=lat,
+                         description=note, reporter=actor_id, actor_id=actor_id, photo=photo)
+    return center.views.ticket(change.ticket)
+
+
+@router.post("/public/requests", status_code=201, responses={413: {}, 415: {}, 422: {}})
+async def resident_request(
+    center: CenterDep,
+    event_type: Annotated[str, Form(pattern=r"^\d{4,6}$")],
+    lon: Lon, lat: Lat,
+    description: Annotated[str, Form(min_length=1, max_length=2000)],
+    contact: Annotated[str, Form(max_length=200)] = "",
+    photo: UploadFile | None = None,
+) -> dict[str, Any]:
+    """A resident's request from the public form; the answer holds the follow-up link."""
+    change = await _open(center, source="resident", event_type=event_type, lon=lon, lat=lat,
+                         description=description, reporter=contact or None,
+                         actor_id="resident", photo=photo)
+    return _public(center, change.ticket)
+
+
+def _public(center: Center, t: service.Ticket) -> dict[str, Any]:
+    """What the public may see of a case: no names, no phone numbers."""
+    return {"token": t.public_token, "url": f"/t/{t.public_token}", "state": t.state,
+            "event_type": t.event_type, "event_name": center.views.event_name(t.event_type),
+            "opened_at": t.opened_at.isoformat(),
+            "closed_at": t.closed_at.isoformat() if t.closed_at else None,
+            "can_rate": t.state == "verified", "satisfaction": t.satisfaction}
+
+
+class Rating(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    satisfaction: int = Field(ge=1, le=5)
+    comment: str = Field(default="", max_length=1000)
+
+
+@router.get("/public/tickets/{token}", responses={404: {}})
+async def public_ticket(center: CenterDep, token: str) -> dict[str, Any]:
+    async with center.pool.connection() as conn:
+        try:
+            return _public(center, await service.by_token(conn, token))
+        except service.TicketNotFound as exc:
+            raise HTTPException(404, str(exc)) from None
+
+
+@router.post("/public/tickets/{token}/rating", responses={404: {}, 409: {}})
+async def rate(center: CenterDep, token: str, body: Rating) -> dict[str, Any]:
+    async with center.pool.connection() as conn, conn.transaction():
+        try:
+            t = await service.by_token(conn, token)
+            change = await service.apply(conn, center.ctx, t.id, "rate", actor_id="public",
+                                         role="public", note=body.comment,
+                                         satisfaction=body.satisfaction)
+        except service.TicketNotFound as exc:
+            raise HTTPException(404, str(exc)) from None
+        except IllegalTransition as exc:
+            raise HTTPException(409, str(exc)) from None
+    center.announce(change)
+    return _public(center, change.ticket)

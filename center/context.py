@@ -1,0 +1,38 @@
+"""What the center's parts share at run time: the district, code tables, limits and the clock.
+
+One object instead of module globals, so tests run several centers (and a hand-moved clock)
+in one process; the district is replaced here when an import or an assignment changes it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from center.clock import Clock
+from center.district import District
+from center.event_types import EventType
+from center.time_limits import TimeLimits
+
+
+@dataclass
+class Context:
+    district: District
+    event_types: dict[str, EventType]
+    limits: TimeLimits
+    clock: Clock
+    #: Emergency scopes in force ("district" or grid ids), mirrored from emergency_modes.
+    emergency_scopes: set[str] = field(default_factory=set)
+
+    def in_emergency(self, micro_grid_id: str | None) -> bool:
+        if "district" in self.emergency_scopes:
+            return True
+        grid = self.district.grid_of(micro_grid_id)
+        return grid is not None and grid in self.emergency_scopes
+
+    def role_of(self, person_id: str) -> str | None:
+        """The state machine's role for a person of the district (None: unknown)."""
+        person = self.district.people.get(person_id)
+        if person is None or not person.active:
+            return None
+        return {"worker": "worker", "micro_grid_leader": "leader", "grid_leader": "leader",
+                "department_staff": "department", "operator": "operator"}[person.role]

@@ -1,0 +1,60 @@
+"""Fires due deadline and escalation timers: the loop's sense of time.
+
+``fire_due()`` is one pass (tests call it after moving a ManualClock); ``run()`` repeats it every
+second in the center. A timer whose stage is already done is a no-op: state, not the timer,
+decides.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+
+import psycopg
+from psycopg_pool import AsyncConnectionPool
+
+from center.context import Context
+from center.tickets import service, timers
+from center.tickets.states import TERMINAL
+
+log = logging.getLogger(__name__)
+
+_STAGE_STATES = {"accept": ("dispatched",), "handle": ("accepted", "handling")}
+
+
+async def fire_due(pool: AsyncConnectionPool, ctx: Context) -> list[service.Change]:
+    changes: list[service.Change] = []
+    async with pool.connection() as conn, conn.transaction():
+        for timer in await timers.claim_due(conn, ctx.clock.now()):
+            ticket = await service.get(conn, timer.ticket_id, for_update=True)
+            if ticket.state in TERMINAL:
+                continue
+            if timer.kind in _STAGE_STATES:
+                if ticket.state in _STAGE_STATES[timer.kind]:
+                    changes.append(await service.escalate(
+                        conn, ctx, ticket, 1, f"{timer.kind} time limit passed"))
+            elif timer.kind == "escalate":
+                if ticket.acknowledged_by is None and ticket.escalation_level < timer.level:
+                    changes.append(await service.escalate(
+                        conn, ctx, ticket, timer.level, "not acknowledged in time"))
+            elif timer.kind == "overall":
+                if ticket.escalation_level == 0:
+                    changes.append(await service.escalate(
+                        conn, ctx, ticket, 1, "overall time limit passed"))
+            elif timer.kind == "evaluate" and ticket.state == "verified":
+                changes.append(await service.apply(
+                    conn, ctx, ticket.id, "close", actor_id="system", role="system",
+                    note="closed: no evaluation within the time limit"))
+    return changes
+
+
+async def run(pool: AsyncConnectionPool, ctx: Context,
+              announce: Callable[[service.Change], None], interval: float = 1.0) -> None:
+    while True:
+        try:
+            for change in await fire_due(pool, ctx):
+                announce(change)
+        except psycopg.Error as exc:
+            log.warning("timer pass failed (will retry): %s", exc)
+        await asyncio.sleep(interval)
