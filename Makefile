@@ -1,10 +1,10 @@
 # The two commands a new user needs: `make demo` and `make test`. Both install what is missing.
-.PHONY: demo test bench setup setup-browser lint
+.PHONY: demo test bench setup setup-test
 
 demo: setup
 	.venv/bin/gridwatch demo
 
-test: setup-browser
+test: setup-test
 	.venv/bin/python -m pytest $(PYTEST_ARGS)
 
 bench: setup
@@ -13,5 +13,5 @@ bench: setup
 setup:
 	bash .ci/setup.sh
 
-setup-browser:
-	bash .ci/setup.sh --browser
+setup-test:
+	bash .ci/setup.sh --test

@@ -1,21 +1,25 @@
 #!/usr/bin/env bash
 # Installs everything gridwatch needs on a fresh Debian 12 machine: Debian packages (PostgreSQL,
-# Mosquitto, and with --browser Chromium for the page tests) and the project's virtualenv.
+# Mosquitto; with --test also Chromium for the page tests and GStreamer's RTSP server for the
+# camera tests) and the project's virtualenv.
 # Idempotent and quiet when nothing is missing; it never asks questions.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-want_browser=0
-[ "${1:-}" = "--browser" ] && want_browser=1
+want_test=0
+[ "${1:-}" = "--test" ] && want_test=1
 
 need=()
 [ -x /usr/lib/postgresql/15/bin/initdb ] || need+=(postgresql)
 command -v mosquitto >/dev/null || [ -x /usr/sbin/mosquitto ] || need+=(mosquitto)
 python3 -c 'import ensurepip, venv' 2>/dev/null || need+=(python3-venv)
 fc-list 2>/dev/null | grep -qi dejavu || need+=(fonts-dejavu-core)
-if [ "$want_browser" = 1 ]; then
+if [ "$want_test" = 1 ]; then
     [ -x /usr/lib/chromium/chromium ] || need+=(chromium)
     fc-list 2>/dev/null | grep -qi "noto sans cjk" || need+=(fonts-noto-cjk)
+    /usr/bin/python3 -c 'import gi; gi.require_version("GstRtspServer", "1.0")' 2>/dev/null \
+        || need+=(python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-base
+                  gstreamer1.0-plugins-good gstreamer1.0-plugins-bad)
 fi
 if [ ${#need[@]} -gt 0 ]; then
     if [ "$(id -u)" != 0 ]; then
@@ -54,5 +58,5 @@ if .venv/bin/python -m pip show opencv-python >/dev/null 2>&1; then
     pip uninstall -y opencv-python
     pip install --force-reinstall --no-deps "opencv-python-headless==$headless"
 fi
-.venv/bin/python -c "import cv2, onnxruntime, torch, fastapi, psycopg, aiomqtt, shapely, ultralytics"
+.venv/bin/python -c "import av, cv2, onnxruntime, torch, fastapi, psycopg, aiomqtt, shapely"
 echo "$sig" > "$stamp"
