@@ -24,3 +24,8 @@ async def phone() -> FileResponse:
 @router.get("/t/{token}")
 async def public_ticket_page(token: str) -> FileResponse:
     return FileResponse(DASHBOARD_DIR / "public.html")
+
+
+@router.get("/report")
+async def resident_report_form() -> FileResponse:
+    return FileResponse(DASHBOARD_DIR / "report.html")

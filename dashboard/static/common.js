@@ -47,6 +47,11 @@ const STRINGS = {
     "post.B": "B岗",
     "action.accept": "接单",
     "action.resolve": "已处置",
+    "action.return": "退回",
+    "action.arrive": "已到场",
+    "action.request_extension": "申请延期",
+    "prompt.return": "退回原因（如：不属于本网格）",
+    "prompt.extension": "需要延长多少分钟？",
     "action.failed": "操作失败",
     "load.failed": "数据加载失败",
     "no_snapshot": "无快照",
@@ -90,6 +95,11 @@ const STRINGS = {
     "post.B": "post B",
     "action.accept": "Accept",
     "action.resolve": "Resolve",
+    "action.return": "Return",
+    "action.arrive": "Arrived",
+    "action.request_extension": "Ask for more time",
+    "prompt.return": "Why return it (e.g. not my micro-grid)?",
+    "prompt.extension": "How many more minutes do you need?",
     "action.failed": "Action failed",
     "load.failed": "Could not load data",
     "no_snapshot": "No snapshot",
@@ -128,7 +138,10 @@ const STATE_NAMES = {
     registered: "已登记",
     dispatched: "已派遣",
     accepted: "已接单",
+    handling: "处置中",
     handled: "已处置",
+    verified: "已核查",
+    evaluated: "已评价",
     closed: "已结案",
     void: "已作废",
   },
@@ -136,7 +149,10 @@ const STATE_NAMES = {
     registered: "Registered",
     dispatched: "Dispatched",
     accepted: "Accepted",
+    handling: "On site",
     handled: "Handled",
+    verified: "Verified",
+    evaluated: "Rated",
     closed: "Closed",
     void: "Void",
   },
@@ -163,7 +179,8 @@ export function cameraStateName(state) {
   return CAMERA_STATE_NAMES[LANG][state] ?? state ?? "";
 }
 
-export const CLOSED_STATES = new Set(["closed", "void"]);
+// Once verified the place is clear: nobody needs to go there, so screens treat it as done.
+export const CLOSED_STATES = new Set(["verified", "evaluated", "closed", "void"]);
 export const isOpenTicket = (ticket) => !CLOSED_STATES.has(ticket.state);
 
 /** Translate static markup: every [data-i18n] element gets its text from the table. */

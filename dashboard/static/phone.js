@@ -231,13 +231,30 @@ function upsert(ticket, { fromSocket = false } = {}) {
 
 // --- actions ---------------------------------------------------------------------------------
 
+// Actions that need a word from the worker first; null from a prompt means "cancelled".
+function actionBody(action) {
+  const body = { action, actor_id: workerId };
+  if (action === "return") {
+    const reason = window.prompt(t("prompt.return"));
+    if (reason === null) return null;
+    body.note = reason;
+  } else if (action === "request_extension") {
+    const minutes = Number.parseInt(window.prompt(t("prompt.extension"), "30") ?? "", 10);
+    if (!Number.isFinite(minutes) || minutes <= 0) return null;
+    body.extension_min = minutes;
+  }
+  return body;
+}
+
 async function doAction(card, action) {
   const id = card.dataset.ticketId;
+  const body = actionBody(action);
+  if (body === null) return;
   const buttons = card.querySelectorAll("button[data-action]");
   buttons.forEach((b) => (b.disabled = true));
   card.classList.add("is-busy");
   try {
-    const updated = await postJSON(`${API}/tickets/${encodeURIComponent(id)}/actions`, { action, actor_id: workerId });
+    const updated = await postJSON(`${API}/tickets/${encodeURIComponent(id)}/actions`, body);
     showError("");
     card.classList.remove("is-new");
     upsert(updated);
