@@ -85,6 +85,47 @@ def check_district(path: Path) -> None:
                f"{len(d.people)} people")
 
 
+@center.command("import-district")
+@click.argument("path", type=click.Path(path_type=Path))
+@click.option("--commit", is_flag=True, help="Write it (default: validate and compare only).")
+def import_district_cmd(path: Path, commit: bool) -> None:
+    """Import a district file into the database, updating in place (history kept)."""
+    import asyncio
+
+    import psycopg
+
+    from center import district_store
+    from center.clock import SystemClock
+    from center.district import DistrictError, load_district
+    from center.settings import CenterSettings
+
+    try:
+        new = load_district(path)
+    except DistrictError as exc:
+        raise click.ClickException(str(exc)) from None
+
+    async def run() -> None:
+        async with await psycopg.AsyncConnection.connect(CenterSettings().db.dsn) as conn:
+            old = await district_store.load_district(conn)
+            for kind in ("areas", "cameras", "people", "departments"):
+                before = {k for k, v in (getattr(old, kind) if old else {}).items() if v.active}
+                after = set(getattr(new, kind))
+                click.echo(f"{kind}: {len(after - before)} new, {len(before - after)} removed, "
+                           f"{len(after & before)} kept")
+            if commit:
+                async with conn.transaction():
+                    await district_store.import_district(conn, new, actor_id="cli",
+                                                         at=SystemClock().now())
+                click.echo("imported (restart the center to route with it)")
+            else:
+                click.echo("(dry run: nothing changed; add --commit to import)")
+
+    try:
+        asyncio.run(run())
+    except psycopg.Error as exc:
+        raise click.ClickException(f"database: {exc}") from None
+
+
 @cli.command()
 @click.option("--port", type=int, default=8000, show_default=True,
               help="Preferred HTTP port (a free one is used if it is taken).")

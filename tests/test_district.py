@@ -63,3 +63,35 @@ def test_errors_name_file_and_key(tmp_path: Path, people: list, extra: str, mess
     with pytest.raises(DistrictError) as err:
         load_district(path)
     assert str(path) in str(err.value) and message in str(err.value)
+
+
+def test_reimport_updates_in_place_and_keeps_history(db_dsn: str, tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    import psycopg
+
+    env = {**os.environ, "GRIDWATCH_DB__DSN": db_dsn}
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "center.cli", "center", "import-district",
+                               *args], env=env, capture_output=True, text=True, timeout=60)
+
+    first = cli(str(DEMO), "--commit")
+    assert first.returncode == 0, first.stderr
+    smaller = _write(tmp_path, [
+        {"id": "w-0111", "name": "王芳 (renamed)", "role": "worker", "micro_grid": "mg-011",
+         "post": "A"}])
+    dry = cli(str(smaller))
+    assert "people: 0 new, 14 removed, 1 kept" in dry.stdout and "dry run" in dry.stdout
+    assert cli(str(smaller), "--commit").returncode == 0
+    with psycopg.connect(db_dsn) as conn:
+        rows = dict(conn.execute("SELECT id, active FROM district_people").fetchall())
+        name = conn.execute("SELECT name FROM district_people WHERE id = 'w-0111'").fetchone()
+        ops = conn.execute("SELECT count(*) FROM ops_ledger WHERE action = 'import_district'")
+        assert ops.fetchone()[0] == 2
+    assert rows["w-0111"] is True and rows["w-0112"] is False and len(rows) == 15
+    assert name[0] == "王芳 (renamed)"
+    broken = cli(str(tmp_path / "missing.yaml"))
+    assert broken.returncode == 1 and "cannot read" in broken.stderr

@@ -47,3 +47,12 @@ def test_worker_buttons_follow_the_loop() -> None:
                                                  "request_extension"]
     assert actions_for("handling", "worker") == ["resolve", "request_extension"]
     assert actions_for("handled", "worker") == []
+
+
+def test_docs_are_rendered_from_the_table() -> None:
+    from center.paths import REPO
+    from center.tickets.states import render_doc
+
+    doc = (REPO / "docs" / "tickets.md").read_text(encoding="utf-8")
+    assert doc == render_doc(doc), "docs/tickets.md is stale: run python -m center.tickets.states"
+    assert "handled --> dispatched: rework" in doc

@@ -97,3 +97,41 @@ def mermaid() -> str:
             lines.append(f"    {src} --> {dst}: {action} ({', '.join(sorted(roles))})")
     lines += ["    closed --> [*]", "    void --> [*]"]
     return "\n".join(lines)
+
+
+def markdown_table() -> str:
+    """Every transition as a Markdown table (docs/tickets.md embeds it)."""
+    rows = ["| from | action | to | who may |", "|---|---|---|---|"]
+    for (src, action), (dst, roles) in TRANSITIONS.items():
+        rows.append(f"| {src} | `{action}` | {'(same)' if dst == src else dst} | "
+                    f"{', '.join(sorted(roles))} |")
+    return "\n".join(rows)
+
+
+def render_doc(template: str) -> str:
+    """docs/tickets.md with its generated blocks refreshed from this table."""
+    out = []
+    skipping = False
+    for line in template.splitlines():
+        if line.startswith("<!-- generated:"):
+            skipping = False
+            name = line.removeprefix("<!-- generated:").removesuffix("-->").strip()
+            body = {"diagram": f"```mermaid\n{mermaid()}\n```", "table": markdown_table()}[name]
+            out += [line, body, "<!-- end generated -->"]
+            skipping = True
+            continue
+        if skipping:
+            if line.startswith("<!-- end generated -->"):
+                skipping = False
+            continue
+        out.append(line)
+    return "\n".join(out) + "\n"
+
+
+if __name__ == "__main__":
+    import sys
+    from pathlib import Path
+
+    doc = Path(__file__).resolve().parents[2] / "docs" / "tickets.md"
+    doc.write_text(render_doc(doc.read_text(encoding="utf-8")), encoding="utf-8")
+    sys.stdout.write(f"rendered {doc}\n")
