@@ -58,7 +58,7 @@ def run_command(config_file: Path, until_eof: bool, speed: float, record_dir: Pa
         sys.exit(1)
     try:
         stats = run(config, until_eof=until_eof, speed=speed, record_dir=record_dir,
-                    mqtt=not no_mqtt)
+                    mqtt=not no_mqtt, config_dir=config_file.resolve().parent)
     except (FileNotFoundError, KeyError) as exc:  # missing weights, unknown model name
         click.echo(f"error: {exc}", err=True)
         sys.exit(1)

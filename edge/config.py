@@ -8,10 +8,19 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from center.protocol import EventCode, Ident
 
@@ -36,21 +45,169 @@ class BrokerConfig(_Strict):
 
 
 class DetectorConfig(_Strict):
+    """Which detector runs and how; ``model`` is a name in models/registry.yaml.
+
+    Own weights need no registry edit: keep ``model`` at an entry with the right backend (for
+    example ``yolo11n``) and set ``path`` to your ``best.pt``, ``best.onnx`` or
+    ``best_openvino_model/`` folder, and ``class_map`` to map its classes to ours.
+    """
+
     model: str = "nanodet-m-416-coco"
     score_threshold: float = Field(default=0.35, ge=0.0, le=1.0)
     threads: int = Field(default=1, ge=1, le=64)
+    #: Weights file or export folder (a replay file for the ``fake`` backend) replacing the
+    #: registry entry's ``path``; relative paths are taken from the current directory.
+    path: str | None = None
+    #: Model class name -> our class, replacing the registry entry's ``class_map``.
+    class_map: dict[str, str] | None = None
+    iou_threshold: float = Field(default=0.5, gt=0.0, le=1.0)
+    #: Inference size in pixels; default: the entry's ``imgsz``, an export's own size, or 640.
+    imgsz: int | None = Field(default=None, ge=32, le=4096)
+    #: Frames from several cameras per inference call, where the backend gains from it.
+    max_batch: int = Field(default=1, ge=1, le=64)
+
+    @field_validator("class_map")
+    @classmethod
+    def _maps_to_our_classes(cls, value: dict[str, str] | None) -> dict[str, str] | None:
+        unknown = sorted(set((value or {}).values()) - OUR_CLASSES)
+        if unknown:
+            raise ValueError(f"class_map maps to unknown classes {unknown}; "
+                             f"choose from {sorted(OUR_CLASSES)}")
+        return value
+
+
+#: Rule types and the GB/T 30428 code each raises unless the rule sets ``event_type``.
+RULE_TYPES = ("illegal_parking", "doorway_trading")
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+#: Classes each rule type accepts (and uses when ``classes`` is left out).
+RULE_CLASSES = {"illegal_parking": ("two_wheeler", "car"),
+                "doorway_trading": ("vending_cue", "person")}
+RULE_DEFAULT_CLASSES = {"illegal_parking": ("two_wheeler",),
+                        "doorway_trading": ("vending_cue", "person")}
+
+
+class ClassRule(_Strict):
+    """Per-class overrides inside a rule; unset values fall back to the rule, then the zone."""
+
+    dwell_s: float | None = Field(default=None, gt=0.0)
+    min_score: float | None = Field(default=None, ge=0.0, le=1.0)
+    #: Box area as a fraction of the frame; filters far-away specks and frame-filling blobs.
+    min_area: float = Field(default=0.0, ge=0.0, le=1.0)
+    max_area: float = Field(default=1.0, gt=0.0, le=1.0)
+
+    @model_validator(mode="after")
+    def _area_order(self) -> ClassRule:
+        if self.min_area >= self.max_area:
+            raise ValueError(f"min_area {self.min_area} must be below max_area {self.max_area}")
+        return self
+
+
+class ScheduleWindow(_Strict):
+    """When a rule is active, in the edge's ``timezone``. ``end`` before ``start`` is an
+    overnight window: it starts on the listed day and ends the next morning."""
+
+    days: list[str] = Field(default_factory=lambda: list(WEEKDAYS), min_length=1)
+    start: str = "00:00"
+    end: str = "24:00"
+
+    @field_validator("days")
+    @classmethod
+    def _days(cls, value: list[str]) -> list[str]:
+        bad = [d for d in value if d.lower() not in WEEKDAYS]
+        if bad:
+            raise ValueError(f"unknown days {bad}; use {list(WEEKDAYS)}")
+        return [d.lower() for d in value]
+
+    @field_validator("start", "end", mode="before")
+    @classmethod
+    def _clock(cls, value: Any) -> str:
+        if isinstance(value, int):  # YAML 1.1 reads an unquoted 07:00 as the number 420
+            value = f"{value // 60:02d}:{value % 60:02d}"
+        text = str(value)
+        m = re.fullmatch(r"(\d{1,2}):(\d{2})", text)
+        if not m or int(m[1]) > 24 or int(m[2]) > 59 or (int(m[1]) == 24 and int(m[2])):
+            raise ValueError(f"time {text!r} is not HH:MM (00:00..24:00)")
+        return f"{int(m[1]):02d}:{m[2]}"
+
+    def minutes(self) -> tuple[int, int]:
+        def to_min(t: str) -> int:
+            h, m = t.split(":")
+            return int(h) * 60 + int(m)
+        return to_min(self.start), to_min(self.end)
+
+
+class RuleConfig(_Strict):
+    """One rule of a zone. ``illegal_parking`` (0506): a two-wheeler standing still in the zone
+    for ``dwell_s``; riders never count (they move). ``doorway_trading`` (0504): vending cues and
+    people
+    staying put, at least ``min_objects`` of them, for ``dwell_s``."""
+
+    type: Literal["illegal_parking", "doorway_trading"]
+    #: Defaults to the type; must be unique within the zone.
+    id: Ident | None = None
+    #: Defaults from the type: illegal_parking 0506 (0505 when only cars are watched),
+    #: doorway_trading 0504.
+    event_type: EventCode | None = None
+    #: A list of class names, or a mapping class -> per-class settings (dwell_s, min_score,
+    #: min_area, max_area). Defaults: illegal_parking [two_wheeler]; doorway_trading
+    #: [vending_cue, person].
+    classes: dict[str, ClassRule] | None = None
+    dwell_s: float | None = Field(default=None, gt=0.0)
+    clear_s: float | None = Field(default=None, gt=0.0)
+    min_score: float | None = Field(default=None, ge=0.0, le=1.0)
+    #: Qualifying objects needed at once; default 1 (illegal_parking) / 2 (doorway_trading).
+    min_objects: int | None = Field(default=None, ge=1, le=100)
+    #: Empty: always active.
+    schedule: list[ScheduleWindow] = Field(default_factory=list)
+
+    @field_validator("classes", mode="before")
+    @classmethod
+    def _list_form(cls, value: Any) -> Any:
+        if isinstance(value, list):
+            return {name: {} for name in value}
+        return {k: ({} if v is None else v) for k, v in value.items()} if isinstance(
+            value, dict) else value
+
+    @model_validator(mode="after")
+    def _fill(self) -> RuleConfig:
+        if self.id is None:
+            self.id = self.type
+        if self.classes is None:
+            self.classes = {name: ClassRule() for name in RULE_DEFAULT_CLASSES[self.type]}
+        allowed = RULE_CLASSES[self.type]
+        bad = sorted(set(self.classes) - set(allowed))
+        if bad or not self.classes:
+            raise ValueError(f"classes {bad or '[]'} not usable by {self.type}; "
+                             f"choose from {list(allowed)}")
+        if self.event_type is None:
+            self.event_type = ("0504" if self.type == "doorway_trading" else
+                               "0505" if set(self.classes) == {"car"} else "0506")
+        if self.min_objects is None:
+            self.min_objects = 2 if self.type == "doorway_trading" else 1
+        return self
 
 
 class ZoneConfig(_Strict):
-    """A polygon in normalised image coordinates, so it survives a change of stream resolution."""
+    """A polygon in normalised image coordinates, so it survives a change of stream resolution.
+
+    Two forms: ``rules: [...]`` (any number of rules, each with its own type, classes, dwell
+    and schedule), or the original one-rule form with ``event_type`` and ``classes`` on the
+    zone, which is read as one rule (0504 -> doorway_trading with min_objects 1, anything else
+    -> illegal_parking). ``dwell_s``, ``clear_s`` and ``min_score`` on the zone are the
+    defaults of its rules.
+    """
 
     id: Ident
     polygon: list[tuple[float, float]] = Field(min_length=3)
-    event_type: EventCode
-    classes: list[str] = Field(min_length=1)
+    #: Frames an object must be seen in the zone before it counts (flicker filter).
+    inertia: int = Field(default=3, ge=1, le=100)
     dwell_s: float = Field(default=30.0, gt=0.0)
     clear_s: float = Field(default=10.0, gt=0.0)
     min_score: float = Field(default=0.3, ge=0.0, le=1.0)
+    rules: list[RuleConfig] = Field(default_factory=list)
+    # The original one-rule form:
+    event_type: EventCode | None = None
+    classes: list[str] | None = Field(default=None, min_length=1)
 
     @field_validator("polygon")
     @classmethod
@@ -62,11 +219,30 @@ class ZoneConfig(_Strict):
 
     @field_validator("classes")
     @classmethod
-    def _known_classes(cls, value: list[str]) -> list[str]:
-        unknown = sorted(set(value) - OUR_CLASSES)
+    def _known_classes(cls, value: list[str] | None) -> list[str] | None:
+        unknown = sorted(set(value or ()) - OUR_CLASSES)
         if unknown:
             raise ValueError(f"unknown classes {unknown}; choose from {sorted(OUR_CLASSES)}")
         return value
+
+    @model_validator(mode="after")
+    def _one_form(self) -> ZoneConfig:
+        legacy = self.event_type is not None or self.classes is not None
+        if self.rules and legacy:
+            raise ValueError("give either rules: [...] or event_type + classes, not both")
+        if not self.rules:
+            if self.event_type is None or self.classes is None:
+                raise ValueError("a zone needs rules: [...] (or event_type and classes)")
+            kind = "doorway_trading" if self.event_type == "0504" else "illegal_parking"
+            bad = sorted(set(self.classes) - set(RULE_CLASSES[kind]))
+            if bad:
+                raise ValueError(f"classes {bad} cannot be used for event {self.event_type} "
+                                 f"({kind}: {list(RULE_CLASSES[kind])})")
+            self.rules = [RuleConfig(type=kind, event_type=self.event_type,
+                                     classes={c: ClassRule() for c in self.classes},
+                                     min_objects=1)]
+        _reject_duplicates([r.id or r.type for r in self.rules], "rule id")
+        return self
 
 
 class CameraConfig(_Strict):
@@ -77,6 +253,16 @@ class CameraConfig(_Strict):
     source: str = Field(min_length=1)
     loop: bool = True
     sample_fps: float = Field(default=1.0, ge=0.1, le=30.0)
+    #: ``auto``: PyAV (decodes only what is sampled) for files and streams, OpenCV for devices.
+    decoder: str = Field(default="auto", pattern=r"^(auto|pyav|opencv)$")
+    #: Seconds of an unchanged picture (stream time) before the camera counts as frozen.
+    frozen_after_s: float = Field(default=120.0, gt=0.0)
+    #: Seconds frames may run behind real time before the camera counts as lagging.
+    lag_s: float = Field(default=5.0, gt=0.0)
+    #: Seconds to wait for a live source to open or deliver the next packet.
+    timeout_s: float = Field(default=10.0, gt=0.0, le=300.0)
+    #: Longest wait between reconnect attempts (the wait doubles from 1 s up to this).
+    reconnect_max_s: float = Field(default=30.0, ge=1.0, le=3600.0)
     zones: list[ZoneConfig] = Field(default_factory=list)
 
     @model_validator(mode="after")
@@ -89,12 +275,53 @@ class CameraConfig(_Strict):
         return not (self.source.isdigit() or re.match(r"^[a-z][a-z0-9+.-]*://", self.source))
 
 
+class OutboxConfig(_Strict):
+    """Store-and-forward queue on disk (see docs/edge.md for the drop policy)."""
+
+    max_messages: int = Field(default=20_000, ge=10)
+    max_bytes: int = Field(default=256 * 1024 * 1024, ge=64 * 1024)
+    #: QoS 1 messages handed to the broker and not yet acknowledged (paho's default too).
+    max_inflight: int = Field(default=20, ge=1, le=1000)
+
+
+class MotionConfig(_Strict):
+    """How moving objects are told from stationary ones (ByteTrack tracks)."""
+
+    tracker: Literal["bytetrack", "none"] = "bytetrack"
+    #: A track that moved more than this many of its own box diagonals within ``window_s``
+    #: is moving and never builds dwell.
+    max_move: float = Field(default=0.5, gt=0.0)
+    window_s: float = Field(default=3.0, gt=0.0)
+
+
 class EdgeConfig(_Strict):
     edge_id: Ident
     broker: BrokerConfig = Field(default_factory=BrokerConfig)
     detector: DetectorConfig = Field(default_factory=DetectorConfig)
     heartbeat_s: float = Field(default=10.0, gt=0.0)
+    #: IANA time zone in which rule schedules are read.
+    timezone: str = "Asia/Shanghai"
+    #: Files only: the wall-clock time of stream time 0. Unset, a replay starts "now"; set it
+    #: to make schedule decisions of a replay reproducible.
+    replay_start: AwareDatetime | None = None
+    #: Folder for the store-and-forward queue and open violations (SQLite). Unset: kept in
+    #: memory only, so an edge restart loses undelivered alerts. Relative to the YAML file.
+    state_dir: Path | None = None
+    outbox: OutboxConfig = Field(default_factory=OutboxConfig)
+    motion: MotionConfig = Field(default_factory=MotionConfig)
+    #: Apply configs pushed by the center on gridwatch/v1/config/{edge_id} (retained).
+    accept_pushed_config: bool = True
     cameras: list[CameraConfig] = Field(min_length=1)
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r} (use an IANA name such as "
+                             "Asia/Shanghai)") from None
+        return value
 
     @model_validator(mode="after")
     def _unique_camera_ids(self) -> EdgeConfig:
@@ -151,4 +378,6 @@ def load_config(path: str | Path) -> EdgeConfig:
     for camera in config.cameras:
         if camera.is_file and not Path(camera.source).is_absolute():
             camera.source = str((path.parent / camera.source).resolve())
+    if config.state_dir is not None and not config.state_dir.is_absolute():
+        config.state_dir = (path.parent / config.state_dir).resolve()
     return config

@@ -1,8 +1,14 @@
 """Everything that leaves the edge: alerts, camera and edge status, heartbeats.
 
-Alerts go to ``AlertSink``s. Today that is MQTT (QoS 1, paho's own in-memory queue across
-reconnects) and optionally a folder recorder; an on-disk store-and-forward queue for long
-outages will be another sink wrapped around ``MqttPublisher.send`` without touching the runner.
+Alerts go to ``AlertSink``s: MQTT and optionally a folder recorder. ``MqttPublisher.send``
+puts each alert in the on-disk store-and-forward queue (``edge.outbox``) first; a sender thread
+hands queued alerts to paho in order, at most ``max_inflight`` unacknowledged at a time, only
+while connected, and a row leaves the queue only when the broker acknowledged it (QoS 1). Paho
+itself resends its in-flight messages after a reconnect; the queue covers the rest and a
+restart. Status and heartbeats are not queued: they are "now" facts, re-asserted on connect.
+
+The publisher also subscribes to the retained ``gridwatch/v1/config/{edge_id}`` and hands any
+config the center pushes to ``on_config`` (the runner validates and applies it).
 """
 
 from __future__ import annotations
@@ -12,7 +18,8 @@ import threading
 import time
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Protocol
+from collections.abc import Callable
+from typing import Any, Protocol
 
 import paho.mqtt.client as mqtt
 
@@ -25,12 +32,14 @@ from center.protocol import (
     Heartbeat,
     alert_topic,
     camera_status_topic,
+    edge_config_topic,
     edge_status_topic,
     heartbeat_topic,
     parse_alert,
 )
-from edge.config import BrokerConfig
+from edge.config import BrokerConfig, OutboxConfig
 from edge.evidence import Evidence
+from edge.outbox import EdgeStore
 
 log = logging.getLogger(__name__)
 
@@ -41,38 +50,40 @@ RECONNECT_MAX_S = 30
 def to_alert(edge_id: str, evidence: Evidence) -> Alert:
     """The wire message for a rule event; the box is normalised so the center can draw it on a
     snapshot of any size."""
-    event, site = evidence.event, evidence.event.site
+    event, v = evidence.event, evidence.event.violation
     height, width = event.frame.image.shape[:2]
-    x1, y1, x2, y2 = (float(v) for v in site.last_bbox)
+    x1, y1, x2, y2 = (float(c) for c in v.bbox)
     bbox = (min(max(x1 / width, 0.0), 1.0), min(max(y1 / height, 0.0), 1.0),
             min(max(x2 / width, 0.0), 1.0), min(max(y2 / height, 0.0), 1.0))
-    assert site.alert_id is not None, "rules emit events only for sites with an alert id"
     return Alert(
-        alert_id=site.alert_id, seq=site.seq, kind=event.kind, edge_id=edge_id,
-        camera_id=event.camera_id, zone_id=event.zone.id, event_type=event.zone.event_type,
-        label=site.label, score=round(site.score, 4), bbox=bbox,
-        started_at=site.first_wall.astimezone(UTC), last_seen_at=site.last_wall.astimezone(UTC),
+        alert_id=v.alert_id, seq=v.seq, kind=event.kind, edge_id=edge_id,
+        camera_id=event.camera_id, zone_id=event.zone.id, event_type=event.event_type,
+        label=v.label, score=round(min(max(v.score, 0.0), 1.0), 4), bbox=bbox,
+        started_at=v.first_wall.astimezone(UTC),
+        last_seen_at=max(v.last_wall, v.first_wall).astimezone(UTC),
         snapshot_jpeg=evidence.jpeg,
     )
 
 
 class AlertSink(Protocol):
-    def send(self, alert: Alert) -> None: ...
+    def send(self, alert: Alert, **extra: Any) -> None: ...
 
 
 class FolderRecorder:
-    """Writes alerts to ``alerts.jsonl`` and snapshots to ``<alert_id>-<seq>.jpg``, for offline
-    replays that tune zones and for tests. Each JSON line is a valid ``Alert`` without the
-    picture."""
+    """Writes alerts to ``alerts.jsonl``, snapshots to ``<alert_id>-<seq>.jpg`` and crops to
+    ``<alert_id>-<seq>-crop.jpg``, for offline replays that tune zones and for tests. Each JSON
+    line is a valid ``Alert`` without the picture."""
 
     def __init__(self, folder: Path) -> None:
         self.folder = Path(folder)
         self.folder.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
 
-    def send(self, alert: Alert) -> None:
+    def send(self, alert: Alert, *, crop_jpeg: bytes | None = None, **_: Any) -> None:
         line = alert.model_dump_json(exclude={"snapshot_jpeg"})
         with self._lock:
+            if crop_jpeg:
+                (self.folder / f"{alert.alert_id}-{alert.seq}-crop.jpg").write_bytes(crop_jpeg)
             if alert.snapshot_jpeg:
                 (self.folder / f"{alert.alert_id}-{alert.seq}.jpg").write_bytes(alert.snapshot_jpeg)
             with open(self.folder / "alerts.jsonl", "a", encoding="utf-8") as out:
@@ -84,8 +95,20 @@ class MqttPublisher:
     session and paho resends unacknowledged alerts after a reconnect; the retained last-will
     tells the center the edge died even if it never says goodbye."""
 
-    def __init__(self, edge_id: str, broker: BrokerConfig) -> None:
+    def __init__(self, edge_id: str, broker: BrokerConfig, *, store: EdgeStore | None = None,
+                 outbox: OutboxConfig | None = None,
+                 on_config: Callable[[bytes], None] | None = None) -> None:
         self.edge_id = edge_id
+        outbox = outbox or OutboxConfig()
+        self.store = store or EdgeStore(None, max_messages=outbox.max_messages,
+                                        max_bytes=outbox.max_bytes)
+        self._max_inflight = outbox.max_inflight
+        self._on_config = on_config
+        # Outbox rows handed to paho: mid -> row id; the sender's read position.
+        self._row_of_mid: dict[int, int] = {}
+        self._cursor = 0
+        self._wake = threading.Event()
+        self._sender: threading.Thread | None = None
         self._camera_states: dict[str, CameraStatus] = {}
         # Message ids handed to paho but not yet acknowledged by the broker; on_publish may
         # run before publish() returns, so an early ack waits in _acked_early.
@@ -105,6 +128,9 @@ class MqttPublisher:
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_publish = self._on_publish
+        client.on_message = self._on_message
+        client.max_inflight_messages_set(max(self._max_inflight, 20) + 20)  # + status messages
+        client.max_queued_messages_set(0)
         self._client = client
         self._broker = broker
 
@@ -112,6 +138,44 @@ class MqttPublisher:
         """Connect in the background: the edge keeps analysing while the broker is away."""
         self._client.connect_async(self._broker.host, self._broker.port, self._broker.keepalive)
         self._client.loop_start()
+        self._sender = threading.Thread(target=self._send_loop, name="mqtt-outbox", daemon=True)
+        self._sender.start()
+
+    def _send_loop(self) -> None:
+        """Hand queued alerts to paho in order while connected, ``max_inflight`` at a time."""
+        while not self._closing:
+            self._wake.wait(0.5)
+            self._wake.clear()
+            while self.connected.is_set() and not self._closing:
+                with self._lock:
+                    room = self._max_inflight - len(self._row_of_mid)
+                if room <= 0:
+                    break
+                rows = self.store.after(self._cursor, room)
+                if not rows:
+                    break
+                for row in rows:
+                    self.store.inflight.add(row.id)
+                    info = self._client.publish(row.topic, row.payload, qos=QOS_RELIABLE)
+                    if info.rc not in (mqtt.MQTT_ERR_SUCCESS, mqtt.MQTT_ERR_NO_CONN):
+                        self.store.inflight.discard(row.id)
+                        log.error("edge=%s publish of alert_id=%s refused: %s; retrying",
+                                  self.edge_id, row.alert_id, mqtt.error_string(info.rc))
+                        break
+                    self._cursor = row.id
+                    with self._lock:
+                        if info.mid in self._acked_early:
+                            self._acked_early.discard(info.mid)
+                            self.store.ack(row.id)
+                        else:
+                            self._row_of_mid[info.mid] = row.id
+                            self._unacked.add(info.mid)
+
+    def _on_message(self, client: mqtt.Client, userdata: object,
+                    message: mqtt.MQTTMessage) -> None:
+        if message.topic == edge_config_topic(self.edge_id) and self._on_config is not None:
+            if message.payload:
+                self._on_config(bytes(message.payload))
 
     def _on_connect(self, client: mqtt.Client, userdata: object, flags: mqtt.ConnectFlags,
                     reason: mqtt.ReasonCode, properties: object) -> None:
@@ -120,6 +184,8 @@ class MqttPublisher:
             return
         log.info("edge=%s MQTT connected to %s:%s", self.edge_id, self._broker.host,
                  self._broker.port)
+        if self._on_config is not None:
+            client.subscribe(edge_config_topic(self.edge_id), qos=QOS_RELIABLE)
         hello = EdgeStatus(edge_id=self.edge_id, state="online", at=_now())
         self._publish(edge_status_topic(self.edge_id), hello.model_dump_json(), retain=True)
         # Re-assert camera states: a broker restarted without persistence forgot them.
@@ -129,6 +195,7 @@ class MqttPublisher:
             self._publish(camera_status_topic(self.edge_id, status.camera_id),
                           status.model_dump_json(), retain=True)
         self.connected.set()
+        self._wake.set()
 
     def _on_disconnect(self, client: mqtt.Client, userdata: object,
                        flags: mqtt.DisconnectFlags, reason: mqtt.ReasonCode,
@@ -142,9 +209,13 @@ class MqttPublisher:
         with self._lock:
             if mid in self._unacked:
                 self._unacked.discard(mid)
+                row = self._row_of_mid.pop(mid, None)
+                if row is not None:
+                    self.store.ack(row)
                 self._lock.notify_all()
             else:
                 self._acked_early.add(mid)
+        self._wake.set()
 
     def _publish(self, topic: str, payload: str, *, retain: bool = False) -> None:
         """Hand a QoS 1 message to paho. While disconnected paho keeps it (info.rc says
@@ -160,10 +231,26 @@ class MqttPublisher:
             else:
                 self._unacked.add(info.mid)
 
-    def send(self, alert: Alert) -> None:
-        self._publish(alert_topic(self.edge_id, alert.camera_id), alert.model_dump_json())
+    def send(self, alert: Alert, *, violation: tuple[str, dict[str, Any] | None] | None = None,
+             **_: Any) -> None:
+        """Queue on disk (with the rule's violation state, in one transaction); the sender
+        thread publishes it."""
+        self.store.put(alert_topic(self.edge_id, alert.camera_id),
+                       alert.model_dump_json().encode(), alert.kind, str(alert.alert_id),
+                       alert.seq, violation)
+        self._wake.set()
         log.info("camera=%s alert_id=%s seq=%d kind=%s queued for MQTT", alert.camera_id,
                  alert.alert_id, alert.seq, alert.kind)
+
+    def drain(self, timeout: float) -> bool:
+        """Wait until the outbox is empty (everything acknowledged); False on timeout."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if not self.store.pending():
+                return True
+            self._wake.set()
+            time.sleep(0.05)
+        return not self.store.pending()
 
     def camera_status(self, camera_id: str, state: CameraState, detail: str = "",
                       fps: float | None = None) -> None:
@@ -187,14 +274,19 @@ class MqttPublisher:
         goodbye = EdgeStatus(edge_id=self.edge_id, state="offline", at=_now())
         self._publish(edge_status_topic(self.edge_id), goodbye.model_dump_json(), retain=True)
         deadline = time.monotonic() + timeout
+        if self.connected.is_set():
+            self.drain(timeout)
         with self._lock:
             while self._unacked and time.monotonic() < deadline:
                 self._lock.wait(0.1)
-            unsent = len(self._unacked)
-        if unsent:
-            # Until the store-and-forward queue exists these die with the process.
-            log.warning("edge=%s %d MQTT messages not delivered at shutdown", self.edge_id, unsent)
         self._closing = True
+        self._wake.set()
+        if self._sender is not None:
+            self._sender.join(5)
+        left = self.store.pending()
+        if left:
+            log.warning("edge=%s %d alerts not yet acknowledged stay queued on disk for the next "
+                        "start", self.edge_id, left)
         self._client.disconnect()
         self._client.loop_stop()
 

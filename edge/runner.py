@@ -2,6 +2,10 @@
 
 Inference runs on one thread for all cameras, because the detector already uses the CPU's
 cores (``detector.threads``) and interleaving cameras keeps each one's latency fair.
+
+Open violations are restored from the edge's store at start (an edge restarted mid-violation
+continues the same alert) and saved with every message. A config pushed by the center is
+validated on paho's thread and applied here, between frames (``edge.reconfig``).
 """
 
 from __future__ import annotations
@@ -12,15 +16,20 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
-from edge.capture import CameraCapture, SourceState
-from edge.config import EdgeConfig
-from edge.detect import Detector, load_detector
+from edge.capture import CameraCapture, Frame, SourceState
+from edge.config import CameraConfig, EdgeConfig
+from edge.detect import Detector, load_from_config
 from edge.evidence import snapshot
-from edge.publish import AlertSink, FolderRecorder, MqttPublisher, to_alert
+from edge.outbox import EdgeStore
+from edge.publish import FolderRecorder, MqttPublisher, to_alert
+from edge.reconfig import ConfigInbox, apply_zones
 from edge.rules import CameraRules
+from edge.track import MotionTracker
 
 log = logging.getLogger(__name__)
 
@@ -49,28 +58,49 @@ def _stop_on_signals(stop: threading.Event) -> Iterator[None]:
             signal.signal(sig, handler)
 
 
+def open_store(config: EdgeConfig) -> EdgeStore:
+    path = None if config.state_dir is None else Path(config.state_dir) / "edge.sqlite"
+    if path is None:
+        log.warning("edge=%s no state_dir: undelivered alerts and open violations are kept in "
+                    "memory only", config.edge_id)
+    return EdgeStore(path, max_messages=config.outbox.max_messages,
+                     max_bytes=config.outbox.max_bytes)
+
+
+def camera_rules(config: EdgeConfig, camera: CameraConfig) -> CameraRules:
+    tracker = MotionTracker(camera.sample_fps, max_move=config.motion.max_move,
+                            window_s=config.motion.window_s,
+                            enabled=config.motion.tracker == "bytetrack")
+    return CameraRules(camera, ZoneInfo(config.timezone), tracker)
+
+
 def run(config: EdgeConfig, *, until_eof: bool = False, speed: float = 1.0,
         record_dir: Path | None = None, stop_event: threading.Event | None = None,
-        mqtt: bool = True) -> RunStats:
+        mqtt: bool = True, config_dir: Path | None = None) -> RunStats:
     """Run the edge until ``stop_event`` is set, a signal arrives, or (``until_eof``) every
     file camera has reached its end. ``speed`` paces file replay (0 = as fast as possible);
-    ``mqtt=False`` replays offline, with ``record_dir`` as the only output."""
+    ``mqtt=False`` replays offline, with ``record_dir`` as the only output. ``config_dir``
+    resolves relative file sources of a config pushed by the center."""
     stop = stop_event or threading.Event()
-    detector = load_detector(config.detector.model, threads=config.detector.threads,
-                             score_threshold=config.detector.score_threshold)
-    sinks: list[AlertSink] = []
-    if record_dir is not None:
-        sinks.append(FolderRecorder(record_dir))
-    publisher = MqttPublisher(config.edge_id, config.broker) if mqtt else None
-    if publisher is not None:
+    detector = load_from_config(config.detector)
+    store = open_store(config)
+    recorder = FolderRecorder(record_dir) if record_dir is not None else None
+    inbox = ConfigInbox(config, config_dir or Path.cwd())
+    publisher = None
+    if mqtt:
+        publisher = MqttPublisher(config.edge_id, config.broker, store=store,
+                                  outbox=config.outbox,
+                                  on_config=inbox.offer if config.accept_pushed_config else None)
         publisher.start()
-        sinks.append(publisher)
 
-    def on_state(camera_id: str, state: SourceState, detail: str) -> None:
-        log.info("camera=%s state=%s %s", camera_id, state, detail)
+    def on_state(camera_id: str, state: SourceState, detail: str,
+                 fps: float | None = None) -> None:
+        log.info("camera=%s state=%s fps=%s %s", camera_id, state, fps, detail)
         if publisher is not None:
-            publisher.camera_status(camera_id, state, detail)
+            publisher.camera_status(camera_id, state, detail, fps=fps)
 
+    # Rules (and ByteTrack's import) before the cameras start, so no early frame waits or drops.
+    rules = {camera.id: camera_rules(config, camera) for camera in config.cameras}
     wakeup = threading.Event()
     captures = [CameraCapture(camera, stop, speed=speed, on_state=on_state, wakeup=wakeup)
                 for camera in config.cameras]
@@ -78,27 +108,39 @@ def run(config: EdgeConfig, *, until_eof: bool = False, speed: float = 1.0,
         capture.start()
     try:
         with _stop_on_signals(stop):
-            analysed, sent = _loop(config, captures, detector, sinks, publisher, stop, wakeup,
-                                   until_eof)
+            analysed, sent = _loop(config, rules, captures, detector, store, recorder,
+                                   publisher, inbox, stop, wakeup, until_eof)
     finally:
         stop.set()
         for capture in captures:
             capture.join(timeout=5)
         if publisher is not None:
             publisher.close()
+        store.close()
     stats = RunStats(analysed, sum(c.queue.dropped for c in captures), sent)
     log.info("edge=%s stopped: %s", config.edge_id, stats)
     return stats
 
 
-def _loop(config: EdgeConfig, captures: list[CameraCapture], detector: Detector,
-          sinks: list[AlertSink], publisher: MqttPublisher | None, stop: threading.Event,
+def _loop(config: EdgeConfig, rules: dict[str, CameraRules], captures: list[CameraCapture],
+          detector: Detector, store: EdgeStore, recorder: FolderRecorder | None,
+          publisher: MqttPublisher | None, inbox: ConfigInbox, stop: threading.Event,
           wakeup: threading.Event, until_eof: bool) -> tuple[int, int]:
-    rules = {camera.id: CameraRules(camera) for camera in config.cameras}
+    saved = store.violations()
+    for camera_rule in rules.values():
+        for state in camera_rule.states():
+            if state.key in saved:
+                state.restore(saved[state.key])
+                log.info("camera=%s alert_id=%s resuming open violation %s", state.camera_id,
+                         saved[state.key]["alert_id"], state.key)
     analysed = sent = 0
     next_beat = time.monotonic()
     while not stop.is_set():
         wakeup.clear()  # before looking at the queues, so a frame put meanwhile is not missed
+        pushed = inbox.take()
+        if pushed is not None:
+            config = apply_zones(config, pushed, rules,
+                                 lambda cam: camera_rules(pushed, cam))
         got_frame = False
         for capture in captures:
             frame = capture.queue.get_nowait()
@@ -106,18 +148,10 @@ def _loop(config: EdgeConfig, captures: list[CameraCapture], detector: Detector,
                 continue
             got_frame = True
             analysed += 1
-            for event in rules[frame.camera_id].update(frame, detector.detect(frame.image)):
-                alert = to_alert(config.edge_id, snapshot(event))
-                log.info("camera=%s alert_id=%s kind=%s zone=%s label=%s score=%.2f",
-                         alert.camera_id, alert.alert_id, alert.kind, alert.zone_id,
-                         alert.label, alert.score)
-                for sink in sinks:
-                    try:
-                        sink.send(alert)
-                    except Exception:  # one broken output must not stop the others
-                        log.exception("camera=%s alert_id=%s sink %s failed", alert.camera_id,
-                                      alert.alert_id, type(sink).__name__)
-                sent += 1
+            if config.replay_start is not None and capture.camera.is_file:
+                frame = replace(frame, wall=config.replay_start + timedelta(seconds=frame.ts))
+            sent += _handle(config, rules[frame.camera_id], frame, detector, store, recorder,
+                            publisher)
         if publisher is not None and time.monotonic() >= next_beat:
             publisher.heartbeat(len(captures), analysed, sum(c.queue.dropped for c in captures))
             next_beat = time.monotonic() + config.heartbeat_s
@@ -126,3 +160,29 @@ def _loop(config: EdgeConfig, captures: list[CameraCapture], detector: Detector,
                 break
             wakeup.wait(0.2)
     return analysed, sent
+
+
+def _handle(config: EdgeConfig, camera_rules_: CameraRules, frame: Frame, detector: Detector,
+            store: EdgeStore, recorder: FolderRecorder | None,
+            publisher: MqttPublisher | None) -> int:
+    events = camera_rules_.update(frame, detector.detect(frame.image))
+    states = {s.key: s for s in camera_rules_.states()}
+    for event in events:
+        evidence = snapshot(event)
+        alert = to_alert(config.edge_id, evidence)
+        key = f"{event.camera_id}/{event.zone.id}/{event.rule.id}"
+        violation = (key, states[key].export() if key in states else None)
+        log.info("camera=%s alert_id=%s seq=%d kind=%s zone=%s rule=%s label=%s count=%d "
+                 "score=%.2f", alert.camera_id, alert.alert_id, alert.seq, alert.kind,
+                 alert.zone_id, event.rule.id, alert.label, event.violation.count, alert.score)
+        if recorder is not None:
+            try:
+                recorder.send(alert, crop_jpeg=evidence.crop_jpeg)
+            except Exception:  # one broken output must not stop the others
+                log.exception("camera=%s alert_id=%s recorder failed", alert.camera_id,
+                              alert.alert_id)
+        if publisher is not None:
+            publisher.send(alert, violation=violation)
+        else:
+            store.save_violation(*violation)
+    return len(events)

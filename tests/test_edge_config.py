@@ -53,7 +53,7 @@ def test_live_sources_are_not_treated_as_paths(tmp_path: Path) -> None:
 
 
 def test_example_config_is_valid() -> None:
-    assert load_config(EXAMPLE).cameras[0].zones[0].event_type == "0506"
+    assert load_config(EXAMPLE).cameras[0].zones[0].rules[0].event_type == "0506"
 
 
 @pytest.mark.parametrize(

@@ -2,24 +2,36 @@
 
 The registry is an explicit dict of import paths so a box without, say, ultralytics installed
 can still run the ONNX backend: a backend's heavy dependencies load only when it is chosen.
+
+Example:
+    >>> det = load_detector("nanodet-m-416-coco", threads=2)          # doctest: +SKIP
+    >>> det.detect(frame).labels                                        # doctest: +SKIP
+    ['two_wheeler', 'car']
 """
 
 from __future__ import annotations
 
 import importlib
+import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from center.paths import MODELS_DIR, shared_file
+from center.paths import DATA_DIR, MODELS_DIR, shared_file
 from edge.detect.base import Detections, Detector
 
-__all__ = ["BACKENDS", "Detections", "Detector", "load_detector", "model_names"]
+if TYPE_CHECKING:
+    from edge.config import DetectorConfig
+
+__all__ = ["BACKENDS", "Detections", "Detector", "load_detector", "load_from_config",
+           "model_names"]
 
 #: backend name (``backend:`` in models/registry.yaml) -> "module:class".
 BACKENDS: dict[str, str] = {
     "nanodet_onnx": "edge.detect.nanodet:NanoDetOnnx",
+    "ultralytics": "edge.detect.ultralytics_yolo:UltralyticsYolo",
+    "fake": "edge.detect.fake:FakeDetector",
 }
 
 REGISTRY_FILE = MODELS_DIR / "registry.yaml"
@@ -33,14 +45,78 @@ def model_names() -> list[str]:
     return sorted(_registry())
 
 
-def _resolve(path: str) -> Path:
+def resolve_path(path: str) -> Path:
+    """``shared:rel`` -> the shared folder; ``data:rel`` -> the local data folder (.gridwatch/,
+    git-ignored, where downloaded weights go); absolute or ``~`` paths as they are; anything
+    else relative to models/."""
     if path.startswith("shared:"):
         return shared_file(path.removeprefix("shared:"))
-    return MODELS_DIR / path
+    if path.startswith("data:"):
+        return DATA_DIR / path.removeprefix("data:")
+    expanded = Path(path).expanduser()
+    return expanded if expanded.is_absolute() else MODELS_DIR / path
 
 
-def load_detector(name: str, *, threads: int = 1, score_threshold: float = 0.35) -> Detector:
-    """Build the detector registered as ``name``; errors say which names exist."""
+def _class_map(value: Any, name: str) -> dict[str, str]:
+    """Inline mapping, or a YAML file (relative to models/) holding one: the COCO map lives
+    once in labelmaps/coco80_to_ours.yaml and every COCO model points at it."""
+    if value is None:
+        return {}
+    if isinstance(value, str):
+        value = yaml.safe_load(resolve_path(value).read_text(encoding="utf-8"))
+    if not isinstance(value, dict):
+        raise ValueError(f"model {name!r}: class_map must be a mapping or a YAML file of one")
+    return {str(k): str(v) for k, v in value.items()}
+
+
+def _weights(name: str, entry: dict[str, Any], override: str | Path | None) -> Path:
+    if override is not None:
+        path = Path(override).expanduser()
+        if not path.exists():
+            raise FileNotFoundError(f"model {name!r}: missing weights {path} (detector.path)")
+        return path
+    if not entry.get("path"):
+        raise FileNotFoundError(f"model {name!r} has no path in {REGISTRY_FILE}; give the file "
+                                f"as detector.path in the edge config")
+    path = resolve_path(str(entry["path"]))
+    if path.exists():
+        return path
+    if entry.get("download") == "ultralytics":
+        return _download_ultralytics_asset(name, path)
+    raise FileNotFoundError(f"model {name!r}: missing weights {path} (path in {REGISTRY_FILE})")
+
+
+def _download_ultralytics_asset(name: str, path: Path) -> Path:
+    """ultralytics fetches its own release weights (yolo11n.pt, ...) on a connected machine."""
+    from edge.detect.ultralytics_yolo import import_ultralytics
+
+    import_ultralytics()
+    from ultralytics.utils.downloads import attempt_download_asset
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        got = Path(attempt_download_asset(path))
+    except Exception as exc:  # noqa: BLE001 - any failure means: not downloadable here
+        reason = f"{type(exc).__name__}: {exc}".strip()
+        got = None
+    else:
+        reason = "download produced no file"
+    if got is not None and got.exists():
+        return got
+    raise FileNotFoundError(
+        f"model {name!r}: weights {path} are missing and ultralytics could not download "
+        f"{path.name} ({reason}). On a machine with internet access run "
+        f"`python -c \"from edge.detect import load_detector; load_detector('{name}')\"` once "
+        f"(it downloads to {path}), or copy {path.name} there, or train your own with "
+        f"models/scripts/train.py and set detector.path to its best.pt")
+
+
+def load_detector(name: str, *, threads: int = 1, score_threshold: float = 0.35,
+                  path: str | Path | None = None, class_map: dict[str, str] | None = None,
+                  iou_threshold: float = 0.5, imgsz: int | None = None,
+                  max_batch: int = 1, **backend_options: Any) -> Detector:
+    """Build the detector registered as ``name``; errors say which names exist and which file
+    is missing. ``path`` and ``class_map`` replace the entry's (your own weights)."""
     registry = _registry()
     if name not in registry:
         raise KeyError(f"unknown model {name!r} (known in {REGISTRY_FILE}: {sorted(registry)})")
@@ -49,9 +125,24 @@ def load_detector(name: str, *, threads: int = 1, score_threshold: float = 0.35)
     if backend not in BACKENDS:
         raise KeyError(f"model {name!r} uses unknown backend {backend!r} "
                        f"(known: {sorted(BACKENDS)})")
+    weights = _weights(name, entry, path)
     module_name, class_name = BACKENDS[backend].split(":")
     backend_cls = getattr(importlib.import_module(module_name), class_name)
-    labelmap = _resolve(entry["labelmap"]).read_text(encoding="utf-8").splitlines()
-    return backend_cls(_resolve(entry["path"]), [line.strip() for line in labelmap if line.strip()],
-                       dict(entry.get("class_map", {})),
-                       score_threshold=score_threshold, threads=threads)
+    labelmap = None
+    if entry.get("labelmap"):
+        lines = resolve_path(entry["labelmap"]).read_text(encoding="utf-8").splitlines()
+        labelmap = [line.strip() for line in lines if line.strip()]
+    mapping = class_map if class_map is not None else _class_map(entry.get("class_map"), name)
+    return backend_cls(weights, labelmap, mapping, score_threshold=score_threshold,
+                       threads=threads, iou_threshold=iou_threshold,
+                       imgsz=imgsz or (entry.get("imgsz") if path is None else None),
+                       max_batch=max_batch, **backend_options)
+
+
+def load_from_config(config: DetectorConfig) -> Detector:
+    """The detector an edge config's ``detector:`` section asks for."""
+    return load_detector(config.model, threads=config.threads,
+                         score_threshold=config.score_threshold,
+                         path=os.path.expanduser(config.path) if config.path else None,
+                         class_map=config.class_map, iou_threshold=config.iou_threshold,
+                         imgsz=config.imgsz, max_batch=config.max_batch)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from collections.abc import Sequence
 from typing import Protocol
 
 import numpy as np
@@ -53,6 +54,27 @@ class Detections:
 
 
 class Detector(Protocol):
-    """What the runner needs from a backend; a new backend is one module in this package."""
+    """What the runner needs from a backend; a new backend is one module in this package.
+
+    Backends subclass this Protocol explicitly, so they inherit the default ``detect_batch``
+    (one ``detect`` per frame). A backend whose model really runs several frames in one call
+    faster than one by one overrides it and sets ``max_batch`` above 1; the runner may then hand
+    it up to ``max_batch`` frames (from different cameras) at once.
+
+    Example:
+        >>> class Nothing(Detector):
+        ...     def detect(self, frame_bgr):
+        ...         return Detections.empty()
+        >>> [len(d) for d in Nothing().detect_batch([np.zeros((4, 4, 3), np.uint8)] * 2)]
+        [0, 0]
+    """
+
+    #: How many frames one ``detect_batch`` call should get at most; 1 means batching does not
+    #: pay for this backend (or its model has a fixed batch of 1).
+    max_batch: int = 1
 
     def detect(self, frame_bgr: np.ndarray) -> Detections: ...
+
+    def detect_batch(self, frames_bgr: Sequence[np.ndarray]) -> list[Detections]:
+        """Detections for each frame, in order; frames may differ in size."""
+        return [self.detect(frame) for frame in frames_bgr]

@@ -1,0 +1,138 @@
+"""Configs pushed by the center on the retained topic ``gridwatch/v1/config/{edge_id}``.
+
+The payload is a whole edge config document (YAML or JSON, the same schema as the edge's
+file). It is validated as soon as it arrives; what may change without a restart is each
+camera's ``zones`` (polygons, rules, schedules, dwell...), ``heartbeat_s`` and ``timezone``.
+A push that is invalid, names another edge, or changes anything else (broker, detector,
+cameras, sources, state_dir...) is rejected with one logged error naming the problem, and the
+running config keeps running. Zones whose config did not change keep their state; a changed
+zone (same id) carries its open violations over to its new rules with the same rule id, so a
+zone edit never opens a second alert for a bike already reported.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from edge.config import EdgeConfig, _key_path, _short
+from edge.rules import CameraRules
+
+log = logging.getLogger(__name__)
+
+#: Top-level keys a push may change live.
+LIVE_KEYS = {"heartbeat_s", "timezone", "cameras"}
+
+
+class PushRejected(ValueError):
+    """Why a pushed config was not applied, phrased for the person who pushed it."""
+
+
+def parse_pushed(payload: bytes, running: EdgeConfig, config_dir: Path) -> EdgeConfig:
+    """Validate a pushed document against the running config; raises ``PushRejected``."""
+    try:
+        raw: Any = yaml.safe_load(payload.decode("utf-8"))
+    except (UnicodeDecodeError, yaml.YAMLError) as exc:
+        raise PushRejected(f"not UTF-8 YAML/JSON: {exc}") from None
+    if not isinstance(raw, dict):
+        raise PushRejected(f"expected a mapping, got {type(raw).__name__}")
+    try:
+        new = EdgeConfig.model_validate(raw)
+    except ValidationError as exc:
+        raise PushRejected("; ".join(
+            f"{_key_path(e['loc'])}: {e['msg']}"
+            + ("" if e["type"] == "missing" else f" (got {_short(e['input'])})")
+            for e in exc.errors(include_url=False))) from None
+    for camera in new.cameras:
+        if camera.is_file and not Path(camera.source).is_absolute():
+            camera.source = str((config_dir / camera.source).resolve())
+    if new.state_dir is not None and not new.state_dir.is_absolute():
+        new.state_dir = (config_dir / new.state_dir).resolve()
+    if new.edge_id != running.edge_id:
+        raise PushRejected(f"edge_id {new.edge_id!r} is not this edge ({running.edge_id!r})")
+    old_d = running.model_dump(exclude=LIVE_KEYS)
+    new_d = new.model_dump(exclude=LIVE_KEYS)
+    changed = sorted(k for k in old_d if old_d[k] != new_d.get(k))
+    old_cams = [c.model_dump(exclude={"zones"}) for c in running.cameras]
+    new_cams = [c.model_dump(exclude={"zones"}) for c in new.cameras]
+    if old_cams != new_cams:
+        changed.append("cameras (other than their zones)")
+    if changed:
+        raise PushRejected(f"changes {', '.join(changed)}: only zones, heartbeat_s and "
+                           "timezone can change without a restart")
+    return new
+
+
+class ConfigInbox:
+    """Takes pushes on paho's thread, hands the newest valid one to the inference loop."""
+
+    def __init__(self, running: EdgeConfig, config_dir: Path) -> None:
+        self._running = running
+        self._dir = config_dir
+        self._pending: EdgeConfig | None = None
+        self._lock = threading.Lock()
+        self.rejected = 0
+        self.accepted = 0
+
+    def offer(self, payload: bytes) -> None:
+        with self._lock:
+            base = self._pending or self._running
+        try:
+            new = parse_pushed(payload, base, self._dir)
+        except PushRejected as exc:
+            self.rejected += 1
+            log.error("edge=%s pushed config REJECTED, the running config stays: %s",
+                      base.edge_id, exc)
+            return
+        with self._lock:
+            self._pending = new
+            self.accepted += 1
+
+    def take(self) -> EdgeConfig | None:
+        with self._lock:
+            new, self._pending = self._pending, None
+            if new is not None:
+                self._running = new
+            return new
+
+
+def apply_zones(old: EdgeConfig, new: EdgeConfig, rules: dict[str, CameraRules],
+                build: Callable[[Any], CameraRules]) -> EdgeConfig:
+    """Swap each camera's rules for the new zones, keeping state where it still fits."""
+    if new.model_dump() == old.model_dump():
+        return new
+    for old_cam, cam in zip(old.cameras, new.cameras, strict=True):
+        if old_cam.zones == cam.zones and old.timezone == new.timezone:
+            rules[cam.id].camera = cam
+            continue
+        fresh = build(cam)
+        previous = {z.zone.id: z for z in rules[cam.id].zones}
+        for i, zone in enumerate(fresh.zones):
+            before = previous.get(zone.zone.id)
+            if before is None:
+                continue
+            if before.zone == zone.zone and old.timezone == new.timezone:
+                fresh.zones[i] = before
+                continue
+            open_ = {r.rule.id: r.export() for r in before.rules}
+            for state in zone.rules:
+                if open_.get(state.rule.id):
+                    state.restore(open_[state.rule.id])
+        fresh.tracker = rules[cam.id].tracker
+        dropped = set(previous) - {z.zone.id for z in fresh.zones}
+        for zone_id in sorted(dropped):
+            for state in previous[zone_id].rules:
+                if state.violation is not None:
+                    log.warning("camera=%s alert_id=%s zone %s removed by a pushed config; its "
+                                "open violation gets no end message", cam.id,
+                                state.violation.alert_id, zone_id)
+        rules[cam.id] = fresh
+        log.info("camera=%s pushed config applied: zones %s", cam.id,
+                 [z.id for z in cam.zones])
+    return new
