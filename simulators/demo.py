@@ -26,27 +26,40 @@ DEMO_EDGE_ID = "edge-demo"
 DEMO_WORKER = "w-0111"
 DEMO_DETECTOR = {"model": "nanodet-m-416-coco", "score_threshold": 0.2, "threads": 1}
 
-#: The demo's cameras: real clips replayed in a loop, with zones drawn on what each one shows.
-#: Camera ids match center/defaults/district/district.yaml.
+#: The demo's cameras: real clips replayed in a loop, with zones placed by looking at their
+#: frames (tests/test_edge_clips.py checks what each raises). Camera ids match
+#: center/defaults/district/district.yaml. NanoDet-m scores the small pavement motorbikes only
+#: 0.20-0.27 (models/README.md), hence the low score floors.
 DEMO_CAMERAS: list[dict[str, Any]] = [
     {
         "id": "cam-vn-01", "name": "Renmin Rd shops (pavement vendor, parked motorbikes)",
         "media": "media/vn_truccat_intersection_pavement_vendor_6s.mp4", "sample_fps": 2,
         "zones": [
-            {"id": "pavement-east", "event_type": "0506", "classes": ["two_wheeler"],
+            {"id": "pavement-east", "inertia": 2, "dwell_s": 2, "clear_s": 4, "min_score": 0.2,
              "polygon": [[0.80, 0.42], [0.93, 0.38], [1.0, 0.36], [1.0, 1.0], [0.86, 1.0],
                          [0.79, 0.62]],
-             # NanoDet-m scores these small pavement motorbikes 0.20-0.27 (models/README.md).
-             "dwell_s": 2, "clear_s": 4, "min_score": 0.2},
+             "rules": [{"type": "illegal_parking"}]},
+            {"id": "shopfront-east", "inertia": 2, "dwell_s": 2, "clear_s": 4, "min_score": 0.25,
+             "polygon": [[0.82, 0.52], [1.0, 0.50], [1.0, 0.78], [0.82, 0.78]],
+             "rules": [{"type": "doorway_trading", "min_objects": 2}]},
         ],
     },
     {
-        "id": "cam-bj-01", "name": "East St crossing (riders, must not alert)",
+        "id": "cam-bj-01", "name": "East St crossing (riders: must not alert)",
         "media": "media/cn_beijing_uadetrac_intersection_8s.mp4", "sample_fps": 2,
         "zones": [
-            {"id": "crossing", "event_type": "0506", "classes": ["two_wheeler"],
+            {"id": "crossing", "dwell_s": 2, "clear_s": 4, "min_score": 0.2,
              "polygon": [[0.0, 0.45], [1.0, 0.45], [1.0, 1.0], [0.0, 1.0]],
-             "dwell_s": 2, "clear_s": 4, "min_score": 0.2},
+             "rules": [{"type": "illegal_parking"}]},
+        ],
+    },
+    {
+        "id": "cam-vtest", "name": "Campus road (walkers; a van parked in the bay)",
+        "media": "media/vtest.avi", "sample_fps": 1,
+        "zones": [
+            {"id": "bay", "dwell_s": 10, "clear_s": 10, "min_score": 0.25,
+             "polygon": [[0.80, 0.10], [1.0, 0.10], [1.0, 0.26], [0.80, 0.26]],
+             "rules": [{"type": "illegal_parking", "classes": ["car"]}]},
         ],
     },
 ]

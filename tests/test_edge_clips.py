@@ -20,18 +20,21 @@ from edge.publish import read_recorded
 from edge.rules import CameraRules
 from edge.runner import run
 from edge.track import MotionTracker
+from simulators.demo import DEMO_CAMERAS
 from tests.conftest import shared
 
 VN_CLIP = "media/vn_truccat_intersection_pavement_vendor_6s.mp4"
 BJ_CLIP = "media/cn_beijing_uadetrac_intersection_8s.mp4"
 VTEST = "media/vtest.avi"
 VISDRONE = "media/visdrone_cn_street/0000001_02999_d_0000005"
-VN_PAVEMENT = [[0.80, 0.42], [0.93, 0.38], [1.0, 0.36], [1.0, 1.0], [0.86, 1.0], [0.79, 0.62]]
+_DEMO_ZONES = {(c["id"], z["id"]): z["polygon"] for c in DEMO_CAMERAS for z in c["zones"]}
+#: The demo's zones (simulators/demo.py), so what the demo shows is what is tested here.
+VN_PAVEMENT = _DEMO_ZONES["cam-vn-01", "pavement-east"]
 #: The vendor's patch of the right-hand pavement: sign, stools, customers (feet at y 0.6-0.75).
-VN_SHOPFRONT = [[0.82, 0.52], [1.0, 0.50], [1.0, 0.78], [0.82, 0.78]]
-BJ_ROAD = [[0.0, 0.45], [1.0, 0.45], [1.0, 1.0], [0.0, 1.0]]
+VN_SHOPFRONT = _DEMO_ZONES["cam-vn-01", "shopfront-east"]
+BJ_ROAD = _DEMO_ZONES["cam-bj-01", "crossing"]
 #: vtest.avi: the parking bay top right (a white van and a car stand there all clip long).
-VT_BAY = [[0.80, 0.10], [1.0, 0.10], [1.0, 0.26], [0.80, 0.26]]
+VT_BAY = _DEMO_ZONES["cam-vtest", "bay"]
 #: vtest.avi: the footpath and road where people walk, in front of the building.
 VT_WALKWAY = [[0.0, 0.25], [1.0, 0.25], [1.0, 1.0], [0.0, 1.0]]
 #: VisDrone frame 5: the left-hand pavement, from the shop fronts to the kerb.
