@@ -20,7 +20,8 @@ from fastapi.staticfiles import StaticFiles
 from psycopg_pool import AsyncConnectionPool
 
 from center import district_store
-from center.api import alerts, district, intake, pages, tickets
+from center.api import (alerts, district, engineer, indicators, intake, open311, pages,
+                        tickets)
 from center.api.deps import Center
 from center.clock import Clock, SystemClock
 from center.context import Context
@@ -28,6 +29,7 @@ from center.db import migrate, queries
 from center.district import load_district
 from center.event_types import load_event_types
 from center.ingest import Ingest
+from center.notify import Notifications
 from center.paths import DASHBOARD_DIR
 from center.push import Hub
 from center.settings import CenterSettings
@@ -65,6 +67,7 @@ def create_app(settings: CenterSettings, *, clock: Clock | None = None,
                   limits=load_time_limits(settings.time_limits), clock=clock or SystemClock())
     views = Views(ctx)
     hub = Hub(settings.ws_queue)
+    notify = Notifications(settings.notifiers, views, hub)  # a broken notifier file fails here
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -87,11 +90,12 @@ def create_app(settings: CenterSettings, *, clock: Clock | None = None,
             ctx.emergency_scopes = {r[0] for r in await cur.fetchall()}
         assert stored is not None
         ctx.district = stored
-        center = Center(pool, ctx, views, hub)
+        center = Center(pool, ctx, views, hub, notify)
         ingest = Ingest(settings.mqtt, pool, ctx, views, hub, center.announce)
         app.state.center, app.state.ingest = center, ingest
         tasks = [asyncio.create_task(ingest.run(), name="mqtt-ingest"),
-                 asyncio.create_task(_maintain_partitions(pool), name="partitions")]
+                 asyncio.create_task(_maintain_partitions(pool), name="partitions"),
+                 asyncio.create_task(notify.run(pool), name="notify")]
         if timer_interval > 0:
             tasks.append(asyncio.create_task(
                 scheduler.run(pool, ctx, center.announce, timer_interval), name="timers"))
@@ -106,7 +110,8 @@ def create_app(settings: CenterSettings, *, clock: Clock | None = None,
             await pool.close()
 
     app = FastAPI(title="gridwatch center", version="0.2.0", lifespan=lifespan)
-    for module in (alerts, tickets, intake, district, pages):
+    app.state.settings = settings  # the engineer API publishes zone edits to the broker
+    for module in (alerts, tickets, intake, district, indicators, open311, engineer, pages):
         app.include_router(module.router)
 
     @app.get("/healthz")
@@ -131,4 +136,6 @@ def create_app(settings: CenterSettings, *, clock: Clock | None = None,
 
     app.mount("/static", StaticFiles(directory=DASHBOARD_DIR / "static", check_dir=False),
               name="static")
+    app.mount("/vendor", StaticFiles(directory=DASHBOARD_DIR / "node_modules", check_dir=False),
+              name="vendor")  # ECharts, Leaflet: `npm ci --prefix dashboard` (.ci/setup.sh)
     return app

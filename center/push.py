@@ -2,17 +2,24 @@
 
 Each client gets a bounded queue: a broadcast never waits for a slow screen, and a client that
 falls a whole queue behind is dropped (it reconnects and reloads) rather than slowing the rest.
+
+Messages to a phone may carry notification ids (``center/notify``). The hub reports them to its
+``receipts`` sink when it has actually written them to that phone's socket, passes on the read
+receipts the phone sends back (``{"type": "read", "notification_id": N}`` or ``"ticket_id"``),
+and, when a phone connects, asks the sink for what it missed. The sink only queues; the hub
+never waits on the database while fanning out.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 from fastapi import WebSocket, WebSocketDisconnect
 
@@ -20,12 +27,30 @@ from center.protocol import WsEvent, WsEventType
 
 log = logging.getLogger(__name__)
 
+#: Longest message a screen may send (read receipts are tiny).
+MAX_INCOMING = 1024
+CATCH_UP_TIMEOUT_S = 5.0
+
+
+class ReceiptSink(Protocol):
+    """Where the hub reports notification receipts; must not block (queue and return)."""
+
+    def delivered(self, person_id: str, notification_ids: Sequence[int]) -> None: ...
+
+    def read(self, person_id: str, notification_id: int | None,
+             ticket_id: int | None) -> None: ...
+
+    async def catch_up(self, person_id: str) -> list[tuple[dict[str, Any], list[int]]]:
+        """(ticket data, notification ids) for what the person's phone has not received."""
+        ...
+
 
 @dataclass(eq=False)
 class _Client:
     ws: WebSocket
     worker_id: str | None  # None: sees everything (wall screen)
-    queue: asyncio.Queue[str] = field(default_factory=asyncio.Queue)
+    queue: asyncio.Queue[tuple[str, tuple[int, ...]]] = field(default_factory=asyncio.Queue)
+    queued_ids: set[int] = field(default_factory=set)  # notification ids already queued
 
 
 class Hub:
@@ -33,28 +58,52 @@ class Hub:
         self._clients: set[_Client] = set()
         self._queue_size = queue_size
         self.dropped_clients = 0
+        self.receipts: ReceiptSink | None = None
 
     @property
     def client_count(self) -> int:
         return len(self._clients)
 
     def publish(self, type_: WsEventType, data: dict[str, Any], *,
-                recipients: Collection[str] = ()) -> None:
-        """Send to every wall screen, and to the phones of the people in ``recipients``."""
-        text = WsEvent(type=type_, at=datetime.now(UTC), data=data).model_dump_json()
+                recipients: Collection[str] = (), walls: bool = True) -> None:
+        """Send to every wall screen (unless ``walls`` is false), and to the phones of the
+        people in ``recipients``."""
+        text = _text(type_, data)
         for client in list(self._clients):
-            if client.worker_id is not None and client.worker_id not in recipients:
+            if client.worker_id is None:
+                if not walls:
+                    continue
+            elif client.worker_id not in recipients:
                 continue
-            try:
-                client.queue.put_nowait(text)
-            except asyncio.QueueFull:
-                log.warning("dropping slow websocket client worker=%s", client.worker_id)
-                self._clients.discard(client)
-                self.dropped_clients += 1
-                # Make room for the sentinel that tells its sender task to close it.
-                with contextlib.suppress(asyncio.QueueEmpty):
-                    client.queue.get_nowait()
-                client.queue.put_nowait("")
+            self._offer(client, text, ())
+
+    def send_to(self, person_id: str, type_: WsEventType, data: dict[str, Any],
+                notification_ids: Sequence[int]) -> int:
+        """Queue a message for one person's phones only; returns how many phones got it. The
+        ids are reported to ``receipts.delivered`` once the message is written to a socket."""
+        text = _text(type_, data)
+        sent = 0
+        for client in list(self._clients):
+            if client.worker_id == person_id:
+                sent += self._offer(client, text, tuple(notification_ids))
+        return sent
+
+    def _offer(self, client: _Client, text: str, ids: tuple[int, ...]) -> bool:
+        if ids and client.queued_ids.issuperset(ids):
+            return False  # already on its way (a catch-up met the live message)
+        try:
+            client.queue.put_nowait((text, ids))
+        except asyncio.QueueFull:
+            log.warning("dropping slow websocket client worker=%s", client.worker_id)
+            self._clients.discard(client)
+            self.dropped_clients += 1
+            # Make room for the sentinel that tells its sender task to close it.
+            with contextlib.suppress(asyncio.QueueEmpty):
+                client.queue.get_nowait()
+            client.queue.put_nowait(("", ()))
+            return False
+        client.queued_ids.update(ids)
+        return True
 
     async def serve(self, ws: WebSocket, worker_id: str | None) -> None:
         """Run one client until it disconnects or is dropped."""
@@ -63,8 +112,9 @@ class Hub:
         self._clients.add(client)
         hello = WsEvent(type="hello", at=datetime.now(UTC), data={"worker_id": worker_id})
         await ws.send_text(hello.model_dump_json())
-        receiver = asyncio.create_task(self._drain_incoming(ws))
+        receiver = asyncio.create_task(self._drain_incoming(client))
         try:
+            await self._catch_up(client)
             while True:
                 getter = asyncio.create_task(client.queue.get())
                 done, _ = await asyncio.wait({getter, receiver},
@@ -72,20 +122,63 @@ class Hub:
                 if receiver in done:
                     getter.cancel()
                     break
-                text = getter.result()
+                text, ids = getter.result()
                 if text == "":  # dropped for being too slow
                     await ws.close(code=1013, reason="too slow; reconnect")
                     break
                 await ws.send_text(text)
+                if ids and self.receipts is not None and client.worker_id is not None:
+                    self.receipts.delivered(client.worker_id, ids)
         except (WebSocketDisconnect, RuntimeError):
             pass
         finally:
             receiver.cancel()
             self._clients.discard(client)
 
-    @staticmethod
-    async def _drain_incoming(ws: WebSocket) -> None:
-        """Screens only listen; reading is how we learn that one went away."""
+    async def _catch_up(self, client: _Client) -> None:
+        """Queue what this phone's person was notified of while no phone of theirs was here.
+        The client is registered first, so a live message cannot fall between the two."""
+        sink = self.receipts
+        if client.worker_id is None or sink is None:
+            return
+        try:
+            missed = await asyncio.wait_for(sink.catch_up(client.worker_id), CATCH_UP_TIMEOUT_S)
+        except Exception as exc:  # the page reloads its tickets anyway; receipts can wait
+            log.warning("catch-up failed worker=%s: %s", client.worker_id, exc)
+            return
+        for data, ids in missed:
+            self._offer(client, _text("ticket", data), tuple(ids))
+
+    async def _drain_incoming(self, client: _Client) -> None:
+        """Read what a screen sends: phones send read receipts; anything else is ignored.
+        Reading is also how we learn that a screen went away."""
         with contextlib.suppress(WebSocketDisconnect, RuntimeError):
             while True:
-                await ws.receive_text()
+                text = await client.ws.receive_text()
+                if client.worker_id is not None and self.receipts is not None:
+                    receipt = _read_receipt(text)
+                    if receipt is not None:
+                        self.receipts.read(client.worker_id, *receipt)
+
+
+def _text(type_: WsEventType, data: dict[str, Any]) -> str:
+    return WsEvent(type=type_, at=datetime.now(UTC), data=data).model_dump_json()
+
+
+def _read_receipt(text: str) -> tuple[int | None, int | None] | None:
+    """``{"type": "read", "notification_id": N, "ticket_id": T}`` (either or both) ->
+    (N, T); None for anything else."""
+    if len(text) > MAX_INCOMING:
+        return None
+    try:
+        msg = json.loads(text)
+    except ValueError:
+        return None
+    if not isinstance(msg, dict) or msg.get("type") != "read":
+        return None
+    ids = []
+    for key in ("notification_id", "ticket_id"):
+        value = msg.get(key)
+        ok = isinstance(value, int) and not isinstance(value, bool) and 0 < value < 2**63
+        ids.append(value if ok else None)
+    return None if ids == [None, None] else (ids[0], ids[1])

@@ -20,6 +20,7 @@ import psycopg
 import pytest
 import uvicorn
 
+from center.clock import Clock
 from center.db.migrate import migrate
 from center.paths import shared_file
 from center.settings import CenterSettings, DatabaseSettings, HttpSettings, MqttSettings
@@ -92,7 +93,15 @@ class RunningCenter:
 
 
 @pytest.fixture
-def center(db_dsn: str, mqtt_broker: Mosquitto) -> Iterator[RunningCenter]:
+def center_clock() -> Clock | None:
+    """The clock the ``center`` fixture's app runs on; a test module that overrides this with a
+    ManualClock gets a center whose timers it fires itself (``scheduler.fire_due``)."""
+    return None
+
+
+@pytest.fixture
+def center(db_dsn: str, mqtt_broker: Mosquitto,
+           center_clock: Clock | None) -> Iterator[RunningCenter]:
     """The real center (API, websocket, MQTT ingest) served by uvicorn on a free port."""
     from center.app import create_app
 
@@ -103,7 +112,8 @@ def center(db_dsn: str, mqtt_broker: Mosquitto) -> Iterator[RunningCenter]:
         mqtt=MqttSettings(port=mqtt_broker.port, client_id=f"center-{uuid.uuid4().hex[:8]}"),
         http=HttpSettings(port=port),
     )
-    app = create_app(settings)
+    app = create_app(settings, clock=center_clock,
+                     timer_interval=1.0 if center_clock is None else 0)
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
                                            ws="websockets-sansio", lifespan="on"))
     thread = threading.Thread(target=lambda: asyncio.run(server.serve()), daemon=True)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 from fastapi import Depends, HTTPException, Request
 from psycopg_pool import AsyncConnectionPool
@@ -12,6 +12,9 @@ from center.context import Context
 from center.push import Hub
 from center.tickets.service import Change
 from center.views import Views
+
+if TYPE_CHECKING:
+    from center.notify import Notifications
 
 
 @dataclass
@@ -22,15 +25,24 @@ class Center:
     ctx: Context
     views: Views
     hub: Hub
+    notify: Notifications | None = None
 
     def announce(self, change: Change) -> None:
-        """Push a ticket change to the wall, its assignee and everyone it notifies."""
+        """Push a ticket change to the wall, its assignee and everyone it notifies.
+
+        The wall gets it at once. With notifications running, the phones get it as soon as
+        their notification rows are written (with ``notification_id`` to acknowledge), and the
+        outbound notifiers are queued; nothing here waits."""
         t = change.ticket
         recipients = set(change.notify) | ({t.assignee_id} if t.assignee_id else set())
         data = self.views.ticket(t)
         if change.notify:
             data["notify"] = change.notify
-        self.hub.publish("ticket", data, recipients=recipients)
+        if self.notify is None:
+            self.hub.publish("ticket", data, recipients=recipients)
+            return
+        self.hub.publish("ticket", data)
+        self.notify.submit(change, data, recipients)
 
     def role(self, actor_id: str) -> str:
         role = self.ctx.role_of(actor_id)

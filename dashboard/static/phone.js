@@ -372,13 +372,32 @@ if (!workerId) {
   loadWorker();
   loadTickets();
   setInterval(refreshAges, 30000);
-  new LiveSocket(`/ws?worker_id=${encodeURIComponent(workerId)}`, {
-    onOpen: loadTickets,
+  const unread = new Map(); // ticket id -> newest notification id shown but not acknowledged
+  const socket = new LiveSocket(`/ws?worker_id=${encodeURIComponent(workerId)}`, {
+    onOpen: () => {
+      loadTickets();
+      sendReadReceipts();
+    },
     onStatus: setWsStatus,
     onMessage: (msg) => {
-      if (msg.type === "ticket") upsert(msg.data, { fromSocket: true });
+      if (msg.type !== "ticket") return;
+      upsert(msg.data, { fromSocket: true });
+      // Read receipt once the card is on a visible page (docs/notifications.md).
+      if (msg.data?.notification_id != null && tickets.has(String(msg.data.id))) {
+        unread.set(String(msg.data.id), Math.max(unread.get(String(msg.data.id)) ?? 0, msg.data.notification_id));
+        sendReadReceipts();
+      }
     },
   }).start();
+  function sendReadReceipts() {
+    const ws = socket.ws;
+    if (document.visibilityState !== "visible" || !ws || ws.readyState !== WebSocket.OPEN) return;
+    for (const [ticketId, notificationId] of unread) {
+      ws.send(JSON.stringify({ type: "read", notification_id: notificationId, ticket_id: Number(ticketId) }));
+    }
+    unread.clear();
+  }
+  document.addEventListener("visibilitychange", sendReadReceipts);
 }
 
 window.gridwatchPhone = { tickets, loadTickets };

@@ -1,0 +1,188 @@
+"""Indicators and grid rankings (docs/indicators.md), as JSON or as a CSV file for Excel."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo
+
+from fastapi import APIRouter, HTTPException, Query, Response
+
+from center import indicators
+from center.api.deps import CenterDep
+from center.indicators import COLUMNS, IndicatorError, Level, Period, Window
+
+router = APIRouter(prefix="/api/v1", tags=["indicators"])
+
+_WHEN = ("a date (YYYY-MM-DD, midnight in the district's time zone) or an ISO 8601 date-time;"
+         " without an offset it is read in the district's time zone")
+
+
+def _parse_when(name: str, text: str, tz: ZoneInfo) -> datetime:
+    try:
+        if len(text) == 10:
+            return datetime.combine(date.fromisoformat(text), time(0), tz)
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        raise HTTPException(422, f"`{name}`={text!r} is not {_WHEN}") from None
+    return value if value.tzinfo else value.replace(tzinfo=tz)
+
+
+def _window(center: CenterDep, period: Period | None, on: str | None, start: str | None,
+            end: str | None, *, series: bool) -> Window:
+    """The window the parameters name: ``period`` (+ ``date``) for one calendar period, or
+    ``from``/``to``; with ``series`` both together mean "that range, bucket by period"."""
+    tz = ZoneInfo(center.ctx.district.timezone)
+    if (start is None) != (end is None):
+        raise HTTPException(422, "give both `from` and `to` (to is exclusive), or neither")
+    if start is not None and end is not None:
+        if on is not None:
+            raise HTTPException(422, "`date` picks a period; it cannot be combined with from/to")
+        if period is not None and not series:
+            raise HTTPException(
+                422, "a ranking covers one window: give `period` (and `date`) or `from`/`to`")
+        window = Window(_parse_when("from", start, tz), _parse_when("to", end, tz), tz, period)
+    else:
+        day = center.ctx.clock.now().astimezone(tz).date()
+        if on is not None:
+            try:
+                day = date.fromisoformat(on)
+            except ValueError:
+                raise HTTPException(422, f"`date`={on!r} is not a date (YYYY-MM-DD)") from None
+        window = indicators.period_window(period or "month", day, tz)
+    try:
+        indicators.check_window(window)
+    except IndicatorError as exc:
+        raise HTTPException(422, str(exc)) from None
+    return window
+
+
+def _csv(rows: list[dict[str, Any]], columns: tuple[str, ...], filename: str) -> Response:
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=columns, lineterminator="\r\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: "" if row[k] is None else row[k] for k in columns})
+    # A BOM, so that Excel reads the Chinese names as UTF-8.
+    return Response(buf.getvalue().encode("utf-8-sig"), media_type="text/csv; charset=utf-8",
+                    headers={"Content-Disposition": f'attachment; filename="{filename}"'})
+
+
+def _filename(kind: str, window: Window) -> str:
+    last = window.end.astimezone(window.tz).date()
+    first = window.start.astimezone(window.tz).date()
+    if window.end.astimezone(window.tz).timetz() == time(0, tzinfo=window.tz):
+        last = date.fromordinal(last.toordinal() - 1)
+    return f"{kind}_{first.isoformat()}_{last.isoformat()}.csv"
+
+
+Fmt = Annotated[Literal["json", "csv"], Query(description="json (default) or csv")]
+PeriodQ = Annotated[Period | None, Query(
+    description="day, week (Monday first), month or quarter; default month")]
+DateQ = Annotated[str | None, Query(
+    alias="date", description="any day inside the period (YYYY-MM-DD); default today")]
+FromQ = Annotated[str | None, Query(alias="from", description=f"window start: {_WHEN}")]
+ToQ = Annotated[str | None, Query(alias="to", description=f"window end, exclusive: {_WHEN}")]
+
+
+@router.get("/indicators", responses={200: {"content": {"text/csv": {}}}, 422: {}})
+async def get_indicators(
+    center: CenterDep,
+    level: Level = "district",
+    period: PeriodQ = None,
+    on: DateQ = None,
+    start: FromQ = None,
+    end: ToQ = None,
+    format: Fmt = "json",  # noqa: A002 - the public query parameter's name
+) -> Any:
+    """Indicators per ``level`` for one calendar period (``period`` + ``date``), for an explicit
+    window (``from``/``to``), or for a window cut into periods (``period`` + ``from``/``to``).
+    Definitions: docs/indicators.md."""
+    window = _window(center, period, on, start, end, series=True)
+    async with center.pool.connection() as conn:
+        try:
+            rows = await indicators.compute(conn, center.ctx, level=level, window=window)
+        except IndicatorError as exc:
+            raise HTTPException(422, str(exc)) from None
+    data = [r.as_dict() for r in rows]
+    if format == "csv":
+        return _csv(data, COLUMNS, _filename(f"indicators_{level}", window))
+    return {"level": level, "period": window.period, "from": window.start.isoformat(),
+            "to": window.end.isoformat(), "timezone": window.tz.key,
+            "as_of": center.ctx.clock.now().isoformat(), "rows": data}
+
+
+@router.get("/rankings/grids", responses={200: {"content": {"text/csv": {}}}, 422: {}})
+async def grid_ranking(
+    center: CenterDep,
+    period: PeriodQ = None,
+    on: DateQ = None,
+    start: FromQ = None,
+    end: ToQ = None,
+    format: Fmt = "json",  # noqa: A002 - the public query parameter's name
+) -> Any:
+    """Every grid ranked by closure rate, then on-time closure rate, then cases due; grids
+    with nothing due last; ties share a rank."""
+    window = _window(center, period, on, start, end, series=False)
+    one = Window(window.start, window.end, window.tz)
+    async with center.pool.connection() as conn:
+        ranked = await indicators.grid_ranking(conn, center.ctx, one)
+    data = [r.as_dict() for r in ranked]
+    if format == "csv":
+        return _csv(data, ("rank", *COLUMNS), _filename("grid_ranking", one))
+    return {"period": period if start is None else None, "from": one.start.isoformat(),
+            "to": one.end.isoformat(), "timezone": one.tz.key,
+            "as_of": center.ctx.clock.now().isoformat(),
+            "rule": "closure rate desc, then on-time closure rate desc, then cases due desc;"
+                    " nothing due ranks last; equal on all three share a rank",
+            "grids": data}
+
+
+@router.get("/indicators/alerts-daily")
+async def alerts_daily(center: CenterDep, start: FromQ = None, end: ToQ = None,
+                       ) -> list[dict[str, Any]]:
+    """Camera alerts started per UTC day, camera and event type (a TimescaleDB continuous
+    aggregate where that extension is loaded, else a plain view). Default: the last 30 days."""
+    tz = ZoneInfo(center.ctx.district.timezone)
+    if (start is None) != (end is None):
+        raise HTTPException(422, "give both `from` and `to` (to is exclusive), or neither")
+    if start is None or end is None:
+        now = center.ctx.clock.now()
+        lo, hi = datetime.fromtimestamp(now.timestamp() - 30 * 86400, now.tzinfo), now
+    else:
+        lo, hi = _parse_when("from", start, tz), _parse_when("to", end, tz)
+        if hi <= lo:
+            raise HTTPException(422, "`to` must be after `from`")
+    async with center.pool.connection() as conn:
+        days = await indicators.alerts_daily(conn, lo, hi)
+    return [{"day": d.day.isoformat(), "camera_id": d.camera_id, "event_type": d.event_type,
+             "alerts": d.alerts, "messages": d.messages} for d in days]
+
+
+@router.get("/indicators/cases-hourly")
+async def cases_hourly(
+    center: CenterDep,
+    hours: Annotated[int, Query(ge=1, le=168, description="how many hours back")] = 24,
+) -> dict[str, Any]:
+    """Cases registered per hour and event type over the last ``hours`` hours, the current
+    hour included: one dense series per event type (zeros included), for the wall's chart."""
+    tz = ZoneInfo(center.ctx.district.timezone)
+    now = center.ctx.clock.now().astimezone(UTC)
+    end = now.replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
+    start = end - timedelta(hours=hours)
+    async with center.pool.connection() as conn:
+        counts = await indicators.cases_hourly(conn, start, end)
+    slots = [start + timedelta(hours=i) for i in range(hours)]
+    index = {slot: i for i, slot in enumerate(slots)}
+    series: dict[str, list[int]] = {}
+    for c in counts:
+        i = index.get(c.hour.astimezone(UTC))
+        if i is not None:
+            series.setdefault(c.event_type, [0] * hours)[i] += c.cases
+    return {"from": start.isoformat(), "to": end.isoformat(), "timezone": tz.key,
+            "hours": [s.astimezone(tz).isoformat() for s in slots],
+            "series": [{"event_type": code, "event_name": center.views.event_name(code),
+                        "counts": values, "total": sum(values)}
+                       for code, values in sorted(series.items())]}
