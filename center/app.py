@@ -25,7 +25,7 @@ from center.api import (alerts, district, engineer, indicators, intake, open311,
 from center.api.deps import Center
 from center.clock import Clock, SystemClock
 from center.context import Context
-from center.db import migrate, queries
+from center.db import migrate, queries, retention
 from center.district import load_district
 from center.event_types import load_event_types
 from center.ingest import Ingest
@@ -39,23 +39,28 @@ from center.views import Views
 
 log = logging.getLogger(__name__)
 
-PARTITION_CHECK_S = 3600
+STORAGE_CHECK_S = 3600
 
 
 class SchemaOutOfDate(RuntimeError):
     pass
 
 
-async def _maintain_partitions(pool: AsyncConnectionPool) -> None:
+async def _maintain_storage(pool: AsyncConnectionPool, ctx: Context,
+                            settings: CenterSettings) -> None:
+    """Make the coming days' alert partitions and apply retention, hourly."""
     while True:
         try:
             async with pool.connection() as conn:
                 made = await queries.ensure_partitions(conn)
+                await retention.sweep(conn, ctx.clock.now(),
+                                      alert_days=settings.alert_retention_days,
+                                      snapshot_days=settings.snapshot_retention_days)
             if made:
                 log.info("created %d alert partitions", made)
         except psycopg.Error as exc:
-            log.warning("partition maintenance failed: %s", exc)
-        await asyncio.sleep(PARTITION_CHECK_S)
+            log.warning("storage maintenance failed: %s", exc)
+        await asyncio.sleep(STORAGE_CHECK_S)
 
 
 def create_app(settings: CenterSettings, *, clock: Clock | None = None,
@@ -94,7 +99,8 @@ def create_app(settings: CenterSettings, *, clock: Clock | None = None,
         ingest = Ingest(settings.mqtt, pool, ctx, views, hub, center.announce)
         app.state.center, app.state.ingest = center, ingest
         tasks = [asyncio.create_task(ingest.run(), name="mqtt-ingest"),
-                 asyncio.create_task(_maintain_partitions(pool), name="partitions"),
+                 asyncio.create_task(_maintain_storage(pool, ctx, settings),
+                                     name="storage"),
                  asyncio.create_task(notify.run(pool), name="notify")]
         if timer_interval > 0:
             tasks.append(asyncio.create_task(

@@ -140,6 +140,9 @@ class CenterSettings(BaseSettings):
     district: Path = DEFAULTS_DIR / "district" / "district.yaml"
     event_types: Path = DEFAULTS_DIR / "event_types.yaml"
     time_limits: Path = DEFAULTS_DIR / "time_limits.yaml"
+    #: Retention in days (None: keep forever). Tickets and their ledger are always kept.
+    alert_retention_days: int | None = Field(default=400, ge=1)
+    snapshot_retention_days: int | None = Field(default=180, ge=1)
     #: Per-websocket-client queue length; a client that falls this far behind is dropped.
     ws_queue: int = Field(default=256, ge=8)
     notifiers: NotifierSettings = NotifierSettings()

@@ -1,0 +1,62 @@
+"""How long alerts and evidence pictures are kept: partitions or chunks are dropped whole.
+
+On TimescaleDB a retention policy drops old chunks of the alerts hypertable; on plain
+PostgreSQL the daily partitions older than the cut-off are dropped. Tickets and their ledger
+are never deleted here: they are the record.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from psycopg import AsyncConnection
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Swept:
+    partitions_dropped: int
+    snapshots_deleted: int
+
+
+async def has_timescale(conn: AsyncConnection) -> bool:
+    cur = await conn.execute(
+        "SELECT EXISTS (SELECT 1 FROM timescaledb_information.hypertables"
+        " WHERE hypertable_name = 'alerts')"
+        if await _extension_loaded(conn) else "SELECT false")
+    row = await cur.fetchone()
+    return bool(row and row[0])
+
+
+async def _extension_loaded(conn: AsyncConnection) -> bool:
+    cur = await conn.execute("SELECT EXISTS (SELECT 1 FROM pg_extension"
+                             " WHERE extname = 'timescaledb')")
+    row = await cur.fetchone()
+    return bool(row and row[0])
+
+
+async def sweep(conn: AsyncConnection, now: datetime, *, alert_days: int | None,
+                snapshot_days: int | None) -> Swept:
+    """Apply the retention settings once (None keeps forever)."""
+    dropped = 0
+    if alert_days is not None:
+        cutoff = now - timedelta(days=alert_days)
+        if await has_timescale(conn):
+            await conn.execute(
+                "SELECT add_retention_policy('alerts', %s::interval, if_not_exists => true)",
+                (timedelta(days=alert_days),))
+        else:
+            cur = await conn.execute("SELECT gridwatch_drop_alert_partitions(%s)", (cutoff,))
+            row = await cur.fetchone()
+            dropped = int(row[0]) if row else 0
+    deleted = 0
+    if snapshot_days is not None:
+        cur = await conn.execute("DELETE FROM alert_snapshots WHERE stored_at < %s",
+                                 (now - timedelta(days=snapshot_days),))
+        deleted = cur.rowcount
+    if dropped or deleted:
+        log.info("retention: dropped %d alert partitions, %d snapshots", dropped, deleted)
+    return Swept(dropped, deleted)
