@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID
@@ -40,17 +42,22 @@ class CameraStatusRow:
     updated_at: datetime
 
 
+_INSERT_ALERT = (
+    "INSERT INTO alerts (alert_id, seq, kind, edge_id, camera_id, zone_id, event_type,"
+    " label, score, bbox, started_at, observed_at, has_snapshot)"
+    " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+    " ON CONFLICT DO NOTHING")
+
+
+def _alert_params(alert: Alert) -> tuple[object, ...]:
+    return (alert.alert_id, alert.seq, alert.kind, alert.edge_id, alert.camera_id, alert.zone_id,
+            alert.event_type, alert.label, alert.score, list(alert.bbox), alert.started_at,
+            alert.last_seen_at, alert.snapshot_jpeg is not None)
+
+
 async def insert_alert(conn: AsyncConnection, alert: Alert) -> bool:
     """Store one alert message; False when it was already stored (a QoS 1 redelivery)."""
-    cur = await conn.execute(
-        "INSERT INTO alerts (alert_id, seq, kind, edge_id, camera_id, zone_id, event_type,"
-        " label, score, bbox, started_at, observed_at, has_snapshot)"
-        " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
-        " ON CONFLICT DO NOTHING",
-        (alert.alert_id, alert.seq, alert.kind, alert.edge_id, alert.camera_id, alert.zone_id,
-         alert.event_type, alert.label, alert.score, list(alert.bbox), alert.started_at,
-         alert.last_seen_at, alert.snapshot_jpeg is not None),
-    )
+    cur = await conn.execute(_INSERT_ALERT, _alert_params(alert))
     if cur.rowcount == 0:
         return False
     if alert.snapshot_jpeg is not None:
@@ -62,10 +69,49 @@ async def insert_alert(conn: AsyncConnection, alert: Alert) -> bool:
     return True
 
 
-async def link_alert_to_ticket(conn: AsyncConnection, alert: Alert, ticket_id: int) -> None:
+async def insert_alerts(conn: AsyncConnection, alerts: Sequence[Alert]) -> list[Alert]:
+    """Store many alert messages in one pipelined round trip; returns those that were new, in
+    order. A message stored before (a QoS 1 redelivery) or twice in ``alerts`` counts once."""
+    if not alerts:
+        return []
+    stored: Counter[tuple[UUID, int]] = Counter()
+    async with conn.cursor() as cur:
+        # In key order, so two centers storing the same messages take their locks in one
+        # order and cannot deadlock.
+        ordered = sorted(alerts, key=lambda a: (a.alert_id, a.seq))
+        await cur.executemany(_INSERT_ALERT + " RETURNING alert_id, seq",
+                              [_alert_params(a) for a in ordered], returning=True)
+        async for result in cur.results():
+            stored.update(await result.fetchall())
+    new = []
+    for a in alerts:  # a second copy of a message in the same batch is a duplicate too
+        if stored[(a.alert_id, a.seq)] > 0:
+            stored[(a.alert_id, a.seq)] -= 1
+            new.append(a)
+    snapshots = [(a.alert_id, a.seq, a.snapshot_jpeg) for a in new if a.snapshot_jpeg is not None]
+    if snapshots:
+        async with conn.cursor() as cur:
+            await cur.executemany(
+                "INSERT INTO alert_snapshots (alert_id, seq, jpeg) VALUES (%s, %s, %s)"
+                " ON CONFLICT DO NOTHING", snapshots)
+    return new
+
+
+async def link_alerts_to_tickets(conn: AsyncConnection,
+                                 links: Sequence[tuple[Alert, int]]) -> None:
+    """Set the ticket of many stored alerts in one statement."""
+    if not links:
+        return
+    observed = [a.last_seen_at for a, _ in links]
     await conn.execute(
-        "UPDATE alerts SET ticket_id = %s WHERE alert_id = %s AND seq = %s AND observed_at = %s",
-        (ticket_id, alert.alert_id, alert.seq, alert.last_seen_at),
+        "UPDATE alerts SET ticket_id = v.ticket_id"
+        " FROM unnest(%s::uuid[], %s::integer[], %s::timestamptz[], %s::bigint[])"
+        "   AS v (alert_id, seq, observed_at, ticket_id)"
+        " WHERE alerts.alert_id = v.alert_id AND alerts.seq = v.seq"
+        " AND alerts.observed_at = v.observed_at"
+        " AND alerts.observed_at BETWEEN %s AND %s",  # lets the planner skip other partitions
+        ([a.alert_id for a, _ in links], [a.seq for a, _ in links], observed,
+         [t for _, t in links], min(observed), max(observed)),
     )
 
 

@@ -9,6 +9,7 @@ transaction, so a concurrent change can never be lost or half-done. Callers push
 from __future__ import annotations
 
 import secrets
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -151,30 +152,77 @@ async def open_or_attach(conn: AsyncConnection, ctx: Context, alert: Alert) -> C
     the others attach to its ticket. A new violation at a place whose ticket is already handled
     means the fix did not hold: the camera sends the ticket back for rework.
     """
-    cur = conn.cursor(row_factory=dict_row)
+    return await open_or_attach_many(conn, ctx, [alert])
+
+
+async def open_or_attach_many(conn: AsyncConnection, ctx: Context,
+                              alerts: Sequence[Alert]) -> Change:
+    """``open_or_attach`` for a run of alerts (``new``/``update``, no ``end``) for one place, in
+    arrival order, with one UPDATE: the same end state as attaching them one by one.
+
+    ``alert_count`` grows by the run's length and ``last_alert_id`` is its last alert; a ticket
+    that has to be opened starts from the first. Rework happens when the ticket is handled and
+    any alert of the run is ``new`` (attaching one by one, the first such alert would rework
+    it and the rest would attach to the reworked ticket)."""
+    first, last = alerts[0], alerts[-1]
+    assert all((a.camera_id, a.zone_id, a.event_type) == (first.camera_id, first.zone_id,
+               first.event_type) and a.kind != "end" for a in alerts), "one place, no end"
+    cur = conn.cursor(row_factory=class_row(Ticket))
     await cur.execute(
-        "UPDATE tickets SET alert_count = alert_count + 1, last_alert_id = %s, updated_at = %s"
+        "UPDATE tickets SET alert_count = alert_count + %s, last_alert_id = %s, updated_at = %s"
         " WHERE camera_id = %s AND zone_id = %s AND event_type = %s AND is_open"
-        " RETURNING id, state",
-        (alert.alert_id, ctx.clock.now(), alert.camera_id, alert.zone_id, alert.event_type))
-    row = await cur.fetchone()
-    if row is None:
+        f" RETURNING {_COLS}",
+        (len(alerts), last.alert_id, ctx.clock.now(), first.camera_id, first.zone_id,
+         first.event_type))
+    ticket = await cur.fetchone()
+    if ticket is None:
         try:
             async with conn.transaction():  # a savepoint: losing the race must not abort ours
                 return await _register(
-                    conn, ctx, source="camera", event_type=alert.event_type,
-                    micro_grid=ctx.district.micro_grid_of(alert.camera_id),
-                    actor_id="camera:" + alert.camera_id, alert_id=alert.alert_id,
-                    values={"camera_id": alert.camera_id, "zone_id": alert.zone_id,
-                            "alert_count": 1, "first_alert_id": alert.alert_id,
-                            "last_alert_id": alert.alert_id})
+                    conn, ctx, source="camera", event_type=first.event_type,
+                    micro_grid=ctx.district.micro_grid_of(first.camera_id),
+                    actor_id="camera:" + first.camera_id, alert_id=first.alert_id,
+                    values={"camera_id": first.camera_id, "zone_id": first.zone_id,
+                            "alert_count": len(alerts), "first_alert_id": first.alert_id,
+                            "last_alert_id": last.alert_id})
         except UniqueViolation:  # another alert for this place opened it first: attach
-            return await open_or_attach(conn, ctx, alert)
-    if row["state"] == "handled" and alert.kind == "new":
-        return await apply(conn, ctx, row["id"], "rework", actor_id="camera:" + alert.camera_id,
-                           role="camera", note="the camera sees the violation again",
-                           alert_id=alert.alert_id)
-    return Change(await get(conn, row["id"]))
+            return await open_or_attach_many(conn, ctx, alerts)
+    violation = next((a for a in alerts if a.kind == "new"), None)
+    if ticket.state == "handled" and violation is not None:
+        return await apply(conn, ctx, ticket.id, "rework",
+                           actor_id="camera:" + violation.camera_id, role="camera",
+                           note="the camera sees the violation again",
+                           alert_id=violation.alert_id)
+    return Change(ticket)
+
+
+async def attach_to_open(conn: AsyncConnection, ctx: Context,
+                         runs: Sequence[Sequence[Alert]]) -> list[Change | None]:
+    """The common case of ``open_or_attach_many`` for many places at once, with one UPDATE:
+    each run (one place's alerts, no ``end``) attaches to its place's open ticket when that
+    ticket is not ``handled``. Returns a Change per run, None where the run still needs
+    ``open_or_attach_many`` (no open ticket: one must be opened; handled: maybe rework)."""
+    if not runs:
+        return []
+    cols = ", ".join(f"tickets.{c}" for c in Ticket.__dataclass_fields__)
+    cur = conn.cursor(row_factory=class_row(Ticket))
+    await cur.execute(
+        "WITH v AS (SELECT * FROM unnest(%s::text[], %s::text[], %s::text[], %s::int[],"
+        "                                %s::uuid[]) AS v (camera_id, zone_id, event_type, n,"
+        "                                                  last_alert)),"
+        " target AS (SELECT t.id AS tid, v.n, v.last_alert FROM tickets t"
+        "            JOIN v USING (camera_id, zone_id, event_type)"
+        "            WHERE t.is_open AND t.state <> 'handled'"
+        "            ORDER BY t.id FOR UPDATE OF t)"  # one lock order for every caller
+        " UPDATE tickets SET alert_count = alert_count + target.n,"
+        " last_alert_id = target.last_alert, updated_at = %s"
+        f" FROM target WHERE tickets.id = target.tid RETURNING {cols}",
+        ([r[0].camera_id for r in runs], [r[0].zone_id for r in runs],
+         [r[0].event_type for r in runs], [len(r) for r in runs], [r[-1].alert_id for r in runs],
+         ctx.clock.now()))
+    attached = {(t.camera_id, t.zone_id, t.event_type): t for t in await cur.fetchall()}
+    return [Change(t) if (t := attached.get((r[0].camera_id, r[0].zone_id, r[0].event_type)))
+            else None for r in runs]
 
 
 async def intake(conn: AsyncConnection, ctx: Context, *, source: str, event_type: str,

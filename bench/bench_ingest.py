@@ -1,0 +1,448 @@
+"""Center ingest and dispatch with the district of one real town (172 micro-grids, 1,150 cameras).
+
+Starts its own PostgreSQL and Mosquitto (simulators.local_services) and the real center (uvicorn
+in a thread of this process) on the generated district, and measures, for each ingest variant
+(``Ingest.batch_max`` = 1: one transaction per message, the old path; 500: batched):
+
+* throughput, backlog: publishers queue N distinct alerts (+5 % redeliveries) at the broker
+  for the center's persistent session while it is down, then the center starts and drains
+  them: alerts stored per second, then rows counted (0 lost, 0 duplicated by (alert_id, seq));
+* throughput, live: two publisher processes publish flat out while the center ingests;
+* latency: one publisher process at a steady 1,000 alerts/s over the whole district, a phone
+  websocket for every A-post worker (172) and one wall screen; each alert id carries its publish
+  time (high 64 bits, microseconds), so a ticket push naming it as ``last_alert_id`` gives
+  publish -> worker's websocket. p50/p95/p99 over every push received.
+
+Publishers and websocket clients are separate processes (the paho client tops out near
+10-12k msg/s per process). Everything shares this machine's cores: the numbers are for the
+whole system on one box, not for the center alone.
+
+Run: ``.venv/bin/python -m bench ingest`` (sizes: GRIDWATCH_BENCH_N, GRIDWATCH_BENCH_LATENCY_S).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+N_ALERTS = int(os.environ.get("GRIDWATCH_BENCH_N", "40000"))
+LATENCY_S = float(os.environ.get("GRIDWATCH_BENCH_LATENCY_S", "30"))
+LATENCY_RATE = 1000
+FRESH = 0.01  # share of latency-test alerts at a place with no open ticket (a new dispatch)
+VARIANTS = (("per-message (batch_max=1)", 1), ("batched (batch_max=500)", 500))
+MAX_UNACKED = 2000  # far below the 65,535 packet ids of one MQTT connection
+ALERT_TOPICS = "gridwatch/v1/alerts/+/+"
+
+
+# --- publisher process --------------------------------------------------------------------------
+
+def _places(cams: list[dict[str, str]]) -> list[tuple[dict[str, str], str, str]]:
+    """Every place of the district: camera x zone (2 per camera) x event type (2)."""
+    return [(c, z, e) for c in cams for z in ("z1", "z2") for e in ("0506", "0504")]
+
+
+def _payload(place: tuple[dict[str, str], str, str], rng: random.Random, alert_id: uuid.UUID,
+             at: datetime) -> tuple[str, bytes]:
+    """An alert as an edge sends it (no snapshot: this measures the record, not the picture)."""
+    cam, zone, event_type = place
+    x, y = rng.uniform(0.05, 0.8), rng.uniform(0.05, 0.8)
+    return f"gridwatch/v1/alerts/{cam['edge_id']}/{cam['id']}", json.dumps({
+        "schema_version": 1, "alert_id": str(alert_id), "seq": 0, "kind": "new",
+        "edge_id": cam["edge_id"], "camera_id": cam["id"], "zone_id": zone,
+        "event_type": event_type, "label": "two_wheeler",
+        "score": round(rng.uniform(0.5, 0.99), 3), "bbox": [x, y, x + 0.1, y + 0.15],
+        "started_at": (at - timedelta(seconds=30)).isoformat(), "last_seen_at": at.isoformat(),
+    }).encode()
+
+
+def _stamped_id(rng: random.Random) -> uuid.UUID:
+    """A UUID whose high 64 bits are the publish time in microseconds."""
+    return uuid.UUID(int=(time.time_ns() // 1000) << 64 | rng.getrandbits(64))
+
+
+def _publish(args: argparse.Namespace) -> None:
+    import paho.mqtt.client as mqtt
+
+    cams = json.loads(Path(args.cameras).read_text())
+    rng = random.Random(args.seed)
+    acked = 0
+    lock = threading.Condition()
+
+    def on_publish(*_: Any) -> None:
+        nonlocal acked
+        with lock:
+            acked += 1
+            lock.notify()
+
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"bench-pub-{args.seed}")
+    client.on_publish = on_publish
+    client.connect("127.0.0.1", args.port)
+    client.loop_start()
+    now = datetime.now(UTC)
+    places = _places(cams)
+    if args.mode == "paced":  # ids and timestamps made at send time
+        items = None
+    elif args.mode == "warm":  # one alert per place: every place gets its open ticket
+        items = [_payload(p, rng, uuid.uuid4(), now) for p in places]
+    else:  # flat out over the places; redeliveries (the same bytes again) mixed in
+        items = [_payload(rng.choice(places), rng, uuid.uuid4(), now)
+                 for _ in range(args.n)]
+        items += rng.sample(items, int(args.n * args.dup))
+        rng.shuffle(items)
+    total = args.n if items is None else len(items)
+    t0 = time.monotonic()
+    for i in range(total):
+        if items is None:
+            delay = t0 + i / args.rate - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+            place = rng.choice(places)
+            if rng.random() < args.fresh:  # a violation at a spot with no open ticket yet
+                place = (place[0], f"n{args.seed}-{i}", place[2])
+            topic, payload = _payload(place, rng, _stamped_id(rng), datetime.now(UTC))
+        else:
+            topic, payload = items[i]
+        with lock:
+            while i - acked >= MAX_UNACKED:
+                lock.wait(1)
+        client.publish(topic, payload, qos=1)
+    with lock:
+        while acked < total:
+            if not lock.wait(30):
+                break
+    elapsed = time.monotonic() - t0
+    client.loop_stop()
+    client.disconnect()
+    print(json.dumps({"sent": total, "acked": acked, "elapsed_s": elapsed}), flush=True)
+
+
+# --- websocket listener process -----------------------------------------------------------------
+
+async def _listen(args: argparse.Namespace) -> None:
+    from websockets.asyncio.client import connect
+
+    latencies: list[tuple[float, bool]] = []
+    stop = time.monotonic() + args.seconds
+    counts = {"wall": 0, "dropped": 0}
+
+    async def phone(worker: str | None) -> None:
+        url = args.url + (f"?worker_id={worker}" if worker else "")
+        async with connect(url, max_queue=None, compression=None) as ws:
+            while (left := stop - time.monotonic()) > 0:
+                try:
+                    text = await asyncio.wait_for(ws.recv(), left)
+                except TimeoutError:
+                    return
+                now_us = time.time_ns() // 1000
+                event = json.loads(text)
+                if worker is None:
+                    counts["wall"] += 1
+                elif event["type"] == "ticket" and event["data"].get("last_alert_id"):
+                    sent_us = uuid.UUID(event["data"]["last_alert_id"]).int >> 64
+                    created = event["data"]["alert_count"] == 1  # a new ticket, dispatched
+                    latencies.append(((now_us - sent_us) / 1000, created))
+
+    workers = args.workers.split(",")
+    results = await asyncio.gather(*(phone(w) for w in [None, *workers]),
+                                   return_exceptions=True)
+    counts["dropped"] = sum(isinstance(r, Exception) for r in results)
+    Path(args.out).write_text(json.dumps({"latencies_ms": latencies, **counts}))
+
+
+# --- the run ------------------------------------------------------------------------------------
+
+class _Center:
+    """The real center in a thread of this process, with ``Ingest.batch_max`` set."""
+
+    def __init__(self, dsn: str, mqtt_port: int, district: Path, batch_max: int,
+                 client_id: str) -> None:
+        import uvicorn
+
+        from center.app import create_app
+        from center.ingest import Ingest
+        from center.settings import CenterSettings, DatabaseSettings, HttpSettings, MqttSettings
+        from simulators.local_services import free_port
+
+        Ingest.batch_max = batch_max
+        self.port = free_port()
+        settings = CenterSettings(
+            db=DatabaseSettings(dsn=dsn, pool_min=2, pool_max=8),
+            mqtt=MqttSettings(port=mqtt_port, client_id=client_id),
+            http=HttpSettings(port=self.port), district=district)
+        self.app = create_app(settings)
+        self.server = uvicorn.Server(uvicorn.Config(
+            self.app, host="127.0.0.1", port=self.port, log_level="warning",
+            ws="websockets-sansio", lifespan="on"))
+        self.thread = threading.Thread(target=lambda: asyncio.run(self.server.serve()),
+                                       daemon=True)
+
+    def __enter__(self) -> _Center:
+        import logging
+
+        logging.getLogger("center").setLevel(logging.WARNING)
+        self.thread.start()
+        _wait(lambda: self.server.started, 60, "center start")
+        _wait(lambda: self.app.state.ingest.connected, 30, "center mqtt")
+        return self
+
+    @property
+    def stats(self) -> Any:
+        return self.app.state.ingest.stats
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.should_exit = True
+        self.thread.join(30)
+
+
+def _wait(pred: Any, timeout: float, what: str, every: float = 0.05) -> None:
+    deadline = time.monotonic() + timeout
+    while not pred():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"timed out waiting for {what}")
+        time.sleep(every)
+
+
+def _spawn(*args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen([sys.executable, "-m", "bench.bench_ingest", *args], cwd=ROOT,
+                            stdout=subprocess.PIPE, text=True)
+
+
+def _publishers(port: int, cameras: Path, n: int, procs: int, mode: str, dup: float = 0.0,
+                rate: float = 0, fresh: float = 0.0) -> list[subprocess.Popen[str]]:
+    return [_spawn("publish", "--port", str(port), "--cameras", str(cameras), "--n",
+                   str(n // procs), "--seed", str(1000 + i + int(rate)), "--dup", str(dup),
+                   "--rate", str(rate / procs), "--mode", mode, "--fresh", str(fresh))
+            for i in range(procs)]
+
+
+def _finish(procs: list[subprocess.Popen[str]]) -> list[dict[str, Any]]:
+    out = []
+    for p in procs:
+        stdout, _ = p.communicate(timeout=600)
+        if p.returncode:
+            raise RuntimeError(f"bench subprocess failed ({p.returncode})")
+        out.append(json.loads(stdout.strip().splitlines()[-1]))
+    return out
+
+
+def _done(stats: Any) -> int:
+    """Messages fully handled (received counts a batch when it starts)."""
+    return stats.stored + stats.duplicates + stats.dead_letters
+
+
+def _verify(dsn: str, expected: int) -> dict[str, int]:
+    import psycopg
+
+    with psycopg.connect(dsn) as conn:
+        rows, distinct = conn.execute(
+            "SELECT count(*), count(DISTINCT (alert_id, seq)) FROM alerts").fetchone()
+        tickets, counted = conn.execute(
+            "SELECT count(*), coalesce(sum(alert_count), 0) FROM tickets").fetchone()
+    return {"rows": rows, "lost": expected - distinct, "duplicated": rows - distinct,
+            "tickets": tickets, "ticket_alert_count": counted}
+
+
+def _new_db(admin_dsn: str, name: str, template: str = "bench_warm") -> str:
+    import psycopg
+
+    with psycopg.connect(admin_dsn, autocommit=True) as conn:
+        conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        conn.execute(f"CREATE DATABASE {name} TEMPLATE {template}")
+    return psycopg.conninfo.make_conninfo(admin_dsn, dbname=name)
+
+
+def _warm(admin_dsn: str, broker: Any, district: Path, cameras: Path) -> dict[str, Any]:
+    """One alert at every place (4 per camera), so each has its open, dispatched ticket; the
+    result is the template of every other test. Measures opening tickets (cold places)."""
+    dsn = _new_db(admin_dsn, "bench_warm", "bench_template")
+    with _Center(dsn, broker.port, district, 500, "bench-center-warm") as c:
+        t0 = time.monotonic()
+        sent = sum(r["sent"] for r in _finish(_publishers(broker.port, cameras, 0, 1, "warm")))
+        _wait(lambda: _done(c.stats) >= sent, 900, "warm-up", every=0.01)
+        elapsed = time.monotonic() - t0
+        stats = dict(vars(c.stats))
+    return {"test": "warm", "sent": sent, "elapsed_s": elapsed,
+            "tickets_per_s": stats["stored"] / elapsed, "stats": stats, **_verify(dsn, sent)}
+
+
+def _backlog(admin_dsn: str, broker: Any, district: Path, cameras: Path, label: str,
+             batch_max: int) -> dict[str, Any]:
+    """Queue N alerts for the center's session while it is down, then let it drain them."""
+    import paho.mqtt.client as mqtt
+
+    dsn = _new_db(admin_dsn, f"bench_backlog_{batch_max}")
+    client_id = f"bench-center-backlog-{batch_max}"
+    session = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id,
+                          clean_session=False)
+    session.connect("127.0.0.1", broker.port)
+    session.loop_start()
+    session.subscribe(ALERT_TOPICS, qos=1)
+    time.sleep(0.5)
+    session.loop_stop()
+    session.disconnect()
+    sent = sum(r["sent"] for r in _finish(
+        _publishers(broker.port, cameras, N_ALERTS, 2, "flat", dup=0.05)))
+    with _Center(dsn, broker.port, district, batch_max, client_id) as center:
+        _wait(lambda: center.stats.received > 0, 60, "first message")
+        t0 = time.monotonic()
+        _wait(lambda: _done(center.stats) >= sent, 900, "backlog drained", every=0.01)
+        elapsed = time.monotonic() - t0
+        stats = dict(vars(center.stats))
+    check = _verify(dsn, N_ALERTS + _WARM_PLACES[0])
+    return {"variant": label, "test": "backlog", "sent": sent, "elapsed_s": elapsed,
+            "stored_per_s": stats["stored"] / elapsed, "stats": stats, **check}
+
+
+def _live(admin_dsn: str, broker: Any, district: Path, cameras: Path, label: str,
+          batch_max: int) -> dict[str, Any]:
+    """Two publisher processes flat out while the center ingests."""
+    dsn = _new_db(admin_dsn, f"bench_live_{batch_max}")
+    with _Center(dsn, broker.port, district, batch_max, f"bench-center-live-{batch_max}") as c:
+        t0 = time.monotonic()
+        pubs = _finish(_publishers(broker.port, cameras, N_ALERTS, 2, "flat", dup=0.05))
+        publish_s = max(r["elapsed_s"] for r in pubs)
+        sent = sum(r["sent"] for r in pubs)
+        _wait(lambda: _done(c.stats) >= sent, 900, "live ingest done", every=0.01)
+        elapsed = time.monotonic() - t0
+        stats = dict(vars(c.stats))
+    check = _verify(dsn, N_ALERTS + _WARM_PLACES[0])
+    return {"variant": label, "test": "live", "sent": sent, "publish_s": publish_s,
+            "elapsed_s": elapsed, "stored_per_s": stats["stored"] / elapsed, "stats": stats,
+            **check}
+
+
+def _pct(values: list[float], p: float) -> float:
+    return values[min(len(values) - 1, int(p / 100 * len(values)))] if values else float("nan")
+
+
+def _latency(admin_dsn: str, broker: Any, district: Path, cameras: Path, label: str,
+             batch_max: int, workers: list[str], tmp: Path) -> dict[str, Any]:
+    dsn = _new_db(admin_dsn, f"bench_latency_{batch_max}")
+    out = tmp / f"latency-{batch_max}.json"
+    with _Center(dsn, broker.port, district, batch_max, f"bench-center-lat-{batch_max}") as c:
+        listener = _spawn("listen", "--url", f"ws://127.0.0.1:{c.port}/ws", "--workers",
+                          ",".join(workers), "--seconds", str(LATENCY_S + 8), "--out", str(out))
+        _wait(lambda: c.app.state.center.hub.client_count >= len(workers) + 1, 30,
+              "websocket clients")
+        n = int(LATENCY_RATE * LATENCY_S)
+        pubs = _finish(_publishers(broker.port, cameras, n, 1, "paced", rate=LATENCY_RATE,
+                                   fresh=FRESH))
+        listener.wait(LATENCY_S + 60)
+        stats = dict(vars(c.stats))
+    data = json.loads(out.read_text())
+    lat = sorted(x for x, _ in data["latencies_ms"])
+    new = sorted(x for x, created in data["latencies_ms"] if created)
+    check = _verify(dsn, n + _WARM_PLACES[0])
+    return {"variant": label, "test": "latency", "sent": pubs[0]["sent"],
+            "rate": pubs[0]["sent"] / pubs[0]["elapsed_s"], "samples": len(lat),
+            "p50_ms": _pct(lat, 50), "p95_ms": _pct(lat, 95), "p99_ms": _pct(lat, 99),
+            "max_ms": lat[-1] if lat else float("nan"), "new_samples": len(new),
+            "new_p50_ms": _pct(new, 50), "new_p99_ms": _pct(new, 99),
+            "wall_events": data["wall"], "ws_clients_dropped": data["dropped"], "stats": stats,
+            **check}
+
+
+_WARM_PLACES = [0]
+
+
+def main() -> None:
+    import psycopg
+
+    from center.db.migrate import migrate
+    from center.district import load_district
+    from simulators.district_gen import generate
+    from simulators.local_services import Mosquitto, Postgres
+
+    tmp = Path(tempfile.mkdtemp(prefix="gridwatch-bench-ingest-"))
+    district = generate(tmp / "district")
+    d = load_district(district)
+    cameras = tmp / "cameras.json"
+    cameras.write_text(json.dumps([{"id": c.id, "edge_id": c.edge_id}
+                                   for c in d.cameras.values()]))
+    workers = sorted(p.id for p in d.people.values() if p.role == "worker" and p.post == "A")
+    print(f"district: {len(d.cameras)} cameras, "
+          f"{sum(a.level == 'micro_grid' for a in d.areas.values())} micro-grids, "
+          f"{len(workers)} A-post workers; N={N_ALERTS}; latency {LATENCY_RATE}/s x "
+          f"{LATENCY_S:.0f}s ({FRESH:.0%} at new places); {os.cpu_count()} CPU cores shared by "
+          "publishers, broker, center and PostgreSQL", flush=True)
+    pg = Postgres(tmp / "pg").start()
+    broker = Mosquitto(tmp / "mqtt").start()
+    results = []
+    try:
+        admin = pg.dsn("postgres")
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute("CREATE DATABASE bench_template")
+        migrate(psycopg.conninfo.make_conninfo(admin, dbname="bench_template"), commit=True)
+        w = _warm(admin, broker, district, cameras)
+        _WARM_PLACES[0] = w["sent"]
+        results.append(w)
+        print(f"warm-up  {w['sent']} places, each a new ticket: {w['tickets_per_s']:.0f} tickets"
+              f" opened and dispatched per s (batched); tickets {w['tickets']}, lost {w['lost']}",
+              flush=True)
+        for test in (_backlog, _live):
+            for label, batch_max in VARIANTS:
+                r = test(admin, broker, district, cameras, label, batch_max)
+                results.append(r)
+                extra = f", publishers took {r['publish_s']:.1f}s" if "publish_s" in r else ""
+                print(f"{r['test']:8} {label:28} {r['stored_per_s']:8.0f} alerts/s stored"
+                      f"  ({r['stats']['stored']} new + {r['stats']['duplicates']} duplicates"
+                      f" in {r['elapsed_s']:.1f}s{extra}; {r['stats']['batches']} batches,"
+                      f" largest {r['stats']['largest_batch']}); rows {r['rows']}, lost"
+                      f" {r['lost']}, duplicated {r['duplicated']}, tickets {r['tickets']},"
+                      f" sum(alert_count) {r['ticket_alert_count']}", flush=True)
+        for label, batch_max in VARIANTS:
+            r = _latency(admin, broker, district, cameras, label, batch_max, workers, tmp)
+            results.append(r)
+            print(f"latency  {label:28} at {r['rate']:.0f}/s: p50 {r['p50_ms']:.1f} ms,"
+                  f" p95 {r['p95_ms']:.1f} ms, p99 {r['p99_ms']:.1f} ms, max {r['max_ms']:.0f} ms"
+                  f" over {r['samples']} pushes to phones; new tickets ({r['new_samples']}):"
+                  f" p50 {r['new_p50_ms']:.1f} ms, p99 {r['new_p99_ms']:.1f} ms;"
+                  f" {r['wall_events']} wall events, {r['ws_clients_dropped']} clients dropped;"
+                  f" lost {r['lost']}, duplicated {r['duplicated']},"
+                  f" {r['stats']['batches']} batches", flush=True)
+    finally:
+        broker.stop()
+        pg.stop("immediate")
+    (tmp / "results.json").write_text(json.dumps(results, indent=1, default=str))
+    print(f"results: {tmp / 'results.json'}")
+
+
+def _cli() -> None:
+    parser = argparse.ArgumentParser()
+    sub = parser.add_subparsers(dest="cmd", required=True)
+    p = sub.add_parser("publish")
+    p.add_argument("--port", type=int, required=True)
+    p.add_argument("--cameras", required=True)
+    p.add_argument("--n", type=int, required=True)
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--dup", type=float, default=0.0)
+    p.add_argument("--rate", type=float, default=0.0)
+    p.add_argument("--mode", choices=("warm", "flat", "paced"), default="flat")
+    p.add_argument("--fresh", type=float, default=0.0)
+    w = sub.add_parser("listen")
+    w.add_argument("--url", required=True)
+    w.add_argument("--workers", required=True)
+    w.add_argument("--seconds", type=float, required=True)
+    w.add_argument("--out", required=True)
+    args = parser.parse_args()
+    if args.cmd == "publish":
+        _publish(args)
+    else:
+        asyncio.run(_listen(args))
+
+
+if __name__ == "__main__":
+    _cli()
