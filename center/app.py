@@ -17,6 +17,7 @@ from typing import Any
 import psycopg
 from fastapi import FastAPI, Request, Response, WebSocket
 from fastapi.staticfiles import StaticFiles
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from psycopg_pool import AsyncConnectionPool
 
 from center import district_store
@@ -29,6 +30,7 @@ from center.db import migrate, queries, retention
 from center.district import load_district
 from center.event_types import load_event_types
 from center.ingest import Ingest
+from center.metrics import registry_for
 from center.notify import Notifications
 from center.paths import DASHBOARD_DIR
 from center.push import Hub
@@ -135,6 +137,12 @@ def create_app(settings: CenterSettings, *, clock: Clock | None = None,
         return {"status": "ok" if ok else "degraded", "database": db_ok,
                 "mqtt": ingest.connected, "ingest": vars(ingest.stats),
                 "websocket_clients": hub.client_count}
+
+    metrics_registry = registry_for(app)
+
+    @app.get("/metrics", include_in_schema=False)
+    async def metrics() -> Response:
+        return Response(generate_latest(metrics_registry), media_type=CONTENT_TYPE_LATEST)
 
     @app.websocket("/ws")
     async def ws(websocket: WebSocket, worker_id: str | None = None) -> None:

@@ -139,3 +139,11 @@ def test_ticket_filters_and_openapi(center: RunningCenter, mqtt_broker):
     spec = httpx.get(center.url + "/openapi.json").json()
     assert "/api/v1/tickets/{ticket_id}/actions" in spec["paths"]
     assert httpx.get(center.url + "/report").status_code == 200
+
+
+def test_metrics_count_what_happened(center: RunningCenter, mqtt_broker):
+    _ticket_from_alert(center, mqtt_broker)
+    text = httpx.get(center.url + "/metrics").text
+    assert "gridwatch_ingest_stored_total 1.0" in text
+    assert 'gridwatch_ticket_transitions_total{action="dispatch",to_state="dispatched"}' in text
+    assert "gridwatch_mqtt_connected 1.0" in text

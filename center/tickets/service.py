@@ -20,6 +20,7 @@ from psycopg.errors import UniqueViolation
 from psycopg.rows import class_row, dict_row
 
 from center.context import Context
+from center.metrics import TICKET_TRANSITIONS
 from center.protocol import Alert
 from center.tickets import timers
 from center.tickets.states import IllegalTransition, is_open, next_state
@@ -343,6 +344,7 @@ async def apply(conn: AsyncConnection, ctx: Context, ticket_id: int, action: str
         raise IllegalTransition(f"ticket {ticket_id} changed state concurrently")
     await _ledger(conn, ticket_id, at, actor_id, action, current.state, to_state, note, alert_id,
                   attachments)
+    TICKET_TRANSITIONS.labels(action, to_state).inc()
     if stage_timer is not None:
         await timers.schedule(conn, ticket_id, stage_timer[0], stage_timer[1])
     change = Change(updated, notify=notify)

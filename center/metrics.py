@@ -1,0 +1,55 @@
+"""Prometheus metrics at /metrics: what an operator's monitoring needs to see the center work.
+
+Counters that live in other objects (ingest stats, websocket clients) are read at scrape time
+by a collector, so the hot paths keep their plain integer counters and pay nothing extra.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+from prometheus_client import CollectorRegistry, Counter
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
+
+#: One per process, like the state machine it counts.
+TICKET_TRANSITIONS = Counter(
+    "gridwatch_ticket_transitions_total", "Ticket state-machine actions taken",
+    ["action", "to_state"], registry=None)
+
+
+class _CenterCollector(Collector):
+    def __init__(self, app: FastAPI) -> None:
+        self._app = app
+
+    def collect(self) -> Iterator[CounterMetricFamily | GaugeMetricFamily]:
+        ingest = getattr(self._app.state, "ingest", None)
+        if ingest is not None:
+            for name, help_ in (("received", "MQTT messages received"),
+                                ("stored", "Alert messages stored"),
+                                ("duplicates", "Alert messages already stored (redeliveries)"),
+                                ("dead_letters", "Messages rejected to the dead-letter table")):
+                yield CounterMetricFamily(f"gridwatch_ingest_{name}", help_,
+                                          value=getattr(ingest.stats, name))
+            yield GaugeMetricFamily("gridwatch_mqtt_connected", "1 when the ingest is connected",
+                                    value=int(ingest.connected))
+        center = getattr(self._app.state, "center", None)
+        if center is None:
+            return
+        hub = center.hub
+        yield GaugeMetricFamily("gridwatch_websocket_clients", "Connected screens and phones",
+                                value=hub.client_count)
+        yield CounterMetricFamily("gridwatch_websocket_dropped_clients",
+                                  "Clients dropped for falling behind",
+                                  value=hub.dropped_clients)
+
+
+def registry_for(app: FastAPI) -> CollectorRegistry:
+    registry = CollectorRegistry()
+    registry.register(_CenterCollector(app))
+    registry.register(TICKET_TRANSITIONS)
+    return registry
