@@ -75,7 +75,33 @@ def edge_config_topic(edge_id: str) -> str:
     return f"{TOPIC_ROOT}/config/{edge_id}"
 
 
-#: What the center subscribes to.
+def edge_config_state_topic(edge_id: str) -> str:
+    """Retained, edge -> center: the config the edge runs now (``EdgeConfigState``, with broker
+    credentials and camera URL passwords removed); re-published after every applied push."""
+    return f"{TOPIC_ROOT}/config-state/{edge_id}"
+
+
+def camera_frame_topic(edge_id: str, camera_id: str) -> str:
+    """Retained, edge -> center: a recent frame of the camera as a bare JPEG (longest side at
+    most ``MAX_FRAME_SIDE``), sent on start and every ``frame_every_s``; engineers draw zones
+    on it."""
+    return f"{TOPIC_ROOT}/frames/{edge_id}/{camera_id}"
+
+
+#: Longest side of a camera frame thumbnail, in pixels.
+MAX_FRAME_SIDE = 640
+#: Largest camera frame thumbnail the center stores.
+MAX_FRAME_BYTES = 1024 * 1024
+
+#: What the edges report for the engineer view (stored by ``center.edge_state``).
+EDGE_STATE_SUBSCRIPTIONS = (
+    f"{TOPIC_ROOT}/config-state/+",
+    f"{TOPIC_ROOT}/frames/+/+",
+)
+
+#: What the center subscribes to. TODO(issue 5 integration): add ``+ EDGE_STATE_SUBSCRIPTIONS``
+#: in the same change that makes center/ingest.py's dispatch call ``center.edge_state.handle``
+#: (until then those messages would only become dead letters).
 CENTER_SUBSCRIPTIONS = (
     f"{TOPIC_ROOT}/alerts/+/+",
     f"{TOPIC_ROOT}/status/+",
@@ -172,6 +198,21 @@ class Heartbeat(_Message):
     frames_dropped: int = Field(ge=0)
 
 
+class EdgeConfigState(_Message):
+    """The edge's running config (its own ``EdgeConfig`` document, credentials removed)."""
+
+    edge_id: Ident
+    at: AwareDatetime
+    config: dict[str, Any]
+
+    @model_validator(mode="after")
+    def _same_edge(self) -> EdgeConfigState:
+        if self.config.get("edge_id") != self.edge_id:
+            raise ValueError(f"config names edge {self.config.get('edge_id')!r}, "
+                             f"not {self.edge_id!r}")
+        return self
+
+
 # --- center -> screens ------------------------------------------------------------------------
 
 WsEventType = Literal["hello", "alert", "ticket", "camera_status", "emergency", "broadcast"]
@@ -197,7 +238,7 @@ def json_schemas() -> dict[str, dict[str, Any]]:
     """JSON Schema of every message, for docs/protocol.md and for non-Python producers."""
     return {
         m.__name__: m.model_json_schema()
-        for m in (Alert, EdgeStatus, CameraStatus, Heartbeat, WsEvent)
+        for m in (Alert, EdgeStatus, CameraStatus, Heartbeat, EdgeConfigState, WsEvent)
     }
 
 

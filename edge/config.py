@@ -36,12 +36,53 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+class BrokerTlsConfig(_Strict):
+    """TLS to the broker. ``ca_file`` verifies the broker's certificate (unset: the system's
+    CAs); ``cert_file`` + ``key_file`` is a client certificate, for brokers that require one.
+    Relative paths are taken from the YAML file's folder."""
+
+    ca_file: Path | None = None
+    cert_file: Path | None = None
+    key_file: Path | None = None
+    #: Skip the host name check (a certificate issued for another name). Never in production.
+    insecure: bool = False
+
+    @model_validator(mode="after")
+    def _pair(self) -> BrokerTlsConfig:
+        if (self.cert_file is None) != (self.key_file is None):
+            raise ValueError("give both cert_file and key_file, or neither")
+        return self
+
+
 class BrokerConfig(_Strict):
+    """The MQTT broker and this edge's account on it (``gridwatch mqtt gen-auth`` writes the
+    snippet: ``username`` is the edge id, ``password_file`` a 0600 file with the password)."""
+
     host: str = "127.0.0.1"
     port: int = Field(default=1883, ge=1, le=65535)
     username: str | None = None
     password: str | None = None
+    #: A file holding the password, read at start (keeps the secret out of the YAML).
+    password_file: Path | None = None
     keepalive: int = Field(default=30, ge=5, le=3600)
+    #: Set (even empty, ``tls: {}``) to connect with TLS.
+    tls: BrokerTlsConfig | None = None
+
+    @model_validator(mode="after")
+    def _one_password(self) -> BrokerConfig:
+        if self.password is not None and self.password_file is not None:
+            raise ValueError("give password or password_file, not both")
+        return self
+
+    def secret(self) -> str | None:
+        """The password (read from ``password_file`` when that is set); raises ConfigError."""
+        if self.password_file is None:
+            return self.password
+        try:
+            return self.password_file.read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise ConfigError(f"broker.password_file {self.password_file}: cannot read: "
+                              f"{exc.strerror or exc}") from None
 
 
 class DetectorConfig(_Strict):
@@ -299,6 +340,9 @@ class EdgeConfig(_Strict):
     broker: BrokerConfig = Field(default_factory=BrokerConfig)
     detector: DetectorConfig = Field(default_factory=DetectorConfig)
     heartbeat_s: float = Field(default=10.0, gt=0.0)
+    #: Seconds between the camera frames sent to the center for engineers to draw zones on
+    #: (one also goes out as soon as each camera delivers its first frame).
+    frame_every_s: float = Field(default=60.0, gt=0.0)
     #: IANA time zone in which rule schedules are read.
     timezone: str = "Asia/Shanghai"
     #: Files only: the wall-clock time of stream time 0. Unset, a replay starts "now"; set it
@@ -380,4 +424,12 @@ def load_config(path: str | Path) -> EdgeConfig:
             camera.source = str((path.parent / camera.source).resolve())
     if config.state_dir is not None and not config.state_dir.is_absolute():
         config.state_dir = (path.parent / config.state_dir).resolve()
+    broker = config.broker
+    if broker.password_file is not None and not broker.password_file.is_absolute():
+        broker.password_file = (path.parent / broker.password_file).resolve()
+    if broker.tls is not None:
+        for name in ("ca_file", "cert_file", "key_file"):
+            value = getattr(broker.tls, name)
+            if value is not None and not value.is_absolute():
+                setattr(broker.tls, name, (path.parent / value).resolve())
     return config

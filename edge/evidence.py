@@ -58,6 +58,20 @@ def crop(event: RuleEvent) -> bytes | None:
     return _encode(part, event.camera_id)
 
 
+def thumbnail(image: np.ndarray, max_side: int = 640, quality: int = 75) -> bytes:
+    """A JPEG of the whole frame with its longest side at most ``max_side`` pixels (the
+    camera frame engineers draw zones on)."""
+    height, width = image.shape[:2]
+    scale = min(1.0, max_side / max(height, width))
+    if scale < 1.0:
+        image = cv2.resize(image, (max(1, round(width * scale)), max(1, round(height * scale))),
+                           interpolation=cv2.INTER_AREA)
+    ok, buf = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, quality])
+    if not ok:
+        raise ValueError("could not encode the frame as JPEG")
+    return buf.tobytes()
+
+
 def snapshot(event: RuleEvent) -> Evidence:
     """A JPEG of the event's frame with the zone and the violation's boxes drawn on it, and a
     crop of the violation.

@@ -1,11 +1,13 @@
-"""Everything that leaves the edge: alerts, camera and edge status, heartbeats.
+"""Everything that leaves the edge: alerts, camera and edge status, heartbeats, and for the
+engineer view its running config (secrets removed) and a recent frame per camera.
 
 Alerts go to ``AlertSink``s: MQTT and optionally a folder recorder. ``MqttPublisher.send``
 puts each alert in the on-disk store-and-forward queue (``edge.outbox``) first; a sender thread
 hands queued alerts to paho in order, at most ``max_inflight`` unacknowledged at a time, only
 while connected, and a row leaves the queue only when the broker acknowledged it (QoS 1). Paho
 itself resends its in-flight messages after a reconnect; the queue covers the rest and a
-restart. Status and heartbeats are not queued: they are "now" facts, re-asserted on connect.
+restart. Status, heartbeats, the config state and frames are not queued: they are "now" facts
+(retained, the last ones re-asserted on connect).
 
 The publisher also subscribes to the retained ``gridwatch/v1/config/{edge_id}`` and hands any
 config the center pushes to ``on_config`` (the runner validates and applies it).
@@ -28,16 +30,20 @@ from center.protocol import (
     Alert,
     CameraState,
     CameraStatus,
+    EdgeConfigState,
     EdgeStatus,
     Heartbeat,
     alert_topic,
+    camera_frame_topic,
     camera_status_topic,
+    edge_config_state_topic,
     edge_config_topic,
     edge_status_topic,
     heartbeat_topic,
     parse_alert,
 )
-from edge.config import BrokerConfig, OutboxConfig
+from edge.capture.redact import redact
+from edge.config import BrokerConfig, EdgeConfig, OutboxConfig
 from edge.evidence import Evidence
 from edge.outbox import EdgeStore
 
@@ -63,6 +69,33 @@ def to_alert(edge_id: str, evidence: Evidence) -> Alert:
         last_seen_at=max(v.last_wall, v.first_wall).astimezone(UTC),
         snapshot_jpeg=evidence.jpeg,
     )
+
+
+def shareable(config: EdgeConfig) -> dict[str, Any]:
+    """The config as the center may see it: no broker credentials, camera URLs redacted. A
+    push of this document back (zones edited) keeps the secrets (``edge.reconfig``)."""
+    doc = config.model_dump(mode="json")
+    doc["broker"].pop("username", None)
+    doc["broker"].pop("password", None)
+    for camera in doc["cameras"]:
+        camera["source"] = redact(camera["source"])
+    return doc
+
+
+def configure_security(client: mqtt.Client, broker: BrokerConfig) -> None:
+    """The edge's account (``username`` + ``password``/``password_file``) and TLS on a paho
+    client; raises ConfigError when the password file cannot be read."""
+    if broker.username:
+        client.username_pw_set(broker.username, broker.secret())
+    if broker.tls is not None:
+        import ssl
+
+        tls = broker.tls
+        client.tls_set(ca_certs=str(tls.ca_file) if tls.ca_file else None,
+                       certfile=str(tls.cert_file) if tls.cert_file else None,
+                       keyfile=str(tls.key_file) if tls.key_file else None,
+                       cert_reqs=ssl.CERT_REQUIRED, tls_version=ssl.PROTOCOL_TLS_CLIENT)
+        client.tls_insecure_set(tls.insecure)
 
 
 class AlertSink(Protocol):
@@ -110,6 +143,7 @@ class MqttPublisher:
         self._wake = threading.Event()
         self._sender: threading.Thread | None = None
         self._camera_states: dict[str, CameraStatus] = {}
+        self._config_state: str | None = None
         # Message ids handed to paho but not yet acknowledged by the broker; on_publish may
         # run before publish() returns, so an early ack waits in _acked_early.
         self._unacked: set[int] = set()
@@ -122,8 +156,7 @@ class MqttPublisher:
         client.will_set(edge_status_topic(edge_id),
                         EdgeStatus(edge_id=edge_id, state="offline").model_dump_json(),
                         qos=QOS_RELIABLE, retain=True)
-        if broker.username:
-            client.username_pw_set(broker.username, broker.password)
+        configure_security(client, broker)
         client.reconnect_delay_set(RECONNECT_MIN_S, RECONNECT_MAX_S)
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
@@ -194,6 +227,8 @@ class MqttPublisher:
         for status in states:
             self._publish(camera_status_topic(self.edge_id, status.camera_id),
                           status.model_dump_json(), retain=True)
+        if self._config_state is not None:
+            self._publish(edge_config_state_topic(self.edge_id), self._config_state, retain=True)
         self.connected.set()
         self._wake.set()
 
@@ -217,7 +252,7 @@ class MqttPublisher:
                 self._acked_early.add(mid)
         self._wake.set()
 
-    def _publish(self, topic: str, payload: str, *, retain: bool = False) -> None:
+    def _publish(self, topic: str, payload: str | bytes, *, retain: bool = False) -> None:
         """Hand a QoS 1 message to paho. While disconnected paho keeps it (info.rc says
         NO_CONN) and sends it after reconnecting, so that is not an error here."""
         info = self._client.publish(topic, payload, qos=QOS_RELIABLE, retain=retain)
@@ -260,6 +295,23 @@ class MqttPublisher:
             self._camera_states[camera_id] = status
         self._publish(camera_status_topic(self.edge_id, camera_id), status.model_dump_json(),
                       retain=True)
+
+    def config_state(self, config: EdgeConfig) -> None:
+        """Tell the center (retained) which config runs now, secrets removed."""
+        state = EdgeConfigState(edge_id=self.edge_id, at=_now(), config=shareable(config))
+        payload = state.model_dump_json()
+        with self._lock:
+            self._config_state = payload
+        self._publish(edge_config_state_topic(self.edge_id), payload, retain=True)
+
+    def camera_frame(self, camera_id: str, jpeg: bytes) -> None:
+        """A recent frame of the camera (retained JPEG) for the engineer view; QoS 0, since a
+        lost one is replaced by the next."""
+        info = self._client.publish(camera_frame_topic(self.edge_id, camera_id), jpeg, qos=0,
+                                    retain=True)
+        if info.rc not in (mqtt.MQTT_ERR_SUCCESS, mqtt.MQTT_ERR_NO_CONN):
+            log.warning("camera=%s frame publish refused: %s", camera_id,
+                        mqtt.error_string(info.rc))
 
     def heartbeat(self, cameras: int, frames_analysed: int, frames_dropped: int) -> None:
         beat = Heartbeat(edge_id=self.edge_id, at=_now(), cameras=cameras,

@@ -2,7 +2,10 @@
 
 The payload is a whole edge config document (YAML or JSON, the same schema as the edge's
 file). It is validated as soon as it arrives; what may change without a restart is each
-camera's ``zones`` (polygons, rules, schedules, dwell...), ``heartbeat_s`` and ``timezone``.
+camera's ``zones`` (polygons, rules, schedules, dwell...), ``heartbeat_s``, ``frame_every_s``
+and ``timezone``. The center only ever sees the edge's config with its secrets removed
+(``edge.publish.shareable``), so a push that leaves out the broker credentials, or carries a
+camera source exactly as redacted there, keeps the running values.
 A push that is invalid, names another edge, or changes anything else (broker, detector,
 cameras, sources, state_dir...) is rejected with one logged error naming the problem, and the
 running config keeps running. Zones whose config did not change keep their state; a changed
@@ -21,13 +24,14 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
+from edge.capture.redact import redact
 from edge.config import EdgeConfig, _key_path, _short
 from edge.rules import CameraRules
 
 log = logging.getLogger(__name__)
 
 #: Top-level keys a push may change live.
-LIVE_KEYS = {"heartbeat_s", "timezone", "cameras"}
+LIVE_KEYS = {"heartbeat_s", "frame_every_s", "timezone", "cameras"}
 
 
 class PushRejected(ValueError):
@@ -42,6 +46,7 @@ def parse_pushed(payload: bytes, running: EdgeConfig, config_dir: Path) -> EdgeC
         raise PushRejected(f"not UTF-8 YAML/JSON: {exc}") from None
     if not isinstance(raw, dict):
         raise PushRejected(f"expected a mapping, got {type(raw).__name__}")
+    _keep_secrets(raw, running)
     try:
         new = EdgeConfig.model_validate(raw)
     except ValidationError as exc:
@@ -67,6 +72,22 @@ def parse_pushed(payload: bytes, running: EdgeConfig, config_dir: Path) -> EdgeC
         raise PushRejected(f"changes {', '.join(changed)}: only zones, heartbeat_s and "
                            "timezone can change without a restart")
     return new
+
+
+def _keep_secrets(raw: dict[str, Any], running: EdgeConfig) -> None:
+    """Put back what ``edge.publish.shareable`` removed: broker credentials left out (or
+    null) and camera sources that are the running source's redacted form."""
+    broker = raw.get("broker")
+    if isinstance(broker, dict):
+        for key in ("username", "password"):
+            if broker.get(key) is None and getattr(running.broker, key) is not None:
+                broker[key] = getattr(running.broker, key)
+    sources = {c.id: c.source for c in running.cameras}
+    for camera in raw.get("cameras") or ():
+        if isinstance(camera, dict) and camera.get("id") in sources:
+            source = sources[camera["id"]]
+            if camera.get("source") == redact(source) != source:
+                camera["source"] = source
 
 
 class ConfigInbox:

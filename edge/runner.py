@@ -21,10 +21,11 @@ from datetime import timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from center.protocol import MAX_FRAME_SIDE
 from edge.capture import CameraCapture, Frame, SourceState
 from edge.config import CameraConfig, EdgeConfig
 from edge.detect import Detector, load_from_config
-from edge.evidence import snapshot
+from edge.evidence import snapshot, thumbnail
 from edge.outbox import EdgeStore
 from edge.publish import FolderRecorder, MqttPublisher, to_alert
 from edge.reconfig import ConfigInbox, apply_zones
@@ -92,6 +93,7 @@ def run(config: EdgeConfig, *, until_eof: bool = False, speed: float = 1.0,
                                   outbox=config.outbox,
                                   on_config=inbox.offer if config.accept_pushed_config else None)
         publisher.start()
+        publisher.config_state(config)
 
     def on_state(camera_id: str, state: SourceState, detail: str,
                  fps: float | None = None) -> None:
@@ -135,12 +137,15 @@ def _loop(config: EdgeConfig, rules: dict[str, CameraRules], captures: list[Came
                          saved[state.key]["alert_id"], state.key)
     analysed = sent = 0
     next_beat = time.monotonic()
+    next_frame: dict[str, float] = {}  # camera -> when its next frame goes to the center
     while not stop.is_set():
         wakeup.clear()  # before looking at the queues, so a frame put meanwhile is not missed
         pushed = inbox.take()
         if pushed is not None:
             config = apply_zones(config, pushed, rules,
                                  lambda cam: camera_rules(pushed, cam))
+            if publisher is not None:
+                publisher.config_state(config)
         got_frame = False
         for capture in captures:
             frame = capture.queue.get_nowait()
@@ -150,6 +155,9 @@ def _loop(config: EdgeConfig, rules: dict[str, CameraRules], captures: list[Came
             analysed += 1
             if config.replay_start is not None and capture.camera.is_file:
                 frame = replace(frame, wall=config.replay_start + timedelta(seconds=frame.ts))
+            if publisher is not None and time.monotonic() >= next_frame.get(frame.camera_id, 0):
+                next_frame[frame.camera_id] = time.monotonic() + config.frame_every_s
+                _send_frame(publisher, frame)
             sent += _handle(config, rules[frame.camera_id], frame, detector, store, recorder,
                             publisher)
         if publisher is not None and time.monotonic() >= next_beat:
@@ -160,6 +168,13 @@ def _loop(config: EdgeConfig, rules: dict[str, CameraRules], captures: list[Came
                 break
             wakeup.wait(0.2)
     return analysed, sent
+
+
+def _send_frame(publisher: MqttPublisher, frame: Frame) -> None:
+    try:
+        publisher.camera_frame(frame.camera_id, thumbnail(frame.image, MAX_FRAME_SIDE))
+    except Exception:  # the engineer view's picture must never stop detection
+        log.exception("camera=%s frame for the center could not be sent", frame.camera_id)
 
 
 def _handle(config: EdgeConfig, camera_rules_: CameraRules, frame: Frame, detector: Detector,

@@ -1,5 +1,8 @@
 // Worker phone page: the open tickets dispatched to one micro-grid worker, with the actions the
-// ticket's state allows. /phone?worker_id=ID; without worker_id it shows a worker picker.
+// ticket's state allows, soonest deadline first. /phone?worker_id=ID; without worker_id the
+// worker remembered on this phone (localStorage), else a worker picker.
+// Installable (manifest + /sw.js); actions and photos queue offline (phone-outbox.js) and are
+// sent in order when the center can be reached; a detail sheet (phone-detail.js) shows the place.
 import {
   API,
   ApiError,
@@ -20,9 +23,17 @@ import {
   stateName,
   t,
 } from "./common.js";
+import { renderDetail } from "./phone-detail.js";
+import { CHANNEL, SYNC_TAG, enqueue, flush, pending as queuedEntries } from "./phone-outbox.js";
+import { countdown, label, tickCountdowns } from "./phone-text.js";
 
 const params = new URLSearchParams(location.search);
-const workerId = (params.get("worker_id") || "").trim();
+const WORKER_KEY = "gridwatch.worker_id";
+// Log in, for now: the worker picked on this phone is remembered (real auth is issue 7).
+if (params.has("switch")) localStorage.removeItem(WORKER_KEY);
+const workerId = (params.get("worker_id") || (params.has("switch") ? "" : localStorage.getItem(WORKER_KEY)) || "").trim();
+if (workerId) localStorage.setItem(WORKER_KEY, workerId);
+const TICKETS_KEY = `gridwatch.tickets.${workerId}`;
 const $ = (id) => document.getElementById(id);
 
 const tickets = new Map(); // id -> ticket
@@ -62,6 +73,7 @@ function vibrate() {
 
 function withWorker(id) {
   const url = new URL(location.href);
+  url.searchParams.delete("switch");
   url.searchParams.set("worker_id", id);
   return url.pathname + url.search;
 }
@@ -110,8 +122,40 @@ function actionLabel(action) {
   return label === `action.${action}` ? action : label;
 }
 
-function ticketCard(ticket) {
+// --- queued actions shown before the center confirms them -----------------------------------
+
+// What the worker's queued action does to the ticket, so the next button is there offline.
+const OPTIMISTIC = {
+  accept: { from: ["dispatched"], to: "accepted" },
+  arrive: { from: ["accepted"], to: "handling" },
+  resolve: { from: ["accepted", "handling"], to: "handled" },
+  return: { from: ["dispatched", "accepted"], to: "registered" },
+  request_extension: { from: ["accepted", "handling"], to: null },
+};
+const WORKER_ACTIONS = {
+  dispatched: ["accept", "return"],
+  accepted: ["return", "arrive", "resolve", "request_extension"],
+  handling: ["resolve", "request_extension"],
+};
+const queued = new Map(); // ticket id -> [actions] waiting in the outbox, oldest first
+
+/** The ticket as it will be once its queued actions are through. */
+function shown(ticket) {
+  const actions = queued.get(String(ticket.id)) || [];
+  let view = ticket;
+  for (const action of actions) {
+    const rule = OPTIMISTIC[action];
+    if (!rule || !rule.from.includes(view.state)) continue;
+    const state = rule.to || view.state;
+    view = { ...view, state, allowed_actions: (WORKER_ACTIONS[state] || []).filter((a) => a !== action || !rule.to) };
+  }
+  return actions.length ? { ...view, pending_actions: actions } : view;
+}
+
+function ticketCard(raw) {
+  const ticket = shown(raw);
   const name = eventName(ticket.event_type, ticket.event_name);
+  const due = ticket.stage_due_at || ticket.due_at;
   const actions = (ticket.allowed_actions || []).map((action) =>
     h("button", { type: "button", class: `action action-${action}`, dataset: { action } }, actionLabel(action)),
   );
@@ -119,7 +163,7 @@ function ticketCard(ticket) {
     "article",
     {
       class: `ticket-card state-card-${ticket.state}`,
-      dataset: { ticketId: ticket.id, state: ticket.state, version: `${ticket.updated_at}|${ticket.state}` },
+      dataset: { ticketId: ticket.id, state: ticket.state, version: cardVersion(raw) },
     },
     h("div", { class: "card-media" }, snapshot(ticket.snapshot_url, name, "card-img")),
     h(
@@ -133,6 +177,11 @@ function ticketCard(ticket) {
         h("span", { class: `badge state state-${ticket.state}`, dataset: { state: ticket.state } }, stateName(ticket.state)),
       ),
       h("div", { class: "card-camera" }, ticket.camera_name || ticket.camera_id || ""),
+      due ? h("div", { class: "card-due", "data-testid": "card-due" }, countdown(due)) : null,
+      ticket.pending_actions
+        ? h("div", { class: "card-pending", "data-testid": "card-pending" },
+          `${label("pending.waiting")}: ${ticket.pending_actions.map(actionLabel).join(" → ")}`)
+        : null,
       h(
         "dl",
         { class: "card-facts" },
@@ -143,22 +192,35 @@ function ticketCard(ticket) {
         ticket.alert_count > 1 ? [h("dt", {}, t("phone.alerts")), h("dd", {}, String(ticket.alert_count))] : null,
       ),
       h("div", { class: "card-id" }, `#${ticket.id}`),
-      actions.length ? h("div", { class: "card-actions" }, actions) : null,
+      h("div", { class: "card-actions" }, actions,
+        h("button", { type: "button", class: "action action-detail", dataset: { open: "detail" } }, label("detail.open"))),
     ),
   );
   return card;
 }
 
-function sortKey(ticket) {
-  return parseTime(ticket.opened_at)?.getTime() ?? 0;
+function cardVersion(ticket) {
+  return `${ticket.updated_at}|${ticket.state}|${(queued.get(String(ticket.id)) || []).join(",")}`;
 }
 
-/** Keyed render in opened_at order; unchanged cards keep their element (and highlight). */
+// Soonest stage deadline first; tickets without one after, oldest first.
+function sortKey(ticket) {
+  const due = parseTime(ticket.stage_due_at || ticket.due_at)?.getTime();
+  return [due ?? Number.MAX_SAFE_INTEGER, parseTime(ticket.opened_at)?.getTime() ?? 0];
+}
+
+function byDeadline(a, b) {
+  const [da, oa] = sortKey(a);
+  const [db, ob] = sortKey(b);
+  return da - db || oa - ob || a.id - b.id;
+}
+
+/** Keyed render in deadline order; unchanged cards keep their element (and highlight). */
 function renderCards() {
-  const sorted = [...tickets.values()].sort((a, b) => sortKey(a) - sortKey(b) || a.id - b.id);
+  const sorted = [...tickets.values()].sort(byDeadline);
   const els = sorted.map((ticket) => {
     const id = String(ticket.id);
-    const version = `${ticket.updated_at}|${ticket.state}`;
+    const version = cardVersion(ticket);
     let card = cards.get(id);
     if (!card || card.dataset.version !== version) {
       const fresh = ticketCard(ticket);
@@ -173,6 +235,16 @@ function renderCards() {
   const leaving = [...container.querySelectorAll(".ticket-card.is-leaving")];
   container.replaceChildren(...els, ...leaving);
   $("cards-empty").hidden = tickets.size > 0;
+  if (detailId && tickets.has(detailId)) showDetail(detailId, { refresh: true });
+  saveTickets();
+}
+
+function saveTickets() {
+  try {
+    localStorage.setItem(TICKETS_KEY, JSON.stringify([...tickets.values()]));
+  } catch {
+    /* storage full or disabled: offline start shows an empty list */
+  }
 }
 
 function removeTicket(id) {
@@ -194,10 +266,67 @@ function highlight(id) {
   setTimeout(() => card.classList.remove("is-new"), 12000);
 }
 
+// --- announcing a new ticket: beep, vibration, system notification, highlight ---------------
+
+let audio = null;
+function unlockAudio() {
+  // Browsers only let a page make sound after a touch: create the context on the first one.
+  const Ctx = window.AudioContext || window.webkitAudioContext;
+  if (!Ctx) return;
+  audio = audio || new Ctx();
+  if (audio.state === "suspended") audio.resume().catch(() => undefined);
+}
+
+function beep() {
+  if (!audio || audio.state !== "running") return;
+  const start = audio.currentTime;
+  for (const [offset, freq] of [[0, 880], [0.22, 1175]]) {
+    const osc = audio.createOscillator();
+    const gain = audio.createGain();
+    osc.type = "sine";
+    osc.frequency.value = freq;
+    gain.gain.setValueAtTime(0.0001, start + offset);
+    gain.gain.exponentialRampToValueAtTime(0.3, start + offset + 0.02);
+    gain.gain.exponentialRampToValueAtTime(0.0001, start + offset + 0.18);
+    osc.connect(gain).connect(audio.destination);
+    osc.start(start + offset);
+    osc.stop(start + offset + 0.2);
+  }
+}
+
+async function systemNotification(ticket) {
+  if (!("Notification" in window) || Notification.permission !== "granted") return;
+  if (document.visibilityState === "visible" && document.hasFocus()) return; // the page shows it
+  const title = `${t("phone.new")} #${ticket.id} ${eventName(ticket.event_type, ticket.event_name)}`;
+  const options = { body: ticket.camera_name || ticket.camera_id || "", tag: `ticket-${ticket.id}`, icon: "/static/icons/icon-192.png" };
+  try {
+    const reg = await navigator.serviceWorker?.getRegistration();
+    if (reg) await reg.showNotification(title, { ...options, data: { url: `/phone?worker_id=${encodeURIComponent(workerId)}` } });
+    else new Notification(title, options);
+  } catch {
+    /* not permitted here */
+  }
+}
+
+function setupNotifyButton() {
+  const button = $("notify-enable");
+  if (!button || !("Notification" in window) || Notification.permission !== "default") return;
+  button.hidden = false;
+  button.textContent = label("notify.enable");
+  button.addEventListener("click", async () => {
+    unlockAudio();
+    await Notification.requestPermission().catch(() => undefined);
+    button.hidden = Notification.permission !== "default";
+  });
+}
+
 function announce(ticket) {
   const id = String(ticket.id);
   highlight(id);
   vibrate();
+  beep();
+  systemNotification(ticket);
+  document.body.dataset.lastAnnounced = id;
   showNotice(
     h(
       "span",
@@ -250,31 +379,137 @@ async function doAction(card, action) {
   const id = card.dataset.ticketId;
   const body = actionBody(action);
   if (body === null) return;
-  const buttons = card.querySelectorAll("button[data-action]");
-  buttons.forEach((b) => (b.disabled = true));
-  card.classList.add("is-busy");
+  card.classList.remove("is-new");
+  await queueAction(id, body);
+}
+
+/** Every action goes through the outbox: sent at once when online, later when not. */
+async function queueAction(ticketId, body, photos = []) {
   try {
-    const updated = await postJSON(`${API}/tickets/${encodeURIComponent(id)}/actions`, body);
-    showError("");
-    card.classList.remove("is-new");
-    upsert(updated);
+    await enqueue({ ticket_id: Number(ticketId), worker_id: workerId, body, photos });
   } catch (err) {
-    const detail = err instanceof ApiError ? err.detail || err.message : String(err);
-    showError(`${t("action.failed")}（${actionLabel(action)} #${id}）: ${detail}`);
-    // 409/404: somebody else moved the ticket; fetch what is true now.
-    if (err instanceof ApiError && (err.status === 409 || err.status === 404)) loadTickets();
-  } finally {
-    card.classList.remove("is-busy");
-    if (card.isConnected) buttons.forEach((b) => (b.disabled = false));
+    // No IndexedDB (private mode on some phones): send directly, as before.
+    try {
+      upsert(await postJSON(`${API}/tickets/${encodeURIComponent(ticketId)}/actions`, body));
+    } catch (err2) {
+      const detail = err2 instanceof ApiError ? err2.detail || err2.message : String(err2);
+      showError(`${t("action.failed")}（${actionLabel(body.action)} #${ticketId}）: ${detail}`);
+      if (err2 instanceof ApiError && (err2.status === 409 || err2.status === 404)) loadTickets();
+    }
+    return;
+  }
+  await refreshQueued();
+  registerSync();
+  flushOutbox();
+}
+
+async function registerSync() {
+  try {
+    const reg = await navigator.serviceWorker?.getRegistration();
+    await reg?.sync?.register(SYNC_TAG);
+  } catch {
+    /* no Background Sync: the page flushes on online / reconnect / start */
   }
 }
 
+async function refreshQueued() {
+  let entries = [];
+  try {
+    entries = await queuedEntries();
+  } catch {
+    /* no IndexedDB */
+  }
+  queued.clear();
+  for (const e of entries.sort((a, b) => a.id - b.id)) {
+    const id = String(e.ticket_id);
+    if (!queued.has(id)) queued.set(id, []);
+    queued.get(id).push(e.body.action);
+  }
+  const badge = $("pending-badge");
+  badge.hidden = entries.length === 0;
+  badge.dataset.count = String(entries.length);
+  badge.textContent = `${entries.length} ${label("pending.badge")}`;
+  renderCards();
+  return entries.length;
+}
+
+function onSent(result) {
+  if (result.ok) {
+    upsert(result.ticket);
+  } else if (result.status === 409) {
+    loadTickets(); // it already happened, or the ticket moved on: show what is true now
+  } else {
+    showError(`${t("action.failed")}（${actionLabel(result.action)} #${result.ticket_id}）: ${result.error}`);
+    loadTickets();
+  }
+}
+
+let flushing = null;
+let retryTimer = null;
+async function flushOutbox() {
+  if (flushing) return flushing;
+  flushing = (async () => {
+    try {
+      const { results, stalled } = await flush();
+      for (const r of results) onSent(r);
+      const left = await refreshQueued();
+      clearTimeout(retryTimer);
+      if (stalled || left) retryTimer = setTimeout(flushOutbox, 10000);
+      if (stalled && !navigator.onLine) showNotice(h("span", {}, label("offline.saved")));
+    } catch (err) {
+      console.warn("outbox flush failed", err);
+    } finally {
+      flushing = null;
+    }
+  })();
+  return flushing;
+}
+
+// --- detail sheet ----------------------------------------------------------------------------
+
+let detailId = null;
+function showDetail(id, { refresh = false } = {}) {
+  const ticket = tickets.get(String(id));
+  const root = $("ticket-detail");
+  if (!ticket) return closeDetail();
+  if (refresh && root.contains(document.activeElement) && document.activeElement.matches("input, textarea")) return;
+  detailId = String(id);
+  const view = shown(ticket);
+  renderDetail(root, view, {
+    pending: view.pending_actions || [],
+    onClose: closeDetail,
+    onAction: async (action, extra) => {
+      const body = { action, actor_id: workerId };
+      if (extra.note) body.note = extra.note;
+      if (extra.extension_min) body.extension_min = extra.extension_min;
+      await queueAction(id, body, extra.photos || []);
+      if (action === "resolve" || action === "return") closeDetail();
+    },
+  });
+  document.body.classList.add("detail-open");
+  if (!refresh) window.scrollTo(0, 0);
+}
+
+function closeDetail() {
+  detailId = null;
+  const root = $("ticket-detail");
+  root.hidden = true;
+  root.replaceChildren();
+  document.body.classList.remove("detail-open");
+}
+
 function onCardsClick(event) {
+  unlockAudio();
   const button = event.target.closest("button[data-action]");
   const card = event.target.closest(".ticket-card");
   if (card) card.classList.remove("is-new");
-  if (!button || !card || button.disabled) return;
-  doAction(card, button.dataset.action);
+  if (!card) return;
+  if (button) {
+    if (!button.disabled) doAction(card, button.dataset.action);
+    return;
+  }
+  if (event.target.closest("a")) return;
+  showDetail(card.dataset.ticketId);
 }
 
 // --- loading ---------------------------------------------------------------------------------
@@ -316,7 +551,14 @@ async function loadTickets() {
 
 async function loadWorker() {
   try {
-    const workers = await getJSON(`${API}/workers`);
+    let workers;
+    try {
+      workers = await getJSON(`${API}/workers`);
+      localStorage.setItem("gridwatch.workers", JSON.stringify(workers));
+    } catch (err) {
+      workers = cachedWorkers();
+      if (!workers) throw err;
+    }
     const me = workers.find((w) => String(w.id) === workerId);
     const info = $("worker-info");
     if (!me) {
@@ -341,6 +583,7 @@ async function loadWorker() {
 function otherWorkerHref() {
   const url = new URL(location.href);
   url.searchParams.delete("worker_id");
+  url.searchParams.set("switch", "1");
   return url.pathname + url.search;
 }
 
@@ -350,6 +593,14 @@ function setWsStatus(online) {
   el.textContent = word;
   el.className = `ws-status ${word}`;
   el.dataset.state = word;
+}
+
+function cachedWorkers() {
+  try {
+    return JSON.parse(localStorage.getItem("gridwatch.workers") || "null");
+  } catch {
+    return null;
+  }
 }
 
 function refreshAges() {
@@ -369,14 +620,37 @@ if (!workerId) {
 } else {
   $("my-tickets").hidden = false;
   $("ticket-cards").addEventListener("click", onCardsClick);
+  document.addEventListener("pointerdown", unlockAudio, { once: true });
+  setupNotifyButton();
+  try {
+    // Offline start: what this phone saw last, until the center answers.
+    for (const ticket of JSON.parse(localStorage.getItem(TICKETS_KEY) || "[]")) tickets.set(String(ticket.id), ticket);
+  } catch {
+    /* nothing cached */
+  }
+  renderCards();
   loadWorker();
   loadTickets();
+  refreshQueued().then(flushOutbox);
+  window.addEventListener("online", flushOutbox);
+  try {
+    new BroadcastChannel(CHANNEL).onmessage = (event) => {
+      if (event.data?.type === "sent") {
+        onSent(event.data);
+        refreshQueued();
+      }
+    };
+  } catch {
+    /* no BroadcastChannel */
+  }
   setInterval(refreshAges, 30000);
+  setInterval(() => tickCountdowns(), 1000);
   const unread = new Map(); // ticket id -> newest notification id shown but not acknowledged
   const socket = new LiveSocket(`/ws?worker_id=${encodeURIComponent(workerId)}`, {
     onOpen: () => {
       loadTickets();
       sendReadReceipts();
+      flushOutbox(); // the center is back: send what waited
     },
     onStatus: setWsStatus,
     onMessage: (msg) => {
@@ -400,4 +674,10 @@ if (!workerId) {
   document.addEventListener("visibilitychange", sendReadReceipts);
 }
 
-window.gridwatchPhone = { tickets, loadTickets };
+if ("serviceWorker" in navigator) {
+  navigator.serviceWorker.register("/sw.js", { scope: "/", type: "module" }).catch((err) => {
+    console.warn("service worker not registered", err);
+  });
+}
+
+window.gridwatchPhone = { tickets, loadTickets, flushOutbox, refreshQueued };

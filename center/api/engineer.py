@@ -1,0 +1,135 @@
+"""The engineer view's API: each edge's running config and recent camera frames (as the edges
+report them, ``center.edge_state``), and zone edits pushed to the edge live.
+
+``PUT /cameras/{camera_id}/zones`` validates the zones with the edge's own models
+(``edge.config``), so an error names the key exactly as the edge would; the whole new config is
+then published retained on ``gridwatch/v1/config/{edge_id}``, which the edge validates again and
+applies between frames (``edge.reconfig``). The edge confirms by re-publishing its config
+state, so ``GET /edges/{edge_id}/config`` shows the zones the edge really runs.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from datetime import datetime
+from typing import Any
+
+import aiomqtt
+from fastapi import APIRouter, HTTPException, Request, Response
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+
+from center import edge_state
+from center.api.deps import CenterDep
+from center.protocol import QOS_RELIABLE, edge_config_topic
+from center.settings import MqttSettings
+from edge.config import EdgeConfig, ZoneConfig, _key_path
+
+log = logging.getLogger(__name__)
+router = APIRouter(prefix="/api/v1", tags=["engineer"])
+
+_ZONES = TypeAdapter(list[ZoneConfig])
+
+
+class ZonesUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    #: The camera's whole zone list (edge ``ZoneConfig`` documents); [] removes every zone.
+    zones: list[dict[str, Any]] = Field(max_length=64)
+    actor_id: str | None = Field(default=None, max_length=64)
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+def _camera_view(center: Any, edge_id: str, camera: dict[str, Any],
+                 frames: dict[str, datetime]) -> dict[str, Any]:
+    cid = camera["id"]
+    known = center.ctx.district.cameras.get(cid)
+    return {
+        "id": cid, "edge_id": edge_id,
+        "name": camera.get("name") or (known.name if known else cid),
+        "source": camera.get("source"), "sample_fps": camera.get("sample_fps"),
+        "zones": camera.get("zones", []),
+        "frame_url": f"/api/v1/cameras/{cid}/frame.jpg" if cid in frames else None,
+        "frame_at": _iso(frames.get(cid)),
+    }
+
+
+@router.get("/edges")
+async def edges(center: CenterDep) -> list[dict[str, Any]]:
+    """Every edge that reported its config, with its cameras, zones and latest frame."""
+    async with center.pool.connection() as conn:
+        rows = await edge_state.edge_configs(conn)
+        frames = await edge_state.frame_times(conn)
+        cur = await conn.execute("SELECT edge_id, state FROM edge_status")
+        states = {r[0]: r[1] for r in await cur.fetchall()}
+    return [{"edge_id": r.edge_id, "state": states.get(r.edge_id, "unknown"),
+             "config_at": _iso(r.updated_at),
+             "frame_every_s": r.config.get("frame_every_s"),
+             "cameras": [_camera_view(center, r.edge_id, c, frames)
+                         for c in r.config.get("cameras", [])]} for r in rows]
+
+
+@router.get("/edges/{edge_id}/config", responses={404: {}})
+async def edge_config(center: CenterDep, edge_id: str) -> dict[str, Any]:
+    """The config the edge reported it runs (credentials removed)."""
+    async with center.pool.connection() as conn:
+        row = await edge_state.edge_config(conn, edge_id)
+    if row is None:
+        raise HTTPException(404, f"edge {edge_id!r} has not reported its config")
+    return {"edge_id": row.edge_id, "updated_at": _iso(row.updated_at), "config": row.config}
+
+
+@router.get("/cameras/{camera_id}/frame.jpg", responses={404: {}})
+async def camera_frame(center: CenterDep, camera_id: str) -> Response:
+    async with center.pool.connection() as conn:
+        found = await edge_state.frame(conn, camera_id)
+    if found is None:
+        raise HTTPException(404, f"no frame from camera {camera_id!r} yet")
+    jpeg, at = found
+    return Response(jpeg, media_type="image/jpeg",
+                    headers={"Cache-Control": "no-cache", "X-Frame-At": at.isoformat()})
+
+
+def _errors(exc: ValidationError, prefix: tuple[str | int, ...] = ()) -> str:
+    return "; ".join(f"{_key_path(prefix + tuple(e['loc']))}: {e['msg']}"
+                     for e in exc.errors(include_url=False))
+
+
+@router.put("/cameras/{camera_id}/zones", responses={404: {}, 422: {}, 503: {}})
+async def put_zones(center: CenterDep, request: Request, camera_id: str,
+                    body: ZonesUpdate) -> dict[str, Any]:
+    """Replace a camera's zones and push the edge's whole config to it (retained)."""
+    if body.actor_id is not None:
+        center.role(body.actor_id)
+    try:
+        zones = _ZONES.validate_python(body.zones)
+    except ValidationError as exc:
+        raise HTTPException(422, _errors(exc, ("zones",))) from None
+    async with center.pool.connection() as conn:
+        row = await edge_state.edge_of_camera(conn, camera_id)
+    if row is None:
+        raise HTTPException(404, f"no edge has reported camera {camera_id!r}")
+    doc = dict(row.config)
+    doc["cameras"] = [
+        {**c, "zones": [z.model_dump(mode="json", exclude_none=True) for z in zones]}
+        if c.get("id") == camera_id else c for c in doc.get("cameras", [])]
+    try:
+        EdgeConfig.model_validate(doc)
+    except ValidationError as exc:
+        raise HTTPException(422, _errors(exc)) from None
+    settings: MqttSettings = request.app.state.settings.mqtt
+    payload = EdgeConfig.model_validate(doc).model_dump_json(exclude_none=True)
+    try:
+        async with aiomqtt.Client(settings.host, settings.port, username=settings.username,
+                                  password=settings.password,
+                                  identifier=f"gridwatch-center-push-{uuid.uuid4().hex[:8]}") as c:
+            await c.publish(edge_config_topic(row.edge_id), payload, qos=QOS_RELIABLE,
+                            retain=True)
+    except aiomqtt.MqttError as exc:
+        raise HTTPException(503, f"could not reach the MQTT broker: {exc}") from None
+    log.info("edge=%s camera=%s zones pushed by %s: %s", row.edge_id, camera_id,
+             body.actor_id or "-", [z.id for z in zones])
+    return {"edge_id": row.edge_id, "camera_id": camera_id, "topic": edge_config_topic(row.edge_id),
+            "zones": [z.model_dump(mode="json", exclude_none=True) for z in zones]}

@@ -1,0 +1,281 @@
+// Engineer view (/engineer): each camera's latest frame with its zones drawn; draw and edit zone
+// polygons and their rule (type, dwell, classes), then save: the center validates them with the
+// edge's own config models and pushes the edge's whole config to it, which applies it live and
+// reports its config back (then this page shows "applied by the edge").
+import { API, ApiError, LANG, api, getJSON, h } from "./common.js";
+
+const WORDS = {
+  zh: {
+    title: "工程师视图 · 摄像头区域", cameras: "摄像头", reload: "刷新画面", add_zone: "新建区域",
+    save: "保存并下发", hint: "点击画面为所选区域添加顶点；拖动顶点移动；双击顶点删除。",
+    no_edges: "还没有边缘节点上报配置", no_frame: "无画面", zone_id: "区域编号", rule: "规则",
+    dwell: "停留秒数", classes: "目标类别", delete: "删除区域", points: "顶点", select: "选中",
+    pushed: "已下发，等待边缘节点应用…", applied: "边缘节点已应用新配置", save_failed: "保存失败",
+    illegal_parking: "违停 (0506/0505)", doorway_trading: "跨门经营 (0504)", frame_at: "画面时间",
+    load_failed: "加载失败",
+  },
+  en: {
+    title: "Engineer view · camera zones", cameras: "Cameras", reload: "Reload frame", add_zone: "New zone",
+    save: "Save and push", hint: "Click the frame to add a point to the selected zone; drag a point to move it; double-click a point to delete it.",
+    no_edges: "No edge has reported its config yet", no_frame: "no frame", zone_id: "Zone id", rule: "Rule",
+    dwell: "Dwell (s)", classes: "Classes", delete: "Delete zone", points: "points", select: "Select",
+    pushed: "Pushed; waiting for the edge to apply it…", applied: "The edge applied the new config", save_failed: "Save failed",
+    illegal_parking: "Illegal parking (0506/0505)", doorway_trading: "Doorway trading (0504)", frame_at: "Frame at",
+    load_failed: "Could not load",
+  },
+};
+const w = (key) => WORDS[LANG][key] ?? WORDS.zh[key] ?? key;
+// Mirrors edge/config.py RULE_CLASSES (the server validates again and names any bad key).
+const RULE_CLASSES = { illegal_parking: ["two_wheeler", "car"], doorway_trading: ["vending_cue", "person"] };
+const RULE_DEFAULT = { illegal_parking: ["two_wheeler"], doorway_trading: ["vending_cue", "person"] };
+const $ = (id) => document.getElementById(id);
+const SVG = "http://www.w3.org/2000/svg";
+
+let edges = [];
+let camera = null; // the selected camera view from GET /edges
+let zones = []; // working copy of its zones (edge ZoneConfig documents)
+let selected = 0;
+let drag = null; // {zone, point}
+
+function showError(text) {
+  $("eng-error").textContent = text;
+  $("eng-error").hidden = !text;
+}
+function showStatus(text, state) {
+  $("eng-status").textContent = text;
+  $("eng-status").hidden = !text;
+  $("eng-status").dataset.state = state || "";
+}
+
+async function loadEdges(keep = true) {
+  try {
+    edges = await getJSON(`${API}/edges`);
+  } catch (err) {
+    showError(`${w("load_failed")}: ${err.message}`);
+    return;
+  }
+  const list = $("camera-list");
+  if (!edges.length) {
+    list.replaceChildren(h("p", { class: "hint" }, w("no_edges")));
+    return;
+  }
+  list.replaceChildren(...edges.map((edge) => h("div", { class: "eng-edge", dataset: { edgeId: edge.edge_id } },
+    h("h3", {}, `${edge.edge_id} · ${edge.state}`),
+    edge.cameras.map((cam) => h("button", {
+      type: "button", class: `eng-camera${camera?.id === cam.id ? " is-selected" : ""}`,
+      dataset: { cameraId: cam.id }, onclick: () => selectCamera(cam.id),
+    }, cam.frame_url ? h("img", { src: `${cam.frame_url}?t=${encodeURIComponent(cam.frame_at)}`, alt: "" }) : h("span", { class: "no-frame" }, w("no_frame")),
+    h("span", {}, cam.name || cam.id, h("br"), h("small", { class: "muted" }, `${cam.zones.length} zones`)))))));
+  const wanted = new URLSearchParams(location.search).get("camera");
+  if (!camera && (wanted || edges[0]?.cameras[0])) selectCamera(wanted || edges[0].cameras[0].id);
+  else if (camera && !keep) selectCamera(camera.id);
+}
+
+function findCamera(id) {
+  for (const edge of edges) for (const cam of edge.cameras) if (cam.id === id) return cam;
+  return null;
+}
+
+function selectCamera(id) {
+  const cam = findCamera(id);
+  if (!cam) return;
+  camera = cam;
+  zones = JSON.parse(JSON.stringify(cam.zones || []));
+  selected = 0;
+  for (const el of document.querySelectorAll(".eng-camera")) el.classList.toggle("is-selected", el.dataset.cameraId === id);
+  $("editor").hidden = false;
+  $("editor").dataset.cameraId = id;
+  $("camera-title").textContent = `${cam.name || cam.id} (${cam.id} @ ${cam.edge_id})`;
+  $("frame-at").textContent = cam.frame_at ? `${w("frame_at")} ${new Date(cam.frame_at).toLocaleString()}` : w("no_frame");
+  $("frame").src = cam.frame_url ? `${cam.frame_url}?t=${encodeURIComponent(cam.frame_at)}` : "";
+  draw();
+}
+
+// --- drawing ---------------------------------------------------------------------------------
+
+function pointFrom(event) {
+  const box = $("overlay").getBoundingClientRect();
+  const x = Math.min(1, Math.max(0, (event.clientX - box.left) / box.width));
+  const y = Math.min(1, Math.max(0, (event.clientY - box.top) / box.height));
+  return [Math.round(x * 10000) / 10000, Math.round(y * 10000) / 10000];
+}
+
+function svg(tag, attrs) {
+  const el = document.createElementNS(SVG, tag);
+  for (const [k, v] of Object.entries(attrs)) el.setAttribute(k, String(v));
+  return el;
+}
+
+function draw() {
+  const overlay = $("overlay");
+  const box = overlay.getBoundingClientRect();
+  const aspect = box.width && box.height ? box.height / box.width : 0.5625;
+  const r = 0.009;
+  const children = [];
+  zones.forEach((zone, zi) => {
+    const pts = (zone.polygon || []).map((p) => p.join(",")).join(" ");
+    const poly = svg("polygon", { points: pts, class: `zone-poly${zi === selected ? " is-selected" : ""}`, "data-zone-id": zone.id });
+    poly.addEventListener("pointerdown", (e) => {
+      if (zi !== selected) {
+        e.stopPropagation();
+        selected = zi;
+        draw();
+      }
+    });
+    children.push(poly);
+    if (zone.polygon?.length) {
+      const [lx, ly] = zone.polygon[0];
+      const text = svg("text", { x: lx, y: ly, class: "zone-label" });
+      text.textContent = zone.id;
+      children.push(text);
+    }
+    if (zi !== selected) return;
+    (zone.polygon || []).forEach(([x, y], pi) => {
+      const dot = svg("ellipse", { cx: x, cy: y, rx: r * aspect, ry: r, class: "zone-point", "data-point": pi });
+      dot.addEventListener("pointerdown", (e) => {
+        e.stopPropagation();
+        drag = { zone: zi, point: pi };
+        overlay.setPointerCapture(e.pointerId);
+      });
+      dot.addEventListener("dblclick", (e) => {
+        e.stopPropagation();
+        zone.polygon.splice(pi, 1);
+        draw();
+      });
+      children.push(dot);
+    });
+  });
+  overlay.replaceChildren(...children);
+  renderForms();
+}
+
+function onStageDown(event) {
+  if (drag || !zones[selected]) return;
+  zones[selected].polygon = zones[selected].polygon || [];
+  zones[selected].polygon.push(pointFrom(event));
+  draw();
+}
+
+function onStageMove(event) {
+  if (!drag) return;
+  zones[drag.zone].polygon[drag.point] = pointFrom(event);
+  draw();
+}
+
+function onStageUp() {
+  drag = null;
+}
+
+// --- zone forms ------------------------------------------------------------------------------
+
+function ruleOf(zone) {
+  if (!zone.rules?.length) zone.rules = [{ type: "illegal_parking" }];
+  return zone.rules[0];
+}
+
+function newZone() {
+  let n = zones.length + 1;
+  while (zones.some((z) => z.id === `zone-${n}`)) n += 1;
+  zones.push({ id: `zone-${n}`, polygon: [], dwell_s: 30, rules: [{ type: "illegal_parking", classes: { two_wheeler: {} } }] });
+  selected = zones.length - 1;
+  draw();
+}
+
+function zoneForm(zone, zi) {
+  const rule = ruleOf(zone);
+  const classes = Object.keys(rule.classes || {}).length ? Object.keys(rule.classes) : RULE_DEFAULT[rule.type];
+  const type = h("select", { "data-field": "type" },
+    Object.keys(RULE_CLASSES).map((t) => h("option", { value: t, selected: t === rule.type }, w(t))));
+  type.addEventListener("change", () => {
+    const old = rule.type;
+    rule.type = type.value;
+    if (!rule.id || rule.id === old) rule.id = rule.type;
+    rule.event_type = null; // derived from the type again
+    rule.min_objects = null;
+    rule.classes = Object.fromEntries(RULE_DEFAULT[rule.type].map((c) => [c, {}]));
+    renderForms();
+  });
+  const id = h("input", { type: "text", value: zone.id, "data-field": "id" });
+  id.addEventListener("change", () => {
+    zone.id = id.value.trim();
+    draw();
+  });
+  const dwell = h("input", { type: "number", min: 1, step: 1, value: rule.dwell_s ?? zone.dwell_s ?? 30, "data-field": "dwell_s" });
+  dwell.addEventListener("change", () => {
+    rule.dwell_s = Number(dwell.value);
+  });
+  const boxes = RULE_CLASSES[rule.type].map((c) => {
+    const cb = h("input", { type: "checkbox", value: c, checked: classes.includes(c), "data-class": c });
+    cb.addEventListener("change", () => {
+      const current = { ...(rule.classes || {}) };
+      if (cb.checked) current[c] = current[c] || {};
+      else delete current[c];
+      rule.classes = current;
+    });
+    return h("label", {}, cb, c);
+  });
+  return h("div", { class: `zone-form${zi === selected ? " is-selected" : ""}`, dataset: { zoneIndex: zi, zoneId: zone.id } },
+    h("label", {}, w("zone_id"), id),
+    h("label", {}, w("rule"), type),
+    h("label", {}, w("dwell"), dwell),
+    h("div", {}, w("classes"), h("div", { class: "classes" }, boxes)),
+    h("div", { class: "muted" }, `${(zone.polygon || []).length} ${w("points")}`),
+    h("div", {},
+      h("button", { type: "button", onclick: () => { selected = zi; draw(); } }, w("select")), " ",
+      h("button", { type: "button", "data-action": "delete", onclick: () => { zones.splice(zi, 1); selected = 0; draw(); } }, w("delete"))));
+}
+
+function renderForms() {
+  $("zone-forms").replaceChildren(...zones.map(zoneForm));
+}
+
+// --- saving ----------------------------------------------------------------------------------
+
+async function save() {
+  if (!camera) return;
+  showError("");
+  const pushedAt = Date.now();
+  let result;
+  try {
+    result = await api(`${API}/cameras/${encodeURIComponent(camera.id)}/zones`, { method: "PUT", body: { zones } });
+  } catch (err) {
+    showStatus("");
+    showError(`${w("save_failed")}: ${err instanceof ApiError ? err.detail || err.message : err}`);
+    return;
+  }
+  showStatus(w("pushed"), "pushed");
+  // The edge confirms by reporting its config again; wait for that.
+  for (let i = 0; i < 60; i += 1) {
+    await new Promise((r) => setTimeout(r, 1000));
+    try {
+      const state = await getJSON(`${API}/edges/${encodeURIComponent(result.edge_id)}/config`);
+      const cam = state.config.cameras.find((c) => c.id === camera.id);
+      const ids = (cam?.zones || []).map((z) => z.id).join(",");
+      if (new Date(state.updated_at).getTime() >= pushedAt - 2000 && ids === result.zones.map((z) => z.id).join(",")) {
+        showStatus(w("applied"), "applied");
+        await loadEdges(false);
+        return;
+      }
+    } catch {
+      /* keep waiting */
+    }
+  }
+}
+
+// --- start -----------------------------------------------------------------------------------
+
+document.documentElement.lang = LANG === "zh" ? "zh-CN" : "en";
+for (const el of document.querySelectorAll("[data-e]")) el.textContent = w(el.dataset.e);
+$("lang-switch").textContent = LANG === "zh" ? "EN" : "中文";
+$("lang-switch").href = LANG === "zh" ? "?lang=en" : "?";
+const overlay = $("overlay");
+overlay.addEventListener("pointerdown", onStageDown);
+overlay.addEventListener("pointermove", onStageMove);
+overlay.addEventListener("pointerup", onStageUp);
+$("frame").addEventListener("load", draw);
+$("add-zone").addEventListener("click", newZone);
+$("save").addEventListener("click", save);
+$("reload-frame").addEventListener("click", () => loadEdges(false));
+window.addEventListener("resize", draw);
+loadEdges();
+window.gridwatchEngineer = { get zones() { return zones; }, loadEdges, selectCamera };

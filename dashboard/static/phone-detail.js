@@ -1,0 +1,204 @@
+// The phone's ticket detail sheet: snapshot, deadline, a small map of the place with navigation
+// links, the actions the ticket allows (resolve with photos from the camera, return with a
+// reason), and the ticket's ledger when online. Actions are handed to `onAction`, which queues
+// them (phone-outbox.js), so they work without a connection too.
+import { API, eventName, fmtDateTime, getJSON, h, snapshot, stateName, t } from "./common.js";
+import { countdown, label } from "./phone-text.js";
+
+const LEAFLET = "/vendor/leaflet/dist/leaflet-src.esm.js";
+const LEAFLET_CSS = "/vendor/leaflet/dist/leaflet.css";
+let leaflet = null; // the module once loaded; false when it is not there
+
+async function loadLeaflet() {
+  if (leaflet !== null) return leaflet;
+  try {
+    const mod = await import(LEAFLET);
+    if (!document.querySelector(`link[href="${LEAFLET_CSS}"]`)) {
+      document.head.append(h("link", { rel: "stylesheet", href: LEAFLET_CSS }));
+    }
+    leaflet = mod;
+  } catch {
+    leaflet = false; // not installed (npm step) or offline without a cached copy: text only
+  }
+  return leaflet;
+}
+
+/** Navigation links for a WGS-84 point: the phone's own map app, Amap and Baidu web pages. */
+export function navLinks(lat, lon, name) {
+  const q = encodeURIComponent(name || "");
+  return {
+    geo: `geo:${lat},${lon}?q=${lat},${lon}(${q})`,
+    amap: `https://uri.amap.com/marker?position=${lon},${lat}&name=${q}&coordinate=wgs84&callnative=1`,
+    baidu: `https://api.map.baidu.com/marker?location=${lat},${lon}&title=${q}&content=${q}` +
+      `&output=html&coord_type=wgs84&src=gridwatch`,
+  };
+}
+
+function tilesUrl() {
+  return document.querySelector('meta[name="gridwatch-tiles"]')?.content?.trim() || "";
+}
+
+async function drawMap(container, lat, lon) {
+  const L = await loadLeaflet();
+  if (!L || !container.isConnected) return false;
+  const map = L.map(container, { zoomControl: false, attributionControl: false }).setView([lat, lon], 17);
+  const tiles = tilesUrl();
+  if (tiles) L.tileLayer(tiles, { maxZoom: 19 }).addTo(map);
+  L.circle([lat, lon], { radius: 25, color: "#f59e0b", weight: 2, fillOpacity: 0.2 }).addTo(map);
+  L.circleMarker([lat, lon], { radius: 7, color: "#fff", weight: 2, fillColor: "#dc2626", fillOpacity: 1 }).addTo(map);
+  container.classList.add("has-map");
+  container.dataset.map = "leaflet";
+  return true;
+}
+
+function placeSection(ticket) {
+  const lat = Number(ticket.lat);
+  const lon = Number(ticket.lon);
+  if (ticket.lat == null || ticket.lon == null || !Number.isFinite(lat) || !Number.isFinite(lon)) {
+    return h("section", { class: "detail-place" }, h("p", { class: "hint" }, label("detail.no_place")));
+  }
+  const name = ticket.camera_name || ticket.camera_id || `#${ticket.id}`;
+  const links = navLinks(lat, lon, name);
+  const mapBox = h("div", { class: "detail-map", "data-testid": "detail-map", dataset: { map: "none" } });
+  drawMap(mapBox, lat, lon);
+  return h(
+    "section",
+    { class: "detail-place" },
+    mapBox,
+    h("div", { class: "detail-coords", "data-testid": "detail-coords" }, `${lat.toFixed(6)}, ${lon.toFixed(6)} (WGS-84)`),
+    h(
+      "div",
+      { class: "detail-nav" },
+      h("a", { class: "nav-link", href: links.geo, dataset: { nav: "geo" } }, label("detail.nav")),
+      h("a", { class: "nav-link", href: links.amap, target: "_blank", rel: "noopener", dataset: { nav: "amap" } }, label("detail.amap")),
+      h("a", { class: "nav-link", href: links.baidu, target: "_blank", rel: "noopener", dataset: { nav: "baidu" } }, label("detail.baidu")),
+    ),
+  );
+}
+
+function previews(input, box) {
+  box.replaceChildren(
+    ...[...input.files].map((file) => {
+      const img = h("img", { class: "photo-preview", alt: file.name });
+      img.src = URL.createObjectURL(file);
+      img.onload = () => URL.revokeObjectURL(img.src);
+      return img;
+    }),
+  );
+}
+
+function actionsSection(ticket, onAction) {
+  const allowed = new Set(ticket.allowed_actions || []);
+  const parts = [];
+  const simple = ["accept", "arrive"].filter((a) => allowed.has(a));
+  if (simple.length) {
+    parts.push(
+      h("div", { class: "detail-buttons" },
+        simple.map((a) => h("button", {
+          type: "button", class: `action action-${a}`, dataset: { action: a },
+          onclick: () => onAction(a, {}),
+        }, label(`action.${a}`)))),
+    );
+  }
+  if (allowed.has("resolve")) {
+    const input = h("input", {
+      type: "file", accept: "image/*", capture: "environment", multiple: true,
+      class: "photo-input", "data-testid": "photo-input", id: "photo-input",
+    });
+    const box = h("div", { class: "photo-previews" });
+    input.addEventListener("change", () => previews(input, box));
+    const note = h("textarea", { class: "detail-note", rows: 2, placeholder: label("detail.resolve_note"), "data-testid": "resolve-note" });
+    parts.push(
+      h("div", { class: "detail-form detail-resolve" },
+        h("label", { class: "photo-label", for: "photo-input" }, label("detail.photo")),
+        input, box, note,
+        h("button", {
+          type: "button", class: "action action-resolve", dataset: { action: "resolve" },
+          onclick: () => onAction("resolve", { note: note.value.trim(), photos: [...input.files] }),
+        }, label("detail.resolve"))),
+    );
+  }
+  if (allowed.has("return")) {
+    const reason = h("textarea", { class: "detail-note", rows: 2, placeholder: t("prompt.return"), "data-testid": "return-reason" });
+    const error = h("p", { class: "form-error", hidden: true }, label("detail.reason_needed"));
+    parts.push(
+      h("div", { class: "detail-form detail-return" },
+        reason, error,
+        h("button", {
+          type: "button", class: "action action-return", dataset: { action: "return" },
+          onclick: () => {
+            const note = reason.value.trim();
+            error.hidden = !!note;
+            if (note) onAction("return", { note });
+          },
+        }, label("action.return"))),
+    );
+  }
+  if (allowed.has("request_extension")) {
+    const minutes = h("input", { type: "number", min: 1, max: 1440, value: 30, class: "detail-minutes" });
+    parts.push(
+      h("div", { class: "detail-form detail-extension" },
+        minutes, h("span", {}, label("detail.minutes")),
+        h("button", {
+          type: "button", class: "action action-request_extension", dataset: { action: "request_extension" },
+          onclick: () => {
+            const n = Number.parseInt(minutes.value, 10);
+            if (Number.isFinite(n) && n > 0) onAction("request_extension", { extension_min: n });
+          },
+        }, label("action.request_extension"))),
+    );
+  }
+  return h("section", { class: "detail-actions", "data-testid": "detail-actions" }, parts);
+}
+
+async function ledgerSection(ticket) {
+  const box = h("section", { class: "detail-ledger" });
+  try {
+    const full = await getJSON(`${API}/tickets/${encodeURIComponent(ticket.id)}`);
+    box.replaceChildren(
+      h("h3", {}, label("detail.ledger")),
+      h("ol", {}, (full.events || []).map((e) =>
+        h("li", {},
+          h("span", { class: "ledger-at" }, fmtDateTime(e.at)), " ",
+          h("span", { class: "ledger-action" }, label(`action.${e.action}`, e.action)), " ",
+          e.note ? h("span", { class: "ledger-note" }, e.note) : null,
+          (e.attachments || []).map((url) => h("a", { href: url, target: "_blank", class: "ledger-photo" }, "📷"))))),
+    );
+  } catch {
+    box.replaceChildren(h("p", { class: "hint" }, label("detail.ledger_offline")));
+  }
+  return box;
+}
+
+/** Render the sheet for `ticket` into `root`; `pending` lists its queued actions. */
+export function renderDetail(root, ticket, { onAction, onClose, pending = [] }) {
+  const name = eventName(ticket.event_type, ticket.event_name);
+  const due = ticket.stage_due_at || ticket.due_at;
+  const sheet = h(
+    "div",
+    { class: "detail-sheet", dataset: { ticketId: ticket.id, state: ticket.state } },
+    h("header", { class: "detail-head" },
+      h("button", { type: "button", class: "detail-back", "data-testid": "detail-back", onclick: onClose }, label("detail.back")),
+      h("h2", {}, `#${ticket.id} ${name}`),
+      h("span", { class: `badge state state-${ticket.state}`, dataset: { state: ticket.state } }, stateName(ticket.state))),
+    pending.length
+      ? h("p", { class: "detail-pending", "data-testid": "detail-pending" }, `${label("pending.waiting")}: ${pending.map((a) => label(`action.${a}`)).join(" → ")}`)
+      : null,
+    h("div", { class: "detail-media" }, snapshot(ticket.snapshot_url, name, "detail-img")),
+    h("dl", { class: "card-facts" },
+      h("dt", {}, label("detail.camera")), h("dd", {}, ticket.camera_name || ticket.camera_id || "—"),
+      h("dt", {}, t("phone.grid")), h("dd", {}, ticket.micro_grid_name || ticket.micro_grid_id || "—"),
+      h("dt", {}, t("phone.opened")), h("dd", {}, fmtDateTime(ticket.opened_at)),
+      h("dt", {}, label("detail.due")),
+      h("dd", {}, due ? [fmtDateTime(due), " ", countdown(due)] : "—"),
+      ticket.description ? [h("dt", {}, label("detail.description")), h("dd", {}, ticket.description)] : null),
+    placeSection(ticket),
+    actionsSection(ticket, onAction),
+  );
+  root.replaceChildren(sheet);
+  root.hidden = false;
+  ledgerSection(ticket).then((box) => {
+    if (sheet.isConnected) sheet.append(box);
+  });
+  return sheet;
+}

@@ -1,0 +1,250 @@
+"""The worker phone app in a real browser against the real center: the PWA pieces, the whole
+accept -> arrived -> handled-with-photo flow, and the offline queue across a real stop and
+restart of the center (same port, same database)."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import threading
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+from playwright.sync_api import Browser, Page, expect
+
+from center.paths import REPO
+from center.settings import CenterSettings, DatabaseSettings, HttpSettings, MqttSettings
+from simulators.local_services import free_port
+from tests.browser import browser, new_page  # noqa: F401 - the fixture
+from tests.conftest import RunningCenter
+from tests.mqtt_helpers import Publisher, make_alert, tiny_jpeg, wait_until
+
+ARTIFACTS = REPO / "test-artifacts"
+WORKER = "w-0111"
+
+pytestmark = pytest.mark.browser
+
+
+def _ticket(url: str, ticket_id: str | int) -> dict[str, Any]:
+    return httpx.get(f"{url}/api/v1/tickets/{ticket_id}").json()
+
+
+def _wait_state(url: str, ticket_id: str | int, state: str, timeout: float = 10) -> None:
+    wait_until(lambda: _ticket(url, ticket_id)["state"] == state, timeout, f"state {state}")
+
+
+def _photo(tmp_path: Path) -> Path:
+    path = tmp_path / "handled.jpg"
+    path.write_bytes(tiny_jpeg())
+    return path
+
+
+def _new_ticket_card(page: Page, port: int):
+    pub = Publisher(port)
+    pub.alert(make_alert())
+    pub.close()
+    card = page.locator(".ticket-card[data-ticket-id]").first
+    expect(card).to_be_visible(timeout=5_000)
+    return card
+
+
+def _controlled(page: Page) -> None:
+    page.wait_for_function("() => navigator.serviceWorker && navigator.serviceWorker.controller",
+                           timeout=10_000)
+
+
+def test_pwa_manifest_icons_and_service_worker(browser: Browser,  # noqa: F811
+                                               center: RunningCenter) -> None:
+    manifest = httpx.get(center.url + "/manifest.webmanifest")
+    assert manifest.status_code == 200
+    assert manifest.headers["content-type"].startswith("application/manifest+json")
+    data = manifest.json()
+    assert data["start_url"] == "/phone" and data["display"] == "standalone"
+    sizes = {i["sizes"] for i in data["icons"]}
+    assert {"192x192", "512x512"} <= sizes
+    for icon in data["icons"]:
+        r = httpx.get(center.url + icon["src"])
+        assert r.status_code == 200 and r.content.startswith(b"\x89PNG")
+    sw = httpx.get(center.url + "/sw.js")
+    assert sw.status_code == 200 and "javascript" in sw.headers["content-type"]
+    assert sw.headers["service-worker-allowed"] == "/"
+
+    page, errors = new_page(browser, 375, 812)
+    page.goto(center.url + "/phone")
+    # Log in: pick yourself once; the phone remembers you.
+    page.locator(f'.worker[data-worker-id="{WORKER}"]').click()
+    expect(page).to_have_url(re.compile(f"worker_id={WORKER}"))
+    _controlled(page)
+    scope = page.evaluate("async () => (await navigator.serviceWorker.ready).scope")
+    assert scope == center.url + "/"
+    page.goto(center.url + "/phone")
+    expect(page.locator("#my-tickets")).to_be_visible()
+    assert page.evaluate("() => localStorage.getItem('gridwatch.worker_id')") == WORKER
+    assert errors == []
+
+
+def test_phone_flow_accept_arrive_resolve_with_photo(browser: Browser,  # noqa: F811
+                                                     center: RunningCenter, mqtt_broker,
+                                                     tmp_path: Path) -> None:
+    page, errors = new_page(browser, 375, 812)
+    page.goto(f"{center.url}/phone?worker_id={WORKER}")
+    expect(page.locator("#ws-status")).to_have_attribute("data-state", "online", timeout=10_000)
+    card = _new_ticket_card(page, mqtt_broker.port)
+    ticket_id = card.get_attribute("data-ticket-id")
+    # A new ticket announces itself: highlighted card, banner, the deadline counting down.
+    expect(card).to_have_class(re.compile(r"\bis-new\b"))
+    expect(page.locator("#notice-banner")).to_be_visible()
+    assert page.evaluate("() => document.body.dataset.lastAnnounced") == ticket_id
+    countdown = card.locator(".countdown")
+    expect(countdown).to_be_visible()
+    first = countdown.text_content()
+    page.wait_for_timeout(1500)
+    assert countdown.text_content() != first  # live
+
+    card.locator(".card-camera").click()  # the card opens its detail sheet
+    detail = page.locator("#ticket-detail .detail-sheet")
+    expect(detail).to_be_visible()
+    expect(page.locator('[data-testid="detail-coords"]')).to_contain_text(",")
+    geo = page.locator('.nav-link[data-nav="geo"]').get_attribute("href")
+    assert geo is not None and geo.startswith("geo:")
+    assert "uri.amap.com" in (page.locator('.nav-link[data-nav="amap"]').get_attribute("href") or "")
+    assert "map.baidu.com" in (page.locator('.nav-link[data-nav="baidu"]').get_attribute("href")
+                               or "")
+    # Leaflet (npm, under /vendor) draws the map when installed; otherwise the text stays.
+    leaflet = httpx.get(center.url + "/vendor/leaflet/dist/leaflet-src.esm.js").status_code == 200
+    if leaflet:
+        expect(page.locator('[data-testid="detail-map"]')).to_have_attribute("data-map", "leaflet")
+
+    detail.locator('button[data-action="accept"]').click()
+    _wait_state(center.url, ticket_id, "accepted")
+    detail.locator('button[data-action="arrive"]').click()
+    _wait_state(center.url, ticket_id, "handling")
+    photo_input = page.locator('[data-testid="photo-input"]')
+    assert photo_input.get_attribute("accept") == "image/*"
+    assert photo_input.get_attribute("capture") == "environment"
+    photo_input.set_input_files(str(_photo(tmp_path)))
+    page.locator('[data-testid="resolve-note"]').fill("moved the bikes")
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "phone-detail-375x812.png"))
+    page.locator('.detail-resolve button[data-action="resolve"]').click()
+    _wait_state(center.url, ticket_id, "handled")
+    ticket = _ticket(center.url, ticket_id)
+    resolve = [e for e in ticket["events"] if e["action"] == "resolve"]
+    assert len(resolve) == 1 and resolve[0]["actor_id"] == WORKER
+    assert resolve[0]["note"] == "moved the bikes"
+    assert len(resolve[0]["attachments"]) == 1
+    assert httpx.get(center.url + resolve[0]["attachments"][0]).content == tiny_jpeg()
+    assert [e["action"] for e in ticket["events"]][-3:] == ["accept", "arrive", "resolve"]
+    expect(page.locator("#pending-badge")).to_be_hidden()
+    page.screenshot(path=str(ARTIFACTS / "phone-list-375x812.png"))
+    assert errors == []
+
+
+class _Center:
+    """A center on a fixed port that can be stopped and started again (same database)."""
+
+    def __init__(self, settings: CenterSettings) -> None:
+        self.settings = settings
+        self.url = f"http://127.0.0.1:{settings.http.port}"
+        self.server: uvicorn.Server | None = None
+        self.thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        from center.app import create_app
+
+        app = create_app(self.settings)
+        self.server = uvicorn.Server(uvicorn.Config(
+            app, host="127.0.0.1", port=self.settings.http.port, log_level="warning",
+            ws="websockets-sansio", lifespan="on", timeout_graceful_shutdown=2))
+        server = self.server
+        self.thread = threading.Thread(target=lambda: asyncio.run(server.serve()), daemon=True)
+        self.thread.start()
+        deadline = time.monotonic() + 30
+        while not server.started:
+            assert time.monotonic() < deadline and self.thread.is_alive(), "center did not start"
+            time.sleep(0.05)
+        wait_until(lambda: httpx.get(self.url + "/healthz").status_code == 200, 15, "healthz")
+
+    def stop(self) -> None:
+        assert self.server is not None and self.thread is not None
+        self.server.should_exit = True
+        self.thread.join(15)
+        assert not self.thread.is_alive()
+
+
+def test_actions_taken_while_the_center_is_stopped_arrive_after_it_restarts(
+        browser: Browser, db_dsn: str, mqtt_broker, tmp_path: Path) -> None:  # noqa: F811
+    settings = CenterSettings(
+        db=DatabaseSettings(dsn=db_dsn, pool_min=1, pool_max=4),
+        mqtt=MqttSettings(port=mqtt_broker.port, client_id=f"center-{uuid.uuid4().hex[:8]}"),
+        http=HttpSettings(port=free_port()))
+    center = _Center(settings)
+    center.start()
+    try:
+        page, errors = new_page(browser, 375, 812)
+        page.goto(f"{center.url}/phone?worker_id={WORKER}")
+        expect(page.locator("#ws-status")).to_have_attribute("data-state", "online",
+                                                             timeout=10_000)
+        _controlled(page)
+        card = _new_ticket_card(page, mqtt_broker.port)
+        ticket_id = card.get_attribute("data-ticket-id")
+
+        center.stop()
+        expect(page.locator("#ws-status")).to_have_attribute("data-state", "offline",
+                                                             timeout=10_000)
+        badge = page.locator("#pending-badge")
+        card.locator('button[data-action="accept"]').click()
+        expect(badge).to_have_attribute("data-count", "1", timeout=5_000)
+        expect(badge).to_be_visible()
+        # The next step is offered at once, from the queued action.
+        expect(card.locator('button[data-action="arrive"]')).to_be_visible()
+        card.locator('button[data-action="arrive"]').click()
+        expect(badge).to_have_attribute("data-count", "2")
+        card.locator(".card-camera").click()
+        page.locator('[data-testid="photo-input"]').set_input_files(str(_photo(tmp_path)))
+        page.locator('.detail-resolve button[data-action="resolve"]').click()
+        expect(badge).to_have_attribute("data-count", "3")
+        expect(badge).to_contain_text("3")
+        page.screenshot(path=str(ARTIFACTS / "phone-offline-375x812.png"))
+
+        # Closing and starting the app again without the center: the shell comes from the
+        # service worker, the list from this phone, the queue from IndexedDB.
+        page.reload()
+        expect(page.locator(f'.ticket-card[data-ticket-id="{ticket_id}"]')).to_be_visible()
+        expect(badge).to_have_attribute("data-count", "3", timeout=5_000)
+        assert _safe_state(center.url, ticket_id) is None  # nothing reached it
+
+        center.start()
+        expect(badge).to_be_hidden(timeout=40_000)
+        _wait_state(center.url, ticket_id, "handled")
+        ticket = _ticket(center.url, ticket_id)
+        actions = [e["action"] for e in ticket["events"]]
+        assert actions[-3:] == ["accept", "arrive", "resolve"]
+        assert len(ticket["events"][-1]["attachments"]) == 1
+
+        # Resending an action that already happened (its answer lost) is dropped on 409.
+        result = page.evaluate("""async (id) => {
+            const m = await import('/static/phone-outbox.js');
+            await m.enqueue({ticket_id: Number(id), body: {action: 'accept', actor_id: 'w-0111'}});
+            const r = await m.flush();
+            return {results: r.results, left: (await m.pending()).length};
+        }""", ticket_id)
+        assert result["left"] == 0 and result["results"][0]["status"] == 409
+        assert [e["action"] for e in _ticket(center.url, ticket_id)["events"]] == actions
+        assert [e for e in errors if "Failed to load resource" not in e
+                and "ERR_CONNECTION_REFUSED" not in e and "WebSocket" not in e] == []
+    finally:
+        if center.thread is not None and center.thread.is_alive():
+            center.stop()
+
+
+def _safe_state(url: str, ticket_id: str | None) -> str | None:
+    try:
+        return httpx.get(f"{url}/api/v1/tickets/{ticket_id}", timeout=1).json()["state"]
+    except httpx.HTTPError:
+        return None
