@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs everything gridwatch needs on a fresh Debian 12 machine: Debian packages (PostgreSQL,
-# Mosquitto; with --test also Chromium for the page tests and GStreamer's RTSP server for the
-# camera tests) and the project's virtualenv.
+# Mosquitto, Node.js + npm; with --test also Chromium for the page tests and GStreamer's RTSP
+# server for the camera tests), the dashboard's npm libraries and the project's virtualenv.
 # Idempotent and quiet when nothing is missing; it never asks questions.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -14,6 +14,7 @@ need=()
 command -v mosquitto >/dev/null || [ -x /usr/sbin/mosquitto ] || need+=(mosquitto)
 python3 -c 'import ensurepip, venv' 2>/dev/null || need+=(python3-venv)
 fc-list 2>/dev/null | grep -qi dejavu || need+=(fonts-dejavu-core)
+command -v npm >/dev/null || need+=(nodejs npm)  # the dashboard's libraries, below
 if [ "$want_test" = 1 ]; then
     [ -x /usr/lib/chromium/chromium ] || need+=(chromium)
     fc-list 2>/dev/null | grep -qi "noto sans cjk" || need+=(fonts-noto-cjk)
@@ -29,6 +30,19 @@ if [ ${#need[@]} -gt 0 ]; then
     echo "Installing Debian packages: ${need[*]}"
     apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+
+# The dashboard's front-end libraries (ECharts, Leaflet) from npm, served by the center at
+# /vendor: nothing is loaded from a CDN (wall screens run on isolated networks).
+npm_stamp=dashboard/node_modules/.gridwatch-installed
+npm_sig=$(cat dashboard/package.json dashboard/package-lock.json | sha256sum | cut -c1-16)
+if [ ! -f "$npm_stamp" ] || [ "$(cat "$npm_stamp")" != "$npm_sig" ]; then
+    echo "Installing the dashboard's libraries (npm ci in dashboard/)"
+    if ! npm ci --prefix dashboard --no-audit --no-fund --loglevel=error >/dev/null; then
+        echo "npm ci --prefix dashboard failed" >&2
+        exit 1
+    fi
+    echo "$npm_sig" > "$npm_stamp"
 fi
 
 stamp=.venv/.installed

@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from center.api.deps import CenterDep
 from center.api.uploads import read_photo
 from center.tickets import service
-from center.tickets.states import STATES, IllegalTransition
+from center.tickets.states import STATES, IllegalTransition, actions_for
 
 router = APIRouter(prefix="/api/v1/tickets", tags=["tickets"])
 
@@ -48,15 +48,27 @@ async def list_tickets(
     return [center.views.ticket(t) for t in rows]
 
 
-@router.get("/{ticket_id}", responses={404: {}})
-async def get_ticket(center: CenterDep, ticket_id: int) -> dict[str, Any]:
+@router.get("/{ticket_id}", responses={403: {}, 404: {}})
+async def get_ticket(
+    center: CenterDep, ticket_id: int,
+    as_: Annotated[str | None, Query(
+        alias="as", max_length=64,
+        description="a person of the district: allowed_actions are then that person's "
+                    "(default: the assignee's)")] = None,
+) -> dict[str, Any]:
+    role = center.role(as_) if as_ is not None else None
     async with center.pool.connection() as conn:
         try:
             t = await service.get(conn, ticket_id)
         except service.TicketNotFound as exc:
             raise HTTPException(404, str(exc)) from None
         events = await service.ledger(conn, ticket_id)
-    return {**center.views.ticket(t), "events": [center.views.ledger(e) for e in events]}
+    view = center.views.ticket(t)
+    if role is not None:
+        # A worker acts only on what is assigned to them (as POST .../actions enforces).
+        mine = role != "worker" or t.assignee_id == as_
+        view["allowed_actions"] = actions_for(t.state, role) if mine else []
+    return {**view, "events": [center.views.ledger(e) for e in events]}
 
 
 @router.post("/{ticket_id}/actions",

@@ -1,5 +1,8 @@
-// Wall screen: live alerts, open tickets, camera health. State lives in three maps that REST
-// fills on load and on every websocket (re)connect, and websocket messages keep current.
+// Wall screen: district map, live alerts, KPIs, cases per hour, grid ranking, open tickets,
+// camera health and the emergency switch. State lives in maps that REST fills on load and after
+// every websocket (re)connect (on the server's "hello"), and websocket messages keep current.
+import * as echarts from "/vendor/echarts/dist/echarts.esm.min.mjs";
+
 import {
   API,
   LiveSocket,
@@ -8,6 +11,7 @@ import {
   cameraStateName,
   eventName,
   fmtAge,
+  fmtRate,
   fmtTime,
   getJSON,
   h,
@@ -16,15 +20,20 @@ import {
   newer,
   otherLangHref,
   parseTime,
+  putJSON,
   snapshot,
   stateName,
   t,
   LANG,
 } from "./common.js";
+import { DistrictMap, rem } from "./wall-map.js";
 
 const ALERT_LIMIT = 50; // what the REST call asks for (the contract's limit)
 const FEED_MAX = 60; // alert items kept on screen
-const TICKET_LIMIT = 100;
+const TICKET_LIMIT = 1000; // open tickets: the map and the overdue count need them all
+const ALERTING_MS = 15 * 60 * 1000; // a camera "alerts" while it has a live alert this recent
+const STATS_REFRESH_MS = 60_000; // indicators, ranking and the hourly chart
+const STATS_DEBOUNCE_MS = 2_000; // after ticket changes
 const CAMERA_ORDER = { offline: 0, frozen: 1, lagging: 2, unknown: 3, online: 4 };
 
 const state = {
@@ -34,12 +43,17 @@ const state = {
   tickets: new Map(), // id -> ticket (open ones only)
   ticketTouched: new Map(), // id -> ms when a websocket message last changed it
   cameras: new Map(), // id -> camera
+  district: null, // GET /district: areas, cameras, emergency scopes
+  emergency: new Set(), // active emergency scopes ("district" or grid ids)
+  people: [], // operators and leaders who may switch emergency mode
 };
 
 const $ = (id) => document.getElementById(id);
 const feedEl = $("alert-feed");
 const rowsEl = $("ticket-rows");
 const cameraListEl = $("camera-list");
+const districtMap = new DistrictMap($("map"));
+let chart = null;
 
 // --- alerts ----------------------------------------------------------------------------------
 
@@ -138,9 +152,26 @@ function onAlert(alert) {
     flash(el, "is-new");
     pruneAlerts();
     for (const li of [...feedEl.children]) if (!state.alerts.has(li.dataset.alertId)) li.remove();
+    if (alert.kind !== "end") districtMap.pulse(alert.camera_id);
   }
   $("alert-empty").hidden = true;
+  renderMapCameras();
   renderKpis();
+}
+
+/** Cameras with a live (not ended) alert seen in the last minutes. */
+function alertingCameras(now = Date.now()) {
+  const ids = new Set();
+  for (const alert of state.alerts.values()) {
+    if (alert.kind === "end") continue;
+    const seen = parseTime(alert.last_seen_at || alert.received_at || alert.started_at);
+    if (seen && now - seen.getTime() < ALERTING_MS) ids.add(String(alert.camera_id));
+  }
+  return ids;
+}
+
+function renderMapCameras() {
+  districtMap.renderCameras([...state.cameras.values()], alertingCameras());
 }
 
 // --- tickets ---------------------------------------------------------------------------------
@@ -155,7 +186,10 @@ function ticketRow(ticket) {
   const age = ageSeconds(ticket.opened_at);
   return h(
     "tr",
-    { dataset: { ticketId: ticket.id, state: ticket.state, eventType: ticket.event_type || "" }, class: `state-row-${ticket.state}` },
+    {
+      dataset: { ticketId: ticket.id, state: ticket.state, eventType: ticket.event_type || "", overdue: ticket.overdue ? "true" : "false" },
+      class: `state-row-${ticket.state}${ticket.overdue ? " is-overdue" : ""}`,
+    },
     h("td", { class: "id" }, `#${ticket.id}`),
     h(
       "td",
@@ -188,6 +222,7 @@ function renderTickets(flashIds = new Set()) {
   rowsEl.replaceChildren(...rows);
   $("ticket-empty").hidden = rows.length > 0;
   $("ticket-table").classList.toggle("is-empty", rows.length === 0);
+  districtMap.setTickets(state.tickets.values());
   renderKpis();
 }
 
@@ -211,12 +246,15 @@ function onTicket(ticket) {
         $("ticket-empty").hidden = state.tickets.size > 0;
       }, 1200);
     }
+    districtMap.setTickets(state.tickets.values());
     renderKpis();
+    scheduleStats();
     return;
   }
   state.tickets.set(id, ticket);
   const changed = !prev || prev.state !== ticket.state || prev.assignee_id !== ticket.assignee_id;
   renderTickets(changed ? new Set([id]) : new Set());
+  if (!prev) scheduleStats();
 }
 
 // --- cameras ---------------------------------------------------------------------------------
@@ -245,6 +283,7 @@ function renderCameras(flashId) {
   });
   cameraListEl.replaceChildren(...items);
   $("camera-empty").hidden = items.length > 0;
+  renderMapCameras();
   renderKpis();
 }
 
@@ -276,12 +315,8 @@ function setKpi(id, value, tone) {
 function renderKpis() {
   const tickets = [...state.tickets.values()];
   setKpi("kpi-open-tickets", tickets.length);
-  const waiting = tickets.filter((x) => x.state === "dispatched").length;
-  setKpi("kpi-waiting", waiting, waiting > 0 ? "warn" : "ok");
-  const today = new Date().toDateString();
-  let alertsToday = 0;
-  for (const day of state.alertDays.values()) if (day === today) alertsToday += 1;
-  setKpi("kpi-alerts-today", state.alertsCapped ? `${alertsToday}+` : alertsToday);
+  const overdue = tickets.filter((x) => x.overdue).length;
+  setKpi("kpi-overdue", overdue, overdue > 0 ? "bad" : "ok");
   const cameras = [...state.cameras.values()];
   const online = cameras.filter((c) => c.state === "online").length;
   setKpi("kpi-cameras", online, cameras.length && online < cameras.length ? "warn" : "ok");
@@ -289,6 +324,184 @@ function renderKpis() {
   $("alert-count").textContent = state.alerts.size ? String(state.alerts.size) : "";
   $("ticket-count").textContent = String(tickets.length);
   $("camera-count").textContent = cameras.length ? `${online}/${cameras.length}` : "";
+}
+
+/** Today's district indicators (GET /indicators?level=district&period=day). */
+function renderIndicators(body) {
+  const row = body?.rows?.[0];
+  setKpi("kpi-cases-today", row ? row.registered : 0);
+  setKpi("kpi-closure-rate", fmtRate(row?.closure_rate), rateTone(row?.closure_rate));
+  setKpi("kpi-on-time-rate", fmtRate(row?.on_time_rate), rateTone(row?.on_time_rate));
+}
+
+function rateTone(rate) {
+  if (rate === null || rate === undefined) return "none";
+  return rate >= 0.9 ? "ok" : rate >= 0.7 ? "warn" : "bad";
+}
+
+function renderRanking(body) {
+  const grids = body?.grids ?? [];
+  const rows = grids.map((g) =>
+    h(
+      "tr",
+      { dataset: { gridId: g.key ?? "" }, class: g.rank <= 3 && g.due > 0 ? `top top-${g.rank}` : "" },
+      h("td", { class: "rank" }, h("span", { class: "rank-badge" }, String(g.rank))),
+      h("td", { class: "name", title: g.name || g.key || "" }, g.name || g.key || "—"),
+      h("td", { class: `num tone-${rateTone(g.closure_rate)}` }, fmtRate(g.closure_rate)),
+      h("td", { class: `num tone-${rateTone(g.on_time_rate)}` }, fmtRate(g.on_time_rate)),
+      h("td", { class: "num" }, String(g.due)),
+    ),
+  );
+  $("ranking-rows").replaceChildren(...rows);
+  $("ranking-empty").hidden = rows.length > 0;
+}
+
+// GB/T 30428 codes in fixed colours (as .etype-* in style.css); others from a palette.
+const TYPE_COLORS = { "0506": "#22d3ee", "0504": "#fb923c", "0505": "#facc15", "0501": "#a78bfa", "0507": "#f472b6" };
+const PALETTE = ["#60a5fa", "#34d399", "#f87171", "#c084fc", "#fbbf24", "#2dd4bf"];
+
+let lastHourly = null;
+
+function renderHourly(body) {
+  lastHourly = body;
+  const el = $("hourly-chart");
+  if (!chart) chart = echarts.init(el, null, { renderer: "canvas" });
+  const r = rem();
+  const hours = (body?.hours ?? []).map((x) => {
+    const m = /T(\d{2}):/.exec(x);
+    return m ? `${m[1]}:00` : x;
+  });
+  const series = (body?.series ?? []).map((s, i) => ({
+    name: `${s.event_type} ${eventName(s.event_type, s.event_name)}`,
+    type: "bar",
+    stack: "cases",
+    barMaxWidth: 1.4 * r,
+    emphasis: { focus: "series" },
+    itemStyle: { color: TYPE_COLORS[s.event_type] ?? PALETTE[i % PALETTE.length] },
+    data: s.counts,
+  }));
+  const total = (body?.series ?? []).reduce((sum, s) => sum + s.total, 0);
+  $("hourly-total").textContent = String(total);
+  el.dataset.total = String(total);
+  const text = { color: "#9fb3d1", fontSize: 0.8 * r };
+  chart.setOption(
+    {
+      animation: false,
+      grid: { left: 2.2 * r, right: 0.8 * r, top: 2.4 * r, bottom: 1.8 * r },
+      legend: { top: 0.2 * r, left: 0.4 * r, itemWidth: 0.9 * r, itemHeight: 0.6 * r, textStyle: text, type: "scroll", pageTextStyle: text },
+      tooltip: { trigger: "axis", axisPointer: { type: "shadow" }, textStyle: { fontSize: 0.85 * r } },
+      xAxis: {
+        type: "category",
+        data: hours,
+        axisLabel: { ...text, interval: 3 },
+        axisLine: { lineStyle: { color: "#1d3760" } },
+        axisTick: { show: false },
+      },
+      yAxis: {
+        type: "value",
+        minInterval: 1,
+        axisLabel: text,
+        splitLine: { lineStyle: { color: "rgba(29,55,96,0.6)" } },
+      },
+      series,
+    },
+    { notMerge: true },
+  );
+}
+
+let statsTimer = null;
+let statsSeq = 0;
+
+/** Reload the figures that depend on many tickets (after ticket changes, debounced). */
+function scheduleStats(delay = STATS_DEBOUNCE_MS) {
+  clearTimeout(statsTimer);
+  statsTimer = setTimeout(loadStats, delay);
+}
+
+async function loadStats() {
+  const mine = ++statsSeq;
+  clearTimeout(statsTimer);
+  statsTimer = setTimeout(loadStats, STATS_REFRESH_MS);
+  const [ind, rank, hourly] = await Promise.allSettled([
+    getJSON(`${API}/indicators?level=district&period=day`),
+    getJSON(`${API}/rankings/grids?period=month`),
+    getJSON(`${API}/indicators/cases-hourly?hours=24`),
+  ]);
+  if (mine !== statsSeq) return;
+  if (ind.status === "fulfilled") renderIndicators(ind.value);
+  if (rank.status === "fulfilled") renderRanking(rank.value);
+  if (hourly.status === "fulfilled") renderHourly(hourly.value);
+  const failed = [ind, rank, hourly].filter((x) => x.status === "rejected");
+  if (failed.length) console.warn("stats load failed", failed.map((f) => f.reason?.message));
+}
+
+// --- emergency mode --------------------------------------------------------------------------
+
+function renderEmergency() {
+  const scopes = [...state.emergency].sort();
+  const on = scopes.length > 0;
+  const banner = $("emergency-banner");
+  banner.hidden = !on;
+  const names = scopes.map((s) => (s === "district" ? t("emergency.district") : state.district?.areas?.features?.find((f) => f.properties?.id === s)?.properties?.name || s));
+  $("emergency-scope").textContent = names.join("、");
+  document.body.classList.toggle("is-emergency", on);
+  document.body.dataset.emergency = on ? "on" : "off";
+  const button = $("emergency-switch");
+  const districtOn = state.emergency.has("district");
+  button.textContent = t(districtOn ? "emergency.off" : "emergency.on");
+  button.dataset.active = districtOn ? "true" : "false";
+  delete button.dataset.armed;
+  districtMap.setEmergency(state.emergency);
+}
+
+const OPERATOR_KEY = "gridwatch.wall.operator";
+
+function currentOperator() {
+  return $("operator").value || null;
+}
+
+function renderOperators() {
+  const select = $("operator");
+  const wanted = new URLSearchParams(location.search).get("operator") || localStorage.getItem(OPERATOR_KEY) || "";
+  const people = state.people;
+  select.replaceChildren(...people.map((p) => h("option", { value: p.id }, `${p.name || p.id}`)));
+  const pick = people.find((p) => p.id === wanted) ?? people.find((p) => p.role === "operator") ?? people[0];
+  if (pick) select.value = pick.id;
+  $("emergency-switch").disabled = !pick;
+}
+
+let armTimer = null;
+
+async function onEmergencySwitch() {
+  const button = $("emergency-switch");
+  // Two clicks: the first arms the switch for a few seconds (a wall is easy to touch by mistake).
+  if (button.dataset.armed !== "true") {
+    button.dataset.armed = "true";
+    button.textContent = t("emergency.confirm");
+    clearTimeout(armTimer);
+    armTimer = setTimeout(renderEmergency, 4000);
+    return;
+  }
+  clearTimeout(armTimer);
+  const active = !state.emergency.has("district");
+  button.disabled = true;
+  try {
+    const body = await putJSON(`${API}/emergency`, { actor_id: currentOperator(), scope: "district", active });
+    state.emergency = new Set(body.active);
+    showError("");
+  } catch (err) {
+    showError(`${t("emergency.failed")}: ${err.message}`);
+  } finally {
+    button.disabled = false;
+    renderEmergency();
+  }
+}
+
+function onEmergency(data) {
+  if (!data?.scope) return;
+  if (data.active) state.emergency.add(data.scope);
+  else state.emergency.delete(data.scope);
+  renderEmergency();
 }
 
 function tick() {
@@ -323,14 +536,28 @@ let loadSeq = 0;
 async function loadAll() {
   const mine = ++loadSeq;
   const startedAt = Date.now();
-  const [alerts, tickets, cameras] = await Promise.allSettled([
+  loadStats();
+  const [alerts, tickets, cameras, district] = await Promise.allSettled([
     getJSON(`${API}/alerts?limit=${ALERT_LIMIT}`),
     getJSON(`${API}/tickets?open=true&limit=${TICKET_LIMIT}`),
     getJSON(`${API}/cameras`),
+    getJSON(`${API}/district`),
   ]);
   if (mine !== loadSeq) return; // a newer load superseded this one
-  const failures = [alerts, tickets, cameras].filter((r) => r.status === "rejected");
+  const failures = [alerts, tickets, cameras, district].filter((r) => r.status === "rejected");
   showError(failures.length ? `${t("load.failed")}: ${failures.map((f) => f.reason?.message || f.reason).join("; ")}` : "");
+
+  if (district.status === "fulfilled" && district.value) {
+    const first = !state.district;
+    state.district = district.value;
+    if (first || JSON.stringify(state.district.areas) !== state.areasKey) {
+      state.areasKey = JSON.stringify(state.district.areas);
+      districtMap.setAreas(state.district.areas);
+    }
+    districtMap.setCameras(state.district.cameras ?? []);
+    state.emergency = new Set(state.district.emergency ?? []);
+    renderEmergency();
+  }
 
   if (cameras.status === "fulfilled" && Array.isArray(cameras.value)) {
     const next = new Map();
@@ -339,7 +566,6 @@ async function loadAll() {
       next.set(id, newer(state.cameras.get(id), camera));
     }
     state.cameras = next;
-    renderCameras();
   }
 
   if (tickets.status === "fulfilled" && Array.isArray(tickets.value)) {
@@ -364,7 +590,21 @@ async function loadAll() {
       alerts.value.length >= ALERT_LIMIT && alerts.value.every((a) => isToday(a.started_at || a.received_at));
     renderFeed();
   }
+  renderCameras();
   renderKpis();
+}
+
+async function loadPeople() {
+  try {
+    const people = await getJSON(`${API}/people`);
+    const staff = { operator: 0, grid_leader: 1, micro_grid_leader: 2 };
+    state.people = people
+      .filter((p) => p.role in staff)
+      .sort((a, b) => staff[a.role] - staff[b.role] || String(a.id).localeCompare(String(b.id)));
+  } catch (err) {
+    console.warn("could not load people", err.message);
+  }
+  renderOperators();
 }
 
 // --- wiring ----------------------------------------------------------------------------------
@@ -379,6 +619,10 @@ function setWsStatus(online) {
 
 function onMessage(msg) {
   switch (msg.type) {
+    case "hello":
+      // The server has registered this screen: reload what may have been missed.
+      loadAll();
+      break;
     case "alert":
       onAlert(msg.data);
       break;
@@ -388,17 +632,30 @@ function onMessage(msg) {
     case "camera_status":
       onCamera(msg.data);
       break;
-    default: // "hello" and anything newer: nothing to do
+    case "emergency":
+      onEmergency(msg.data);
+      break;
+    default: // "broadcast" (for phones) and anything newer: nothing to do
   }
 }
 
 applyI18n();
 $("lang-switch").href = otherLangHref();
+$("emergency-switch").addEventListener("click", onEmergencySwitch);
+$("operator").addEventListener("change", () => localStorage.setItem(OPERATOR_KEY, currentOperator() ?? ""));
+// Font sizes and bar widths are in rem: redraw at the new scale, then fit the canvas.
+new ResizeObserver(() => {
+  if (!chart) return;
+  if (lastHourly) renderHourly(lastHourly);
+  chart.resize();
+}).observe($("hourly-chart"));
 tick();
 setInterval(tick, 1000);
+setInterval(renderMapCameras, 30_000); // "alerting" wears off
 setWsStatus(false);
+loadPeople();
 loadAll();
-new LiveSocket("/ws", { onOpen: loadAll, onMessage, onStatus: setWsStatus }).start();
+new LiveSocket("/ws", { onMessage, onStatus: setWsStatus }).start();
 
 // For browser tests and debugging on site.
-window.gridwatchWall = { state, loadAll };
+window.gridwatchWall = { state, loadAll, loadStats, map: districtMap };

@@ -1,0 +1,419 @@
+// Leader / operator view: tickets with filters, one ticket's timeline (from the ledger) with its
+// photos and the actions the acting person may take, the indicators table with CSV export and
+// the grid ranking. Live: ticket messages on the websocket refresh the list and the open ticket.
+import {
+  API,
+  EVENT_CODES,
+  LiveSocket,
+  actionName,
+  applyI18n,
+  eventName,
+  fmtDateTime,
+  fmtRate,
+  getJSON,
+  h,
+  otherLangHref,
+  postJSON,
+  snapshot,
+  stateName,
+  t,
+} from "./common.js";
+
+const STATES = ["registered", "dispatched", "accepted", "handling", "handled", "verified", "evaluated", "closed", "void"];
+const LEVELS = ["district", "grid", "micro_grid", "worker", "department", "event_type"];
+const PERIODS = ["day", "week", "month", "quarter"];
+const STAFF_ROLES = { operator: 0, grid_leader: 1, micro_grid_leader: 2, department_staff: 3 };
+const LIST_LIMIT = 500;
+// Actions that need a note (why), and those that need a person.
+const NEEDS_NOTE = new Set(["void", "rework"]);
+
+const $ = (id) => document.getElementById(id);
+const params = new URLSearchParams(location.search);
+
+const state = {
+  district: null,
+  people: [],
+  workers: [],
+  tickets: [],
+  selected: params.get("ticket") ? Number(params.get("ticket")) : null,
+  detail: null,
+};
+
+function showError(message) {
+  $("error-banner").textContent = message || "";
+  $("error-banner").hidden = !message;
+}
+
+let noticeTimer = null;
+function showNotice(message) {
+  const el = $("notice");
+  el.textContent = message;
+  el.hidden = false;
+  clearTimeout(noticeTimer);
+  noticeTimer = setTimeout(() => (el.hidden = true), 3000);
+}
+
+const option = (value, label) => h("option", { value }, label);
+const actingAs = () => $("acting-as").value;
+const areaName = (id) => state.district?.areas?.features?.find((f) => f.properties?.id === id)?.properties?.name || id || "";
+
+// --- filters -----------------------------------------------------------------------------------
+
+function fillFilters() {
+  const all = t("leader.filter.all");
+  $("f-state").replaceChildren(option("", all), ...STATES.map((s) => option(s, stateName(s))));
+  const areas = (state.district?.areas?.features ?? []).map((f) => f.properties);
+  $("f-grid").replaceChildren(option("", all), ...areas.filter((a) => a.level === "grid").map((a) => option(a.id, a.name || a.id)));
+  fillMicro();
+  $("f-type").replaceChildren(option("", all), ...EVENT_CODES.map((c) => option(c, `${c} ${eventName(c)}`)));
+}
+
+function fillMicro() {
+  const grid = $("f-grid").value;
+  const keep = $("f-micro").value;
+  const micro = (state.district?.areas?.features ?? [])
+    .map((f) => f.properties)
+    .filter((a) => a.level === "micro_grid" && (!grid || a.parent === grid));
+  $("f-micro").replaceChildren(option("", t("leader.filter.all")), ...micro.map((a) => option(a.id, a.name || a.id)));
+  if (micro.some((a) => a.id === keep)) $("f-micro").value = keep;
+}
+
+function query() {
+  const q = new URLSearchParams({ limit: String(LIST_LIMIT) });
+  for (const [id, key] of [["f-state", "state"], ["f-grid", "grid_id"], ["f-micro", "micro_grid_id"], ["f-type", "event_type"]]) {
+    if ($(id).value) q.set(key, $(id).value);
+  }
+  if ($("f-open").checked) q.set("open", "true");
+  if ($("f-overdue").checked) q.set("overdue", "true");
+  return q;
+}
+
+// --- ticket list -------------------------------------------------------------------------------
+
+let listSeq = 0;
+
+async function loadList() {
+  const mine = ++listSeq;
+  try {
+    const tickets = await getJSON(`${API}/tickets?${query()}`);
+    if (mine !== listSeq) return;
+    state.tickets = tickets;
+    renderList();
+    showError("");
+  } catch (err) {
+    if (mine === listSeq) showError(`${t("load.failed")}: ${err.message}`);
+  }
+}
+
+function renderList() {
+  const rows = state.tickets.map((x) =>
+    h(
+      "tr",
+      {
+        dataset: { ticketId: x.id, state: x.state, eventType: x.event_type, overdue: x.overdue ? "true" : "false" },
+        class: `${x.id === state.selected ? "is-selected" : ""}${x.overdue ? " is-overdue" : ""}`,
+        tabindex: "0",
+        onclick: () => select(x.id),
+        onkeydown: (e) => e.key === "Enter" && select(x.id),
+      },
+      h("td", { class: "id" }, `#${x.id}`),
+      h("td", {}, h("span", { class: `etype etype-${x.event_type}` }, x.event_type), " ", eventName(x.event_type, x.event_name)),
+      h("td", {}, x.micro_grid_name || x.micro_grid_id || "—"),
+      h("td", {}, x.assignee_name || x.assignee_id || "—"),
+      h("td", {}, h("span", { class: `badge state-${x.state}` }, stateName(x.state))),
+      h("td", { class: "time" }, fmtDateTime(x.opened_at)),
+      h("td", { class: "time" }, fmtDateTime(x.due_at), x.overdue ? h("span", { class: "overdue-tag" }, t("leader.overdue")) : null),
+    ),
+  );
+  $("ticket-rows").replaceChildren(...rows);
+  $("list-empty").hidden = rows.length > 0;
+  $("list-count").textContent = String(rows.length);
+}
+
+// --- one ticket ----------------------------------------------------------------------------------
+
+async function select(id) {
+  state.selected = id;
+  const url = new URL(location.href);
+  url.searchParams.set("ticket", String(id));
+  history.replaceState(null, "", url);
+  for (const tr of $("ticket-rows").children) tr.classList.toggle("is-selected", Number(tr.dataset.ticketId) === id);
+  await loadDetail();
+}
+
+let detailSeq = 0;
+
+async function loadDetail() {
+  if (state.selected == null) return;
+  const mine = ++detailSeq;
+  try {
+    const q = new URLSearchParams({ as: actingAs() });
+    const detail = await getJSON(`${API}/tickets/${state.selected}?${q}`);
+    if (mine !== detailSeq) return;
+    state.detail = detail;
+    renderDetail();
+  } catch (err) {
+    if (mine === detailSeq) showError(`${t("load.failed")}: ${err.message}`);
+  }
+}
+
+function fact(label, value) {
+  return value === null || value === undefined || value === "" ? null : h("div", { class: "fact" }, h("dt", {}, label), h("dd", {}, value));
+}
+
+function renderDetail() {
+  const x = state.detail;
+  const el = $("ticket-detail");
+  if (!x) return;
+  el.dataset.ticketId = String(x.id);
+  el.dataset.state = x.state;
+  el.replaceChildren(
+    h(
+      "header",
+      { class: "detail-head" },
+      h("h2", {}, `#${x.id} `, h("span", { class: `etype etype-${x.event_type}` }, x.event_type), " ", eventName(x.event_type, x.event_name)),
+      h("span", { class: `badge state-${x.state}`, "data-testid": "detail-state" }, stateName(x.state)),
+      x.overdue ? h("span", { class: "overdue-tag" }, t("leader.overdue")) : null,
+    ),
+    h(
+      "div",
+      { class: "detail-top" },
+      snapshot(x.snapshot_url, eventName(x.event_type, x.event_name), "detail-snapshot"),
+      h(
+        "dl",
+        { class: "facts" },
+        fact(t("wall.col.camera"), x.camera_name || x.camera_id),
+        fact(t("wall.col.grid"), `${x.micro_grid_name || x.micro_grid_id || "—"} (${areaName(x.grid_id) || "—"})`),
+        fact(t("wall.col.assignee"), x.assignee_name ? `${x.assignee_name} (${x.assignee_id})` : x.assignee_id || "—"),
+        fact(t("leader.opened"), fmtDateTime(x.opened_at)),
+        fact(t("leader.due"), fmtDateTime(x.due_at)),
+        fact(t("phone.alerts"), x.alert_count),
+        fact("", h("a", { href: x.public_url, target: "_blank", rel: "noopener" }, t("leader.public"))),
+      ),
+    ),
+    actionsBlock(x),
+    h("h3", {}, t("leader.timeline")),
+    h("ol", { class: "timeline", id: "timeline", "data-testid": "timeline" }, ...(x.events ?? []).map(timelineItem)),
+  );
+}
+
+function timelineItem(e) {
+  return h(
+    "li",
+    { class: `tl tl-${e.action}`, dataset: { action: e.action } },
+    h("time", { datetime: e.at }, fmtDateTime(e.at)),
+    h(
+      "div",
+      { class: "tl-body" },
+      h(
+        "div",
+        { class: "tl-title" },
+        h("strong", {}, actionName(e.action)),
+        e.from_state && e.from_state !== e.to_state ? ` ${stateName(e.from_state)} → ${stateName(e.to_state)}` : "",
+        h("span", { class: "tl-actor" }, personName(e.actor_id)),
+      ),
+      e.note ? h("div", { class: "tl-note" }, e.note) : null,
+      e.attachments?.length
+        ? h("div", { class: "tl-photos" }, ...e.attachments.map((url) => h("a", { href: url, target: "_blank", rel: "noopener" }, h("img", { src: url, alt: "", loading: "lazy" }))))
+        : null,
+      e.alert_id ? h("img", { class: "tl-alert", src: `${API}/alerts/${e.alert_id}/snapshot.jpg`, alt: "", loading: "lazy", onerror: (ev) => ev.target.remove() }) : null,
+    ),
+  );
+}
+
+function personName(id) {
+  const p = state.people.find((x) => x.id === id);
+  return p ? `${p.name} (${id})` : id;
+}
+
+function actionsBlock(x) {
+  const actions = x.allowed_actions ?? [];
+  const note = h("input", { type: "text", id: "action-note", placeholder: t("leader.note"), maxlength: "2000" });
+  const buttons = actions
+    .filter((a) => a !== "reassign")
+    .map((a) => h("button", { type: "button", class: `act act-${a}`, dataset: { action: a }, onclick: () => act(a) }, actionName(a)));
+  let reassign = null;
+  if (actions.includes("reassign")) {
+    const select = h(
+      "select",
+      { id: "reassign-to", "data-testid": "reassign-to" },
+      ...state.workers.map((w) =>
+        h("option", { value: w.id, selected: w.id === x.assignee_id }, `${w.name} (${w.id}) · ${areaName(w.micro_grid_id)}${w.post ? ` ${t(`post.${w.post}`)}` : ""}`),
+      ),
+    );
+    reassign = h(
+      "div",
+      { class: "reassign" },
+      h("label", {}, t("leader.reassign_to"), " ", select),
+      h("button", { type: "button", class: "act act-reassign", dataset: { action: "reassign" }, onclick: () => act("reassign") }, actionName("reassign")),
+    );
+  }
+  return h(
+    "section",
+    { class: "actions", "data-testid": "actions" },
+    h("h3", {}, t("leader.actions")),
+    actions.length ? h("div", { class: "action-row" }, note, ...buttons) : h("p", { class: "muted" }, t("leader.no_actions")),
+    reassign,
+  );
+}
+
+async function act(action) {
+  const x = state.detail;
+  if (!x) return;
+  const note = $("action-note")?.value.trim() ?? "";
+  if (NEEDS_NOTE.has(action) && !note) {
+    $("action-note").focus();
+    showError(`${actionName(action)}: ${t("leader.note")}`);
+    return;
+  }
+  const body = { action, actor_id: actingAs(), note };
+  if (action === "reassign") body.assignee_id = $("reassign-to").value;
+  for (const b of document.querySelectorAll("#ticket-detail button.act")) b.disabled = true;
+  try {
+    await postJSON(`${API}/tickets/${x.id}/actions`, body);
+    showError("");
+    showNotice(`${actionName(action)} #${x.id}: ${t("leader.done")}`);
+  } catch (err) {
+    showError(`${t("action.failed")}: ${err.message}`);
+  }
+  await Promise.all([loadDetail(), loadList()]);
+}
+
+// --- indicators, ranking -------------------------------------------------------------------------
+
+const IND_COLUMNS = [
+  ["name", "col.name"],
+  ["registered", "col.registered"],
+  ["due", "col.due"],
+  ["closed", "col.closed"],
+  ["closure_rate", "col.closure_rate", fmtRate],
+  ["on_time_rate", "col.on_time_rate", fmtRate],
+  ["rework_rate", "col.rework_rate", fmtRate],
+  ["close_min", "col.close_min", (v) => (v == null ? "—" : Number(v).toFixed(0))],
+  ["satisfaction", "col.satisfaction", (v) => (v == null ? "—" : Number(v).toFixed(2))],
+];
+
+function periodQuery(period, date) {
+  const q = new URLSearchParams({ period });
+  if (date) q.set("date", date);
+  return q;
+}
+
+async function loadIndicators() {
+  const q = periodQuery($("ind-period").value, $("ind-date").value);
+  q.set("level", $("ind-level").value);
+  $("ind-csv").href = `${API}/indicators?${q}&format=csv`;
+  $("ind-head").replaceChildren(...IND_COLUMNS.map(([, key]) => h("th", {}, t(key))));
+  try {
+    const body = await getJSON(`${API}/indicators?${q}`);
+    $("ind-rows").replaceChildren(
+      ...body.rows.map((r) =>
+        h("tr", { dataset: { key: r.key ?? "" } }, ...IND_COLUMNS.map(([k, , fmt]) => h("td", {}, fmt ? fmt(r[k]) : r[k] ?? (k === "name" ? r.key ?? "—" : "—")))),
+      ),
+    );
+  } catch (err) {
+    showError(`${t("load.failed")}: ${err.message}`);
+  }
+}
+
+async function loadRanking() {
+  const q = periodQuery($("rank-period").value, $("rank-date").value);
+  $("rank-csv").href = `${API}/rankings/grids?${q}&format=csv`;
+  try {
+    const body = await getJSON(`${API}/rankings/grids?${q}`);
+    $("rank-rows").replaceChildren(
+      ...body.grids.map((g) =>
+        h(
+          "tr",
+          { dataset: { gridId: g.key ?? "" } },
+          h("td", {}, String(g.rank)),
+          h("td", {}, g.name || g.key || "—"),
+          h("td", {}, String(g.registered)),
+          h("td", {}, String(g.due)),
+          h("td", {}, String(g.closed)),
+          h("td", {}, fmtRate(g.closure_rate)),
+          h("td", {}, fmtRate(g.on_time_rate)),
+          h("td", {}, fmtRate(g.rework_rate)),
+          h("td", {}, g.satisfaction == null ? "—" : Number(g.satisfaction).toFixed(2)),
+        ),
+      ),
+    );
+  } catch (err) {
+    showError(`${t("load.failed")}: ${err.message}`);
+  }
+}
+
+// --- tabs, wiring --------------------------------------------------------------------------------
+
+function showTab(name) {
+  for (const tab of document.querySelectorAll(".tab")) tab.setAttribute("aria-selected", String(tab.dataset.tab === name));
+  for (const panel of document.querySelectorAll(".tab-panel")) panel.hidden = panel.dataset.panel !== name;
+  if (name === "indicators") loadIndicators();
+  if (name === "ranking") loadRanking();
+}
+
+async function loadPeople() {
+  const [district, people, workers] = await Promise.all([getJSON(`${API}/district`), getJSON(`${API}/people`), getJSON(`${API}/workers`)]);
+  state.district = district;
+  state.people = people;
+  state.workers = workers.sort((a, b) => String(a.micro_grid_id).localeCompare(String(b.micro_grid_id)) || String(a.post).localeCompare(String(b.post)));
+  const staff = people
+    .filter((p) => p.role in STAFF_ROLES)
+    .sort((a, b) => STAFF_ROLES[a.role] - STAFF_ROLES[b.role] || a.id.localeCompare(b.id));
+  $("acting-as").replaceChildren(...staff.map((p) => option(p.id, `${p.name} (${p.id})`)));
+  const wanted = params.get("as") || localStorage.getItem("gridwatch.leader.as");
+  if (staff.some((p) => p.id === wanted)) $("acting-as").value = wanted;
+  fillFilters();
+}
+
+let reloadTimer = null;
+function onMessage(msg) {
+  if (msg.type === "hello") {
+    loadList();
+    loadDetail();
+  } else if (msg.type === "ticket") {
+    clearTimeout(reloadTimer);
+    reloadTimer = setTimeout(loadList, 300);
+    if (msg.data?.id === state.selected) loadDetail();
+  }
+}
+
+function setWsStatus(online) {
+  const el = $("ws-status");
+  const word = online ? "online" : "offline";
+  el.textContent = word;
+  el.className = `ws-status ${word}`;
+  el.dataset.state = word;
+}
+
+async function main() {
+  applyI18n();
+  $("lang-switch").href = otherLangHref();
+  for (const tab of document.querySelectorAll(".tab")) tab.addEventListener("click", () => showTab(tab.dataset.tab));
+  $("ind-level").replaceChildren(...LEVELS.map((l) => option(l, t(`level.${l}`))));
+  $("ind-level").value = "grid";
+  for (const id of ["ind-period", "rank-period"]) {
+    $(id).replaceChildren(...PERIODS.map((p) => option(p, t(`period.${p}`))));
+    $(id).value = "month";
+  }
+  for (const id of ["ind-level", "ind-period", "ind-date"]) $(id).addEventListener("change", loadIndicators);
+  for (const id of ["rank-period", "rank-date"]) $(id).addEventListener("change", loadRanking);
+  try {
+    await loadPeople();
+  } catch (err) {
+    showError(`${t("load.failed")}: ${err.message}`);
+  }
+  $("acting-as").addEventListener("change", () => {
+    localStorage.setItem("gridwatch.leader.as", actingAs());
+    loadDetail();
+  });
+  $("f-grid").addEventListener("change", fillMicro);
+  $("filters").addEventListener("change", loadList);
+  $("filters").addEventListener("submit", (e) => e.preventDefault());
+  $("filters").addEventListener("reset", () => setTimeout(() => (fillMicro(), loadList())));
+  await Promise.all([loadList(), loadDetail()]);
+  new LiveSocket("/ws", { onMessage, onStatus: setWsStatus }).start();
+}
+
+main();
+window.gridwatchLeader = { state, loadList, loadDetail };
