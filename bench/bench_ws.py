@@ -46,17 +46,16 @@ CLIENTS = tuple(int(x) for x in os.environ.get("GRIDWATCH_BENCH_WS_CLIENTS", "20
 WARMUP = 5  # first alerts of a run not counted
 CLIENTS_PER_PROCESS = 500
 TARGET_P99_MS = {200: 50.0, 1000: 150.0}
-#: (label, uvicorn ws implementation, permessage-deflate, hub: "push" = center/push.py as is,
-#: "lean" = its serve loop without a task per message, see _lean_hub)
-VARIANTS: list[tuple[str, str, bool, str]] = [
-    ("sansio, deflate on, hub as is (shipped)", "websockets-sansio", True, "push"),
-    ("sansio, deflate off, hub as is", "websockets-sansio", False, "push"),
-    ("legacy websockets, deflate off, hub as is", "websockets", False, "push"),
-    ("sansio, deflate off, lean hub", "websockets-sansio", False, "lean"),
+#: (label, uvicorn ws implementation, permessage-deflate). The hub is center/push.py as shipped:
+#: one sender task per client (an earlier hub made a task and an asyncio.wait per message and
+#: cost twice the CPU; its numbers are kept in docs/performance.md).
+VARIANTS: list[tuple[str, str, bool]] = [
+    ("sansio, deflate on", "websockets-sansio", True),
+    ("sansio, deflate off (shipped)", "websockets-sansio", False),
+    ("legacy websockets, deflate off", "websockets", False),
 ]
 if importlib.util.find_spec("wsproto") is not None:
-    VARIANTS.insert(3, ("wsproto, deflate off, hub as is", "wsproto", False, "push"))
-    VARIANTS.append(("wsproto, deflate off, lean hub", "wsproto", False, "lean"))
+    VARIANTS.append(("wsproto, deflate off", "wsproto", False))
 ONLY = os.environ.get("GRIDWATCH_BENCH_WS_VARIANTS")  # e.g. "1,4": numbers from the list
 if ONLY:
     VARIANTS = [VARIANTS[int(i) - 1] for i in ONLY.split(",")]
@@ -73,8 +72,6 @@ def _serve(args: argparse.Namespace) -> None:
     from center.settings import CenterSettings, DatabaseSettings, HttpSettings, MqttSettings
 
     logging.basicConfig(level=logging.WARNING)
-    if args.hub == "lean":
-        _lean_hub()
     warnings.filterwarnings("ignore", category=DeprecationWarning)  # uvicorn's legacy ws impl
     settings = CenterSettings(
         db=DatabaseSettings(dsn=args.dsn, pool_min=2, pool_max=8),
@@ -82,49 +79,6 @@ def _serve(args: argparse.Namespace) -> None:
         http=HttpSettings(port=args.port))
     uvicorn.run(create_app(settings), host="127.0.0.1", port=args.port, log_level="warning",
                 ws=args.ws, ws_per_message_deflate=args.deflate == "on", log_config=None)
-
-
-def _lean_hub() -> None:
-    """Variant: ``Hub.serve`` without a task and an ``asyncio.wait`` per message sent. One
-    sender task per client awaits its queue (no suspension while messages are waiting) and the
-    serving coroutine itself reads what the screen sends, which is also how it learns the screen
-    went away. Same queueing, dropping and receipts as center/push.py."""
-    from datetime import UTC, datetime
-
-    from fastapi import WebSocket, WebSocketDisconnect
-
-    from center.protocol import WsEvent
-    from center.push import Hub, _Client
-
-    async def send_loop(self: Hub, client: _Client) -> None:
-        ws = client.ws
-        try:
-            while True:
-                text, ids = await client.queue.get()
-                if text == "":  # dropped for being too slow
-                    await ws.close(code=1013, reason="too slow; reconnect")
-                    return
-                await ws.send_text(text)
-                if ids and self.receipts is not None and client.worker_id is not None:
-                    self.receipts.delivered(client.worker_id, ids)
-        except (WebSocketDisconnect, RuntimeError):
-            pass
-
-    async def serve(self: Hub, ws: WebSocket, worker_id: str | None) -> None:
-        await ws.accept()
-        client = _Client(ws, worker_id, asyncio.Queue(self._queue_size))
-        self._clients.add(client)
-        hello = WsEvent(type="hello", at=datetime.now(UTC), data={"worker_id": worker_id})
-        await ws.send_text(hello.model_dump_json())
-        sender = asyncio.create_task(send_loop(self, client))
-        try:
-            await self._catch_up(client)
-            await self._drain_incoming(client)
-        finally:
-            sender.cancel()
-            self._clients.discard(client)
-
-    Hub.serve = serve  # type: ignore[method-assign]
 
 
 def _cpu_s(pid: int) -> float:
@@ -208,7 +162,7 @@ def _pct(values: list[float], p: float) -> float:
     return s[min(len(s) - 1, int(round(p / 100 * (len(s) - 1))))] if s else float("nan")
 
 
-def _run(admin_dsn: str, mqtt_port: int, label: str, ws: str, deflate: bool, hub: str, n: int,
+def _run(admin_dsn: str, mqtt_port: int, label: str, ws: str, deflate: bool, n: int,
          tmp: Path, seq: int) -> dict[str, Any]:
     import paho.mqtt.client as mqtt
     import psycopg
@@ -224,7 +178,7 @@ def _run(admin_dsn: str, mqtt_port: int, label: str, ws: str, deflate: bool, hub
     url = f"http://127.0.0.1:{port}"
     center = _spawn("serve", "--dsn", psycopg.conninfo.make_conninfo(admin_dsn, dbname=db),
                     "--mqtt-port", str(mqtt_port), "--port", str(port), "--ws", ws,
-                    "--deflate", "on" if deflate else "off", "--hub", hub)
+                    "--deflate", "on" if deflate else "off")
     procs: list[subprocess.Popen[str]] = []
     outs: list[Path] = []
     try:
@@ -305,7 +259,7 @@ def _run(admin_dsn: str, mqtt_port: int, label: str, ws: str, deflate: bool, hub
     # each screen): a stall in ingest delays an alert for every screen at once.
     first = [(min(v) - sent[a]) * 1000 for a, v in per_alert.items() if v]
     spread = [(x - min(v)) * 1000 for v in per_alert.values() for x in v]
-    return {"variant": label, "ws": ws, "deflate": deflate, "hub": hub, "clients": n,
+    return {"variant": label, "ws": ws, "deflate": deflate, "clients": n,
             "rate": RATE, "center_cpu": cpu[0], "clients_cpu": sum(cpu[1:]),
             "alerts": len(sent), "samples": len(lat), "lost": lost, "clients_dropped": dropped,
             "connect_s": round(connect_s, 1), "p50_ms": _pct(lat, 50), "p99_ms": _pct(lat, 99),
@@ -335,9 +289,9 @@ def main() -> None:
         migrate(psycopg.conninfo.make_conninfo(admin, dbname="bench_ws_template"), commit=True)
         seq = 0
         for n in CLIENTS:
-            for label, ws, deflate, hub in VARIANTS:
+            for label, ws, deflate in VARIANTS:
                 seq += 1
-                r = _run(admin, broker.port, label, ws, deflate, hub, n, tmp, seq)
+                r = _run(admin, broker.port, label, ws, deflate, n, tmp, seq)
                 results.append(r)
                 target = TARGET_P99_MS.get(n)
                 verdict = "" if target is None else (
@@ -367,7 +321,6 @@ def _cli() -> None:
     s.add_argument("--port", type=int, required=True)
     s.add_argument("--ws", required=True)
     s.add_argument("--deflate", choices=("on", "off"), required=True)
-    s.add_argument("--hub", choices=("push", "lean"), default="push")
     c = sub.add_parser("clients")
     c.add_argument("--url", required=True)
     c.add_argument("--n", type=int, required=True)

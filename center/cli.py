@@ -43,7 +43,7 @@ def center_run() -> None:
     except (DistrictError, ValueError) as exc:
         raise click.ClickException(str(exc)) from None
     uvicorn.run(app, host=settings.http.host, port=settings.http.port, log_config=None,
-                ws="websockets-sansio")
+                ws="websockets-sansio", ws_per_message_deflate=False)
 
 
 @center.command("migrate")
@@ -126,23 +126,85 @@ def import_district_cmd(path: Path, commit: bool) -> None:
         raise click.ClickException(f"database: {exc}") from None
 
 
+@cli.group()
+def mqtt() -> None:
+    """MQTT broker security: accounts, ACL and TLS for Mosquitto (docs/security.md)."""
+
+
+@mqtt.command("gen-auth")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
+              required=True, help="Folder for passwd, acl, center.secret and edges/*.")
+@click.option("--edges", default="", help="Comma-separated edge ids.")
+@click.option("--district", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Also every edge_id its cameras name.")
+@click.option("--edge-config", "edge_configs", multiple=True,
+              type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Also the edge_id of this edge YAML (repeatable).")
+@click.option("--center-user", default="gridwatch-center", show_default=True)
+@click.option("--broker", default="127.0.0.1:1883", show_default=True,
+              help="HOST:PORT written into the edge snippets and center.env.")
+@click.option("--rotate", is_flag=True, help="New passwords for every account.")
+def mqtt_gen_auth(out_dir: Path, edges: str, district: Path | None,
+                  edge_configs: tuple[Path, ...], center_user: str, broker: str,
+                  rotate: bool) -> None:
+    """Write Mosquitto's password file and ACL, and each account's credentials (0600).
+
+    Existing passwords are kept unless --rotate; passwords are never printed."""
+    from center.mqtt_auth import AuthError, gen_auth
+
+    ids = [e for e in edges.split(",") if e.strip()]
+    if district is not None:
+        from center.district import DistrictError, load_district
+
+        try:
+            d = load_district(district)
+        except DistrictError as exc:
+            raise click.ClickException(str(exc)) from None
+        ids += [c.edge_id for c in d.cameras.values() if c.edge_id]
+    if edge_configs:
+        from edge.config import ConfigError, load_config
+
+        for path in edge_configs:
+            try:
+                ids.append(load_config(path).edge_id)
+            except ConfigError as exc:
+                raise click.ClickException(str(exc)) from None
+    host, _, port = broker.rpartition(":")
+    if not port.isdigit():
+        raise click.BadParameter(f"{broker!r}: expected HOST:PORT", param_hint="--broker")
+    try:
+        files = gen_auth(ids, out_dir, center_user=center_user, rotate=rotate,
+                         broker_host=host or "127.0.0.1", broker_port=int(port))
+    except AuthError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"wrote {files.password_file} and {files.acl_file} "
+               f"({len(files.edges)} edges + {center_user}); add {out_dir}/mosquitto-auth.conf "
+               "to mosquitto.conf")
+    click.echo(f"center: {out_dir}/center.env; edges: {out_dir}/edges/<edge_id>.broker.yaml "
+               "(+ .secret, copy it to the edge, mode 0600)")
+
+
 @cli.command()
 @click.option("--port", type=int, default=8000, show_default=True,
               help="Preferred HTTP port (a free one is used if it is taken).")
 @click.option("--data-dir", type=click.Path(path_type=Path), default=None,
               help="Where the demo keeps its database and broker (default .gridwatch/).")
-def demo(port: int, data_dir: Path | None) -> None:
+@click.option("--no-bots", is_flag=True,
+              help="Only the real edge: no synthetic alerts and no worker bots.")
+def demo(port: int, data_dir: Path | None, no_bots: bool) -> None:
     """Run everything on embedded defaults: PostgreSQL, Mosquitto, center and an edge."""
     from center.paths import DATA_DIR
     from simulators.demo import run_demo
 
-    sys.exit(run_demo(data_dir or DATA_DIR, preferred_port=port))
+    sys.exit(run_demo(data_dir or DATA_DIR, preferred_port=port, bots=not no_bots))
 
 
 def _attach_edge() -> None:
     from edge.cli import edge_group
+    from simulators.cli import sim_group
 
     cli.add_command(edge_group, "edge")
+    cli.add_command(sim_group, "sim")
 
 
 _attach_edge()

@@ -115,7 +115,8 @@ def center(db_dsn: str, mqtt_broker: Mosquitto,
     app = create_app(settings, clock=center_clock,
                      timer_interval=1.0 if center_clock is None else 0)
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
-                                           ws="websockets-sansio", lifespan="on"))
+                                           ws="websockets-sansio", lifespan="on",
+                                           ws_per_message_deflate=False))
     thread = threading.Thread(target=lambda: asyncio.run(server.serve()), daemon=True)
     thread.start()
     deadline = time.monotonic() + 30
