@@ -42,7 +42,12 @@ N_ALERTS = int(os.environ.get("GRIDWATCH_BENCH_N", "40000"))
 LATENCY_S = float(os.environ.get("GRIDWATCH_BENCH_LATENCY_S", "30"))
 LATENCY_RATE = 1000
 FRESH = 0.01  # share of latency-test alerts at a place with no open ticket (a new dispatch)
-VARIANTS = (("per-message (batch_max=1)", 1), ("batched (batch_max=500)", 500))
+#: (label, Ingest.batch_max, Ingest.touch_interval_s). Per-message (the pre-batching path)
+#: takes minutes at these sizes: GRIDWATCH_BENCH_PER_MESSAGE=1 adds it.
+VARIANTS: tuple[tuple[str, int, float], ...] = (
+    ("batched, every push", 500, 0.0),
+    ("batched, touches <=1/2s", 500, 2.0),
+) + ((("per-message", 1, 0.0),) if os.environ.get("GRIDWATCH_BENCH_PER_MESSAGE") else ())
 MAX_UNACKED = 2000  # far below the 65,535 packet ids of one MQTT connection
 ALERT_TOPICS = "gridwatch/v1/alerts/+/+"
 
@@ -135,6 +140,7 @@ async def _listen(args: argparse.Namespace) -> None:
     from websockets.asyncio.client import connect
 
     latencies: list[tuple[float, bool]] = []
+    wall_alerts: list[float] = []
     stop = time.monotonic() + args.seconds
     counts = {"wall": 0, "dropped": 0}
 
@@ -150,7 +156,11 @@ async def _listen(args: argparse.Namespace) -> None:
                 event = json.loads(text)
                 if worker is None:
                     counts["wall"] += 1
-                elif event["type"] == "ticket" and event["data"].get("last_alert_id"):
+                    if event["type"] == "alert":  # every alert, pushed at once
+                        sent_us = uuid.UUID(event["data"]["alert_id"]).int >> 64
+                        wall_alerts.append((now_us - sent_us) / 1000)
+                elif (event["type"] == "ticket" and event["data"].get("last_alert_id")
+                      and not event["data"].get("catch_up")):
                     sent_us = uuid.UUID(event["data"]["last_alert_id"]).int >> 64
                     created = event["data"]["alert_count"] == 1  # a new ticket, dispatched
                     latencies.append(((now_us - sent_us) / 1000, created))
@@ -159,7 +169,8 @@ async def _listen(args: argparse.Namespace) -> None:
     results = await asyncio.gather(*(phone(w) for w in [None, *workers]),
                                    return_exceptions=True)
     counts["dropped"] = sum(isinstance(r, Exception) for r in results)
-    Path(args.out).write_text(json.dumps({"latencies_ms": latencies, **counts}))
+    Path(args.out).write_text(json.dumps({"latencies_ms": latencies,
+                                          "wall_alert_ms": wall_alerts, **counts}))
 
 
 # --- the run ------------------------------------------------------------------------------------
@@ -168,7 +179,7 @@ class _Center:
     """The real center in a thread of this process, with ``Ingest.batch_max`` set."""
 
     def __init__(self, dsn: str, mqtt_port: int, district: Path, batch_max: int,
-                 client_id: str) -> None:
+                 client_id: str, touch_interval_s: float = 0.0) -> None:
         import uvicorn
 
         from center.app import create_app
@@ -177,6 +188,7 @@ class _Center:
         from simulators.local_services import free_port
 
         Ingest.batch_max = batch_max
+        Ingest.touch_interval_s = touch_interval_s
         self.port = free_port()
         settings = CenterSettings(
             db=DatabaseSettings(dsn=dsn, pool_min=2, pool_max=8),
@@ -186,8 +198,13 @@ class _Center:
         self.server = uvicorn.Server(uvicorn.Config(
             self.app, host="127.0.0.1", port=self.port, log_level="warning",
             ws="websockets-sansio", lifespan="on"))
-        self.thread = threading.Thread(target=lambda: asyncio.run(self.server.serve()),
-                                       daemon=True)
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(
+            target=lambda: self.loop.run_until_complete(self.server.serve()), daemon=True)
+
+    def call(self, coro: Any) -> Any:
+        """Run a coroutine on the center's event loop and wait for it."""
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result()
 
     def __enter__(self) -> _Center:
         import logging
@@ -274,17 +291,23 @@ def _warm(admin_dsn: str, broker: Any, district: Path, cameras: Path) -> dict[st
         _wait(lambda: _done(c.stats) >= sent, 900, "warm-up", every=0.01)
         elapsed = time.monotonic() - t0
         stats = dict(vars(c.stats))
+    import psycopg
+
+    with psycopg.connect(dsn) as conn:  # no phone was connected: the latency test must not
+        conn.execute("UPDATE notifications SET delivered_at = now()"  # start with a catch-up
+                     " WHERE delivered_at IS NULL")
     return {"test": "warm", "sent": sent, "elapsed_s": elapsed,
             "tickets_per_s": stats["stored"] / elapsed, "stats": stats, **_verify(dsn, sent)}
 
 
-def _backlog(admin_dsn: str, broker: Any, district: Path, cameras: Path, label: str,
-             batch_max: int) -> dict[str, Any]:
+def _backlog(admin_dsn: str, broker: Any, district: Path, cameras: Path,
+             variant: tuple[str, int, float], key: str) -> dict[str, Any]:
     """Queue N alerts for the center's session while it is down, then let it drain them."""
     import paho.mqtt.client as mqtt
 
-    dsn = _new_db(admin_dsn, f"bench_backlog_{batch_max}")
-    client_id = f"bench-center-backlog-{batch_max}"
+    label, batch_max, touch = variant
+    dsn = _new_db(admin_dsn, f"bench_backlog_{key}")
+    client_id = f"bench-center-backlog-{key}"
     session = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id,
                           clean_session=False)
     session.connect("127.0.0.1", broker.port)
@@ -295,7 +318,7 @@ def _backlog(admin_dsn: str, broker: Any, district: Path, cameras: Path, label: 
     session.disconnect()
     sent = sum(r["sent"] for r in _finish(
         _publishers(broker.port, cameras, N_ALERTS, 2, "flat", dup=0.05)))
-    with _Center(dsn, broker.port, district, batch_max, client_id) as center:
+    with _Center(dsn, broker.port, district, batch_max, client_id, touch) as center:
         _wait(lambda: center.stats.received > 0, 60, "first message")
         t0 = time.monotonic()
         _wait(lambda: _done(center.stats) >= sent, 900, "backlog drained", every=0.01)
@@ -306,11 +329,13 @@ def _backlog(admin_dsn: str, broker: Any, district: Path, cameras: Path, label: 
             "stored_per_s": stats["stored"] / elapsed, "stats": stats, **check}
 
 
-def _live(admin_dsn: str, broker: Any, district: Path, cameras: Path, label: str,
-          batch_max: int) -> dict[str, Any]:
+def _live(admin_dsn: str, broker: Any, district: Path, cameras: Path,
+          variant: tuple[str, int, float], key: str) -> dict[str, Any]:
     """Two publisher processes flat out while the center ingests."""
-    dsn = _new_db(admin_dsn, f"bench_live_{batch_max}")
-    with _Center(dsn, broker.port, district, batch_max, f"bench-center-live-{batch_max}") as c:
+    label, batch_max, touch = variant
+    dsn = _new_db(admin_dsn, f"bench_live_{key}")
+    with _Center(dsn, broker.port, district, batch_max, f"bench-center-live-{key}",
+                 touch) as c:
         t0 = time.monotonic()
         pubs = _finish(_publishers(broker.port, cameras, N_ALERTS, 2, "flat", dup=0.05))
         publish_s = max(r["elapsed_s"] for r in pubs)
@@ -328,11 +353,14 @@ def _pct(values: list[float], p: float) -> float:
     return values[min(len(values) - 1, int(p / 100 * len(values)))] if values else float("nan")
 
 
-def _latency(admin_dsn: str, broker: Any, district: Path, cameras: Path, label: str,
-             batch_max: int, workers: list[str], tmp: Path) -> dict[str, Any]:
-    dsn = _new_db(admin_dsn, f"bench_latency_{batch_max}")
-    out = tmp / f"latency-{batch_max}.json"
-    with _Center(dsn, broker.port, district, batch_max, f"bench-center-lat-{batch_max}") as c:
+def _latency(admin_dsn: str, broker: Any, district: Path, cameras: Path,
+             variant: tuple[str, int, float], key: str, workers: list[str],
+             tmp: Path) -> dict[str, Any]:
+    label, batch_max, touch = variant
+    dsn = _new_db(admin_dsn, f"bench_latency_{key}")
+    out = tmp / f"latency-{key}.json"
+    with _Center(dsn, broker.port, district, batch_max, f"bench-center-lat-{key}",
+                 touch) as c:
         listener = _spawn("listen", "--url", f"ws://127.0.0.1:{c.port}/ws", "--workers",
                           ",".join(workers), "--seconds", str(LATENCY_S + 8), "--out", str(out))
         _wait(lambda: c.app.state.center.hub.client_count >= len(workers) + 1, 30,
@@ -345,14 +373,85 @@ def _latency(admin_dsn: str, broker: Any, district: Path, cameras: Path, label: 
     data = json.loads(out.read_text())
     lat = sorted(x for x, _ in data["latencies_ms"])
     new = sorted(x for x, created in data["latencies_ms"] if created)
+    wall = sorted(data["wall_alert_ms"])
     check = _verify(dsn, n + _WARM_PLACES[0])
     return {"variant": label, "test": "latency", "sent": pubs[0]["sent"],
             "rate": pubs[0]["sent"] / pubs[0]["elapsed_s"], "samples": len(lat),
             "p50_ms": _pct(lat, 50), "p95_ms": _pct(lat, 95), "p99_ms": _pct(lat, 99),
             "max_ms": lat[-1] if lat else float("nan"), "new_samples": len(new),
             "new_p50_ms": _pct(new, 50), "new_p99_ms": _pct(new, 99),
+            "wall_alerts": len(wall), "wall_p50_ms": _pct(wall, 50),
+            "wall_p99_ms": _pct(wall, 99),
             "wall_events": data["wall"], "ws_clients_dropped": data["dropped"], "stats": stats,
             **check}
+
+
+def _alerts_for_stages(cameras: Path, n: int) -> list[tuple[str, bytes]]:
+    cams = json.loads(cameras.read_text())
+    rng = random.Random(5)
+    places = _places(cams)
+    now = datetime.now(UTC)
+    return [_payload(rng.choice(places), rng, uuid.uuid4(), now) for _ in range(n)]
+
+
+def _store_stage(admin_dsn: str, messages: list[tuple[str, bytes]]) -> list[dict[str, Any]]:
+    """``queries.insert_alerts`` alone (no MQTT, no tickets, no pushes): the "stored
+    idempotently" number. Batches of 500, one transaction each; then the same alerts again
+    (every one a duplicate). bbox as a text literal (now) and through psycopg's list dumper."""
+    import psycopg
+
+    from center.db import queries
+    from center.protocol import parse_alert
+
+    alerts = [parse_alert(payload) for _, payload in messages]
+    out = []
+    for label, bbox in (("bbox text literal", queries._bbox_literal), ("bbox list", list)):
+        dsn = _new_db(admin_dsn, "bench_store")
+
+        async def run(dsn: str = dsn) -> tuple[float, float]:
+            async with await psycopg.AsyncConnection.connect(dsn) as conn:
+                times = []
+                for _ in range(2):
+                    t0 = time.perf_counter()
+                    for i in range(0, len(alerts), 500):
+                        async with conn.transaction():
+                            await queries.insert_alerts(conn, alerts[i:i + 500])
+                    times.append(time.perf_counter() - t0)
+                return times[0], times[1]
+
+        saved = queries._bbox_literal
+        queries._bbox_literal = bbox  # type: ignore[assignment]
+        try:
+            new_s, dup_s = asyncio.run(run())
+        finally:
+            queries._bbox_literal = saved
+        out.append({"test": "store", "variant": label, "n": len(alerts),
+                    "new_per_s": len(alerts) / new_s, "dup_per_s": len(alerts) / dup_s,
+                    **_verify(dsn, len(alerts) + _WARM_PLACES[0])})
+    return out
+
+
+def _handle_stage(admin_dsn: str, broker: Any, district: Path,
+                  messages: list[tuple[str, bytes]]) -> list[dict[str, Any]]:
+    """``Ingest.handle_batch`` without MQTT (validation, store, tickets, views, pushes and
+    notification rows; no websocket clients), batches of 500: the center's own ceiling."""
+    out = []
+    for i, (label, batch_max, touch) in enumerate(VARIANTS):
+        if batch_max == 1:
+            continue
+        dsn = _new_db(admin_dsn, f"bench_handle_{i}")
+        with _Center(dsn, broker.port, district, batch_max, f"bench-center-handle-{i}",
+                     touch) as c:
+            ingest = c.app.state.ingest
+            t0 = time.perf_counter()
+            for j in range(0, len(messages), batch_max):
+                c.call(ingest.handle_batch(messages[j:j + batch_max]))
+            elapsed = time.perf_counter() - t0
+            stats = dict(vars(c.stats))
+        out.append({"test": "handle_batch", "variant": label, "n": len(messages),
+                    "per_s": len(messages) / elapsed, "us_per_alert": elapsed / len(messages)
+                    * 1e6, "stats": stats, **_verify(dsn, len(messages) + _WARM_PLACES[0])})
+    return out
 
 
 _WARM_PLACES = [0]
@@ -392,9 +491,26 @@ def main() -> None:
         print(f"warm-up  {w['sent']} places, each a new ticket: {w['tickets_per_s']:.0f} tickets"
               f" opened and dispatched per s (batched); tickets {w['tickets']}, lost {w['lost']}",
               flush=True)
-        for test in (_backlog, _live):
-            for label, batch_max in VARIANTS:
-                r = test(admin, broker, district, cameras, label, batch_max)
+        skip = bool(os.environ.get("GRIDWATCH_BENCH_ONLY_LATENCY"))
+        stage_msgs = [] if skip else _alerts_for_stages(cameras, N_ALERTS)
+        for r in [] if skip else _store_stage(admin, stage_msgs):
+            results.append(r)
+            print(f"store    {r['variant']:28} {r['new_per_s']:8.0f} new alerts/s stored,"
+                  f" {r['dup_per_s']:.0f}/s all duplicates (insert_alerts alone, 500 a"
+                  f" transaction); rows {r['rows']}, lost {r['lost']}, duplicated"
+                  f" {r['duplicated']}", flush=True)
+        for r in [] if skip else _handle_stage(admin, broker, district, stage_msgs):
+            results.append(r)
+            print(f"handle   {r['variant']:28} {r['per_s']:8.0f} alerts/s"
+                  f" ({r['us_per_alert']:.0f} us each; handle_batch alone, no MQTT, no"
+                  f" clients; {r['stats']['touches_coalesced']} touch pushes coalesced);"
+                  f" lost {r['lost']}, sum(alert_count) {r['ticket_alert_count']}", flush=True)
+        if os.environ.get("GRIDWATCH_BENCH_ONLY_STAGES"):
+            return
+        for test in () if skip else (_backlog, _live):
+            for i, variant in enumerate(VARIANTS):
+                label = variant[0]
+                r = test(admin, broker, district, cameras, variant, str(i))
                 results.append(r)
                 extra = f", publishers took {r['publish_s']:.1f}s" if "publish_s" in r else ""
                 print(f"{r['test']:8} {label:28} {r['stored_per_s']:8.0f} alerts/s stored"
@@ -403,16 +519,21 @@ def main() -> None:
                       f" largest {r['stats']['largest_batch']}); rows {r['rows']}, lost"
                       f" {r['lost']}, duplicated {r['duplicated']}, tickets {r['tickets']},"
                       f" sum(alert_count) {r['ticket_alert_count']}", flush=True)
-        for label, batch_max in VARIANTS:
-            r = _latency(admin, broker, district, cameras, label, batch_max, workers, tmp)
+        for i, variant in enumerate(VARIANTS):
+            label = variant[0]
+            r = _latency(admin, broker, district, cameras, variant, str(i), workers, tmp)
             results.append(r)
             print(f"latency  {label:28} at {r['rate']:.0f}/s: p50 {r['p50_ms']:.1f} ms,"
                   f" p95 {r['p95_ms']:.1f} ms, p99 {r['p99_ms']:.1f} ms, max {r['max_ms']:.0f} ms"
                   f" over {r['samples']} pushes to phones; new tickets ({r['new_samples']}):"
                   f" p50 {r['new_p50_ms']:.1f} ms, p99 {r['new_p99_ms']:.1f} ms;"
+                  f" wall alert events ({r['wall_alerts']}): p50 {r['wall_p50_ms']:.1f} ms,"
+                  f" p99 {r['wall_p99_ms']:.1f} ms;"
                   f" {r['wall_events']} wall events, {r['ws_clients_dropped']} clients dropped;"
                   f" lost {r['lost']}, duplicated {r['duplicated']},"
-                  f" {r['stats']['batches']} batches", flush=True)
+                  f" {r['stats']['batches']} batches, {r['stats']['touches_coalesced']}"
+                  f" touch pushes coalesced, slowest batch {r['stats']['slowest_batch_ms']:.0f}"
+                  " ms", flush=True)
     finally:
         broker.stop()
         pg.stop("immediate")

@@ -8,26 +8,49 @@ by place (camera, zone, event type) so a storm of repeats for a place is one UPD
 screens are told after the commit. A malformed message goes to the dead-letter table with the
 reason and never stops the loop.
 
-Delivery is at least once, with a window. The center subscribes with a fixed client id and a
-persistent session, so the broker keeps QoS 1 alerts while the center is away. But paho (under
-aiomqtt) sends the PUBACK as soon as a message is read off the socket, before it is stored:
-from then on the message lives only in this process's inbox. A database outage stalls the loop
-and the inbox grows in memory (nothing is dropped while the process lives); a crash or kill
-loses what was in the inbox and the batch in flight. Acknowledging after the commit (paho's
-``manual_ack``) closes that window; that is issue 7.
+Delivery is at least once, with no window: a QoS 1 message is acknowledged to the broker
+only after the batch that stored it has committed (``_Acker``). The center subscribes with a
+fixed client id and a persistent session, so whatever it has not acknowledged -- the batch in
+flight, what waits in the inbox, what the broker still queues -- is redelivered when it comes
+back after a crash or a kill, and stored once (``ON CONFLICT DO NOTHING`` on (alert_id, seq);
+ticket work is done only for rows that were new, in the same transaction). While PostgreSQL is
+down the batch is held and retried with backoff, nothing is acknowledged, and the broker keeps
+the rest: it stops sending once the center has ``max_inflight_messages`` unacknowledged (so
+that also bounds the inbox and the batch size) and queues up to ``max_queued_messages`` for
+the session. See docs/performance.md, "Center ingest and dispatch", for the broker settings
+this needs.
+
+aiomqtt has no manual-acknowledgement API yet (empicano/aiomqtt#345, draft PR #346); paho
+2.x has one (``manual_ack_set(True)``, ``ack(mid, qos)``). We reach aiomqtt's paho client in
+one place (``_paho``), the workaround that issue documents. Under aiomqtt, paho is driven from
+this event loop's thread (its socket is watched with ``add_reader``/``add_writer``), so
+``ack()`` runs on the thread that reads the socket: no locking question, unlike paho's own
+network thread (``loop_start``), where ``ack()`` would append to the outgoing deque from a
+second thread without a lock.
+
+With ``touch_interval_s`` > 0 (off by default), ticket pushes for an attach that changes
+nothing a person acts on (``alert_count`` and ``last_alert_id`` only) go out at most once per
+``touch_interval_s`` per ticket, the latest state re-read when the window ends; new tickets,
+state and assignee changes and notifications go out at once. Wall-screen pushes of ``update``
+alerts are likewise at most one per alert per ``touch_interval_s`` (``new`` and ``end``
+always).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar
+from uuid import UUID
 
 import aiomqtt
+import paho.mqtt.client as paho_mqtt
 import psycopg
+from psycopg.rows import class_row
 from psycopg_pool import AsyncConnectionPool
 from pydantic import ValidationError
 
@@ -52,6 +75,8 @@ log = logging.getLogger(__name__)
 _M = TypeVar("_M", Heartbeat, CameraStatus, EdgeStatus)
 _T = TypeVar("_T")
 _Place = tuple[str, str, str]  # camera, zone, event type: one open ticket each
+_TICKET_COLS = ", ".join(tickets.Ticket.__dataclass_fields__)
+_LOCK_RACE = (psycopg.errors.DeadlockDetected, psycopg.errors.TransactionRollback)
 
 
 class Rejected(ValueError):
@@ -66,6 +91,17 @@ class IngestStats:
     dead_letters: int = 0
     batches: int = 0
     largest_batch: int = 0
+    acked: int = 0
+    #: Ticket pushes held back (a later one for the same ticket within the window replaced
+    #: them) and wall alert pushes skipped (``update`` alerts within the window).
+    touches_coalesced: int = 0
+    updates_skipped: int = 0
+    #: Batches retried after a deadlock or serialization failure.
+    lock_retries: int = 0
+    #: Seconds the loop has spent holding a batch for the database.
+    db_held_s: float = 0.0
+    #: The longest a batch took, receipt to pushes (database holds included).
+    slowest_batch_ms: float = 0.0
 
 
 async def next_batch(messages: AsyncIterator[_T], inbox: asyncio.Queue[_T], max_n: int,
@@ -135,11 +171,84 @@ def _reason(exc: ValidationError) -> str:
     )
 
 
+def _paho(client: aiomqtt.Client) -> paho_mqtt.Client:
+    """The paho client inside aiomqtt: the only place we reach in, for manual acks (see the
+    module docstring). Fails loudly if a future aiomqtt moves it."""
+    inner = client._client  # noqa: SLF001
+    if not isinstance(inner, paho_mqtt.Client):
+        raise TypeError(f"aiomqtt.Client._client is {type(inner)!r}, not a paho client")
+    return inner
+
+
+class _Acker:
+    """Acknowledges messages of one connection, after they are stored, in the order received
+    (MQTT 3.1.1 4.6: PUBACKs go out in the order the PUBLISHes came)."""
+
+    def __init__(self, client: aiomqtt.Client) -> None:
+        self._paho = _paho(client)
+        self._paho.manual_ack_set(True)  # before connecting: nothing is ever acked on receipt
+        self.live = True  # false once the connection is gone: the broker redelivers instead
+
+    def ack(self, messages: list[aiomqtt.Message]) -> int:
+        if not self.live:
+            return 0
+        n = 0
+        for m in messages:
+            if m.qos > 0:
+                self._paho.ack(m.mid, m.qos)
+                n += 1
+        return n
+
+
+class _TouchThrottle:
+    """Ticket pushes that only touch a ticket (no new ticket, no state or assignee change, no
+    one to notify) at most once per ``interval_s`` per ticket; the last one wins and is sent
+    fresh from the database when the window ends (``due``). Anything else goes at once."""
+
+    def __init__(self, interval_s: float) -> None:
+        self.interval_s = interval_s
+        self._pushed: dict[int, tuple[float, str, str | None]] = {}  # id -> (at, state, owner)
+        self._held: set[int] = set()
+
+    def offer(self, change: tickets.Change, now: float) -> bool:
+        """True: push it now (and it is recorded as pushed); False: held for later."""
+        t = change.ticket
+        last = self._pushed.get(t.id)
+        if (self.interval_s > 0 and last is not None and now - last[0] < self.interval_s
+                and not change.created and not change.notify
+                and (last[1], last[2]) == (t.state, t.assignee_id)):
+            self._held.add(t.id)
+            return False
+        self._held.discard(t.id)
+        self._pushed[t.id] = (now, t.state, t.assignee_id)
+        return True
+
+    def due(self, now: float) -> list[int]:
+        """Held tickets whose window has ended (forgotten: push them); old entries pruned."""
+        out = [i for i in self._held if now - self._pushed[i][0] >= self.interval_s]
+        self._held.difference_update(out)
+        for i in [i for i, v in self._pushed.items()
+                  if now - v[0] >= self.interval_s and i not in self._held]:
+            del self._pushed[i]
+        return out
+
+    def pushed(self, change: tickets.Change, now: float) -> None:
+        t = change.ticket
+        self._pushed[t.id] = (now, t.state, t.assignee_id)
+
+
 class Ingest:
     #: Most messages per transaction; 1 gives the old one-transaction-per-message behaviour.
     batch_max = 500
     #: How long to wait for a batch to fill; 0 takes only what is already waiting.
     batch_linger_s = 0.0
+    #: At most one "touch" ticket push per ticket, and one wall push per ``update`` alert, in
+    #: this many seconds; 0 (the default) pushes every one. Measured at 1,000 alerts/s spread
+    #: over 4,600 places it saved nothing (few repeats per ticket per window) and delayed the
+    #: held pushes by design; it pays off in storms at few places (docs/performance.md).
+    touch_interval_s = 0.0
+    #: Longest wait between two tries while the database is down.
+    db_retry_max_s = 5.0
 
     def __init__(self, mqtt: MqttSettings, pool: AsyncConnectionPool, ctx: Context,
                  views: Views, hub: Hub,
@@ -151,23 +260,36 @@ class Ingest:
         self._hub = hub
         self._announce = announce
         self.connected = False
+        self.db_holding = False
         self.stats = IngestStats()
         self.edges_seen: dict[str, datetime] = {}
+        self._throttle = _TouchThrottle(self.touch_interval_s)
+        self._update_pushed: dict[UUID, float] = {}
 
     async def run(self) -> None:
         """Consume forever, reconnecting to the broker with backoff."""
+        flusher = asyncio.create_task(self._flush_touches(), name="ingest-touches")
+        try:
+            await self._consume()
+        finally:
+            flusher.cancel()
+
+    async def _consume(self) -> None:
         backoff = 0.5
-        # Our own handle on the queue aiomqtt fills, so a batch is taken without a task per
-        # message; it outlives reconnections (what arrived is still to be stored).
-        inbox: asyncio.Queue[aiomqtt.Message] = asyncio.Queue()
         while True:
+            # Our own handle on the queue aiomqtt fills, so a batch is taken without a task per
+            # message. One per connection: what a dead connection left unacknowledged is the
+            # broker's to redeliver, and must not be acknowledged on the next one.
+            inbox: asyncio.Queue[aiomqtt.Message] = asyncio.Queue()
+            client = aiomqtt.Client(
+                self._mqtt.host, self._mqtt.port, identifier=self._mqtt.client_id,
+                username=self._mqtt.username, password=self._mqtt.password,
+                clean_session=False, keepalive=30,
+                queue_type=lambda maxsize: inbox,  # type: ignore[arg-type]
+            )
+            acker = _Acker(client)
             try:
-                async with aiomqtt.Client(
-                    self._mqtt.host, self._mqtt.port, identifier=self._mqtt.client_id,
-                    username=self._mqtt.username, password=self._mqtt.password,
-                    clean_session=False, keepalive=30,
-                    queue_type=lambda maxsize: inbox,  # type: ignore[arg-type]
-                ) as client:
+                async with client:
                     for topic in CENTER_SUBSCRIPTIONS:
                         await client.subscribe(topic, qos=QOS_RELIABLE)
                     self.connected, backoff = True, 0.5
@@ -177,11 +299,14 @@ class Ingest:
                                                  self.batch_linger_s)
                         await self.handle_batch(
                             [(str(m.topic), _bytes(m.payload)) for m in batch])
+                        self.stats.acked += acker.ack(batch)  # stored and committed: ack
             except aiomqtt.MqttError as exc:
                 self.connected = False
                 log.warning("mqtt unavailable (%s); retrying in %.1fs", exc, backoff)
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 10.0)
+            finally:
+                acker.live = False
 
     async def handle(self, topic: str, payload: bytes) -> None:
         """Store one message (a batch of one)."""
@@ -190,6 +315,7 @@ class Ingest:
     async def handle_batch(self, messages: list[tuple[str, bytes]]) -> None:
         """Store a batch of (topic, payload): its alerts and dead letters in one transaction,
         status and heartbeats one by one. Held and retried while the database is unreachable."""
+        t0 = time.perf_counter()
         self.stats.received += len(messages)
         self.stats.batches += 1
         self.stats.largest_batch = max(self.stats.largest_batch, len(messages))
@@ -207,17 +333,35 @@ class Ingest:
                 rejected.append((topic, payload, str(exc)))
         if alerts or rejected:
             await self._hold_while_db_down(self._store_alerts, alerts, rejected)
+        self.stats.slowest_batch_ms = max(self.stats.slowest_batch_ms,
+                                          (time.perf_counter() - t0) * 1000)
 
     async def _hold_while_db_down(self, step: Callable[..., Awaitable[None]],
                                   *args: Any) -> None:
-        delay = 0.5
-        while True:
-            try:
-                return await step(*args)
-            except psycopg.OperationalError as exc:
-                log.error("database unavailable (%s); holding messages", exc)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 10.0)
+        """Run ``step`` until the database takes it. Nothing of the batch is acknowledged
+        meanwhile, so the broker holds (and, past its in-flight limit, queues) the rest."""
+        delay, started = 0.25, None
+        loop = asyncio.get_running_loop()
+        try:
+            while True:
+                try:
+                    return await step(*args)
+                except _LOCK_RACE as exc:  # deadlock or serialization failure: just retry
+                    self.stats.lock_retries += 1
+                    log.warning("batch rolled back (%s); retrying it", exc.sqlstate)
+                    await asyncio.sleep(0.01)
+                except psycopg.OperationalError as exc:
+                    if started is None:
+                        started = loop.time()
+                        self.db_holding = True
+                    log.error("database unavailable (%s); holding the batch, retry in %.1fs",
+                              exc, delay)
+                    await asyncio.sleep(delay)
+                    delay = min(delay * 2, self.db_retry_max_s)
+        finally:
+            if started is not None:
+                self.db_holding = False
+                self.stats.db_held_s += loop.time() - started
 
     async def _store_alerts(self, alerts: list[_Received],
                             rejected: list[tuple[str, bytes, str]]) -> None:
@@ -249,10 +393,14 @@ class Ingest:
         self.stats.stored += len(new)
         self.stats.duplicates += len(alerts) - len(new)
         ticket_of = {(a.alert_id, a.seq): t for a, t in links}
+        now = asyncio.get_running_loop().time()
         for a in new:
-            self._push_alert(a, ticket_of.get((a.alert_id, a.seq)))
+            self._push_alert(a, ticket_of.get((a.alert_id, a.seq)), now)
         for change in changes:
-            self._announce(change)
+            if self._throttle.offer(change, now):
+                self._announce(change)
+            else:
+                self.stats.touches_coalesced += 1
         log.info("alerts stored=%d duplicates=%d dead_letters=%d ticket_changes=%d",
                  len(new), len(alerts) - len(new), len(rejected), len(changes))
 
@@ -332,7 +480,13 @@ class Ingest:
             raise Rejected(f"unknown event_type {alert.event_type}")
         return alert
 
-    def _push_alert(self, alert: Alert, ticket_id: int | None) -> None:
+    def _push_alert(self, alert: Alert, ticket_id: int | None, now: float) -> None:
+        if alert.kind == "update" and self.touch_interval_s > 0:
+            last = self._update_pushed.get(alert.alert_id)
+            if last is not None and now - last < self.touch_interval_s:
+                self.stats.updates_skipped += 1
+                return
+            self._update_pushed[alert.alert_id] = now
         row = queries.AlertRow(
             alert_id=alert.alert_id, seq=alert.seq, kind=alert.kind, edge_id=alert.edge_id,
             camera_id=alert.camera_id, zone_id=alert.zone_id, event_type=alert.event_type,
@@ -342,6 +496,33 @@ class Ingest:
             has_snapshot=alert.snapshot_jpeg is not None,
         )
         self._hub.publish("alert", self._views.alert(row))
+
+    async def _flush_touches(self) -> None:
+        """Push held "touch" ticket changes once their window ends, re-read from the database
+        (so a push never carries an older state than one already sent from elsewhere)."""
+        loop = asyncio.get_running_loop()
+        every = max(self.touch_interval_s / 4, 0.05)
+        while True:
+            await asyncio.sleep(every)
+            now = loop.time()
+            self._update_pushed = {k: v for k, v in self._update_pushed.items()
+                                   if now - v < self.touch_interval_s}
+            due = self._throttle.due(now)
+            if not due:
+                continue
+            try:
+                async with self._pool.connection() as conn:
+                    cur = conn.cursor(row_factory=class_row(tickets.Ticket))
+                    await cur.execute(f"SELECT {_TICKET_COLS} FROM tickets WHERE id = ANY(%s)",
+                                      (due,))
+                    fresh = await cur.fetchall()
+            except psycopg.Error as exc:
+                log.warning("could not re-read %d held ticket pushes: %s", len(due), exc)
+                continue  # a later change to those tickets will be pushed
+            for t in fresh:
+                change = tickets.Change(t)
+                self._throttle.pushed(change, now)
+                self._announce(change)
 
     async def _status(self, ids: list[str], payload: bytes) -> None:
         if len(ids) == 1:

@@ -14,6 +14,7 @@ import shutil
 import socket
 import subprocess
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 PG_BIN = Path(os.environ.get("GRIDWATCH_PG_BIN", "/usr/lib/postgresql/15/bin"))
@@ -123,32 +124,92 @@ class Postgres:
         self.stop()
 
 
-class Mosquitto:
-    """A Mosquitto broker with persistence in ``data_dir``, listening on 127.0.0.1 only."""
+@dataclass(frozen=True)
+class BrokerTls:
+    """A TLS listener's files (PEM): the broker's certificate and key, and the CA that signed
+    it (and, with ``require_certificate``, the clients' certificates)."""
 
-    def __init__(self, data_dir: Path, port: int | None = None) -> None:
+    certfile: Path
+    keyfile: Path
+    cafile: Path
+    require_certificate: bool = False
+
+
+class Mosquitto:
+    """A Mosquitto broker with persistence in ``data_dir``, listening on 127.0.0.1 only.
+
+    ``password_file`` + ``acl_file`` (``center.mqtt_auth.gen_auth``) turn anonymous access off;
+    ``tls`` adds a TLS listener on ``tls_port`` (the plain listener stays on ``port``; with
+    ``plain=False`` there is none and ``port`` is the TLS one). The files are copied into
+    ``data_dir`` so that the broker's own user can read them.
+    """
+
+    def __init__(self, data_dir: Path, port: int | None = None, *,
+                 password_file: Path | None = None, acl_file: Path | None = None,
+                 tls: BrokerTls | None = None, tls_port: int | None = None,
+                 plain: bool = True, anonymous_port: int | None = None,
+                 anonymous_acl: str | None = None) -> None:
         self.data_dir = Path(data_dir).resolve()
+        #: A second loopback listener for clients without an account, confined to the topics
+        #: of ``anonymous_acl`` (ACL text; the demo's simulated edge until it can log in).
+        self.anonymous_port, self.anonymous_acl = anonymous_port, anonymous_acl
         self.port = port or free_port()
         self.host = "127.0.0.1"
+        self.password_file, self.acl_file, self.tls, self.plain = (
+            password_file, acl_file, tls, plain)
+        if tls is not None and not plain:
+            tls_port = self.port
+        self.tls_port = (tls_port or free_port()) if tls is not None else None
         self._proc: subprocess.Popen[bytes] | None = None
         self._user = _service_user("mosquitto")
         if not Path(MOSQUITTO_BIN).exists():
             raise ServiceError("mosquitto not found: apt-get install mosquitto")
+        if (password_file is None) != (acl_file is None):
+            raise ServiceError("give Mosquitto both password_file and acl_file, or neither")
 
     @property
     def log_path(self) -> Path:
         return self.data_dir / "mosquitto.log"
 
+    def _copy_in(self, path: Path, name: str) -> Path:
+        folder = self.data_dir / "auth"
+        folder.mkdir(exist_ok=True)
+        os.chmod(folder, 0o700)
+        target = folder / name
+        shutil.copyfile(path, target)
+        os.chmod(target, 0o600)
+        return target
+
     def _write_config(self) -> Path:
         conf = self.data_dir / "mosquitto.conf"
+        security = "allow_anonymous true\n"
+        if self.password_file is not None and self.acl_file is not None:
+            security = ("allow_anonymous false\n"
+                        f"password_file {self._copy_in(self.password_file, 'passwd')}\n"
+                        f"acl_file {self._copy_in(self.acl_file, 'acl')}\n")
+        listeners = f"listener {self.port} 127.0.0.1\n" if self.plain else ""
+        if self.tls is not None:
+            listeners += (f"listener {self.tls_port} 127.0.0.1\n"
+                          f"certfile {self._copy_in(self.tls.certfile, 'server.crt')}\n"
+                          f"keyfile {self._copy_in(self.tls.keyfile, 'server.key')}\n"
+                          f"cafile {self._copy_in(self.tls.cafile, 'ca.crt')}\n"
+                          f"require_certificate {str(self.tls.require_certificate).lower()}\n")
+        if self.anonymous_port is not None and self.anonymous_acl is not None:
+            # Security settings then belong to the listener above them.
+            acl = self.data_dir / "auth" / "anonymous.acl"
+            acl.write_text(self.anonymous_acl)
+            listeners = "per_listener_settings true\n" + listeners.replace(
+                f"listener {self.port} 127.0.0.1\n",
+                f"listener {self.port} 127.0.0.1\n{security}", 1)
+            security = (f"listener {self.anonymous_port} 127.0.0.1\nallow_anonymous true\n"
+                        f"acl_file {acl}\n")
         conf.write_text(
-            f"listener {self.port} 127.0.0.1\n"
-            "allow_anonymous true\n"
+            listeners + security +
             "persistence true\n"
             f"persistence_location {self.data_dir}/\n"
             "autosave_interval 5\n"
             "max_queued_messages 100000\n"
-            "max_inflight_messages 100\n"
+            "max_inflight_messages 1000\n"
             f"log_dest file {self.log_path}\n"
             "log_type error\nlog_type warning\nlog_type notice\n"
         )
@@ -163,7 +224,10 @@ class Mosquitto:
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
         )
         try:
-            wait_for_port(self.port, 15, "Mosquitto", self.log_path)
+            wait_for_port(self.port if self.plain else self.tls_port or self.port, 15,
+                          "Mosquitto", self.log_path)
+            if self.tls_port is not None:
+                wait_for_port(self.tls_port, 15, "Mosquitto (TLS)", self.log_path)
         except ServiceError:
             self.stop()
             raise

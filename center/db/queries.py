@@ -45,14 +45,20 @@ class CameraStatusRow:
 _INSERT_ALERT = (
     "INSERT INTO alerts (alert_id, seq, kind, edge_id, camera_id, zone_id, event_type,"
     " label, score, bbox, started_at, observed_at, has_snapshot)"
-    " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+    " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s::real[], %s, %s, %s)"
     " ON CONFLICT DO NOTHING")
+
+
+def _bbox_literal(bbox: Sequence[float]) -> str:
+    """The box as a PostgreSQL array literal, cheaper than psycopg's list dumper per row.
+    ``repr`` of a float is exact and never has a comma or brace."""
+    return "{" + ",".join(map(repr, map(float, bbox))) + "}"
 
 
 def _alert_params(alert: Alert) -> tuple[object, ...]:
     return (alert.alert_id, alert.seq, alert.kind, alert.edge_id, alert.camera_id, alert.zone_id,
-            alert.event_type, alert.label, alert.score, list(alert.bbox), alert.started_at,
-            alert.last_seen_at, alert.snapshot_jpeg is not None)
+            alert.event_type, alert.label, alert.score, _bbox_literal(alert.bbox),
+            alert.started_at, alert.last_seen_at, alert.snapshot_jpeg is not None)
 
 
 async def insert_alert(conn: AsyncConnection, alert: Alert) -> bool:

@@ -214,7 +214,8 @@ async def attach_to_open(conn: AsyncConnection, ctx: Context,
         " target AS (SELECT t.id AS tid, v.n, v.last_alert FROM tickets t"
         "            JOIN v USING (camera_id, zone_id, event_type)"
         "            WHERE t.is_open AND t.state <> 'handled'"
-        "            ORDER BY t.id FOR UPDATE OF t)"  # one lock order for every caller
+        "            ORDER BY t.id FOR NO KEY UPDATE OF t)"  # one lock order; and no
+        # wait on the foreign-key share locks of notification rows (nor they on us)
         " UPDATE tickets SET alert_count = alert_count + target.n,"
         " last_alert_id = target.last_alert, updated_at = %s"
         f" FROM target WHERE tickets.id = target.tid RETURNING {cols}",
@@ -239,7 +240,9 @@ async def intake(conn: AsyncConnection, ctx: Context, *, source: str, event_type
 
 async def get(conn: AsyncConnection, ticket_id: int, *, for_update: bool = False) -> Ticket:
     cur = conn.cursor(row_factory=class_row(Ticket))
-    lock = " FOR UPDATE" if for_update else ""
+    # NO KEY: ticket updates never change its id, so rows referencing it (notifications,
+    # ledger) can still take their foreign-key share locks instead of deadlocking with us.
+    lock = " FOR NO KEY UPDATE" if for_update else ""
     await cur.execute(f"SELECT {_COLS} FROM tickets WHERE id = %s{lock}", (ticket_id,))
     ticket = await cur.fetchone()
     if ticket is None:
