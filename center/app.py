@@ -16,14 +16,16 @@ from typing import Any
 
 import psycopg
 from fastapi import FastAPI, Request, Response, WebSocket
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from psycopg_pool import AsyncConnectionPool
 
-from center import district_store
+from center import auth, district_store
 from center.api import (alerts, district, engineer, indicators, intake, open311, pages,
                         tickets)
-from center.api.deps import Center
+from center.api import auth as auth_api
+from center.api.deps import Center, RateLimits
 from center.clock import Clock, SystemClock
 from center.context import Context
 from center.db import migrate, queries, retention
@@ -74,6 +76,9 @@ def create_app(settings: CenterSettings, *, clock: Clock | None = None,
                   limits=load_time_limits(settings.time_limits), clock=clock or SystemClock())
     views = Views(ctx)
     hub = Hub(settings.ws_queue)
+    auth.install_log_redaction()
+    configured_secret = (settings.secret_key.get_secret_value()
+                         if settings.secret_key is not None else None)
     notify = Notifications(settings.notifiers, views, hub)  # a broken notifier file fails here
 
     @asynccontextmanager
@@ -95,9 +100,14 @@ def create_app(settings: CenterSettings, *, clock: Clock | None = None,
                 stored = await district_store.load_district(conn)
             cur = await conn.execute("SELECT scope FROM emergency_modes WHERE active")
             ctx.emergency_scopes = {r[0] for r in await cur.fetchall()}
+            secret = await auth.signing_secret(conn, configured_secret)
         assert stored is not None
         ctx.district = stored
-        center = Center(pool, ctx, views, hub, notify)
+        limits = RateLimits(login_person=settings.auth.login_rate_person,
+                            login_ip=settings.auth.login_rate_ip,
+                            public_ip=settings.auth.public_rate_ip)
+        center = Center(pool, ctx, views, hub, notify, secret=secret,
+                        token_ttl_s=settings.auth.token_ttl_hours * 3600, limiter=limits)
         ingest = Ingest(settings.mqtt, pool, ctx, views, hub, center.announce)
         app.state.center, app.state.ingest = center, ingest
         tasks = [asyncio.create_task(ingest.run(), name="mqtt-ingest"),
@@ -119,8 +129,14 @@ def create_app(settings: CenterSettings, *, clock: Clock | None = None,
 
     app = FastAPI(title="gridwatch center", version="0.2.0", lifespan=lifespan)
     app.state.settings = settings  # the engineer API publishes zone edits to the broker
-    for module in (alerts, tickets, intake, district, indicators, open311, engineer, pages):
+    for module in (auth_api, alerts, tickets, intake, district, indicators, open311, engineer,
+                   pages):
         app.include_router(module.router)
+    if settings.cors_origins:  # closed by default: only the center's own pages call the API
+        app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins,
+                           allow_methods=["GET", "POST", "PUT"],
+                           allow_headers=["Authorization", "Content-Type"],
+                           allow_credentials=False)
 
     @app.get("/healthz")
     async def healthz(request: Request, response: Response) -> dict[str, Any]:
@@ -145,8 +161,23 @@ def create_app(settings: CenterSettings, *, clock: Clock | None = None,
         return Response(generate_latest(metrics_registry), media_type=CONTENT_TYPE_LATEST)
 
     @app.websocket("/ws")
-    async def ws(websocket: WebSocket, worker_id: str | None = None) -> None:
-        await hub.serve(websocket, worker_id)
+    async def ws(websocket: WebSocket, token: str | None = None,
+                 worker_id: str | None = None) -> None:
+        """``/ws?token=…``: what the token's person may see (center/push.py). Without a valid
+        token the socket is accepted and closed at once with 4401 (4403 when ``worker_id``,
+        kept for old clients, names someone else), codes a browser can read."""
+        center: Center = websocket.app.state.center
+        try:
+            principal = center.principal(token)
+        except auth.InvalidToken as exc:
+            await websocket.accept()
+            await websocket.close(code=4401, reason=str(exc)[:120])
+            return
+        if worker_id is not None and worker_id != principal.id:
+            await websocket.accept()
+            await websocket.close(code=4403, reason="worker_id is not the token's person")
+            return
+        await hub.serve(websocket, principal, lambda: center.ctx.district)
 
     app.mount("/static", StaticFiles(directory=DASHBOARD_DIR / "static", check_dir=False),
               name="static")

@@ -126,6 +126,38 @@ def import_district_cmd(path: Path, commit: bool) -> None:
         raise click.ClickException(f"database: {exc}") from None
 
 
+@center.command("set-password")
+@click.argument("person_id")
+def set_password_cmd(person_id: str) -> None:
+    """Set PERSON_ID's login password: read from standard input when it is not a terminal
+    (one line), else prompted twice. Never an argument (``ps`` shows those)."""
+    from center.passwords import PasswordError, set_password
+    from center.settings import CenterSettings
+
+    if sys.stdin.isatty():
+        password = click.prompt("password", hide_input=True, confirmation_prompt=True)
+    else:
+        password = sys.stdin.readline().rstrip("\r\n")
+    try:
+        set_password(CenterSettings().db.dsn, person_id, password)
+    except PasswordError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"password set for {person_id}")
+
+
+@center.command("gen-passwords")
+@click.option("--out", "out", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="File for the new passwords (created with mode 0600).")
+@click.option("--only-missing", is_flag=True, help="Only people who have no password yet.")
+def gen_passwords_cmd(out: Path, only_missing: bool) -> None:
+    """Random passwords for the district's people; printed to OUT only (never to the screen)."""
+    from center.passwords import generate
+    from center.settings import CenterSettings
+
+    done = generate(CenterSettings().db.dsn, out, only_missing=only_missing)
+    click.echo(f"{len(done)} password(s) written to {out} (mode 0600)")
+
+
 @cli.group()
 def mqtt() -> None:
     """MQTT broker security: accounts, ACL and TLS for Mosquitto (docs/security.md)."""

@@ -30,9 +30,12 @@ class Context:
         return grid is not None and grid in self.emergency_scopes
 
     def role_of(self, person_id: str) -> str | None:
-        """The state machine's role for a person of the district (None: unknown)."""
+        """The state machine's role for a person of the district (None: unknown). An admin acts
+        as an operator; an engineer has no role in the state machine (its own name, which no
+        transition allows)."""
         person = self.district.people.get(person_id)
         if person is None or not person.active:
             return None
         return {"worker": "worker", "micro_grid_leader": "leader", "grid_leader": "leader",
-                "department_staff": "department", "operator": "operator"}[person.role]
+                "department_staff": "department", "operator": "operator",
+                "admin": "operator", "engineer": "engineer"}[person.role]

@@ -11,14 +11,18 @@ import json
 from datetime import datetime, time
 from pathlib import Path
 from typing import Any, Literal
-from zoneinfo import ZoneInfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
+from shapely.errors import ShapelyError
 from shapely.geometry import Point, shape
 from shapely.prepared import PreparedGeometry, prep
 
-Role = Literal["worker", "micro_grid_leader", "grid_leader", "department_staff", "operator"]
+#: ``engineer`` manages cameras and zones (read-only elsewhere); ``admin`` does everything an
+#: operator does (docs/security.md has the whole table).
+Role = Literal["worker", "micro_grid_leader", "grid_leader", "department_staff", "operator",
+               "engineer", "admin"]
 _WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 
@@ -135,7 +139,10 @@ class District(_Strict):
                 raise ValueError(f"worker {p.id!r} needs a micro_grid")
             if p.department is not None and p.department not in self.departments:
                 raise ValueError(f"person {p.id!r} names unknown department {p.department!r}")
-        ZoneInfo(self.timezone)
+        try:
+            ZoneInfo(self.timezone)
+        except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: "Asia" is a folder
+            raise ValueError(f"unknown time zone {self.timezone!r}") from None
         return self
 
     def model_post_init(self, _context: Any) -> None:
@@ -231,6 +238,8 @@ def load_district(path: Path) -> District:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
     except OSError as exc:
         raise DistrictError(f"{path}: cannot read: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:
+        raise DistrictError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
     except yaml.YAMLError as exc:
         raise DistrictError(f"{path}: not valid YAML: {exc}") from None
     try:
@@ -247,13 +256,14 @@ def load_district(path: Path) -> District:
                 area = Area(geometry=feat["geometry"], **props)
                 if not shape(area.geometry).is_valid:
                     raise ValueError("polygon is not valid (self-intersecting?)")
-            except (ValidationError, ValueError, TypeError, KeyError) as exc:
+            except (ValidationError, ValueError, TypeError, KeyError, ShapelyError) as exc:
                 detail = _where(exc) if isinstance(exc, ValidationError) else str(exc)
                 raise DistrictError(f"{gpath}: features[{i}]: {detail}") from None
             areas[area.id] = area
     except OSError as exc:
         raise DistrictError(f"{path}: grids: cannot read {gpath}: {exc.strerror}") from None
-    except (json.JSONDecodeError, KeyError, TypeError) as exc:
+    except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError, AttributeError,
+            RecursionError) as exc:
         raise DistrictError(f"{gpath}: not a GeoJSON FeatureCollection: {exc}") from None
     try:
         return District(
@@ -263,3 +273,5 @@ def load_district(path: Path) -> District:
         )
     except ValidationError as exc:
         raise DistrictError(f"{path}: {_where(exc)}") from None
+    except ShapelyError as exc:
+        raise DistrictError(f"{gpath}: bad geometry: {exc}") from None

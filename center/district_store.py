@@ -68,7 +68,10 @@ async def load_district(conn: AsyncConnection) -> District | None:
 
     async def rows(table: str) -> list[dict[str, Any]]:
         await cur.execute(f"SELECT * FROM {table} ORDER BY id")
-        return await cur.fetchall()
+        found = await cur.fetchall()
+        for r in found:
+            r.pop("password_hash", None)  # center/auth.py reads it at login, nowhere else
+        return found
 
     return District(
         **meta,

@@ -22,7 +22,7 @@ def load_event_types(path: Path) -> dict[str, EventType]:
     try:
         raw = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
         table = _Table.model_validate(raw).root
-    except (OSError, yaml.YAMLError, ValidationError) as exc:
+    except (OSError, UnicodeDecodeError, yaml.YAMLError, ValidationError) as exc:
         raise ValueError(f"{path}: bad event-type table: {exc}") from None
     bad = [code for code in table if not (code.isdigit() and 4 <= len(code) <= 6)]
     if bad:

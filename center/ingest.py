@@ -283,8 +283,7 @@ class Ingest:
             inbox: asyncio.Queue[aiomqtt.Message] = asyncio.Queue()
             client = aiomqtt.Client(
                 self._mqtt.host, self._mqtt.port, identifier=self._mqtt.client_id,
-                username=self._mqtt.username, password=self._mqtt.password,
-                clean_session=False, keepalive=30,
+                **self._mqtt.client_kwargs(), clean_session=False, keepalive=30,
                 queue_type=lambda maxsize: inbox,  # type: ignore[arg-type]
             )
             acker = _Acker(client)

@@ -47,6 +47,13 @@ class _Message(BaseModel):
 
     schema_version: Literal[1] = SCHEMA_VERSION
 
+    @field_validator("schema_version", mode="before")
+    @classmethod
+    def _not_a_bool(cls, value: Any) -> Any:
+        if isinstance(value, bool):  # lax mode would take `true` for 1
+            raise ValueError("schema_version must be the integer 1")
+        return value
+
 
 # --- topics -----------------------------------------------------------------------------------
 
@@ -224,6 +231,13 @@ class WsEvent(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     schema_version: Literal[1] = SCHEMA_VERSION
+
+    @field_validator("schema_version", mode="before")
+    @classmethod
+    def _not_a_bool(cls, value: Any) -> Any:
+        if isinstance(value, bool):  # lax mode would take `true` for 1
+            raise ValueError("schema_version must be the integer 1")
+        return value
     type: WsEventType
     at: datetime
     data: dict[str, Any]

@@ -8,6 +8,11 @@ Messages to a phone may carry notification ids (``center/notify``). The hub repo
 receipts the phone sends back (``{"type": "read", "notification_id": N}`` or ``"ticket_id"``),
 and, when a phone connects, asks the sink for what it missed. The sink only queues; the hub
 never waits on the database while fanning out.
+
+Every client is a logged-in person (``/ws?token=…``, center/app.py) and gets only what that
+person may see (center/auth.py): operators, admins and engineers get the wall feed (everything);
+leaders and department staff get the tickets of their area or event types and what they are
+notified of; workers get only what is sent to them (their own tickets, broadcasts).
 """
 
 from __future__ import annotations
@@ -16,13 +21,15 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from fastapi import WebSocket, WebSocketDisconnect
 
+from center.auth import Principal
+from center.district import District
 from center.protocol import WsEvent, WsEventType
 
 log = logging.getLogger(__name__)
@@ -51,6 +58,15 @@ class _Client:
     worker_id: str | None  # None: sees everything (wall screen)
     queue: asyncio.Queue[tuple[str, tuple[int, ...]]] = field(default_factory=asyncio.Queue)
     queued_ids: set[int] = field(default_factory=set)  # notification ids already queued
+    #: Leaders and department staff: which ticket events of others they see (their area).
+    sees: Callable[[dict[str, Any]], bool] | None = None
+
+
+def _ticket_filter(principal: Principal,
+                   district: Callable[[], District]) -> Callable[[dict[str, Any]], bool] | None:
+    if principal.person.role in ("micro_grid_leader", "grid_leader", "department_staff"):
+        return lambda data: principal.sees_ticket_view(district(), data)
+    return None
 
 
 class Hub:
@@ -73,7 +89,9 @@ class Hub:
             if client.worker_id is None:
                 if not walls:
                     continue
-            elif client.worker_id not in recipients:
+            elif client.worker_id not in recipients and not (
+                    walls and type_ == "ticket" and client.sees is not None
+                    and client.sees(data)):
                 continue
             self._offer(client, text, ())
 
@@ -105,16 +123,21 @@ class Hub:
         client.queued_ids.update(ids)
         return True
 
-    async def serve(self, ws: WebSocket, worker_id: str | None) -> None:
+    async def serve(self, ws: WebSocket, principal: Principal,
+                    district: Callable[[], District]) -> None:
         """Run one client until it disconnects or is dropped.
 
         One sender task per client drains its queue; this coroutine reads what the screen sends,
         which is also how it learns the screen went away. (A task and an ``asyncio.wait`` per
         message instead cost twice the CPU at 1,000 screens: docs/performance.md.)"""
         await ws.accept()
-        client = _Client(ws, worker_id, asyncio.Queue(self._queue_size))
+        worker_id = None if principal.is_wall else principal.id
+        client = _Client(ws, worker_id, asyncio.Queue(self._queue_size),
+                         sees=_ticket_filter(principal, district))
         self._clients.add(client)
-        hello = WsEvent(type="hello", at=datetime.now(UTC), data={"worker_id": worker_id})
+        hello = WsEvent(type="hello", at=datetime.now(UTC),
+                        data={"worker_id": worker_id, "person_id": principal.id,
+                              "role": principal.role})
         await ws.send_text(hello.model_dump_json())
         sender = asyncio.create_task(self._send_loop(client))
         try:

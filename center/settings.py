@@ -7,7 +7,7 @@ run several centers with different settings in one process.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, TypeAdapter, model_validator
@@ -22,13 +22,72 @@ class DatabaseSettings(BaseModel):
     pool_max: int = Field(default=10, ge=1)
 
 
+class MqttTlsSettings(BaseModel):
+    """TLS to the broker (``GRIDWATCH_MQTT__TLS__*``). ``ca_file`` verifies the broker's
+    certificate (unset: the system's CAs); ``cert_file`` + ``key_file`` is a client certificate
+    for brokers that require one (``require_certificate true``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool = False
+    ca_file: Path | None = None
+    cert_file: Path | None = None
+    key_file: Path | None = None
+    #: Skip the host name check (a certificate issued for another name). Never in production.
+    insecure: bool = False
+
+    @model_validator(mode="after")
+    def _pair(self) -> MqttTlsSettings:
+        if (self.cert_file is None) != (self.key_file is None):
+            raise ValueError("mqtt.tls: give both cert_file and key_file, or neither")
+        return self
+
+
 class MqttSettings(BaseModel):
     host: str = "127.0.0.1"
     port: int = Field(default=1883, ge=1, le=65535)
     username: str | None = None
     password: str | None = None
+    #: A file holding the password (``gridwatch mqtt gen-auth`` writes ``center.secret``); read
+    #: at startup into ``password``, so the secret need not sit in the environment.
+    password_file: Path | None = None
     #: Fixed client id + persistent session: the broker keeps QoS 1 alerts while we are down.
     client_id: str = "gridwatch-center"
+    tls: MqttTlsSettings = MqttTlsSettings()
+
+    @model_validator(mode="after")
+    def _read_password_file(self) -> MqttSettings:
+        if self.password_file is not None and self.password is None:
+            try:
+                self.password = self.password_file.read_text(encoding="utf-8").strip()
+            except OSError as exc:
+                raise ValueError(f"mqtt.password_file {self.password_file}: cannot read: "
+                                 f"{exc.strerror or exc}") from None
+        return self
+
+    def tls_params(self) -> Any:
+        """``aiomqtt.TLSParameters`` for ``aiomqtt.Client(..., tls_params=...)``, or None when
+        TLS is off. ``tls_insecure`` goes to the client as ``tls_insecure=self.tls.insecure``."""
+        if not self.tls.enabled:
+            return None
+        import ssl
+
+        import aiomqtt
+
+        return aiomqtt.TLSParameters(
+            ca_certs=str(self.tls.ca_file) if self.tls.ca_file else None,
+            certfile=str(self.tls.cert_file) if self.tls.cert_file else None,
+            keyfile=str(self.tls.key_file) if self.tls.key_file else None,
+            cert_reqs=ssl.CERT_REQUIRED, tls_version=ssl.PROTOCOL_TLS_CLIENT)
+
+    def client_kwargs(self) -> dict[str, Any]:
+        """Connection arguments for ``aiomqtt.Client(host, port, **client_kwargs())``: the
+        credentials and, when enabled, TLS."""
+        kwargs: dict[str, Any] = {"username": self.username, "password": self.password}
+        if self.tls.enabled:
+            kwargs["tls_params"] = self.tls_params()
+            kwargs["tls_insecure"] = self.tls.insecure
+        return kwargs
 
 
 class HttpSettings(BaseModel):
@@ -129,6 +188,54 @@ class NotifierSettings(BaseModel):
         return found
 
 
+#: Secrets that are public knowledge (framework templates, tutorials): refused even when long.
+WEAK_SECRETS = frozenset({
+    "changethis", "changeme", "secret", "secret_key", "secretkey", "your-secret-key",
+    "your_secret_key", "supersecret", "password", "gridwatch", "development", "dev",
+    "09d25e094faa6ca2556c818166b7a9563b93f7099f6f0f4caa6cf63b88e8d3e7",  # FastAPI's docs
+})
+MIN_SECRET_BYTES = 32
+
+
+def check_secret(value: str) -> str:
+    """The secret when it is strong enough to sign tokens, else ValueError (STYLE.md 2)."""
+    if value.strip().lower() in WEAK_SECRETS:
+        raise ValueError("secret_key is a well-known example value; generate one with"
+                         " `python -c 'import secrets; print(secrets.token_urlsafe(48))'`")
+    if len(value.encode("utf-8")) < MIN_SECRET_BYTES:
+        raise ValueError(f"secret_key must be at least {MIN_SECRET_BYTES} bytes"
+                         f" (got {len(value.encode('utf-8'))})")
+    if len(set(value)) < 8:
+        raise ValueError("secret_key repeats too few characters to be random")
+    return value
+
+
+class AuthSettings(BaseModel):
+    """Logins and tokens (``GRIDWATCH_AUTH__*``); docs/security.md."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    #: How long a login's bearer token is valid.
+    token_ttl_hours: float = Field(default=12.0, gt=0, le=24 * 30)
+    #: Login attempts per person and per client address (``limits`` notation: "5/minute").
+    login_rate_person: str = "5/minute"
+    login_rate_ip: str = "30/minute"
+    #: Public forms (resident requests, ratings, Open311 POST) per client address.
+    public_rate_ip: str = "20/minute"
+
+    @model_validator(mode="after")
+    def _rates_parse(self) -> AuthSettings:
+        from limits import parse
+
+        for name in ("login_rate_person", "login_rate_ip", "public_rate_ip"):
+            try:
+                parse(getattr(self, name))
+            except ValueError:
+                raise ValueError(f"auth.{name}: {getattr(self, name)!r} is not a rate limit"
+                                 " such as '5/minute'") from None
+        return self
+
+
 class CenterSettings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="GRIDWATCH_", env_nested_delimiter="__", env_file=".env", extra="ignore"
@@ -146,3 +253,25 @@ class CenterSettings(BaseSettings):
     #: Per-websocket-client queue length; a client that falls this far behind is dropped.
     ws_queue: int = Field(default=256, ge=8)
     notifiers: NotifierSettings = NotifierSettings()
+    #: Signs the bearer tokens (HS256), ``GRIDWATCH_SECRET_KEY`` or a file
+    #: (``GRIDWATCH_SECRET_KEY_FILE``). Unset: a random secret generated once and kept in the
+    #: database. Short or well-known values are refused at startup.
+    secret_key: SecretStr | None = None
+    secret_key_file: Path | None = None
+    auth: AuthSettings = AuthSettings()
+    #: Origins allowed to call the API from another site's pages; empty (default): no CORS at
+    #: all, only the center's own pages.
+    cors_origins: list[str] = []
+
+    @model_validator(mode="after")
+    def _secret(self) -> CenterSettings:
+        if self.secret_key is None and self.secret_key_file is not None:
+            try:
+                text = self.secret_key_file.read_text(encoding="utf-8").strip()
+            except OSError as exc:
+                raise ValueError(f"secret_key_file {self.secret_key_file}: cannot read: "
+                                 f"{exc.strerror or exc}") from None
+            self.secret_key = SecretStr(text)
+        if self.secret_key is not None:
+            check_secret(self.secret_key.get_secret_value())
+        return self

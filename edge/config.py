@@ -106,6 +106,9 @@ class DetectorConfig(_Strict):
     imgsz: int | None = Field(default=None, ge=32, le=4096)
     #: Frames from several cameras per inference call, where the backend gains from it.
     max_batch: int = Field(default=1, ge=1, le=64)
+    #: Worker processes running the detector (each with ``threads`` threads); 1 = in the
+    #: edge's own process. On a 2-core box 2 x 1 thread beats 1 x 2 (docs/performance.md).
+    processes: int = Field(default=1, ge=1, le=64)
 
     @field_validator("class_map")
     @classmethod
@@ -362,7 +365,7 @@ class EdgeConfig(_Strict):
     def _known_zone(cls, value: str) -> str:
         try:
             ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
+        except (ZoneInfoNotFoundError, ValueError, OSError):  # "Asia" is a folder
             raise ValueError(f"unknown time zone {value!r} (use an IANA name such as "
                              "Asia/Shanghai)") from None
         return value
@@ -401,6 +404,8 @@ def load_config(path: str | Path) -> EdgeConfig:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
     try:
         raw: Any = yaml.safe_load(text)
     except yaml.YAMLError as exc:

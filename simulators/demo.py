@@ -3,6 +3,13 @@
 Starts a private PostgreSQL and Mosquitto under the data folder (kept between runs), migrates the
 database, then runs the center and one edge worker replaying real street clips from
 ``../shared/media`` as live cameras. Ctrl-C stops everything it started.
+
+So that the wall screen is alive within a minute, it also runs (unless ``bots=False``,
+``gridwatch demo --no-bots``) a gentle synthetic alert stream (``gridwatch sim alerts``) for the
+demo cameras outside ``DEMO_WORKER``'s micro-grid, in zones of their own (``sim-…``, never the
+real edge's), with snapshots from each camera's own clip, and worker and leader bots
+(``gridwatch sim workers``) for the other micro-grids with human-ish delays, so tickets move
+through their states. ``DEMO_WORKER``'s micro-grid is left to the person at the phone page.
 """
 
 from __future__ import annotations
@@ -19,12 +26,20 @@ from typing import Any
 import yaml
 
 from center.db.migrate import ensure_database, migrate
+from center.passwords import ensure_credentials
 from center.paths import DEFAULTS_DIR, shared_file
+from center.mqtt_auth import AuthFiles, gen_auth
 from simulators.local_services import Mosquitto, Postgres, ServiceError, free_port
 
 DEMO_EDGE_ID = "edge-demo"
 DEMO_WORKER = "w-0111"
 DEMO_DETECTOR = {"model": "nanodet-m-416-coco", "score_threshold": 0.2, "threads": 1}
+#: The synthetic side of the demo: cameras outside DEMO_WORKER's micro-grid (mg-011) and the
+#: bots of the micro-grids they route to (their leaders come along). One message every ~4 s.
+SIM_CAMERAS = ("cam-bj-01", "cam-vtest")
+SIM_WORKERS = ("w-0121", "w-0122", "w-0211", "w-0221")
+SIM_LEADERS = ("l-012", "l-021", "l-022")
+SIM_RATE = 0.25
 
 #: The demo's cameras: real clips replayed in a loop, with zones placed by looking at their
 #: frames (tests/test_edge_clips.py checks what each raises). Camera ids match
@@ -65,13 +80,27 @@ DEMO_CAMERAS: list[dict[str, Any]] = [
 ]
 
 
-def edge_config(broker_port: int) -> dict[str, Any]:
+def edge_config(broker_port: int, auth: AuthFiles | None = None) -> dict[str, Any]:
     cameras = []
     for cam in DEMO_CAMERAS:
         spec = {k: v for k, v in cam.items() if k != "media"}
         cameras.append({**spec, "source": str(shared_file(cam["media"])), "loop": True})
-    return {"edge_id": DEMO_EDGE_ID, "broker": {"host": "127.0.0.1", "port": broker_port},
+    broker: dict[str, Any] = {"host": "127.0.0.1", "port": broker_port}
+    if auth is not None:
+        broker.update(username=DEMO_EDGE_ID,
+                      password_file=str(auth.edge_secret(DEMO_EDGE_ID).resolve()))
+    return {"edge_id": DEMO_EDGE_ID, "broker": broker,
             "detector": DEMO_DETECTOR, "cameras": cameras}
+
+
+#: The edge id of the demo's synthetic alert stream (``gridwatch sim alerts --edge-id``).
+SIM_EDGE_ID = "edge-sim"
+
+
+def demo_auth(data_dir: Path) -> AuthFiles:
+    """The demo's MQTT accounts (the center, the real edge, the simulated one) under
+    ``data_dir/mqtt-auth``; passwords are made once and kept between runs."""
+    return gen_auth([DEMO_EDGE_ID, SIM_EDGE_ID], data_dir / "mqtt-auth")
 
 
 def _wait_healthy(url: str, proc: subprocess.Popen[bytes], timeout: float) -> None:
@@ -93,15 +122,34 @@ def _gridwatch(*args: str) -> list[str]:
     return [sys.executable, "-m", "center.cli", *args]
 
 
-def run_demo(data_dir: Path, preferred_port: int = 8000) -> int:
+def sim_commands(broker_port: int, base_url: str, passwords: Path) -> dict[str, list[str]]:
+    """The demo's synthetic alerts and bots, as ``gridwatch sim`` command lines."""
+    media = {c["id"]: shared_file(c["media"]) for c in DEMO_CAMERAS}
+    return {
+        "sim-alerts": _gridwatch(
+            "sim", "alerts", "--broker", f"127.0.0.1:{broker_port}",
+            "--district", str(DEFAULTS_DIR / "district"), "--cameras", ",".join(SIM_CAMERAS),
+            "--edge-id", "edge-sim", "--zone-prefix", "sim-", "--rate", str(SIM_RATE),
+            "--duration", "0", *[f"--snapshots={c}={media[c]}" for c in SIM_CAMERAS]),
+        "sim-workers": _gridwatch(
+            "sim", "workers", "--center", base_url, "--workers", ",".join(SIM_WORKERS),
+            "--accept-after", "10", "--handle-after", "30", "--verify-after", "15",
+            "--fail-verify", "0.15", "--passwords", str(passwords)),
+    }
+
+
+def run_demo(data_dir: Path, preferred_port: int = 8000, bots: bool = True) -> int:
     data_dir = Path(data_dir).resolve()
     logs = data_dir / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     children: list[subprocess.Popen[bytes]] = []
     pg = Postgres(data_dir / "postgres")
-    broker = Mosquitto(data_dir / "mosquitto")
+    # Every client logs in (allow_anonymous false, an ACL per edge: docs/security.md).
+    auth = demo_auth(data_dir)
+    broker = Mosquitto(data_dir / "mosquitto", password_file=auth.password_file,
+                       acl_file=auth.acl_file)
     try:
-        edge_cfg = edge_config(broker.port)
+        edge_cfg = edge_config(broker.port, auth)
         print(f"Starting PostgreSQL on 127.0.0.1:{pg.port} and Mosquitto on 127.0.0.1:{broker.port}",
               flush=True)
         pg.start()
@@ -112,6 +160,8 @@ def run_demo(data_dir: Path, preferred_port: int = 8000) -> int:
             print(f"applied migration {m.name}")
         http_port = free_port(preferred_port)
         env = {**os.environ, "GRIDWATCH_DB__DSN": dsn, "GRIDWATCH_MQTT__PORT": str(broker.port),
+               "GRIDWATCH_MQTT__USERNAME": auth.center_user,
+               "GRIDWATCH_MQTT__PASSWORD_FILE": str(auth.center_secret.resolve()),
                "GRIDWATCH_HTTP__PORT": str(http_port),
                "GRIDWATCH_DISTRICT": str(DEFAULTS_DIR / "district" / "district.yaml")}
         config_path = data_dir / "edge-demo.yaml"
@@ -121,16 +171,33 @@ def run_demo(data_dir: Path, preferred_port: int = 8000) -> int:
                                       stdout=center_log, stderr=subprocess.STDOUT)
         children.append(center)
         base = f"http://127.0.0.1:{http_port}"
-        _wait_healthy(f"{base}/healthz", center, 60)
+        _wait_healthy(f"{base}/healthz", center, 60)  # it imports the district on first start
+        credentials = data_dir / "credentials.txt"
+        made = ensure_credentials(dsn, credentials)
+        if made:
+            print(f"made passwords for {len(made)} people in {credentials}")
         with open(logs / "edge.log", "ab") as edge_log:
             children.append(subprocess.Popen(
                 _gridwatch("edge", "run", "--config", str(config_path)), env=env,
                 stdout=edge_log, stderr=subprocess.STDOUT))
+        if bots:
+            for name, cmd in sim_commands(broker.port, base, credentials).items():
+                if name == "sim-alerts":
+                    cmd = [*cmd, "--username", SIM_EDGE_ID,
+                           "--password-file", str(auth.edge_secret(SIM_EDGE_ID).resolve())]
+                with open(logs / f"{name}.log", "ab") as sim_log:
+                    children.append(subprocess.Popen(cmd, env=env, stdout=sim_log,
+                                                      stderr=subprocess.STDOUT))
+        sim_line = (f"  simulated   : alerts on {', '.join(SIM_CAMERAS)}; bots for "
+                    f"{', '.join(SIM_WORKERS)} (--no-bots: without)\n" if bots else "")
         print(f"\ngridwatch demo is running (data in {data_dir}, logs in {logs})\n"
               f"  wall screen : {base}/wall\n"
-              f"  worker phone: {base}/phone?worker_id={DEMO_WORKER}\n"
+              f"  worker phone: {base}/phone  (log in as {DEMO_WORKER})\n"
+              f"  leader view : {base}/leader (op-01)   engineer view: {base}/engineer (eng-01)\n"
+              f"  passwords   : {credentials} (wall screen: op-01)\n"
               f"  API docs    : {base}/docs\n"
               f"  edge config : {config_path}\n"
+              f"{sim_line}"
               "Press Ctrl-C to stop.", flush=True)
         while all(c.poll() is None for c in children):
             time.sleep(0.5)

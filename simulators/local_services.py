@@ -147,12 +147,8 @@ class Mosquitto:
     def __init__(self, data_dir: Path, port: int | None = None, *,
                  password_file: Path | None = None, acl_file: Path | None = None,
                  tls: BrokerTls | None = None, tls_port: int | None = None,
-                 plain: bool = True, anonymous_port: int | None = None,
-                 anonymous_acl: str | None = None) -> None:
+                 plain: bool = True) -> None:
         self.data_dir = Path(data_dir).resolve()
-        #: A second loopback listener for clients without an account, confined to the topics
-        #: of ``anonymous_acl`` (ACL text; the demo's simulated edge until it can log in).
-        self.anonymous_port, self.anonymous_acl = anonymous_port, anonymous_acl
         self.port = port or free_port()
         self.host = "127.0.0.1"
         self.password_file, self.acl_file, self.tls, self.plain = (
@@ -194,15 +190,6 @@ class Mosquitto:
                           f"keyfile {self._copy_in(self.tls.keyfile, 'server.key')}\n"
                           f"cafile {self._copy_in(self.tls.cafile, 'ca.crt')}\n"
                           f"require_certificate {str(self.tls.require_certificate).lower()}\n")
-        if self.anonymous_port is not None and self.anonymous_acl is not None:
-            # Security settings then belong to the listener above them.
-            acl = self.data_dir / "auth" / "anonymous.acl"
-            acl.write_text(self.anonymous_acl)
-            listeners = "per_listener_settings true\n" + listeners.replace(
-                f"listener {self.port} 127.0.0.1\n",
-                f"listener {self.port} 127.0.0.1\n{security}", 1)
-            security = (f"listener {self.anonymous_port} 127.0.0.1\nallow_anonymous true\n"
-                        f"acl_file {acl}\n")
         conf.write_text(
             listeners + security +
             "persistence true\n"

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
 
 CHROMIUM = Path("/usr/lib/chromium/chromium")
 
@@ -23,9 +25,21 @@ def browser() -> Iterator[Browser]:
         b.close()
 
 
-def new_page(browser: Browser, width: int, height: int) -> tuple[Page, list[str]]:
-    """A page in its own context (own storage and service workers) and its console errors."""
+def log_in(context: BrowserContext | Page, center: Any, person_id: str) -> None:
+    """Log the pages of a context in as a person: their bearer token (from the real login API)
+    is in localStorage before any page script runs, as after the login form."""
+    token = json.dumps(center.token(person_id))
+    context.add_init_script(f"localStorage.setItem('gridwatch.token', {token});"
+                            f" localStorage.setItem('gridwatch.login.person', {json.dumps(person_id)});")
+
+
+def new_page(browser: Browser, width: int, height: int, *, center: Any = None,
+             person_id: str | None = None) -> tuple[Page, list[str]]:
+    """A page in its own context (own storage and service workers) and its console errors;
+    logged in as ``person_id`` of ``center`` when given."""
     context = browser.new_context(viewport={"width": width, "height": height})
+    if center is not None and person_id is not None:
+        log_in(context, center, person_id)
     page = context.new_page()
     errors: list[str] = []
     page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)

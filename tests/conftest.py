@@ -13,8 +13,10 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
@@ -81,15 +83,73 @@ def mqtt_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mosquitto]
         broker.stop()
 
 
+def password_for(person_id: str) -> str:
+    """The known password the ``center`` fixture gives each person of the district."""
+    return f"test-password-{person_id}"
+
+
+@cache
+def _password_hash(person_id: str) -> str:
+    """Hashed once per session, by the center's own code (argon2 is slow on purpose)."""
+    from center.auth import hash_password
+
+    return hash_password(password_for(person_id))
+
+
+def set_known_passwords(dsn: str) -> None:
+    with psycopg.connect(dsn) as conn:
+        ids = [r[0] for r in conn.execute("SELECT id FROM district_people")]
+        for person_id in ids:
+            conn.execute("UPDATE district_people SET password_hash = %s WHERE id = %s",
+                         (_password_hash(person_id), person_id))
+
+
 @dataclass
 class RunningCenter:
     url: str
     settings: CenterSettings
     app: object
+    _tokens: dict[str, str] = field(default_factory=dict, repr=False)
+    _clients: dict[Any, Any] = field(default_factory=dict, repr=False)
 
     @property
     def ws_url(self) -> str:
+        """The websocket without a token (refused); ``ws_url_for(person)`` logs in."""
         return self.url.replace("http://", "ws://") + "/ws"
+
+    def token(self, person_id: str) -> str:
+        """A bearer token for a person, by logging in through the API (once per test)."""
+        import httpx
+
+        if person_id not in self._tokens:
+            r = httpx.post(self.url + "/api/v1/auth/login",
+                           json={"person_id": person_id, "password": password_for(person_id)})
+            assert r.status_code == 200, f"login {person_id}: {r.status_code} {r.text}"
+            self._tokens[person_id] = r.json()["access_token"]
+        return self._tokens[person_id]
+
+    def headers(self, person_id: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token(person_id)}"}
+
+    def client(self, person_id: str | None = None, **kw: Any) -> Any:
+        """An ``httpx.Client`` on the center (``base_url`` set; absolute URLs work too), logged
+        in as ``person_id`` (None: the public); one per person and test unless ``kw``."""
+        import httpx
+
+        key = (person_id, tuple(sorted(kw.items())))
+        if key not in self._clients:
+            headers = self.headers(person_id) if person_id else {}
+            self._clients[key] = httpx.Client(base_url=self.url, headers=headers, **kw)
+        return self._clients[key]
+
+    def ws_url_for(self, person_id: str, **params: str) -> str:
+        from urllib.parse import urlencode
+
+        return f"{self.ws_url}?{urlencode({'token': self.token(person_id), **params})}"
+
+    def close(self) -> None:
+        for c in self._clients.values():
+            c.close()
 
 
 @pytest.fixture
@@ -100,9 +160,18 @@ def center_clock() -> Clock | None:
 
 
 @pytest.fixture
-def center(db_dsn: str, mqtt_broker: Mosquitto,
-           center_clock: Clock | None) -> Iterator[RunningCenter]:
-    """The real center (API, websocket, MQTT ingest) served by uvicorn on a free port."""
+def center_settings() -> dict[str, Any]:
+    """Extra ``CenterSettings`` fields for the ``center`` fixture (a module overrides this:
+    tight rate limits, CORS origins, a short token lifetime)."""
+    return {}
+
+
+@pytest.fixture
+def center(db_dsn: str, mqtt_broker: Mosquitto, center_clock: Clock | None,
+           center_settings: dict[str, Any]) -> Iterator[RunningCenter]:
+    """The real center (API, websocket, MQTT ingest) served by uvicorn on a free port. Every
+    person of the district has the password ``password_for(id)``; ``center.client(id)`` is
+    an HTTP client logged in as them, ``center.ws_url_for(id)`` their websocket."""
     from center.app import create_app
 
     port = free_port()
@@ -111,6 +180,7 @@ def center(db_dsn: str, mqtt_broker: Mosquitto,
         # A unique client id per test: each test's center gets its own persistent session.
         mqtt=MqttSettings(port=mqtt_broker.port, client_id=f"center-{uuid.uuid4().hex[:8]}"),
         http=HttpSettings(port=port),
+        **center_settings,
     )
     app = create_app(settings, clock=center_clock,
                      timer_interval=1.0 if center_clock is None else 0)
@@ -125,10 +195,12 @@ def center(db_dsn: str, mqtt_broker: Mosquitto,
             pytest.fail("the center did not start")
         time.sleep(0.05)
     running = RunningCenter(f"http://127.0.0.1:{port}", settings, app)
+    set_known_passwords(db_dsn)  # the district was imported by the app's start-up
     _wait_mqtt_connected(running)
     try:
         yield running
     finally:
+        running.close()
         server.should_exit = True
         thread.join(15)
 

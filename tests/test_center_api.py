@@ -18,32 +18,31 @@ def _ticket_from_alert(center: RunningCenter, mqtt_broker) -> dict:
     pub = Publisher(mqtt_broker.port)
     pub.alert(make_alert())
     pub.close()
-    return wait_until(lambda: httpx.get(center.url + "/api/v1/tickets?open=true").json(),
-                      what="ticket")[0]
+    op = center.client("op-01")
+    return wait_until(lambda: op.get("/api/v1/tickets?open=true").json(), what="ticket")[0]
 
 
 def test_handled_with_photo_then_leader_verifies_with_photo(center: RunningCenter, mqtt_broker):
     t = _ticket_from_alert(center, mqtt_broker)
-    base = f"{center.url}/api/v1/tickets/{t['id']}"
+    base = f"/api/v1/tickets/{t['id']}"
+    worker, leader = center.client("w-0111"), center.client("l-011")
     for action in ("accept", "arrive"):
-        assert httpx.post(base + "/actions", json={"action": action,
-                                                   "actor_id": "w-0111"}).status_code == 200
-    up = httpx.post(base + "/attachments", data={"actor_id": "w-0111"},
-                    files={"photo": ("after.jpg", tiny_jpeg(), "image/jpeg")})
+        assert worker.post(base + "/actions", json={"action": action}).status_code == 200
+    up = worker.post(base + "/attachments",
+                     files={"photo": ("after.jpg", tiny_jpeg(), "image/jpeg")})
     assert up.status_code == 201
     photo_id = up.json()["id"]
-    r = httpx.post(base + "/actions", json={"action": "resolve", "actor_id": "w-0111",
-                                            "note": "bikes moved", "attachment_ids": [photo_id]})
+    r = worker.post(base + "/actions", json={"action": "resolve", "actor_id": "w-0111",
+                                             "note": "bikes moved", "attachment_ids": [photo_id]})
     assert r.json()["state"] == "handled"
-    check = httpx.post(base + "/attachments", data={"actor_id": "l-011"},
-                       files={"photo": ("check.png", PNG, "image/png")}).json()["id"]
-    r = httpx.post(base + "/actions", json={"action": "verify", "actor_id": "l-011",
-                                            "attachment_ids": [check]})
+    check = leader.post(base + "/attachments", data={"actor_id": "l-011"},
+                        files={"photo": ("check.png", PNG, "image/png")}).json()["id"]
+    r = leader.post(base + "/actions", json={"action": "verify", "attachment_ids": [check]})
     assert r.json()["state"] == "verified"
-    detail = httpx.get(base).json()
+    detail = leader.get(base).json()
     resolve = next(e for e in detail["events"] if e["action"] == "resolve")
     assert resolve["note"] == "bikes moved" and len(resolve["attachments"]) == 1
-    got = httpx.get(center.url + resolve["attachments"][0])
+    got = leader.get(resolve["attachments"][0])
     assert got.headers["content-type"] == "image/jpeg" and got.content == tiny_jpeg()
 
     # The resident's page: status, then a rating closes the case.
@@ -59,23 +58,27 @@ def test_handled_with_photo_then_leader_verifies_with_photo(center: RunningCente
 
 def test_uploads_are_checked(center: RunningCenter, mqtt_broker):
     t = _ticket_from_alert(center, mqtt_broker)
-    url = f"{center.url}/api/v1/tickets/{t['id']}/attachments"
-    gif = httpx.post(url, data={"actor_id": "w-0111"},
-                     files={"photo": ("x.jpg", b"GIF89a" + b"\0" * 10, "image/jpeg")})
+    url = f"/api/v1/tickets/{t['id']}/attachments"
+    worker = center.client("w-0111")
+    gif = worker.post(url, data={"actor_id": "w-0111"},
+                      files={"photo": ("x.jpg", b"GIF89a" + b"\0" * 10, "image/jpeg")})
     assert gif.status_code == 415
-    big = httpx.post(url, data={"actor_id": "w-0111"},
-                     files={"photo": ("x.jpg", b"\xff\xd8\xff" + b"\0" * (5 * 1024 * 1024),
-                                      "image/jpeg")})
+    big = worker.post(url, data={"actor_id": "w-0111"},
+                      files={"photo": ("x.jpg", b"\xff\xd8\xff" + b"\0" * (5 * 1024 * 1024),
+                                       "image/jpeg")})
     assert big.status_code == 413
-    assert httpx.post(url, data={"actor_id": "nobody"},
-                      files={"photo": ("x.jpg", tiny_jpeg(), "image/jpeg")}).status_code == 403
-    wrong = httpx.post(f"{center.url}/api/v1/tickets/{t['id']}/actions",
-                       json={"action": "accept", "actor_id": "w-0111", "attachment_ids": [999]})
+    assert worker.post(url, data={"actor_id": "nobody"},
+                       files={"photo": ("x.jpg", tiny_jpeg(), "image/jpeg")}).status_code == 403
+    assert httpx.post(center.url + url,
+                      files={"photo": ("x.jpg", tiny_jpeg(), "image/jpeg")}).status_code == 401
+    wrong = worker.post(f"/api/v1/tickets/{t['id']}/actions",
+                        json={"action": "accept", "actor_id": "w-0111", "attachment_ids": [999]})
     assert wrong.status_code == 422
 
 
 def test_patrol_report_and_resident_request_are_routed(center: RunningCenter):
-    r = httpx.post(center.url + "/api/v1/reports",
+    r = center.client("w-0121").post(
+                   "/api/v1/reports",
                    data={"actor_id": "w-0121", "event_type": "0504", "lon": "120.1565",
                          "lat": "30.2712", "note": "fruit stall on the pavement"},
                    files={"photo": ("p.jpg", tiny_jpeg(), "image/jpeg")})
@@ -87,7 +90,7 @@ def test_patrol_report_and_resident_request_are_routed(center: RunningCenter):
                    data={"event_type": "0506", "lon": "120.1612", "lat": "30.2718",
                          "description": "bikes block the school gate"})
     assert r.status_code == 201 and r.json()["url"].startswith("/t/")
-    resident = httpx.get(center.url + "/api/v1/tickets?open=true&assignee_id=w-0211").json()
+    resident = center.client("w-0211").get("/api/v1/tickets?open=true&assignee_id=w-0211").json()
     assert resident[0]["source"] == "resident" and resident[0]["description"].startswith("bikes")
     bad = [
         httpx.post(center.url + "/api/v1/public/requests",
@@ -101,30 +104,32 @@ def test_patrol_report_and_resident_request_are_routed(center: RunningCenter):
 
 
 def test_emergency_mode_and_broadcast_reach_workers(center: RunningCenter, mqtt_broker):
-    url = center.url + "/api/v1/emergency"
-    assert httpx.put(url, json={"actor_id": "w-0111", "active": True}).status_code == 403
-    assert httpx.put(url, json={"actor_id": "op-01", "scope": "mg-011",
-                                "active": True}).status_code == 404
-    with connect(center.ws_url + "?worker_id=w-0111", open_timeout=5) as phone:
+    url = "/api/v1/emergency"
+    op = center.client("op-01")
+    assert center.client("w-0111").put(url, json={"active": True}).status_code == 403
+    assert op.put(url, json={"actor_id": "op-01", "scope": "mg-011",
+                             "active": True}).status_code == 404
+    with connect(center.ws_url_for("w-0111", worker_id="w-0111"), open_timeout=5) as phone:
         phone.recv(5)
-        r = httpx.put(url, json={"actor_id": "op-01", "scope": "g-01", "active": True,
-                                 "note": "typhoon", "broadcast": "all hands: clear drains"})
+        r = op.put(url, json={"actor_id": "op-01", "scope": "g-01", "active": True,
+                              "note": "typhoon", "broadcast": "all hands: clear drains"})
         assert r.status_code == 200 and r.json()["active"] == ["g-01"]
         kinds = [json.loads(phone.recv(5))["type"] for _ in range(2)]
         assert kinds == ["emergency", "broadcast"]
     t = _ticket_from_alert(center, mqtt_broker)
     assert t["emergency"] and t["priority"] > 0
-    modes = httpx.get(url).json()
+    modes = op.get(url).json()
     assert modes["modes"][0]["note"] == "typhoon"
-    httpx.put(url, json={"actor_id": "op-01", "scope": "g-01", "active": False})
-    assert httpx.get(url).json()["active"] == []
+    op.put(url, json={"scope": "g-01", "active": False})
+    assert op.get(url).json()["active"] == []
 
 
 def test_operator_changes_posts_and_routing_follows(center: RunningCenter, mqtt_broker):
-    url = center.url + "/api/v1/micro-grids/mg-011/posts"
-    assert httpx.put(url, json={"actor_id": "w-0111", "A": "w-0112"}).status_code == 403
-    assert httpx.put(url, json={"actor_id": "op-01", "A": "l-011"}).status_code == 422
-    r = httpx.put(url, json={"actor_id": "op-01", "A": "w-0112", "B": "w-0111"})
+    url = "/api/v1/micro-grids/mg-011/posts"
+    op = center.client("op-01")
+    assert center.client("w-0111").put(url, json={"A": "w-0112"}).status_code == 403
+    assert op.put(url, json={"actor_id": "op-01", "A": "l-011"}).status_code == 422
+    r = op.put(url, json={"actor_id": "op-01", "A": "w-0112", "B": "w-0111"})
     assert r.status_code == 200 and r.json()["posts"] == {"A": "w-0112", "B": "w-0111"}
     t = _ticket_from_alert(center, mqtt_broker)
     assert t["assignee_id"] == "w-0112"
@@ -132,10 +137,11 @@ def test_operator_changes_posts_and_routing_follows(center: RunningCenter, mqtt_
 
 def test_ticket_filters_and_openapi(center: RunningCenter, mqtt_broker):
     _ticket_from_alert(center, mqtt_broker)
-    assert len(httpx.get(center.url + "/api/v1/tickets?micro_grid_id=mg-011").json()) == 1
-    assert httpx.get(center.url + "/api/v1/tickets?micro_grid_id=mg-012").json() == []
-    assert httpx.get(center.url + "/api/v1/tickets?overdue=true").json() == []
-    assert httpx.get(center.url + "/api/v1/tickets?state=flying").status_code == 422
+    op = center.client("op-01")
+    assert len(op.get("/api/v1/tickets?micro_grid_id=mg-011").json()) == 1
+    assert op.get("/api/v1/tickets?micro_grid_id=mg-012").json() == []
+    assert op.get("/api/v1/tickets?overdue=true").json() == []
+    assert op.get("/api/v1/tickets?state=flying").status_code == 422
     spec = httpx.get(center.url + "/openapi.json").json()
     assert "/api/v1/tickets/{ticket_id}/actions" in spec["paths"]
     assert httpx.get(center.url + "/report").status_code == 200

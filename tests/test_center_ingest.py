@@ -22,7 +22,7 @@ def _count(dsn: str, sql: str, *args: object) -> int:
 def test_alert_is_stored_once_and_dispatched_to_the_owner(center: RunningCenter, mqtt_broker):
     pub = Publisher(mqtt_broker.port)
     alert = make_alert()
-    with connect(center.ws_url + "?worker_id=w-0111", open_timeout=5) as ws:
+    with connect(center.ws_url_for("w-0111"), open_timeout=5) as ws:
         assert json.loads(ws.recv(5))["type"] == "hello"
         for _ in range(3):  # QoS 1 redelivery looks exactly like this
             pub.alert(alert)
@@ -36,12 +36,12 @@ def test_alert_is_stored_once_and_dispatched_to_the_owner(center: RunningCenter,
 
     dsn = center.settings.db.dsn
     wait_until(lambda: _count(dsn, "SELECT count(*) FROM alerts") == 1, what="alert row")
-    alerts = httpx.get(center.url + "/api/v1/alerts").json()
+    alerts = center.client("op-01").get("/api/v1/alerts").json()
     assert len(alerts) == 1 and alerts[0]["alert_id"] == str(alert.alert_id)
     assert alerts[0]["ticket_id"] == ticket["id"]
-    snap = httpx.get(center.url + alerts[0]["snapshot_url"])
+    snap = center.client("op-01").get(alerts[0]["snapshot_url"])
     assert snap.status_code == 200 and snap.content == alert.snapshot_jpeg
-    detail = httpx.get(f"{center.url}/api/v1/tickets/{ticket['id']}").json()
+    detail = center.client("op-01").get(f"/api/v1/tickets/{ticket['id']}").json()
     assert [e["action"] for e in detail["events"]] == ["register", "dispatch"]
 
 
@@ -53,7 +53,7 @@ def test_repeat_alerts_for_one_place_attach_to_one_ticket(center: RunningCenter,
     pub.close()
     dsn = center.settings.db.dsn
     wait_until(lambda: _count(dsn, "SELECT count(*) FROM alerts") == 5, what="5 alerts")
-    tickets = httpx.get(center.url + "/api/v1/tickets?open=true").json()
+    tickets = center.client("op-01").get("/api/v1/tickets?open=true").json()
     by_zone = {t["zone_id"]: t["alert_count"] for t in tickets}
     assert by_zone == {"pavement-east": 4, "other-zone": 1}
 
@@ -92,28 +92,28 @@ def test_worker_accepts_resolves_and_camera_end_closes(center: RunningCenter, mq
     pub = Publisher(mqtt_broker.port)
     alert = make_alert()
     pub.alert(alert)
-    ticket = wait_until(lambda: httpx.get(center.url + "/api/v1/tickets?open=true").json(),
+    ticket = wait_until(lambda: center.client("op-01").get("/api/v1/tickets?open=true").json(),
                         what="ticket")[0]
     url = f"{center.url}/api/v1/tickets/{ticket['id']}/actions"
 
-    refused = httpx.post(url, json={"action": "resolve", "actor_id": "w-0111"})
+    refused = center.client("w-0111").post(url, json={"action": "resolve", "actor_id": "w-0111"})
     assert refused.status_code == 409 and "not allowed in state 'dispatched'" in refused.text
-    other = httpx.post(url, json={"action": "accept", "actor_id": "w-0121"})
+    other = center.client("w-0121").post(url, json={"action": "accept", "actor_id": "w-0121"})
     assert other.status_code == 403
-    assert httpx.post(url, json={"action": "accept", "actor_id": "nobody"}).status_code == 403
-    assert httpx.post(url, json={"action": "accept"}).status_code == 422
-    assert httpx.post(f"{center.url}/api/v1/tickets/999999/actions",
+    assert center.client("op-01").post(url, json={"action": "accept", "actor_id": "nobody"}).status_code == 403
+    assert center.client("w-0111").post(url, json={"actor_id": "w-0111"}).status_code == 422
+    assert center.client("w-0111").post(f"/api/v1/tickets/999999/actions",
                       json={"action": "accept", "actor_id": "w-0111"}).status_code == 404
 
-    r = httpx.post(url, json={"action": "accept", "actor_id": "w-0111"})
+    r = center.client("w-0111").post(url, json={"action": "accept", "actor_id": "w-0111"})
     assert r.status_code == 200 and r.json()["state"] == "accepted"
-    r = httpx.post(url, json={"action": "resolve", "actor_id": "w-0111", "note": "moved"})
+    r = center.client("w-0111").post(url, json={"action": "resolve", "actor_id": "w-0111", "note": "moved"})
     assert r.json()["state"] == "handled"
 
     pub.alert(make_alert("end", alert_id=alert.alert_id, seq=1, snapshot=False))
     pub.close()
     verified = wait_until(
-        lambda: (t := httpx.get(f"{center.url}/api/v1/tickets/{ticket['id']}").json())["state"]
+        lambda: (t := center.client("op-01").get(f"/api/v1/tickets/{ticket['id']}").json())["state"]
         == "verified" and t, what="camera-verified fix")
     assert [e["action"] for e in verified["events"]] == [
         "register", "dispatch", "accept", "resolve", "verify"]
@@ -122,7 +122,7 @@ def test_worker_accepts_resolves_and_camera_end_closes(center: RunningCenter, mq
     pub = Publisher(mqtt_broker.port)
     pub.alert(make_alert())
     pub.close()
-    wait_until(lambda: len(httpx.get(center.url + "/api/v1/tickets?open=true").json()) == 1,
+    wait_until(lambda: len(center.client("op-01").get("/api/v1/tickets?open=true").json()) == 1,
                what="second ticket")
 
 
@@ -132,7 +132,7 @@ def test_camera_status_reaches_api_and_wall(center: RunningCenter, mqtt_broker):
     from center.protocol import CameraStatus, EdgeStatus, camera_status_topic, edge_status_topic
 
     pub = Publisher(mqtt_broker.port)
-    with connect(center.ws_url, open_timeout=5) as ws:
+    with connect(center.ws_url_for("op-01"), open_timeout=5) as ws:
         ws.recv(5)
         st = CameraStatus(edge_id="edge-t", camera_id="cam-bj-01", state="online",
                           at=datetime.now(UTC))
@@ -144,7 +144,7 @@ def test_camera_status_reaches_api_and_wall(center: RunningCenter, mqtt_broker):
         ev = json.loads(ws.recv(10))
         assert ev["data"]["id"] == "cam-bj-01" and ev["data"]["state"] == "offline"
     pub.close()
-    cams = {c["id"]: c for c in httpx.get(center.url + "/api/v1/cameras").json()}
+    cams = {c["id"]: c for c in center.client("op-01").get("/api/v1/cameras").json()}
     assert cams["cam-bj-01"]["state"] == "offline"
     assert cams["cam-vn-01"]["state"] == "unknown"
     assert cams["cam-bj-01"]["micro_grid_id"] == "mg-012"

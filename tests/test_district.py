@@ -84,14 +84,14 @@ def test_reimport_updates_in_place_and_keeps_history(db_dsn: str, tmp_path: Path
         {"id": "w-0111", "name": "王芳 (renamed)", "role": "worker", "micro_grid": "mg-011",
          "post": "A"}])
     dry = cli(str(smaller))
-    assert "people: 0 new, 14 removed, 1 kept" in dry.stdout and "dry run" in dry.stdout
+    assert "people: 0 new, 16 removed, 1 kept" in dry.stdout and "dry run" in dry.stdout
     assert cli(str(smaller), "--commit").returncode == 0
     with psycopg.connect(db_dsn) as conn:
         rows = dict(conn.execute("SELECT id, active FROM district_people").fetchall())
         name = conn.execute("SELECT name FROM district_people WHERE id = 'w-0111'").fetchone()
         ops = conn.execute("SELECT count(*) FROM ops_ledger WHERE action = 'import_district'")
         assert ops.fetchone()[0] == 2
-    assert rows["w-0111"] is True and rows["w-0112"] is False and len(rows) == 15
+    assert rows["w-0111"] is True and rows["w-0112"] is False and len(rows) == 17
     assert name[0] == "王芳 (renamed)"
     broken = cli(str(tmp_path / "missing.yaml"))
     assert broken.returncode == 1 and "cannot read" in broken.stderr

@@ -26,7 +26,7 @@ def test_recorded_clip_becomes_a_ticket_on_the_workers_phone(
         "edge_id": "edge-demo", "broker": {"port": mqtt_broker.port},
         "detector": DEMO_DETECTOR, "cameras": [camera]}))
 
-    with connect(center.ws_url + "?worker_id=w-0111", open_timeout=5) as ws:
+    with connect(center.ws_url_for("w-0111"), open_timeout=5) as ws:
         assert json.loads(ws.recv(5))["type"] == "hello"
         edge = subprocess.run(
             [sys.executable, "-m", "center.cli", "edge", "run", "--config", str(config),

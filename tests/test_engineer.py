@@ -103,21 +103,21 @@ def edge(center: RunningCenter, mqtt_broker) -> Iterator[threading.Thread]:
 
 
 def _edge_view(center: RunningCenter) -> dict[str, Any] | None:
-    for e in httpx.get(f"{center.url}/api/v1/edges").json():
+    for e in center.client("eng-01").get(f"/api/v1/edges").json():
         if e["edge_id"] == EDGE and e["cameras"] and e["cameras"][0]["frame_url"]:
             return e
     return None
 
 
 def _zone_ids(center: RunningCenter) -> list[str]:
-    r = httpx.get(f"{center.url}/api/v1/edges/{EDGE}/config")
+    r = center.client("eng-01").get(f"/api/v1/edges/{EDGE}/config")
     if r.status_code != 200:
         return []
     return [z["id"] for z in r.json()["config"]["cameras"][0]["zones"]]
 
 
 def _tickets_in(center: RunningCenter, zone_id: str) -> list[dict[str, Any]]:
-    tickets = httpx.get(f"{center.url}/api/v1/tickets", params={"limit": 100}).json()
+    tickets = center.client("eng-01").get(f"/api/v1/tickets", params={"limit": 100}).json()
     return [t for t in tickets if t["zone_id"] == zone_id and t["camera_id"] == CAMERA]
 
 
@@ -148,28 +148,28 @@ def test_edge_reports_config_and_frame_and_applies_pushed_zones(
     cam = view["cameras"][0]
     assert cam["id"] == CAMERA and [z["id"] for z in cam["zones"]] == ["pavement-old"]
     assert view["frame_every_s"] == 2
-    frame = httpx.get(center.url + cam["frame_url"])
+    frame = center.client("eng-01").get(cam["frame_url"])
     assert frame.status_code == 200 and frame.headers["content-type"] == "image/jpeg"
     image = cv2.imdecode(np.frombuffer(frame.content, np.uint8), cv2.IMREAD_COLOR)
     assert image is not None and max(image.shape[:2]) <= 640
-    config = httpx.get(f"{center.url}/api/v1/edges/{EDGE}/config").json()["config"]
+    config = center.client("eng-01").get(f"/api/v1/edges/{EDGE}/config").json()["config"]
     assert "username" not in config["broker"] and "password" not in config["broker"]
 
     # A bad zone is refused with the key named, and nothing is pushed.
-    bad = httpx.put(f"{center.url}/api/v1/cameras/{CAMERA}/zones", json={"zones": [
+    bad = center.client("eng-01").put(f"/api/v1/cameras/{CAMERA}/zones", json={"zones": [
         {"id": "z", "polygon": [[0.1, 0.1], [2.0, 0.1], [0.5, 0.5]],
          "rules": [{"type": "illegal_parking"}]}]})
     assert bad.status_code == 422
     assert "zones[0].polygon" in bad.json()["detail"] and "outside 0..1" in bad.json()["detail"]
-    typo = httpx.put(f"{center.url}/api/v1/cameras/{CAMERA}/zones", json={"zones": [
+    typo = center.client("eng-01").put(f"/api/v1/cameras/{CAMERA}/zones", json={"zones": [
         {"id": "z", "polygon": VN_PAVEMENT, "rules": [{"type": "illegal_parking",
                                                        "dwel_s": 3}]}]})
     assert typo.status_code == 422 and "zones[0].rules[0].dwel_s" in typo.json()["detail"]
-    assert httpx.put(f"{center.url}/api/v1/cameras/nope/zones",
+    assert center.client("eng-01").put(f"/api/v1/cameras/nope/zones",
                      json={"zones": []}).status_code == 404
 
     # The page shows the frame with the edge's zone drawn on it.
-    page, errors = new_page(browser, 1280, 900)
+    page, errors = new_page(browser, 1280, 900, center=center, person_id="eng-01")
     page.goto(f"{center.url}/engineer?camera={CAMERA}")
     page.wait_for_function("() => document.getElementById('frame').naturalWidth > 0",
                            timeout=10_000)
@@ -178,7 +178,7 @@ def test_edge_reports_config_and_frame_and_applies_pushed_zones(
     # Saving through the API: the edge applies it and alerts in the new zone.
     new_zone = {"id": "pavement-new", "polygon": VN_PAVEMENT, "min_score": 0.2, "inertia": 2,
                 "dwell_s": 2, "clear_s": 2, "rules": [{"type": "illegal_parking"}]}
-    put = httpx.put(f"{center.url}/api/v1/cameras/{CAMERA}/zones", json={"zones": [new_zone]})
+    put = center.client("eng-01").put(f"/api/v1/cameras/{CAMERA}/zones", json={"zones": [new_zone]})
     assert put.status_code == 200, put.text
     assert put.json()["edge_id"] == EDGE
     wait_until(lambda: _zone_ids(center) == ["pavement-new"], 20,
@@ -216,7 +216,7 @@ def test_edge_reports_config_and_frame_and_applies_pushed_zones(
     page.screenshot(path=str(ARTIFACTS / "engineer-1280x900.png"))
     page.click("#save")
     expect(page.locator("#eng-status")).to_have_attribute("data-state", "applied", timeout=30_000)
-    config = httpx.get(f"{center.url}/api/v1/edges/{EDGE}/config").json()["config"]
+    config = center.client("eng-01").get(f"/api/v1/edges/{EDGE}/config").json()["config"]
     zones = {z["id"]: z for z in config["cameras"][0]["zones"]}
     assert set(zones) == {"pavement-new", "kerb-west"}
     kerb = zones["kerb-west"]

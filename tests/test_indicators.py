@@ -173,7 +173,7 @@ async def scenario(center) -> Any:
 
 
 def _get(center: Any, path: str, **params: Any) -> httpx.Response:
-    return httpx.get(center.url + path, params=params, timeout=10)
+    return center.client("op-01").get(path, params=params, timeout=10)
 
 
 def _metrics(row: dict[str, Any]) -> tuple[Any, ...]:

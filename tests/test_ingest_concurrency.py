@@ -136,11 +136,11 @@ def test_one_batch_keeps_the_order_of_a_place(center: RunningCenter, mqtt_broker
     pub = Publisher(mqtt_broker.port)
     first = make_alert()
     pub.alert(first)
-    ticket = wait_until(lambda: httpx.get(center.url + "/api/v1/tickets?open=true").json(),
+    ticket = wait_until(lambda: center.client("op-01").get("/api/v1/tickets?open=true").json(),
                         what="ticket")[0]
     url = f"{center.url}/api/v1/tickets/{ticket['id']}/actions"
     for action in ("accept", "resolve"):
-        assert httpx.post(url, json={"action": action, "actor_id": "w-0111"}).status_code == 200
+        assert center.client("w-0111").post(url, json={"action": action, "actor_id": "w-0111"}).status_code == 200
 
     ingest = center.app.state.ingest  # type: ignore[attr-defined]
     ingest.batch_linger_s = 0.5  # this instance only: the burst below becomes one batch
@@ -156,7 +156,7 @@ def test_one_batch_keeps_the_order_of_a_place(center: RunningCenter, mqtt_broker
         pub.alert(alert)
     pub.close()
     done = wait_until(
-        lambda: (t := httpx.get(f"{center.url}/api/v1/tickets/{ticket['id']}").json())
+        lambda: (t := center.client("op-01").get(f"/api/v1/tickets/{ticket['id']}").json())
         ["events"][-1]["action"] == "camera_clear" and t, what="the batch's ticket work")
     assert ingest.stats.batches == before + 1
     assert [e["action"] for e in done["events"]] == [

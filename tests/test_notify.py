@@ -35,7 +35,7 @@ from center.settings import (
     NotifierSettings,
 )
 from simulators.local_services import free_port
-from tests.conftest import RunningCenter, _wait_mqtt_connected
+from tests.conftest import RunningCenter, _wait_mqtt_connected, set_known_passwords
 from tests.mqtt_helpers import Publisher, make_alert, wait_until
 
 DING_SECRET = "SEC0123456789abcdef"
@@ -132,10 +132,12 @@ def running_center(db_dsn: str, mqtt_port: int, notifiers: dict[str, Any]
             pytest.fail("the center did not start")
         time.sleep(0.05)
     running = RunningCenter(f"http://127.0.0.1:{port}", settings, app)
+    set_known_passwords(db_dsn)
     _wait_mqtt_connected(running)
     try:
         yield running
     finally:
+        running.close()
         server.should_exit = True
         thread.join(15)
 
@@ -256,7 +258,7 @@ def test_notifier_that_stays_down_fails_without_slowing_ingest(db_dsn, mqtt_brok
     with running_center(db_dsn, mqtt_broker.port,
                         {"targets": targets, "max_attempts": 3}) as center:
         dsn = center.settings.db.dsn
-        with connect(center.ws_url + "?worker_id=w-0111", open_timeout=5) as ws:
+        with connect(center.ws_url_for("w-0111"), open_timeout=5) as ws:
             assert _recv(ws, 5)["type"] == "hello"
             pub = Publisher(mqtt_broker.port)
             started = time.monotonic()
@@ -315,9 +317,9 @@ def test_pending_notifications_are_sent_after_a_restart(db_dsn, mqtt_broker,
 def test_phone_delivery_and_read_receipts(db_dsn, mqtt_broker) -> None:
     with running_center(db_dsn, mqtt_broker.port, {}) as center:
         dsn = center.settings.db.dsn
-        with connect(center.ws_url, open_timeout=5) as wall, \
-                connect(center.ws_url + "?worker_id=w-0111", open_timeout=5) as phone, \
-                connect(center.ws_url + "?worker_id=w-0112", open_timeout=5) as other:
+        with connect(center.ws_url_for("op-01"), open_timeout=5) as wall, \
+                connect(center.ws_url_for("w-0111"), open_timeout=5) as phone, \
+                connect(center.ws_url_for("w-0112"), open_timeout=5) as other:
             for ws in (wall, phone, other):
                 assert _recv(ws, 5)["type"] == "hello"
             pub = Publisher(mqtt_broker.port)
@@ -351,7 +353,7 @@ def test_phone_delivery_and_read_receipts(db_dsn, mqtt_broker) -> None:
 
             # An action by the worker reaches their phone as an "update" notification, which
             # a ticket_id receipt acknowledges with everything else about that ticket.
-            r = httpx.post(f"{center.url}/api/v1/tickets/{event['id']}/actions",
+            r = center.client("w-0111").post(f"/api/v1/tickets/{event['id']}/actions",
                            json={"action": "accept", "actor_id": "w-0111"})
             assert r.status_code == 200, r.text
             update = _ticket_event(phone)["data"]
@@ -374,14 +376,14 @@ def test_offline_person_gets_the_notification_when_the_phone_connects(db_dsn,
         (nid, delivered), = _rows(dsn, "SELECT id, delivered_at FROM notifications")
         assert delivered is None  # nobody's phone was there
 
-        with connect(center.ws_url + "?worker_id=w-0111", open_timeout=5) as phone:
+        with connect(center.ws_url_for("w-0111"), open_timeout=5) as phone:
             assert _recv(phone, 5)["type"] == "hello"
             data = _ticket_event(phone, 5)["data"]
             assert data["notification_id"] == nid and data["catch_up"] is True
             assert data["reason"] == "new" and data["assignee_id"] == "w-0111"
             wait_until(lambda: _rows(dsn, "SELECT delivered_at IS NOT NULL FROM notifications")
                        == [(True,)], what="delivered on reconnect")
-        with connect(center.ws_url + "?worker_id=w-0111", open_timeout=5) as phone:
+        with connect(center.ws_url_for("w-0111"), open_timeout=5) as phone:
             assert _recv(phone, 5)["type"] == "hello"
             with pytest.raises(TimeoutError):
                 phone.recv(0.5)  # delivered once: nothing to catch up any more
@@ -392,6 +394,7 @@ def test_phone_page_sends_read_receipts(db_dsn, mqtt_broker) -> None:
     """The real phone page (Debian chromium) acknowledges the card it shows."""
     from playwright.sync_api import expect, sync_playwright
 
+    from tests.browser import log_in
     from tests.test_pages import CHROMIUM
 
     if not CHROMIUM.exists():
@@ -402,6 +405,7 @@ def test_phone_page_sends_read_receipts(db_dsn, mqtt_broker) -> None:
             "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"])
         try:
             page = browser.new_page(viewport={"width": 390, "height": 844})
+            log_in(page.context, center, "w-0111")
             errors: list[str] = []
             page.on("pageerror", lambda e: errors.append(str(e)))
             page.goto(center.url + "/phone?worker_id=w-0111")

@@ -41,8 +41,8 @@ def _post(center: Any, **form: str) -> httpx.Response:
 
 
 def _act(center: Any, ticket_id: str, action: str, actor: str) -> None:
-    r = httpx.post(f"{center.url}/api/v1/tickets/{ticket_id}/actions",
-                   json={"action": action, "actor_id": actor}, timeout=10)
+    r = center.client(actor).post(f"/api/v1/tickets/{ticket_id}/actions",
+                                  json={"action": action}, timeout=10)
     assert r.status_code == 200, r.text
 
 
@@ -79,7 +79,7 @@ def test_post_creates_a_routed_ticket_and_reads_back_field_by_field(center) -> N
     assert "mg-011" in created["service_notice"]
     rid = created["service_request_id"]
 
-    ticket = httpx.get(f"{center.url}/api/v1/tickets/{rid}").json()
+    ticket = center.client("op-01").get(f"/api/v1/tickets/{rid}").json()
     assert ticket["source"] == "open311" and ticket["state"] == "dispatched"
     assert ticket["micro_grid_id"] == "mg-011" and ticket["assignee_id"] == "w-0111"
     assert ticket["grid_id"] == "g-01"
@@ -107,13 +107,15 @@ def test_post_creates_a_routed_ticket_and_reads_back_field_by_field(center) -> N
     assert req["media_url"] is None
 
     # A photo uploaded to the ticket becomes its media_url (an absolute URL that serves it).
-    up = httpx.post(f"{center.url}/api/v1/tickets/{rid}/attachments",
+    up = center.client("w-0111").post(f"/api/v1/tickets/{rid}/attachments",
                     data={"actor_id": "w-0111"},
                     files={"photo": ("p.jpg", tiny_jpeg(), "image/jpeg")})
     assert up.status_code == 201, up.text
     [req] = httpx.get(f"{center.url}{BASE}/requests/{rid}.json").json()
-    assert req["media_url"] == center.url + up.json()["url"]
+    # served to the public by the case's public link; the staff URL needs a login
+    assert req["media_url"] == center.url + f"/api/v1/public/tickets/{ticket['public_url'][3:]}/photo"
     assert httpx.get(req["media_url"]).content == tiny_jpeg()
+    assert httpx.get(center.url + up.json()["url"]).status_code == 401
 
 
 def test_status_mapping_and_request_filters(center) -> None:
@@ -135,7 +137,7 @@ def test_status_mapping_and_request_filters(center) -> None:
     by_id = {r["service_request_id"]: r for r in everything}
     assert "Verified" in by_id[solved]["status_notes"]
     assert "Voided" in by_id[voided]["status_notes"]
-    ticket = httpx.get(f"{center.url}/api/v1/tickets/{solved}").json()
+    ticket = center.client("op-01").get(f"/api/v1/tickets/{solved}").json()
     # For a closed request, updated_datetime is when it closed (w3, whole seconds).
     assert _w3(by_id[solved]["updated_datetime"]) == \
         _w3(ticket["verified_at"]).replace(microsecond=0)

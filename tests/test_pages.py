@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,6 +12,7 @@ import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from center.paths import REPO
+from tests.browser import log_in
 from tests.conftest import RunningCenter
 from tests.mqtt_helpers import Publisher, make_alert, tiny_jpeg, wait_until
 
@@ -32,8 +34,10 @@ def browser() -> Iterator[Browser]:
         b.close()
 
 
-def _page(browser: Browser, width: int, height: int) -> tuple[Page, list[str]]:
+def _page(browser: Browser, width: int, height: int, center: RunningCenter,
+          person_id: str) -> tuple[Page, list[str]]:
     page = browser.new_page(viewport={"width": width, "height": height})
+    log_in(page.context, center, person_id)
     errors: list[str] = []
     page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
     page.on("pageerror", lambda e: errors.append(str(e)))
@@ -42,7 +46,7 @@ def _page(browser: Browser, width: int, height: int) -> tuple[Page, list[str]]:
 
 def test_wall_shows_a_published_alert_live(browser: Browser, center: RunningCenter,
                                            mqtt_broker) -> None:
-    page, errors = _page(browser, 1920, 1080)
+    page, errors = _page(browser, 1920, 1080, center, "op-01")
     page.goto(center.url + "/wall")
     expect(page.locator("#ws-status")).to_have_attribute("data-state", "online", timeout=10_000)
     alert = make_alert()
@@ -53,7 +57,7 @@ def test_wall_shows_a_published_alert_live(browser: Browser, center: RunningCent
     expect(item).to_be_visible(timeout=5_000)
     latency = time.monotonic() - sent
     pub.close()
-    expect(item.locator("img")).to_have_attribute("src", f"/api/v1/alerts/{alert.alert_id}/snapshot.jpg")
+    expect(item.locator("img")).to_have_attribute("src", re.compile(re.escape(f"/api/v1/alerts/{alert.alert_id}/snapshot.jpg?token=")))
     expect(page.locator("#ticket-table tr[data-ticket-id]")).to_have_count(1)
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "wall-1920x1080.png"))
@@ -62,7 +66,7 @@ def test_wall_shows_a_published_alert_live(browser: Browser, center: RunningCent
 
 
 def test_phone_accepts_and_resolves(browser: Browser, center: RunningCenter, mqtt_broker) -> None:
-    page, errors = _page(browser, 375, 812)
+    page, errors = _page(browser, 375, 812, center, "w-0111")
     page.goto(center.url + "/phone?worker_id=w-0111")
     expect(page.locator("#ws-status")).to_have_attribute("data-state", "online", timeout=10_000)
     pub = Publisher(mqtt_broker.port)
@@ -74,12 +78,12 @@ def test_phone_accepts_and_resolves(browser: Browser, center: RunningCenter, mqt
     card.locator('button[data-action="accept"]').click()
     expect(card.locator('button[data-action="resolve"]')).to_be_visible(timeout=5_000)
     card.locator('button[data-action="resolve"]').click()
-    state = httpx.get(f"{center.url}/api/v1/tickets/{ticket_id}").json()["state"]
+    state = center.client("op-01").get(f"/api/v1/tickets/{ticket_id}").json()["state"]
     for _ in range(50):
         if state == "handled":
             break
         time.sleep(0.1)
-        state = httpx.get(f"{center.url}/api/v1/tickets/{ticket_id}").json()["state"]
+        state = center.client("op-01").get(f"/api/v1/tickets/{ticket_id}").json()["state"]
     assert state == "handled"
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "phone-375x812.png"))
@@ -115,7 +119,7 @@ def _no_page_scroll(page: Page) -> None:
 
 def test_wall_map_kpis_alert_latency_emergency_and_4k(browser: Browser, center: RunningCenter,
                                                       mqtt_broker) -> None:
-    page, errors = _page(browser, 1920, 1080)
+    page, errors = _page(browser, 1920, 1080, center, "op-01")
     page.goto(center.url + "/wall?operator=op-01")
     expect(page.locator("#ws-status")).to_have_attribute("data-state", "online", timeout=10_000)
     # The map: one SVG path per grid, drawn from GET /api/v1/district, no tile layer at all.
@@ -137,8 +141,7 @@ def test_wall_map_kpis_alert_latency_emergency_and_4k(browser: Browser, center: 
     latency2 = _publish_and_time(page, pub, make_alert(zone_id="shopfront", event_type="0504"))
     pub.close()
     item = page.locator(f'#alert-feed .alert-item[data-alert-id="{alert.alert_id}"]')
-    expect(item.locator("img")).to_have_attribute(
-        "src", f"/api/v1/alerts/{alert.alert_id}/snapshot.jpg")
+    expect(item.locator("img")).to_have_attribute("src", re.compile(re.escape(f"/api/v1/alerts/{alert.alert_id}/snapshot.jpg?token=")))
     expect(page.locator("#ticket-table tr[data-ticket-id]")).to_have_count(2)
     # The grid with the cases turns to "open"; the camera alerts; the pulse runs.
     g01 = page.locator('#map path[data-area-id="g-01"]')
@@ -165,11 +168,11 @@ def test_wall_map_kpis_alert_latency_emergency_and_4k(browser: Browser, center: 
     expect(switch).to_have_attribute("data-armed", "true")
     switch.click()
     expect(page.locator("#emergency-banner")).to_be_visible(timeout=5_000)
-    assert httpx.get(center.url + "/api/v1/emergency").json()["active"] == ["district"]
-    httpx.put(center.url + "/api/v1/emergency",
-              json={"actor_id": "l-g01", "scope": "district", "active": False}).raise_for_status()
+    assert center.client("op-01").get("/api/v1/emergency").json()["active"] == ["district"]
+    center.client("admin-01").put("/api/v1/emergency",
+              json={"actor_id": "admin-01", "scope": "district", "active": False}).raise_for_status()
     expect(page.locator("#emergency-banner")).to_be_hidden(timeout=5_000)
-    httpx.put(center.url + "/api/v1/emergency",
+    center.client("op-01").put("/api/v1/emergency",
               json={"actor_id": "op-01", "scope": "g-02", "active": True}).raise_for_status()
     expect(page.locator("#emergency-banner")).to_be_visible(timeout=5_000)
 
@@ -182,7 +185,7 @@ def test_wall_map_kpis_alert_latency_emergency_and_4k(browser: Browser, center: 
     page.screenshot(path=str(ARTIFACTS / "wall-3840x2160.png"))
     page.close()
 
-    en, en_errors = _page(browser, 1920, 1080)
+    en, en_errors = _page(browser, 1920, 1080, center, "op-01")
     en.goto(center.url + "/wall?lang=en")
     expect(en.locator("#ws-status")).to_have_attribute("data-state", "online", timeout=10_000)
     expect(en.locator('[data-i18n="wall.kpi.overdue"]')).to_have_text("Overdue")
@@ -203,18 +206,18 @@ def test_leader_filters_opens_timeline_and_reassigns(browser: Browser, center: R
     pub.alert(make_alert(zone_id="shopfront", event_type="0504"))
     pub.close()
     tickets = wait_until(lambda: (lambda r: r if len(r) == 2 else None)(
-        httpx.get(center.url + "/api/v1/tickets?open=true").json()), what="two tickets")
+        center.client("op-01").get("/api/v1/tickets?open=true").json()), what="two tickets")
     bikes = next(x for x in tickets if x["event_type"] == "0506")
     # A photo in the ledger: the worker accepts, then resolves with a picture.
     base = f"{center.url}/api/v1/tickets/{bikes['id']}"
-    httpx.post(base + "/actions", json={"action": "accept", "actor_id": "w-0111"}).raise_for_status()
-    photo = httpx.post(base + "/attachments", data={"actor_id": "w-0111"},
+    center.client("w-0111").post(base + "/actions", json={"action": "accept", "actor_id": "w-0111"}).raise_for_status()
+    photo = center.client("w-0111").post(base + "/attachments", data={"actor_id": "w-0111"},
                        files={"photo": ("p.jpg", tiny_jpeg(), "image/jpeg")}).json()["id"]
-    httpx.post(base + "/actions", json={"action": "request_extension", "actor_id": "w-0111",
+    center.client("w-0111").post(base + "/actions", json={"action": "request_extension", "actor_id": "w-0111",
                                         "extension_min": 30, "note": "waiting for the owner",
                                         "attachment_ids": [photo]}).raise_for_status()
 
-    page, errors = _page(browser, 1600, 1000)
+    page, errors = _page(browser, 1600, 1000, center, "op-01")
     page.goto(center.url + "/leader?as=op-01")
     expect(page.locator("#ws-status")).to_have_attribute("data-state", "online", timeout=10_000)
     rows = page.locator("#ticket-rows tr[data-ticket-id]")
@@ -247,7 +250,7 @@ def test_leader_filters_opens_timeline_and_reassigns(browser: Browser, center: R
     page.select_option("#reassign-to", "w-0112")
     detail.locator('button[data-action="reassign"]').click()
     expect(page.locator('#timeline li[data-action="reassign"]')).to_have_count(1)
-    after = httpx.get(base).json()
+    after = center.client("op-01").get(base).json()
     assert after["assignee_id"] == "w-0112" and after["state"] == "dispatched"
     assert [e["actor_id"] for e in after["events"] if e["action"] == "reassign"] == ["op-01"]
     ARTIFACTS.mkdir(exist_ok=True)
@@ -260,7 +263,7 @@ def test_leader_filters_opens_timeline_and_reassigns(browser: Browser, center: R
     expect(page.locator("#ind-rows tr")).to_have_count(2)
     href = page.locator("#ind-csv").get_attribute("href")
     assert href and "format=csv" in href and "level=event_type" in href
-    csv_body = httpx.get(center.url + href)
+    csv_body = center.client("op-01").get(href)
     assert csv_body.headers["content-type"].startswith("text/csv")
     page.locator('.tab[data-tab="ranking"]').click()
     expect(page.locator("#rank-rows tr")).to_have_count(2)

@@ -21,7 +21,7 @@ from center.paths import REPO
 from center.settings import CenterSettings, DatabaseSettings, HttpSettings, MqttSettings
 from simulators.local_services import free_port
 from tests.browser import browser, new_page  # noqa: F401 - the fixture
-from tests.conftest import RunningCenter
+from tests.conftest import RunningCenter, password_for, set_known_passwords
 from tests.mqtt_helpers import Publisher, make_alert, tiny_jpeg, wait_until
 
 ARTIFACTS = REPO / "test-artifacts"
@@ -30,8 +30,21 @@ WORKER = "w-0111"
 pytestmark = pytest.mark.browser
 
 
+_TOKENS: dict[tuple[str, str], str] = {}
+
+
+def _auth(url: str, person_id: str = "op-01") -> dict[str, str]:
+    """Bearer header for a person (logged in once per center URL through the API)."""
+    if (url, person_id) not in _TOKENS:
+        r = httpx.post(f"{url}/api/v1/auth/login",
+                       json={"person_id": person_id, "password": password_for(person_id)})
+        r.raise_for_status()
+        _TOKENS[url, person_id] = r.json()["access_token"]
+    return {"Authorization": f"Bearer {_TOKENS[url, person_id]}"}
+
+
 def _ticket(url: str, ticket_id: str | int) -> dict[str, Any]:
-    return httpx.get(f"{url}/api/v1/tickets/{ticket_id}").json()
+    return httpx.get(f"{url}/api/v1/tickets/{ticket_id}", headers=_auth(url)).json()
 
 
 def _wait_state(url: str, ticket_id: str | int, state: str, timeout: float = 10) -> None:
@@ -76,22 +89,30 @@ def test_pwa_manifest_icons_and_service_worker(browser: Browser,  # noqa: F811
 
     page, errors = new_page(browser, 375, 812)
     page.goto(center.url + "/phone")
-    # Log in: pick yourself once; the phone remembers you.
-    page.locator(f'.worker[data-worker-id="{WORKER}"]').click()
-    expect(page).to_have_url(re.compile(f"worker_id={WORKER}"))
+    # Log in once with your id and password; the phone remembers the login (a bearer token).
+    page.locator("#login-person").fill(WORKER)
+    page.locator("#login-password").fill("wrong password")
+    page.locator("#login-submit").click()
+    expect(page.locator(".login-error")).not_to_be_empty()
+    page.locator("#login-password").fill(password_for(WORKER))
+    page.locator("#login-submit").click()
+    expect(page.locator("#login")).to_have_count(0)
+    expect(page.locator("#my-tickets")).to_be_visible()
     _controlled(page)
     scope = page.evaluate("async () => (await navigator.serviceWorker.ready).scope")
     assert scope == center.url + "/"
     page.goto(center.url + "/phone")
     expect(page.locator("#my-tickets")).to_be_visible()
     assert page.evaluate("() => localStorage.getItem('gridwatch.worker_id')") == WORKER
-    assert errors == []
+    assert page.locator("#login").count() == 0
+    # the wrong password's 401 is the only error the console saw
+    assert [e for e in errors if "401" not in e] == []
 
 
 def test_phone_flow_accept_arrive_resolve_with_photo(browser: Browser,  # noqa: F811
                                                      center: RunningCenter, mqtt_broker,
                                                      tmp_path: Path) -> None:
-    page, errors = new_page(browser, 375, 812)
+    page, errors = new_page(browser, 375, 812, center=center, person_id=WORKER)
     page.goto(f"{center.url}/phone?worker_id={WORKER}")
     expect(page.locator("#ws-status")).to_have_attribute("data-state", "online", timeout=10_000)
     card = _new_ticket_card(page, mqtt_broker.port)
@@ -138,7 +159,8 @@ def test_phone_flow_accept_arrive_resolve_with_photo(browser: Browser,  # noqa: 
     assert len(resolve) == 1 and resolve[0]["actor_id"] == WORKER
     assert resolve[0]["note"] == "moved the bikes"
     assert len(resolve[0]["attachments"]) == 1
-    assert httpx.get(center.url + resolve[0]["attachments"][0]).content == tiny_jpeg()
+    assert httpx.get(center.url + resolve[0]["attachments"][0],
+                     headers=_auth(center.url, WORKER)).content == tiny_jpeg()
     assert [e["action"] for e in ticket["events"]][-3:] == ["accept", "arrive", "resolve"]
     expect(page.locator("#pending-badge")).to_be_hidden()
     page.screenshot(path=str(ARTIFACTS / "phone-list-375x812.png"))
@@ -169,6 +191,10 @@ class _Center:
             assert time.monotonic() < deadline and self.thread.is_alive(), "center did not start"
             time.sleep(0.05)
         wait_until(lambda: httpx.get(self.url + "/healthz").status_code == 200, 15, "healthz")
+        set_known_passwords(self.settings.db.dsn)
+
+    def token(self, person_id: str) -> str:
+        return _auth(self.url, person_id)["Authorization"].removeprefix("Bearer ")
 
     def stop(self) -> None:
         assert self.server is not None and self.thread is not None
@@ -186,7 +212,7 @@ def test_actions_taken_while_the_center_is_stopped_arrive_after_it_restarts(
     center = _Center(settings)
     center.start()
     try:
-        page, errors = new_page(browser, 375, 812)
+        page, errors = new_page(browser, 375, 812, center=center, person_id=WORKER)
         page.goto(f"{center.url}/phone?worker_id={WORKER}")
         expect(page.locator("#ws-status")).to_have_attribute("data-state", "online",
                                                              timeout=10_000)
@@ -230,7 +256,8 @@ def test_actions_taken_while_the_center_is_stopped_arrive_after_it_restarts(
         # Resending an action that already happened (its answer lost) is dropped on 409.
         result = page.evaluate("""async (id) => {
             const m = await import('/static/phone-outbox.js');
-            await m.enqueue({ticket_id: Number(id), body: {action: 'accept', actor_id: 'w-0111'}});
+            await m.enqueue({ticket_id: Number(id), token: localStorage.getItem('gridwatch.token'),
+                             body: {action: 'accept', actor_id: 'w-0111'}});
             const r = await m.flush();
             return {results: r.results, left: (await m.pending()).length};
         }""", ticket_id)
@@ -245,6 +272,7 @@ def test_actions_taken_while_the_center_is_stopped_arrive_after_it_restarts(
 
 def _safe_state(url: str, ticket_id: str | None) -> str | None:
     try:
-        return httpx.get(f"{url}/api/v1/tickets/{ticket_id}", timeout=1).json()["state"]
+        return httpx.get(f"{url}/api/v1/tickets/{ticket_id}", timeout=1,
+                         headers=_auth(url)).json()["state"]
     except httpx.HTTPError:
         return None

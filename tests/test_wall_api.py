@@ -17,12 +17,12 @@ def _tickets(center: RunningCenter, mqtt_broker, *event_types: str) -> list[dict
         pub.alert(make_alert(event_type=code, zone_id=f"zone-{i}"))
     pub.close()
     return wait_until(lambda: (lambda r: r if len(r) == len(event_types) else None)(
-        httpx.get(center.url + "/api/v1/tickets?open=true").json()), what="tickets")
+        center.client("op-01").get("/api/v1/tickets?open=true").json()), what="tickets")
 
 
 def test_cases_hourly_counts_this_hours_cases_per_type(center: RunningCenter, mqtt_broker):
     _tickets(center, mqtt_broker, "0506", "0506", "0504")
-    body = httpx.get(center.url + "/api/v1/indicators/cases-hourly").json()
+    body = center.client("op-01").get("/api/v1/indicators/cases-hourly").json()
     assert len(body["hours"]) == 24 and body["timezone"] == "Asia/Shanghai"
     hours = [datetime.fromisoformat(h) for h in body["hours"]]
     assert all((b - a).total_seconds() == 3600 for a, b in zip(hours, hours[1:], strict=False))
@@ -32,21 +32,21 @@ def test_cases_hourly_counts_this_hours_cases_per_type(center: RunningCenter, mq
     assert by_type["0506"]["counts"][-1] == 2 and by_type["0506"]["total"] == 2
     assert by_type["0504"]["counts"] == [0] * 23 + [1]
     assert by_type["0506"]["event_name"] == "非机动车乱停放"
-    assert len(httpx.get(center.url + "/api/v1/indicators/cases-hourly?hours=6").json()
+    assert len(center.client("op-01").get("/api/v1/indicators/cases-hourly?hours=6").json()
                ["hours"]) == 6
-    assert httpx.get(center.url + "/api/v1/indicators/cases-hourly?hours=0").status_code == 422
+    assert center.client("op-01").get("/api/v1/indicators/cases-hourly?hours=0").status_code == 422
 
 
 def test_ticket_allowed_actions_as_another_person(center: RunningCenter, mqtt_broker):
     [t] = _tickets(center, mqtt_broker, "0506")
     base = f"{center.url}/api/v1/tickets/{t['id']}"
     assert t["state"] == "dispatched" and t["assignee_id"] == "w-0111"
-    assert httpx.get(base).json()["allowed_actions"] == ["accept", "return"]  # the assignee's
-    op = httpx.get(base, params={"as": "op-01"}).json()["allowed_actions"]
+    assert center.client("op-01").get(base).json()["allowed_actions"] == ["accept", "return"]  # the assignee's
+    op = center.client("op-01").get(base, params={"as": "op-01"}).json()["allowed_actions"]
     assert op == ["void", "reassign", "acknowledge"]
-    assert httpx.get(base, params={"as": "l-011"}).json()["allowed_actions"] == [
+    assert center.client("op-01").get(base, params={"as": "l-011"}).json()["allowed_actions"] == [
         "accept", "return", "void", "reassign", "acknowledge"]
-    assert httpx.get(base, params={"as": "w-0112"}).json()["allowed_actions"] == []  # not theirs
-    assert httpx.get(base, params={"as": "w-0111"}).json()["allowed_actions"] == [
+    assert center.client("op-01").get(base, params={"as": "w-0112"}).json()["allowed_actions"] == []  # not theirs
+    assert center.client("op-01").get(base, params={"as": "w-0111"}).json()["allowed_actions"] == [
         "accept", "return"]
-    assert httpx.get(base, params={"as": "nobody"}).status_code == 403
+    assert center.client("op-01").get(base, params={"as": "nobody"}).status_code == 403

@@ -8,13 +8,13 @@ from fastapi import APIRouter, HTTPException
 from pydantic import BaseModel, ConfigDict, Field
 
 from center import district_store
-from center.api.deps import CenterDep
+from center.api.deps import Actor, CenterDep, same_actor
 
 router = APIRouter(prefix="/api/v1", tags=["district"])
 
 
-@router.get("/district")
-async def district_map(center: CenterDep) -> dict[str, Any]:
+@router.get("/district", responses={401: {}})
+async def district_map(center: CenterDep, _: Actor) -> dict[str, Any]:
     d = center.ctx.district
     return {
         "id": d.id, "name": d.name, "timezone": d.timezone,
@@ -25,32 +25,40 @@ async def district_map(center: CenterDep) -> dict[str, Any]:
     }
 
 
-@router.get("/workers")
-async def workers(center: CenterDep) -> list[dict[str, Any]]:
+@router.get("/workers", responses={401: {}})
+async def workers(center: CenterDep, _: Actor) -> list[dict[str, Any]]:
     return [{"id": p.id, "name": p.name, "micro_grid_id": p.micro_grid, "post": p.post}
             for p in center.ctx.district.people.values() if p.role == "worker" and p.active]
 
 
-@router.get("/people")
-async def people(center: CenterDep) -> list[dict[str, Any]]:
+@router.get("/people", responses={401: {}})
+async def people(center: CenterDep, _: Actor) -> list[dict[str, Any]]:
     return [p.model_dump(mode="json", exclude={"phone"})
             for p in center.ctx.district.people.values() if p.active]
 
 
 class Posts(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    actor_id: str
+    #: Redundant since logins (the token's person acts); when sent it must be them.
+    actor_id: str | None = None
     A: str | None = Field(default=None, description="person for the A post (null: leave empty)")
     B: str | None = None
 
 
-@router.put("/micro-grids/{micro_grid_id}/posts", responses={403: {}, 404: {}, 422: {}})
-async def set_posts(center: CenterDep, micro_grid_id: str, body: Posts) -> dict[str, Any]:
-    """Give a micro-grid's A / B post to workers; routing uses it from the next case on."""
-    if center.role(body.actor_id) not in ("leader", "operator"):
-        raise HTTPException(403, "only leaders and operators change assignments")
+@router.put("/micro-grids/{micro_grid_id}/posts", responses={401: {}, 403: {}, 404: {}, 422: {}})
+async def set_posts(center: CenterDep, actor: Actor, micro_grid_id: str,
+                    body: Posts) -> dict[str, Any]:
+    """Give a micro-grid's A / B post to workers; routing uses it from the next case on.
+    Operators and admins anywhere; a grid leader in their grid; a micro-grid leader in theirs."""
+    actor_id = same_actor(actor, body.actor_id)
     d = center.ctx.district
     area = d.areas.get(micro_grid_id)
+    if not actor.is_operator and not actor.leads_area(d, micro_grid_id):
+        if actor.role in ("grid_leader", "micro_grid_leader"):
+            where = actor.person.grid or actor.person.micro_grid
+            raise HTTPException(403, f"{actor.id} leads {where}, not micro-grid {micro_grid_id}")
+        raise HTTPException(403, "changing posts needs role operator, admin, or the leader of"
+                                 f" that grid or micro-grid; {actor.id} is {actor.role}")
     if area is None or area.level != "micro_grid":
         raise HTTPException(404, f"no micro-grid {micro_grid_id}")
     posts = body.model_dump(include={"A", "B"}, exclude_unset=True)
@@ -59,7 +67,7 @@ async def set_posts(center: CenterDep, micro_grid_id: str, body: Posts) -> dict[
         if person is None or person.role != "worker" or not person.active:
             raise HTTPException(422, f"{person_id!r} is not an active worker")
     async with center.pool.connection() as conn, conn.transaction():
-        await district_store.set_posts(conn, micro_grid_id, posts, actor_id=body.actor_id,
+        await district_store.set_posts(conn, micro_grid_id, posts, actor_id=actor_id,
                                        at=center.ctx.clock.now())
         fresh = await district_store.load_district(conn)
     assert fresh is not None
@@ -71,7 +79,8 @@ async def set_posts(center: CenterDep, micro_grid_id: str, body: Posts) -> dict[
 
 class EmergencySwitch(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    actor_id: str
+    #: Redundant since logins (the token's person acts); when sent it must be them.
+    actor_id: str | None = None
     scope: str = Field(default="district", description="'district' or a grid id")
     active: bool
     note: str = Field(default="", max_length=2000)
@@ -79,8 +88,8 @@ class EmergencySwitch(BaseModel):
     broadcast: str | None = Field(default=None, max_length=2000)
 
 
-@router.get("/emergency")
-async def emergency(center: CenterDep) -> dict[str, Any]:
+@router.get("/emergency", responses={401: {}})
+async def emergency(center: CenterDep, _: Actor) -> dict[str, Any]:
     async with center.pool.connection() as conn:
         cur = await conn.execute(
             "SELECT scope, active, since, actor_id, note FROM emergency_modes ORDER BY scope")
@@ -90,12 +99,20 @@ async def emergency(center: CenterDep) -> dict[str, Any]:
                       for r in rows]}
 
 
-@router.put("/emergency", responses={403: {}, 404: {}})
-async def switch_emergency(center: CenterDep, body: EmergencySwitch) -> dict[str, Any]:
+@router.put("/emergency", responses={401: {}, 403: {}, 404: {}})
+async def switch_emergency(center: CenterDep, actor: Actor,
+                           body: EmergencySwitch) -> dict[str, Any]:
     """Peacetime / emergency switch for the district or one grid: new cases there get shorter
-    time limits and top priority; the switch goes into the operations ledger."""
-    if center.role(body.actor_id) not in ("leader", "operator"):
-        raise HTTPException(403, "only leaders and operators switch emergency mode")
+    time limits and top priority; the switch goes into the operations ledger. Operators and
+    admins switch anything; a grid leader only their own grid."""
+    actor_id = same_actor(actor, body.actor_id)
+    if not actor.is_operator:
+        if actor.role != "grid_leader":
+            raise HTTPException(403, "switching emergency mode needs role operator, admin or"
+                                     f" grid_leader; {actor.id} is {actor.role}")
+        if body.scope != actor.person.grid:
+            raise HTTPException(403, f"grid leader {actor.id} switches only grid"
+                                     f" {actor.person.grid}, not {body.scope!r}")
     d = center.ctx.district
     grid = d.areas.get(body.scope)
     if body.scope != "district" and (grid is None or grid.level != "grid"):
@@ -108,15 +125,15 @@ async def switch_emergency(center: CenterDep, body: EmergencySwitch) -> dict[str
             "INSERT INTO emergency_modes (scope, active, since, actor_id, note)"
             " VALUES (%s, %s, %s, %s, %s) ON CONFLICT (scope) DO UPDATE SET"
             " active = EXCLUDED.active, since = EXCLUDED.since, actor_id = EXCLUDED.actor_id,"
-            " note = EXCLUDED.note", (body.scope, body.active, at, body.actor_id, body.note))
+            " note = EXCLUDED.note", (body.scope, body.active, at, actor_id, body.note))
         await conn.execute(
             "INSERT INTO ops_ledger (at, actor_id, action, scope, note)"
-            " VALUES (%s, %s, %s, %s, %s)", (at, body.actor_id, action, body.scope, body.note))
+            " VALUES (%s, %s, %s, %s, %s)", (at, actor_id, action, body.scope, body.note))
         if body.broadcast:
             await conn.execute(
                 "INSERT INTO ops_ledger (at, actor_id, action, scope, note)"
                 " VALUES (%s, %s, 'broadcast', %s, %s)",
-                (at, body.actor_id, body.scope, body.broadcast))
+                (at, actor_id, body.scope, body.broadcast))
     scopes = center.ctx.emergency_scopes
     (scopes.add if body.active else scopes.discard)(body.scope)
     area = None if body.scope == "district" else body.scope
@@ -126,6 +143,6 @@ async def switch_emergency(center: CenterDep, body: EmergencySwitch) -> dict[str
                        recipients=everyone)
     if body.broadcast:
         center.hub.publish("broadcast", {"scope": body.scope, "text": body.broadcast,
-                                         "from": body.actor_id, "at": at.isoformat()},
+                                         "from": actor_id, "at": at.isoformat()},
                            recipients=everyone)
     return {"active": sorted(scopes), "notified": len(everyone)}

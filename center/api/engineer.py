@@ -20,7 +20,7 @@ from fastapi import APIRouter, HTTPException, Request, Response
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from center import edge_state
-from center.api.deps import CenterDep
+from center.api.deps import Actor, CenterDep, ImageActor, same_actor
 from center.protocol import QOS_RELIABLE, edge_config_topic
 from center.settings import MqttSettings
 from edge.config import EdgeConfig, ZoneConfig, _key_path
@@ -35,6 +35,7 @@ class ZonesUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
     #: The camera's whole zone list (edge ``ZoneConfig`` documents); [] removes every zone.
     zones: list[dict[str, Any]] = Field(max_length=64)
+    #: Redundant since logins (the token's person acts); when sent it must be them.
     actor_id: str | None = Field(default=None, max_length=64)
 
 
@@ -56,8 +57,12 @@ def _camera_view(center: Any, edge_id: str, camera: dict[str, Any],
     }
 
 
-@router.get("/edges")
-async def edges(center: CenterDep) -> list[dict[str, Any]]:
+#: Who edits zones: engineers, and operators and admins (who may do everything).
+ZONE_EDITORS = ("engineer", "operator", "admin")
+
+
+@router.get("/edges", responses={401: {}})
+async def edges(center: CenterDep, _: Actor) -> list[dict[str, Any]]:
     """Every edge that reported its config, with its cameras, zones and latest frame."""
     async with center.pool.connection() as conn:
         rows = await edge_state.edge_configs(conn)
@@ -71,8 +76,8 @@ async def edges(center: CenterDep) -> list[dict[str, Any]]:
                          for c in r.config.get("cameras", [])]} for r in rows]
 
 
-@router.get("/edges/{edge_id}/config", responses={404: {}})
-async def edge_config(center: CenterDep, edge_id: str) -> dict[str, Any]:
+@router.get("/edges/{edge_id}/config", responses={401: {}, 404: {}})
+async def edge_config(center: CenterDep, _: Actor, edge_id: str) -> dict[str, Any]:
     """The config the edge reported it runs (credentials removed)."""
     async with center.pool.connection() as conn:
         row = await edge_state.edge_config(conn, edge_id)
@@ -81,8 +86,9 @@ async def edge_config(center: CenterDep, edge_id: str) -> dict[str, Any]:
     return {"edge_id": row.edge_id, "updated_at": _iso(row.updated_at), "config": row.config}
 
 
-@router.get("/cameras/{camera_id}/frame.jpg", responses={404: {}})
-async def camera_frame(center: CenterDep, camera_id: str) -> Response:
+@router.get("/cameras/{camera_id}/frame.jpg", responses={401: {}, 404: {}})
+async def camera_frame(center: CenterDep, _: ImageActor, camera_id: str) -> Response:
+    """The camera's latest frame; ``?token=`` works too, for ``<img src>``."""
     async with center.pool.connection() as conn:
         found = await edge_state.frame(conn, camera_id)
     if found is None:
@@ -97,12 +103,16 @@ def _errors(exc: ValidationError, prefix: tuple[str | int, ...] = ()) -> str:
                      for e in exc.errors(include_url=False))
 
 
-@router.put("/cameras/{camera_id}/zones", responses={404: {}, 422: {}, 503: {}})
-async def put_zones(center: CenterDep, request: Request, camera_id: str,
+@router.put("/cameras/{camera_id}/zones",
+            responses={401: {}, 403: {}, 404: {}, 422: {}, 503: {}})
+async def put_zones(center: CenterDep, actor: Actor, request: Request, camera_id: str,
                     body: ZonesUpdate) -> dict[str, Any]:
-    """Replace a camera's zones and push the edge's whole config to it (retained)."""
-    if body.actor_id is not None:
-        center.role(body.actor_id)
+    """Replace a camera's zones and push the edge's whole config to it (retained). Engineers,
+    operators and admins."""
+    actor_id = same_actor(actor, body.actor_id)
+    if actor.role not in ZONE_EDITORS:
+        raise HTTPException(403, f"editing zones needs role {' or '.join(ZONE_EDITORS)};"
+                                 f" {actor.id} is {actor.role}")
     try:
         zones = _ZONES.validate_python(body.zones)
     except ValidationError as exc:
@@ -122,14 +132,13 @@ async def put_zones(center: CenterDep, request: Request, camera_id: str,
     settings: MqttSettings = request.app.state.settings.mqtt
     payload = EdgeConfig.model_validate(doc).model_dump_json(exclude_none=True)
     try:
-        async with aiomqtt.Client(settings.host, settings.port, username=settings.username,
-                                  password=settings.password,
+        async with aiomqtt.Client(settings.host, settings.port, **settings.client_kwargs(),
                                   identifier=f"gridwatch-center-push-{uuid.uuid4().hex[:8]}") as c:
             await c.publish(edge_config_topic(row.edge_id), payload, qos=QOS_RELIABLE,
                             retain=True)
     except aiomqtt.MqttError as exc:
         raise HTTPException(503, f"could not reach the MQTT broker: {exc}") from None
     log.info("edge=%s camera=%s zones pushed by %s: %s", row.edge_id, camera_id,
-             body.actor_id or "-", [z.id for z in zones])
+             actor_id, [z.id for z in zones])
     return {"edge_id": row.edge_id, "camera_id": camera_id, "topic": edge_config_topic(row.edge_id),
             "zones": [z.model_dump(mode="json", exclude_none=True) for z in zones]}

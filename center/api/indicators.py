@@ -11,13 +11,35 @@ from zoneinfo import ZoneInfo
 from fastapi import APIRouter, HTTPException, Query, Response
 
 from center import indicators
-from center.api.deps import CenterDep
-from center.indicators import COLUMNS, IndicatorError, Level, Period, Window
+from center.api.deps import Actor, CenterDep, ImageActor
+from center.auth import Principal
+from center.indicators import COLUMNS, IndicatorError, IndicatorRow, Level, Period, Window
 
 router = APIRouter(prefix="/api/v1", tags=["indicators"])
 
 _WHEN = ("a date (YYYY-MM-DD, midnight in the district's time zone) or an ISO 8601 date-time;"
          " without an offset it is read in the district's time zone")
+
+
+#: District-wide figures: operators and admins, and engineers (who read everything).
+DISTRICT_READERS = ("operator", "admin", "engineer")
+LEADER_LEVELS = ("grid", "micro_grid", "worker")
+
+
+def _district_reader(actor: Principal, what: str) -> None:
+    if actor.role not in DISTRICT_READERS:
+        raise HTTPException(403, f"{what} needs role {' or '.join(DISTRICT_READERS)};"
+                                 f" {actor.id} is {actor.role}")
+
+
+def _leader_rows(center: CenterDep, actor: Principal, level: str,
+                 rows: list[IndicatorRow]) -> list[IndicatorRow]:
+    """A leader's indicators: only the rows of their own area."""
+    d = center.ctx.district
+    if level == "worker":
+        return [r for r in rows if r.key and r.key in d.people
+                and actor.leads_area(d, d.people[r.key].micro_grid or "")]
+    return [r for r in rows if r.key and actor.leads_area(d, r.key)]
 
 
 def _parse_when(name: str, text: str, tz: ZoneInfo) -> datetime:
@@ -87,9 +109,11 @@ FromQ = Annotated[str | None, Query(alias="from", description=f"window start: {_
 ToQ = Annotated[str | None, Query(alias="to", description=f"window end, exclusive: {_WHEN}")]
 
 
-@router.get("/indicators", responses={200: {"content": {"text/csv": {}}}, 422: {}})
+@router.get("/indicators",
+            responses={200: {"content": {"text/csv": {}}}, 401: {}, 403: {}, 422: {}})
 async def get_indicators(
     center: CenterDep,
+    actor: ImageActor,  # a CSV download link carries ?token=
     level: Level = "district",
     period: PeriodQ = None,
     on: DateQ = None,
@@ -99,13 +123,22 @@ async def get_indicators(
 ) -> Any:
     """Indicators per ``level`` for one calendar period (``period`` + ``date``), for an explicit
     window (``from``/``to``), or for a window cut into periods (``period`` + ``from``/``to``).
-    Definitions: docs/indicators.md."""
+    Definitions: docs/indicators.md. Leaders get the rows of their own area (levels grid,
+    micro_grid, worker); operators, admins and engineers every level."""
+    leader = actor.role in ("grid_leader", "micro_grid_leader")
+    if leader and level not in LEADER_LEVELS:
+        raise HTTPException(403, f"leaders read indicators of their own area (level"
+                                 f" {', '.join(LEADER_LEVELS)}), not level {level!r}")
+    if not leader:
+        _district_reader(actor, "indicators")
     window = _window(center, period, on, start, end, series=True)
     async with center.pool.connection() as conn:
         try:
             rows = await indicators.compute(conn, center.ctx, level=level, window=window)
         except IndicatorError as exc:
             raise HTTPException(422, str(exc)) from None
+    if leader:
+        rows = _leader_rows(center, actor, level, rows)
     data = [r.as_dict() for r in rows]
     if format == "csv":
         return _csv(data, COLUMNS, _filename(f"indicators_{level}", window))
@@ -114,9 +147,11 @@ async def get_indicators(
             "as_of": center.ctx.clock.now().isoformat(), "rows": data}
 
 
-@router.get("/rankings/grids", responses={200: {"content": {"text/csv": {}}}, 422: {}})
+@router.get("/rankings/grids",
+            responses={200: {"content": {"text/csv": {}}}, 401: {}, 403: {}, 422: {}})
 async def grid_ranking(
     center: CenterDep,
+    actor: ImageActor,  # a CSV download link carries ?token=
     period: PeriodQ = None,
     on: DateQ = None,
     start: FromQ = None,
@@ -124,7 +159,10 @@ async def grid_ranking(
     format: Fmt = "json",  # noqa: A002 - the public query parameter's name
 ) -> Any:
     """Every grid ranked by closure rate, then on-time closure rate, then cases due; grids
-    with nothing due last; ties share a rank."""
+    with nothing due last; ties share a rank. Operators, admins, engineers and leaders (the
+    ranking is published to the grids it compares)."""
+    if actor.role not in ("grid_leader", "micro_grid_leader"):
+        _district_reader(actor, "the grid ranking")
     window = _window(center, period, on, start, end, series=False)
     one = Window(window.start, window.end, window.tz)
     async with center.pool.connection() as conn:
@@ -140,11 +178,12 @@ async def grid_ranking(
             "grids": data}
 
 
-@router.get("/indicators/alerts-daily")
-async def alerts_daily(center: CenterDep, start: FromQ = None, end: ToQ = None,
+@router.get("/indicators/alerts-daily", responses={401: {}, 403: {}})
+async def alerts_daily(center: CenterDep, actor: Actor, start: FromQ = None, end: ToQ = None,
                        ) -> list[dict[str, Any]]:
     """Camera alerts started per UTC day, camera and event type (a TimescaleDB continuous
     aggregate where that extension is loaded, else a plain view). Default: the last 30 days."""
+    _district_reader(actor, "district-wide alert counts")
     tz = ZoneInfo(center.ctx.district.timezone)
     if (start is None) != (end is None):
         raise HTTPException(422, "give both `from` and `to` (to is exclusive), or neither")
@@ -161,13 +200,15 @@ async def alerts_daily(center: CenterDep, start: FromQ = None, end: ToQ = None,
              "alerts": d.alerts, "messages": d.messages} for d in days]
 
 
-@router.get("/indicators/cases-hourly")
+@router.get("/indicators/cases-hourly", responses={401: {}, 403: {}})
 async def cases_hourly(
     center: CenterDep,
+    actor: Actor,
     hours: Annotated[int, Query(ge=1, le=168, description="how many hours back")] = 24,
 ) -> dict[str, Any]:
     """Cases registered per hour and event type over the last ``hours`` hours, the current
     hour included: one dense series per event type (zeros included), for the wall's chart."""
+    _district_reader(actor, "district-wide case counts")
     tz = ZoneInfo(center.ctx.district.timezone)
     now = center.ctx.clock.now().astimezone(UTC)
     end = now.replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Form, HTTPException, UploadFile
+from fastapi import APIRouter, Form, HTTPException, Response, UploadFile
 from pydantic import BaseModel, ConfigDict, Field
 
-from center.api.deps import Center, CenterDep
+from center.api.deps import Actor, Center, CenterDep, PublicForm, same_actor
 from center.api.uploads import read_photo
+from center.db import queries
 from center.tickets import service
 from center.tickets.service import Change
 from center.tickets.states import IllegalTransition
@@ -37,23 +38,29 @@ async def _open(center: Center, *, source: str, event_type: str, lon: float, lat
     return change
 
 
-@router.post("/reports", status_code=201, responses={403: {}, 413: {}, 415: {}, 422: {}})
+@router.post("/reports", status_code=201,
+             responses={401: {}, 403: {}, 413: {}, 415: {}, 422: {}})
 async def patrol_report(
     center: CenterDep,
-    actor_id: Annotated[str, Form(min_length=1, max_length=64)],
+    actor: Actor,
     event_type: Annotated[str, Form(pattern=r"^\d{4,6}$")],
     lon: Lon, lat: Lat,
     note: Annotated[str, Form(max_length=2000)] = "",
     photo: UploadFile | None = None,
+    actor_id: Annotated[str | None, Form(min_length=1, max_length=64)] = None,
 ) -> dict[str, Any]:
-    """A worker's patrol report: routed by where it was taken, like a camera alert."""
-    center.role(actor_id)
+    """A worker's patrol report: routed by where it was taken, like a camera alert. Anyone of
+    the district but engineers (who only read cases)."""
+    actor_id = same_actor(actor, actor_id)
+    if actor.role == "engineer":
+        raise HTTPException(403, f"engineers do not report cases; {actor.id} is engineer")
     change = await _open(center, source="patrol", event_type=event_type, lon=lon, lat=lat,
                          description=note, reporter=actor_id, actor_id=actor_id, photo=photo)
     return center.views.ticket(change.ticket)
 
 
-@router.post("/public/requests", status_code=201, responses={413: {}, 415: {}, 422: {}})
+@router.post("/public/requests", status_code=201, dependencies=[PublicForm],
+             responses={413: {}, 415: {}, 422: {}, 429: {}})
 async def resident_request(
     center: CenterDep,
     event_type: Annotated[str, Form(pattern=r"^\d{4,6}$")],
@@ -93,7 +100,29 @@ async def public_ticket(center: CenterDep, token: str) -> dict[str, Any]:
             raise HTTPException(404, str(exc)) from None
 
 
-@router.post("/public/tickets/{token}/rating", responses={404: {}, 409: {}})
+@router.get("/public/tickets/{token}/photo", responses={404: {}})
+async def public_photo(center: CenterDep, token: str) -> Response:
+    """The case's picture for the public (Open311 ``media_url``): its first uploaded photo,
+    else the evidence snapshot of its latest alert; the token is the case's public link."""
+    async with center.pool.connection() as conn:
+        try:
+            t = await service.by_token(conn, token)
+        except service.TicketNotFound as exc:
+            raise HTTPException(404, str(exc)) from None
+        cur = await conn.execute(
+            "SELECT min(id) FROM attachments WHERE ticket_id = %s", (t.id,))
+        row = await cur.fetchone()
+        found = await service.attachment(conn, t.id, row[0]) if row and row[0] else None
+        if found is None and t.last_alert_id:
+            jpeg = await queries.latest_snapshot(conn, t.last_alert_id)
+            found = ("image/jpeg", jpeg) if jpeg is not None else None
+    if found is None:
+        raise HTTPException(404, "this case has no picture")
+    return Response(found[1], media_type=found[0])
+
+
+@router.post("/public/tickets/{token}/rating", dependencies=[PublicForm],
+             responses={404: {}, 409: {}, 429: {}})
 async def rate(center: CenterDep, token: str, body: Rating) -> dict[str, Any]:
     async with center.pool.connection() as conn, conn.transaction():
         try:

@@ -20,7 +20,7 @@ from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from psycopg.rows import class_row
 
-from center.api.deps import Center, CenterDep
+from center.api.deps import Center, CenterDep, PublicForm
 from center.tickets import service
 from center.tickets.service import Ticket
 
@@ -73,8 +73,10 @@ class Open311Route(APIRoute):
                     f"{'.'.join(str(p) for p in e['loc'][1:]) or e['loc'][0]}: {e['msg']}"
                     for e in exc.errors()))
             except HTTPException as exc:
-                code = exc.status_code if exc.status_code in (403, 404) else 400
-                return _error(code, str(exc.detail))
+                code = exc.status_code if exc.status_code in (401, 403, 404, 429) else 400
+                response = _error(code, str(exc.detail))
+                response.headers.update(exc.headers or {})
+                return response
 
         return route
 
@@ -168,7 +170,8 @@ def _request(center: Center, t: Ticket, base: str, media: dict[int, str]) -> dic
 
 
 async def _media(conn: Any, tickets: list[Ticket]) -> dict[int, str]:
-    """Each ticket's picture: its first uploaded photo, else the camera's latest snapshot."""
+    """Each ticket's picture: its first uploaded photo, else the camera's latest snapshot,
+    served to the public by the case's public link (the staff URLs need a login)."""
     ids = [t.id for t in tickets]
     out: dict[int, str] = {}
     cur = await conn.execute(
@@ -177,12 +180,13 @@ async def _media(conn: Any, tickets: list[Ticket]) -> dict[int, str]:
     with_snapshot = {r[0] for r in await cur.fetchall()}
     for t in tickets:
         if t.last_alert_id in with_snapshot:
-            out[t.id] = f"/api/v1/alerts/{t.last_alert_id}/snapshot.jpg"
+            out[t.id] = f"/api/v1/public/tickets/{t.public_token}/photo"
     cur = await conn.execute(
         "SELECT ticket_id, min(id) FROM attachments WHERE ticket_id = ANY(%s) GROUP BY ticket_id",
         (ids,))
-    for ticket_id, attachment_id in await cur.fetchall():
-        out[ticket_id] = f"/api/v1/tickets/{ticket_id}/attachments/{attachment_id}"
+    tokens = {t.id: t.public_token for t in tickets}
+    for ticket_id, _attachment_id in await cur.fetchall():
+        out[ticket_id] = f"/api/v1/public/tickets/{tokens[ticket_id]}/photo"
     return out
 
 
@@ -292,7 +296,7 @@ def _coordinate(name: str, raw: str | None, limit: float) -> float:
     return value
 
 
-@router.post("/requests.json", status_code=201)
+@router.post("/requests.json", status_code=201, dependencies=[PublicForm])
 async def create_request(center: CenterDep, request: Request) -> Any:
     """Form-encoded, per the spec: service_code and lat/long are needed (this server routes by
     coordinates; address_string alone is refused); description, email, first_name, last_name,

@@ -1,4 +1,8 @@
-"""Tickets: lists for screens, one ticket with its ledger, actions, attachments."""
+"""Tickets: lists for screens, one ticket with its ledger, actions, attachments.
+
+Each person sees only their tickets (center/auth.py): a worker those assigned to them, a
+leader their area's, department staff their event types', operators/admins/engineers all;
+engineers only read. Out of scope is a 403 that says why."""
 
 from __future__ import annotations
 
@@ -7,8 +11,9 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Form, HTTPException, Query, Response, UploadFile
 from pydantic import BaseModel, ConfigDict, Field
 
-from center.api.deps import CenterDep
+from center.api.deps import Actor, Center, CenterDep, ImageActor, same_actor
 from center.api.uploads import read_photo
+from center.auth import Principal
 from center.tickets import service
 from center.tickets.states import STATES, IllegalTransition, actions_for
 
@@ -18,7 +23,8 @@ router = APIRouter(prefix="/api/v1/tickets", tags=["tickets"])
 class TicketAction(BaseModel):
     model_config = ConfigDict(extra="forbid")
     action: str = Field(min_length=1, max_length=32)
-    actor_id: str = Field(min_length=1, max_length=64)
+    #: Redundant since logins (the actor is the token's person); when sent it must be them.
+    actor_id: str | None = Field(default=None, min_length=1, max_length=64)
     note: str = Field(default="", max_length=2000)
     #: reassign / dispatch: to whom.
     assignee_id: str | None = Field(default=None, max_length=64)
@@ -28,9 +34,21 @@ class TicketAction(BaseModel):
     attachment_ids: list[int] = Field(default_factory=list, max_length=10)
 
 
-@router.get("")
+def _check_visible(center: Center, actor: Principal, t: service.Ticket) -> None:
+    if not actor.sees_ticket(center.ctx.district, t.micro_grid_id, t.event_type, t.assignee_id):
+        raise HTTPException(403, actor.why_not_ticket(center.ctx.district, t.id))
+
+
+def _check_may_act(actor: Principal) -> None:
+    if actor.role == "engineer":
+        raise HTTPException(403, f"engineers only read tickets; {actor.id} cannot act on them"
+                                 " (needs a worker, leader, department staff or operator)")
+
+
+@router.get("", responses={401: {}, 403: {}})
 async def list_tickets(
     center: CenterDep,
+    actor: Actor,
     open: bool = False,  # noqa: A002 - the public query parameter's name
     assignee_id: str | None = None,
     state: Annotated[str | None, Query(pattern="|".join(STATES))] = None,
@@ -40,28 +58,68 @@ async def list_tickets(
     overdue: bool = False,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> list[dict[str, Any]]:
+    """Tickets matching the filters, within what the caller may see: a worker's list is their
+    own, a leader's their area's, department staff's their event types'."""
+    d = center.ctx.district
+    p = actor.person
+    if p.role == "worker":
+        if assignee_id not in (None, p.id):
+            raise HTTPException(403, f"worker {p.id} may list only their own tickets"
+                                     f" (assignee_id={p.id})")
+        assignee_id = p.id
+    elif p.role == "micro_grid_leader":
+        if micro_grid_id not in (None, p.micro_grid) or grid_id not in (None, d.grid_of(p.micro_grid)):
+            raise HTTPException(403, f"micro-grid leader {p.id} may list only micro-grid"
+                                     f" {p.micro_grid}")
+        micro_grid_id = p.micro_grid
+    elif p.role == "grid_leader":
+        if grid_id not in (None, p.grid) or (
+                micro_grid_id is not None and d.grid_of(micro_grid_id) != p.grid):
+            raise HTTPException(403, f"grid leader {p.id} may list only grid {p.grid}")
+        grid_id = p.grid
+    types: list[str | None] = [event_type]
+    if p.role == "department_staff":
+        allowed = actor.event_types(d) or set()
+        if event_type is not None and event_type not in allowed:
+            raise HTTPException(403, f"department {p.department} does not handle event type"
+                                     f" {event_type} ({p.id} works there)")
+        types = [event_type] if event_type is not None else sorted(allowed)
+    rows: list[service.Ticket] = []
     async with center.pool.connection() as conn:
-        rows = await service.list_tickets(
-            conn, open_only=open, assignee_id=assignee_id, state=state,
-            micro_grid_id=micro_grid_id, grid_id=grid_id, event_type=event_type,
-            overdue_at=center.ctx.clock.now() if overdue else None, limit=limit)
+        for code in types:
+            rows += await service.list_tickets(
+                conn, open_only=open, assignee_id=assignee_id, state=state,
+                micro_grid_id=micro_grid_id, grid_id=grid_id, event_type=code,
+                overdue_at=center.ctx.clock.now() if overdue else None, limit=limit)
+    if len(types) > 1:  # one query per event type: put them back in one list's order
+        if open:
+            rows.sort(key=lambda t: (-t.priority, t.stage_due_at is None,
+                                     t.stage_due_at or t.opened_at, t.id))
+        else:
+            rows.sort(key=lambda t: -t.id)
+        rows = rows[:limit]
     return [center.views.ticket(t) for t in rows]
 
 
-@router.get("/{ticket_id}", responses={403: {}, 404: {}})
+@router.get("/{ticket_id}", responses={401: {}, 403: {}, 404: {}})
 async def get_ticket(
-    center: CenterDep, ticket_id: int,
+    center: CenterDep, actor: Actor, ticket_id: int,
     as_: Annotated[str | None, Query(
         alias="as", max_length=64,
         description="a person of the district: allowed_actions are then that person's "
-                    "(default: the assignee's)")] = None,
+                    "(default: the assignee's); someone else than yourself only for "
+                    "operators and admins")] = None,
 ) -> dict[str, Any]:
+    if as_ is not None and as_ != actor.id and not actor.is_operator:
+        raise HTTPException(403, f"`as` must be yourself ({actor.id}); only operators and"
+                                 " admins look at a ticket as someone else")
     role = center.role(as_) if as_ is not None else None
     async with center.pool.connection() as conn:
         try:
             t = await service.get(conn, ticket_id)
         except service.TicketNotFound as exc:
             raise HTTPException(404, str(exc)) from None
+        _check_visible(center, actor, t)
         events = await service.ledger(conn, ticket_id)
     view = center.views.ticket(t)
     if role is not None:
@@ -72,14 +130,19 @@ async def get_ticket(
 
 
 @router.post("/{ticket_id}/actions",
-             responses={403: {}, 404: {}, 409: {"description": "not allowed in this state"}})
-async def act(center: CenterDep, ticket_id: int, body: TicketAction) -> dict[str, Any]:
-    role = center.role(body.actor_id)
+             responses={401: {}, 403: {}, 404: {},
+                        409: {"description": "not allowed in this state"}})
+async def act(center: CenterDep, actor: Actor, ticket_id: int,
+              body: TicketAction) -> dict[str, Any]:
+    actor_id = same_actor(actor, body.actor_id)
+    _check_may_act(actor)
+    role = center.role(actor_id)
     async with center.pool.connection() as conn, conn.transaction():
         try:
             current = await service.get(conn, ticket_id, for_update=True)
-            if role == "worker" and current.assignee_id != body.actor_id:
-                raise HTTPException(403, f"ticket {ticket_id} is not assigned to {body.actor_id}")
+            _check_visible(center, actor, current)
+            if role == "worker" and current.assignee_id != actor_id:
+                raise HTTPException(403, f"ticket {ticket_id} is not assigned to {actor_id}")
             if body.attachment_ids:
                 cur = await conn.execute(
                     "SELECT count(*) FROM attachments WHERE ticket_id = %s AND id = ANY(%s)",
@@ -88,7 +151,7 @@ async def act(center: CenterDep, ticket_id: int, body: TicketAction) -> dict[str
                 if row is None or row[0] != len(set(body.attachment_ids)):
                     raise HTTPException(422, "attachment_ids must be this ticket's uploads")
             change = await service.apply(
-                conn, center.ctx, ticket_id, body.action, actor_id=body.actor_id, role=role,
+                conn, center.ctx, ticket_id, body.action, actor_id=actor_id, role=role,
                 note=body.note, assignee_id=body.assignee_id, extension_min=body.extension_min,
                 attachments=body.attachment_ids)
         except service.TicketNotFound as exc:
@@ -99,24 +162,34 @@ async def act(center: CenterDep, ticket_id: int, body: TicketAction) -> dict[str
     return center.views.ticket(change.ticket)
 
 
-@router.post("/{ticket_id}/attachments", status_code=201, responses={404: {}, 413: {}, 415: {}})
-async def upload(center: CenterDep, ticket_id: int, photo: UploadFile,
-                 actor_id: Annotated[str, Form(min_length=1, max_length=64)]) -> dict[str, Any]:
-    center.role(actor_id)
+@router.post("/{ticket_id}/attachments", status_code=201,
+             responses={401: {}, 403: {}, 404: {}, 413: {}, 415: {}})
+async def upload(center: CenterDep, actor: Actor, ticket_id: int, photo: UploadFile,
+                 actor_id: Annotated[str | None, Form(min_length=1, max_length=64)] = None,
+                 ) -> dict[str, Any]:
+    actor_id = same_actor(actor, actor_id)
+    _check_may_act(actor)
     data, content_type = await read_photo(photo)
     async with center.pool.connection() as conn, conn.transaction():
         try:
-            await service.get(conn, ticket_id)
+            t = await service.get(conn, ticket_id)
         except service.TicketNotFound as exc:
             raise HTTPException(404, str(exc)) from None
+        _check_visible(center, actor, t)
         aid = await service.add_attachment(conn, center.ctx, ticket_id, data, content_type,
                                            actor_id)
     return {"id": aid, "url": f"/api/v1/tickets/{ticket_id}/attachments/{aid}"}
 
 
-@router.get("/{ticket_id}/attachments/{attachment_id}", responses={404: {}})
-async def attachment(center: CenterDep, ticket_id: int, attachment_id: int) -> Response:
+@router.get("/{ticket_id}/attachments/{attachment_id}", responses={401: {}, 403: {}, 404: {}})
+async def attachment(center: CenterDep, actor: ImageActor, ticket_id: int,
+                     attachment_id: int) -> Response:
+    """A ticket's photo; ``?token=`` works too, for ``<img src>``."""
     async with center.pool.connection() as conn:
+        try:
+            _check_visible(center, actor, await service.get(conn, ticket_id))
+        except service.TicketNotFound as exc:
+            raise HTTPException(404, str(exc)) from None
         found = await service.attachment(conn, ticket_id, attachment_id)
     if found is None:
         raise HTTPException(404, "no such attachment")

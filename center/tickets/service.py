@@ -382,7 +382,8 @@ async def camera_reports_clear(conn: AsyncConnection, ctx: Context, alert: Alert
     cur = conn.cursor(row_factory=dict_row)
     await cur.execute(
         "SELECT id, state FROM tickets WHERE camera_id = %s AND zone_id = %s"
-        " AND event_type = %s AND is_open", (alert.camera_id, alert.zone_id, alert.event_type))
+        " AND event_type = %s AND is_open FOR NO KEY UPDATE",  # no resolve may slip between
+        (alert.camera_id, alert.zone_id, alert.event_type))
     row = await cur.fetchone()
     if row is None:
         return None

@@ -11,6 +11,13 @@ export const LANG = params.get("lang") === "en" ? "en" : "zh";
 
 const STRINGS = {
   zh: {
+    "login.title": "登录",
+    "login.person": "人员编号",
+    "login.password": "密码",
+    "login.submit": "登录",
+    "login.failed": "编号或密码错误",
+    "login.too_many": "尝试次数过多，请稍后再试",
+    "login.expired": "登录已过期，请重新登录",
     "wall.title": "网格智慧指挥中心",
     "wall.kpi.open": "未结工单",
     "wall.kpi.waiting": "待接单",
@@ -143,6 +150,13 @@ const STRINGS = {
     "lang.other": "EN",
   },
   en: {
+    "login.title": "Log in",
+    "login.person": "Person id",
+    "login.password": "Password",
+    "login.submit": "Log in",
+    "login.failed": "Wrong person id or password",
+    "login.too_many": "Too many attempts, try again later",
+    "login.expired": "Your login expired: please log in again",
     "wall.title": "Grid Command Center",
     "wall.kpi.open": "Open tickets",
     "wall.kpi.waiting": "Awaiting accept",
@@ -392,7 +406,7 @@ export function h(tag, attrs = {}, ...children) {
 export function snapshot(url, alt, className = "snapshot") {
   const placeholder = () => h("div", { class: `${className} snapshot-missing` }, t("no_snapshot"));
   if (!url) return placeholder();
-  const img = h("img", { class: className, src: url, alt: alt || "", loading: "lazy", decoding: "async" });
+  const img = h("img", { class: className, src: authUrl(url), alt: alt || "", loading: "lazy", decoding: "async" });
   img.addEventListener("error", () => img.replaceWith(placeholder()), { once: true });
   return img;
 }
@@ -466,9 +480,107 @@ function detailText(detail) {
   return JSON.stringify(detail);
 }
 
+// --- login -----------------------------------------------------------------------------------
+// Staff pages log in once per browser: the bearer token (never a cookie, so no CSRF) lives in
+// localStorage and goes with every API call, on the websocket URL and on pictures' URLs. A 401
+// (expired, revoked) shows the login form again. Public pages (/report, /t/…) never log in.
+
+export const TOKEN_KEY = "gridwatch.token";
+/** The logged-in person ({id, name, role, micro_grid_id, grid_id, department_id}) once known. */
+export let me = null;
+
+export const getToken = () => localStorage.getItem(TOKEN_KEY) || "";
+export function setToken(token) {
+  if (token) localStorage.setItem(TOKEN_KEY, token);
+  else localStorage.removeItem(TOKEN_KEY);
+}
+
+/** A URL with the token as ?token= (for <img src>, which cannot send a header). */
+export function authUrl(url) {
+  const token = getToken();
+  if (!url || !token || !url.startsWith("/")) return url;
+  return `${url}${url.includes("?") ? "&" : "?"}token=${encodeURIComponent(token)}`;
+}
+
+let loginShown = null;
+
+/** The login form over the page; resolves with the person once a login succeeds. */
+export function showLogin(message = "") {
+  if (loginShown) return loginShown;
+  loginShown = new Promise((resolve) => {
+    const error = h("p", { class: "login-error", role: "alert" }, message);
+    const id = h("input", { id: "login-person", name: "person_id", autocomplete: "username", required: true, autocapitalize: "off", spellcheck: "false" });
+    const pw = h("input", { id: "login-password", name: "password", type: "password", autocomplete: "current-password", required: true });
+    const form = h("form", { class: "login-form" },
+      h("h2", {}, t("login.title")),
+      h("label", {}, t("login.person"), id),
+      h("label", {}, t("login.password"), pw),
+      h("button", { type: "submit", id: "login-submit" }, t("login.submit")),
+      error);
+    const overlay = h("div", { class: "login-overlay", id: "login" }, form);
+    Object.assign(overlay.style, { position: "fixed", inset: "0", zIndex: "10000", display: "flex", alignItems: "center", justifyContent: "center", background: "rgba(8,12,20,0.92)" });
+    Object.assign(form.style, { display: "flex", flexDirection: "column", gap: "0.6rem", padding: "1.5rem", minWidth: "16rem", background: "#18202e", color: "#e8edf5", borderRadius: "8px", font: "16px system-ui, sans-serif" });
+    for (const label of form.querySelectorAll("label")) Object.assign(label.style, { display: "flex", flexDirection: "column", gap: "0.2rem" });
+    id.value = localStorage.getItem("gridwatch.login.person") || "";
+    form.addEventListener("submit", async (event) => {
+      event.preventDefault();
+      error.textContent = "";
+      try {
+        const r = await fetch(`${API}/auth/login`, {
+          method: "POST", headers: { "Content-Type": "application/json", Accept: "application/json" }, cache: "no-store",
+          body: JSON.stringify({ person_id: id.value.trim(), password: pw.value }),
+        });
+        const data = await r.json().catch(() => ({}));
+        if (!r.ok) {
+          error.textContent = r.status === 429 ? `${t("login.too_many")} (${r.headers.get("Retry-After") || "60"} s)` : t("login.failed");
+          return;
+        }
+        setToken(data.access_token);
+        localStorage.setItem("gridwatch.login.person", data.person.id);
+        me = data.person;
+        overlay.remove();
+        loginShown = null;
+        resolve(data.person);
+      } catch (err) {
+        error.textContent = err.message || "network error";
+      }
+    });
+    document.body.append(overlay);
+    (id.value ? pw : id).focus();
+  });
+  return loginShown;
+}
+
+/** The logged-in person: checks a stored token (GET /auth/me), else shows the login form. */
+export async function ensureLogin() {
+  if (getToken()) {
+    try {
+      const r = await fetch(`${API}/auth/me`, { headers: { Authorization: `Bearer ${getToken()}` }, cache: "no-store" });
+      if (r.ok) {
+        me = await r.json();
+        return me;
+      }
+      if (r.status === 401) setToken("");
+    } catch {
+      // offline (the phone): keep the stored token, the page works from its queue
+      return me;
+    }
+  }
+  return showLogin();
+}
+
+/** Forget the token and show the login form again (a "log out" button, or a 401). */
+export function relogin(message = "") {
+  setToken("");
+  me = null;
+  return showLogin(message).then(() => location.reload());
+}
+
 /** fetch JSON from the center; throws ApiError carrying the server's "detail" on failure. */
 export async function api(path, { method = "GET", body, signal } = {}) {
   const init = { method, headers: { Accept: "application/json" }, signal, cache: "no-store" };
+  const token = getToken();
+  if (token) init.headers.Authorization = `Bearer ${token}`;
   if (body !== undefined) {
     init.headers["Content-Type"] = "application/json";
     init.body = JSON.stringify(body);
@@ -489,6 +601,7 @@ export async function api(path, { method = "GET", body, signal } = {}) {
       data = text;
     }
   }
+  if (response.status === 401) relogin(t("login.expired"));
   if (!response.ok) {
     const detail = data && typeof data === "object" ? detailText(data.detail) : detailText(data);
     throw new ApiError(response.status, detail || `${response.status} ${response.statusText}`);
@@ -528,7 +641,9 @@ export class LiveSocket {
 
   get url() {
     const scheme = location.protocol === "https:" ? "wss:" : "ws:";
-    return `${scheme}//${location.host}${this.path}`;
+    const token = getToken();
+    const sep = this.path.includes("?") ? "&" : "?";
+    return `${scheme}//${location.host}${this.path}${token ? `${sep}token=${encodeURIComponent(token)}` : ""}`;
   }
 
   start() {
@@ -598,10 +713,16 @@ export class LiveSocket {
         console.error(err);
       }
     });
-    ws.addEventListener("close", () => {
+    ws.addEventListener("close", (event) => {
       if (this.ws !== ws) return;
       this.ws = null;
       this._setOnline(false);
+      if (event.code === 4401 || event.code === 4403) {
+        // The token is gone or expired: log in again (the page reloads after).
+        this.stop();
+        relogin(t("login.expired"));
+        return;
+      }
       this._schedule();
     });
     // "error" is always followed by "close"; nothing to do here.

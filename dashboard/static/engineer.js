@@ -2,7 +2,7 @@
 // polygons and their rule (type, dwell, classes), then save: the center validates them with the
 // edge's own config models and pushes the edge's whole config to it, which applies it live and
 // reports its config back (then this page shows "applied by the edge").
-import { API, ApiError, LANG, api, getJSON, h } from "./common.js";
+import { API, ApiError, LANG, api, authUrl, ensureLogin, getJSON, h } from "./common.js";
 
 const WORDS = {
   zh: {
@@ -64,7 +64,7 @@ async function loadEdges(keep = true) {
     edge.cameras.map((cam) => h("button", {
       type: "button", class: `eng-camera${camera?.id === cam.id ? " is-selected" : ""}`,
       dataset: { cameraId: cam.id }, onclick: () => selectCamera(cam.id),
-    }, cam.frame_url ? h("img", { src: `${cam.frame_url}?t=${encodeURIComponent(cam.frame_at)}`, alt: "" }) : h("span", { class: "no-frame" }, w("no_frame")),
+    }, cam.frame_url ? h("img", { src: authUrl(`${cam.frame_url}?t=${encodeURIComponent(cam.frame_at)}`), alt: "" }) : h("span", { class: "no-frame" }, w("no_frame")),
     h("span", {}, cam.name || cam.id, h("br"), h("small", { class: "muted" }, `${cam.zones.length} zones`)))))));
   const wanted = new URLSearchParams(location.search).get("camera");
   if (!camera && (wanted || edges[0]?.cameras[0])) selectCamera(wanted || edges[0].cameras[0].id);
@@ -72,8 +72,16 @@ async function loadEdges(keep = true) {
 }
 
 function findCamera(id) {
-  for (const edge of edges) for (const cam of edge.cameras) if (cam.id === id) return cam;
-  return null;
+  // A camera moved to another edge box is reported by both: the online edge's is the live one.
+  let found = null;
+  for (const edge of edges) {
+    for (const cam of edge.cameras) {
+      if (cam.id !== id) continue;
+      if (edge.state === "online") return cam;
+      found ??= cam;
+    }
+  }
+  return found;
 }
 
 function selectCamera(id) {
@@ -87,7 +95,7 @@ function selectCamera(id) {
   $("editor").dataset.cameraId = id;
   $("camera-title").textContent = `${cam.name || cam.id} (${cam.id} @ ${cam.edge_id})`;
   $("frame-at").textContent = cam.frame_at ? `${w("frame_at")} ${new Date(cam.frame_at).toLocaleString()}` : w("no_frame");
-  $("frame").src = cam.frame_url ? `${cam.frame_url}?t=${encodeURIComponent(cam.frame_at)}` : "";
+  $("frame").src = cam.frame_url ? authUrl(`${cam.frame_url}?t=${encodeURIComponent(cam.frame_at)}`) : "";
   draw();
 }
 
@@ -277,5 +285,6 @@ $("add-zone").addEventListener("click", newZone);
 $("save").addEventListener("click", save);
 $("reload-frame").addEventListener("click", () => loadEdges(false));
 window.addEventListener("resize", draw);
+await ensureLogin();
 loadEdges();
 window.gridwatchEngineer = { get zones() { return zones; }, loadEdges, selectCamera };

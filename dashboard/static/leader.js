@@ -17,12 +17,15 @@ import {
   snapshot,
   stateName,
   t,
+  authUrl,
+  ensureLogin,
+  me,
 } from "./common.js";
 
 const STATES = ["registered", "dispatched", "accepted", "handling", "handled", "verified", "evaluated", "closed", "void"];
 const LEVELS = ["district", "grid", "micro_grid", "worker", "department", "event_type"];
 const PERIODS = ["day", "week", "month", "quarter"];
-const STAFF_ROLES = { operator: 0, grid_leader: 1, micro_grid_leader: 2, department_staff: 3 };
+const STAFF_ROLES = { operator: 0, admin: 0, grid_leader: 1, micro_grid_leader: 2, department_staff: 3, engineer: 4 };
 const LIST_LIMIT = 500;
 // Actions that need a note (why), and those that need a person.
 const NEEDS_NOTE = new Set(["void", "rework"]);
@@ -214,9 +217,9 @@ function timelineItem(e) {
       ),
       e.note ? h("div", { class: "tl-note" }, e.note) : null,
       e.attachments?.length
-        ? h("div", { class: "tl-photos" }, ...e.attachments.map((url) => h("a", { href: url, target: "_blank", rel: "noopener" }, h("img", { src: url, alt: "", loading: "lazy" }))))
+        ? h("div", { class: "tl-photos" }, ...e.attachments.map((url) => h("a", { href: authUrl(url), target: "_blank", rel: "noopener" }, h("img", { src: authUrl(url), alt: "", loading: "lazy" }))))
         : null,
-      e.alert_id ? h("img", { class: "tl-alert", src: `${API}/alerts/${e.alert_id}/snapshot.jpg`, alt: "", loading: "lazy", onerror: (ev) => ev.target.remove() }) : null,
+      e.alert_id ? h("img", { class: "tl-alert", src: authUrl(`${API}/alerts/${e.alert_id}/snapshot.jpg`), alt: "", loading: "lazy", onerror: (ev) => ev.target.remove() }) : null,
     ),
   );
 }
@@ -302,7 +305,7 @@ function periodQuery(period, date) {
 async function loadIndicators() {
   const q = periodQuery($("ind-period").value, $("ind-date").value);
   q.set("level", $("ind-level").value);
-  $("ind-csv").href = `${API}/indicators?${q}&format=csv`;
+  $("ind-csv").href = authUrl(`${API}/indicators?${q}&format=csv`); // a link cannot send a header
   $("ind-head").replaceChildren(...IND_COLUMNS.map(([, key]) => h("th", {}, t(key))));
   try {
     const body = await getJSON(`${API}/indicators?${q}`);
@@ -318,7 +321,7 @@ async function loadIndicators() {
 
 async function loadRanking() {
   const q = periodQuery($("rank-period").value, $("rank-date").value);
-  $("rank-csv").href = `${API}/rankings/grids?${q}&format=csv`;
+  $("rank-csv").href = authUrl(`${API}/rankings/grids?${q}&format=csv`);
   try {
     const body = await getJSON(`${API}/rankings/grids?${q}`);
     $("rank-rows").replaceChildren(
@@ -357,8 +360,9 @@ async function loadPeople() {
   state.district = district;
   state.people = people;
   state.workers = workers.sort((a, b) => String(a.micro_grid_id).localeCompare(String(b.micro_grid_id)) || String(a.post).localeCompare(String(b.post)));
+  // Actions are the logged-in person's (the token's): the picker shows only them.
   const staff = people
-    .filter((p) => p.role in STAFF_ROLES)
+    .filter((p) => p.id === me?.id)
     .sort((a, b) => STAFF_ROLES[a.role] - STAFF_ROLES[b.role] || a.id.localeCompare(b.id));
   $("acting-as").replaceChildren(...staff.map((p) => option(p.id, `${p.name} (${p.id})`)));
   const wanted = params.get("as") || localStorage.getItem("gridwatch.leader.as");
@@ -388,6 +392,7 @@ function setWsStatus(online) {
 
 async function main() {
   applyI18n();
+  await ensureLogin();
   $("lang-switch").href = otherLangHref();
   for (const tab of document.querySelectorAll(".tab")) tab.addEventListener("click", () => showTab(tab.dataset.tab));
   $("ind-level").replaceChildren(...LEVELS.map((l) => option(l, t(`level.${l}`))));

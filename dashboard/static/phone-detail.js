@@ -2,7 +2,7 @@
 // links, the actions the ticket allows (resolve with photos from the camera, return with a
 // reason), and the ticket's ledger when online. Actions are handed to `onAction`, which queues
 // them (phone-outbox.js), so they work without a connection too.
-import { API, eventName, fmtDateTime, getJSON, h, snapshot, stateName, t } from "./common.js";
+import { API, authUrl, eventName, fmtDateTime, getJSON, h, snapshot, stateName, t } from "./common.js";
 import { countdown, label } from "./phone-text.js";
 
 const LEAFLET = "/vendor/leaflet/dist/leaflet-src.esm.js";
@@ -162,7 +162,7 @@ async function ledgerSection(ticket) {
           h("span", { class: "ledger-at" }, fmtDateTime(e.at)), " ",
           h("span", { class: "ledger-action" }, label(`action.${e.action}`, e.action)), " ",
           e.note ? h("span", { class: "ledger-note" }, e.note) : null,
-          (e.attachments || []).map((url) => h("a", { href: url, target: "_blank", class: "ledger-photo" }, "📷"))))),
+          (e.attachments || []).map((url) => h("a", { href: authUrl(url), target: "_blank", class: "ledger-photo" }, "📷"))))),
     );
   } catch {
     box.replaceChildren(h("p", { class: "hint" }, label("detail.ledger_offline")));

@@ -42,7 +42,11 @@ const req2p = (req) => new Promise((resolve, reject) => {
   req.onerror = () => reject(req.error);
 });
 
-/** Queue an action: {ticket_id, body: {action, actor_id, note?, extension_min?}, photos: [Blob]}. */
+/**
+ * Queue an action: {ticket_id, token, body: {action, actor_id, note?, extension_min?}, photos:
+ * [Blob]}. ``token`` is the bearer token of the login that queued it (the service worker, which
+ * sends in the background, cannot read localStorage).
+ */
 export async function enqueue(item) {
   const entry = { ...item, photos: item.photos || [], uploaded: [], created_at: new Date().toISOString() };
   const id = await tx("readwrite", (store) => req2p(store.add(entry)));
@@ -52,6 +56,13 @@ export async function enqueue(item) {
 
 export async function pending() {
   return tx("readonly", (store) => req2p(store.getAll()));
+}
+
+/** Give every queued action a fresh token (after a new login on this phone). */
+export async function retoken(token) {
+  for (const entry of await pending()) {
+    if (entry.token !== token) await put({ ...entry, token });
+  }
 }
 
 async function put(entry) {
@@ -81,7 +92,8 @@ async function send(url, init) {
   } catch (err) {
     throw new Transient(err.message || "network error");
   }
-  if (response.status >= 500 || response.status === 408 || response.status === 429) {
+  // 401: the login expired; kept until the phone logs in again (retoken) and flushes.
+  if (response.status >= 500 || response.status === 408 || response.status === 429 || response.status === 401) {
     throw new Transient(`HTTP ${response.status}`);
   }
   let data = null;
@@ -103,12 +115,13 @@ function detail(res) {
 /** Send one entry; returns {done: true, ...} or throws Transient (keep it, stop for now). */
 async function deliver(entry) {
   const base = `${API}/tickets/${encodeURIComponent(entry.ticket_id)}`;
+  const auth = entry.token ? { Authorization: `Bearer ${entry.token}` } : {};
   while (entry.uploaded.length < entry.photos.length) {
     const photo = entry.photos[entry.uploaded.length];
     const form = new FormData();
     form.append("actor_id", entry.body.actor_id);
     form.append("photo", photo, photo.name || "photo.jpg");
-    const res = await send(`${base}/attachments`, { method: "POST", body: form });
+    const res = await send(`${base}/attachments`, { method: "POST", body: form, headers: auth });
     if (!res.ok) return { done: true, ok: false, status: res.status, error: detail(res) };
     entry.uploaded.push(res.data.id);
     await put(entry); // a retry after a crash does not upload this photo again
@@ -117,7 +130,7 @@ async function deliver(entry) {
   if (entry.uploaded.length) body.attachment_ids = [...(body.attachment_ids || []), ...entry.uploaded];
   const res = await send(`${base}/actions`, {
     method: "POST",
-    headers: { "Content-Type": "application/json", Accept: "application/json" },
+    headers: { "Content-Type": "application/json", Accept: "application/json", ...auth },
     body: JSON.stringify(body),
   });
   if (res.ok) return { done: true, ok: true, ticket: res.data };

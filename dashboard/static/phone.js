@@ -22,17 +22,34 @@ import {
   snapshot,
   stateName,
   t,
+  ensureLogin,
+  getToken,
+  setToken,
+  showLogin,
 } from "./common.js";
 import { renderDetail } from "./phone-detail.js";
-import { CHANNEL, SYNC_TAG, enqueue, flush, pending as queuedEntries } from "./phone-outbox.js";
+import { CHANNEL, SYNC_TAG, enqueue, flush, pending as queuedEntries, retoken } from "./phone-outbox.js";
 import { countdown, label, tickCountdowns } from "./phone-text.js";
 
 const params = new URLSearchParams(location.search);
 const WORKER_KEY = "gridwatch.worker_id";
-// Log in, for now: the worker picked on this phone is remembered (real auth is issue 7).
-if (params.has("switch")) localStorage.removeItem(WORKER_KEY);
-const workerId = (params.get("worker_id") || (params.has("switch") ? "" : localStorage.getItem(WORKER_KEY)) || "").trim();
+// The phone is the logged-in person's (a bearer token in localStorage, common.js). ?switch logs
+// out; ?worker_id=ID asks for ID's login unless that is who is logged in. Offline, the token and
+// the person last logged in on this phone are kept, so the page and its queue still work.
+if (params.has("switch")) {
+  setToken("");
+  localStorage.removeItem(WORKER_KEY);
+}
+const wanted = (params.get("worker_id") || "").trim();
+let person = await ensureLogin();
+if (person && wanted && person.id !== wanted) {
+  setToken("");
+  localStorage.setItem("gridwatch.login.person", wanted);
+  person = await showLogin();
+}
+const workerId = (person?.id || (getToken() ? localStorage.getItem(WORKER_KEY) : "") || "").trim();
 if (workerId) localStorage.setItem(WORKER_KEY, workerId);
+if (getToken()) retoken(getToken()); // actions queued under an older login go with this one
 const TICKETS_KEY = `gridwatch.tickets.${workerId}`;
 const $ = (id) => document.getElementById(id);
 
@@ -386,7 +403,7 @@ async function doAction(card, action) {
 /** Every action goes through the outbox: sent at once when online, later when not. */
 async function queueAction(ticketId, body, photos = []) {
   try {
-    await enqueue({ ticket_id: Number(ticketId), worker_id: workerId, body, photos });
+    await enqueue({ ticket_id: Number(ticketId), worker_id: workerId, token: getToken(), body, photos });
   } catch (err) {
     // No IndexedDB (private mode on some phones): send directly, as before.
     try {

@@ -25,6 +25,9 @@ import {
   stateName,
   t,
   LANG,
+  authUrl,
+  ensureLogin,
+  me,
 } from "./common.js";
 import { DistrictMap, rem } from "./wall-map.js";
 
@@ -457,13 +460,14 @@ function renderEmergency() {
 const OPERATOR_KEY = "gridwatch.wall.operator";
 
 function currentOperator() {
-  return $("operator").value || null;
+  return me?.id || $("operator").value || null;
 }
 
 function renderOperators() {
   const select = $("operator");
   const wanted = new URLSearchParams(location.search).get("operator") || localStorage.getItem(OPERATOR_KEY) || "";
-  const people = state.people;
+  // The emergency switch acts as the logged-in person (the token's), nobody else.
+  const people = me ? [state.people.find((p) => p.id === me.id) ?? me] : state.people;
   select.replaceChildren(...people.map((p) => h("option", { value: p.id }, `${p.name || p.id}`)));
   const pick = people.find((p) => p.id === wanted) ?? people.find((p) => p.role === "operator") ?? people[0];
   if (pick) select.value = pick.id;
@@ -597,7 +601,7 @@ async function loadAll() {
 async function loadPeople() {
   try {
     const people = await getJSON(`${API}/people`);
-    const staff = { operator: 0, grid_leader: 1, micro_grid_leader: 2 };
+    const staff = { operator: 0, admin: 0, grid_leader: 1, micro_grid_leader: 2, engineer: 3 };
     state.people = people
       .filter((p) => p.role in staff)
       .sort((a, b) => staff[a.role] - staff[b.role] || String(a.id).localeCompare(String(b.id)));
@@ -653,6 +657,7 @@ tick();
 setInterval(tick, 1000);
 setInterval(renderMapCameras, 30_000); // "alerting" wears off
 setWsStatus(false);
+await ensureLogin();
 loadPeople();
 loadAll();
 new LiveSocket("/ws", { onMessage, onStatus: setWsStatus }).start();

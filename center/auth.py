@@ -1,0 +1,273 @@
+"""Who is asking, and what they may see: passwords, bearer tokens and the access rules.
+
+Passwords are argon2 hashes (``pwdlib``) in ``district_people.password_hash``. A login returns
+an HS256 JSON Web Token (``PyJWT``) naming the person; clients send it as
+``Authorization: Bearer …`` (the websocket as ``?token=…``, which browsers' WebSocket cannot
+send as a header). Bearer tokens are never sent by the browser on its own, unlike cookies, so
+the API needs no CSRF defence. The token names only the person: their role and area are read
+from the district at each request, so a role change or a deactivation takes effect at once.
+
+The access rules (docs/security.md has them as a table) live here, next to each other, so that
+the REST routes and the websocket hub apply the same ones.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import secrets
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import jwt
+from psycopg import AsyncConnection
+from pwdlib import PasswordHash
+from pwdlib.hashers.argon2 import Argon2Hasher
+
+from center.district import District, Person
+from center.settings import check_secret
+
+log = logging.getLogger(__name__)
+
+ALGORITHM = "HS256"
+SECRET_NAME = "jwt_signing_key"
+_HASHER = PasswordHash((Argon2Hasher(),))
+#: Verified against when the person is unknown, so a wrong id costs as long as a wrong password.
+_DUMMY_HASH = _HASHER.hash(secrets.token_urlsafe(16))
+
+OPERATORS = frozenset({"operator", "admin"})
+LEADERS = frozenset({"micro_grid_leader", "grid_leader"})
+#: District-wide readers: the wall feed, every ticket (engineers only read them).
+WALL_ROLES = frozenset({"operator", "admin", "engineer"})
+
+
+# --- passwords ------------------------------------------------------------------------------
+
+def hash_password(password: str) -> str:
+    if not password:
+        raise ValueError("empty password")
+    return _HASHER.hash(password)
+
+
+def verify_password(password: str, hashed: str | None) -> bool:
+    """Constant work whether or not the person has a password."""
+    if hashed is None:
+        _HASHER.verify(password, _DUMMY_HASH)
+        return False
+    try:
+        return _HASHER.verify(password, hashed)
+    except Exception:  # a malformed hash in the table: a failed login, not a 500
+        log.warning("unreadable password hash")
+        return False
+
+
+def new_password() -> str:
+    """A random password for ``gen-passwords`` and the demo (about 96 bits)."""
+    return secrets.token_urlsafe(12)
+
+
+async def set_password(conn: AsyncConnection, person_id: str, password: str) -> bool:
+    """Store a person's password hash; False when no such person."""
+    cur = await conn.execute("UPDATE district_people SET password_hash = %s WHERE id = %s",
+                             (hash_password(password), person_id))
+    return cur.rowcount == 1
+
+
+async def password_hash(conn: AsyncConnection, person_id: str) -> str | None:
+    cur = await conn.execute(
+        "SELECT password_hash FROM district_people WHERE id = %s AND active", (person_id,))
+    row = await cur.fetchone()
+    return row[0] if row else None
+
+
+# --- the signing secret ---------------------------------------------------------------------
+
+async def signing_secret(conn: AsyncConnection, configured: str | None) -> str:
+    """The configured secret, else the database's own (generated on first use: two databases
+    never share one, and nothing in the code or the repository is a secret)."""
+    if configured is not None:
+        return check_secret(configured)
+    await conn.execute(
+        "INSERT INTO server_secrets (name, value) VALUES (%s, %s) ON CONFLICT (name) DO NOTHING",
+        (SECRET_NAME, secrets.token_urlsafe(48)))
+    cur = await conn.execute("SELECT value FROM server_secrets WHERE name = %s", (SECRET_NAME,))
+    row = await cur.fetchone()
+    assert row is not None
+    return check_secret(row[0])
+
+
+# --- tokens ---------------------------------------------------------------------------------
+
+class InvalidToken(Exception):
+    """No usable token: missing, malformed, forged or expired (the message says which)."""
+
+
+def issue_token(secret: str, person_id: str, ttl_s: float, *, now: float | None = None,
+                ) -> tuple[str, int]:
+    """A signed token for a person and its expiry (Unix seconds). Real time, not the
+    center's clock: tests move that clock by days."""
+    issued = int(now if now is not None else time.time())
+    exp = issued + int(ttl_s)
+    token = jwt.encode({"sub": person_id, "iat": issued, "exp": exp,
+                        "jti": secrets.token_urlsafe(8)}, secret, algorithm=ALGORITHM)
+    return token, exp
+
+
+def read_token(secret: str, token: str | None) -> str:
+    """The person a token names; InvalidToken otherwise."""
+    if not token:
+        raise InvalidToken("no bearer token")
+    try:
+        claims = jwt.decode(token, secret, algorithms=[ALGORITHM],
+                            options={"require": ["sub", "exp", "iat"]})
+    except jwt.ExpiredSignatureError:
+        raise InvalidToken("token expired; log in again") from None
+    except jwt.InvalidTokenError:
+        raise InvalidToken("invalid token") from None
+    sub = claims.get("sub")
+    if not isinstance(sub, str) or not sub:
+        raise InvalidToken("invalid token")
+    return sub
+
+
+def bearer(authorization: str | None) -> str | None:
+    """The token of an ``Authorization: Bearer …`` header (None when absent or not Bearer)."""
+    if not authorization:
+        return None
+    scheme, _, value = authorization.partition(" ")
+    return value.strip() or None if scheme.lower() == "bearer" else None
+
+
+# --- who is asking --------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Principal:
+    """A logged-in person of the district."""
+
+    person: Person
+
+    @property
+    def id(self) -> str:
+        return self.person.id
+
+    @property
+    def role(self) -> str:
+        return self.person.role
+
+    @property
+    def is_operator(self) -> bool:
+        return self.person.role in OPERATORS
+
+    @property
+    def is_wall(self) -> bool:
+        """Sees everything (read-only for engineers)."""
+        return self.person.role in WALL_ROLES
+
+    def micro_grids(self, d: District) -> set[str] | None:
+        """The micro-grids a leader answers for (None: not a leader)."""
+        p = self.person
+        if p.role == "micro_grid_leader":
+            return {p.micro_grid} if p.micro_grid else set()
+        if p.role == "grid_leader":
+            return {a.id for a in d.areas.values() if a.parent == p.grid and p.grid}
+        return None
+
+    def event_types(self, d: District) -> set[str] | None:
+        """The event types a department's staff handle (None: not department staff)."""
+        if self.person.role != "department_staff":
+            return None
+        dept = d.departments.get(self.person.department or "")
+        return set(dept.event_types) if dept and dept.active else set()
+
+    def sees_ticket(self, d: District, micro_grid_id: str | None, event_type: str,
+                    assignee_id: str | None) -> bool:
+        if self.is_wall:
+            return True
+        if self.person.role == "worker":
+            return assignee_id == self.id
+        areas = self.micro_grids(d)
+        if areas is not None:
+            return micro_grid_id in areas or assignee_id == self.id
+        types = self.event_types(d)
+        if types is not None:
+            return event_type in types or assignee_id == self.id
+        return False
+
+    def sees_ticket_view(self, d: District, data: dict[str, Any]) -> bool:
+        return self.sees_ticket(d, data.get("micro_grid_id"), str(data.get("event_type", "")),
+                                data.get("assignee_id"))
+
+    def why_not_ticket(self, d: District, ticket_id: int) -> str:
+        """The 403 message when a ticket is outside what this person sees."""
+        p = self.person
+        if p.role == "worker":
+            return f"ticket {ticket_id} is not assigned to worker {p.id}"
+        if p.role == "micro_grid_leader":
+            return f"ticket {ticket_id} is not in micro-grid {p.micro_grid} ({p.id} leads it)"
+        if p.role == "grid_leader":
+            return f"ticket {ticket_id} is not in grid {p.grid} ({p.id} leads it)"
+        if p.role == "department_staff":
+            return (f"ticket {ticket_id} is not an event type of department {p.department}"
+                    f" ({p.id} works there)")
+        return f"role {p.role} cannot see ticket {ticket_id}"
+
+    def leads_area(self, d: District, area_id: str) -> bool:
+        """A grid leader leads their grid and its micro-grids; a micro-grid leader theirs."""
+        p = self.person
+        if p.role == "grid_leader":
+            return area_id == p.grid or d.grid_of(area_id) == p.grid
+        if p.role == "micro_grid_leader":
+            return area_id == p.micro_grid
+        return False
+
+
+def require(principal: Principal, roles: Iterable[str], what: str) -> None:
+    """403 naming the roles that may do ``what`` unless the principal has one of them."""
+    from fastapi import HTTPException
+
+    allowed = tuple(roles)
+    if principal.role not in allowed:
+        raise HTTPException(403, f"{what} needs role {' or '.join(allowed)};"
+                                 f" {principal.id} is {principal.role}")
+
+
+# --- logs -----------------------------------------------------------------------------------
+
+_TOKEN_IN_TEXT = re.compile(r"((?:token|access_token)=)[^&\s\"']+", re.IGNORECASE)
+_BEARER_IN_TEXT = re.compile(r"(Bearer\s+)[A-Za-z0-9._~+/=-]+", re.IGNORECASE)
+
+
+def redact(text: str) -> str:
+    return _BEARER_IN_TEXT.sub(r"\1[redacted]", _TOKEN_IN_TEXT.sub(r"\1[redacted]", text))
+
+
+class RedactTokens(logging.Filter):
+    """Scrubs ``?token=…`` (websocket and image URLs) and bearer headers from log records: the
+    access log prints every URL with its query."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+        except Exception:  # a broken record is the logger's problem, not ours
+            return True
+        clean = redact(message)
+        if clean != message:
+            record.msg, record.args = clean, ()
+        return True
+
+
+_FILTER = RedactTokens()
+
+
+def install_log_redaction() -> None:
+    """Once per process: on the server's loggers (their records are not ours to change at the
+    source) and on the root handlers, so a record from anywhere is scrubbed."""
+    for name in ("uvicorn.access", "uvicorn.error", "uvicorn", ""):
+        logger = logging.getLogger(name)
+        if _FILTER not in logger.filters:
+            logger.addFilter(_FILTER)
+        for handler in logger.handlers:
+            if _FILTER not in handler.filters:
+                handler.addFilter(_FILTER)

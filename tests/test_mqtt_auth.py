@@ -1,0 +1,282 @@
+"""MQTT security against a real Mosquitto: per-edge accounts, the ACL, the center's account and
+TLS with a CA made at test time (issue 7)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import ssl
+import subprocess
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import aiomqtt
+import httpx
+import paho.mqtt.client as mqtt
+import psycopg
+import pytest
+import uvicorn
+
+from center.mqtt_auth import CENTER_USER, AuthFiles, check_password, gen_auth, hash_password
+from center.protocol import alert_topic, edge_config_topic
+from center.settings import (
+    CenterSettings,
+    DatabaseSettings,
+    HttpSettings,
+    MqttSettings,
+    MqttTlsSettings,
+)
+from edge.config import BrokerConfig, BrokerTlsConfig
+from edge.publish import MqttPublisher
+from simulators.local_services import BrokerTls, Mosquitto, free_port
+from tests.mqtt_helpers import make_alert, wait_until
+from tests.tls_helpers import Pki, make_pki
+
+
+@pytest.fixture(scope="module")
+def auth(tmp_path_factory: pytest.TempPathFactory) -> AuthFiles:
+    return gen_auth(["edge-a", "edge-b"], tmp_path_factory.mktemp("auth"))
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
+    return make_pki(tmp_path_factory.mktemp("pki"))
+
+
+@pytest.fixture(scope="module")
+def secure_broker(tmp_path_factory: pytest.TempPathFactory, auth: AuthFiles,
+                  pki: Pki) -> Iterator[Mosquitto]:
+    broker = Mosquitto(tmp_path_factory.mktemp("mqtt-secure"), password_file=auth.password_file,
+                       acl_file=auth.acl_file,
+                       tls=BrokerTls(pki.server_cert, pki.server_key, pki.ca_cert)).start()
+    try:
+        yield broker
+    finally:
+        broker.stop()
+
+
+def _connect(port: int, username: str | None, password: str | None, *,
+             tls: ssl.SSLContext | None = None, timeout: float = 5) -> tuple[mqtt.Client, object]:
+    """A paho client and the CONNACK's reason code (None when none came)."""
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"t-{uuid.uuid4().hex[:8]}")
+    if username is not None:
+        client.username_pw_set(username, password)
+    if tls is not None:
+        client.tls_set_context(tls)
+    result: dict[str, object] = {}
+    done = threading.Event()
+
+    def on_connect(c: mqtt.Client, u: object, flags: object, rc: object, p: object) -> None:
+        result["rc"] = rc
+        done.set()
+
+    client.on_connect = on_connect
+    client.loop_start()
+    try:
+        client.connect("127.0.0.1", port, keepalive=10)
+    except (OSError, ssl.SSLError) as exc:
+        client.loop_stop()
+        return client, exc
+    done.wait(timeout)
+    return client, result.get("rc")
+
+
+def _close(client: mqtt.Client) -> None:
+    client.disconnect()
+    client.loop_stop()
+
+
+# --- password file --------------------------------------------------------------------------
+
+
+def test_hash_matches_mosquitto_passwd(tmp_path: Path) -> None:
+    path = tmp_path / "p"
+    subprocess.run(["mosquitto_passwd", "-c", "-b", str(path), "u", "s3cret"], check=True,
+                   capture_output=True)
+    hashed = path.read_text().strip().split(":", 1)[1]
+    assert hashed.startswith("$7$101$")
+    assert check_password("s3cret", hashed) and not check_password("other", hashed)
+    ours = hash_password("s3cret")
+    assert ours.split("$")[1:3] == ["7", "101"] and check_password("s3cret", ours)
+
+
+def test_gen_auth_files_are_private_and_stable(tmp_path: Path) -> None:
+    files = gen_auth(["edge-a"], tmp_path / "out")
+    for secret in (files.password_file, files.center_secret, files.edge_secret("edge-a"),
+                   tmp_path / "out" / "center.env"):
+        assert secret.stat().st_mode & 0o777 == 0o600, secret
+    first = files.password("edge-a")
+    assert first not in files.edge_snippet("edge-a").read_text()
+    again = gen_auth(["edge-a", "edge-b"], tmp_path / "out")
+    assert again.password("edge-a") == first  # kept, not rotated
+    before = again.password("edge-b")
+    assert gen_auth(["edge-b"], tmp_path / "out", rotate=True).password("edge-b") != before
+    assert not files.edge_secret("edge-a").exists()  # dropped edge loses its account
+
+
+def test_gen_auth_cli(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from center.cli import cli
+
+    out = tmp_path / "auth"
+    result = CliRunner().invoke(cli, ["mqtt", "gen-auth", "--out", str(out),
+                                      "--edges", "edge-x,edge-y", "--broker", "10.0.0.5:8883"])
+    assert result.exit_code == 0, result.output
+    secret = (out / "edges" / "edge-x.secret").read_text().strip()
+    assert secret not in result.output
+    assert "port: 8883" in (out / "edges" / "edge-x.broker.yaml").read_text()
+    lines = (out / "passwd").read_text().split()
+    assert sorted(line.split(":")[0] for line in lines) == sorted([CENTER_USER, "edge-x", "edge-y"])
+    bad = CliRunner().invoke(cli, ["mqtt", "gen-auth", "--out", str(out), "--edges", "a/b"])
+    assert bad.exit_code == 1 and "cannot be an MQTT user name" in bad.output
+
+
+# --- the broker -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("user,password", [("edge-a", "wrong"), ("nobody", "x"), (None, None)])
+def test_wrong_credentials_refused(secure_broker: Mosquitto, user: str | None,
+                                   password: str | None) -> None:
+    client, rc = _connect(secure_broker.port, user, password)
+    _close(client)
+    assert rc is not None and getattr(rc, "is_failure", False), rc
+
+
+def test_edge_password_file_connects(secure_broker: Mosquitto, auth: AuthFiles) -> None:
+    broker = BrokerConfig(port=secure_broker.port, username="edge-a",
+                          password_file=auth.edge_secret("edge-a"))
+    pub = MqttPublisher("edge-a", broker)
+    pub.start()
+    try:
+        assert pub.connected.wait(10)
+    finally:
+        pub.close(1)
+
+
+@contextmanager
+def running_center(db_dsn: str, mqtt_settings: MqttSettings) -> Iterator[str]:
+    from center.app import create_app
+
+    port = free_port()
+    settings = CenterSettings(db=DatabaseSettings(dsn=db_dsn, pool_min=1, pool_max=4),
+                              mqtt=mqtt_settings, http=HttpSettings(port=port))
+    server = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=port,
+                                           log_level="warning", lifespan="on"))
+    thread = threading.Thread(target=lambda: asyncio.run(server.serve()), daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_until(lambda: server.started, 30, "the center to start")
+        wait_until(lambda: httpx.get(url + "/healthz").json()["mqtt"], 15,
+                   "the center's MQTT login")
+        yield url
+    finally:
+        server.should_exit = True
+        thread.join(15)
+
+
+def test_edge_cannot_use_another_edges_topics(secure_broker: Mosquitto, auth: AuthFiles,
+                                              db_dsn: str) -> None:
+    center_mqtt = MqttSettings(port=secure_broker.port, username=CENTER_USER,
+                               password_file=auth.center_secret,
+                               client_id=f"center-{uuid.uuid4().hex[:8]}")
+    with running_center(db_dsn, center_mqtt):
+        a, rc = _connect(secure_broker.port, "edge-a", auth.password("edge-a"))
+        assert not getattr(rc, "is_failure", True), rc
+        got: list[str] = []
+        a.on_message = lambda c, u, m: got.append(m.topic)
+        a.subscribe(edge_config_topic("edge-b"), qos=1)  # may subscribe, must never receive
+        a.subscribe(edge_config_topic("edge-a"), qos=1)
+        forged = make_alert(edge_id="edge-b")
+        a.publish(alert_topic("edge-b", forged.camera_id), forged.model_dump_json(),
+                  qos=1).wait_for_publish(5)
+        own = make_alert(edge_id="edge-a")
+        a.publish(alert_topic("edge-a", own.camera_id), own.model_dump_json(),
+                  qos=1).wait_for_publish(5)
+
+        def stored() -> list[tuple[str, str]]:
+            with psycopg.connect(db_dsn) as conn:
+                return conn.execute("SELECT alert_id::text, edge_id FROM alerts").fetchall()
+
+        # Same connection, in order: once edge-a's own alert is stored, the forged one would
+        # have been too.
+        wait_until(lambda: stored(), 10, "edge-a's own alert")
+        time.sleep(0.3)
+        assert stored() == [(str(own.alert_id), "edge-a")]
+        with psycopg.connect(db_dsn) as conn:
+            assert conn.execute("SELECT count(*) FROM dead_letters").fetchone()[0] == 0
+
+        # The center's account pushes configs; each edge reads only its own.
+        async def push() -> None:
+            async with aiomqtt.Client("127.0.0.1", secure_broker.port,
+                                      **center_mqtt.client_kwargs()) as c:
+                for edge in ("edge-b", "edge-a"):
+                    await c.publish(edge_config_topic(edge), b"{}", qos=1)
+        asyncio.run(push())
+        wait_until(lambda: got, 5, "edge-a's config")
+        time.sleep(0.3)
+        assert got == [edge_config_topic("edge-a")]
+        # An edge may not push configs.
+        a.publish(edge_config_topic("edge-b"), b"{}", qos=1).wait_for_publish(5)
+        _close(a)
+
+
+# --- TLS ------------------------------------------------------------------------------------
+
+
+def _tls_context(pki: Pki) -> ssl.SSLContext:
+    ctx = ssl.create_default_context(cafile=str(pki.ca_cert))
+    return ctx
+
+
+def test_tls_works_and_plain_is_refused_on_the_tls_port(secure_broker: Mosquitto,
+                                                        auth: AuthFiles, pki: Pki) -> None:
+    assert secure_broker.tls_port is not None
+    client, rc = _connect(secure_broker.tls_port, "edge-a", auth.password("edge-a"),
+                          tls=_tls_context(pki))
+    _close(client)
+    assert rc is not None and not getattr(rc, "is_failure", True), rc
+
+    client, rc = _connect(secure_broker.tls_port, "edge-a", auth.password("edge-a"), timeout=3)
+    _close(client)
+    assert rc is None or isinstance(rc, Exception) or getattr(rc, "is_failure", False), rc
+
+    # A CA that did not sign the broker's certificate: the handshake fails.
+    other = make_pki(Path(os.path.dirname(pki.ca_cert)) / "other", "someone else's CA")
+    client, rc = _connect(secure_broker.tls_port, "edge-a", auth.password("edge-a"),
+                          tls=ssl.create_default_context(cafile=str(other.ca_cert)), timeout=3)
+    _close(client)
+    assert rc is None or isinstance(rc, Exception), rc
+
+
+def test_edge_and_center_tls_options(secure_broker: Mosquitto, auth: AuthFiles,
+                                     pki: Pki) -> None:
+    assert secure_broker.tls_port is not None
+    broker = BrokerConfig(port=secure_broker.tls_port, username="edge-a",
+                          password_file=auth.edge_secret("edge-a"),
+                          tls=BrokerTlsConfig(ca_file=pki.ca_cert))
+    pub = MqttPublisher("edge-a", broker)
+    pub.start()
+    try:
+        assert pub.connected.wait(10)
+    finally:
+        pub.close(1)
+
+    settings = MqttSettings(port=secure_broker.tls_port, username=CENTER_USER,
+                            password_file=auth.center_secret,
+                            tls=MqttTlsSettings(enabled=True, ca_file=pki.ca_cert))
+
+    async def roundtrip() -> bytes:
+        async with aiomqtt.Client("127.0.0.1", settings.port, **settings.client_kwargs()) as c:
+            await c.subscribe("gridwatch/v1/config/edge-a", qos=1)
+            await c.publish("gridwatch/v1/config/edge-a", b"tls", qos=1)
+            async for message in c.messages:
+                return bytes(message.payload)  # type: ignore[arg-type]
+        return b""
+
+    assert asyncio.run(asyncio.wait_for(roundtrip(), 10)) == b"tls"
