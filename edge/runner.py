@@ -1,7 +1,10 @@
 """The edge's main loop: capture threads -> one inference loop -> rules -> evidence -> sinks.
 
 Inference runs on one thread for all cameras, because the detector already uses the CPU's
-cores (``detector.threads``) and interleaving cameras keeps each one's latency fair.
+cores (``detector.threads``) and interleaving cameras keeps each one's latency fair. With
+``detector.processes`` > 1 that thread hands frames to a pool of detector processes
+(edge/detect/pool.py), keeps up to that many in flight, and takes the results back in the
+order it sent them, so each camera's rules still see its frames in order.
 
 Open violations are restored from the edge's store at start (an edge restarted mid-violation
 continues the same alert) and saved with every message. A config pushed by the center is
@@ -14,17 +17,20 @@ import logging
 import signal
 import threading
 import time
+from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from center.protocol import MAX_FRAME_SIDE
 from edge.capture import CameraCapture, Frame, SourceState
 from edge.config import CameraConfig, EdgeConfig
-from edge.detect import Detector, load_from_config
+from edge.detect import Detections, load_from_config
+from edge.detect.pool import DetectorPool, InlineDetector
 from edge.evidence import snapshot, thumbnail
 from edge.outbox import EdgeStore
 from edge.publish import FolderRecorder, MqttPublisher, to_alert
@@ -83,7 +89,22 @@ def run(config: EdgeConfig, *, until_eof: bool = False, speed: float = 1.0,
     ``mqtt=False`` replays offline, with ``record_dir`` as the only output. ``config_dir``
     resolves relative file sources of a config pushed by the center."""
     stop = stop_event or threading.Event()
-    detector = load_from_config(config.detector)
+    wakeup = threading.Event()
+    detector: DetectorPool | InlineDetector
+    if config.detector.processes > 1:  # a finished job wakes the loop like a new frame
+        detector = DetectorPool(config.detector, config.detector.processes, on_done=wakeup.set)
+    else:
+        detector = InlineDetector(load_from_config(config.detector))
+    try:
+        return _run(config, detector, wakeup, stop, until_eof=until_eof, speed=speed,
+                    record_dir=record_dir, mqtt=mqtt, config_dir=config_dir)
+    finally:
+        detector.close()
+
+
+def _run(config: EdgeConfig, detector: DetectorPool | InlineDetector, wakeup: threading.Event,
+         stop: threading.Event, *, until_eof: bool, speed: float, record_dir: Path | None,
+         mqtt: bool, config_dir: Path | None) -> RunStats:
     store = open_store(config)
     recorder = FolderRecorder(record_dir) if record_dir is not None else None
     inbox = ConfigInbox(config, config_dir or Path.cwd())
@@ -103,7 +124,6 @@ def run(config: EdgeConfig, *, until_eof: bool = False, speed: float = 1.0,
 
     # Rules (and ByteTrack's import) before the cameras start, so no early frame waits or drops.
     rules = {camera.id: camera_rules(config, camera) for camera in config.cameras}
-    wakeup = threading.Event()
     captures = [CameraCapture(camera, stop, speed=speed, on_state=on_state, wakeup=wakeup)
                 for camera in config.cameras]
     for capture in captures:
@@ -125,7 +145,8 @@ def run(config: EdgeConfig, *, until_eof: bool = False, speed: float = 1.0,
 
 
 def _loop(config: EdgeConfig, rules: dict[str, CameraRules], captures: list[CameraCapture],
-          detector: Detector, store: EdgeStore, recorder: FolderRecorder | None,
+          detector: DetectorPool | InlineDetector, store: EdgeStore,
+          recorder: FolderRecorder | None,
           publisher: MqttPublisher | None, inbox: ConfigInbox, stop: threading.Event,
           wakeup: threading.Event, until_eof: bool) -> tuple[int, int]:
     saved = store.violations()
@@ -138,6 +159,14 @@ def _loop(config: EdgeConfig, rules: dict[str, CameraRules], captures: list[Came
     analysed = sent = 0
     next_beat = time.monotonic()
     next_frame: dict[str, float] = {}  # camera -> when its next frame goes to the center
+    # Frames sent to the detector and not yet through the rules, oldest first.
+    pending: deque[tuple[Frame, Any]] = deque()
+
+    def finish_oldest() -> int:
+        frame, job = pending.popleft()
+        return _handle(config, rules[frame.camera_id], frame, job.result(), store, recorder,
+                       publisher)
+
     while not stop.is_set():
         wakeup.clear()  # before looking at the queues, so a frame put meanwhile is not missed
         pushed = inbox.take()
@@ -152,21 +181,27 @@ def _loop(config: EdgeConfig, rules: dict[str, CameraRules], captures: list[Came
             if frame is None:
                 continue
             got_frame = True
+            while len(pending) >= detector.processes:
+                sent += finish_oldest()
             analysed += 1
             if config.replay_start is not None and capture.camera.is_file:
                 frame = replace(frame, wall=config.replay_start + timedelta(seconds=frame.ts))
             if publisher is not None and time.monotonic() >= next_frame.get(frame.camera_id, 0):
                 next_frame[frame.camera_id] = time.monotonic() + config.frame_every_s
                 _send_frame(publisher, frame)
-            sent += _handle(config, rules[frame.camera_id], frame, detector, store, recorder,
-                            publisher)
+            pending.append((frame, detector.submit(frame.image)))
+        while pending and pending[0][1].done():
+            sent += finish_oldest()
         if publisher is not None and time.monotonic() >= next_beat:
             publisher.heartbeat(len(captures), analysed, sum(c.queue.dropped for c in captures))
             next_beat = time.monotonic() + config.heartbeat_s
         if not got_frame:
-            if until_eof and all(c.finished.is_set() and not len(c.queue) for c in captures):
+            if until_eof and not pending and all(c.finished.is_set() and not len(c.queue)
+                                                 for c in captures):
                 break
             wakeup.wait(0.2)
+    while pending:  # stopped: the frames in flight still go through the rules
+        sent += finish_oldest()
     return analysed, sent
 
 
@@ -177,10 +212,10 @@ def _send_frame(publisher: MqttPublisher, frame: Frame) -> None:
         log.exception("camera=%s frame for the center could not be sent", frame.camera_id)
 
 
-def _handle(config: EdgeConfig, camera_rules_: CameraRules, frame: Frame, detector: Detector,
-            store: EdgeStore, recorder: FolderRecorder | None,
+def _handle(config: EdgeConfig, camera_rules_: CameraRules, frame: Frame,
+            detections: Detections, store: EdgeStore, recorder: FolderRecorder | None,
             publisher: MqttPublisher | None) -> int:
-    events = camera_rules_.update(frame, detector.detect(frame.image))
+    events = camera_rules_.update(frame, detections)
     states = {s.key: s for s in camera_rules_.states()}
     for event in events:
         evidence = snapshot(event)

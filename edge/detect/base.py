@@ -72,6 +72,12 @@ class Detector(Protocol):
     #: How many frames one ``detect_batch`` call should get at most; 1 means batching does not
     #: pay for this backend (or its model has a fixed batch of 1).
     max_batch: int = 1
+    #: (width, height) the backend plainly resizes every frame to (cv2 INTER_LINEAR, no
+    #: letterbox), or None. Such a backend's ``detect`` also takes ``frame_size=(w, h)``: the
+    #: frame was shrunk to this size beforehand, give the boxes in pixels of ``frame_size``.
+    #: With ``detector.processes`` > 1 frames then travel to the workers at this size
+    #: (edge/detect/pool.py), at the cost of one resize that the backend no longer does.
+    plain_resize_to: tuple[int, int] | None = None
 
     def detect(self, frame_bgr: np.ndarray) -> Detections: ...
 

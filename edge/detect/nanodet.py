@@ -38,6 +38,8 @@ class NanoDetOnnx(Detector):
         ['two_wheeler']
     """
 
+    plain_resize_to = (INPUT_SIZE, INPUT_SIZE)
+
     def __init__(self, path: Path, labelmap: list[str], class_map: dict[str, str], *,
                  score_threshold: float = 0.35, threads: int = 1,
                  iou_threshold: float = NMS_IOU, imgsz: int | None = None,
@@ -73,8 +75,11 @@ class NanoDetOnnx(Detector):
             heads[stride] = (shapes.index((1, n, 80)), shapes.index((1, n, 4 * REG_BINS)))
         return heads
 
-    def detect(self, frame_bgr: np.ndarray) -> Detections:
-        height, width = frame_bgr.shape[:2]
+    def detect(self, frame_bgr: np.ndarray,
+               frame_size: tuple[int, int] | None = None) -> Detections:
+        """Boxes in pixels of ``frame_size`` (width, height) if given (``frame_bgr`` is then
+        that frame already resized to ``plain_resize_to``), else of ``frame_bgr``."""
+        width, height = frame_size or (frame_bgr.shape[1], frame_bgr.shape[0])
         outputs = self._session.run(None, {self._input: _preprocess(frame_bgr)})
         boxes, scores, classes = [], [], []
         for stride, (cls_idx, reg_idx) in self._heads.items():
