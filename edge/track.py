@@ -129,7 +129,7 @@ class MotionTracker:
             return moving, ids
         out = self._tracker.update(_Boxes.of(dets))
         for row in out if len(out) else ():
-            x1, y1, x2, y2, track_id, idx = row[0], row[1], row[2], row[3], int(row[4]), int(row[7])
+            track_id, idx = int(row[4]), int(row[7])
             if not 0 <= idx < n:
                 continue
             # Measure on the detection, not the Kalman-smoothed box.

@@ -8,6 +8,7 @@ template, so tests never see each other's rows.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import threading
 import time
@@ -166,24 +167,24 @@ def center_settings() -> dict[str, Any]:
     return {}
 
 
-@pytest.fixture
-def center(db_dsn: str, mqtt_broker: Mosquitto, center_clock: Clock | None,
-           center_settings: dict[str, Any]) -> Iterator[RunningCenter]:
-    """The real center (API, websocket, MQTT ingest) served by uvicorn on a free port. Every
-    person of the district has the password ``password_for(id)``; ``center.client(id)`` is
-    an HTTP client logged in as them, ``center.ws_url_for(id)`` their websocket."""
+def center_settings_for(db_dsn: str, mqtt_port: int, **extra: Any) -> CenterSettings:
+    """Settings for a test center on a free HTTP port, with a unique MQTT client id: each test's
+    center gets its own persistent session."""
+    return CenterSettings(
+        db=DatabaseSettings(dsn=db_dsn, pool_min=1, pool_max=4),
+        mqtt=MqttSettings(port=mqtt_port, client_id=f"center-{uuid.uuid4().hex[:8]}"),
+        http=HttpSettings(port=free_port()), **extra)
+
+
+@contextlib.contextmanager
+def serve_center(settings: CenterSettings, clock: Clock | None = None
+                 ) -> Iterator[RunningCenter]:
+    """The real center (API, websocket, MQTT ingest) served by uvicorn in a thread until the
+    block ends. Every person of the district has the password ``password_for(id)``."""
     from center.app import create_app
 
-    port = free_port()
-    settings = CenterSettings(
-        db=DatabaseSettings(dsn=db_dsn, pool_min=1, pool_max=4),
-        # A unique client id per test: each test's center gets its own persistent session.
-        mqtt=MqttSettings(port=mqtt_broker.port, client_id=f"center-{uuid.uuid4().hex[:8]}"),
-        http=HttpSettings(port=port),
-        **center_settings,
-    )
-    app = create_app(settings, clock=center_clock,
-                     timer_interval=1.0 if center_clock is None else 0)
+    app = create_app(settings, clock=clock, timer_interval=1.0 if clock is None else 0)
+    port = settings.http.port
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
                                            ws="websockets-sansio", lifespan="on",
                                            ws_per_message_deflate=False))
@@ -195,7 +196,7 @@ def center(db_dsn: str, mqtt_broker: Mosquitto, center_clock: Clock | None,
             pytest.fail("the center did not start")
         time.sleep(0.05)
     running = RunningCenter(f"http://127.0.0.1:{port}", settings, app)
-    set_known_passwords(db_dsn)  # the district was imported by the app's start-up
+    set_known_passwords(settings.db.dsn)  # the district was imported by the app's start-up
     _wait_mqtt_connected(running)
     try:
         yield running
@@ -203,6 +204,16 @@ def center(db_dsn: str, mqtt_broker: Mosquitto, center_clock: Clock | None,
         running.close()
         server.should_exit = True
         thread.join(15)
+
+
+@pytest.fixture
+def center(db_dsn: str, mqtt_broker: Mosquitto, center_clock: Clock | None,
+           center_settings: dict[str, Any]) -> Iterator[RunningCenter]:
+    """The real center for one test; ``center.client(id)`` is an HTTP client logged in as a
+    person of the district, ``center.ws_url_for(id)`` their websocket."""
+    with serve_center(center_settings_for(db_dsn, mqtt_broker.port, **center_settings),
+                      center_clock) as running:
+        yield running
 
 
 def _wait_mqtt_connected(center: RunningCenter, timeout: float = 15) -> None:

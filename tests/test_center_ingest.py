@@ -102,7 +102,7 @@ def test_worker_accepts_resolves_and_camera_end_closes(center: RunningCenter, mq
     assert other.status_code == 403
     assert center.client("op-01").post(url, json={"action": "accept", "actor_id": "nobody"}).status_code == 403
     assert center.client("w-0111").post(url, json={"actor_id": "w-0111"}).status_code == 422
-    assert center.client("w-0111").post(f"/api/v1/tickets/999999/actions",
+    assert center.client("w-0111").post("/api/v1/tickets/999999/actions",
                       json={"action": "accept", "actor_id": "w-0111"}).status_code == 404
 
     r = center.client("w-0111").post(url, json={"action": "accept", "actor_id": "w-0111"})

@@ -14,7 +14,7 @@ from typing import Any
 import paho.mqtt.client as mqtt
 import pytest
 
-from center.protocol import TOPIC_ROOT, alert_topic, edge_config_topic, parse_alert
+from center.protocol import TOPIC_ROOT, edge_config_topic, parse_alert
 from edge.config import BrokerConfig, EdgeConfig, OutboxConfig
 from edge.outbox import EdgeStore
 from edge.publish import MqttPublisher, read_recorded

@@ -5,12 +5,10 @@ engineer page, reaches the edge, which applies it live and alerts in the new zon
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Iterator
 from typing import Any
 
 import cv2
-import httpx
 import numpy as np
 import pytest
 from playwright.sync_api import Browser, expect
@@ -103,7 +101,7 @@ def edge(center: RunningCenter, mqtt_broker) -> Iterator[threading.Thread]:
 
 
 def _edge_view(center: RunningCenter) -> dict[str, Any] | None:
-    for e in center.client("eng-01").get(f"/api/v1/edges").json():
+    for e in center.client("eng-01").get("/api/v1/edges").json():
         if e["edge_id"] == EDGE and e["cameras"] and e["cameras"][0]["frame_url"]:
             return e
     return None
@@ -117,7 +115,7 @@ def _zone_ids(center: RunningCenter) -> list[str]:
 
 
 def _tickets_in(center: RunningCenter, zone_id: str) -> list[dict[str, Any]]:
-    tickets = center.client("eng-01").get(f"/api/v1/tickets", params={"limit": 100}).json()
+    tickets = center.client("eng-01").get("/api/v1/tickets", params={"limit": 100}).json()
     return [t for t in tickets if t["zone_id"] == zone_id and t["camera_id"] == CAMERA]
 
 
@@ -165,7 +163,7 @@ def test_edge_reports_config_and_frame_and_applies_pushed_zones(
         {"id": "z", "polygon": VN_PAVEMENT, "rules": [{"type": "illegal_parking",
                                                        "dwel_s": 3}]}]})
     assert typo.status_code == 422 and "zones[0].rules[0].dwel_s" in typo.json()["detail"]
-    assert center.client("eng-01").put(f"/api/v1/cameras/nope/zones",
+    assert center.client("eng-01").put("/api/v1/cameras/nope/zones",
                      json={"zones": []}).status_code == 404
 
     # The page shows the frame with the edge's zone drawn on it.

@@ -3,7 +3,6 @@ websocket, and a real HTTP receiver on a loopback port standing in for webhooks 
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import contextlib
 import hashlib
@@ -11,7 +10,6 @@ import hmac
 import json
 import threading
 import time
-import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -21,21 +19,17 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import psycopg
 import pytest
-import uvicorn
 from websockets.sync.client import connect
 
 from center.notify.formats import build, dingtalk_sign, event_of
 from center.push import _read_receipt
 from center.settings import (
-    CenterSettings,
-    DatabaseSettings,
     DingTalkTarget,
-    HttpSettings,
-    MqttSettings,
     NotifierSettings,
 )
 from simulators.local_services import free_port
-from tests.conftest import RunningCenter, _wait_mqtt_connected, set_known_passwords
+from tests.browser import browser  # noqa: F401 - a fixture
+from tests.conftest import RunningCenter, center_settings_for, serve_center
 from tests.mqtt_helpers import Publisher, make_alert, wait_until
 
 DING_SECRET = "SEC0123456789abcdef"
@@ -111,35 +105,10 @@ def receiver() -> Iterator[Receiver]:
 def running_center(db_dsn: str, mqtt_port: int, notifiers: dict[str, Any]
                    ) -> Iterator[RunningCenter]:
     """The real center with these notifier settings (milliseconds of backoff unless given)."""
-    from center.app import create_app
-
-    port = free_port()
-    settings = CenterSettings(
-        db=DatabaseSettings(dsn=db_dsn, pool_min=1, pool_max=4),
-        mqtt=MqttSettings(port=mqtt_port, client_id=f"center-{uuid.uuid4().hex[:8]}"),
-        http=HttpSettings(port=port),
-        notifiers=NotifierSettings.model_validate(
-            {"backoff_s": 0.05, "backoff_factor": 2.0} | notifiers),
-    )
-    app = create_app(settings)
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
-                                           ws="websockets-sansio", lifespan="on"))
-    thread = threading.Thread(target=lambda: asyncio.run(server.serve()), daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            pytest.fail("the center did not start")
-        time.sleep(0.05)
-    running = RunningCenter(f"http://127.0.0.1:{port}", settings, app)
-    set_known_passwords(db_dsn)
-    _wait_mqtt_connected(running)
-    try:
+    notify = NotifierSettings.model_validate({"backoff_s": 0.05, "backoff_factor": 2.0}
+                                             | notifiers)
+    with serve_center(center_settings_for(db_dsn, mqtt_port, notifiers=notify)) as running:
         yield running
-    finally:
-        running.close()
-        server.should_exit = True
-        thread.join(15)
 
 
 def _rows(dsn: str, sql: str, *args: object) -> list[tuple]:
@@ -390,37 +359,30 @@ def test_offline_person_gets_the_notification_when_the_phone_connects(db_dsn,
 
 
 @pytest.mark.browser
-def test_phone_page_sends_read_receipts(db_dsn, mqtt_broker) -> None:
+def test_phone_page_sends_read_receipts(db_dsn, mqtt_broker, browser) -> None:
     """The real phone page (Debian chromium) acknowledges the card it shows."""
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
     from tests.browser import log_in
-    from tests.test_pages import CHROMIUM
 
-    if not CHROMIUM.exists():
-        pytest.fail(f"{CHROMIUM} missing: apt-get install chromium (make test installs it)")
-    with running_center(db_dsn, mqtt_broker.port, {}) as center, sync_playwright() as p:
+    with running_center(db_dsn, mqtt_broker.port, {}) as center:
         dsn = center.settings.db.dsn
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=[
-            "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"])
-        try:
-            page = browser.new_page(viewport={"width": 390, "height": 844})
-            log_in(page.context, center, "w-0111")
-            errors: list[str] = []
-            page.on("pageerror", lambda e: errors.append(str(e)))
-            page.goto(center.url + "/phone?worker_id=w-0111")
-            expect(page.locator("#ws-status")).to_have_attribute("data-state", "online",
-                                                                 timeout=10_000)
-            pub = Publisher(mqtt_broker.port)
-            pub.alert(make_alert())
-            pub.close()
-            expect(page.locator(".ticket-card")).to_have_count(1, timeout=10_000)
-            wait_until(lambda: _rows(dsn, "SELECT delivered_at IS NOT NULL, read_at IS NOT NULL"
-                                          " FROM notifications") == [(True, True)],
-                       what="delivered and read receipts from the page")
-            assert errors == []
-        finally:
-            browser.close()
+        page = browser.new_page(viewport={"width": 390, "height": 844})
+        log_in(page.context, center, "w-0111")
+        errors: list[str] = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.goto(center.url + "/phone?worker_id=w-0111")
+        expect(page.locator("#ws-status")).to_have_attribute("data-state", "online",
+                                                             timeout=10_000)
+        pub = Publisher(mqtt_broker.port)
+        pub.alert(make_alert())
+        pub.close()
+        expect(page.locator(".ticket-card")).to_have_count(1, timeout=10_000)
+        wait_until(lambda: _rows(dsn, "SELECT delivered_at IS NOT NULL, read_at IS NOT NULL"
+                                      " FROM notifications") == [(True, True)],
+                   what="delivered and read receipts from the page")
+        page.context.close()
+        assert errors == []
 
 
 # --- units ------------------------------------------------------------------------------------

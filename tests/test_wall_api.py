@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from datetime import datetime
 
-import httpx
 
 from tests.conftest import RunningCenter
 from tests.mqtt_helpers import Publisher, make_alert, wait_until
