@@ -88,6 +88,10 @@ def test_outbox_bound_drops_updates_first_then_snapshots_and_counts(tmp_path: Pa
 def test_broker_crash_mid_stream_every_alert_arrives_in_order(tmp_path: Path) -> None:
     broker = Mosquitto(tmp_path / "mqtt").start()
     collector = Collector(broker.port, "collector-crash")
+    # The collector's persistent session must be on disk before the crash: a killed Mosquitto
+    # restarts from its last save, and edges resend before a new subscription could be made
+    # (docs/reliability.md).
+    broker.save()
     store = EdgeStore(tmp_path / "edge.sqlite")
     pub = MqttPublisher("edge-sf", BrokerConfig(port=broker.port), store=store,
                         outbox=OutboxConfig(max_inflight=20))
