@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import secrets
 import os
 import random
 import subprocess
@@ -144,8 +145,10 @@ async def _listen(args: argparse.Namespace) -> None:
     stop = time.monotonic() + args.seconds
     counts = {"wall": 0, "dropped": 0}
 
+    tokens = json.loads(Path(args.tokens).read_text())
+
     async def phone(worker: str | None) -> None:
-        url = args.url + (f"?worker_id={worker}" if worker else "")
+        url = f"{args.url}?token={tokens[worker or BENCH_OPERATOR]}"
         async with connect(url, max_queue=None, compression=None) as ws:
             while (left := stop - time.monotonic()) > 0:
                 try:
@@ -175,6 +178,18 @@ async def _listen(args: argparse.Namespace) -> None:
 
 # --- the run ------------------------------------------------------------------------------------
 
+#: The bench's center signs tokens with this run's secret, so its screens and phones log in
+#: without going through the (rate-limited) login: the wall as the district's duty operator.
+BENCH_SECRET = secrets.token_urlsafe(48)
+BENCH_OPERATOR = "op-01"
+
+
+def _tokens(people: list[str]) -> dict[str, str]:
+    from center.auth import issue_token
+
+    return {p: issue_token(BENCH_SECRET, p, 3600)[0] for p in people}
+
+
 class _Center:
     """The real center in a thread of this process, with ``Ingest.batch_max`` set."""
 
@@ -193,7 +208,7 @@ class _Center:
         settings = CenterSettings(
             db=DatabaseSettings(dsn=dsn, pool_min=2, pool_max=8),
             mqtt=MqttSettings(port=mqtt_port, client_id=client_id),
-            http=HttpSettings(port=self.port), district=district)
+            http=HttpSettings(port=self.port), district=district, secret_key=BENCH_SECRET)
         self.app = create_app(settings)
         self.server = uvicorn.Server(uvicorn.Config(
             self.app, host="127.0.0.1", port=self.port, log_level="warning",
@@ -361,8 +376,11 @@ def _latency(admin_dsn: str, broker: Any, district: Path, cameras: Path,
     out = tmp / f"latency-{key}.json"
     with _Center(dsn, broker.port, district, batch_max, f"bench-center-lat-{key}",
                  touch) as c:
+        tokens = tmp / f"tokens-{key}.json"
+        tokens.write_text(json.dumps(_tokens([BENCH_OPERATOR, *workers])))
         listener = _spawn("listen", "--url", f"ws://127.0.0.1:{c.port}/ws", "--workers",
-                          ",".join(workers), "--seconds", str(LATENCY_S + 8), "--out", str(out))
+                          ",".join(workers), "--seconds", str(LATENCY_S + 8), "--out", str(out),
+                          "--tokens", str(tokens))
         _wait(lambda: c.app.state.center.hub.client_count >= len(workers) + 1, 30,
               "websocket clients")
         n = int(LATENCY_RATE * LATENCY_S)
@@ -558,6 +576,7 @@ def _cli() -> None:
     w.add_argument("--workers", required=True)
     w.add_argument("--seconds", type=float, required=True)
     w.add_argument("--out", required=True)
+    w.add_argument("--tokens", required=True, help="JSON: person id -> bearer token")
     args = parser.parse_args()
     if args.cmd == "publish":
         _publish(args)

@@ -27,6 +27,7 @@ import asyncio
 import importlib.util
 import json
 import os
+import secrets
 import random
 import signal
 import subprocess
@@ -56,6 +57,8 @@ VARIANTS: list[tuple[str, str, bool]] = [
 ]
 if importlib.util.find_spec("wsproto") is not None:
     VARIANTS.append(("wsproto, deflate off", "wsproto", False))
+#: The bench's center signs tokens with this run's secret (no login round trips, no rate limit).
+BENCH_SECRET = secrets.token_urlsafe(48)
 ONLY = os.environ.get("GRIDWATCH_BENCH_WS_VARIANTS")  # e.g. "1,4": numbers from the list
 if ONLY:
     VARIANTS = [VARIANTS[int(i) - 1] for i in ONLY.split(",")]
@@ -76,7 +79,7 @@ def _serve(args: argparse.Namespace) -> None:
     settings = CenterSettings(
         db=DatabaseSettings(dsn=args.dsn, pool_min=2, pool_max=8),
         mqtt=MqttSettings(port=args.mqtt_port, client_id=f"bench-ws-{uuid.uuid4().hex[:8]}"),
-        http=HttpSettings(port=args.port))
+        http=HttpSettings(port=args.port), secret_key=args.secret)
     uvicorn.run(create_app(settings), host="127.0.0.1", port=args.port, log_level="warning",
                 ws=args.ws, ws_per_message_deflate=args.deflate == "on", log_config=None)
 
@@ -178,12 +181,16 @@ def _run(admin_dsn: str, mqtt_port: int, label: str, ws: str, deflate: bool, n: 
     url = f"http://127.0.0.1:{port}"
     center = _spawn("serve", "--dsn", psycopg.conninfo.make_conninfo(admin_dsn, dbname=db),
                     "--mqtt-port", str(mqtt_port), "--port", str(port), "--ws", ws,
-                    "--deflate", "on" if deflate else "off")
+                    "--deflate", "on" if deflate else "off", "--secret", BENCH_SECRET)
     procs: list[subprocess.Popen[str]] = []
     outs: list[Path] = []
     try:
         _wait(lambda: (h := _health(url)) and h["mqtt"], 60, "center start")
-        ws_url = url.replace("http://", "ws://") + "/ws"
+        # Wall screens log in as the duty operator; the token is signed with this run's secret.
+        from center.auth import issue_token
+
+        token = issue_token(BENCH_SECRET, "op-01", 3600)[0]
+        ws_url = url.replace("http://", "ws://") + f"/ws?token={token}"
         t0 = time.monotonic()
         left = n
         while left > 0:
@@ -321,6 +328,7 @@ def _cli() -> None:
     s.add_argument("--port", type=int, required=True)
     s.add_argument("--ws", required=True)
     s.add_argument("--deflate", choices=("on", "off"), required=True)
+    s.add_argument("--secret", required=True)
     c = sub.add_parser("clients")
     c.add_argument("--url", required=True)
     c.add_argument("--n", type=int, required=True)

@@ -129,10 +129,12 @@ def test_operator_changes_posts_and_routing_follows(center: RunningCenter, mqtt_
     op = center.client("op-01")
     assert center.client("w-0111").put(url, json={"A": "w-0112"}).status_code == 403
     assert op.put(url, json={"actor_id": "op-01", "A": "l-011"}).status_code == 422
-    r = op.put(url, json={"actor_id": "op-01", "A": "w-0112", "B": "w-0111"})
-    assert r.status_code == 200 and r.json()["posts"] == {"A": "w-0112", "B": "w-0111"}
+    # w-0121 has no duty windows (always on duty), so this holds at any time of day; w-0112's
+    # 07:00-23:00 shift would make the routing depend on when the test runs.
+    r = op.put(url, json={"actor_id": "op-01", "A": "w-0121", "B": "w-0111"})
+    assert r.status_code == 200 and r.json()["posts"] == {"A": "w-0121", "B": "w-0111"}
     t = _ticket_from_alert(center, mqtt_broker)
-    assert t["assignee_id"] == "w-0112"
+    assert t["assignee_id"] == "w-0121"
 
 
 def test_ticket_filters_and_openapi(center: RunningCenter, mqtt_broker):
