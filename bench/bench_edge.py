@@ -39,7 +39,10 @@ WARMUP_S = 8.0
 CAMERAS = int(os.environ.get("BENCH_EDGE_CAMERAS", "8"))
 CAMERA_FPS = 0.5
 VARIANTS = [("1 proc x 1 thread", 1, 1), ("1 proc x 2 threads", 1, 2),
-            ("2 procs x 1 thread", 2, 1)]
+            ("2 procs x 1 thread", 2, 1), ("3 procs x 1 thread", 3, 1)]
+ONLY = os.environ.get("BENCH_EDGE_VARIANTS")  # e.g. "3,4": numbers from the list
+if ONLY:
+    VARIANTS = [VARIANTS[int(i) - 1] for i in ONLY.split(",")]
 ZONES = [{"id": "all", "polygon": [[0, 0.3], [1, 0.3], [1, 1], [0, 1]], "dwell_s": 10,
           "clear_s": 5, "rules": [{"type": "illegal_parking"}]}]
 
