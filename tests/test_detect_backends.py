@@ -140,8 +140,6 @@ def test_ultralytics_from_edge_config(tiny_yolo, frame) -> None:
 
 @pytest.mark.parametrize("fmt", ["onnx", "openvino"])
 def test_ultralytics_exports_load_through_same_backend(tiny_yolo, frame, fmt, tmp_path) -> None:
-    if fmt == "openvino":
-        pytest.importorskip("openvino")
     exported = _script("export").export(tiny_yolo, fmt, out=tmp_path, verbose=False)
     assert exported.exists() and (exported.suffix == ".onnx" or exported.is_dir())
     det = load_detector("yolo11n", path=exported, class_map=EBIKE_MAP, score_threshold=0.001)
