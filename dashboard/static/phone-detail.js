@@ -87,6 +87,15 @@ function previews(input, box) {
   );
 }
 
+// What the worker has typed or picked for a ticket, kept across re-renders: a live update of
+// the ticket (another alert at the place, say) redraws the sheet and must not wipe it.
+const drafts = new Map();
+
+function draftOf(ticketId) {
+  if (!drafts.has(ticketId)) drafts.set(ticketId, { files: [], note: "" });
+  return drafts.get(ticketId);
+}
+
 function actionsSection(ticket, onAction) {
   const allowed = new Set(ticket.allowed_actions || []);
   const parts = [];
@@ -106,15 +115,30 @@ function actionsSection(ticket, onAction) {
       class: "photo-input", "data-testid": "photo-input", id: "photo-input",
     });
     const box = h("div", { class: "photo-previews" });
-    input.addEventListener("change", () => previews(input, box));
+    const draft = draftOf(ticket.id);
+    if (draft.files.length) {
+      const kept = new DataTransfer();
+      draft.files.forEach((f) => kept.items.add(f));
+      input.files = kept.files;
+      previews(input, box);
+    }
+    input.addEventListener("change", () => {
+      draft.files = [...input.files];
+      previews(input, box);
+    });
     const note = h("textarea", { class: "detail-note", rows: 2, placeholder: label("detail.resolve_note"), "data-testid": "resolve-note" });
+    note.value = draft.note;
+    note.addEventListener("input", () => { draft.note = note.value; });
     parts.push(
       h("div", { class: "detail-form detail-resolve" },
         h("label", { class: "photo-label", for: "photo-input" }, label("detail.photo")),
         input, box, note,
         h("button", {
           type: "button", class: "action action-resolve", dataset: { action: "resolve" },
-          onclick: () => onAction("resolve", { note: note.value.trim(), photos: [...input.files] }),
+          onclick: () => {
+            drafts.delete(ticket.id);
+            onAction("resolve", { note: note.value.trim(), photos: [...input.files] });
+          },
         }, label("detail.resolve"))),
     );
   }
