@@ -581,7 +581,9 @@ export async function api(path, { method = "GET", body, signal } = {}) {
   const init = { method, headers: { Accept: "application/json" }, signal, cache: "no-store" };
   const token = getToken();
   if (token) init.headers.Authorization = `Bearer ${token}`;
-  if (body !== undefined) {
+  if (body instanceof FormData) {
+    init.body = body; // multipart: the browser sets Content-Type with its boundary
+  } else if (body !== undefined) {
     init.headers["Content-Type"] = "application/json";
     init.body = JSON.stringify(body);
   }

@@ -405,9 +405,19 @@ async function queueAction(ticketId, body, photos = []) {
   try {
     await enqueue({ ticket_id: Number(ticketId), worker_id: workerId, token: getToken(), body, photos });
   } catch (err) {
-    // No IndexedDB (private mode on some phones): send directly, as before.
+    // No IndexedDB, or it cannot hold the photos (private mode on some phones): send now,
+    // photos first, exactly as the outbox would.
+    const base = `${API}/tickets/${encodeURIComponent(ticketId)}`;
     try {
-      upsert(await postJSON(`${API}/tickets/${encodeURIComponent(ticketId)}/actions`, body));
+      const ids = [];
+      for (const photo of photos) {
+        const form = new FormData();
+        form.append("actor_id", body.actor_id);
+        form.append("photo", photo, photo.name || "photo.jpg");
+        ids.push((await postJSON(`${base}/attachments`, form)).id);
+      }
+      const sent = ids.length ? { ...body, attachment_ids: ids } : body;
+      upsert(await postJSON(`${base}/actions`, sent));
     } catch (err2) {
       const detail = err2 instanceof ApiError ? err2.detail || err2.message : String(err2);
       showError(`${t("action.failed")}（${actionLabel(body.action)} #${ticketId}）: ${detail}`);
