@@ -87,13 +87,30 @@ function previews(input, box) {
   );
 }
 
-// What the worker has typed or picked for a ticket, kept across re-renders: a live update of
-// the ticket (another alert at the place, say) redraws the sheet and must not wipe it.
-const drafts = new Map();
+// The controls a worker fills in for a ticket (photos, note, return reason), kept as the same
+// elements across redraws: a live update of the ticket redraws the sheet, and a photo the
+// camera or file picker hands back must land in an input that is still on the page, not in a
+// detached copy that the resolve button no longer reads.
+const fields = new Map();
 
-function draftOf(ticketId) {
-  if (!drafts.has(ticketId)) drafts.set(ticketId, { files: [], note: "" });
-  return drafts.get(ticketId);
+function fieldsOf(ticketId) {
+  let f = fields.get(ticketId);
+  if (!f) {
+    const photos = h("input", {
+      type: "file", accept: "image/*", capture: "environment", multiple: true,
+      class: "photo-input", "data-testid": "photo-input", id: "photo-input",
+    });
+    const box = h("div", { class: "photo-previews" });
+    photos.addEventListener("change", () => previews(photos, box));
+    f = {
+      photos,
+      previews: box,
+      note: h("textarea", { class: "detail-note", rows: 2, placeholder: label("detail.resolve_note"), "data-testid": "resolve-note" }),
+      reason: h("textarea", { class: "detail-note", rows: 2, placeholder: t("prompt.return"), "data-testid": "return-reason" }),
+    };
+    fields.set(ticketId, f);
+  }
+  return f;
 }
 
 function actionsSection(ticket, onAction) {
@@ -109,51 +126,34 @@ function actionsSection(ticket, onAction) {
         }, label(`action.${a}`)))),
     );
   }
+  const f = fieldsOf(ticket.id);
   if (allowed.has("resolve")) {
-    const input = h("input", {
-      type: "file", accept: "image/*", capture: "environment", multiple: true,
-      class: "photo-input", "data-testid": "photo-input", id: "photo-input",
-    });
-    const box = h("div", { class: "photo-previews" });
-    const draft = draftOf(ticket.id);
-    if (draft.files.length) {
-      const kept = new DataTransfer();
-      draft.files.forEach((f) => kept.items.add(f));
-      input.files = kept.files;
-      previews(input, box);
-    }
-    input.addEventListener("change", () => {
-      draft.files = [...input.files];
-      previews(input, box);
-    });
-    const note = h("textarea", { class: "detail-note", rows: 2, placeholder: label("detail.resolve_note"), "data-testid": "resolve-note" });
-    note.value = draft.note;
-    note.addEventListener("input", () => { draft.note = note.value; });
     parts.push(
       h("div", { class: "detail-form detail-resolve" },
         h("label", { class: "photo-label", for: "photo-input" }, label("detail.photo")),
-        input, box, note,
+        f.photos, f.previews, f.note,
         h("button", {
           type: "button", class: "action action-resolve", dataset: { action: "resolve" },
           onclick: () => {
-            drafts.delete(ticket.id);
-            onAction("resolve", { note: note.value.trim(), photos: [...input.files] });
+            fields.delete(ticket.id);
+            onAction("resolve", { note: f.note.value.trim(), photos: [...f.photos.files] });
           },
         }, label("detail.resolve"))),
     );
   }
   if (allowed.has("return")) {
-    const reason = h("textarea", { class: "detail-note", rows: 2, placeholder: t("prompt.return"), "data-testid": "return-reason" });
     const error = h("p", { class: "form-error", hidden: true }, label("detail.reason_needed"));
     parts.push(
       h("div", { class: "detail-form detail-return" },
-        reason, error,
+        f.reason, error,
         h("button", {
           type: "button", class: "action action-return", dataset: { action: "return" },
           onclick: () => {
-            const note = reason.value.trim();
+            const note = f.reason.value.trim();
             error.hidden = !!note;
-            if (note) onAction("return", { note });
+            if (!note) return;
+            fields.delete(ticket.id);
+            onAction("return", { note });
           },
         }, label("action.return"))),
     );

@@ -372,7 +372,9 @@ function upsert(ticket, { fromSocket = false } = {}) {
   }
   tickets.set(id, ticket);
   renderCards();
-  if (!prev && loadedOnce) announce(ticket);
+  // A ticket the socket brings that this phone has not seen is news, even before the first list
+  // load has finished (a superseded load leaves no baseline yet).
+  if (!prev && (loadedOnce || fromSocket)) announce(ticket);
 }
 
 // --- actions ---------------------------------------------------------------------------------
