@@ -2,24 +2,25 @@
 // photos and the actions the acting person may take, the indicators table with CSV export and
 // the grid ranking. Live: ticket messages on the websocket refresh the list and the open ticket.
 import {
-  API,
-  EVENT_CODES,
-  LiveSocket,
   actionName,
+  API,
   applyI18n,
+  authUrl,
+  ensureLogin,
+  EVENT_CODES,
   eventName,
   fmtDateTime,
   fmtRate,
   getJSON,
   h,
+  LiveSocket,
+  me,
   otherLangHref,
   postJSON,
+  setWsStatus,
   snapshot,
   stateName,
   t,
-  authUrl,
-  ensureLogin,
-  me,
 } from "./common.js";
 
 const STATES = ["registered", "dispatched", "accepted", "handling", "handled", "verified", "evaluated", "closed", "void"];
@@ -380,14 +381,6 @@ function onMessage(msg) {
     reloadTimer = setTimeout(loadList, 300);
     if (msg.data?.id === state.selected) loadDetail();
   }
-}
-
-function setWsStatus(online) {
-  const el = $("ws-status");
-  const word = online ? "online" : "offline";
-  el.textContent = word;
-  el.className = `ws-status ${word}`;
-  el.dataset.state = word;
 }
 
 async function main() {

@@ -6,26 +6,27 @@
 import {
   API,
   ApiError,
-  LANG,
-  LiveSocket,
   applyI18n,
+  ensureLogin,
   eventName,
   fmtAge,
   fmtDateTime,
   getJSON,
+  getToken,
   h,
   isOpenTicket,
+  LANG,
+  LiveSocket,
   newer,
   otherLangHref,
   parseTime,
   postJSON,
+  setToken,
+  setWsStatus,
+  showLogin,
   snapshot,
   stateName,
   t,
-  ensureLogin,
-  getToken,
-  setToken,
-  showLogin,
 } from "./common.js";
 import { renderDetail } from "./phone-detail.js";
 import { CHANNEL, SYNC_TAG, enqueue, flush, pending as queuedEntries, retoken } from "./phone-outbox.js";
@@ -614,14 +615,6 @@ function otherWorkerHref() {
   url.searchParams.delete("worker_id");
   url.searchParams.set("switch", "1");
   return url.pathname + url.search;
-}
-
-function setWsStatus(online) {
-  const el = $("ws-status");
-  const word = online ? "online" : "offline";
-  el.textContent = word;
-  el.className = `ws-status ${word}`;
-  el.dataset.state = word;
 }
 
 function cachedWorkers() {

@@ -4,11 +4,12 @@
 import * as echarts from "/vendor/echarts/dist/echarts.esm.min.mjs";
 
 import {
-  API,
-  LiveSocket,
   ageSeconds,
+  API,
   applyI18n,
+  authUrl,
   cameraStateName,
+  ensureLogin,
   eventName,
   fmtAge,
   fmtRate,
@@ -17,17 +18,17 @@ import {
   h,
   isOpenTicket,
   isToday,
+  LANG,
+  LiveSocket,
+  me,
   newer,
   otherLangHref,
   parseTime,
   putJSON,
+  setWsStatus,
   snapshot,
   stateName,
   t,
-  LANG,
-  authUrl,
-  ensureLogin,
-  me,
 } from "./common.js";
 import { DistrictMap, rem } from "./wall-map.js";
 
@@ -612,14 +613,6 @@ async function loadPeople() {
 }
 
 // --- wiring ----------------------------------------------------------------------------------
-
-function setWsStatus(online) {
-  const el = $("ws-status");
-  const word = online ? "online" : "offline";
-  el.textContent = word;
-  el.className = `ws-status ${word}`;
-  el.dataset.state = word;
-}
 
 function onMessage(msg) {
   switch (msg.type) {
