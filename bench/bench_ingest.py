@@ -25,20 +25,20 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import secrets
 import os
 import random
+import secrets
 import subprocess
-import sys
 import tempfile
 import threading
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
-ROOT = Path(__file__).resolve().parent.parent
+from bench.harness import helper_cli, services, spawn, wait_for, write_results
+
 N_ALERTS = int(os.environ.get("GRIDWATCH_BENCH_N", "40000"))
 LATENCY_S = float(os.environ.get("GRIDWATCH_BENCH_LATENCY_S", "30"))
 LATENCY_RATE = 1000
@@ -221,13 +221,13 @@ class _Center:
         """Run a coroutine on the center's event loop and wait for it."""
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result()
 
-    def __enter__(self) -> _Center:
+    def __enter__(self) -> Self:
         import logging
 
         logging.getLogger("center").setLevel(logging.WARNING)
         self.thread.start()
-        _wait(lambda: self.server.started, 60, "center start")
-        _wait(lambda: self.app.state.ingest.connected, 30, "center mqtt")
+        wait_for(lambda: self.server.started, 60, "center start")
+        wait_for(lambda: self.app.state.ingest.connected, 30, "center mqtt")
         return self
 
     @property
@@ -239,17 +239,8 @@ class _Center:
         self.thread.join(30)
 
 
-def _wait(pred: Any, timeout: float, what: str, every: float = 0.05) -> None:
-    deadline = time.monotonic() + timeout
-    while not pred():
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"timed out waiting for {what}")
-        time.sleep(every)
-
-
 def _spawn(*args: str) -> subprocess.Popen[str]:
-    return subprocess.Popen([sys.executable, "-m", "bench.bench_ingest", *args], cwd=ROOT,
-                            stdout=subprocess.PIPE, text=True)
+    return spawn("bench.bench_ingest", *args, stdout=subprocess.PIPE)
 
 
 def _publishers(port: int, cameras: Path, n: int, procs: int, mode: str, dup: float = 0.0,
@@ -303,7 +294,7 @@ def _warm(admin_dsn: str, broker: Any, district: Path, cameras: Path) -> dict[st
     with _Center(dsn, broker.port, district, 500, "bench-center-warm") as c:
         t0 = time.monotonic()
         sent = sum(r["sent"] for r in _finish(_publishers(broker.port, cameras, 0, 1, "warm")))
-        _wait(lambda: _done(c.stats) >= sent, 900, "warm-up", every=0.01)
+        wait_for(lambda: _done(c.stats) >= sent, 900, "warm-up", every=0.01)
         elapsed = time.monotonic() - t0
         stats = dict(vars(c.stats))
     import psycopg
@@ -334,9 +325,9 @@ def _backlog(admin_dsn: str, broker: Any, district: Path, cameras: Path,
     sent = sum(r["sent"] for r in _finish(
         _publishers(broker.port, cameras, N_ALERTS, 2, "flat", dup=0.05)))
     with _Center(dsn, broker.port, district, batch_max, client_id, touch) as center:
-        _wait(lambda: center.stats.received > 0, 60, "first message")
+        wait_for(lambda: center.stats.received > 0, 60, "first message")
         t0 = time.monotonic()
-        _wait(lambda: _done(center.stats) >= sent, 900, "backlog drained", every=0.01)
+        wait_for(lambda: _done(center.stats) >= sent, 900, "backlog drained", every=0.01)
         elapsed = time.monotonic() - t0
         stats = dict(vars(center.stats))
     check = _verify(dsn, N_ALERTS + _WARM_PLACES[0])
@@ -355,7 +346,7 @@ def _live(admin_dsn: str, broker: Any, district: Path, cameras: Path,
         pubs = _finish(_publishers(broker.port, cameras, N_ALERTS, 2, "flat", dup=0.05))
         publish_s = max(r["elapsed_s"] for r in pubs)
         sent = sum(r["sent"] for r in pubs)
-        _wait(lambda: _done(c.stats) >= sent, 900, "live ingest done", every=0.01)
+        wait_for(lambda: _done(c.stats) >= sent, 900, "live ingest done", every=0.01)
         elapsed = time.monotonic() - t0
         stats = dict(vars(c.stats))
     check = _verify(dsn, N_ALERTS + _WARM_PLACES[0])
@@ -381,7 +372,7 @@ def _latency(admin_dsn: str, broker: Any, district: Path, cameras: Path,
         listener = _spawn("listen", "--url", f"ws://127.0.0.1:{c.port}/ws", "--workers",
                           ",".join(workers), "--seconds", str(LATENCY_S + 8), "--out", str(out),
                           "--tokens", str(tokens))
-        _wait(lambda: c.app.state.center.hub.client_count >= len(workers) + 1, 30,
+        wait_for(lambda: c.app.state.center.hub.client_count >= len(workers) + 1, 30,
               "websocket clients")
         n = int(LATENCY_RATE * LATENCY_S)
         pubs = _finish(_publishers(broker.port, cameras, n, 1, "paced", rate=LATENCY_RATE,
@@ -476,12 +467,8 @@ _WARM_PLACES = [0]
 
 
 def main() -> None:
-    import psycopg
-
-    from center.db.migrate import migrate
     from center.district import load_district
     from simulators.district_gen import generate
-    from simulators.local_services import Mosquitto, Postgres
 
     tmp = Path(tempfile.mkdtemp(prefix="gridwatch-bench-ingest-"))
     district = generate(tmp / "district")
@@ -495,14 +482,8 @@ def main() -> None:
           f"{len(workers)} A-post workers; N={N_ALERTS}; latency {LATENCY_RATE}/s x "
           f"{LATENCY_S:.0f}s ({FRESH:.0%} at new places); {os.cpu_count()} CPU cores shared by "
           "publishers, broker, center and PostgreSQL", flush=True)
-    pg = Postgres(tmp / "pg").start()
-    broker = Mosquitto(tmp / "mqtt").start()
     results = []
-    try:
-        admin = pg.dsn("postgres")
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute("CREATE DATABASE bench_template")
-        migrate(psycopg.conninfo.make_conninfo(admin, dbname="bench_template"), commit=True)
+    with services(tmp, "bench_template") as (admin, broker):
         w = _warm(admin, broker, district, cameras)
         _WARM_PLACES[0] = w["sent"]
         results.append(w)
@@ -552,17 +533,10 @@ def main() -> None:
                   f" {r['stats']['batches']} batches, {r['stats']['touches_coalesced']}"
                   f" touch pushes coalesced, slowest batch {r['stats']['slowest_batch_ms']:.0f}"
                   " ms", flush=True)
-    finally:
-        broker.stop()
-        pg.stop("immediate")
-    (tmp / "results.json").write_text(json.dumps(results, indent=1, default=str))
-    print(f"results: {tmp / 'results.json'}")
+    write_results(tmp, results)
 
 
-def _cli() -> None:
-    parser = argparse.ArgumentParser()
-    sub = parser.add_subparsers(dest="cmd", required=True)
-    p = sub.add_parser("publish")
+def _publish_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--port", type=int, required=True)
     p.add_argument("--cameras", required=True)
     p.add_argument("--n", type=int, required=True)
@@ -571,18 +545,15 @@ def _cli() -> None:
     p.add_argument("--rate", type=float, default=0.0)
     p.add_argument("--mode", choices=("warm", "flat", "paced"), default="flat")
     p.add_argument("--fresh", type=float, default=0.0)
-    w = sub.add_parser("listen")
+
+
+def _listen_options(w: argparse.ArgumentParser) -> None:
     w.add_argument("--url", required=True)
     w.add_argument("--workers", required=True)
     w.add_argument("--seconds", type=float, required=True)
     w.add_argument("--out", required=True)
     w.add_argument("--tokens", required=True, help="JSON: person id -> bearer token")
-    args = parser.parse_args()
-    if args.cmd == "publish":
-        _publish(args)
-    else:
-        asyncio.run(_listen(args))
 
 
 if __name__ == "__main__":
-    _cli()
+    helper_cli({"publish": (_publish, _publish_options), "listen": (_listen, _listen_options)})

@@ -27,11 +27,10 @@ import asyncio
 import importlib.util
 import json
 import os
-import secrets
 import random
+import secrets
 import signal
 import subprocess
-import sys
 import tempfile
 import time
 import uuid
@@ -40,7 +39,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
+from bench.harness import helper_cli, services, spawn, wait_for, write_results
+from simulators.local_services import stop_process
+
 SECONDS = float(os.environ.get("GRIDWATCH_BENCH_WS_S", "15"))
 RATE = float(os.environ.get("GRIDWATCH_BENCH_WS_RATE", "10"))
 CLIENTS = tuple(int(x) for x in os.environ.get("GRIDWATCH_BENCH_WS_CLIENTS", "200,1000").split(","))
@@ -115,7 +116,7 @@ async def _clients(args: argparse.Namespace) -> None:
                     if '"type":"alert"' in text:
                         data = json.loads(text)["data"]
                         got.setdefault(data["alert_id"], now)
-        except Exception:  # a dropped client is counted; its missing messages show as lost
+        except Exception:  # noqa: BLE001 (counted as dropped; its messages show as lost)
             dropped += 1
             ready.set()
 
@@ -134,20 +135,8 @@ async def _clients(args: argparse.Namespace) -> None:
 
 # --- the run ------------------------------------------------------------------------------------
 
-def _spawn(*args: str, stdout: Any = None) -> subprocess.Popen[str]:
-    return subprocess.Popen([sys.executable, "-m", "bench.bench_ws", *args], cwd=ROOT,
-                            stdout=stdout, text=True)
-
-
-def _wait(pred: Any, timeout: float, what: str, every: float = 0.1) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = pred()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"timed out waiting for {what}")
-        time.sleep(every)
+def _spawn(*args: str, stdout: int | None = None) -> subprocess.Popen[str]:
+    return spawn("bench.bench_ws", *args, stdout=stdout)
 
 
 def _health(url: str) -> dict[str, Any] | None:
@@ -162,7 +151,7 @@ def _health(url: str) -> dict[str, Any] | None:
 
 def _pct(values: list[float], p: float) -> float:
     s = sorted(values)
-    return s[min(len(s) - 1, int(round(p / 100 * (len(s) - 1))))] if s else float("nan")
+    return s[min(len(s) - 1, round(p / 100 * (len(s) - 1)))] if s else float("nan")
 
 
 def _run(admin_dsn: str, mqtt_port: int, label: str, ws: str, deflate: bool, n: int,
@@ -185,7 +174,7 @@ def _run(admin_dsn: str, mqtt_port: int, label: str, ws: str, deflate: bool, n: 
     procs: list[subprocess.Popen[str]] = []
     outs: list[Path] = []
     try:
-        _wait(lambda: (h := _health(url)) and h["mqtt"], 60, "center start")
+        wait_for(lambda: (h := _health(url)) and h["mqtt"], 60, "center start", every=0.1)
         # Wall screens log in as the duty operator; the token is signed with this run's secret.
         from center.auth import issue_token
 
@@ -206,7 +195,8 @@ def _run(admin_dsn: str, mqtt_port: int, label: str, ws: str, deflate: bool, n: 
             if line.strip() != "ready":
                 raise RuntimeError(f"client process failed: {line!r}")
         connect_s = time.monotonic() - t0
-        _wait(lambda: (_health(url) or {}).get("websocket_clients") == n, 30, "clients")
+        wait_for(lambda: (_health(url) or {}).get("websocket_clients") == n, 30, "clients",
+                 every=0.1)
 
         pub = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"bench-{seq}")
         pub.connect("127.0.0.1", mqtt_port)
@@ -242,11 +232,7 @@ def _run(admin_dsn: str, mqtt_port: int, label: str, ws: str, deflate: bool, n: 
             p.send_signal(signal.SIGTERM)
         for p in procs:
             p.wait(60)
-        center.send_signal(signal.SIGINT)
-        try:
-            center.wait(30)
-        except subprocess.TimeoutExpired:
-            center.kill()
+        stop_process(center, signal.SIGINT, 30)
         with psycopg.connect(admin_dsn, autocommit=True) as conn:
             conn.execute(f"DROP DATABASE IF EXISTS {db} WITH (FORCE)")
     lat: list[float] = []
@@ -277,23 +263,12 @@ def _run(admin_dsn: str, mqtt_port: int, label: str, ws: str, deflate: bool, n: 
 
 
 def main() -> None:
-    import psycopg
-
-    from center.db.migrate import migrate
-    from simulators.local_services import Mosquitto, Postgres
-
     tmp = Path(tempfile.mkdtemp(prefix="gridwatch-bench-ws-"))
     print(f"{RATE:.0f} alerts/s for {SECONDS:.0f}s (+{WARMUP} warm-up) per run, clients "
           f"{'/'.join(map(str, CLIENTS))}; {os.cpu_count()} CPU cores shared by the clients, "
           "broker, center and PostgreSQL", flush=True)
-    pg = Postgres(tmp / "pg").start()
-    broker = Mosquitto(tmp / "mqtt").start()
     results = []
-    try:
-        admin = pg.dsn("postgres")
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute("CREATE DATABASE bench_ws_template")
-        migrate(psycopg.conninfo.make_conninfo(admin, dbname="bench_ws_template"), commit=True)
+    with services(tmp, "bench_ws_template") as (admin, broker):
         seq = 0
         for n in CLIENTS:
             for label, ws, deflate in VARIANTS:
@@ -312,33 +287,23 @@ def main() -> None:
                       f" p99 {r['first_p99_ms']:.1f} ms; fan-out (first -> each screen) p50"
                       f" {r['fanout_p50_ms']:.1f} ms, p99 {r['fanout_p99_ms']:.1f} ms",
                       flush=True)
-    finally:
-        broker.stop()
-        pg.stop("immediate")
-    (tmp / "results.json").write_text(json.dumps(results, indent=1, default=str))
-    print(f"results: {tmp / 'results.json'}")
+    write_results(tmp, results)
 
 
-def _cli() -> None:
-    parser = argparse.ArgumentParser()
-    sub = parser.add_subparsers(dest="cmd", required=True)
-    s = sub.add_parser("serve")
+def _serve_options(s: argparse.ArgumentParser) -> None:
     s.add_argument("--dsn", required=True)
     s.add_argument("--mqtt-port", type=int, required=True)
     s.add_argument("--port", type=int, required=True)
     s.add_argument("--ws", required=True)
     s.add_argument("--deflate", choices=("on", "off"), required=True)
     s.add_argument("--secret", required=True)
-    c = sub.add_parser("clients")
+
+
+def _clients_options(c: argparse.ArgumentParser) -> None:
     c.add_argument("--url", required=True)
     c.add_argument("--n", type=int, required=True)
     c.add_argument("--out", required=True)
-    args = parser.parse_args()
-    if args.cmd == "serve":
-        _serve(args)
-    else:
-        asyncio.run(_clients(args))
 
 
 if __name__ == "__main__":
-    _cli()
+    helper_cli({"serve": (_serve, _serve_options), "clients": (_clients, _clients_options)})

@@ -31,7 +31,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -43,7 +42,8 @@ from typing import Any
 import psycopg
 
 from center.mqtt_auth import AuthFiles, gen_auth
-from simulators.local_services import Mosquitto, Postgres, ServiceError, free_port
+from simulators.center_process import center_health, start_center, stop_center
+from simulators.local_services import Mosquitto, Postgres, ServiceError, free_port, stop_process
 
 DRILL_EDGE = "edge-drill"
 RESTART_EDGE = "edge-restart"
@@ -74,35 +74,13 @@ class Stack:
                     "GRIDWATCH_MQTT__PASSWORD_FILE": str(self.auth.center_secret),
                     "GRIDWATCH_MQTT__CLIENT_ID": f"center-{uuid.uuid4().hex[:8]}",
                     "GRIDWATCH_HTTP__PORT": str(self.http_port)}
-        log = open(self.root / "center.log", "ab")  # noqa: SIM115 (the child writes it)
-        self.center = subprocess.Popen([sys.executable, "-m", "center.cli", "center", "run"],
-                                       env=self.env, stdout=log, stderr=subprocess.STDOUT)
-        log.close()
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.center.poll() is not None:
-                raise ServiceError(f"the center exited ({self.center.returncode}); see "
-                                   f"{self.root / 'center.log'}")
-            try:
-                if self.health()["mqtt"]:
-                    return
-            except OSError:
-                pass
-            time.sleep(0.2)
-        raise ServiceError(f"the center was not ready within {timeout:.0f}s")
+        self.center = start_center(self.env, self.url, self.root / "center.log", timeout)
 
     def health(self) -> dict[str, Any]:
-        with urllib.request.urlopen(self.url + "/healthz", timeout=2) as r:
-            return json.loads(r.read())
+        return center_health(self.url)
 
     def stop(self) -> None:
-        if self.center is not None and self.center.poll() is None:
-            self.center.send_signal(signal.SIGINT)
-            try:
-                self.center.wait(15)
-            except subprocess.TimeoutExpired:
-                self.center.kill()
-                self.center.wait()
+        stop_center(self.center)
         self.broker.stop()
 
 
@@ -322,12 +300,7 @@ def edge_restart(s: Stack, *, stay_s: float = 4.0) -> dict[str, Any]:
             time.sleep(0.2)
         time.sleep(1.0)
     finally:
-        second.send_signal(signal.SIGINT)
-        try:
-            second.wait(20)
-        except subprocess.TimeoutExpired:
-            second.kill()
-            second.wait()
+        stop_process(second, signal.SIGINT, 20)
     after = _place(s.dsn)
     return {"drill": "edge_restart", "messages_before_kill": before["messages"],
             "messages_after_restart": after["messages"] - before["messages"],
@@ -367,17 +340,17 @@ def api_fuzz(base_url: str, *, max_examples: int = 10, seed: int = 7) -> dict[st
         @given(case=strategy)
         def call(case: Any) -> None:
             counts["requests"] += 1
+            where = f"{case.operation.method.upper()} {case.operation.path}"
             try:
                 response = case.call(base_url=base_url, session=session, timeout=10,
                                      allow_redirects=False)
             except requests.RequestException as exc:
                 counts["transport_errors"] += 1
-                failures.append(f"{op.method.upper()} {op.path}: {exc!r}")
+                failures.append(f"{where}: {exc!r}")
                 return
             counts[f"{response.status_code // 100}xx"] += 1
             if response.status_code >= 500:
-                failures.append(f"{op.method.upper()} {op.path} -> {response.status_code}: "
-                                f"{case.as_curl_command()}")
+                failures.append(f"{where} -> {response.status_code}: {case.as_curl_command()}")
 
         call()
     return {"drill": "api_fuzz", **counts, "failures": failures[:20],

@@ -26,11 +26,9 @@ import os
 import shutil
 import signal
 import subprocess
-import sys
 import tempfile
 import threading
 import time
-import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,6 +39,7 @@ import yaml
 
 from center.db.migrate import ensure_database, migrate
 from simulators.alerts import AlertStorm, StormReport, district_cameras, parse_burst
+from simulators.center_process import start_center, stop_center
 from simulators.district_gen import generate
 from simulators.local_services import Mosquitto, Postgres, ServiceError, free_port
 from simulators.reconcile import (
@@ -49,7 +48,7 @@ from simulators.reconcile import (
     wait_drained,
     wait_timers_caught_up,
 )
-from simulators.workers import BotSettings, Bots, PasswordBook, provision_passwords
+from simulators.workers import Bots, BotSettings, PasswordBook, provision_passwords
 
 #: Deadlines of seconds, counted round the clock, so escalations happen during a drill.
 DRILL_TIME_LIMITS = {
@@ -142,23 +141,7 @@ class Stack:
         self.start_center()
 
     def start_center(self, timeout: float = 60) -> None:
-        with open(self.logs / self._log_name, "ab") as log:
-            self.center = subprocess.Popen(
-                [sys.executable, "-m", "center.cli", "center", "run"], env=self._env,
-                stdout=log, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.center.poll() is not None:
-                raise ServiceError(f"the center exited with code {self.center.returncode}; "
-                                   f"see {self.logs / self._log_name}")
-            try:
-                with urllib.request.urlopen(self.url + "/healthz", timeout=1) as r:
-                    if json.load(r).get("mqtt"):
-                        return
-            except OSError:
-                pass
-            time.sleep(0.2)
-        raise ServiceError(f"the center was not healthy within {timeout:.0f}s")
+        self.center = start_center(self._env, self.url, self.logs / self._log_name, timeout)
 
     def kill_center(self) -> None:
         if self.center is not None and self.center.poll() is None:
@@ -166,13 +149,7 @@ class Stack:
             self.center.wait()
 
     def finish(self) -> None:
-        if self.center is not None and self.center.poll() is None:
-            self.center.send_signal(signal.SIGINT)
-            try:
-                self.center.wait(15)
-            except subprocess.TimeoutExpired:
-                self.center.kill()
-                self.center.wait()
+        stop_center(self.center)
         self.center = None
         if self.broker is not None:
             self.broker.stop()

@@ -17,6 +17,7 @@ import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Self
 
 PG_BIN = Path(os.environ.get("GRIDWATCH_PG_BIN", "/usr/lib/postgresql/15/bin"))
 MOSQUITTO_BIN = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
@@ -48,6 +49,18 @@ def wait_for_port(port: int, timeout: float, what: str, log: Path | None = None)
         time.sleep(0.05)
     tail = log.read_text(errors="replace")[-2000:] if log and log.exists() else ""
     raise ServiceError(f"{what} did not listen on 127.0.0.1:{port} within {timeout:.0f}s\n{tail}")
+
+
+def stop_process(proc: subprocess.Popen[Any], sig: int = signal.SIGTERM,
+                 timeout: float = 10) -> None:
+    """Ask ``proc`` to exit with ``sig`` and wait for it; SIGKILL after ``timeout`` seconds, so
+    a hung server never outlives the run that started it."""
+    proc.send_signal(sig)
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
 
 
 def _service_user(name: str) -> pwd.struct_passwd | None:
@@ -95,7 +108,7 @@ class Postgres:
             cmd = ["runuser", "-u", "postgres", "--", *cmd]
         return subprocess.run(cmd, capture_output=True, text=True, check=False)
 
-    def start(self) -> Postgres:
+    def start(self) -> Self:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         os.chmod(self.data_dir, 0o700)
         _hand_to(self.data_dir, self._user)
@@ -118,7 +131,7 @@ class Postgres:
     def stop(self, mode: str = "fast") -> None:
         self._run("pg_ctl", "-D", str(self.data_dir), "-m", mode, "-w", "stop")
 
-    def __enter__(self) -> Postgres:
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
@@ -203,7 +216,7 @@ class Mosquitto:
         )
         return conf
 
-    def start(self) -> Mosquitto:
+    def start(self) -> Self:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         conf = self._write_config()
         _hand_to(self.data_dir, self._user)
@@ -224,12 +237,7 @@ class Mosquitto:
     def stop(self) -> None:
         if self._proc is None:
             return
-        self._proc.terminate()
-        try:
-            self._proc.wait(10)
-        except subprocess.TimeoutExpired:
-            self._proc.kill()
-            self._proc.wait()
+        stop_process(self._proc)
         self._proc = None
 
     def save(self, timeout: float = 5.0) -> None:
@@ -255,7 +263,7 @@ class Mosquitto:
             self._proc.wait()
             self._proc = None
 
-    def __enter__(self) -> Mosquitto:
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
