@@ -101,19 +101,23 @@ def create_app(settings: CenterSettings, *, clock: Clock | None = None,
             cur = await conn.execute("SELECT scope FROM emergency_modes WHERE active")
             ctx.emergency_scopes = {r[0] for r in await cur.fetchall()}
             secret = await auth.signing_secret(conn, configured_secret)
+            tokens = auth.TokenGenerations(on_revoke=hub.revoke)
+            await tokens.load(conn)  # before serving: no revoked token works after a restart
         assert stored is not None
         ctx.district = stored
         limits = RateLimits(login_person=settings.auth.login_rate_person,
                             login_ip=settings.auth.login_rate_ip,
                             public_ip=settings.auth.public_rate_ip)
         center = Center(pool, ctx, views, hub, notify, secret=secret,
-                        token_ttl_s=settings.auth.token_ttl_hours * 3600, limiter=limits)
+                        token_ttl_s=settings.auth.token_ttl_hours * 3600, limiter=limits,
+                        tokens=tokens)
         ingest = Ingest(settings.mqtt, pool, ctx, views, hub, center.announce)
         app.state.center, app.state.ingest = center, ingest
         tasks = [asyncio.create_task(ingest.run(), name="mqtt-ingest"),
                  asyncio.create_task(_maintain_storage(pool, ctx, settings),
                                      name="storage"),
-                 asyncio.create_task(notify.run(pool), name="notify")]
+                 asyncio.create_task(notify.run(pool), name="notify"),
+                 asyncio.create_task(tokens.listen(settings.db.dsn), name="token-revocations")]
         if timer_interval > 0:
             tasks.append(asyncio.create_task(
                 scheduler.run(pool, ctx, center.announce, timer_interval), name="timers"))

@@ -13,15 +13,18 @@ the REST routes and the websocket hub apply the same ones.
 
 from __future__ import annotations
 
+import asyncio
+import json
 import logging
 import re
 import secrets
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
 import jwt
+import psycopg
 from psycopg import AsyncConnection
 from pwdlib import PasswordHash
 from pwdlib.hashers.argon2 import Argon2Hasher
@@ -76,10 +79,38 @@ async def set_password(conn: AsyncConnection, person_id: str, password: str) -> 
 
 
 async def password_hash(conn: AsyncConnection, person_id: str) -> str | None:
+    return (await login_record(conn, person_id))[0]
+
+
+async def login_record(conn: AsyncConnection, person_id: str) -> tuple[str | None, int]:
+    """An active person's password hash (None: no such person or no password) and token
+    generation, read together so a token is never issued with a generation older than the
+    hash it was checked against."""
     cur = await conn.execute(
-        "SELECT password_hash FROM district_people WHERE id = %s AND active", (person_id,))
+        "SELECT p.password_hash, coalesce(t.generation, 0) FROM district_people p"
+        " LEFT JOIN person_tokens t ON t.person_id = p.id WHERE p.id = %s AND p.active",
+        (person_id,))
     row = await cur.fetchone()
-    return row[0] if row else None
+    return (row[0], row[1]) if row else (None, 0)
+
+
+async def token_generation(conn: AsyncConnection, person_id: str) -> int:
+    cur = await conn.execute("SELECT generation FROM person_tokens WHERE person_id = %s",
+                             (person_id,))
+    row = await cur.fetchone()
+    return row[0] if row else 0
+
+
+async def revoke_tokens(conn: AsyncConnection, person_id: str) -> int:
+    """Log a person out everywhere: every token issued so far stops working. Returns the new
+    generation (which new logins carry)."""
+    cur = await conn.execute(
+        "INSERT INTO person_tokens (person_id, generation, revoked_at) VALUES (%s, 1, now())"
+        " ON CONFLICT (person_id) DO UPDATE SET generation = person_tokens.generation + 1,"
+        " revoked_at = now() RETURNING generation", (person_id,))
+    row = await cur.fetchone()
+    assert row is not None
+    return row[0]
 
 
 # --- the signing secret ---------------------------------------------------------------------
@@ -104,19 +135,31 @@ class InvalidToken(Exception):
     """No usable token: missing, malformed, forged or expired (the message says which)."""
 
 
+class RevokedToken(InvalidToken):
+    """A genuine token of an older generation: password changed or logged out everywhere."""
+
+
 def issue_token(secret: str, person_id: str, ttl_s: float, *, now: float | None = None,
-                ) -> tuple[str, int]:
+                generation: int = 0) -> tuple[str, int]:
     """A signed token for a person and its expiry (Unix seconds). Real time, not the
-    center's clock: tests move that clock by days."""
+    center's clock: tests move that clock by days. ``generation``: the person's current token
+    generation (``login_record``)."""
     issued = int(now if now is not None else time.time())
     exp = issued + int(ttl_s)
-    token = jwt.encode({"sub": person_id, "iat": issued, "exp": exp,
+    token = jwt.encode({"sub": person_id, "iat": issued, "exp": exp, "gen": generation,
                         "jti": secrets.token_urlsafe(8)}, secret, algorithm=ALGORITHM)
     return token, exp
 
 
 def read_token(secret: str, token: str | None) -> str:
     """The person a token names; InvalidToken otherwise."""
+    return read_claims(secret, token)[0]
+
+
+def read_claims(secret: str, token: str | None) -> tuple[str, int]:
+    """The person a token names and its generation (0 for tokens from before generations
+    existed); InvalidToken otherwise. Whether that generation is still current is
+    ``TokenGenerations.check``'s business."""
     if not token:
         raise InvalidToken("no bearer token")
     try:
@@ -127,9 +170,96 @@ def read_token(secret: str, token: str | None) -> str:
     except jwt.InvalidTokenError:
         raise InvalidToken("invalid token") from None
     sub = claims.get("sub")
-    if not isinstance(sub, str) or not sub:
+    gen = claims.get("gen", 0)
+    if (not isinstance(sub, str) or not sub or not isinstance(gen, int)
+            or isinstance(gen, bool) or gen < 0):
         raise InvalidToken("invalid token")
-    return sub
+    return sub, gen
+
+
+NOTIFY_CHANNEL = "gridwatch_tokens"  # migration 0008: person_tokens_notify()
+LISTEN_RETRY_S = 2.0
+#: The listener's ``application_name`` (``pg_stat_activity``).
+LISTENER_NAME = "gridwatch-token-listener"
+#: How long the listener waits for a notification before checking that its connection lives.
+LISTEN_PING_S = 30.0
+
+
+class TokenGenerations:
+    """Each person's current token generation, in memory: ``check`` is a dict lookup, so the
+    auth check of every request and websocket costs no query.
+
+    Kept current by ``apply`` (this process's own revocations, at once) and by ``listen``
+    (PostgreSQL ``NOTIFY`` from the trigger of migration 0008, for revocations made by the CLI,
+    another center process or plain SQL: milliseconds after they commit). Generations only go
+    up, so a late or repeated notification never undoes a revocation. ``on_revoke(person_id,
+    generation)`` is called when a person's generation goes up (the hub closes their sockets).
+    """
+
+    def __init__(self, on_revoke: Callable[[str, int], object] | None = None) -> None:
+        self._current: dict[str, int] = {}
+        self.on_revoke = on_revoke
+
+    def current(self, person_id: str) -> int:
+        return self._current.get(person_id, 0)
+
+    def check(self, person_id: str, generation: int) -> None:
+        """InvalidToken (RevokedToken) when a token of ``generation`` has been revoked. A
+        newer generation than known is accepted: this process has not heard of a change yet
+        (the database only counts up, so such a token was issued after it)."""
+        if generation < self._current.get(person_id, 0):
+            raise RevokedToken("token revoked (password changed or logged out everywhere);"
+                               " log in again")
+
+    def apply(self, person_id: str, generation: int) -> None:
+        if generation <= self._current.get(person_id, 0):
+            return
+        self._current[person_id] = generation
+        if self.on_revoke is not None:
+            try:
+                self.on_revoke(person_id, generation)
+            except Exception:  # closing sockets must not undo the revocation itself
+                log.exception("closing revoked sockets failed person=%s", person_id)
+
+    async def load(self, conn: AsyncConnection) -> None:
+        """Read every person's generation (at start-up, and whenever the listener
+        (re)connects, so nothing said while it was away is missed)."""
+        cur = await conn.execute("SELECT person_id, generation FROM person_tokens")
+        for person_id, generation in await cur.fetchall():
+            self.apply(person_id, generation)
+
+    def _notified(self, payload: str) -> None:
+        try:
+            msg = json.loads(payload)
+            person_id, generation = msg["person_id"], msg["generation"]
+        except (ValueError, KeyError, TypeError):
+            log.warning("unreadable %s notification", NOTIFY_CHANNEL)
+            return
+        if isinstance(person_id, str) and isinstance(generation, int):
+            self.apply(person_id, generation)
+
+    async def listen(self, dsn: str) -> None:
+        """Run until cancelled: LISTEN, load everything, apply each notification. A lost
+        connection is retried every ``LISTEN_RETRY_S``, then everything is loaded again;
+        until then revocations made by other processes wait (this process's own apply at
+        once)."""
+        while True:
+            try:
+                async with await AsyncConnection.connect(
+                        dsn, autocommit=True, application_name=LISTENER_NAME) as conn:
+                    await conn.execute(f"LISTEN {NOTIFY_CHANNEL}")
+                    await self.load(conn)  # after LISTEN: a change in between is not missed
+                    while True:
+                        async for n in conn.notifies(timeout=LISTEN_PING_S):
+                            self._notified(n.payload)
+                        # quiet for a while: is the connection still alive?
+                        await asyncio.wait_for(conn.execute("SELECT 1"), LISTEN_PING_S)
+            except asyncio.CancelledError:
+                raise
+            except (psycopg.Error, OSError, TimeoutError) as exc:
+                log.warning("token revocation listener: %s; retrying in %.0f s", exc,
+                            LISTEN_RETRY_S)
+            await asyncio.sleep(LISTEN_RETRY_S)
 
 
 def bearer(authorization: str | None) -> str | None:
@@ -147,6 +277,9 @@ class Principal:
     """A logged-in person of the district."""
 
     person: Person
+    #: The token generation of the token they came with (center/push.py closes the sockets of
+    #: revoked ones).
+    generation: int = 0
 
     @property
     def id(self) -> str:

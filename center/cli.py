@@ -142,7 +142,7 @@ def set_password_cmd(person_id: str) -> None:
         set_password(CenterSettings().db.dsn, person_id, password)
     except PasswordError as exc:
         raise click.ClickException(str(exc)) from None
-    click.echo(f"password set for {person_id}")
+    click.echo(f"password set for {person_id}; the tokens they had are revoked")
 
 
 @center.command("gen-passwords")

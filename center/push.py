@@ -52,6 +52,12 @@ class ReceiptSink(Protocol):
         ...
 
 
+#: Close code and reason for a client dropped for being a whole queue behind.
+TOO_SLOW = (1013, "too slow; reconnect")
+#: Close code and reason for a client whose token was revoked (as for no valid token).
+REVOKED = (4401, "token revoked; log in again")
+
+
 @dataclass(eq=False)
 class _Client:
     ws: WebSocket
@@ -60,6 +66,11 @@ class _Client:
     queued_ids: set[int] = field(default_factory=set)  # notification ids already queued
     #: Leaders and department staff: which ticket events of others they see (their area).
     sees: Callable[[dict[str, Any]], bool] | None = None
+    #: Whose token opened it, and its generation (``revoke`` closes it when that is revoked).
+    person_id: str = ""
+    generation: int = 0
+    #: Why its sender task closes it when it finds the "" sentinel.
+    close_with: tuple[int, str] = TOO_SLOW
 
 
 def _ticket_filter(principal: Principal,
@@ -75,6 +86,8 @@ class Hub:
         self._queue_size = queue_size
         self.dropped_clients = 0
         self.receipts: ReceiptSink | None = None
+        #: The latest generation each revoked person's tokens must have (``revoke``).
+        self._revoked: dict[str, int] = {}
 
     @property
     def client_count(self) -> int:
@@ -113,15 +126,34 @@ class Hub:
             client.queue.put_nowait((text, ids))
         except asyncio.QueueFull:
             log.warning("dropping slow websocket client worker=%s", client.worker_id)
-            self._clients.discard(client)
             self.dropped_clients += 1
-            # Make room for the sentinel that tells its sender task to close it.
-            with contextlib.suppress(asyncio.QueueEmpty):
-                client.queue.get_nowait()
-            client.queue.put_nowait(("", ()))
+            self._close(client, TOO_SLOW)
             return False
         client.queued_ids.update(ids)
         return True
+
+    def _close(self, client: _Client, why: tuple[int, str]) -> None:
+        """Unregister a client and have its sender task close it (after nothing more)."""
+        self._clients.discard(client)
+        client.close_with = why
+        # Make room for the sentinel that tells its sender task to close it.
+        with contextlib.suppress(asyncio.QueueEmpty):
+            client.queue.get_nowait()
+        client.queue.put_nowait(("", ()))
+
+    def revoke(self, person_id: str, generation: int) -> int:
+        """Close (4401) the sockets a person opened with tokens older than ``generation``:
+        their password changed or they logged out everywhere (center/auth.py). Returns how
+        many."""
+        self._revoked[person_id] = max(generation, self._revoked.get(person_id, 0))
+        closed = 0
+        for client in list(self._clients):
+            if client.person_id == person_id and client.generation < generation:
+                self._close(client, REVOKED)
+                closed += 1
+        if closed:
+            log.info("closed %d websocket(s) of revoked tokens person=%s", closed, person_id)
+        return closed
 
     async def serve(self, ws: WebSocket, principal: Principal,
                     district: Callable[[], District]) -> None:
@@ -133,8 +165,11 @@ class Hub:
         await ws.accept()
         worker_id = None if principal.is_wall else principal.id
         client = _Client(ws, worker_id, asyncio.Queue(self._queue_size),
-                         sees=_ticket_filter(principal, district))
+                         sees=_ticket_filter(principal, district), person_id=principal.id,
+                         generation=principal.generation)
         self._clients.add(client)
+        if principal.generation < self._revoked.get(principal.id, 0):
+            self._close(client, REVOKED)  # revoked while it was being accepted
         hello = WsEvent(type="hello", at=datetime.now(UTC),
                         data={"worker_id": worker_id, "person_id": principal.id,
                               "role": principal.role})
@@ -151,8 +186,9 @@ class Hub:
         try:
             while True:
                 text, ids = await client.queue.get()
-                if text == "":  # dropped for being too slow
-                    await client.ws.close(code=1013, reason="too slow; reconnect")
+                if text == "":  # dropped: too slow, or its token was revoked
+                    code, reason = client.close_with
+                    await client.ws.close(code=code, reason=reason)
                     return
                 await client.ws.send_text(text)
                 if ids and self.receipts is not None and client.worker_id is not None:
@@ -164,7 +200,7 @@ class Hub:
         """Queue what this phone's person was notified of while no phone of theirs was here.
         The client is registered first, so a live message cannot fall between the two."""
         sink = self.receipts
-        if client.worker_id is None or sink is None:
+        if client.worker_id is None or sink is None or client not in self._clients:
             return
         try:
             missed = await asyncio.wait_for(sink.catch_up(client.worker_id), CATCH_UP_TIMEOUT_S)

@@ -13,7 +13,7 @@ from limits.storage import MemoryStorage
 from limits.strategies import MovingWindowRateLimiter
 from psycopg_pool import AsyncConnectionPool
 
-from center.auth import InvalidToken, Principal, bearer, read_token
+from center.auth import InvalidToken, Principal, TokenGenerations, bearer, read_claims
 from center.context import Context
 from center.push import Hub
 from center.tickets.service import Change
@@ -36,6 +36,8 @@ class Center:
     secret: str = field(default="", repr=False)
     token_ttl_s: float = 12 * 3600
     limiter: RateLimits | None = None
+    #: Each person's current token generation: older tokens are revoked (center/auth.py).
+    tokens: TokenGenerations = field(default_factory=TokenGenerations)
 
     def announce(self, change: Change) -> None:
         """Push a ticket change to the wall, its assignee and everyone it notifies.
@@ -62,12 +64,14 @@ class Center:
 
 
     def principal(self, token: str | None) -> Principal:
-        """The active person a token names; InvalidToken otherwise."""
-        person_id = read_token(self.secret, token)
+        """The active person a token names; InvalidToken otherwise (also when the token was
+        revoked: no query, ``tokens`` is in memory)."""
+        person_id, generation = read_claims(self.secret, token)
         person = self.ctx.district.people.get(person_id)
         if person is None or not person.active:
             raise InvalidToken(f"person {person_id!r} is not an active person of the district")
-        return Principal(person)
+        self.tokens.check(person_id, generation)
+        return Principal(person, generation)
 
 
 class RateLimits:
