@@ -15,7 +15,7 @@ import resource
 import tempfile
 import time
 from collections.abc import Callable
-from datetime import date
+from datetime import datetime
 from fractions import Fraction
 from pathlib import Path
 
@@ -71,8 +71,8 @@ def variants(period: float) -> dict[str, Callable[[str], PyAVDecoder | OpenCVDec
     }
 
 
-def measure(make: Callable[[str], PyAVDecoder | OpenCVDecoder], path: str) -> tuple[float,
-                                                                                     DecodeStats, int]:
+def measure(make: Callable[[str], PyAVDecoder | OpenCVDecoder],
+            path: str) -> tuple[float, DecodeStats, int]:
     best = None
     for _ in range(2):  # best of two: the first may pay for page cache and codec init
         c0 = time.process_time()
@@ -88,7 +88,7 @@ def measure(make: Callable[[str], PyAVDecoder | OpenCVDecoder], path: str) -> tu
 
 def main() -> None:
     source = shared_file(CLIP)
-    print(f"{date.today()} {platform.machine()}, PyAV {av.__version__} "
+    print(f"{datetime.now().astimezone().date()} {platform.machine()}, PyAV {av.__version__} "
           f"(FFmpeg {av.ffmpeg_version_info}), OpenCV {cv2.__version__}")
     print(f"clips: {SECONDS} s of {CLIP} at {FPS} fps H.264 (libx264 veryfast, crf 23, "
           f"key frame every {GOP} frames = {GOP / FPS:g} s, B-frames on)")

@@ -9,9 +9,10 @@ than the box can analyse, so the edge runs saturated and analysed frames/s is it
 cameras per box = frames/s / 0.5. The clip is what a camera sends: the Vietnamese street
 re-encoded as 720p 25 fps H.264 with a key frame every 2 s (bench_decode.make_clip), so the
 edge's decoder skips whole GOPs as it would live. (The shared clips as they are have one key
-frame per 6-8 s: every sample then decodes ~50 frames, a decode cost no tuned camera has.) Counted over a window
-after a warm-up (worker start, model load, first frames); CPU = process time of the edge and
-its detector processes over the whole run, in % of one core (200 % = both cores).
+frame per 6-8 s: every sample then decodes ~50 frames, a decode cost no tuned camera has.)
+Counted over a window after a warm-up (worker start, model load, first frames); CPU = process
+time of the edge and its detector processes over the whole run, in % of one core (200 % = both
+cores).
 Variants: NanoDet-m 416 in-process with 1 and 2 threads, and 2 processes x 1 thread.
 """
 
@@ -19,8 +20,8 @@ from __future__ import annotations
 
 import os
 import pickle
-import threading
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any

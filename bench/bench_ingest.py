@@ -145,7 +145,7 @@ async def _listen(args: argparse.Namespace) -> None:
     stop = time.monotonic() + args.seconds
     counts = {"wall": 0, "dropped": 0}
 
-    tokens = json.loads(Path(args.tokens).read_text())
+    tokens = json.loads(await asyncio.to_thread(Path(args.tokens).read_text))
 
     async def phone(worker: str | None) -> None:
         url = f"{args.url}?token={tokens[worker or BENCH_OPERATOR]}"
@@ -172,8 +172,8 @@ async def _listen(args: argparse.Namespace) -> None:
     results = await asyncio.gather(*(phone(w) for w in [None, *workers]),
                                    return_exceptions=True)
     counts["dropped"] = sum(isinstance(r, Exception) for r in results)
-    Path(args.out).write_text(json.dumps({"latencies_ms": latencies,
-                                          "wall_alert_ms": wall_alerts, **counts}))
+    await asyncio.to_thread(Path(args.out).write_text, json.dumps(
+        {"latencies_ms": latencies, "wall_alert_ms": wall_alerts, **counts}))
 
 
 # --- the run ------------------------------------------------------------------------------------

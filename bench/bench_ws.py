@@ -130,7 +130,8 @@ async def _clients(args: argparse.Namespace) -> None:
     for task in tasks:
         task.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
-    Path(args.out).write_text(json.dumps({"received": received, "dropped": dropped}))
+    await asyncio.to_thread(Path(args.out).write_text,
+                            json.dumps({"received": received, "dropped": dropped}))
 
 
 # --- the run ------------------------------------------------------------------------------------
@@ -277,7 +278,8 @@ def main() -> None:
                 results.append(r)
                 target = TARGET_P99_MS.get(n)
                 verdict = "" if target is None else (
-                    f"  (target p99 < {target:.0f} ms: {'ok' if r['p99_ms'] < target else 'MISSED'})")
+                    f"  (target p99 < {target:.0f} ms:"
+                    f" {'ok' if r['p99_ms'] < target else 'MISSED'})")
                 print(f"{n:5} clients  {label:42} p50 {r['p50_ms']:7.1f} ms  p99 "
                       f"{r['p99_ms']:7.1f} ms  max {r['max_ms']:7.1f} ms  over {r['samples']}"
                       f" deliveries, late/lost {r['lost']}, dropped {r['clients_dropped']};"

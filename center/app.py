@@ -22,8 +22,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from psycopg_pool import AsyncConnectionPool
 
 from center import auth, district_store
-from center.api import (alerts, district, engineer, indicators, intake, open311, pages,
-                        tickets)
+from center.api import alerts, district, engineer, indicators, intake, open311, pages, tickets
 from center.api import auth as auth_api
 from center.api.deps import Center, RateLimits
 from center.clock import Clock, SystemClock
@@ -149,7 +148,7 @@ def create_app(settings: CenterSettings, *, clock: Clock | None = None,
         try:
             async with center.pool.connection(timeout=2) as conn:
                 await conn.execute("SELECT 1")
-        except Exception:  # any failure means "not healthy"; the reason is in the log
+        except psycopg.Error:  # pool timeouts and closed pools too; the reason is in the log
             db_ok = False
         ingest: Ingest = request.app.state.ingest
         ok = db_ok and ingest.connected

@@ -27,6 +27,7 @@ import jwt
 import psycopg
 from psycopg import AsyncConnection
 from pwdlib import PasswordHash
+from pwdlib.exceptions import PwdlibError
 from pwdlib.hashers.argon2 import Argon2Hasher
 
 from center.district import District, Person
@@ -61,7 +62,9 @@ def verify_password(password: str, hashed: str | None) -> bool:
         return False
     try:
         return _HASHER.verify(password, hashed)
-    except Exception:  # a malformed hash in the table: a failed login, not a 500
+    except (PwdlibError, ValueError):
+        # A malformed hash in the table: a failed login, not a 500 (an unknown format raises
+        # UnknownHashError, a non-ASCII one UnicodeEncodeError).
         log.warning("unreadable password hash")
         return False
 
@@ -383,7 +386,8 @@ class RedactTokens(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         try:
             message = record.getMessage()
-        except Exception:  # a broken record is the logger's problem, not ours
+        except Exception:  # noqa: BLE001 - a logging filter must never raise; a broken
+            # record (bad args, a failing __str__) is the logger's problem, not ours
             return True
         clean = redact(message)
         if clean != message:

@@ -208,7 +208,7 @@ class District(_Strict):
         """Everyone working in an area (a grid, a micro-grid, or the district when None)."""
         if area_id is None:
             return [p for p in self.people.values() if p.active]
-        micro = {a.id for a in self.areas.values() if a.id == area_id or a.parent == area_id}
+        micro = {a.id for a in self.areas.values() if area_id in (a.id, a.parent)}
         return [p for p in self.people.values() if p.active and (
             p.micro_grid in micro or p.grid == area_id)]
 

@@ -174,7 +174,7 @@ def _reason(exc: ValidationError) -> str:
 def _paho(client: aiomqtt.Client) -> paho_mqtt.Client:
     """The paho client inside aiomqtt: the only place we reach in, for manual acks (see the
     module docstring). Fails loudly if a future aiomqtt moves it."""
-    inner = client._client  # noqa: SLF001
+    inner = client._client
     if not isinstance(inner, paho_mqtt.Client):
         raise TypeError(f"aiomqtt.Client._client is {type(inner)!r}, not a paho client")
     return inner
@@ -284,7 +284,8 @@ class Ingest:
             client = aiomqtt.Client(
                 self._mqtt.host, self._mqtt.port, identifier=self._mqtt.client_id,
                 **self._mqtt.client_kwargs(), clean_session=False, keepalive=30,
-                queue_type=lambda maxsize: inbox,  # type: ignore[arg-type]
+                # called once, in Client.__init__; the default binds this connection's inbox
+                queue_type=lambda maxsize, inbox=inbox: inbox,  # type: ignore[arg-type]
             )
             acker = _Acker(client)
             try:

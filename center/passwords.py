@@ -58,7 +58,8 @@ def generate(dsn: str, out: Path, *, only_missing: bool) -> list[tuple[str, str,
     """Random passwords for the district's people, stored hashed; the clear text goes only to
     ``out`` (mode 0600, one ``person_id<TAB>role<TAB>password`` line each). Returns who got one."""
     chosen = people(dsn, only_missing=only_missing)
-    lines = ["# gridwatch passwords: person_id, role, password. Keep private; delete once handed out.\n"]
+    lines = [("# gridwatch passwords: person_id, role, password."
+              " Keep private; delete once handed out.\n")]
     with psycopg.connect(dsn) as conn, conn.transaction():
         for person_id, role, _name in chosen:
             password = new_password()

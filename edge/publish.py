@@ -18,9 +18,9 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from collections.abc import Callable
 from typing import Any, Protocol
 
 import paho.mqtt.client as mqtt
@@ -206,9 +206,9 @@ class MqttPublisher:
 
     def _on_message(self, client: mqtt.Client, userdata: object,
                     message: mqtt.MQTTMessage) -> None:
-        if message.topic == edge_config_topic(self.edge_id) and self._on_config is not None:
-            if message.payload:
-                self._on_config(bytes(message.payload))
+        if (message.topic == edge_config_topic(self.edge_id) and self._on_config is not None
+                and message.payload):
+            self._on_config(bytes(message.payload))
 
     def _on_connect(self, client: mqtt.Client, userdata: object, flags: mqtt.ConnectFlags,
                     reason: mqtt.ReasonCode, properties: object) -> None:

@@ -193,7 +193,8 @@ class RuleState:
         ious = np.maximum(iou_matrix(boxes, site_boxes), iou_matrix(boxes, last_boxes))
         matched_sites: set[int] = set()
         matched_dets: set[int] = set()
-        for d, s in sorted(zip(*np.nonzero(ious >= MATCH_IOU)), key=lambda p: -ious[p]):
+        pairs = zip(*np.nonzero(ious >= MATCH_IOU), strict=True)  # (detection, site) indices
+        for d, s in sorted(pairs, key=lambda p: -ious[p]):
             if d in matched_dets or s in matched_sites:
                 continue
             matched_dets.add(d)

@@ -22,6 +22,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -171,8 +172,7 @@ def _loop(config: EdgeConfig, rules: dict[str, CameraRules], captures: list[Came
         wakeup.clear()  # before looking at the queues, so a frame put meanwhile is not missed
         pushed = inbox.take()
         if pushed is not None:
-            config = apply_zones(config, pushed, rules,
-                                 lambda cam: camera_rules(pushed, cam))
+            config = apply_zones(config, pushed, rules, partial(camera_rules, pushed))
             if publisher is not None:
                 publisher.config_state(config)
         got_frame = False

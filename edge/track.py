@@ -40,7 +40,7 @@ def _lap_stand_in() -> types.ModuleType:
         y = np.full(m, -1, dtype=int)
         if n and m:
             rows, cols = linear_sum_assignment(cost)
-            for r, c in zip(rows, cols):
+            for r, c in zip(rows, cols, strict=True):
                 if cost[r, c] <= cost_limit:
                     x[r], y[c] = c, r
         return 0.0, x, y
@@ -58,12 +58,12 @@ def load_bytetrack() -> type | None:
     except ImportError:
         try:
             sys.modules["lap"] = _lap_stand_in()
-        except Exception as exc:  # ultralytics itself missing or broken
+        except Exception as exc:  # noqa: BLE001 - ultralytics missing or broken: degrade
             log.warning("ByteTrack unavailable (%s); motion from place matching only", exc)
             return None
     try:
         from ultralytics.trackers.byte_tracker import BYTETracker
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - a broken install can raise anything: degrade
         log.warning("ByteTrack unavailable (%s); motion from place matching only", exc)
         return None
     return BYTETracker

@@ -225,7 +225,7 @@ def workers_cmd(url: str, workers: str, accept_after: float, handle_after: float
     resolve (with a photo) or return their tickets; leader bots verify or send back."""
     import httpx
 
-    from simulators.workers import BotSettings, Bots, LoginFailed, PasswordBook, read_passwords
+    from simulators.workers import Bots, BotSettings, LoginFailed, PasswordBook, read_passwords
 
     settings = BotSettings(accept_after=accept_after, handle_after=handle_after, late=late,
                            late_after=late_after, fail_verify=fail_verify,

@@ -26,9 +26,9 @@ from typing import Any
 import yaml
 
 from center.db.migrate import ensure_database, migrate
+from center.mqtt_auth import AuthFiles, gen_auth
 from center.passwords import ensure_credentials
 from center.paths import DEFAULTS_DIR, shared_file
-from center.mqtt_auth import AuthFiles, gen_auth
 from simulators.local_services import Mosquitto, Postgres, ServiceError, free_port
 
 DEMO_EDGE_ID = "edge-demo"
@@ -150,8 +150,8 @@ def run_demo(data_dir: Path, preferred_port: int = 8000, bots: bool = True) -> i
                        acl_file=auth.acl_file)
     try:
         edge_cfg = edge_config(broker.port, auth)
-        print(f"Starting PostgreSQL on 127.0.0.1:{pg.port} and Mosquitto on 127.0.0.1:{broker.port}",
-              flush=True)
+        print(f"Starting PostgreSQL on 127.0.0.1:{pg.port} and Mosquitto on"
+              f" 127.0.0.1:{broker.port}", flush=True)
         pg.start()
         broker.start()
         dsn = pg.dsn("gridwatch")
@@ -181,9 +181,10 @@ def run_demo(data_dir: Path, preferred_port: int = 8000, bots: bool = True) -> i
                 _gridwatch("edge", "run", "--config", str(config_path)), env=env,
                 stdout=edge_log, stderr=subprocess.STDOUT))
         if bots:
-            for name, cmd in sim_commands(broker.port, base, credentials).items():
+            for name, sim_cmd in sim_commands(broker.port, base, credentials).items():
+                cmd = sim_cmd
                 if name == "sim-alerts":
-                    cmd = [*cmd, "--username", SIM_EDGE_ID,
+                    cmd = [*sim_cmd, "--username", SIM_EDGE_ID,
                            "--password-file", str(auth.edge_secret(SIM_EDGE_ID).resolve())]
                 with open(logs / f"{name}.log", "ab") as sim_log:
                     children.append(subprocess.Popen(cmd, env=env, stdout=sim_log,

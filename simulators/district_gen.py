@@ -20,7 +20,8 @@ import yaml
 ORIGIN = (120.10, 30.20)  # lon, lat of the town's south-west corner
 BLOCK = (0.006, 0.005)  # one community, in degrees (about 600 m x 550 m)
 COLUMNS = 9
-_SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程"
+_SURNAMES = ("王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许"
+             "韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程")
 _GIVEN = "伟芳娜秀英敏静丽强磊军洋勇艳杰娟涛明超秀兰霞平刚桂英华玉兰萍红鹏辉建国志强海燕"
 
 
@@ -71,7 +72,8 @@ def generate(out_dir: Path | str, communities: int = 45, micro_grids: int = 172,
             x0 = gx + m * width
             features.append({
                 "type": "Feature", "geometry": _rect(x0, gy, x0 + width, gy + BLOCK[1]),
-                "properties": {"id": mid, "name": f"第{g + 1}社区第{m + 1}微网格 Micro-grid {mg_no}",
+                "properties": {"id": mid,
+                               "name": f"第{g + 1}社区第{m + 1}微网格 Micro-grid {mg_no}",
                                "level": "micro_grid", "parent": gid}})
             people += [
                 {"id": f"w-{mg_no:03d}a", "name": name(), "role": "worker", "micro_grid": mid,

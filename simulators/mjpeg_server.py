@@ -67,7 +67,7 @@ class MjpegServer:
         server = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+            def do_GET(self) -> None:
                 self.send_response(200)
                 self.send_header("Content-Type",
                                  f"multipart/x-mixed-replace; boundary={BOUNDARY}")

@@ -120,7 +120,8 @@ def reconcile_alerts(dsn: str, report: StormReport) -> AlertCheck:
     return AlertCheck(
         sent_valid=len(sent), stored=len(stored), missing=len(missing),
         stored_twice=sum(1 for n in stored.values() if n > 1),
-        unexpected=len(stored.keys() - sent - {(a, int(s)) for a, s in report.unacked_alerts}), malformed_sent=len(malformed),
+        unexpected=len(stored.keys() - sent - {(a, int(s)) for a, s in report.unacked_alerts}),
+        malformed_sent=len(malformed),
         dead_lettered=len(malformed & dead), malformed_missing=len(malformed - dead),
         missing_sample=[f"{a}#{s}" for a, s in missing[:5]])
 

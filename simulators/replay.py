@@ -130,7 +130,7 @@ class CameraReplay:
         replay = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+            def do_GET(self) -> None:
                 cam = by_path.get(self.path.split("?")[0])
                 if cam is None or replay._position(cam) is None:
                     self.send_error(404, "no such camera (or its recording is over)")

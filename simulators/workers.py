@@ -25,11 +25,10 @@ import json
 import logging
 import random
 import time
+from collections.abc import Callable, Coroutine, Iterable
 from dataclasses import asdict, dataclass, field
-from typing import Any
-
-from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import Any
 
 import httpx
 import websockets
@@ -138,6 +137,9 @@ class Bots:
         self.report = BotReport()
         self._busy: set[int] = set()  # tickets a bot is working on right now
         self._checking: set[int] = set()
+        # The per-ticket tasks: the event loop keeps only weak references to tasks, so one
+        # nobody holds could be garbage-collected before it finishes.
+        self._jobs: set[asyncio.Task[None]] = set()
         self._stop = asyncio.Event()
         self._http: httpx.AsyncClient | None = None
         self._leader_of: dict[str, str] = {}  # micro-grid -> leader id
@@ -155,7 +157,7 @@ class Bots:
             probe._http = http
             first = chosen_ids[0] if chosen_ids else None
             if first is None:  # 'all': anyone we can log in as
-                people_ids = [p for p in getattr(passwords, "known", lambda: [])()]
+                people_ids = list(getattr(passwords, "known", list)())
                 first = people_ids[0] if people_ids else None
             if first is None:
                 raise ValueError("no password for any worker: give --passwords")
@@ -246,6 +248,11 @@ class Bots:
         self.report.uploads += 1
         return int(r.json()["id"])
 
+    def _spawn(self, job: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(job)
+        self._jobs.add(task)
+        task.add_done_callback(self._jobs.discard)
+
     # --- workers ----------------------------------------------------------------------------
 
     def _offer(self, worker: str, ticket: dict[str, Any]) -> None:
@@ -253,7 +260,7 @@ class Bots:
         if (ticket.get("assignee_id") == worker and ticket.get("state") in
                 ("dispatched", "accepted", "handling") and tid not in self._busy):
             self._busy.add(tid)
-            asyncio.create_task(self._work(worker, tid, ticket["state"]))
+            self._spawn(self._work(worker, tid, ticket["state"]))
 
     async def _work(self, worker: str, tid: int, state: str) -> None:
         rng = self._rng(tid)
@@ -357,7 +364,7 @@ class Bots:
                     if r.status_code == 200:
                         for t in r.json():
                             if t["id"] not in self._checking:
-                                asyncio.create_task(self._check(t))
+                                self._spawn(self._check(t))
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stop.wait(), 1.0)
 

@@ -29,8 +29,9 @@ def log_in(context: BrowserContext | Page, center: Any, person_id: str) -> None:
     """Log the pages of a context in as a person: their bearer token (from the real login API)
     is in localStorage before any page script runs, as after the login form."""
     token = json.dumps(center.token(person_id))
+    person = json.dumps(person_id)
     context.add_init_script(f"localStorage.setItem('gridwatch.token', {token});"
-                            f" localStorage.setItem('gridwatch.login.person', {json.dumps(person_id)});")
+                            f" localStorage.setItem('gridwatch.login.person', {person});")
 
 
 def new_page(browser: Browser, width: int, height: int, *, center: Any = None,

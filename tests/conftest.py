@@ -29,6 +29,10 @@ from center.paths import shared_file
 from center.settings import CenterSettings, DatabaseSettings, HttpSettings, MqttSettings
 from simulators.local_services import Mosquitto, Postgres, free_port
 
+# The page tests' ``browser`` fixture, for every test module that asks for it (importing a
+# fixture into a test module instead is what pytest's docs advise against).
+pytest_plugins = ["tests.browser"]
+
 TEMPLATE_DB = "gridwatch_template"
 
 

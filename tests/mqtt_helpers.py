@@ -28,7 +28,8 @@ def make_alert(kind: str = "new", *, alert_id: uuid.UUID | None = None, seq: int
                snapshot: bool = True) -> Alert:
     now = datetime.now(UTC)
     return Alert(
-        alert_id=alert_id or uuid.uuid4(), seq=seq if seq is not None else (0 if kind == "new" else 1),
+        alert_id=alert_id or uuid.uuid4(),
+        seq=seq if seq is not None else (0 if kind == "new" else 1),
         kind=kind, edge_id=edge_id, camera_id=camera_id, zone_id=zone_id,
         event_type=event_type, label="two_wheeler", score=0.8, bbox=(0.6, 0.5, 0.7, 0.8),
         started_at=now - timedelta(seconds=30), last_seen_at=now,

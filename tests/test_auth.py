@@ -66,6 +66,18 @@ def test_login_wrong_password_and_rate_limit(center: RunningCenter) -> None:
                                  "password": password_for("w-0121")}).status_code == 200
 
 
+@pytest.mark.parametrize("stored", [
+    "", "plain", "$2b$12$abcdefghijklmnopqrstuu",  # not argon2: pwdlib's UnknownHashError
+    "$argon2id$v=19$m=65536,t=3,p=4$abc$def",  # argon2, but broken
+    "non-ascii",  # argon2 with a non-ASCII tail: UnicodeEncodeError
+])
+def test_an_unreadable_password_hash_is_a_failed_login(stored: str) -> None:
+    if stored == "non-ascii":
+        stored = auth.hash_password("secret") + "é"
+    assert auth.verify_password("secret", stored) is False
+    assert auth.verify_password("secret", auth.hash_password("secret")) is True
+
+
 def test_missing_expired_and_forged_tokens_are_401(center: RunningCenter) -> None:
     url = center.url + "/api/v1/tickets"
     none = httpx.get(url)
@@ -156,7 +168,7 @@ def test_the_public_rates_by_token_but_cannot_list(center: RunningCenter, mqtt_b
         assert httpx.get(center.url + page).status_code == 200
     # walk it to verified, then the resident rates it with the link alone
     op = center.client("op-01")
-    tid = [x for x in op.get("/api/v1/tickets").json() if x["source"] == "resident"][0]["id"]
+    tid = next(x for x in op.get("/api/v1/tickets").json() if x["source"] == "resident")["id"]
     w = center.client("w-0111")
     for action in ("accept", "resolve"):
         assert w.post(f"/api/v1/tickets/{tid}/actions", json={"action": action}).status_code == 200
@@ -222,10 +234,12 @@ def test_cors_is_closed_by_default(center: RunningCenter) -> None:
 
 @pytest.mark.parametrize("center_settings", [{"cors_origins": ["https://ops.example"]}])
 def test_cors_allows_only_configured_origins(center: RunningCenter) -> None:
-    pre = {"Access-Control-Request-Method": "GET", "Access-Control-Request-Headers": "authorization"}
-    ok = httpx.options(center.url + "/api/v1/tickets", headers={"Origin": "https://ops.example", **pre})
+    pre = {"Access-Control-Request-Method": "GET",
+           "Access-Control-Request-Headers": "authorization"}
+    url = center.url + "/api/v1/tickets"
+    ok = httpx.options(url, headers={"Origin": "https://ops.example", **pre})
     assert ok.headers["access-control-allow-origin"] == "https://ops.example"
-    bad = httpx.options(center.url + "/api/v1/tickets", headers={"Origin": "https://evil.example", **pre})
+    bad = httpx.options(url, headers={"Origin": "https://evil.example", **pre})
     assert "access-control-allow-origin" not in bad.headers
 
 
@@ -294,7 +308,8 @@ def test_password_commands(center: RunningCenter, tmp_path) -> None:
     assert r.exit_code == 1 and "too short" in r.output
 
     out = tmp_path / "passwords.txt"
-    r = runner.invoke(cli, ["center", "gen-passwords", "--only-missing", "--out", str(out)], env=env)
+    r = runner.invoke(cli, ["center", "gen-passwords", "--only-missing", "--out", str(out)],
+                      env=env)
     assert r.exit_code == 0 and "0 password(s)" in r.output  # the fixture gave everyone one
     r = runner.invoke(cli, ["center", "gen-passwords", "--out", str(out)], env=env)
     assert r.exit_code == 0, r.output

@@ -68,7 +68,8 @@ def test_malformed_messages_go_to_dead_letters_and_ingest_goes_on(center: Runnin
         b"\xff\xfe\x00garbage",
         json.dumps({"schema_version": 2}).encode(),
         make_alert().model_dump_json().replace('"0506"', '"9999"').encode(),  # unknown code
-        make_alert().model_dump_json().replace('"snapshot_jpeg":"', '"snapshot_jpeg":"QUJD').encode(),
+        make_alert().model_dump_json().replace('"snapshot_jpeg":"',
+                                               '"snapshot_jpeg":"QUJD').encode(),
     ]
     for p in bad_payloads:
         pub.send(topic, p)
@@ -100,14 +101,16 @@ def test_worker_accepts_resolves_and_camera_end_closes(center: RunningCenter, mq
     assert refused.status_code == 409 and "not allowed in state 'dispatched'" in refused.text
     other = center.client("w-0121").post(url, json={"action": "accept", "actor_id": "w-0121"})
     assert other.status_code == 403
-    assert center.client("op-01").post(url, json={"action": "accept", "actor_id": "nobody"}).status_code == 403
+    r = center.client("op-01").post(url, json={"action": "accept", "actor_id": "nobody"})
+    assert r.status_code == 403
     assert center.client("w-0111").post(url, json={"actor_id": "w-0111"}).status_code == 422
     assert center.client("w-0111").post("/api/v1/tickets/999999/actions",
                       json={"action": "accept", "actor_id": "w-0111"}).status_code == 404
 
     r = center.client("w-0111").post(url, json={"action": "accept", "actor_id": "w-0111"})
     assert r.status_code == 200 and r.json()["state"] == "accepted"
-    r = center.client("w-0111").post(url, json={"action": "resolve", "actor_id": "w-0111", "note": "moved"})
+    r = center.client("w-0111").post(url, json={"action": "resolve", "actor_id": "w-0111",
+                                                "note": "moved"})
     assert r.json()["state"] == "handled"
 
     pub.alert(make_alert("end", alert_id=alert.alert_id, seq=1, snapshot=False))

@@ -8,6 +8,7 @@ import logging
 import socket
 import threading
 import time
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -93,7 +94,7 @@ def test_file_sampling_and_loop_continuity(decoder: str) -> None:
     assert ts[:13] == [i / 2 for i in range(13)]
     assert ts == sorted(ts) and len(set(ts)) == len(ts)
     assert ts[13] == pytest.approx(191 / 30 + 4 / 30)  # the first frame at or after 6.5 s
-    assert all(b - a == pytest.approx(0.5, abs=0.04) for a, b in zip(ts[13:], ts[14:]))
+    assert all(b - a == pytest.approx(0.5, abs=0.04) for a, b in pairwise(ts[13:]))
     assert frames[0].image.shape == (720, 1280, 3)
     assert rec.states[0][0] == "online"
 
@@ -108,7 +109,7 @@ def test_both_decoders_sample_the_same_pictures() -> None:
         # Only sampled frames are converted to BGR.
         assert decoder.stats.converted == len(out[cls.name]) == 9
     assert [t for t, _ in out["pyav"]] == [t for t, _ in out["opencv"]]
-    for (_, a), (_, b) in zip(out["pyav"], out["opencv"]):
+    for (_, a), (_, b) in zip(out["pyav"], out["opencv"], strict=True):
         assert abs(a.astype(int) - b.astype(int)).mean() < 3  # same picture, two FFmpeg builds
 
 
@@ -191,7 +192,7 @@ def test_http_mjpeg_camera(vn_jpegs: list[bytes], decoder: str) -> None:
     assert len(frames) == 5
     assert frames[0].image.shape == (720, 1280, 3)
     ts = [f.ts for f in frames]
-    assert all(0.35 < b - a < 0.8 for a, b in zip(ts, ts[1:])), ts  # wall-clock paced
+    assert all(0.35 < b - a < 0.8 for a, b in pairwise(ts)), ts  # wall-clock paced
     assert rec.states[0][0] == "online"
     assert rec.capture.health.fps == pytest.approx(10, rel=0.35)
 
@@ -213,7 +214,7 @@ def test_slow_mjpeg_camera_is_lagging(vn_jpegs: list[bytes]) -> None:
             assert rec.wait_state("lagging", 10)
     finally:
         server.stop()
-    state, detail, fps = rec.states[-1]
+    _state, detail, fps = rec.states[-1]
     assert "delivers" in detail and fps == pytest.approx(0.8, rel=0.3)
 
 

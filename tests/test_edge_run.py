@@ -104,7 +104,7 @@ def test_parked_motorbike_on_pavement_alerts(vn_run: dict[str, Any]) -> None:
     assert new, f"no 'new' 0506 alert recorded; stats {vn_run['stats']}"
     alert = new[0]
     assert alert.label == "two_wheeler" and alert.camera_id == "cam1"
-    x1, y1, x2, y2 = alert.bbox
+    x1, _y1, _x2, y2 = alert.bbox
     assert x1 > 0.75 and y2 > 0.4  # on the right-hand pavement
     assert (alert.last_seen_at - alert.started_at).total_seconds() >= 2
     jpeg = (vn_run["record"] / f"{alert.alert_id}-0.jpg").read_bytes()

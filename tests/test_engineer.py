@@ -27,7 +27,7 @@ from edge.config import EdgeConfig
 from edge.publish import shareable
 from edge.reconfig import parse_pushed
 from edge.runner import run
-from tests.browser import browser, new_page  # noqa: F401 - the fixture
+from tests.browser import new_page
 from tests.conftest import RunningCenter, shared
 from tests.mqtt_helpers import Publisher, wait_until
 
@@ -139,7 +139,7 @@ def test_shared_config_has_no_secrets_and_pushes_back_unchanged(tmp_path) -> Non
 
 
 def test_edge_reports_config_and_frame_and_applies_pushed_zones(
-        browser: Browser, center: RunningCenter, edge: threading.Thread) -> None:  # noqa: F811
+        browser: Browser, center: RunningCenter, edge: threading.Thread) -> None:
     wait_until(lambda: _edge_view(center), 30, "the edge's config and frame at the center")
     view = _edge_view(center)
     assert view is not None

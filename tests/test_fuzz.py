@@ -293,7 +293,7 @@ def test_unknown_time_zones_are_config_errors(scratch: Path, zone: str) -> None:
         target[keys[-1]] = zone
         path = scratch / "tz.yaml"
         path.write_text(yaml.safe_dump(doc))
-        with pytest.raises(error, match="time zone|timezone"):
+        with pytest.raises(error, match=r"time zone|timezone"):
             load(path)
 
 
@@ -302,7 +302,7 @@ def test_loaders_name_the_file_for_non_utf8(scratch: Path) -> None:
     bad.write_bytes("edge_id: caf\xe9\n".encode("latin-1"))
     for load, error in [(load_config, ConfigError), (load_district, DistrictError),
                         (load_time_limits, ValueError), (load_event_types, ValueError)]:
-        with pytest.raises(error, match="latin1.yaml"):
+        with pytest.raises(error, match=r"latin1\.yaml"):
             load(bad)
 
 

@@ -181,7 +181,7 @@ def _metrics(row: dict[str, Any]) -> tuple[Any, ...]:
 
 
 async def test_every_indicator_at_every_level_matches_the_hand_computation(scenario) -> None:
-    center, ctx, ids = scenario
+    center, ctx, _ids = scenario
     for level, expected in EXPECTED.items():
         r = _get(center, "/api/v1/indicators", level=level, period="day", date="2026-11-23")
         assert r.status_code == 200, r.text
@@ -280,7 +280,7 @@ def test_ranking_rule_closure_then_on_time_then_volume() -> None:
         (1, "g-v"), (2, "g-y"), (2, "g-z"), (4, "g-x"), (5, "g-u"), (6, "g-w")]
 
 
-@pytest.mark.parametrize("params, fragment", [
+@pytest.mark.parametrize(("params", "fragment"), [
     ({"level": "street"}, "level"),
     ({"period": "year"}, "period"),
     ({"format": "xml"}, "format"),

@@ -140,7 +140,8 @@ def test_one_batch_keeps_the_order_of_a_place(center: RunningCenter, mqtt_broker
                         what="ticket")[0]
     url = f"{center.url}/api/v1/tickets/{ticket['id']}/actions"
     for action in ("accept", "resolve"):
-        assert center.client("w-0111").post(url, json={"action": action, "actor_id": "w-0111"}).status_code == 200
+        r = center.client("w-0111").post(url, json={"action": action, "actor_id": "w-0111"})
+        assert r.status_code == 200
 
     ingest = center.app.state.ingest  # type: ignore[attr-defined]
     ingest.batch_linger_s = 0.5  # this instance only: the burst below becomes one batch

@@ -139,7 +139,7 @@ def test_gen_auth_cli(tmp_path: Path) -> None:
 # --- the broker -----------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("user,password", [("edge-a", "wrong"), ("nobody", "x"), (None, None)])
+@pytest.mark.parametrize(("user", "password"), [("edge-a", "wrong"), ("nobody", "x"), (None, None)])
 def test_wrong_credentials_refused(secure_broker: Mosquitto, user: str | None,
                                    password: str | None) -> None:
     client, rc = _connect(secure_broker.port, user, password)
@@ -205,7 +205,7 @@ def test_edge_cannot_use_another_edges_topics(secure_broker: Mosquitto, auth: Au
 
         # Same connection, in order: once edge-a's own alert is stored, the forged one would
         # have been too.
-        wait_until(lambda: stored(), 10, "edge-a's own alert")
+        wait_until(stored, 10, "edge-a's own alert")
         time.sleep(0.3)
         assert stored() == [(str(own.alert_id), "edge-a")]
         with psycopg.connect(db_dsn) as conn:

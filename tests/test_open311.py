@@ -113,7 +113,8 @@ def test_post_creates_a_routed_ticket_and_reads_back_field_by_field(center) -> N
     assert up.status_code == 201, up.text
     [req] = httpx.get(f"{center.url}{BASE}/requests/{rid}.json").json()
     # served to the public by the case's public link; the staff URL needs a login
-    assert req["media_url"] == center.url + f"/api/v1/public/tickets/{ticket['public_url'][3:]}/photo"
+    public = ticket["public_url"][3:]
+    assert req["media_url"] == center.url + f"/api/v1/public/tickets/{public}/photo"
     assert httpx.get(req["media_url"]).content == tiny_jpeg()
     assert httpx.get(center.url + up.json()["url"]).status_code == 401
 

@@ -17,7 +17,7 @@ def test_drill_small(tmp_path: Path) -> None:
     proc = subprocess.run(
         [sys.executable, "-m", "center.cli", "sim", "drill", "--small", "--scenario", "all",
          "--data-dir", str(tmp_path / "data"), "--report", str(report)],
-        capture_output=True, text=True, timeout=240)
+        capture_output=True, text=True, timeout=240, check=False)
     results = {r["scenario"]: r for r in json.loads(report.read_text())}
     out = proc.stdout
     assert "scenario" in out and "result" in out, out + proc.stderr

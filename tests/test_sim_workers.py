@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import time
 
-from simulators.workers import BotSettings, Bots, PasswordBook
+from simulators.workers import Bots, BotSettings, PasswordBook
 from tests.conftest import password_for
 from tests.mqtt_helpers import Publisher, make_alert
 
@@ -41,8 +41,9 @@ def test_worker_bot_moves_a_ticket_to_handled_and_leader_verifies(center, mqtt_b
     worker = ticket["assignee_id"]
 
     async def run() -> Bots:
-        bots = await Bots.discover(center.url, worker, passwords=PasswordBook(password_for), settings=BotSettings(
-            accept_after=0.3, handle_after=0.6, verify_after=0.4, resync_s=0.5))
+        bots = await Bots.discover(
+            center.url, worker, passwords=PasswordBook(password_for), settings=BotSettings(
+                accept_after=0.3, handle_after=0.6, verify_after=0.4, resync_s=0.5))
         await bots.run(duration=5)
         return bots
 
@@ -65,9 +66,10 @@ def test_failing_verification_sends_the_ticket_back(center, mqtt_broker) -> None
         pub.close()
 
     async def run() -> Bots:
-        bots = await Bots.discover(center.url, ticket["assignee_id"], passwords=PasswordBook(password_for), settings=BotSettings(
-            accept_after=0.2, handle_after=0.4, verify_after=0.3, fail_verify=1.0,
-            resync_s=0.5))
+        bots = await Bots.discover(
+            center.url, ticket["assignee_id"], passwords=PasswordBook(password_for),
+            settings=BotSettings(accept_after=0.2, handle_after=0.4, verify_after=0.3,
+                                 fail_verify=1.0, resync_s=0.5))
         await bots.run(duration=3)
         return bots
 

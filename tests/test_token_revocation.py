@@ -65,9 +65,13 @@ def _ws(center: RunningCenter, token: str) -> Iterator[ClientConnection]:
 def _closed_with(ws: ClientConnection, timeout: float = 5) -> int | None:
     """The close code the server sends (messages before it are skipped)."""
     deadline = time.monotonic() + timeout
-    with pytest.raises(ConnectionClosed) as closed:
+
+    def read_until_closed() -> None:
         while True:
             ws.recv(max(0.1, deadline - time.monotonic()))
+
+    with pytest.raises(ConnectionClosed) as closed:
+        read_until_closed()
     return closed.value.rcvd.code if closed.value.rcvd is not None else None
 
 

@@ -4,7 +4,7 @@ ticket's allowed actions for the person looking at it (``?as=``)."""
 from __future__ import annotations
 
 from datetime import datetime
-
+from itertools import pairwise
 
 from tests.conftest import RunningCenter
 from tests.mqtt_helpers import Publisher, make_alert, wait_until
@@ -15,8 +15,11 @@ def _tickets(center: RunningCenter, mqtt_broker, *event_types: str) -> list[dict
     for i, code in enumerate(event_types):
         pub.alert(make_alert(event_type=code, zone_id=f"zone-{i}"))
     pub.close()
-    return wait_until(lambda: (lambda r: r if len(r) == len(event_types) else None)(
-        center.client("op-01").get("/api/v1/tickets?open=true").json()), what="tickets")
+    def all_tickets() -> list[dict] | None:
+        found = center.client("op-01").get("/api/v1/tickets?open=true").json()
+        return found if len(found) == len(event_types) else None
+
+    return wait_until(all_tickets, what="tickets")
 
 
 def test_cases_hourly_counts_this_hours_cases_per_type(center: RunningCenter, mqtt_broker):
@@ -24,7 +27,7 @@ def test_cases_hourly_counts_this_hours_cases_per_type(center: RunningCenter, mq
     body = center.client("op-01").get("/api/v1/indicators/cases-hourly").json()
     assert len(body["hours"]) == 24 and body["timezone"] == "Asia/Shanghai"
     hours = [datetime.fromisoformat(h) for h in body["hours"]]
-    assert all((b - a).total_seconds() == 3600 for a, b in zip(hours, hours[1:], strict=False))
+    assert all((b - a).total_seconds() == 3600 for a, b in pairwise(hours))
     assert hours[-1] <= datetime.now(hours[-1].tzinfo) < datetime.fromisoformat(body["to"])
     by_type = {s["event_type"]: s for s in body["series"]}
     assert set(by_type) == {"0504", "0506"}
@@ -40,12 +43,13 @@ def test_ticket_allowed_actions_as_another_person(center: RunningCenter, mqtt_br
     [t] = _tickets(center, mqtt_broker, "0506")
     base = f"{center.url}/api/v1/tickets/{t['id']}"
     assert t["state"] == "dispatched" and t["assignee_id"] == "w-0111"
-    assert center.client("op-01").get(base).json()["allowed_actions"] == ["accept", "return"]  # the assignee's
-    op = center.client("op-01").get(base, params={"as": "op-01"}).json()["allowed_actions"]
-    assert op == ["void", "reassign", "acknowledge"]
-    assert center.client("op-01").get(base, params={"as": "l-011"}).json()["allowed_actions"] == [
-        "accept", "return", "void", "reassign", "acknowledge"]
-    assert center.client("op-01").get(base, params={"as": "w-0112"}).json()["allowed_actions"] == []  # not theirs
-    assert center.client("op-01").get(base, params={"as": "w-0111"}).json()["allowed_actions"] == [
-        "accept", "return"]
+    def allowed(as_person: str | None = None) -> list[str]:
+        params = {} if as_person is None else {"as": as_person}
+        return center.client("op-01").get(base, params=params).json()["allowed_actions"]
+
+    assert allowed() == ["accept", "return"]  # the assignee's
+    assert allowed("op-01") == ["void", "reassign", "acknowledge"]
+    assert allowed("l-011") == ["accept", "return", "void", "reassign", "acknowledge"]
+    assert allowed("w-0112") == []  # not theirs
+    assert allowed("w-0111") == ["accept", "return"]
     assert center.client("op-01").get(base, params={"as": "nobody"}).status_code == 403

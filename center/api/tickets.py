@@ -68,7 +68,8 @@ async def list_tickets(
                                      f" (assignee_id={p.id})")
         assignee_id = p.id
     elif p.role == "micro_grid_leader":
-        if micro_grid_id not in (None, p.micro_grid) or grid_id not in (None, d.grid_of(p.micro_grid)):
+        if (micro_grid_id not in (None, p.micro_grid)
+                or grid_id not in (None, d.grid_of(p.micro_grid))):
             raise HTTPException(403, f"micro-grid leader {p.id} may list only micro-grid"
                                      f" {p.micro_grid}")
         micro_grid_id = p.micro_grid

@@ -85,7 +85,7 @@ class CameraCapture(threading.Thread):
                 self._run_file()
             else:
                 self._run_live()
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - the thread's top: log it, report the camera
             log.error("camera=%s capture crashed: %s", self.camera.id,
                       scrub(f"{type(exc).__name__}: {exc}", self.camera.source))
             self._set_state("offline", "capture crashed")
@@ -189,7 +189,7 @@ class CameraCapture(threading.Thread):
         while True:
             decoder = decoder_class(
                 str(path), period=self._period, live=False, next_sample=next_sample - offset,
-                on_arrival=lambda t: self.health.arrival(offset + t, live=False))
+                on_arrival=lambda t, start=offset: self.health.arrival(start + t, live=False))
             self.decode_stats = decoder.stats
             try:
                 for ts, image in decoder.frames():
@@ -216,7 +216,7 @@ class CameraCapture(threading.Thread):
                     source, period=self._period, live=True, timeout_s=self.camera.timeout_s,
                     next_sample=0.0,
                     on_arrival=lambda now: self.health.arrival(now, live=True))
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 - PyAV, OpenCV, network: retry whatever it is
                 reason = scrub(f"{type(exc).__name__}: {exc}", source)
                 self._set_state("offline", f"cannot open {self._safe_source}: {reason}; "
                                 f"retrying every {backoff:.0f}s or less")
@@ -243,7 +243,7 @@ class CameraCapture(threading.Thread):
                     absolute = max(connected + ts, next_sample)
                     next_sample = absolute
                     self._emit(image, absolute, now=now)
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 - a lost stream of any kind: reconnect
                 reason = scrub(f"{type(exc).__name__}: {exc}", source)
             finally:
                 decoder.close()

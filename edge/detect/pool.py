@@ -80,7 +80,7 @@ _worker_error: str | None = None
 def _init_worker(config: DetectorConfig, factory: Factory) -> None:
     """Load the detector once per worker. A load error is kept and raised by every call, so
     the parent sees the real message instead of a bare "pool broken"."""
-    global _worker_detector, _worker_error
+    global _worker_detector, _worker_error  # noqa: PLW0603 - per-process worker state
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
     try:
         _worker_detector = factory(config)
@@ -174,7 +174,7 @@ class DetectorPool:
             raise
         log.info("detector=%s running in %d worker processes x %d threads; frames sent as %s",
                  self.model, processes, config.threads,
-                 "full frames" if self.send_size is None else "%dx%d" % self.send_size)
+                 "full frames" if self.send_size is None else "{}x{}".format(*self.send_size))
 
     def _new_executor(self) -> ProcessPoolExecutor:
         return ProcessPoolExecutor(self.processes, mp_context=self._context,

@@ -89,7 +89,7 @@ def nms_reference(boxes: torch.Tensor, scores: torch.Tensor, iou_threshold: floa
 
 
 def _register_nms() -> None:
-    global _library
+    global _library  # noqa: PLW0603 - the process-wide registration, kept alive
     _library = torch.library.Library("torchvision", "DEF")
     # torchvision registers fake kernels for both at import; qnms gets int_repr() tensors.
     for op in ("nms", "qnms"):
@@ -102,7 +102,7 @@ def ensure_torchvision() -> str:
     importing torchvision or ultralytics. Returns ``"native"`` (torchvision's own ops load,
     nothing patched), ``"shimmed"`` (pure-PyTorch ``nms`` registered) or ``"absent"``
     (torchvision is not installed). Idempotent and thread-safe."""
-    global _state
+    global _state  # noqa: PLW0603 - decided once per process, under _lock
     with _lock:
         if _state is not None:
             return _state
@@ -120,7 +120,7 @@ def ensure_torchvision() -> str:
 
         # torchvision decided at import that its ops are missing; ours is there now.
         torchvision.extension._has_ops = lambda: True
-        import torchvision  # noqa: F401 - runs torchvision's own import-time registrations
+        import torchvision  # runs torchvision's own import-time registrations
 
         log.info("torchvision's compiled ops do not load here (CUDA-linked wheel); "
                  "using the pure-PyTorch CPU nms from %s", __name__)

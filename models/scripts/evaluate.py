@@ -15,7 +15,7 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import dataset_yaml, ultralytics  # noqa: E402
+from _common import dataset_yaml, ultralytics
 
 
 def evaluate(weights: str | Path, data: str | Path, *, imgsz: int = 640, batch: int = 1,

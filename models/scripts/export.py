@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import ultralytics  # noqa: E402
+from _common import ultralytics
 
 FORMATS = ("onnx", "openvino")
 

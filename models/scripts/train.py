@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import dataset_yaml, ultralytics  # noqa: E402
+from _common import dataset_yaml, ultralytics
 
 
 def train(data: str | Path, out: str | Path, *, model: str = "yolo11n.pt", epochs: int = 50,
