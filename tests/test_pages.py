@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import re
 import time
+from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
 from center.paths import REPO
-from tests.browser import browser, log_in  # noqa: F401 - browser is a fixture
+from tests.browser import log_in
 from tests.conftest import RunningCenter
 from tests.mqtt_helpers import Publisher, make_alert, tiny_jpeg, wait_until
 
@@ -41,7 +42,8 @@ def test_wall_shows_a_published_alert_live(browser: Browser, center: RunningCent
     expect(item).to_be_visible(timeout=5_000)
     latency = time.monotonic() - sent
     pub.close()
-    expect(item.locator("img")).to_have_attribute("src", re.compile(re.escape(f"/api/v1/alerts/{alert.alert_id}/snapshot.jpg?token=")))
+    snapshot = re.escape(f"/api/v1/alerts/{alert.alert_id}/snapshot.jpg?token=")
+    expect(item.locator("img")).to_have_attribute("src", re.compile(snapshot))
     expect(page.locator("#ticket-table tr[data-ticket-id]")).to_have_count(1)
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "wall-1920x1080.png"))
@@ -125,7 +127,8 @@ def test_wall_map_kpis_alert_latency_emergency_and_4k(browser: Browser, center: 
     latency2 = _publish_and_time(page, pub, make_alert(zone_id="shopfront", event_type="0504"))
     pub.close()
     item = page.locator(f'#alert-feed .alert-item[data-alert-id="{alert.alert_id}"]')
-    expect(item.locator("img")).to_have_attribute("src", re.compile(re.escape(f"/api/v1/alerts/{alert.alert_id}/snapshot.jpg?token=")))
+    snapshot = re.escape(f"/api/v1/alerts/{alert.alert_id}/snapshot.jpg?token=")
+    expect(item.locator("img")).to_have_attribute("src", re.compile(snapshot))
     expect(page.locator("#ticket-table tr[data-ticket-id]")).to_have_count(2)
     # The grid with the cases turns to "open"; the camera alerts; the pulse runs.
     g01 = page.locator('#map path[data-area-id="g-01"]')
@@ -153,8 +156,8 @@ def test_wall_map_kpis_alert_latency_emergency_and_4k(browser: Browser, center: 
     switch.click()
     expect(page.locator("#emergency-banner")).to_be_visible(timeout=5_000)
     assert center.client("op-01").get("/api/v1/emergency").json()["active"] == ["district"]
-    center.client("admin-01").put("/api/v1/emergency",
-              json={"actor_id": "admin-01", "scope": "district", "active": False}).raise_for_status()
+    center.client("admin-01").put("/api/v1/emergency", json={
+        "actor_id": "admin-01", "scope": "district", "active": False}).raise_for_status()
     expect(page.locator("#emergency-banner")).to_be_hidden(timeout=5_000)
     center.client("op-01").put("/api/v1/emergency",
               json={"actor_id": "op-01", "scope": "g-02", "active": True}).raise_for_status()
@@ -189,17 +192,22 @@ def test_leader_filters_opens_timeline_and_reassigns(browser: Browser, center: R
     pub.alert(make_alert())
     pub.alert(make_alert(zone_id="shopfront", event_type="0504"))
     pub.close()
-    tickets = wait_until(lambda: (lambda r: r if len(r) == 2 else None)(
-        center.client("op-01").get("/api/v1/tickets?open=true").json()), what="two tickets")
+    def two_tickets() -> list[dict] | None:
+        found = center.client("op-01").get("/api/v1/tickets?open=true").json()
+        return found if len(found) == 2 else None
+
+    tickets = wait_until(two_tickets, what="two tickets")
     bikes = next(x for x in tickets if x["event_type"] == "0506")
     # A photo in the ledger: the worker accepts, then resolves with a picture.
     base = f"{center.url}/api/v1/tickets/{bikes['id']}"
-    center.client("w-0111").post(base + "/actions", json={"action": "accept", "actor_id": "w-0111"}).raise_for_status()
-    photo = center.client("w-0111").post(base + "/attachments", data={"actor_id": "w-0111"},
-                       files={"photo": ("p.jpg", tiny_jpeg(), "image/jpeg")}).json()["id"]
-    center.client("w-0111").post(base + "/actions", json={"action": "request_extension", "actor_id": "w-0111",
-                                        "extension_min": 30, "note": "waiting for the owner",
-                                        "attachment_ids": [photo]}).raise_for_status()
+    worker = center.client("w-0111")
+    worker.post(base + "/actions",
+                json={"action": "accept", "actor_id": "w-0111"}).raise_for_status()
+    photo = worker.post(base + "/attachments", data={"actor_id": "w-0111"},
+                        files={"photo": ("p.jpg", tiny_jpeg(), "image/jpeg")}).json()["id"]
+    worker.post(base + "/actions", json={"action": "request_extension", "actor_id": "w-0111",
+                                         "extension_min": 30, "note": "waiting for the owner",
+                                         "attachment_ids": [photo]}).raise_for_status()
 
     page, errors = _page(browser, 1600, 1000, center, "op-01")
     page.goto(center.url + "/leader?as=op-01")
@@ -224,7 +232,8 @@ def test_leader_filters_opens_timeline_and_reassigns(browser: Browser, center: R
     expect(detail).to_have_attribute("data-ticket-id", str(bikes["id"]))
     timeline = page.locator("#timeline li")
     expect(timeline.first).to_have_attribute("data-action", "register")
-    expect(page.locator('#timeline li[data-action="request_extension"] .tl-photos img')).to_have_count(1)
+    extension = page.locator('#timeline li[data-action="request_extension"]')
+    expect(extension.locator(".tl-photos img")).to_have_count(1)
     expect(page.locator("#timeline .tl-note")).to_contain_text(["waiting for the owner"])
     # The operator's buttons for an accepted ticket.
     for action in ("void", "reassign", "approve_extension", "acknowledge"):
@@ -245,10 +254,11 @@ def test_leader_filters_opens_timeline_and_reassigns(browser: Browser, center: R
     expect(page.locator("#ind-rows tr")).to_have_count(1)  # grid g-01 only has cases
     page.select_option("#ind-level", "event_type")
     expect(page.locator("#ind-rows tr")).to_have_count(2)
-    href = page.locator("#ind-csv").get_attribute("href")
-    assert href and "format=csv" in href and "level=event_type" in href
-    csv_body = center.client("op-01").get(href)
-    assert csv_body.headers["content-type"].startswith("text/csv")
+    with page.expect_download() as download:  # the link itself, signed when clicked
+        page.locator("#ind-csv").click()
+    assert "format=csv" in download.value.url and "level=event_type" in download.value.url
+    rows = Path(download.value.path()).read_text(encoding="utf-8-sig").splitlines()
+    assert len(rows) == 3 and "," in rows[0]  # a header and the two event types
     page.locator('.tab[data-tab="ranking"]').click()
     expect(page.locator("#rank-rows tr")).to_have_count(2)
     assert errors == []

@@ -20,7 +20,7 @@ from playwright.sync_api import Browser, Page, expect
 from center.paths import REPO
 from center.settings import CenterSettings, DatabaseSettings, HttpSettings, MqttSettings
 from simulators.local_services import free_port
-from tests.browser import browser, new_page  # noqa: F401 - the fixture
+from tests.browser import new_page
 from tests.conftest import RunningCenter, password_for, set_known_passwords
 from tests.mqtt_helpers import Publisher, make_alert, tiny_jpeg, wait_until
 
@@ -95,7 +95,7 @@ def _controlled(page: Page) -> None:
                            timeout=10_000)
 
 
-def test_pwa_manifest_icons_and_service_worker(browser: Browser,  # noqa: F811
+def test_pwa_manifest_icons_and_service_worker(browser: Browser,
                                                center: RunningCenter) -> None:
     manifest = httpx.get(center.url + "/manifest.webmanifest")
     assert manifest.status_code == 200
@@ -133,7 +133,7 @@ def test_pwa_manifest_icons_and_service_worker(browser: Browser,  # noqa: F811
     assert [e for e in errors if "401" not in e] == []
 
 
-def test_phone_flow_accept_arrive_resolve_with_photo(browser: Browser,  # noqa: F811
+def test_phone_flow_accept_arrive_resolve_with_photo(browser: Browser,
                                                      center: RunningCenter, mqtt_broker,
                                                      tmp_path: Path) -> None:
     page, errors = new_page(browser, 375, 812, center=center, person_id=WORKER)
@@ -158,7 +158,8 @@ def test_phone_flow_accept_arrive_resolve_with_photo(browser: Browser,  # noqa: 
     expect(page.locator('[data-testid="detail-coords"]')).to_contain_text(",")
     geo = page.locator('.nav-link[data-nav="geo"]').get_attribute("href")
     assert geo is not None and geo.startswith("geo:")
-    assert "uri.amap.com" in (page.locator('.nav-link[data-nav="amap"]').get_attribute("href") or "")
+    assert "uri.amap.com" in (page.locator('.nav-link[data-nav="amap"]').get_attribute("href")
+                              or "")
     assert "map.baidu.com" in (page.locator('.nav-link[data-nav="baidu"]').get_attribute("href")
                                or "")
     # Leaflet (npm, under /vendor) draws the map when installed; otherwise the text stays.
@@ -193,7 +194,7 @@ def test_phone_flow_accept_arrive_resolve_with_photo(browser: Browser,  # noqa: 
 
 
 def test_a_photo_picked_while_a_live_update_redraws_the_sheet_is_kept(
-        browser: Browser, center: RunningCenter, mqtt_broker, tmp_path: Path) -> None:  # noqa: F811
+        browser: Browser, center: RunningCenter, mqtt_broker, tmp_path: Path) -> None:
     """The camera or file picker hands its photo to the input it was opened from. Another alert
     at the place redraws the sheet meanwhile; the photo must still go out with the resolve."""
     page, errors = new_page(browser, 375, 812, center=center, person_id=WORKER)
@@ -223,6 +224,34 @@ def test_a_photo_picked_while_a_live_update_redraws_the_sheet_is_kept(
     resolve = [e for e in _ticket(center.url, ticket_id)["events"] if e["action"] == "resolve"]
     assert len(resolve) == 1 and len(resolve[0]["attachments"]) == 1
     assert errors == []
+
+
+def test_a_shared_phone_keeps_each_workers_queue_to_their_own_login(
+        browser: Browser, center: RunningCenter, mqtt_broker) -> None:
+    """Two workers share a phone. The one who logged out left an action queued under a login
+    that no longer works (401): it waits for their next login, without holding back the
+    logged-in worker's actions, and a fresh login re-signs only that worker's own entries."""
+    page, errors = new_page(browser, 375, 812, center=center, person_id=WORKER)
+    page.goto(f"{center.url}/phone?worker_id={WORKER}")
+    expect(page.locator("#ws-status")).to_have_attribute("data-state", "online", timeout=10_000)
+    ticket_id = _new_ticket_card(page, mqtt_broker.port).get_attribute("data-ticket-id")
+    outbox = "await import('/static/phone-outbox.js')"
+    page.evaluate(f"""async (id) => {{
+        const o = {outbox};
+        await o.enqueue({{ticket_id: Number(id), worker_id: 'w-0112', token: 'expired',
+                          body: {{action: 'accept', actor_id: 'w-0112'}}}});
+        await o.enqueue({{ticket_id: Number(id), worker_id: '{WORKER}', token: 'old',
+                          body: {{action: 'accept', actor_id: '{WORKER}'}}}});
+        await o.retoken(localStorage.getItem('gridwatch.token'), '{WORKER}');
+    }}""", ticket_id)
+    tokens = page.evaluate(f"async () => ({outbox}).pending().then((es) => es.map((e) => e.token))")
+    assert tokens[0] == "expired" and tokens[1] == center.token(WORKER)
+    page.evaluate("window.gridwatchPhone.flushOutbox()")
+    _wait_state(center.url, ticket_id, "accepted")
+    left = page.evaluate(
+        f"async () => ({outbox}).pending().then((es) => es.map((e) => e.worker_id))")
+    assert left == ["w-0112"]
+    assert [e for e in errors if "401" not in e] == []
 
 
 class _Center:
@@ -262,7 +291,7 @@ class _Center:
 
 
 def test_actions_taken_while_the_center_is_stopped_arrive_after_it_restarts(
-        browser: Browser, db_dsn: str, mqtt_broker, tmp_path: Path) -> None:  # noqa: F811
+        browser: Browser, db_dsn: str, mqtt_broker, tmp_path: Path) -> None:
     settings = CenterSettings(
         db=DatabaseSettings(dsn=db_dsn, pool_min=1, pool_max=4),
         mqtt=MqttSettings(port=mqtt_broker.port, client_id=f"center-{uuid.uuid4().hex[:8]}"),

@@ -148,6 +148,35 @@ const STRINGS = {
     "action.register": "立案",
     "action.attach": "关联告警",
     "lang.other": "EN",
+    "login.revoked": "登录已失效（密码已修改或已退出所有设备），请重新登录",
+    "login.logged_out": "已退出登录",
+    "login.logged_out_all": "已在所有设备退出登录，请重新登录",
+    "account.menu": "账号",
+    "account.logout": "退出登录",
+    "account.logout.hint": "仅本设备",
+    "account.logout_all": "退出所有设备",
+    "account.logout_all.confirm": "再次点击确认",
+    "account.logout_all.hint": "所有手机和电脑都需重新登录",
+    "account.password": "修改密码",
+    "account.password.current": "当前密码",
+    "account.password.new": "新密码（至少8位）",
+    "account.password.repeat": "再次输入新密码",
+    "account.password.submit": "保存新密码",
+    "account.password.cancel": "取消",
+    "account.password.done": "密码已修改：本设备保持登录，其他设备需用新密码重新登录",
+    "account.password.wrong": "当前密码不正确",
+    "account.password.short": "新密码至少需要8个字符",
+    "account.password.mismatch": "两次输入的新密码不一致",
+    "account.password.conflict": "密码刚被修改过，请重新登录后再试",
+    "account.close": "关闭",
+    "account.failed": "操作失败",
+    "role.worker": "网格员",
+    "role.micro_grid_leader": "微网格长",
+    "role.grid_leader": "网格长",
+    "role.department_staff": "职能部门",
+    "role.operator": "值班员",
+    "role.engineer": "工程师",
+    "role.admin": "管理员",
   },
   en: {
     "login.title": "Log in",
@@ -287,6 +316,35 @@ const STRINGS = {
     "action.register": "Registered",
     "action.attach": "Alert attached",
     "lang.other": "中文",
+    "login.revoked": "Your login was ended (password changed or logged out everywhere): please log in again",
+    "login.logged_out": "Logged out",
+    "login.logged_out_all": "Logged out on every device: please log in again",
+    "account.menu": "Account",
+    "account.logout": "Log out",
+    "account.logout.hint": "this device only",
+    "account.logout_all": "Log out everywhere",
+    "account.logout_all.confirm": "Click again to confirm",
+    "account.logout_all.hint": "every phone and computer must log in again",
+    "account.password": "Change password",
+    "account.password.current": "Current password",
+    "account.password.new": "New password (8 characters or more)",
+    "account.password.repeat": "New password again",
+    "account.password.submit": "Save new password",
+    "account.password.cancel": "Cancel",
+    "account.password.done": "Password changed: this device stays logged in, others must log in with the new password",
+    "account.password.wrong": "The current password is wrong",
+    "account.password.short": "The new password needs at least 8 characters",
+    "account.password.mismatch": "The two new passwords differ",
+    "account.password.conflict": "The password was changed meanwhile: log in again and retry",
+    "account.close": "Close",
+    "account.failed": "Failed",
+    "role.worker": "Grid worker",
+    "role.micro_grid_leader": "Micro-grid leader",
+    "role.grid_leader": "Grid leader",
+    "role.department_staff": "Department",
+    "role.operator": "Duty operator",
+    "role.engineer": "Engineer",
+    "role.admin": "Administrator",
   },
 };
 
@@ -495,6 +553,48 @@ export function setToken(token) {
   else localStorage.removeItem(TOKEN_KEY);
 }
 
+/** Keep a login's answer (from /auth/login or /auth/password): its token and its person. */
+export function storeLogin(data) {
+  setToken(data.access_token);
+  if (data.person) {
+    me = data.person;
+    localStorage.setItem("gridwatch.login.person", data.person.id);
+  }
+}
+
+// Replacing the token (a password change, logging out everywhere) revokes the old one first:
+// the server closes this browser's sockets (4401) and refuses requests still in flight (401)
+// before the new token has arrived. While a change runs (in any tab of this browser: the mark
+// is in localStorage, shared like the token), those wait for it, then carry on with the new
+// token instead of showing the login form.
+const CHANGING_KEY = "gridwatch.token.changing";
+const CHANGE_MAX_MS = 15000;
+
+/** Run `work` (a password change, a logout everywhere) with the token marked as changing. */
+export async function whileTokenChanges(work) {
+  localStorage.setItem(CHANGING_KEY, String(Date.now()));
+  try {
+    return await work();
+  } finally {
+    localStorage.removeItem(CHANGING_KEY);
+  }
+}
+
+function tokenChanging() {
+  const since = Number(localStorage.getItem(CHANGING_KEY) || 0);
+  return since > 0 && Date.now() - since < CHANGE_MAX_MS;
+}
+
+/** After a 401/4401 for `used`: whether this browser has another token now (use it, no login). */
+export async function tokenReplaced(used) {
+  while (tokenChanging()) await new Promise((resolve) => setTimeout(resolve, 100));
+  const current = getToken();
+  return !!current && current !== used;
+}
+
+/** The login form's message for a refused token (the server's words say which case it is). */
+const refusedMessage = (detail) => t(/revoked/i.test(detail || "") ? "login.revoked" : "login.expired");
+
 /** A URL with the token as ?token= (for <img src>, which cannot send a header). */
 export function authUrl(url) {
   const token = getToken();
@@ -535,9 +635,7 @@ export function showLogin(message = "") {
           error.textContent = r.status === 429 ? `${t("login.too_many")} (${r.headers.get("Retry-After") || "60"} s)` : t("login.failed");
           return;
         }
-        setToken(data.access_token);
-        localStorage.setItem("gridwatch.login.person", data.person.id);
-        me = data.person;
+        storeLogin(data);
         overlay.remove();
         loginShown = null;
         resolve(data.person);
@@ -551,6 +649,8 @@ export function showLogin(message = "") {
   return loginShown;
 }
 
+const LOGIN_MESSAGE_KEY = "gridwatch.login.message"; // shown by the login form after a reload
+
 /** The logged-in person: checks a stored token (GET /auth/me), else shows the login form. */
 export async function ensureLogin() {
   if (getToken()) {
@@ -560,13 +660,27 @@ export async function ensureLogin() {
         me = await r.json();
         return me;
       }
-      if (r.status === 401) setToken("");
+      if (r.status === 401) {
+        setToken("");
+        const data = await r.json().catch(() => ({}));
+        return showLogin(refusedMessage(detailText(data.detail)));
+      }
     } catch {
       // offline (the phone): keep the stored token, the page works from its queue
       return me;
     }
   }
-  return showLogin();
+  const message = sessionStorage.getItem(LOGIN_MESSAGE_KEY) || "";
+  sessionStorage.removeItem(LOGIN_MESSAGE_KEY);
+  return showLogin(message);
+}
+
+/** Log out on this device: forget the token and start the page again at the login form. */
+export function logOut(message = "") {
+  setToken("");
+  me = null;
+  if (message) sessionStorage.setItem(LOGIN_MESSAGE_KEY, message);
+  location.reload();
 }
 
 /** Forget the token and show the login form again (a "log out" button, or a 401). */
@@ -603,9 +717,13 @@ export async function api(path, { method = "GET", body, signal } = {}) {
       data = text;
     }
   }
-  if (response.status === 401) relogin(t("login.expired"));
+  const detail = data && typeof data === "object" ? detailText(data.detail) : detailText(data);
+  if (response.status === 401) {
+    // Revoked by a password change made here (or in another tab): retry with the new token.
+    if (token && (await tokenReplaced(token))) return api(path, { method, body, signal });
+    relogin(refusedMessage(detail));
+  }
   if (!response.ok) {
-    const detail = data && typeof data === "object" ? detailText(data.detail) : detailText(data);
     throw new ApiError(response.status, detail || `${response.status} ${response.statusText}`);
   }
   return data;
@@ -694,6 +812,7 @@ export class LiveSocket {
   _connect() {
     if (this.stopped || this.ws) return;
     let ws;
+    const token = getToken();
     try {
       ws = new WebSocket(this.url);
     } catch {
@@ -729,9 +848,17 @@ export class LiveSocket {
       this.ws = null;
       this._setOnline(false);
       if (event.code === 4401 || event.code === 4403) {
-        // The token is gone or expired: log in again (the page reloads after).
-        this.stop();
-        relogin(t("login.expired"));
+        // The token is gone or expired: log in again (the page reloads after), unless this
+        // browser has a new one by now (a password change): then reconnect with that.
+        tokenReplaced(token).then((replaced) => {
+          if (this.stopped) return;
+          if (replaced) {
+            this._connectNow();
+            return;
+          }
+          this.stop();
+          relogin(event.code === 4401 ? refusedMessage(event.reason) : t("login.expired"));
+        });
         return;
       }
       this._schedule();

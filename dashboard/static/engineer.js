@@ -3,6 +3,7 @@
 // edge's own config models and pushes the edge's whole config to it, which applies it live and
 // reports its config back (then this page shows "applied by the edge").
 import { API, ApiError, LANG, api, authUrl, ensureLogin, getJSON, h } from "./common.js";
+import { mountAccount } from "./account.js";
 
 const WORDS = {
   zh: {
@@ -286,5 +287,6 @@ $("save").addEventListener("click", save);
 $("reload-frame").addEventListener("click", () => loadEdges(false));
 window.addEventListener("resize", draw);
 await ensureLogin();
+mountAccount();
 loadEdges();
 window.gridwatchEngineer = { get zones() { return zones; }, loadEdges, selectCamera };

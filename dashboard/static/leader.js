@@ -22,6 +22,7 @@ import {
   stateName,
   t,
 } from "./common.js";
+import { mountAccount } from "./account.js";
 
 const STATES = ["registered", "dispatched", "accepted", "handling", "handled", "verified", "evaluated", "closed", "void"];
 const LEVELS = ["district", "grid", "micro_grid", "worker", "department", "event_type"];
@@ -297,6 +298,15 @@ const IND_COLUMNS = [
   ["satisfaction", "col.satisfaction", (v) => (v == null ? "—" : Number(v).toFixed(2))],
 ];
 
+// A CSV link cannot send a header, so its URL carries the token: signed when it is clicked,
+// with the token of that moment (a password change replaces the token the page started with).
+function signOnClick(link) {
+  const sign = () => { link.href = authUrl(link.dataset.path); };
+  link.addEventListener("click", sign);
+  link.addEventListener("auxclick", sign);
+  link.addEventListener("contextmenu", sign);
+}
+
 function periodQuery(period, date) {
   const q = new URLSearchParams({ period });
   if (date) q.set("date", date);
@@ -306,7 +316,7 @@ function periodQuery(period, date) {
 async function loadIndicators() {
   const q = periodQuery($("ind-period").value, $("ind-date").value);
   q.set("level", $("ind-level").value);
-  $("ind-csv").href = authUrl(`${API}/indicators?${q}&format=csv`); // a link cannot send a header
+  $("ind-csv").dataset.path = `${API}/indicators?${q}&format=csv`;
   $("ind-head").replaceChildren(...IND_COLUMNS.map(([, key]) => h("th", {}, t(key))));
   try {
     const body = await getJSON(`${API}/indicators?${q}`);
@@ -322,7 +332,7 @@ async function loadIndicators() {
 
 async function loadRanking() {
   const q = periodQuery($("rank-period").value, $("rank-date").value);
-  $("rank-csv").href = authUrl(`${API}/rankings/grids?${q}&format=csv`);
+  $("rank-csv").dataset.path = `${API}/rankings/grids?${q}&format=csv`;
   try {
     const body = await getJSON(`${API}/rankings/grids?${q}`);
     $("rank-rows").replaceChildren(
@@ -386,8 +396,11 @@ function onMessage(msg) {
 async function main() {
   applyI18n();
   await ensureLogin();
+  mountAccount();
   $("lang-switch").href = otherLangHref();
   for (const tab of document.querySelectorAll(".tab")) tab.addEventListener("click", () => showTab(tab.dataset.tab));
+  signOnClick($("ind-csv"));
+  signOnClick($("rank-csv"));
   $("ind-level").replaceChildren(...LEVELS.map((l) => option(l, t(`level.${l}`))));
   $("ind-level").value = "grid";
   for (const id of ["ind-period", "rank-period"]) {

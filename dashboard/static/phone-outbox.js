@@ -58,10 +58,11 @@ export async function pending() {
   return tx("readonly", (store) => req2p(store.getAll()));
 }
 
-/** Give every queued action a fresh token (after a new login on this phone). */
-export async function retoken(token) {
+/** Give a worker's queued actions their fresh token (after a new login or a password change).
+ * Another worker's entries on a shared phone keep theirs: they wait for that worker's login. */
+export async function retoken(token, workerId) {
   for (const entry of await pending()) {
-    if (entry.token !== token) await put({ ...entry, token });
+    if (entry.worker_id === workerId && entry.token !== token) await put({ ...entry, token });
   }
 }
 
@@ -83,7 +84,12 @@ function broadcast(msg) {
   }
 }
 
-class Transient extends Error {}
+class Transient extends Error {
+  constructor(message, status = 0) {
+    super(message);
+    this.status = status;
+  }
+}
 
 async function send(url, init) {
   let response;
@@ -94,7 +100,7 @@ async function send(url, init) {
   }
   // 401: the login expired; kept until the phone logs in again (retoken) and flushes.
   if (response.status >= 500 || response.status === 408 || response.status === 429 || response.status === 401) {
-    throw new Transient(`HTTP ${response.status}`);
+    throw new Transient(`HTTP ${response.status}`, response.status);
   }
   let data = null;
   try {
@@ -139,13 +145,19 @@ async function deliver(entry) {
 
 async function flushUnlocked() {
   const results = [];
+  const loggedOut = new Set(); // workers whose login expired: their entries wait, others go on
+  let stalled = null;
   for (const entry of await pending()) {
+    if (loggedOut.has(entry.worker_id)) continue;
     let result;
     try {
       result = await deliver(entry);
     } catch (err) {
-      if (err instanceof Transient) return { results, stalled: true, error: err.message };
-      throw err;
+      if (!(err instanceof Transient)) throw err;
+      if (err.status !== 401) return { results, stalled: true, error: err.message };
+      loggedOut.add(entry.worker_id);
+      stalled = err.message;
+      continue;
     }
     await remove(entry.id);
     // 409: the action already happened (a resend whose first answer was lost) or the ticket has
@@ -154,7 +166,7 @@ async function flushUnlocked() {
     results.push(msg);
     broadcast(msg);
   }
-  return { results, stalled: false };
+  return stalled ? { results, stalled: true, error: stalled } : { results, stalled: false };
 }
 
 /** Send everything queued, oldest first; stops at the first network failure (order kept). */

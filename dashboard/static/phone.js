@@ -28,6 +28,7 @@ import {
   stateName,
   t,
 } from "./common.js";
+import { mountAccount } from "./account.js";
 import { renderDetail } from "./phone-detail.js";
 import { CHANNEL, SYNC_TAG, enqueue, flush, pending as queuedEntries, retoken } from "./phone-outbox.js";
 import { countdown, label, tickCountdowns } from "./phone-text.js";
@@ -50,7 +51,7 @@ if (person && wanted && person.id !== wanted) {
 }
 const workerId = (person?.id || (getToken() ? localStorage.getItem(WORKER_KEY) : "") || "").trim();
 if (workerId) localStorage.setItem(WORKER_KEY, workerId);
-if (getToken()) retoken(getToken()); // actions queued under an older login go with this one
+if (getToken()) retoken(getToken(), workerId); // my actions queued under an older login go with this one
 const TICKETS_KEY = `gridwatch.tickets.${workerId}`;
 const $ = (id) => document.getElementById(id);
 
@@ -633,6 +634,8 @@ function refreshAges() {
 
 applyI18n();
 $("lang-switch").href = otherLangHref();
+// Who is logged in, log out, change password; the queue goes on with the new token.
+if (getToken()) mountAccount({ compact: true, onToken: (token) => retoken(token, workerId) });
 $("error-close").addEventListener("click", () => showError(""));
 document.documentElement.dataset.lang = LANG;
 

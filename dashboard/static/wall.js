@@ -30,6 +30,7 @@ import {
   stateName,
   t,
 } from "./common.js";
+import { mountAccount } from "./account.js";
 import { DistrictMap, rem } from "./wall-map.js";
 
 const ALERT_LIMIT = 50; // what the REST call asks for (the contract's limit)
@@ -651,6 +652,7 @@ setInterval(tick, 1000);
 setInterval(renderMapCameras, 30_000); // "alerting" wears off
 setWsStatus(false);
 await ensureLogin();
+mountAccount({ compact: true }); // the operator picker shows the name
 loadPeople();
 loadAll();
 new LiveSocket("/ws", { onMessage, onStatus: setWsStatus }).start();
