@@ -8,7 +8,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, Locator, Page, expect, sync_playwright
+
+from tests.mqtt_helpers import Publisher, make_alert
 
 CHROMIUM = Path("/usr/lib/chromium/chromium")
 
@@ -46,3 +48,14 @@ def new_page(browser: Browser, width: int, height: int, *, center: Any = None,
     page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
     page.on("pageerror", lambda e: errors.append(str(e)))
     return page, errors
+
+
+def new_ticket_card(page: Page, broker_port: int) -> Locator:
+    """Publish an alert at the demo place (cam-vn-01, worker w-0111) to the broker on
+    ``broker_port`` and return its ticket's card once the phone page shows it."""
+    pub = Publisher(broker_port)
+    pub.alert(make_alert())
+    pub.close()
+    card = page.locator(".ticket-card[data-ticket-id]").first
+    expect(card).to_be_visible(timeout=5_000)
+    return card

@@ -14,8 +14,9 @@ import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, expect
 
 from center.paths import REPO
+from tests.browser import new_ticket_card
 from tests.conftest import RunningCenter, password_for
-from tests.mqtt_helpers import Publisher, make_alert, wait_until
+from tests.mqtt_helpers import wait_until
 
 ARTIFACTS = REPO / "test-artifacts"
 WORKER = "w-0111"
@@ -91,12 +92,7 @@ def test_changing_the_password_on_the_phone_keeps_it_logged_in(
 
     # A queued action, taken under the old token, that must still go out afterwards. The test
     # holds the outbox's lock so that nothing sends it before the password has changed.
-    pub = Publisher(mqtt_broker.port)
-    pub.alert(make_alert())
-    pub.close()
-    card = page.locator(".ticket-card[data-ticket-id]").first
-    expect(card).to_be_visible(timeout=5_000)
-    ticket_id = card.get_attribute("data-ticket-id")
+    ticket_id = new_ticket_card(page, mqtt_broker.port).get_attribute("data-ticket-id")
     page.evaluate("""() => new Promise((held) => navigator.locks.request('gridwatch-outbox',
         () => new Promise((release) => { window.__releaseOutbox = release; held(); })))""")
     page.evaluate("""async (id) => (await import('/static/phone-outbox.js')).enqueue({

@@ -10,7 +10,7 @@ import pytest
 from playwright.sync_api import Browser, Page, expect
 
 from center.paths import REPO
-from tests.browser import log_in
+from tests.browser import log_in, new_ticket_card
 from tests.conftest import RunningCenter
 from tests.mqtt_helpers import Publisher, make_alert, tiny_jpeg, wait_until
 
@@ -55,11 +55,7 @@ def test_phone_accepts_and_resolves(browser: Browser, center: RunningCenter, mqt
     page, errors = _page(browser, 375, 812, center, "w-0111")
     page.goto(center.url + "/phone?worker_id=w-0111")
     expect(page.locator("#ws-status")).to_have_attribute("data-state", "online", timeout=10_000)
-    pub = Publisher(mqtt_broker.port)
-    pub.alert(make_alert())
-    pub.close()
-    card = page.locator(".ticket-card[data-ticket-id]").first
-    expect(card).to_be_visible(timeout=5_000)
+    card = new_ticket_card(page, mqtt_broker.port)
     ticket_id = card.get_attribute("data-ticket-id")
     card.locator('button[data-action="accept"]').click()
     expect(card.locator('button[data-action="resolve"]')).to_be_visible(timeout=5_000)

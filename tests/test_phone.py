@@ -20,7 +20,7 @@ from playwright.sync_api import Browser, Page, expect
 from center.paths import REPO
 from center.settings import CenterSettings, DatabaseSettings, HttpSettings, MqttSettings
 from simulators.local_services import free_port
-from tests.browser import new_page
+from tests.browser import new_page, new_ticket_card
 from tests.conftest import RunningCenter, password_for, set_known_passwords
 from tests.mqtt_helpers import Publisher, make_alert, tiny_jpeg, wait_until
 
@@ -55,15 +55,6 @@ def _photo(tmp_path: Path) -> Path:
     path = tmp_path / "handled.jpg"
     path.write_bytes(tiny_jpeg())
     return path
-
-
-def _new_ticket_card(page: Page, port: int):
-    pub = Publisher(port)
-    pub.alert(make_alert())
-    pub.close()
-    card = page.locator(".ticket-card[data-ticket-id]").first
-    expect(card).to_be_visible(timeout=5_000)
-    return card
 
 
 def _record_traffic(page: Page) -> list[str]:
@@ -140,7 +131,7 @@ def test_phone_flow_accept_arrive_resolve_with_photo(browser: Browser,
     trace = _record_traffic(page)
     page.goto(f"{center.url}/phone?worker_id={WORKER}")
     expect(page.locator("#ws-status")).to_have_attribute("data-state", "online", timeout=10_000)
-    card = _new_ticket_card(page, mqtt_broker.port)
+    card = new_ticket_card(page, mqtt_broker.port)
     ticket_id = card.get_attribute("data-ticket-id")
     # A new ticket announces itself: highlighted card, banner, the deadline counting down.
     expect(card).to_have_class(re.compile(r"\bis-new\b"))
@@ -200,7 +191,7 @@ def test_a_photo_picked_while_a_live_update_redraws_the_sheet_is_kept(
     page, errors = new_page(browser, 375, 812, center=center, person_id=WORKER)
     page.goto(f"{center.url}/phone?worker_id={WORKER}")
     expect(page.locator("#ws-status")).to_have_attribute("data-state", "online", timeout=10_000)
-    card = _new_ticket_card(page, mqtt_broker.port)
+    card = new_ticket_card(page, mqtt_broker.port)
     ticket_id = card.get_attribute("data-ticket-id")
     card.locator(".card-camera").click()
     sheet = page.locator("#ticket-detail .detail-sheet")
@@ -234,7 +225,7 @@ def test_a_shared_phone_keeps_each_workers_queue_to_their_own_login(
     page, errors = new_page(browser, 375, 812, center=center, person_id=WORKER)
     page.goto(f"{center.url}/phone?worker_id={WORKER}")
     expect(page.locator("#ws-status")).to_have_attribute("data-state", "online", timeout=10_000)
-    ticket_id = _new_ticket_card(page, mqtt_broker.port).get_attribute("data-ticket-id")
+    ticket_id = new_ticket_card(page, mqtt_broker.port).get_attribute("data-ticket-id")
     outbox = "await import('/static/phone-outbox.js')"
     page.evaluate(f"""async (id) => {{
         const o = {outbox};
@@ -304,7 +295,7 @@ def test_actions_taken_while_the_center_is_stopped_arrive_after_it_restarts(
         expect(page.locator("#ws-status")).to_have_attribute("data-state", "online",
                                                              timeout=10_000)
         _controlled(page)
-        card = _new_ticket_card(page, mqtt_broker.port)
+        card = new_ticket_card(page, mqtt_broker.port)
         ticket_id = card.get_attribute("data-ticket-id")
 
         center.stop()
