@@ -116,11 +116,11 @@ def ensure_torchvision() -> str:
             raise RuntimeError("torchvision was imported before edge.detect.torchvision_compat "
                                "could register its nms kernel; call ensure_torchvision() first")
         _register_nms()
+        # Imports torchvision itself, whose import-time fake-kernel registrations need the op.
         import torchvision.extension
 
         # torchvision decided at import that its ops are missing; ours is there now.
         torchvision.extension._has_ops = lambda: True
-        import torchvision  # runs torchvision's own import-time registrations
 
         log.info("torchvision's compiled ops do not load here (CUDA-linked wheel); "
                  "using the pure-PyTorch CPU nms from %s", __name__)
