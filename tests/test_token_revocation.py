@@ -236,3 +236,16 @@ def test_tokens_from_before_generations(center: RunningCenter) -> None:
         assert _me(center, weird).status_code == 401
     httpx.post(center.url + "/api/v1/auth/logout-all", headers={"Authorization": f"Bearer {old}"})
     assert _revoked(center, old)
+
+
+def test_deactivating_a_person_revokes_their_tokens(center: RunningCenter) -> None:
+    """A person dropped from the district (deactivated) and later taken back does not get their
+    old tokens back; a new login works."""
+    old = _token(center, "w-0112")
+    assert _me(center, old).status_code == 200
+    with psycopg.connect(center.settings.db.dsn) as conn:
+        conn.execute("UPDATE district_people SET active = false WHERE id = 'w-0112'")
+    with psycopg.connect(center.settings.db.dsn) as conn:
+        conn.execute("UPDATE district_people SET active = true WHERE id = 'w-0112'")
+    wait_until(lambda: _revoked(center, old), 5, "the old token refused")
+    assert _me(center, _token(center, "w-0112")).status_code == 200
