@@ -85,12 +85,16 @@ def test_outbox_bound_drops_updates_first_then_snapshots_and_counts(tmp_path: Pa
     assert again.counters() == c
 
 
-def test_broker_crash_mid_stream_every_alert_arrives_in_order(tmp_path: Path) -> None:
+def test_broker_crash_mid_stream_every_unacknowledged_alert_arrives_in_order(
+        tmp_path: Path) -> None:
+    """The edge's side of delivery across a SIGKILLed broker: every alert the broker had not
+    acknowledged when it died (in flight, queued, sent while it was down) arrives, in order.
+    What it had acknowledged but not yet passed on is the broker's to keep: a killed Mosquitto
+    restarts from its last autosave (docs/reliability.md), so those are counted, not required."""
     broker = Mosquitto(tmp_path / "mqtt").start()
     collector = Collector(broker.port, "collector-crash")
-    # The collector's persistent session must be on disk before the crash: a killed Mosquitto
-    # restarts from its last save, and edges resend before a new subscription could be made
-    # (docs/reliability.md).
+    # The collector's persistent session must be on disk before the crash, or the restarted
+    # broker has no subscriber for the edge's resends.
     broker.save()
     store = EdgeStore(tmp_path / "edge.sqlite")
     pub = MqttPublisher("edge-sf", BrokerConfig(port=broker.port), store=store,
@@ -104,24 +108,32 @@ def test_broker_crash_mid_stream_every_alert_arrives_in_order(tmp_path: Path) ->
             pub.send(a)
             if i == 150:
                 broker.kill()
+                # Once the edge has seen the connection close it has read every acknowledgement
+                # the broker sent before dying: what is still in its store now is exactly what
+                # the broker had not acknowledged.
+                wait_until(lambda: not pub.connected.is_set(), 10, "the edge to see the crash")
+                unacked = {(r.alert_id, r.seq) for r in store.after(0, 100_000)}
                 time.sleep(1.0)
                 broker.start()  # same port and data folder
                 collector.subscribed.clear()
                 restart = time.monotonic()
                 assert collector.subscribed.wait(10)
+        assert unacked, "the kill came after everything was acknowledged: nothing was tested"
         assert pub.drain(60), f"{store.pending()} alerts still queued"
         recovered = time.monotonic() - restart
-        wait_until(lambda: set(collector.keys()) >= {(str(a.alert_id), a.seq) for a in sent},
-                   20, "all alerts at the subscriber")
+        want = [(str(a.alert_id), a.seq) for a in sent]
+        required = unacked | set(want[151:])
+        wait_until(lambda: set(collector.keys()) >= required, 20, "every unacknowledged alert")
         elapsed = time.monotonic() - t0
         keys = collector.keys()
-        want = [(str(a.alert_id), a.seq) for a in sent]
         first_seen = list(dict.fromkeys(keys))
-        assert sorted(first_seen) == sorted(want)  # every (alert_id, seq), none lost
-        assert first_seen == want  # and in order
-        print(f"\n{len(sent)} alerts, broker killed after 151: all delivered, "
-              f"{len(keys) - len(want)} redelivered duplicates, queue drained "
-              f"{recovered:.2f}s after restart, {len(sent) / elapsed:.0f} alerts/s overall")
+        lost = set(want) - set(first_seen)
+        assert not lost & required
+        assert first_seen == [k for k in want if k not in lost]  # in order
+        print(f"\n{len(sent)} alerts, broker killed after 151 with {len(unacked)} "
+              f"unacknowledged: all of those delivered, {len(lost)} acknowledged ones lost "
+              f"with the broker, {len(keys) - len(first_seen)} redelivered duplicates, queue "
+              f"drained {recovered:.2f}s after restart, {len(sent) / elapsed:.0f} alerts/s")
     finally:
         pub.close(1)
         collector.close()
