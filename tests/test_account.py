@@ -224,9 +224,15 @@ def test_logging_out_on_this_device_only_forgets_its_token(
     expect(page.locator("#account-logout")).to_contain_text("Log out")
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "engineer-account-1280x900.png"))
-    # Escape closes the panel; the button opens it again.
+    # The keyboard stays in the open panel: Tab never reaches the page behind it.
+    for _ in range(12):
+        page.keyboard.press("Tab")
+        assert page.evaluate("""() => document.activeElement === document.body
+            || !!document.activeElement.closest('#account-panel')"""), "Tab left the panel"
+    # Escape closes the panel, and the page behind takes the keyboard again.
     page.keyboard.press("Escape")
     expect(page.locator("#account-panel")).to_be_hidden()
+    assert page.evaluate("() => document.activeElement.id") == "account-button"
     button.click()
     page.locator("#account-logout").click()
     expect(page.locator("#login")).to_be_visible(timeout=5_000)

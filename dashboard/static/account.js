@@ -97,14 +97,21 @@ export function mountAccount({ before = document.getElementById("lang-switch"), 
   if (document.body.classList.contains("wall")) overlay.classList.add("is-wall");
   document.body.append(overlay);
 
+  // While the panel is open the rest of the page is inert: Tab stays in the panel and a screen
+  // reader reads only the panel. A login form shown meanwhile is added later, so not inert.
+  let inerted = [];
   function open() {
     say("");
     disarm();
+    inerted = [...document.body.children].filter((el) => el !== overlay && !el.inert);
+    for (const el of inerted) el.inert = true;
     overlay.hidden = false;
     button.setAttribute("aria-expanded", "true");
     passwordToggle.focus();
   }
   function close() {
+    for (const el of inerted) el.inert = false;
+    inerted = [];
     overlay.hidden = true;
     showForm(false);
     disarm();
