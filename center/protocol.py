@@ -40,10 +40,11 @@ EventCode = Annotated[str, Field(pattern=r"^\d{4,6}$")]
 Unit = Annotated[float, Field(ge=0.0, le=1.0)]
 
 
-class _Message(BaseModel):
-    """Strict base: unknown fields are an error, so a typo never passes silently."""
+class _Versioned(BaseModel):
+    """Every wire object (MQTT and websocket) carries ``schema_version`` 1, and unknown fields
+    are an error, so a typo never passes silently."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid")
 
     schema_version: Literal[1] = SCHEMA_VERSION
 
@@ -53,6 +54,12 @@ class _Message(BaseModel):
         if isinstance(value, bool):  # lax mode would take `true` for 1
             raise ValueError("schema_version must be the integer 1")
         return value
+
+
+class _Message(_Versioned):
+    """An MQTT message: immutable once parsed."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 # --- topics -----------------------------------------------------------------------------------
@@ -225,19 +232,9 @@ class EdgeConfigState(_Message):
 WsEventType = Literal["hello", "alert", "ticket", "camera_status", "emergency", "broadcast"]
 
 
-class WsEvent(BaseModel):
+class WsEvent(_Versioned):
     """Envelope for everything pushed to wall screens and phones over the websocket."""
 
-    model_config = ConfigDict(extra="forbid")
-
-    schema_version: Literal[1] = SCHEMA_VERSION
-
-    @field_validator("schema_version", mode="before")
-    @classmethod
-    def _not_a_bool(cls, value: Any) -> Any:
-        if isinstance(value, bool):  # lax mode would take `true` for 1
-            raise ValueError("schema_version must be the integer 1")
-        return value
     type: WsEventType
     at: datetime
     data: dict[str, Any]
