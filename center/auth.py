@@ -107,10 +107,7 @@ async def token_generation(conn: AsyncConnection, person_id: str) -> int:
 async def revoke_tokens(conn: AsyncConnection, person_id: str) -> int:
     """Log a person out everywhere: every token issued so far stops working. Returns the new
     generation (which new logins carry)."""
-    cur = await conn.execute(
-        "INSERT INTO person_tokens (person_id, generation, revoked_at) VALUES (%s, 1, now())"
-        " ON CONFLICT (person_id) DO UPDATE SET generation = person_tokens.generation + 1,"
-        " revoked_at = now() RETURNING generation", (person_id,))
+    cur = await conn.execute("SELECT person_tokens_revoke(%s)", (person_id,))  # migration 0009
     row = await cur.fetchone()
     assert row is not None
     return row[0]

@@ -734,6 +734,15 @@ export const postJSON = (path, body, opts) => api(path, { ...opts, method: "POST
 
 // --- websocket -------------------------------------------------------------------------------
 
+/** The page's connection light (#ws-status): its word, class and data-state (tests wait on it). */
+export function setWsStatus(online) {
+  const el = document.getElementById("ws-status");
+  const word = online ? "online" : "offline";
+  el.textContent = word;
+  el.className = `ws-status ${word}`;
+  el.dataset.state = word;
+}
+
 /**
  * A websocket to the center that reconnects by itself with exponential backoff and jitter.
  *
@@ -744,15 +753,6 @@ export const postJSON = (path, body, opts) => api(path, { ...opts, method: "POST
  *   });
  *   live.start();
  */
-/** The page's connection light (#ws-status): its word, class and data-state (tests wait on it). */
-export function setWsStatus(online) {
-  const el = document.getElementById("ws-status");
-  const word = online ? "online" : "offline";
-  el.textContent = word;
-  el.className = `ws-status ${word}`;
-  el.dataset.state = word;
-}
-
 export class LiveSocket {
   constructor(path, { onOpen, onMessage, onStatus, minDelay = 500, maxDelay = 15000 } = {}) {
     this.path = path;

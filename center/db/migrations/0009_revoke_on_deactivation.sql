@@ -1,14 +1,20 @@
--- Deactivating a person (the district file dropped them, or an admin did) revokes their tokens,
--- as a password change does (0008): a token refused while they were inactive must stay refused
--- if they are reactivated later, e.g. when a worker rejoins and the district is imported again.
+-- One way to revoke a person's tokens (raise their generation, 0008): `POST /auth/logout-all`
+-- (center/auth.py revoke_tokens) calls it, and so does deactivating a person (the district file
+-- dropped them, or an admin did): a token refused while they were inactive must stay refused if
+-- they are reactivated later, e.g. when a worker rejoins and the district is imported again.
+CREATE OR REPLACE FUNCTION person_tokens_revoke(person text) RETURNS integer
+LANGUAGE sql AS $$
+    INSERT INTO person_tokens (person_id, generation, revoked_at) VALUES (person, 1, now())
+    ON CONFLICT (person_id) DO UPDATE SET
+        generation = person_tokens.generation + 1,
+        revoked_at = now()
+    RETURNING generation;
+$$;
+
 CREATE OR REPLACE FUNCTION person_tokens_deactivated() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
-    INSERT INTO person_tokens (person_id, generation, revoked_at)
-    VALUES (NEW.id, 1, now())
-    ON CONFLICT (person_id) DO UPDATE SET
-        generation = person_tokens.generation + 1,
-        revoked_at = now();
+    PERFORM person_tokens_revoke(NEW.id);
     RETURN NULL;
 END $$;
 
