@@ -101,6 +101,7 @@ def create_app(settings: CenterSettings, *, clock: Clock | None = None,
             ctx.emergency_scopes = {r[0] for r in await cur.fetchall()}
             secret = await auth.signing_secret(conn, configured_secret)
             tokens = auth.TokenGenerations(on_revoke=hub.revoke)
+            hub.generation_of = tokens.current
             await tokens.load(conn)  # before serving: no revoked token works after a restart
         assert stored is not None
         ctx.district = stored

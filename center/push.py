@@ -86,8 +86,9 @@ class Hub:
         self._queue_size = queue_size
         self.dropped_clients = 0
         self.receipts: ReceiptSink | None = None
-        #: The latest generation each revoked person's tokens must have (``revoke``).
-        self._revoked: dict[str, int] = {}
+        #: A person's current token generation (center/auth.py ``TokenGenerations.current``,
+        #: set by the app): a socket accepted with an older one is closed at once.
+        self.generation_of: Callable[[str], int] = lambda _person_id: 0
 
     @property
     def client_count(self) -> int:
@@ -145,7 +146,6 @@ class Hub:
         """Close (4401) the sockets a person opened with tokens older than ``generation``:
         their password changed or they logged out everywhere (center/auth.py). Returns how
         many."""
-        self._revoked[person_id] = max(generation, self._revoked.get(person_id, 0))
         closed = 0
         for client in list(self._clients):
             if client.person_id == person_id and client.generation < generation:
@@ -168,7 +168,7 @@ class Hub:
                          sees=_ticket_filter(principal, district), person_id=principal.id,
                          generation=principal.generation)
         self._clients.add(client)
-        if principal.generation < self._revoked.get(principal.id, 0):
+        if principal.generation < self.generation_of(principal.id):
             self._close(client, REVOKED)  # revoked while it was being accepted
         hello = WsEvent(type="hello", at=datetime.now(UTC),
                         data={"worker_id": worker_id, "person_id": principal.id,
