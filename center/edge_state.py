@@ -1,16 +1,13 @@
 """What the edges report about themselves for the engineer view: their running config and a
 recent frame per camera (``center.protocol.edge_config_state_topic`` and
-``camera_frame_topic``). Ingest hands those topics here; only the latest of each is kept.
+``camera_frame_topic``). Ingest's dispatch hands those topics to ``handle`` and dead-letters
+what it refuses; only the latest of each is kept.
 
-The ingest dispatch calls ``handle`` for every topic whose kind is in ``KINDS`` and turns a
-returned reason into a dead letter. Integration (center/ingest.py ``Ingest._dispatch``, before
-its final ``else``, with ``from center import edge_state`` at the top)::
-
-        elif kind in edge_state.KINDS:
-            if reason := await edge_state.handle(self._pool, kind, ids, payload):
-                raise Rejected(reason)
-
-and in center/protocol.py ``CENTER_SUBSCRIPTIONS = (...) + EDGE_STATE_SUBSCRIPTIONS``.
+An edge speaks only for itself and for the cameras the district gives it (``Camera.edge_id``),
+as for alerts and status: a config naming another edge's camera, or a frame of one, is refused
+whole, so the engineer view never shows (nor pushes zones to) a camera on an edge that does not
+own it. The config must be a valid edge config (``edge.config.EdgeConfig``): the engineer API
+builds zone pushes from it, and a document the edge itself could not run is no basis for one.
 """
 
 from __future__ import annotations
@@ -25,7 +22,9 @@ from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 from pydantic import ValidationError
 
+from center.district import District
 from center.protocol import MAX_FRAME_BYTES, EdgeConfigState
+from edge.config import EdgeConfig, _key_path
 
 log = logging.getLogger(__name__)
 
@@ -33,29 +32,70 @@ log = logging.getLogger(__name__)
 KINDS = frozenset({"config-state", "frames"})
 
 
-async def handle(pool: AsyncConnectionPool, kind: str, ids: list[str],
+def _errors(exc: ValidationError, prefix: tuple[str | int, ...] = ()) -> str:
+    return "; ".join(f"{_key_path(prefix + tuple(e['loc'])) or 'payload'}: {e['msg']}"
+                     for e in exc.errors(include_url=False))
+
+
+def not_given(district: District, edge_id: str, camera_ids: list[str]) -> list[str]:
+    """The cameras of ``camera_ids`` the district does not give to ``edge_id``."""
+    return [c for c in camera_ids
+            if (cam := district.cameras.get(c)) is None or cam.edge_id != edge_id]
+
+
+def _has_nul(value: Any) -> bool:
+    """PostgreSQL's jsonb cannot hold U+0000 in any string (key or value)."""
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_nul(v) for v in value)
+    return False
+
+
+def _config_state(district: District, edge_id: str, payload: bytes
+                  ) -> tuple[EdgeConfigState | None, str | None]:
+    """The parsed config state, or why it is refused."""
+    try:
+        state = EdgeConfigState.model_validate_json(payload)
+    except ValidationError as exc:
+        return None, _errors(exc)
+    if state.edge_id != edge_id:
+        return None, f"config state of edge {state.edge_id} published under {edge_id}"
+    if _has_nul(state.config):
+        return None, "config holds a NUL character (U+0000)"
+    try:
+        config = EdgeConfig.model_validate(state.config)
+    except ValidationError as exc:
+        return None, _errors(exc, ("config",))
+    if foreign := not_given(district, edge_id, [c.id for c in config.cameras]):
+        return None, (f"config names cameras {foreign} that the district does not give to "
+                      f"edge {edge_id}")
+    return state, None
+
+
+async def handle(pool: AsyncConnectionPool, district: District, kind: str, ids: list[str],
                  payload: bytes) -> str | None:
     """Store one message; returns why it was refused (a dead letter), else None. An empty
     payload only clears a retained slot and is ignored."""
     if not payload:
         return None
     if kind == "config-state" and len(ids) == 1:
-        try:
-            state = EdgeConfigState.model_validate_json(payload)
-        except ValidationError as exc:
-            return "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}"
-                             for e in exc.errors(include_url=False))
-        if state.edge_id != ids[0]:
-            return f"config state of edge {state.edge_id} published under {ids[0]}"
+        state, reason = _config_state(district, ids[0], payload)
+        if state is None:
+            return reason
         async with pool.connection() as conn:
             await conn.execute(
                 "INSERT INTO edge_configs (edge_id, config, updated_at) VALUES (%s, %s, %s)"
                 " ON CONFLICT (edge_id) DO UPDATE SET config = EXCLUDED.config,"
                 " updated_at = EXCLUDED.updated_at",
-                (state.edge_id, Jsonb(state.config), state.at))
+                (state.edge_id, Jsonb(state.config), datetime.now(UTC)))
         log.info("edge=%s config state stored", state.edge_id)
         return None
     if kind == "frames" and len(ids) == 2:
+        if not_given(district, ids[0], [ids[1]]):
+            return f"camera {ids[1]} is not given to edge {ids[0]} by the district"
         if len(payload) > MAX_FRAME_BYTES:
             return f"frame larger than {MAX_FRAME_BYTES} bytes"
         if not payload.startswith(b"\xff\xd8"):
@@ -88,16 +128,6 @@ async def edge_config(conn: Any, edge_id: str) -> EdgeConfigRow | None:
     cur = conn.cursor(row_factory=class_row(EdgeConfigRow))
     await cur.execute("SELECT edge_id, config, updated_at FROM edge_configs WHERE edge_id = %s",
                       (edge_id,))
-    return await cur.fetchone()
-
-
-async def edge_of_camera(conn: Any, camera_id: str) -> EdgeConfigRow | None:
-    """The edge whose reported config has this camera (the most recently reported one)."""
-    cur = conn.cursor(row_factory=class_row(EdgeConfigRow))
-    await cur.execute(
-        "SELECT edge_id, config, updated_at FROM edge_configs"
-        " WHERE config -> 'cameras' @> %s ORDER BY updated_at DESC LIMIT 1",
-        (Jsonb([{"id": camera_id}]),))
     return await cur.fetchone()
 
 

@@ -54,6 +54,7 @@ from psycopg.rows import class_row
 from psycopg_pool import AsyncConnectionPool
 from pydantic import ValidationError
 
+from center import edge_state
 from center.context import Context
 from center.db import queries
 from center.protocol import (
@@ -458,6 +459,10 @@ class Ingest:
         elif kind == "heartbeat" and len(ids) == 1:
             beat = self._validate(Heartbeat, payload)
             self.edges_seen[beat.edge_id] = beat.at
+        elif kind in edge_state.KINDS:
+            if reason := await edge_state.handle(self._pool, self._ctx.district, kind, ids,
+                                                 payload):
+                raise Rejected(reason)
         else:
             raise Rejected(f"unknown topic {topic}")
 

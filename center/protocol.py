@@ -113,14 +113,13 @@ EDGE_STATE_SUBSCRIPTIONS = (
     f"{TOPIC_ROOT}/frames/+/+",
 )
 
-#: What the center subscribes to. TODO(issue 5 integration): add ``+ EDGE_STATE_SUBSCRIPTIONS``
-#: in the same change that makes center/ingest.py's dispatch call ``center.edge_state.handle``
-#: (until then those messages would only become dead letters).
+#: What the center subscribes to (ingest hands the edge-state topics to ``center.edge_state``).
 CENTER_SUBSCRIPTIONS = (
     f"{TOPIC_ROOT}/alerts/+/+",
     f"{TOPIC_ROOT}/status/+",
     f"{TOPIC_ROOT}/status/+/+",
     f"{TOPIC_ROOT}/heartbeat/+",
+    *EDGE_STATE_SUBSCRIPTIONS,
 )
 
 

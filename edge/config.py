@@ -285,6 +285,9 @@ class ZoneConfig(_Strict):
             self.rules = [RuleConfig(type=kind, event_type=self.event_type,
                                      classes={c: ClassRule() for c in self.classes},
                                      min_objects=1)]
+            # Kept only in the rules form, so a dump (the config state the center sees, and
+            # pushes back with edited zones) validates again.
+            self.event_type = self.classes = None
         _reject_duplicates([r.id or r.type for r in self.rules], "rule id")
         return self
 

@@ -1,6 +1,15 @@
 """The engineer view's API: each edge's running config and recent camera frames (as the edges
 report them, ``center.edge_state``), and zone edits pushed to the edge live.
 
+Commissioning a camera splits in two, as in the VMS/NVR systems engineers know (the recorder
+holds the stream credentials, the console manages analytics): the camera's *source* (its RTSP
+URL with the camera's password) lives only in the edge's own YAML, on the box next to the
+camera, so camera credentials never leave the edge; everything about *what is watched* (each
+camera's zones and their rules, dwell times, classes, schedules) is edited here and pushed
+live. The district says which edge a camera belongs to (``Camera.edge_id``); ``GET /edges``
+lists, per edge, the cameras it runs and those the district gives it that it does not run yet
+(their source still has to be added on the edge).
+
 ``PUT /cameras/{camera_id}/zones`` validates the zones with the edge's own models
 (``edge.config``), so an error names the key exactly as the edge would; the whole new config is
 then published retained on ``gridwatch/v1/config/{edge_id}``, which the edge validates again and
@@ -12,7 +21,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import aiomqtt
@@ -21,6 +30,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from center import edge_state
 from center.api.deps import Actor, CenterDep, ImageActor, same_actor
+from center.db import queries
 from center.protocol import QOS_RELIABLE, edge_config_topic
 from center.settings import MqttSettings
 from edge.config import EdgeConfig, ZoneConfig, _key_path
@@ -44,13 +54,16 @@ def _iso(value: datetime | None) -> str | None:
 
 
 def _camera_view(center: Any, edge_id: str, camera: dict[str, Any],
-                 frames: dict[str, datetime]) -> dict[str, Any]:
+                 frames: dict[str, datetime],
+                 statuses: dict[str, queries.CameraStatusRow]) -> dict[str, Any]:
     cid = camera["id"]
     known = center.ctx.district.cameras.get(cid)
+    status = statuses.get(cid)
     return {
         "id": cid, "edge_id": edge_id,
         "name": camera.get("name") or (known.name if known else cid),
         "source": camera.get("source"), "sample_fps": camera.get("sample_fps"),
+        "status": status.state if status else "unknown",
         "zones": camera.get("zones", []),
         "frame_url": f"/api/v1/cameras/{cid}/frame.jpg" if cid in frames else None,
         "frame_at": _iso(frames.get(cid)),
@@ -63,17 +76,29 @@ ZONE_EDITORS = ("engineer", "operator", "admin")
 
 @router.get("/edges", responses={401: {}})
 async def edges(center: CenterDep, _: Actor) -> list[dict[str, Any]]:
-    """Every edge that reported its config, with its cameras, zones and latest frame."""
+    """Every edge that reported its config, with its cameras, zones and latest frame, and the
+    cameras the district gives it that it does not run (``unconfigured``: their source must be
+    added to the edge's YAML)."""
     async with center.pool.connection() as conn:
         rows = await edge_state.edge_configs(conn)
         frames = await edge_state.frame_times(conn)
+        statuses = await queries.camera_statuses(conn)
         cur = await conn.execute("SELECT edge_id, state FROM edge_status")
         states = {r[0]: r[1] for r in await cur.fetchall()}
-    return [{"edge_id": r.edge_id, "state": states.get(r.edge_id, "unknown"),
-             "config_at": _iso(r.updated_at),
-             "frame_every_s": r.config.get("frame_every_s"),
-             "cameras": [_camera_view(center, r.edge_id, c, frames)
-                         for c in r.config.get("cameras", [])]} for r in rows]
+    district = center.ctx.district.cameras.values()
+    out = []
+    for r in rows:
+        running = [c for c in r.config.get("cameras", [])
+                   if not edge_state.not_given(center.ctx.district, r.edge_id, [c["id"]])]
+        ids = {c["id"] for c in running}
+        out.append({
+            "edge_id": r.edge_id, "state": states.get(r.edge_id, "unknown"),
+            "config_at": _iso(r.updated_at), "frame_every_s": r.config.get("frame_every_s"),
+            "cameras": [_camera_view(center, r.edge_id, c, frames, statuses) for c in running],
+            "unconfigured": [{"id": c.id, "name": c.name} for c in district
+                             if c.edge_id == r.edge_id and c.id not in ids],
+        })
+    return out
 
 
 @router.get("/edges/{edge_id}/config", responses={401: {}, 404: {}})
@@ -88,7 +113,7 @@ async def edge_config(center: CenterDep, _: Actor, edge_id: str) -> dict[str, An
 
 @router.get("/cameras/{camera_id}/frame.jpg", responses={401: {}, 404: {}})
 async def camera_frame(center: CenterDep, _: ImageActor, camera_id: str) -> Response:
-    """The camera's latest frame; ``?token=`` works too, for ``<img src>``."""
+    """The camera's latest frame; a signed URL works too, for ``<img src>``."""
     async with center.pool.connection() as conn:
         found = await edge_state.frame(conn, camera_id)
     if found is None:
@@ -117,28 +142,45 @@ async def put_zones(center: CenterDep, actor: Actor, request: Request, camera_id
         zones = _ZONES.validate_python(body.zones)
     except ValidationError as exc:
         raise HTTPException(422, _errors(exc, ("zones",))) from None
+    edge_id = _edge_of(center, camera_id)
     async with center.pool.connection() as conn:
-        row = await edge_state.edge_of_camera(conn, camera_id)
-    if row is None:
-        raise HTTPException(404, f"no edge has reported camera {camera_id!r}")
+        row = await edge_state.edge_config(conn, edge_id)
+    if row is None or not any(c.get("id") == camera_id for c in row.config.get("cameras", [])):
+        raise HTTPException(404, f"edge {edge_id!r} has not reported camera {camera_id!r}: its"
+                                 " source must be in the edge's config file first")
+    dumped = [z.model_dump(mode="json") for z in zones]
     doc = dict(row.config)
-    doc["cameras"] = [
-        {**c, "zones": [z.model_dump(mode="json", exclude_none=True) for z in zones]}
-        if c.get("id") == camera_id else c for c in doc.get("cameras", [])]
+    doc["cameras"] = [{**c, "zones": dumped} if c.get("id") == camera_id else c
+                      for c in doc.get("cameras", [])]
     try:
-        EdgeConfig.model_validate(doc)
+        config = EdgeConfig.model_validate(doc)
     except ValidationError as exc:
         raise HTTPException(422, _errors(exc)) from None
-    settings: MqttSettings = request.app.state.settings.mqtt
-    payload = EdgeConfig.model_validate(doc).model_dump_json(exclude_none=True)
+    pushed_at = datetime.now(UTC)
+    await _publish(request.app.state.settings.mqtt, edge_id,
+                   config.model_dump_json(exclude_none=True))
+    log.info("edge=%s camera=%s zones pushed by %s: %s", edge_id, camera_id,
+             actor_id, [z.id for z in zones])
+    return {"edge_id": edge_id, "camera_id": camera_id, "topic": edge_config_topic(edge_id),
+            "pushed_at": pushed_at.isoformat(), "zones": dumped}
+
+
+def _edge_of(center: Any, camera_id: str) -> str:
+    """The edge the district gives the camera to: the only one whose report of it counts."""
+    known = center.ctx.district.cameras.get(camera_id)
+    if known is None:
+        raise HTTPException(404, f"camera {camera_id!r} is not in the district")
+    if not known.edge_id:
+        raise HTTPException(404, f"the district gives camera {camera_id!r} to no edge")
+    return known.edge_id
+
+
+async def _publish(settings: MqttSettings, edge_id: str, payload: str) -> None:
+    """Publish the edge's new config, retained, so an edge that is offline or restarts gets it
+    when it (re)connects."""
     try:
         async with aiomqtt.Client(settings.host, settings.port, **settings.client_kwargs(),
                                   identifier=f"gridwatch-center-push-{uuid.uuid4().hex[:8]}") as c:
-            await c.publish(edge_config_topic(row.edge_id), payload, qos=QOS_RELIABLE,
-                            retain=True)
+            await c.publish(edge_config_topic(edge_id), payload, qos=QOS_RELIABLE, retain=True)
     except aiomqtt.MqttError as exc:
         raise HTTPException(503, f"could not reach the MQTT broker: {exc}") from None
-    log.info("edge=%s camera=%s zones pushed by %s: %s", row.edge_id, camera_id,
-             actor_id, [z.id for z in zones])
-    return {"edge_id": row.edge_id, "camera_id": camera_id, "topic": edge_config_topic(row.edge_id),
-            "zones": [z.model_dump(mode="json", exclude_none=True) for z in zones]}
