@@ -97,8 +97,8 @@ class HttpSettings(BaseModel):
 
 #: What outbound notifiers can subscribe to: the reasons a ticket change notifies people for
 #: (``center/tickets/service.py``), one word each ("escalated (level 1)" is ``escalated``).
-NotifyEvent = Literal["new", "reassigned", "rework", "returned", "extension_requested",
-                      "extension_approved", "escalated"]
+NotifyEvent = Literal["new", "reassigned", "reassigned_away", "rework", "returned",
+                      "extension_requested", "extension_approved", "escalated"]
 
 
 class _Target(BaseModel):

@@ -69,11 +69,18 @@ class Views:
             "rework_count": t.rework_count, "extension_min": t.extension_min,
             "satisfaction": t.satisfaction, "alert_count": t.alert_count,
             "last_alert_id": str(t.last_alert_id) if t.last_alert_id else None,
+            # The case's picture: the camera's latest evidence, else the photo it was filed with.
             "snapshot_url": f"/api/v1/alerts/{t.last_alert_id}/snapshot.jpg"
-            if t.last_alert_id else None,
+            if t.last_alert_id else self.photo_url(t),
+            "sent_back": t.sent_back,
             "public_url": f"/t/{t.public_token}",
             "allowed_actions": actions_for(t.state, role) if role else [],
         }
+
+    @staticmethod
+    def photo_url(t: Ticket) -> str | None:
+        """The photo a hand-reported case was filed with (a resident's, a patrol worker's)."""
+        return f"/api/v1/tickets/{t.id}/attachments/{t.photo_id}" if t.photo_id else None
 
     def ledger(self, e: LedgerEntry) -> dict[str, Any]:
         return {"at": _iso(e.at), "actor_id": e.actor_id, "action": e.action,

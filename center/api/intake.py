@@ -30,10 +30,7 @@ async def _open(center: Center, *, source: str, event_type: str, lon: float, lat
     async with center.pool.connection() as conn, conn.transaction():
         change = await service.intake(conn, center.ctx, source=source, event_type=event_type,
                                       lon=lon, lat=lat, description=description,
-                                      reporter=reporter, actor_id=actor_id)
-        if picture is not None:
-            await service.add_attachment(conn, center.ctx, change.ticket.id, picture[0],
-                                         picture[1], actor_id)
+                                      reporter=reporter, actor_id=actor_id, photo=picture)
     center.announce(change)
     return change
 

@@ -122,12 +122,18 @@ async def get_ticket(
             raise HTTPException(404, str(exc)) from None
         _check_visible(center, actor, t)
         events = await service.ledger(conn, ticket_id)
+        photos = await service.attachment_list(conn, ticket_id)
     view = center.views.ticket(t)
     if role is not None:
         # A worker acts only on what is assigned to them (as POST .../actions enforces).
         mine = role != "worker" or t.assignee_id == as_
         view["allowed_actions"] = actions_for(t.state, role) if mine else []
-    return {**view, "events": [center.views.ledger(e) for e in events]}
+    # Who a dispatch without an assignee goes to (the on-duty post): the leader's default.
+    owner = center.ctx.district.owner_of(t.micro_grid_id, center.ctx.clock.now())
+    return {**view, "reporter": t.reporter, "owner_id": owner.id if owner else None,
+            "photos": [{"url": f"/api/v1/tickets/{t.id}/attachments/{aid}", "uploaded_by": by,
+                        "at": at.isoformat()} for aid, by, at in photos],
+            "events": [center.views.ledger(e) for e in events]}
 
 
 @router.post("/{ticket_id}/actions",
@@ -185,7 +191,7 @@ async def upload(center: CenterDep, actor: Actor, ticket_id: int, photo: UploadF
 @router.get("/{ticket_id}/attachments/{attachment_id}", responses={401: {}, 403: {}, 404: {}})
 async def attachment(center: CenterDep, actor: ImageActor, ticket_id: int,
                      attachment_id: int) -> Response:
-    """A ticket's photo; ``?token=`` works too, for ``<img src>``."""
+    """A ticket's photo; a signed URL works too, for ``<img src>``."""
     async with center.pool.connection() as conn:
         try:
             _check_visible(center, actor, await service.get(conn, ticket_id))

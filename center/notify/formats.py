@@ -29,7 +29,8 @@ from center.settings import DingTalkTarget, WebhookTarget, WeComTarget
 
 #: Chinese headline per event, for the group robots.
 TITLES = {
-    "new": "新工单", "reassigned": "工单改派", "rework": "工单返工", "returned": "工单退回",
+    "new": "新工单", "reassigned": "工单改派", "reassigned_away": "工单已改派他人",
+    "rework": "工单返工", "returned": "工单退回",
     "extension_requested": "申请延期", "extension_approved": "延期已批准",
     "escalated": "工单升级",
 }

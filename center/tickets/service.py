@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
@@ -18,6 +18,7 @@ from uuid import UUID
 from psycopg import AsyncConnection
 from psycopg.errors import UniqueViolation
 from psycopg.rows import class_row, dict_row
+from psycopg.types.json import Jsonb
 
 from center.context import Context
 from center.metrics import TICKET_TRANSITIONS
@@ -61,6 +62,10 @@ class Ticket:
     first_alert_id: UUID | None
     last_alert_id: UUID | None
     public_token: str
+    #: The photo a hand-reported case was filed with (an attachment id).
+    photo_id: int | None = None
+    #: The last return or rework: {"action", "note", "actor_id", "at"} (migration 0016).
+    sent_back: dict[str, Any] | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -229,13 +234,22 @@ async def attach_to_open(conn: AsyncConnection, ctx: Context,
 
 async def intake(conn: AsyncConnection, ctx: Context, *, source: str, event_type: str,
                  lon: float, lat: float, description: str, reporter: str | None,
-                 actor_id: str) -> Change:
+                 actor_id: str, photo: tuple[bytes, str] | None = None) -> Change:
     """A case reported by hand (a worker's patrol photo, a resident, an Open311 client),
-    routed by where it is."""
-    return await _register(
+    routed by where it is. Its photo (data, content type) becomes the case's picture and is
+    in the ledger's ``register`` row, so whoever handles the case sees what was reported."""
+    change = await _register(
         conn, ctx, source=source, event_type=event_type,
         micro_grid=ctx.district.micro_grid_at(lon, lat), actor_id=actor_id,
         values={"lon": lon, "lat": lat, "description": description, "reporter": reporter})
+    if photo is None:
+        return change
+    aid = await add_attachment(conn, ctx, change.ticket.id, photo[0], photo[1], actor_id)
+    await conn.execute("UPDATE ticket_events SET attachments = attachments || %s::bigint"
+                       " WHERE ticket_id = %s AND action = 'register'", (aid, change.ticket.id))
+    await conn.execute("UPDATE tickets SET photo_id = %s WHERE id = %s", (aid, change.ticket.id))
+    change.ticket = replace(change.ticket, photo_id=aid)
+    return change
 
 
 async def get(conn: AsyncConnection, ticket_id: int, *, for_update: bool = False) -> Ticket:
@@ -277,7 +291,10 @@ async def apply(conn: AsyncConnection, ctx: Context, ticket_id: int, action: str
     stage_timer: tuple[str, datetime] | None = None
 
     if action in ("dispatch", "reassign", "rework"):
-        target = assignee_id or current.assignee_id
+        # A dispatch that names nobody goes where routing would send it (a returned case,
+        # dispatched again by its leader).
+        owner = ctx.district.owner_of(current.micro_grid_id, at) if action == "dispatch" else None
+        target = assignee_id or current.assignee_id or (owner.id if owner else None)
         if target is None:
             raise IllegalTransition(f"{action} needs an assignee")
         if ctx.role_of(target) not in ("worker", "leader", "department"):
@@ -290,6 +307,9 @@ async def apply(conn: AsyncConnection, ctx: Context, ticket_id: int, action: str
         await timers.cancel(conn, ticket_id, ("accept", "handle", "escalate"), at)
         stage_timer = ("accept", due)
         notify[target] = {"dispatch": "new", "reassign": "reassigned", "rework": "rework"}[action]
+        if current.assignee_id not in (None, target):
+            # Their phone still shows the case: it must hear that the case left them.
+            notify[current.assignee_id] = "reassigned away"
     elif action == "return":
         sets |= {"assignee_id": None, "stage_due_at": None}
         await timers.cancel(conn, ticket_id, ("accept", "handle", "escalate"), at)
@@ -336,6 +356,9 @@ async def apply(conn: AsyncConnection, ctx: Context, ticket_id: int, action: str
     elif action == "acknowledge":
         sets["acknowledged_by"] = actor_id
         await timers.cancel(conn, ticket_id, ("escalate",), at)
+    if action in ("return", "rework"):
+        sets["sent_back"] = Jsonb({"action": action, "note": note, "actor_id": actor_id,
+                                   "at": at.isoformat()})
 
     cur = conn.cursor(row_factory=class_row(Ticket))
     assignments = ", ".join(f"{k} = %s" for k in sets)
@@ -440,6 +463,14 @@ async def add_attachment(conn: AsyncConnection, ctx: Context, ticket_id: int, da
     row = await cur.fetchone()
     assert row is not None
     return int(row[0])
+
+
+async def attachment_list(conn: AsyncConnection, ticket_id: int) -> list[tuple[int, str, datetime]]:
+    """(id, uploaded_by, created_at) of a ticket's photos, oldest first."""
+    cur = await conn.execute(
+        "SELECT id, uploaded_by, created_at FROM attachments WHERE ticket_id = %s ORDER BY id",
+        (ticket_id,))
+    return [(int(r[0]), r[1], r[2]) for r in await cur.fetchall()]
 
 
 async def attachment(conn: AsyncConnection, ticket_id: int,
