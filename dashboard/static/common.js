@@ -35,6 +35,7 @@ const STRINGS = {
     "wall.col.age": "时长",
     "wall.empty.alerts": "暂无告警",
     "wall.empty.tickets": "暂无未结工单",
+    "ticket.returned": "已退回",
     "wall.empty.cameras": "暂无摄像头",
     "wall.live": "实时连接",
     "alert.ended": "已结束",
@@ -203,6 +204,7 @@ const STRINGS = {
     "wall.col.age": "Age",
     "wall.empty.alerts": "No alerts yet",
     "wall.empty.tickets": "No open tickets",
+    "ticket.returned": "Returned",
     "wall.empty.cameras": "No cameras",
     "wall.live": "Live link",
     "alert.ended": "ended",
@@ -536,6 +538,135 @@ function detailText(detail) {
   // FastAPI validation errors: [{loc, msg, type}, ...]
   if (Array.isArray(detail)) return detail.map((d) => d?.msg ?? JSON.stringify(d)).join("; ");
   return JSON.stringify(detail);
+}
+
+// --- errors shown to people ---------------------------------------------------------------
+// The API refuses in English for developers and logs ("ticket 12 is not assigned to w-0111").
+// People read one sentence in the page's language, chosen here from the status and the known
+// shapes of the detail; the API's own words stay below it, smaller, for whoever reports it.
+// A failure stays on screen until it is dismissed (or, for a load, until that load works),
+// so a list reload can never wipe it before anyone read it.
+
+const ERROR_WORDS = {
+  zh: {
+    "err.network": "无法连接指挥中心，请检查网络后重试",
+    "err.login": "登录已失效，请重新登录",
+    "err.forbidden": "您没有执行此操作的权限",
+    "err.not_found": "未找到该记录（可能已被删除）",
+    "err.conflict": "操作与当前状态冲突，请刷新后重试",
+    "err.state": "工单当前状态不允许此操作（可能已被他人处理），已刷新",
+    "err.role": "您的岗位不能执行此操作",
+    "err.not_yours": "此工单已不在您名下（已改派或退回）",
+    "err.needs_assignee": "请先选择处置人",
+    "err.cannot_own": "所选人员不能承办工单",
+    "err.concurrent": "工单刚被他人更新，请重试",
+    "err.extension": "请填写延期分钟数",
+    "err.invalid": "填写的内容有误，请检查后重试",
+    "err.too_large": "照片太大",
+    "err.photo_type": "照片须为 JPEG 或 PNG 格式",
+    "err.too_many": "操作过于频繁，请稍后再试",
+    "err.server": "指挥中心出错，请稍后再试",
+    "err.unknown": "出现错误",
+  },
+  en: {
+    "err.network": "Cannot reach the command center; check the connection and try again",
+    "err.login": "Your login has expired; log in again",
+    "err.forbidden": "You are not allowed to do this",
+    "err.not_found": "Not found (it may have been removed)",
+    "err.conflict": "This conflicts with the current state; reload and try again",
+    "err.state": "The case's state does not allow this any more (someone may have handled it); reloaded",
+    "err.role": "Your post may not do this",
+    "err.not_yours": "This case is no longer assigned to you (reassigned or returned)",
+    "err.needs_assignee": "Choose who handles it first",
+    "err.cannot_own": "The person chosen cannot own a case",
+    "err.concurrent": "Someone else just changed this case; try again",
+    "err.extension": "Give the extension in minutes",
+    "err.invalid": "Something entered is not valid; check and try again",
+    "err.too_large": "The photo is too large",
+    "err.photo_type": "The photo must be a JPEG or PNG",
+    "err.too_many": "Too many attempts; try again later",
+    "err.server": "The command center failed; try again later",
+    "err.unknown": "Something went wrong",
+  },
+};
+
+// [status (null: any), pattern of the API's detail, sentence]: the first match wins, else the
+// status's sentence. The patterns follow the API's messages (center/api, center/tickets).
+const ERROR_RULES = [
+  [403, /is not assigned to/, "err.not_yours"],
+  [null, /needs an assignee/, "err.needs_assignee"],
+  [null, /cannot own a case/, "err.cannot_own"],
+  [null, /changed state concurrently/, "err.concurrent"],
+  [null, /^a \S+ may not /, "err.role"],
+  [null, /is not allowed in state/, "err.state"],
+  [null, /needs extension_min/, "err.extension"],
+  [null, /^too many /, "err.too_many"],
+];
+const ERROR_STATUS = {
+  0: "err.network", 401: "err.login", 403: "err.forbidden", 404: "err.not_found",
+  409: "err.conflict", 413: "err.too_large", 415: "err.photo_type", 422: "err.invalid",
+  429: "err.too_many",
+};
+
+/**
+ * A failure in the page's language: {text, detail, status}. `err` is an ApiError, anything
+ * with `status` and `detail` (the phone's queued sends), or an Error of the page itself.
+ */
+export function errorText(err) {
+  const status = typeof err?.status === "number" ? err.status : null;
+  const detail = String((status === null ? err?.message ?? err : err.detail ?? err.message) ?? "");
+  const rule = ERROR_RULES.find(([s, re]) => (s === null || s === status) && re.test(detail));
+  const key = rule?.[2] ?? ERROR_STATUS[status] ?? (status >= 500 ? "err.server" : "err.unknown");
+  const text = ERROR_WORDS[LANG][key] ?? ERROR_WORDS.zh[key];
+  return { text, detail: detail === text ? "" : detail, status, key };
+}
+
+function errorBanner() {
+  let banner = document.getElementById("error-banner");
+  if (!banner) {
+    banner = h("div", { id: "error-banner", class: "banner banner-error", role: "alert", hidden: true });
+    document.body.prepend(banner);
+  }
+  return banner;
+}
+
+/**
+ * Show a failure in the page's error banner (#error-banner) until the person dismisses it.
+ * `what` names what failed ("派遣 #12"); `key` groups failures of one kind: a newer one replaces
+ * the older, and `clearError(key)` removes it once that thing works again (loads do that;
+ * a refused action stays until it is read and dismissed).
+ */
+export function showError(err, { what = "", key = "action" } = {}) {
+  const { text, detail, status } = errorText(err);
+  const banner = errorBanner();
+  const item = h(
+    "div",
+    { class: "error-item", dataset: { key, status: status ?? "" } },
+    h("div", { class: "error-body" },
+      h("p", { class: "error-text" }, what ? `${what}${LANG === "zh" ? "：" : ": "}${text}` : text),
+      detail ? h("p", { class: "error-detail" }, detail) : null),
+    h("button", { type: "button", class: "banner-close error-dismiss", onclick: () => {
+      item.remove();
+      syncBanner(banner);
+    } }, t("dismiss")),
+  );
+  const old = [...banner.querySelectorAll(".error-item")].find((el) => el.dataset.key === key);
+  if (old) old.replaceWith(item);
+  else banner.append(item);
+  syncBanner(banner);
+  return item;
+}
+
+/** Remove the failure shown under `key` (the thing that failed works again). */
+export function clearError(key) {
+  const banner = document.getElementById("error-banner");
+  if (!banner) return;
+  for (const el of banner.querySelectorAll(".error-item")) if (el.dataset.key === key) el.remove();
+  syncBanner(banner);
+}
+
+function syncBanner(banner) {
+  banner.hidden = !banner.querySelector(".error-item");
 }
 
 // --- login -----------------------------------------------------------------------------------

@@ -193,7 +193,7 @@ function ticketRow(ticket) {
     "tr",
     {
       dataset: { ticketId: ticket.id, state: ticket.state, eventType: ticket.event_type || "", overdue: ticket.overdue ? "true" : "false" },
-      class: `state-row-${ticket.state}${ticket.overdue ? " is-overdue" : ""}`,
+      class: `state-row-${ticket.state}${ticket.overdue ? " is-overdue" : ""}${isReturned(ticket) ? " is-returned" : ""}`,
     },
     h("td", { class: "id" }, `#${ticket.id}`),
     h(
@@ -207,18 +207,29 @@ function ticketRow(ticket) {
     h("td", { class: "camera", title: ticket.camera_name || ticket.camera_id || "" }, ticket.camera_name || ticket.camera_id || ""),
     h("td", { class: "grid" }, ticket.micro_grid_name || ticket.micro_grid_id || ""),
     h("td", { class: "assignee" }, ticket.assignee_name || ticket.assignee_id || "—"),
-    h("td", { class: "state", dataset: { state: ticket.state } }, h("span", { class: `badge state-${ticket.state}` }, stateName(ticket.state))),
+    h("td", { class: "state", dataset: { state: ticket.state } }, h("span", { class: `badge state-${ticket.state}` }, isReturned(ticket) ? t("ticket.returned") : stateName(ticket.state))),
     h("td", { class: `age ${ageClass(age)}`, dataset: { since: ticket.opened_at || "" } }, fmtAge(ticket.opened_at)),
   );
 }
 
-function ticketSortKey(ticket) {
-  return parseTime(ticket.opened_at)?.getTime() ?? 0;
+/** Sent back by its worker (return keeps dispatched_at): it waits for a leader to re-dispatch. */
+const isReturned = (ticket) => ticket.state === "registered" && !!ticket.dispatched_at;
+
+/**
+ * Most urgent first, as a dispatch desk's queue: overdue, then returned, then by the nearest
+ * deadline (stage, else the case's), then newest. The wall shows only the rows that fit, so
+ * what the overdue KPI counts must be on top, not below the fold.
+ */
+function compareTickets(a, b) {
+  const rank = (x) => (x.overdue ? 0 : isReturned(x) ? 1 : 2);
+  const due = (x) => parseTime(x.stage_due_at || x.due_at)?.getTime() ?? Infinity;
+  const opened = (x) => parseTime(x.opened_at)?.getTime() ?? 0;
+  return rank(a) - rank(b) || due(a) - due(b) || opened(b) - opened(a) || b.id - a.id;
 }
 
 /** Keyed re-render: rows are rebuilt, but only new / changed ones flash. */
 function renderTickets(flashIds = new Set()) {
-  const sorted = [...state.tickets.values()].sort((a, b) => ticketSortKey(b) - ticketSortKey(a) || b.id - a.id);
+  const sorted = [...state.tickets.values()].sort(compareTickets);
   const rows = sorted.map((ticket) => {
     const row = ticketRow(ticket);
     if (flashIds.has(String(ticket.id))) flash(row, "is-new");
