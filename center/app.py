@@ -34,7 +34,7 @@ from center.ingest import Ingest
 from center.metrics import registry_for
 from center.notify import Notifications
 from center.paths import DASHBOARD_DIR
-from center.push import Hub
+from center.push import Hub, authenticate
 from center.settings import CenterSettings
 from center.tickets import scheduler
 from center.time_limits import load_time_limits
@@ -165,23 +165,13 @@ def create_app(settings: CenterSettings, *, clock: Clock | None = None,
         return Response(generate_latest(metrics_registry), media_type=CONTENT_TYPE_LATEST)
 
     @app.websocket("/ws")
-    async def ws(websocket: WebSocket, token: str | None = None,
-                 worker_id: str | None = None) -> None:
-        """``/ws?token=…``: what the token's person may see (center/push.py). Without a valid
-        token the socket is accepted and closed at once with 4401 (4403 when ``worker_id``,
-        kept for old clients, names someone else), codes a browser can read."""
+    async def ws(websocket: WebSocket, worker_id: str | None = None) -> None:
+        """What the person of the token in the first message may see (center/push.py;
+        docs/protocol.md). No valid token in time: closed with 4401."""
         center: Center = websocket.app.state.center
-        try:
-            principal = center.principal(token)
-        except auth.InvalidToken as exc:
-            await websocket.accept()
-            await websocket.close(code=4401, reason=str(exc)[:120])
-            return
-        if worker_id is not None and worker_id != principal.id:
-            await websocket.accept()
-            await websocket.close(code=4403, reason="worker_id is not the token's person")
-            return
-        await hub.serve(websocket, principal, lambda: center.ctx.district)
+        principal = await authenticate(websocket, center.principal, worker_id=worker_id)
+        if principal is not None:
+            await hub.serve(websocket, principal, lambda: center.ctx.district)
 
     app.mount("/static", StaticFiles(directory=DASHBOARD_DIR / "static", check_dir=False),
               name="static")

@@ -2,8 +2,9 @@
 
 Passwords are argon2 hashes (``pwdlib``) in ``district_people.password_hash``. A login returns
 an HS256 JSON Web Token (``PyJWT``) naming the person; clients send it as
-``Authorization: Bearer …`` (the websocket as ``?token=…``, which browsers' WebSocket cannot
-send as a header). Bearer tokens are never sent by the browser on its own, unlike cookies, so
+``Authorization: Bearer …`` (the websocket in its first message, center/push.py, as browsers'
+WebSocket cannot send a header; pictures and downloads use signed URLs, below: never the token
+in a URL). Bearer tokens are never sent by the browser on its own, unlike cookies, so
 the API needs no CSRF defence. The token names only the person: their role and area are read
 from the district at each request, so a role change or a deactivation takes effect at once.
 
@@ -14,14 +15,19 @@ the REST routes and the websocket hub apply the same ones.
 from __future__ import annotations
 
 import asyncio
+import base64
+import hashlib
+import hmac
 import json
 import logging
+import os
 import re
 import secrets
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit
 
 import jwt
 import psycopg
@@ -74,11 +80,45 @@ def new_password() -> str:
     return secrets.token_urlsafe(12)
 
 
-async def set_password(conn: AsyncConnection, person_id: str, password: str) -> bool:
-    """Store a person's password hash; False when no such person."""
-    cur = await conn.execute("UPDATE district_people SET password_hash = %s WHERE id = %s",
-                             (hash_password(password), person_id))
-    return cur.rowcount == 1
+class HashingBusy(Exception):
+    """Every hashing slot is taken and the queue is full: answer 503, the client retries."""
+
+
+class Hashing:
+    """Argon2 for the running center: off the event loop, and bounded.
+
+    A hash costs tens of milliseconds of CPU on purpose; run on the event loop, four parallel
+    wrong-password loops held every request, websocket and the MQTT ingest for seconds. Here
+    each hash runs in a worker thread (argon2-cffi releases the GIL), at most ``concurrency``
+    at once, so a flood of logins takes at most those cores; up to ``queue`` more wait their
+    turn (first come, first served) and beyond that ``HashingBusy`` (503 with Retry-After:
+    the server is busy, the caller did nothing wrong)."""
+
+    def __init__(self, concurrency: int | None = None, queue: int = 32) -> None:
+        self.concurrency = concurrency or max(1, (os.cpu_count() or 2) // 2)
+        self._slots = asyncio.Semaphore(self.concurrency)
+        self._queue = queue
+        self._waiting = 0
+
+    async def _run(self, fn: Callable[..., Any], *args: Any) -> Any:
+        if self._slots.locked() and self._waiting >= self._queue:
+            raise HashingBusy(f"{self.concurrency + self._waiting} password checks in"
+                              " progress; retry in a second")
+        self._waiting += 1
+        try:
+            await self._slots.acquire()
+        finally:
+            self._waiting -= 1
+        try:
+            return await asyncio.to_thread(fn, *args)
+        finally:
+            self._slots.release()
+
+    async def verify(self, password: str, hashed: str | None) -> bool:
+        return bool(await self._run(verify_password, password, hashed))
+
+    async def hash(self, password: str) -> str:
+        return str(await self._run(hash_password, password))
 
 
 async def password_hash(conn: AsyncConnection, person_id: str) -> str | None:
@@ -175,6 +215,79 @@ def read_claims(secret: str, token: str | None) -> tuple[str, int]:
             or isinstance(gen, bool) or gen < 0):
         raise InvalidToken("invalid token")
     return sub, gen
+
+
+# --- signed URLs ----------------------------------------------------------------------------
+# An <img src>, a link to a photo or a CSV download cannot send ``Authorization``. Instead of
+# the bearer token in the URL (which browsers keep in their history and proxies in their logs),
+# such a URL carries ``sig=EXP.GEN.MAC.PERSON``: an HMAC of the exact path and query, the
+# person, their token generation and an expiry minutes away, like S3 presigned or CloudFront
+# signed URLs. It opens that one resource, as that person, until it expires or the person's
+# tokens are revoked (the generation is checked like a token's), and nothing else.
+
+#: How long a signed URL works. Short, so one copied from a screen or a log is soon worthless.
+SIGNED_URL_TTL_S = 300
+#: Expiries are rounded up to this: one person signing the same URL within it gets the same
+#: URL, so the browser's cache of pictures keeps working.
+SIGNED_URL_STEP_S = 60
+SIGNED_URL_PREFIX = "/api/v1/"
+SIG_PARAM = "sig"
+_SIG_FORM = re.compile(r"(\d{1,12})\.(\d{1,9})\.([A-Za-z0-9_-]{43})\.(.{1,64})", re.ASCII)
+
+
+def _url_key(secret: str) -> bytes:
+    """A key of its own for URLs, so a URL signature can never pass for a token's."""
+    return hmac.new(secret.encode(), b"gridwatch signed url v1", hashlib.sha256).digest()
+
+
+def _canonical(path: str, query: Iterable[tuple[str, str]]) -> str:
+    """The decoded path and the sorted query without ``sig``: what the server sees of a URL
+    however the browser spelled it."""
+    pairs = sorted((k, v) for k, v in query if k != SIG_PARAM)
+    return f"{path}?{urlencode(pairs)}"
+
+
+def _url_mac(secret: str, person_id: str, generation: int, exp: int, canonical: str) -> str:
+    msg = f"{person_id}\n{generation}\n{exp}\n{canonical}".encode()
+    digest = hmac.new(_url_key(secret), msg, hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+
+
+def sign_url(secret: str, url: str, person_id: str, generation: int, *,
+             now: float | None = None) -> tuple[str, int]:
+    """``url`` (a path under /api/v1/, with its query) signed for a person, and its expiry;
+    ValueError for anything else."""
+    parts = urlsplit(url)
+    if parts.scheme or parts.netloc or not parts.path.startswith(SIGNED_URL_PREFIX):
+        raise ValueError(f"only paths under {SIGNED_URL_PREFIX} can be signed: {url[:80]!r}")
+    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True)
+             if k != SIG_PARAM]
+    issued = int(now if now is not None else time.time())
+    exp = -(-(issued + SIGNED_URL_TTL_S) // SIGNED_URL_STEP_S) * SIGNED_URL_STEP_S
+    mac = _url_mac(secret, person_id, generation, exp, _canonical(unquote(parts.path), query))
+    sig = quote(f"{exp}.{generation}.{mac}.{person_id}", safe="")
+    query_text = urlencode(query)
+    return f"{parts.path}?{query_text + '&' if query_text else ''}{SIG_PARAM}={sig}", exp
+
+
+def read_signed_url(secret: str, path: str, query: Iterable[tuple[str, str]], *,
+                    now: float | None = None) -> tuple[str, int]:
+    """The person and token generation a signed URL was made for; InvalidToken when it is
+    malformed, forged, for another URL or expired."""
+    pairs = list(query)
+    sigs = [v for k, v in pairs if k == SIG_PARAM]
+    if len(sigs) != 1:
+        raise InvalidToken("no signed URL")
+    found = _SIG_FORM.fullmatch(sigs[0])
+    if found is None:
+        raise InvalidToken("invalid signed URL")
+    exp, generation, mac, person_id = (int(found[1]), int(found[2]), found[3], found[4])
+    good = _url_mac(secret, person_id, generation, exp, _canonical(path, pairs))
+    if not hmac.compare_digest(good, mac):
+        raise InvalidToken("invalid signed URL (signed for another URL, or forged)")
+    if exp <= (now if now is not None else time.time()):
+        raise InvalidToken("signed URL expired; reload the page")
+    return person_id, generation
 
 
 NOTIFY_CHANNEL = "gridwatch_tokens"  # migration 0008: person_tokens_notify()
@@ -368,7 +481,7 @@ def require(principal: Principal, roles: Iterable[str], what: str) -> None:
 
 # --- logs -----------------------------------------------------------------------------------
 
-_TOKEN_IN_TEXT = re.compile(r"((?:token|access_token)=)[^&\s\"']+", re.IGNORECASE)
+_TOKEN_IN_TEXT = re.compile(r"((?:token|access_token|sig)=)[^&\s\"']+", re.IGNORECASE)
 _BEARER_IN_TEXT = re.compile(r"(Bearer\s+)[A-Za-z0-9._~+/=-]+", re.IGNORECASE)
 
 
@@ -377,8 +490,9 @@ def redact(text: str) -> str:
 
 
 class RedactTokens(logging.Filter):
-    """Scrubs ``?token=…`` (websocket and image URLs) and bearer headers from log records: the
-    access log prints every URL with its query."""
+    """Scrubs ``token=…``, signed URLs' ``sig=…`` and bearer headers from log records: the
+    access log prints every URL with its query (tokens no longer travel in URLs, but an old
+    client may still put one there)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         try:

@@ -9,10 +9,14 @@ receipts the phone sends back (``{"type": "read", "notification_id": N}`` or ``"
 and, when a phone connects, asks the sink for what it missed. The sink only queues; the hub
 never waits on the database while fanning out.
 
-Every client is a logged-in person (``/ws?token=…``, center/app.py) and gets only what that
-person may see (center/auth.py): operators, admins and engineers get the wall feed (everything);
-leaders and department staff get the tickets of their area or event types and what they are
-notified of; workers get only what is sent to them (their own tickets, broadcasts).
+Every client is a logged-in person and gets only what that person may see (center/auth.py):
+operators, admins and engineers get the wall feed (everything); leaders and department staff
+get the tickets of their area or event types and what they are notified of; workers get only
+what is sent to them (their own tickets, broadcasts).
+
+The bearer token comes as the socket's first message, ``{"type": "auth", "token": …}``
+(``authenticate``; docs/protocol.md), never in the URL: proxies, access logs and browser
+histories keep URLs, and a browser's WebSocket cannot send an ``Authorization`` header.
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ from typing import Any, Protocol
 
 from fastapi import WebSocket, WebSocketDisconnect
 
-from center.auth import Principal
+from center.auth import InvalidToken, Principal
 from center.district import District
 from center.protocol import WsEvent, WsEventType
 
@@ -52,10 +56,80 @@ class ReceiptSink(Protocol):
         ...
 
 
+#: How long a new socket may take to send its auth message before it is closed (4401).
+AUTH_DEADLINE_S = 5.0
+#: Longest auth message (a token is a few hundred bytes).
+MAX_AUTH = 4096
+#: Close code for no valid token (as HTTP 401), and for a token that is not ``worker_id``'s.
+UNAUTHORIZED = 4401
+FORBIDDEN = 4403
+
+
+def auth_message(token: str) -> str:
+    """The first message a client sends on ``/ws``: its bearer token."""
+    return json.dumps({"type": "auth", "token": token})
+
+
+async def authenticate(ws: WebSocket, principal_of: Callable[[str | None], Principal], *,
+                       worker_id: str | None = None,
+                       deadline_s: float = AUTH_DEADLINE_S) -> Principal | None:
+    """Accept a socket and read its first message, the token (``auth_message``), within
+    ``deadline_s``: the person it names, or None once the socket is closed (4401: no valid
+    token in time, or a token in the URL; 4403: ``worker_id``, kept for old clients, names
+    someone else). Accepted first, so a browser can read the close code and reason.
+
+    Home Assistant's websocket API does the same (an ``auth`` message first); Kubernetes puts
+    the token in a ``Sec-WebSocket-Protocol`` value instead, but that is still a header of the
+    upgrade request, which proxies may log, and it must be echoed back by the server."""
+    await ws.accept()
+    if "token" in ws.query_params:
+        await _refuse(ws, UNAUTHORIZED, "a token in the URL is not accepted; send it as the"
+                                        " first message")
+        return None
+    try:
+        message = await asyncio.wait_for(ws.receive(), deadline_s)
+    except TimeoutError:
+        await _refuse(ws, UNAUTHORIZED, f"no auth message within {deadline_s:g} s")
+        return None
+    if message["type"] == "websocket.disconnect":
+        return None
+    token = _auth_token(message.get("text"))
+    if token is None:
+        await _refuse(ws, UNAUTHORIZED, 'the first message must be {"type": "auth", "token": …}')
+        return None
+    try:
+        principal = principal_of(token)
+    except InvalidToken as exc:
+        await _refuse(ws, UNAUTHORIZED, str(exc))
+        return None
+    if worker_id is not None and worker_id != principal.id:
+        await _refuse(ws, FORBIDDEN, "worker_id is not the token's person")
+        return None
+    return principal
+
+
+def _auth_token(text: str | None) -> str | None:
+    if not text or len(text) > MAX_AUTH:
+        return None
+    try:
+        msg = json.loads(text)
+    except ValueError:
+        return None
+    if not isinstance(msg, dict) or msg.get("type") != "auth":
+        return None
+    token = msg.get("token")
+    return token if isinstance(token, str) and token else None
+
+
+async def _refuse(ws: WebSocket, code: int, reason: str) -> None:
+    with contextlib.suppress(WebSocketDisconnect, RuntimeError):
+        await ws.close(code=code, reason=reason.encode()[:120].decode(errors="ignore"))
+
+
 #: Close code and reason for a client dropped for being a whole queue behind.
 TOO_SLOW = (1013, "too slow; reconnect")
 #: Close code and reason for a client whose token was revoked (as for no valid token).
-REVOKED = (4401, "token revoked; log in again")
+REVOKED = (UNAUTHORIZED, "token revoked; log in again")
 
 
 @dataclass(eq=False)
@@ -161,8 +235,8 @@ class Hub:
 
         One sender task per client drains its queue; this coroutine reads what the screen sends,
         which is also how it learns the screen went away. (A task and an ``asyncio.wait`` per
-        message instead cost twice the CPU at 1,000 screens: docs/performance.md.)"""
-        await ws.accept()
+        message instead cost twice the CPU at 1,000 screens: docs/performance.md.) The socket
+        is accepted and its person known (``authenticate``)."""
         worker_id = None if principal.is_wall else principal.id
         client = _Client(ws, worker_id, asyncio.Queue(self._queue_size),
                          sees=_ticket_filter(principal, district), person_id=principal.id,

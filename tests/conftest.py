@@ -119,7 +119,7 @@ class RunningCenter:
 
     @property
     def ws_url(self) -> str:
-        """The websocket without a token (refused); ``ws_url_for(person)`` logs in."""
+        """The websocket's URL; ``ws(person)`` connects and logs in."""
         return self.url.replace("http://", "ws://") + "/ws"
 
     def token(self, person_id: str) -> str:
@@ -147,10 +147,22 @@ class RunningCenter:
             self._clients[key] = httpx.Client(base_url=self.url, headers=headers, **kw)
         return self._clients[key]
 
-    def ws_url_for(self, person_id: str, **params: str) -> str:
+    @contextlib.contextmanager
+    def ws(self, person_id: str | None = None, *, token: str | None = None,
+           **params: str) -> Iterator[Any]:
+        """A websocket logged in as ``person_id`` (or with ``token``): connected and its auth
+        message sent (docs/protocol.md), so the server's next word is its hello, or a close
+        (4401/4403). ``params`` go in the URL (``worker_id``)."""
         from urllib.parse import urlencode
 
-        return f"{self.ws_url}?{urlencode({'token': self.token(person_id), **params})}"
+        from websockets.sync.client import connect
+
+        from center.push import auth_message
+
+        url = f"{self.ws_url}?{urlencode(params)}" if params else self.ws_url
+        with connect(url, open_timeout=5) as ws:
+            ws.send(auth_message(token if token is not None else self.token(person_id or "")))
+            yield ws
 
     def close(self) -> None:
         for c in self._clients.values():
@@ -214,7 +226,7 @@ def serve_center(settings: CenterSettings, clock: Clock | None = None
 def center(db_dsn: str, mqtt_broker: Mosquitto, center_clock: Clock | None,
            center_settings: dict[str, Any]) -> Iterator[RunningCenter]:
     """The real center for one test; ``center.client(id)`` is an HTTP client logged in as a
-    person of the district, ``center.ws_url_for(id)`` their websocket."""
+    person of the district, ``center.ws(id)`` their websocket."""
     with serve_center(center_settings_for(db_dsn, mqtt_broker.port, **center_settings),
                       center_clock) as running:
         yield running

@@ -18,7 +18,6 @@ import pytest
 from click.testing import CliRunner
 from pydantic import ValidationError
 from websockets.exceptions import ConnectionClosed
-from websockets.sync.client import connect
 
 from center import auth
 from center.settings import CenterSettings
@@ -193,20 +192,19 @@ def test_public_forms_are_rate_limited(center: RunningCenter) -> None:
 
 def test_websocket_needs_a_token_and_filters_by_person(center: RunningCenter,
                                                        mqtt_broker) -> None:
-    for url in (center.ws_url, center.ws_url + "?token=forged"):
-        with connect(url, open_timeout=5) as ws, pytest.raises(ConnectionClosed) as closed:
-            ws.recv(5)
-        assert closed.value.rcvd is not None and closed.value.rcvd.code == 4401
-    mismatch = center.ws_url_for("w-0121", worker_id="w-0111")
-    with connect(mismatch, open_timeout=5) as ws, pytest.raises(ConnectionClosed) as closed:
+    with center.ws(token="forged") as ws, pytest.raises(ConnectionClosed) as closed:
+        ws.recv(5)
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 4401
+    mismatch = center.ws("w-0121", worker_id="w-0111")
+    with mismatch as ws, pytest.raises(ConnectionClosed) as closed:
         ws.recv(5)
     assert closed.value.rcvd is not None and closed.value.rcvd.code == 4403
 
-    with connect(center.ws_url_for("w-0111", worker_id="w-0111"), open_timeout=5) as mine, \
-            connect(center.ws_url_for("w-0121"), open_timeout=5) as other, \
-            connect(center.ws_url_for("l-012"), open_timeout=5) as other_leader, \
-            connect(center.ws_url_for("l-g01"), open_timeout=5) as grid_leader, \
-            connect(center.ws_url_for("eng-01"), open_timeout=5) as wall:
+    with center.ws("w-0111", worker_id="w-0111") as mine, \
+            center.ws("w-0121") as other, \
+            center.ws("l-012") as other_leader, \
+            center.ws("l-g01") as grid_leader, \
+            center.ws("eng-01") as wall:
         for ws in (mine, other, other_leader, grid_leader, wall):
             hello = json.loads(ws.recv(5))
             assert hello["type"] == "hello"
@@ -266,7 +264,7 @@ def test_secret_differs_per_database_and_stays_out_of_logs(
     assert len(first) >= 32 and second != first and again == second  # kept, not regenerated
 
     token = center.token("op-01")
-    with connect(center.ws_url_for("op-01"), open_timeout=5) as ws:
+    with center.ws("op-01") as ws:
         ws.recv(5)
     httpx.post(center.url + "/api/v1/auth/login", json={"person_id": "op-01", "password": "no"})
     # What uvicorn's access log writes for a websocket or an <img> URL is scrubbed.

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 
 import httpx
-from websockets.sync.client import connect
 
 from tests.conftest import RunningCenter
 from tests.mqtt_helpers import Publisher, make_alert, tiny_jpeg, wait_until
@@ -109,7 +108,7 @@ def test_emergency_mode_and_broadcast_reach_workers(center: RunningCenter, mqtt_
     assert center.client("w-0111").put(url, json={"active": True}).status_code == 403
     assert op.put(url, json={"actor_id": "op-01", "scope": "mg-011",
                              "active": True}).status_code == 404
-    with connect(center.ws_url_for("w-0111", worker_id="w-0111"), open_timeout=5) as phone:
+    with center.ws("w-0111", worker_id="w-0111") as phone:
         phone.recv(5)
         r = op.put(url, json={"actor_id": "op-01", "scope": "g-01", "active": True,
                               "note": "typhoon", "broadcast": "all hands: clear drains"})

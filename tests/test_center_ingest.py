@@ -7,7 +7,6 @@ import uuid
 
 import httpx
 import psycopg
-from websockets.sync.client import connect
 
 from center.protocol import alert_topic
 from tests.conftest import RunningCenter
@@ -22,7 +21,7 @@ def _count(dsn: str, sql: str, *args: object) -> int:
 def test_alert_is_stored_once_and_dispatched_to_the_owner(center: RunningCenter, mqtt_broker):
     pub = Publisher(mqtt_broker.port)
     alert = make_alert()
-    with connect(center.ws_url_for("w-0111"), open_timeout=5) as ws:
+    with center.ws("w-0111") as ws:
         assert json.loads(ws.recv(5))["type"] == "hello"
         for _ in range(3):  # QoS 1 redelivery looks exactly like this
             pub.alert(alert)
@@ -135,7 +134,7 @@ def test_camera_status_reaches_api_and_wall(center: RunningCenter, mqtt_broker):
     from center.protocol import CameraStatus, EdgeStatus, camera_status_topic, edge_status_topic
 
     pub = Publisher(mqtt_broker.port)
-    with connect(center.ws_url_for("op-01"), open_timeout=5) as ws:
+    with center.ws("op-01") as ws:
         ws.recv(5)
         st = CameraStatus(edge_id="edge-t", camera_id="cam-bj-01", state="online",
                           at=datetime.now(UTC))

@@ -10,7 +10,6 @@ from pathlib import Path
 
 import psycopg
 import yaml
-from websockets.sync.client import connect
 
 from simulators.demo import DEMO_CAMERAS, DEMO_DETECTOR
 from tests.conftest import RunningCenter, shared
@@ -26,7 +25,7 @@ def test_recorded_clip_becomes_a_ticket_on_the_workers_phone(
         "edge_id": "edge-demo", "broker": {"port": mqtt_broker.port},
         "detector": DEMO_DETECTOR, "cameras": [camera]}))
 
-    with connect(center.ws_url_for("w-0111"), open_timeout=5) as ws:
+    with center.ws("w-0111") as ws:
         assert json.loads(ws.recv(5))["type"] == "hello"
         edge = subprocess.run(
             [sys.executable, "-m", "center.cli", "edge", "run", "--config", str(config),

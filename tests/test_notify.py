@@ -20,7 +20,6 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import psycopg
 import pytest
-from websockets.sync.client import connect
 
 from center.notify.formats import build, dingtalk_sign, event_of
 from center.push import _read_receipt
@@ -227,7 +226,7 @@ def test_notifier_that_stays_down_fails_without_slowing_ingest(db_dsn, mqtt_brok
     with running_center(db_dsn, mqtt_broker.port,
                         {"targets": targets, "max_attempts": 3}) as center:
         dsn = center.settings.db.dsn
-        with connect(center.ws_url_for("w-0111"), open_timeout=5) as ws:
+        with center.ws("w-0111") as ws:
             assert _recv(ws, 5)["type"] == "hello"
             pub = Publisher(mqtt_broker.port)
             started = time.monotonic()
@@ -286,9 +285,9 @@ def test_pending_notifications_are_sent_after_a_restart(db_dsn, mqtt_broker,
 def test_phone_delivery_and_read_receipts(db_dsn, mqtt_broker) -> None:
     with running_center(db_dsn, mqtt_broker.port, {}) as center:
         dsn = center.settings.db.dsn
-        with connect(center.ws_url_for("op-01"), open_timeout=5) as wall, \
-                connect(center.ws_url_for("w-0111"), open_timeout=5) as phone, \
-                connect(center.ws_url_for("w-0112"), open_timeout=5) as other:
+        with center.ws("op-01") as wall, \
+                center.ws("w-0111") as phone, \
+                center.ws("w-0112") as other:
             for ws in (wall, phone, other):
                 assert _recv(ws, 5)["type"] == "hello"
             pub = Publisher(mqtt_broker.port)
@@ -345,14 +344,14 @@ def test_offline_person_gets_the_notification_when_the_phone_connects(db_dsn,
         (nid, delivered), = _rows(dsn, "SELECT id, delivered_at FROM notifications")
         assert delivered is None  # nobody's phone was there
 
-        with connect(center.ws_url_for("w-0111"), open_timeout=5) as phone:
+        with center.ws("w-0111") as phone:
             assert _recv(phone, 5)["type"] == "hello"
             data = _ticket_event(phone, 5)["data"]
             assert data["notification_id"] == nid and data["catch_up"] is True
             assert data["reason"] == "new" and data["assignee_id"] == "w-0111"
             wait_until(lambda: _rows(dsn, "SELECT delivered_at IS NOT NULL FROM notifications")
                        == [(True,)], what="delivered on reconnect")
-        with connect(center.ws_url_for("w-0111"), open_timeout=5) as phone:
+        with center.ws("w-0111") as phone:
             assert _recv(phone, 5)["type"] == "hello"
             with pytest.raises(TimeoutError):
                 phone.recv(0.5)  # delivered once: nothing to catch up any more

@@ -17,7 +17,7 @@ import psycopg
 import pytest
 from click.testing import CliRunner
 from websockets.exceptions import ConnectionClosed
-from websockets.sync.client import ClientConnection, connect
+from websockets.sync.client import ClientConnection
 
 from center import auth
 from tests.conftest import RunningCenter, center_settings_for, password_for, serve_center
@@ -57,7 +57,7 @@ def center_settings() -> dict[str, Any]:
 
 @contextlib.contextmanager
 def _ws(center: RunningCenter, token: str) -> Iterator[ClientConnection]:
-    with connect(f"{center.ws_url}?token={token}", open_timeout=5) as ws:
+    with center.ws(token=token) as ws:
         assert json.loads(ws.recv(5))["type"] == "hello"
         yield ws
 
@@ -76,7 +76,7 @@ def _closed_with(ws: ClientConnection, timeout: float = 5) -> int | None:
 
 
 def _refused_on_connect(center: RunningCenter, token: str) -> int | None:
-    with connect(f"{center.ws_url}?token={token}", open_timeout=5) as ws:
+    with center.ws(token=token) as ws:
         return _closed_with(ws)
 
 

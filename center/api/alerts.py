@@ -29,7 +29,7 @@ async def list_alerts(
 @router.get("/alerts/{alert_id}/snapshot.jpg",
             responses={200: {"content": {"image/jpeg": {}}}, 401: {}, 404: {}})
 async def snapshot(center: CenterDep, _: ImageActor, alert_id: UUID) -> Response:
-    """An alert's evidence picture; ``?token=`` works too, for ``<img src>``."""
+    """An alert's evidence picture; a signed URL works too, for ``<img src>``."""
     async with center.pool.connection() as conn:
         jpeg = await queries.latest_snapshot(conn, alert_id)
     if jpeg is None:

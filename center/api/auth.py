@@ -3,9 +3,8 @@ changing one's password and logging out everywhere (both revoke every earlier to
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Request
 from psycopg import AsyncConnection
@@ -33,21 +32,33 @@ def _me(actor: auth.Principal) -> dict[str, Any]:
 
 @router.post("/login", responses={401: {}, 429: {"description": "too many attempts"}})
 async def login(center: CenterDep, request: Request, body: Login) -> dict[str, Any]:
-    """A bearer token for ``Authorization: Bearer …`` (and ``/ws?token=…``). Attempts are
-    limited per person and per client address (429 with Retry-After)."""
-    if center.limiter is not None:
-        center.limiter.hit("login_ip", client_ip(request), "login attempts from this address")
-        center.limiter.hit("login_person", body.person_id, f"login attempts for {body.person_id}")
+    """A bearer token for ``Authorization: Bearer …`` (and the websocket's first message,
+    docs/protocol.md). Attempts are limited per person and per client address (429 with
+    Retry-After; 503 with Retry-After while too many password checks wait)."""
+    _count_attempt(center, request, body.person_id)
     async with center.pool.connection() as conn:
         hashed, generation = await auth.login_record(conn, body.person_id)
     person = center.ctx.district.people.get(body.person_id)
-    ok = auth.verify_password(body.password, hashed)
+    ok = await center.hashing.verify(body.password, hashed)
     if not ok or person is None or not person.active:
         log.info("login failed person=%s ip=%s", body.person_id[:64], client_ip(request))
         raise unauthorized("wrong person id or password")
     center.tokens.apply(person.id, generation)  # in case this process has not heard yet
     log.info("login person=%s role=%s", person.id, person.role)
     return _token(center, auth.Principal(person, generation))
+
+
+def _count_attempt(center: Center, request: Request, person_id: str) -> None:
+    """One login attempt against the limits: per person *from this address*, and per address
+    in all (docs/security.md "Rate limits"). Keyed by the person alone, five wrong passwords
+    sent from anywhere locked the person out of their own phone; keyed by the pair, the
+    attacker only locks themselves out, like django-axes' username + IP lockout."""
+    if center.limiter is None:
+        return
+    ip = client_ip(request)
+    center.limiter.hit("login_ip", ip, "login attempts from this address")
+    center.limiter.hit("login_person", f"{person_id}@{ip}",
+                       f"login attempts for {person_id} from this address")
 
 
 def _token(center: Center, principal: auth.Principal) -> dict[str, Any]:
@@ -66,19 +77,18 @@ class PasswordChange(BaseModel):
 @router.post("/password", responses={401: {}, 403: {"description": "wrong current password"},
                                      409: {"description": "changed meanwhile"},
                                      429: {"description": "too many attempts"}})
-async def change_password(center: CenterDep, actor: Actor, body: PasswordChange
-                          ) -> dict[str, Any]:
+async def change_password(center: CenterDep, actor: Actor, request: Request,
+                          body: PasswordChange) -> dict[str, Any]:
     """Change your own password. Every token issued to you so far, the one sent here included,
     stops working and their websockets close (a stolen token dies with the old password); the
     answer is a new token, as from ``/login``. Attempts count against the login limit."""
-    if center.limiter is not None:
-        center.limiter.hit("login_person", actor.id, f"login attempts for {actor.id}")
+    _count_attempt(center, request, actor.id)
     async with center.pool.connection() as conn:
         hashed, _ = await auth.login_record(conn, actor.id)
-    if not await asyncio.to_thread(auth.verify_password, body.current_password, hashed):
+    if not await center.hashing.verify(body.current_password, hashed):
         log.info("password change refused (wrong current password) person=%s", actor.id)
         raise HTTPException(403, "current_password is wrong")
-    new_hash = await asyncio.to_thread(auth.hash_password, body.new_password)
+    new_hash = await center.hashing.hash(body.new_password)
     async with center.pool.connection() as conn, conn.transaction():
         # Only over the hash just checked: a change made meanwhile is not overwritten.
         cur = await conn.execute(
@@ -127,3 +137,24 @@ async def _ledger(conn: AsyncConnection, center: Center, actor_id: str, action: 
 @router.get("/me", responses={401: {}})
 async def me(actor: Actor) -> dict[str, Any]:
     return _me(actor)
+
+
+class SignUrls(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    #: Paths under /api/v1/ with their query, as the page would put them in ``src``/``href``.
+    urls: list[Annotated[str, Field(min_length=1, max_length=2048)]] = Field(
+        min_length=1, max_length=200)
+
+
+@router.post("/signed-urls", responses={401: {}, 422: {}})
+async def signed_urls(center: CenterDep, actor: Actor, body: SignUrls) -> dict[str, Any]:
+    """The same URLs signed for you, for ``<img src>`` and download links (which cannot send
+    ``Authorization``): each opens only its own path and query, for a few minutes
+    (``expires_at``), and stops working with your tokens. The route still checks what you may
+    see. docs/security.md "Tokens and URLs"."""
+    try:
+        signed = [auth.sign_url(center.secret, url, actor.id, actor.generation)
+                  for url in body.urls]
+    except ValueError as exc:
+        raise HTTPException(422, str(exc)) from None
+    return {"urls": [url for url, _ in signed], "expires_at": min(exp for _, exp in signed)}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Annotated
 
@@ -13,7 +14,16 @@ from limits.storage import MemoryStorage
 from limits.strategies import MovingWindowRateLimiter
 from psycopg_pool import AsyncConnectionPool
 
-from center.auth import InvalidToken, Principal, TokenGenerations, bearer, read_claims
+from center.auth import (
+    SIG_PARAM,
+    Hashing,
+    InvalidToken,
+    Principal,
+    TokenGenerations,
+    bearer,
+    read_claims,
+    read_signed_url,
+)
 from center.context import Context
 from center.push import Hub
 from center.tickets.service import Change
@@ -38,6 +48,8 @@ class Center:
     limiter: RateLimits | None = None
     #: Each person's current token generation: older tokens are revoked (center/auth.py).
     tokens: TokenGenerations = field(default_factory=TokenGenerations)
+    #: Password hashing off the event loop, bounded (center/auth.py).
+    hashing: Hashing = field(default_factory=Hashing)
 
     def announce(self, change: Change) -> None:
         """Push a ticket change to the wall, its assignee and everyone it notifies.
@@ -66,7 +78,14 @@ class Center:
     def principal(self, token: str | None) -> Principal:
         """The active person a token names; InvalidToken otherwise (also when the token was
         revoked: no query, ``tokens`` is in memory)."""
-        person_id, generation = read_claims(self.secret, token)
+        return self._active(*read_claims(self.secret, token))
+
+    def signed_principal(self, path: str, query: Iterable[tuple[str, str]]) -> Principal:
+        """The active person a signed URL (center/auth.py ``sign_url``) was made for, if it is
+        this URL's and still current; InvalidToken otherwise (revoked tokens included)."""
+        return self._active(*read_signed_url(self.secret, path, query))
+
+    def _active(self, person_id: str, generation: int) -> Principal:
         person = self.ctx.district.people.get(person_id)
         if person is None or not person.active:
             raise InvalidToken(f"person {person_id!r} is not an active person of the district")
@@ -113,20 +132,30 @@ def _principal(request: Request) -> Principal:
         raise unauthorized(str(exc)) from None
 
 
-def _principal_or_query(request: Request) -> Principal:
-    """For pictures an ``<img>`` loads (it cannot send a header): ``?token=`` is accepted too
-    (scrubbed from the logs: center/auth.py)."""
+def _principal_or_signed(request: Request) -> Principal:
+    """For pictures an ``<img>`` loads and files a link downloads (they cannot send a header):
+    a signed URL (``POST /api/v1/auth/signed-urls``) works too. A bearer token in the query
+    does not: URLs end up in browser histories and proxy logs."""
     center: Center = request.app.state.center
-    token = bearer(request.headers.get("authorization")) or request.query_params.get("token")
+    token = bearer(request.headers.get("authorization"))
     try:
-        return center.principal(token)
+        if token is not None:
+            return center.principal(token)
+        if SIG_PARAM in request.query_params:
+            return center.signed_principal(request.scope["path"],
+                                           request.query_params.multi_items())
     except InvalidToken as exc:
         raise unauthorized(str(exc)) from None
+    if "token" in request.query_params:
+        raise unauthorized("a token in the URL is not accepted: send Authorization: Bearer,"
+                           " or sign the URL with POST /api/v1/auth/signed-urls")
+    raise unauthorized("no bearer token or signed URL")
 
 
 #: The logged-in person (401 with ``WWW-Authenticate: Bearer`` without a valid token).
 Actor = Annotated[Principal, Depends(_principal)]
-ImageActor = Annotated[Principal, Depends(_principal_or_query)]
+#: The same, or the person a signed URL of this very request was made for.
+ImageActor = Annotated[Principal, Depends(_principal_or_signed)]
 
 
 def same_actor(actor: Principal, actor_id: str | None) -> str:

@@ -113,7 +113,7 @@ ToQ = Annotated[str | None, Query(alias="to", description=f"window end, exclusiv
             responses={200: {"content": {"text/csv": {}}}, 401: {}, 403: {}, 422: {}})
 async def get_indicators(
     center: CenterDep,
-    actor: ImageActor,  # a CSV download link carries ?token=
+    actor: ImageActor,  # a CSV download link is a signed URL
     level: Level = "district",
     period: PeriodQ = None,
     on: DateQ = None,
@@ -151,7 +151,7 @@ async def get_indicators(
             responses={200: {"content": {"text/csv": {}}}, 401: {}, 403: {}, 422: {}})
 async def grid_ranking(
     center: CenterDep,
-    actor: ImageActor,  # a CSV download link carries ?token=
+    actor: ImageActor,  # a CSV download link is a signed URL
     period: PeriodQ = None,
     on: DateQ = None,
     start: FromQ = None,
