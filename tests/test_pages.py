@@ -42,8 +42,11 @@ def test_wall_shows_a_published_alert_live(browser: Browser, center: RunningCent
     expect(item).to_be_visible(timeout=5_000)
     latency = time.monotonic() - sent
     pub.close()
-    snapshot = re.escape(f"/api/v1/alerts/{alert.alert_id}/snapshot.jpg?token=")
+    # A signed URL (docs/security.md "Tokens and URLs"), never the token, and it loads.
+    snapshot = re.escape(f"/api/v1/alerts/{alert.alert_id}/snapshot.jpg?sig=")
     expect(item.locator("img")).to_have_attribute("src", re.compile(snapshot))
+    expect(item.locator("img")).to_have_js_property("complete", True)
+    assert item.locator("img").evaluate("img => img.naturalWidth") > 0
     expect(page.locator("#ticket-table tr[data-ticket-id]")).to_have_count(1)
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "wall-1920x1080.png"))
@@ -123,7 +126,7 @@ def test_wall_map_kpis_alert_latency_emergency_and_4k(browser: Browser, center: 
     latency2 = _publish_and_time(page, pub, make_alert(zone_id="shopfront", event_type="0504"))
     pub.close()
     item = page.locator(f'#alert-feed .alert-item[data-alert-id="{alert.alert_id}"]')
-    snapshot = re.escape(f"/api/v1/alerts/{alert.alert_id}/snapshot.jpg?token=")
+    snapshot = re.escape(f"/api/v1/alerts/{alert.alert_id}/snapshot.jpg?sig=")
     expect(item.locator("img")).to_have_attribute("src", re.compile(snapshot))
     expect(page.locator("#ticket-table tr[data-ticket-id]")).to_have_count(2)
     # The grid with the cases turns to "open"; the camera alerts; the pulse runs.
@@ -250,9 +253,10 @@ def test_leader_filters_opens_timeline_and_reassigns(browser: Browser, center: R
     expect(page.locator("#ind-rows tr")).to_have_count(1)  # grid g-01 only has cases
     page.select_option("#ind-level", "event_type")
     expect(page.locator("#ind-rows tr")).to_have_count(2)
-    with page.expect_download() as download:  # the link itself, signed when clicked
+    with page.expect_download() as download:  # the link itself, a signed URL
         page.locator("#ind-csv").click()
     assert "format=csv" in download.value.url and "level=event_type" in download.value.url
+    assert "sig=" in download.value.url and "token" not in download.value.url
     rows = Path(download.value.path()).read_text(encoding="utf-8-sig").splitlines()
     assert len(rows) == 3 and "," in rows[0]  # a header and the two event types
     page.locator('.tab[data-tab="ranking"]').click()

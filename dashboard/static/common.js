@@ -117,6 +117,16 @@ const STRINGS = {
     "leader.no_actions": "当前身份在此状态下无可执行操作",
     "leader.note": "备注 / 原因",
     "leader.reassign_to": "改派给",
+    "leader.dispatch_to": "派遣给",
+    "leader.on_duty": "当班",
+    "leader.note_needed": "请先在备注中写明原因",
+    "leader.source": "来源",
+    "leader.description": "描述",
+    "leader.reporter": "联系方式",
+    "leader.place": "位置",
+    "leader.sent_back": "最近退回/返工",
+    "leader.camera_again": "摄像头再次发现违规",
+    "leader.photos": "案件照片",
     "leader.done": "操作成功",
     "leader.due": "时限",
     "leader.opened": "立案时间",
@@ -286,6 +296,16 @@ const STRINGS = {
     "leader.no_actions": "Nothing this person may do in this state",
     "leader.note": "Note / reason",
     "leader.reassign_to": "Reassign to",
+    "leader.dispatch_to": "Dispatch to",
+    "leader.on_duty": "on duty",
+    "leader.note_needed": "write why in the note first",
+    "leader.source": "Source",
+    "leader.description": "Description",
+    "leader.reporter": "Contact",
+    "leader.place": "Place",
+    "leader.sent_back": "Last returned / reworked",
+    "leader.camera_again": "the camera sees the violation again",
+    "leader.photos": "Photos of the case",
     "leader.done": "Done",
     "leader.due": "Due",
     "leader.opened": "Opened",
@@ -417,6 +437,16 @@ export function stateName(state) {
   return STATE_NAMES[LANG][state] ?? state ?? "";
 }
 
+const SOURCE_NAMES = {
+  zh: { camera: "摄像头发现", resident: "居民上报", patrol: "巡查上报", open311: "Open311 接口" },
+  en: { camera: "camera", resident: "resident's report", patrol: "patrol report", open311: "Open311 client" },
+};
+
+/** Where a case came from (a ticket's `source`). */
+export function sourceName(source) {
+  return SOURCE_NAMES[LANG][source] ?? source ?? "";
+}
+
 export function cameraStateName(state) {
   return CAMERA_STATE_NAMES[LANG][state] ?? state ?? "";
 }
@@ -466,9 +496,8 @@ export function h(tag, attrs = {}, ...children) {
 export function snapshot(url, alt, className = "snapshot") {
   const placeholder = () => h("div", { class: `${className} snapshot-missing` }, t("no_snapshot"));
   if (!url) return placeholder();
-  const img = h("img", { class: className, src: authUrl(url), alt: alt || "", loading: "lazy", decoding: "async" });
-  img.addEventListener("error", () => img.replaceWith(placeholder()), { once: true });
-  return img;
+  return signedImg(url, { class: className, alt: alt || "", loading: "lazy", decoding: "async" },
+    (img) => img.replaceWith(placeholder()));
 }
 
 // --- time ------------------------------------------------------------------------------------
@@ -561,6 +590,7 @@ const ERROR_WORDS = {
     "err.cannot_own": "所选人员不能承办工单",
     "err.concurrent": "工单刚被他人更新，请重试",
     "err.extension": "请填写延期分钟数",
+    "err.no_extension": "没有待批准的延期申请",
     "err.invalid": "填写的内容有误，请检查后重试",
     "err.too_large": "照片太大",
     "err.photo_type": "照片须为 JPEG 或 PNG 格式",
@@ -581,6 +611,7 @@ const ERROR_WORDS = {
     "err.cannot_own": "The person chosen cannot own a case",
     "err.concurrent": "Someone else just changed this case; try again",
     "err.extension": "Give the extension in minutes",
+    "err.no_extension": "No extension was requested",
     "err.invalid": "Something entered is not valid; check and try again",
     "err.too_large": "The photo is too large",
     "err.photo_type": "The photo must be a JPEG or PNG",
@@ -600,6 +631,7 @@ const ERROR_RULES = [
   [null, /^a \S+ may not /, "err.role"],
   [null, /is not allowed in state/, "err.state"],
   [null, /needs extension_min/, "err.extension"],
+  [null, /no extension was requested/, "err.no_extension"],
   [null, /^too many /, "err.too_many"],
 ];
 const ERROR_STATUS = {
@@ -613,6 +645,7 @@ const ERROR_STATUS = {
  * with `status` and `detail` (the phone's queued sends), or an Error of the page itself.
  */
 export function errorText(err) {
+  if (typeof err === "string") return { text: err, detail: "", status: null, key: "" }; // the page's own words
   const status = typeof err?.status === "number" ? err.status : null;
   const detail = String((status === null ? err?.message ?? err : err.detail ?? err.message) ?? "");
   const rule = ERROR_RULES.find(([s, re]) => (s === null || s === status) && re.test(detail));
@@ -671,8 +704,9 @@ function syncBanner(banner) {
 
 // --- login -----------------------------------------------------------------------------------
 // Staff pages log in once per browser: the bearer token (never a cookie, so no CSRF) lives in
-// localStorage and goes with every API call, on the websocket URL and on pictures' URLs. A 401
-// (expired, revoked) shows the login form again. Public pages (/report, /t/…) never log in.
+// localStorage and goes with every API call and as the websocket's first message, never in a
+// URL (pictures and downloads use signed URLs, below). A 401 (expired, revoked) shows the login
+// form again. Public pages (/report, /t/…) never log in.
 
 export const TOKEN_KEY = "gridwatch.token";
 /** The logged-in person ({id, name, role, micro_grid_id, grid_id, department_id}) once known. */
@@ -726,11 +760,90 @@ export async function tokenReplaced(used) {
 /** The login form's message for a refused token (the server's words say which case it is). */
 const refusedMessage = (detail) => t(/revoked/i.test(detail || "") ? "login.revoked" : "login.expired");
 
-/** A URL with the token as ?token= (for <img src>, which cannot send a header). */
-export function authUrl(url) {
-  const token = getToken();
-  if (!url || !token || !url.startsWith("/")) return url;
-  return `${url}${url.includes("?") ? "&" : "?"}token=${encodeURIComponent(token)}`;
+// --- signed URLs -----------------------------------------------------------------------------
+// A picture (<img src>) or a download link cannot send the Authorization header, and the token
+// never goes in a URL (browser history, proxy logs). The center signs such URLs for this person
+// for a few minutes (POST /auth/signed-urls; docs/security.md "Tokens and URLs"). URLs asked for
+// in the same moment go in one call; a signed URL is reused until a minute before it expires.
+
+const SIGN_MARGIN_S = 60;
+const SIGN_BATCH_MAX = 200;
+const signedUrls = new Map(); // url -> {url, exp, token}
+let signQueue = null; // url -> [{resolve, reject}] waiting for the next call
+
+/** `url` (a path under /api/v1/) signed for the logged-in person; `fresh`: never a cached one. */
+export function signUrl(url, { fresh = false } = {}) {
+  if (!url || !url.startsWith(`${API}/`)) return Promise.resolve(url);
+  const hit = signedUrls.get(url);
+  if (!fresh && hit && hit.token === getToken() && hit.exp - SIGN_MARGIN_S > Date.now() / 1000) {
+    return Promise.resolve(hit.url);
+  }
+  if (!signQueue) {
+    signQueue = new Map();
+    setTimeout(signQueued, 0);
+  }
+  return new Promise((resolve, reject) => {
+    if (!signQueue.has(url)) signQueue.set(url, []);
+    signQueue.get(url).push({ resolve, reject });
+  });
+}
+
+async function signQueued() {
+  const queue = signQueue;
+  signQueue = null;
+  const now = Date.now() / 1000;
+  for (const [url, hit] of signedUrls) if (hit.exp <= now) signedUrls.delete(url);
+  const urls = [...queue.keys()];
+  for (let i = 0; i < urls.length; i += SIGN_BATCH_MAX) {
+    const batch = urls.slice(i, i + SIGN_BATCH_MAX);
+    const token = getToken();
+    try {
+      const data = await postJSON("auth/signed-urls", { urls: batch });
+      batch.forEach((url, k) => {
+        signedUrls.set(url, { url: data.urls[k], exp: data.expires_at, token });
+        for (const waiter of queue.get(url)) waiter.resolve(data.urls[k]);
+      });
+    } catch (err) {
+      for (const url of batch) for (const waiter of queue.get(url)) waiter.reject(err);
+    }
+  }
+}
+
+/**
+ * An <img> of a protected picture at `url`, signed. A failed load is retried once with a fresh
+ * signature (a lazy picture may load after its signature expired); then `onFail(img)`.
+ */
+export function signedImg(url, attrs = {}, onFail = (img) => img.remove()) {
+  const img = h("img", attrs);
+  let retried = false;
+  const load = (fresh) => signUrl(url, { fresh }).then((signed) => { img.src = signed; }, () => onFail(img));
+  img.addEventListener("error", () => {
+    if (retried) onFail(img);
+    else {
+      retried = true;
+      load(true);
+    }
+  });
+  load(false);
+  return img;
+}
+
+/**
+ * Point a link at `url`, signed (a photo, a CSV download). Signed again when a pointer, a
+ * finger or the focus comes to it, so the href is current when it is followed.
+ */
+export function signedHref(link, url) {
+  link.dataset.path = url;
+  const sign = () => {
+    const path = link.dataset.path;
+    signUrl(path).then((signed) => { if (link.dataset.path === path) link.href = signed; }, () => {});
+  };
+  if (!link.dataset.signing) {
+    link.dataset.signing = "1";
+    for (const type of ["pointerenter", "focus", "touchstart"]) link.addEventListener(type, sign, { passive: true });
+  }
+  sign();
+  return link;
 }
 
 let loginShown = null;
@@ -878,7 +991,7 @@ export function setWsStatus(online) {
  * A websocket to the center that reconnects by itself with exponential backoff and jitter.
  *
  *   const live = new LiveSocket("/ws", {
- *     onOpen: () => reloadState(),       // runs on every (re)connect: refetch what was missed
+ *     onOpen: () => reloadState(),       // on every (re)connect, once the token is accepted: refetch
  *     onMessage: (msg) => ...,           // parsed {schema_version, type, at, data}
  *     onStatus: (online) => ...,
  *   });
@@ -901,9 +1014,7 @@ export class LiveSocket {
 
   get url() {
     const scheme = location.protocol === "https:" ? "wss:" : "ws:";
-    const token = getToken();
-    const sep = this.path.includes("?") ? "&" : "?";
-    return `${scheme}//${location.host}${this.path}${token ? `${sep}token=${encodeURIComponent(token)}` : ""}`;
+    return `${scheme}//${location.host}${this.path}`;
   }
 
   start() {
@@ -951,15 +1062,9 @@ export class LiveSocket {
       return;
     }
     this.ws = ws;
-    ws.addEventListener("open", () => {
-      this.attempt = 0;
-      this._setOnline(true);
-      try {
-        this.onOpen?.();
-      } catch (err) {
-        console.error(err);
-      }
-    });
+    // The token goes as the first message, never in the URL (docs/protocol.md); the server
+    // answers "hello" once it has checked it, and only then is the page live.
+    ws.addEventListener("open", () => ws.send(JSON.stringify({ type: "auth", token })));
     ws.addEventListener("message", (event) => {
       let msg;
       try {
@@ -968,6 +1073,7 @@ export class LiveSocket {
         return;
       }
       if (!msg || typeof msg !== "object" || msg.schema_version !== SCHEMA_VERSION) return;
+      if (msg.type === "hello") this._live();
       try {
         this.onMessage?.(msg);
       } catch (err) {
@@ -995,6 +1101,16 @@ export class LiveSocket {
       this._schedule();
     });
     // "error" is always followed by "close"; nothing to do here.
+  }
+
+  _live() {
+    this.attempt = 0;
+    this._setOnline(true);
+    try {
+      this.onOpen?.();
+    } catch (err) {
+      console.error(err);
+    }
   }
 
   _schedule() {

@@ -1,28 +1,41 @@
-// Engineer view (/engineer): each camera's latest frame with its zones drawn; draw and edit zone
-// polygons and their rule (type, dwell, classes), then save: the center validates them with the
-// edge's own config models and pushes the edge's whole config to it, which applies it live and
-// reports its config back (then this page shows "applied by the edge").
-import { API, ApiError, LANG, api, authUrl, ensureLogin, getJSON, h } from "./common.js";
+// Engineer view (/engineer): each edge with its cameras (status, latest frame) and the cameras the
+// district gives it that it does not run yet; the selected camera's frame with its zones drawn;
+// draw and edit zone polygons and their rule (type, dwell, classes, minimum score), then save: the
+// center validates them with the edge's own config models and pushes the edge's whole config to
+// it, which applies it live and reports its config back. This page shows "applied by the edge"
+// only once the edge reports exactly the zones pushed, and the camera's recent alerts below, so
+// the engineer sees the new zone at work. Camera sources are not edited here (docs/engineer.md).
+import { API, ApiError, LANG, api, cameraStateName, ensureLogin, eventName, fmtDateTime, getJSON, h, signedImg, signUrl } from "./common.js";
 import { mountAccount } from "./account.js";
 
 const WORDS = {
   zh: {
-    title: "工程师视图 · 摄像头区域", cameras: "摄像头", reload: "刷新画面", add_zone: "新建区域",
+    title: "工程师视图 · 摄像头区域", cameras: "摄像头", reload: "刷新画面", add_zone: "新建区域", finish_zone: "完成绘制",
     save: "保存并下发", hint: "点击画面为所选区域添加顶点；拖动顶点移动；双击顶点删除。",
     no_edges: "还没有边缘节点上报配置", no_frame: "无画面", zone_id: "区域编号", rule: "规则",
     dwell: "停留秒数", classes: "目标类别", delete: "删除区域", points: "顶点", select: "选中",
     pushed: "已下发，等待边缘节点应用…", applied: "边缘节点已应用新配置", save_failed: "保存失败",
     illegal_parking: "违停 (0506/0505)", doorway_trading: "跨门经营 (0504)", frame_at: "画面时间",
-    load_failed: "加载失败",
+    load_failed: "加载失败", zones_n: "个区域", no_zones: "无区域，不检测", min_score: "最低置信度",
+    not_confirmed: "边缘节点 60 秒内未确认新配置（可能离线或拒绝了配置），请查看边缘节点日志",
+    unconfigured: "未在边缘节点配置", unconfigured_hint: "区县已将此摄像头分配给该边缘节点，但其视频源尚未写入边缘节点的配置文件（摄像头凭据只保存在边缘节点）。",
+    recent_alerts: "本摄像头最近告警", no_alerts: "暂无告警", zone: "区域",
+    kind_new: "新告警", kind_update: "更新", kind_end: "已清除",
+    two_wheeler: "两轮车", car: "汽车", vending_cue: "摆摊物品", person: "行人",
   },
   en: {
-    title: "Engineer view · camera zones", cameras: "Cameras", reload: "Reload frame", add_zone: "New zone",
+    title: "Engineer view · camera zones", cameras: "Cameras", reload: "Reload frame", add_zone: "New zone", finish_zone: "Finish zone",
     save: "Save and push", hint: "Click the frame to add a point to the selected zone; drag a point to move it; double-click a point to delete it.",
     no_edges: "No edge has reported its config yet", no_frame: "no frame", zone_id: "Zone id", rule: "Rule",
     dwell: "Dwell (s)", classes: "Classes", delete: "Delete zone", points: "points", select: "Select",
     pushed: "Pushed; waiting for the edge to apply it…", applied: "The edge applied the new config", save_failed: "Save failed",
     illegal_parking: "Illegal parking (0506/0505)", doorway_trading: "Doorway trading (0504)", frame_at: "Frame at",
-    load_failed: "Could not load",
+    load_failed: "Could not load", zones_n: "zones", no_zones: "no zones: not watching", min_score: "Min. score",
+    not_confirmed: "The edge has not confirmed the new config within 60 s (offline, or it refused it): see the edge's log",
+    unconfigured: "not configured on the edge", unconfigured_hint: "The district gives this camera to the edge, but its source is not in the edge's config file yet (camera credentials stay on the edge).",
+    recent_alerts: "Recent alerts on this camera", no_alerts: "No alerts yet", zone: "Zone",
+    kind_new: "new", kind_update: "update", kind_end: "cleared",
+    two_wheeler: "two-wheeler", car: "car", vending_cue: "vending items", person: "person",
   },
 };
 const w = (key) => WORDS[LANG][key] ?? WORDS.zh[key] ?? key;
@@ -37,6 +50,12 @@ let camera = null; // the selected camera view from GET /edges
 let zones = []; // working copy of its zones (edge ZoneConfig documents)
 let selected = 0;
 let drag = null; // {zone, point}
+// While a new zone is being drawn every click adds a point, even inside another zone (zones may
+// overlap); otherwise a click on another zone selects it.
+let drawing = false;
+let alertsTimer = null;
+const CONFIRM_S = 60;
+const ALERTS_EVERY_MS = 5000;
 
 function showError(text) {
   $("eng-error").textContent = text;
@@ -61,12 +80,16 @@ async function loadEdges(keep = true) {
     return;
   }
   list.replaceChildren(...edges.map((edge) => h("div", { class: "eng-edge", dataset: { edgeId: edge.edge_id } },
-    h("h3", {}, `${edge.edge_id} · ${edge.state}`),
+    h("h3", {}, `${edge.edge_id} · ${cameraStateName(edge.state)}`),
     edge.cameras.map((cam) => h("button", {
       type: "button", class: `eng-camera${camera?.id === cam.id ? " is-selected" : ""}`,
       dataset: { cameraId: cam.id }, onclick: () => selectCamera(cam.id),
-    }, cam.frame_url ? h("img", { src: authUrl(`${cam.frame_url}?t=${encodeURIComponent(cam.frame_at)}`), alt: "" }) : h("span", { class: "no-frame" }, w("no_frame")),
-    h("span", {}, cam.name || cam.id, h("br"), h("small", { class: "muted" }, `${cam.zones.length} zones`)))))));
+    }, cam.frame_url ? signedImg(`${cam.frame_url}?t=${encodeURIComponent(cam.frame_at)}`, { alt: "" }) : h("span", { class: "no-frame" }, w("no_frame")),
+    h("span", {}, cam.name || cam.id, h("br"), h("small", { class: "muted", dataset: { status: cam.status } },
+      `${cameraStateName(cam.status)} · ${cam.zones.length ? `${cam.zones.length} ${w("zones_n")}` : w("no_zones")}`)))),
+    (edge.unconfigured || []).map((cam) => h("div", { class: "eng-camera is-unconfigured", title: w("unconfigured_hint"), dataset: { cameraId: cam.id } },
+      h("span", { class: "no-frame" }, "—"),
+      h("span", {}, cam.name || cam.id, h("br"), h("small", { class: "muted" }, w("unconfigured"))))))));
   const wanted = new URLSearchParams(location.search).get("camera");
   if (!camera && (wanted || edges[0]?.cameras[0])) selectCamera(wanted || edges[0].cameras[0].id);
   else if (camera && !keep) selectCamera(camera.id);
@@ -91,13 +114,37 @@ function selectCamera(id) {
   camera = cam;
   zones = JSON.parse(JSON.stringify(cam.zones || []));
   selected = 0;
+  setDrawing(false);
   for (const el of document.querySelectorAll(".eng-camera")) el.classList.toggle("is-selected", el.dataset.cameraId === id);
   $("editor").hidden = false;
   $("editor").dataset.cameraId = id;
   $("camera-title").textContent = `${cam.name || cam.id} (${cam.id} @ ${cam.edge_id})`;
   $("frame-at").textContent = cam.frame_at ? `${w("frame_at")} ${new Date(cam.frame_at).toLocaleString()}` : w("no_frame");
-  $("frame").src = cam.frame_url ? authUrl(`${cam.frame_url}?t=${encodeURIComponent(cam.frame_at)}`) : "";
+  const frame = cam.frame_url ? `${cam.frame_url}?t=${encodeURIComponent(cam.frame_at)}` : "";
+  $("frame").dataset.path = frame;
+  if (!frame) $("frame").removeAttribute("src");
+  else signUrl(frame).then((signed) => { if ($("frame").dataset.path === frame) $("frame").src = signed; }, () => {});
   draw();
+  clearInterval(alertsTimer);
+  loadAlerts();
+  alertsTimer = setInterval(loadAlerts, ALERTS_EVERY_MS);
+}
+
+// The camera's latest alerts, so the engineer sees what a pushed zone does.
+async function loadAlerts() {
+  if (!camera) return;
+  const id = camera.id;
+  let alerts;
+  try {
+    alerts = await getJSON(`${API}/alerts?camera_id=${encodeURIComponent(id)}&limit=10`);
+  } catch {
+    return; // the next round tries again; the list keeps what it showed
+  }
+  if (camera?.id !== id) return;
+  $("alert-list").replaceChildren(...(alerts.length ? alerts.map((a) => h("li", { dataset: { zoneId: a.zone_id, kind: a.kind } },
+    h("span", { class: "muted" }, fmtDateTime(a.last_seen_at)), " ",
+    `${w("zone")} ${a.zone_id} · ${eventName(a.event_type, a.event_name)} · ${w(`kind_${a.kind}`)}`))
+    : [h("li", { class: "muted" }, w("no_alerts"))]));
 }
 
 // --- drawing ---------------------------------------------------------------------------------
@@ -125,7 +172,7 @@ function draw() {
     const pts = (zone.polygon || []).map((p) => p.join(",")).join(" ");
     const poly = svg("polygon", { points: pts, class: `zone-poly${zi === selected ? " is-selected" : ""}`, "data-zone-id": zone.id });
     poly.addEventListener("pointerdown", (e) => {
-      if (zi !== selected) {
+      if (zi !== selected && !drawing) {
         e.stopPropagation();
         selected = zi;
         draw();
@@ -182,11 +229,22 @@ function ruleOf(zone) {
   return zone.rules[0];
 }
 
+function setDrawing(on) {
+  drawing = on;
+  $("add-zone").textContent = w(on ? "finish_zone" : "add_zone");
+  $("add-zone").dataset.drawing = on ? "1" : "";
+}
+
 function newZone() {
+  if (drawing) {
+    setDrawing(false);
+    return;
+  }
   let n = zones.length + 1;
   while (zones.some((z) => z.id === `zone-${n}`)) n += 1;
   zones.push({ id: `zone-${n}`, polygon: [], dwell_s: 30, rules: [{ type: "illegal_parking", classes: { two_wheeler: {} } }] });
   selected = zones.length - 1;
+  setDrawing(true);
   draw();
 }
 
@@ -213,6 +271,10 @@ function zoneForm(zone, zi) {
   dwell.addEventListener("change", () => {
     rule.dwell_s = Number(dwell.value);
   });
+  const minScore = h("input", { type: "number", min: 0, max: 1, step: 0.05, value: zone.min_score ?? 0.3, "data-field": "min_score" });
+  minScore.addEventListener("change", () => {
+    zone.min_score = Number(minScore.value);
+  });
   const boxes = RULE_CLASSES[rule.type].map((c) => {
     const cb = h("input", { type: "checkbox", value: c, checked: classes.includes(c), "data-class": c });
     cb.addEventListener("change", () => {
@@ -221,17 +283,18 @@ function zoneForm(zone, zi) {
       else delete current[c];
       rule.classes = current;
     });
-    return h("label", {}, cb, c);
+    return h("label", {}, cb, w(c));
   });
   return h("div", { class: `zone-form${zi === selected ? " is-selected" : ""}`, dataset: { zoneIndex: zi, zoneId: zone.id } },
     h("label", {}, w("zone_id"), id),
     h("label", {}, w("rule"), type),
     h("label", {}, w("dwell"), dwell),
+    h("label", {}, w("min_score"), minScore),
     h("div", {}, w("classes"), h("div", { class: "classes" }, boxes)),
     h("div", { class: "muted" }, `${(zone.polygon || []).length} ${w("points")}`),
     h("div", {},
-      h("button", { type: "button", onclick: () => { selected = zi; draw(); } }, w("select")), " ",
-      h("button", { type: "button", "data-action": "delete", onclick: () => { zones.splice(zi, 1); selected = 0; draw(); } }, w("delete"))));
+      h("button", { type: "button", onclick: () => { setDrawing(false); selected = zi; draw(); } }, w("select")), " ",
+      h("button", { type: "button", "data-action": "delete", onclick: () => { setDrawing(false); zones.splice(zi, 1); selected = 0; draw(); } }, w("delete"))));
 }
 
 function renderForms() {
@@ -242,8 +305,8 @@ function renderForms() {
 
 async function save() {
   if (!camera) return;
+  setDrawing(false);
   showError("");
-  const pushedAt = Date.now();
   let result;
   try {
     result = await api(`${API}/cameras/${encodeURIComponent(camera.id)}/zones`, { method: "PUT", body: { zones } });
@@ -253,14 +316,15 @@ async function save() {
     return;
   }
   showStatus(w("pushed"), "pushed");
-  // The edge confirms by reporting its config again; wait for that.
-  for (let i = 0; i < 60; i += 1) {
+  // The edge confirms by reporting its config again, with exactly the zones pushed.
+  const pushedAt = Date.parse(result.pushed_at);
+  const wanted = canonical(result.zones);
+  for (let i = 0; i < CONFIRM_S; i += 1) {
     await new Promise((r) => setTimeout(r, 1000));
     try {
       const state = await getJSON(`${API}/edges/${encodeURIComponent(result.edge_id)}/config`);
-      const cam = state.config.cameras.find((c) => c.id === camera.id);
-      const ids = (cam?.zones || []).map((z) => z.id).join(",");
-      if (new Date(state.updated_at).getTime() >= pushedAt - 2000 && ids === result.zones.map((z) => z.id).join(",")) {
+      const cam = state.config.cameras.find((c) => c.id === result.camera_id);
+      if (Date.parse(state.updated_at) >= pushedAt && canonical(cam?.zones || []) === wanted) {
         showStatus(w("applied"), "applied");
         await loadEdges(false);
         return;
@@ -269,6 +333,17 @@ async function save() {
       /* keep waiting */
     }
   }
+  showStatus("");
+  showError(w("not_confirmed"));
+}
+
+// JSON with sorted keys: the center stores the edge's report as jsonb, which reorders keys.
+function canonical(value) {
+  if (Array.isArray(value)) return `[${value.map(canonical).join(",")}]`;
+  if (value && typeof value === "object") {
+    return `{${Object.keys(value).sort().map((k) => `${JSON.stringify(k)}:${canonical(value[k])}`).join(",")}}`;
+  }
+  return JSON.stringify(value);
 }
 
 // --- start -----------------------------------------------------------------------------------

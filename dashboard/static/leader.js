@@ -5,7 +5,7 @@ import {
   actionName,
   API,
   applyI18n,
-  authUrl,
+  clearError,
   ensureLogin,
   EVENT_CODES,
   eventName,
@@ -18,19 +18,25 @@ import {
   otherLangHref,
   postJSON,
   setWsStatus,
+  showError,
+  signedHref,
+  signedImg,
   snapshot,
+  sourceName,
   stateName,
   t,
 } from "./common.js";
 import { mountAccount } from "./account.js";
+import { drawMap } from "./phone-detail.js";
 
 const STATES = ["registered", "dispatched", "accepted", "handling", "handled", "verified", "evaluated", "closed", "void"];
 const LEVELS = ["district", "grid", "micro_grid", "worker", "department", "event_type"];
 const PERIODS = ["day", "week", "month", "quarter"];
 const STAFF_ROLES = { operator: 0, admin: 0, grid_leader: 1, micro_grid_leader: 2, department_staff: 3, engineer: 4 };
 const LIST_LIMIT = 500;
-// Actions that need a note (why), and those that need a person.
+// Actions that need a note (why), and those that need a person (picked below the buttons).
 const NEEDS_NOTE = new Set(["void", "rework"]);
+const NEEDS_PERSON = ["dispatch", "reassign"];
 
 const $ = (id) => document.getElementById(id);
 const params = new URLSearchParams(location.search);
@@ -43,11 +49,6 @@ const state = {
   selected: params.get("ticket") ? Number(params.get("ticket")) : null,
   detail: null,
 };
-
-function showError(message) {
-  $("error-banner").textContent = message || "";
-  $("error-banner").hidden = !message;
-}
 
 let noticeTimer = null;
 function showNotice(message) {
@@ -104,9 +105,9 @@ async function loadList() {
     if (mine !== listSeq) return;
     state.tickets = tickets;
     renderList();
-    showError("");
+    clearError("load.list");
   } catch (err) {
-    if (mine === listSeq) showError(`${t("load.failed")}: ${err.message}`);
+    if (mine === listSeq) showError(err, { what: t("load.failed"), key: "load.list" });
   }
 }
 
@@ -157,8 +158,9 @@ async function loadDetail() {
     if (mine !== detailSeq) return;
     state.detail = detail;
     renderDetail();
+    clearError("load.detail");
   } catch (err) {
-    if (mine === detailSeq) showError(`${t("load.failed")}: ${err.message}`);
+    if (mine === detailSeq) showError(err, { what: `${t("load.failed")} #${state.selected}`, key: "load.detail" });
   }
 }
 
@@ -187,18 +189,57 @@ function renderDetail() {
       h(
         "dl",
         { class: "facts" },
+        fact(t("leader.source"), sourceName(x.source)),
         fact(t("wall.col.camera"), x.camera_name || x.camera_id),
         fact(t("wall.col.grid"), `${x.micro_grid_name || x.micro_grid_id || "—"} (${areaName(x.grid_id) || "—"})`),
         fact(t("wall.col.assignee"), x.assignee_name ? `${x.assignee_name} (${x.assignee_id})` : x.assignee_id || "—"),
         fact(t("leader.opened"), fmtDateTime(x.opened_at)),
         fact(t("leader.due"), fmtDateTime(x.due_at)),
         fact(t("phone.alerts"), x.alert_count),
+        fact(t("leader.description"), x.description),
+        fact(t("leader.reporter"), x.reporter),
+        fact(t("leader.place"), x.lat != null && x.lon != null ? `${Number(x.lat).toFixed(6)}, ${Number(x.lon).toFixed(6)} (WGS-84)` : null),
+        fact(t("leader.sent_back"), sentBack(x)),
         fact("", h("a", { href: x.public_url, target: "_blank", rel: "noopener" }, t("leader.public"))),
       ),
     ),
+    placeMap(x),
+    photosBlock(x),
     actionsBlock(x),
     h("h3", {}, t("leader.timeline")),
     h("ol", { class: "timeline", id: "timeline", "data-testid": "timeline" }, ...(x.events ?? []).map(timelineItem)),
+  );
+}
+
+/** The last return or rework, and why (the camera's note is the center's English). */
+function sentBack(x) {
+  const back = x.sent_back;
+  if (!back) return null;
+  const why = String(back.actor_id || "").startsWith("camera:") ? t("leader.camera_again") : back.note;
+  return `${actionName(back.action)} · ${personName(back.actor_id)}${why ? ` · ${why}` : ""}`;
+}
+
+function placeMap(x) {
+  const lat = Number(x.lat);
+  const lon = Number(x.lon);
+  if (x.lat == null || x.lon == null || !Number.isFinite(lat) || !Number.isFinite(lon)) return null;
+  const box = h("div", { class: "detail-map", "data-testid": "detail-map", dataset: { map: "none" } });
+  const area = state.district?.areas?.features?.find((f) => f.properties?.id === x.micro_grid_id) ?? null;
+  queueMicrotask(() => drawMap(box, lat, lon, area));
+  return box;
+}
+
+/** Every photo of the case: the resident's or patrol's as filed, and those of its handling. */
+function photosBlock(x) {
+  const photos = x.photos ?? [];
+  if (!photos.length) return null;
+  return h(
+    "section",
+    { class: "detail-photos", "data-testid": "detail-photos" },
+    h("h3", {}, t("leader.photos")),
+    h("div", { class: "tl-photos" }, ...photos.map((p) =>
+      signedHref(h("a", { target: "_blank", rel: "noopener", title: `${personName(p.uploaded_by)} ${fmtDateTime(p.at)}` },
+        signedImg(p.url, { alt: "", loading: "lazy" })), p.url))),
   );
 }
 
@@ -219,9 +260,9 @@ function timelineItem(e) {
       ),
       e.note ? h("div", { class: "tl-note" }, e.note) : null,
       e.attachments?.length
-        ? h("div", { class: "tl-photos" }, ...e.attachments.map((url) => h("a", { href: authUrl(url), target: "_blank", rel: "noopener" }, h("img", { src: authUrl(url), alt: "", loading: "lazy" }))))
+        ? h("div", { class: "tl-photos" }, ...e.attachments.map((url) => signedHref(h("a", { target: "_blank", rel: "noopener" }, signedImg(url, { alt: "", loading: "lazy" })), url)))
         : null,
-      e.alert_id ? h("img", { class: "tl-alert", src: authUrl(`${API}/alerts/${e.alert_id}/snapshot.jpg`), alt: "", loading: "lazy", onerror: (ev) => ev.target.remove() }) : null,
+      e.alert_id ? signedImg(`${API}/alerts/${e.alert_id}/snapshot.jpg`, { class: "tl-alert", alt: "", loading: "lazy" }) : null,
     ),
   );
 }
@@ -235,22 +276,20 @@ function actionsBlock(x) {
   const actions = x.allowed_actions ?? [];
   const note = h("input", { type: "text", id: "action-note", placeholder: t("leader.note"), maxlength: "2000" });
   const buttons = actions
-    .filter((a) => a !== "reassign")
+    .filter((a) => !NEEDS_PERSON.includes(a))
     .map((a) => h("button", { type: "button", class: `act act-${a}`, dataset: { action: a }, onclick: () => act(a) }, actionName(a)));
+  const withPerson = NEEDS_PERSON.filter((a) => actions.includes(a));
   let reassign = null;
-  if (actions.includes("reassign")) {
-    const select = h(
-      "select",
-      { id: "reassign-to", "data-testid": "reassign-to" },
-      ...state.workers.map((w) =>
-        h("option", { value: w.id, selected: w.id === x.assignee_id }, `${w.name} (${w.id}) · ${areaName(w.micro_grid_id)}${w.post ? ` ${t(`post.${w.post}`)}` : ""}`),
-      ),
-    );
+  if (withPerson.length) {
+    // Dispatch goes to the on-duty post by default (as routing would), reassign starts from
+    // the current assignee; either can be changed here.
+    const preset = withPerson.includes("dispatch") ? x.owner_id : x.assignee_id;
+    const select = h("select", { id: "reassign-to", "data-testid": "reassign-to" }, ...assigneeOptions(x, preset));
     reassign = h(
       "div",
       { class: "reassign" },
-      h("label", {}, t("leader.reassign_to"), " ", select),
-      h("button", { type: "button", class: "act act-reassign", dataset: { action: "reassign" }, onclick: () => act("reassign") }, actionName("reassign")),
+      h("label", {}, t(withPerson.includes("dispatch") ? "leader.dispatch_to" : "leader.reassign_to"), " ", select),
+      ...withPerson.map((a) => h("button", { type: "button", class: `act act-${a}`, dataset: { action: a }, onclick: () => act(a) }, actionName(a))),
     );
   }
   return h(
@@ -262,24 +301,36 @@ function actionsBlock(x) {
   );
 }
 
+/** Workers (by micro-grid and post), and the on-duty owner when that is not a worker. */
+function assigneeOptions(x, preset) {
+  const people = [...state.workers];
+  if (x.owner_id && !people.some((w) => w.id === x.owner_id)) {
+    const owner = state.people.find((p) => p.id === x.owner_id);
+    people.unshift({ id: x.owner_id, name: owner?.name ?? x.owner_id, micro_grid_id: x.micro_grid_id, post: null });
+  }
+  return people.map((w) =>
+    h("option", { value: w.id, selected: w.id === preset }, `${w.name} (${w.id}) · ${areaName(w.micro_grid_id)}${w.post ? ` ${t(`post.${w.post}`)}` : ""}${w.id === x.owner_id ? ` · ${t("leader.on_duty")}` : ""}`),
+  );
+}
+
 async function act(action) {
   const x = state.detail;
   if (!x) return;
   const note = $("action-note")?.value.trim() ?? "";
+  const what = `${actionName(action)} #${x.id}`;
   if (NEEDS_NOTE.has(action) && !note) {
     $("action-note").focus();
-    showError(`${actionName(action)}: ${t("leader.note")}`);
+    showError(t("leader.note_needed"), { what });
     return;
   }
   const body = { action, actor_id: actingAs(), note };
-  if (action === "reassign") body.assignee_id = $("reassign-to").value;
+  if (NEEDS_PERSON.includes(action) && $("reassign-to")?.value) body.assignee_id = $("reassign-to").value;
   for (const b of document.querySelectorAll("#ticket-detail button.act")) b.disabled = true;
   try {
     await postJSON(`${API}/tickets/${x.id}/actions`, body);
-    showError("");
-    showNotice(`${actionName(action)} #${x.id}: ${t("leader.done")}`);
+    showNotice(`${what}: ${t("leader.done")}`);
   } catch (err) {
-    showError(`${t("action.failed")}: ${err.message}`);
+    showError(err, { what });
   }
   await Promise.all([loadDetail(), loadList()]);
 }
@@ -298,15 +349,6 @@ const IND_COLUMNS = [
   ["satisfaction", "col.satisfaction", (v) => (v == null ? "—" : Number(v).toFixed(2))],
 ];
 
-// A CSV link cannot send a header, so its URL carries the token: signed when it is clicked,
-// with the token of that moment (a password change replaces the token the page started with).
-function signOnClick(link) {
-  const sign = () => { link.href = authUrl(link.dataset.path); };
-  link.addEventListener("click", sign);
-  link.addEventListener("auxclick", sign);
-  link.addEventListener("contextmenu", sign);
-}
-
 function periodQuery(period, date) {
   const q = new URLSearchParams({ period });
   if (date) q.set("date", date);
@@ -316,25 +358,27 @@ function periodQuery(period, date) {
 async function loadIndicators() {
   const q = periodQuery($("ind-period").value, $("ind-date").value);
   q.set("level", $("ind-level").value);
-  $("ind-csv").dataset.path = `${API}/indicators?${q}&format=csv`;
+  signedHref($("ind-csv"), `${API}/indicators?${q}&format=csv`); // a CSV link cannot send a header
   $("ind-head").replaceChildren(...IND_COLUMNS.map(([, key]) => h("th", {}, t(key))));
   try {
     const body = await getJSON(`${API}/indicators?${q}`);
+    clearError("load.indicators");
     $("ind-rows").replaceChildren(
       ...body.rows.map((r) =>
         h("tr", { dataset: { key: r.key ?? "" } }, ...IND_COLUMNS.map(([k, , fmt]) => h("td", {}, fmt ? fmt(r[k]) : r[k] ?? (k === "name" ? r.key ?? "—" : "—")))),
       ),
     );
   } catch (err) {
-    showError(`${t("load.failed")}: ${err.message}`);
+    showError(err, { what: t("load.failed"), key: "load.indicators" });
   }
 }
 
 async function loadRanking() {
   const q = periodQuery($("rank-period").value, $("rank-date").value);
-  $("rank-csv").dataset.path = `${API}/rankings/grids?${q}&format=csv`;
+  signedHref($("rank-csv"), `${API}/rankings/grids?${q}&format=csv`);
   try {
     const body = await getJSON(`${API}/rankings/grids?${q}`);
+    clearError("load.ranking");
     $("rank-rows").replaceChildren(
       ...body.grids.map((g) =>
         h(
@@ -353,7 +397,7 @@ async function loadRanking() {
       ),
     );
   } catch (err) {
-    showError(`${t("load.failed")}: ${err.message}`);
+    showError(err, { what: t("load.failed"), key: "load.ranking" });
   }
 }
 
@@ -399,8 +443,6 @@ async function main() {
   mountAccount();
   $("lang-switch").href = otherLangHref();
   for (const tab of document.querySelectorAll(".tab")) tab.addEventListener("click", () => showTab(tab.dataset.tab));
-  signOnClick($("ind-csv"));
-  signOnClick($("rank-csv"));
   $("ind-level").replaceChildren(...LEVELS.map((l) => option(l, t(`level.${l}`))));
   $("ind-level").value = "grid";
   for (const id of ["ind-period", "rank-period"]) {
@@ -412,7 +454,7 @@ async function main() {
   try {
     await loadPeople();
   } catch (err) {
-    showError(`${t("load.failed")}: ${err.message}`);
+    showError(err, { what: t("load.failed"), key: "load.people" });
   }
   $("acting-as").addEventListener("change", () => {
     localStorage.setItem("gridwatch.leader.as", actingAs());

@@ -2,8 +2,8 @@
 // links, the actions the ticket allows (resolve with photos from the camera, return with a
 // reason), and the ticket's ledger when online. Actions are handed to `onAction`, which queues
 // them (phone-outbox.js), so they work without a connection too.
-import { API, authUrl, eventName, fmtDateTime, getJSON, h, snapshot, stateName, t } from "./common.js";
-import { countdown, label } from "./phone-text.js";
+import { API, eventName, fmtDateTime, getJSON, h, signedHref, signedImg, snapshot, sourceName, stateName, t } from "./common.js";
+import { countdown, label, sentBackText } from "./phone-text.js";
 
 const LEAFLET = "/vendor/leaflet/dist/leaflet-src.esm.js";
 const LEAFLET_CSS = "/vendor/leaflet/dist/leaflet.css";
@@ -38,12 +38,20 @@ function tilesUrl() {
   return document.querySelector('meta[name="gridwatch-tiles"]')?.content?.trim() || "";
 }
 
-async function drawMap(container, lat, lon) {
+/**
+ * A small map of a case's place (the phone's detail sheet, the leader's case view): the point,
+ * and `area` (a GeoJSON feature, e.g. its micro-grid) for context where no tile server is set.
+ */
+export async function drawMap(container, lat, lon, area = null) {
   const L = await loadLeaflet();
   if (!L || !container.isConnected) return false;
   const map = L.map(container, { zoomControl: false, attributionControl: false }).setView([lat, lon], 17);
   const tiles = tilesUrl();
   if (tiles) L.tileLayer(tiles, { maxZoom: 19 }).addTo(map);
+  if (area) {
+    const outline = L.geoJSON(area, { style: { color: "#38bdf8", weight: 2, fillOpacity: 0.08 }, interactive: false }).addTo(map);
+    map.fitBounds(outline.getBounds().extend([lat, lon]), { padding: [12, 12], maxZoom: 17 });
+  }
   L.circle([lat, lon], { radius: 25, color: "#f59e0b", weight: 2, fillOpacity: 0.2 }).addTo(map);
   L.circleMarker([lat, lon], { radius: 7, color: "#fff", weight: 2, fillColor: "#dc2626", fillOpacity: 1 }).addTo(map);
   container.classList.add("has-map");
@@ -175,18 +183,28 @@ function actionsSection(ticket, onAction) {
   return h("section", { class: "detail-actions", "data-testid": "detail-actions" }, parts);
 }
 
+/** What only the full ticket has: the case's photos (the resident's or patrol's, the handling
+ * ones), the reporter's contact, and the ledger. */
 async function ledgerSection(ticket) {
   const box = h("section", { class: "detail-ledger" });
   try {
     const full = await getJSON(`${API}/tickets/${encodeURIComponent(ticket.id)}`);
+    const photos = (full.photos || []).filter((p) => p.url !== ticket.snapshot_url);
     box.replaceChildren(
+      photos.length
+        ? [h("h3", {}, label("detail.photos")),
+          h("div", { class: "detail-photos", "data-testid": "detail-photos" }, photos.map((p) =>
+            signedHref(h("a", { target: "_blank", rel: "noopener" },
+              signedImg(p.url, { alt: "", loading: "lazy" })), p.url)))]
+        : null,
+      full.reporter ? h("p", { class: "detail-reporter" }, `${label("detail.reporter")}: ${full.reporter}`) : null,
       h("h3", {}, label("detail.ledger")),
       h("ol", {}, (full.events || []).map((e) =>
         h("li", {},
           h("span", { class: "ledger-at" }, fmtDateTime(e.at)), " ",
           h("span", { class: "ledger-action" }, label(`action.${e.action}`, e.action)), " ",
           e.note ? h("span", { class: "ledger-note" }, e.note) : null,
-          (e.attachments || []).map((url) => h("a", { href: authUrl(url), target: "_blank", class: "ledger-photo" }, "📷"))))),
+          (e.attachments || []).map((url) => signedHref(h("a", { target: "_blank", class: "ledger-photo" }, "📷"), url))))),
     );
   } catch {
     box.replaceChildren(h("p", { class: "hint" }, label("detail.ledger_offline")));
@@ -208,8 +226,10 @@ export function renderDetail(root, ticket, { onAction, onClose, pending = [] }) 
     pending.length
       ? h("p", { class: "detail-pending", "data-testid": "detail-pending" }, `${label("pending.waiting")}: ${pending.map((a) => label(`action.${a}`)).join(" → ")}`)
       : null,
+    sentBackText(ticket) ? h("p", { class: "detail-sent-back", "data-testid": "detail-sent-back" }, sentBackText(ticket)) : null,
     h("div", { class: "detail-media" }, snapshot(ticket.snapshot_url, name, "detail-img")),
     h("dl", { class: "card-facts" },
+      h("dt", {}, label("detail.source")), h("dd", {}, sourceName(ticket.source)),
       h("dt", {}, label("detail.camera")), h("dd", {}, ticket.camera_name || ticket.camera_id || "—"),
       h("dt", {}, t("phone.grid")), h("dd", {}, ticket.micro_grid_name || ticket.micro_grid_id || "—"),
       h("dt", {}, t("phone.opened")), h("dd", {}, fmtDateTime(ticket.opened_at)),

@@ -7,7 +7,6 @@ import {
   ageSeconds,
   API,
   applyI18n,
-  authUrl,
   cameraStateName,
   ensureLogin,
   eventName,
