@@ -15,14 +15,24 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import psycopg
-from fastapi import FastAPI, Request, Response, WebSocket
+from fastapi import Depends, FastAPI, Request, Response, WebSocket
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from psycopg_pool import AsyncConnectionPool
 
 from center import auth, district_store
-from center.api import alerts, district, engineer, indicators, intake, open311, pages, tickets
+from center.api import (
+    alerts,
+    district,
+    engineer,
+    guard,
+    indicators,
+    intake,
+    open311,
+    pages,
+    tickets,
+)
 from center.api import auth as auth_api
 from center.api.deps import Center, RateLimits
 from center.clock import Clock, SystemClock
@@ -35,7 +45,7 @@ from center.metrics import registry_for
 from center.notify import Notifications
 from center.paths import DASHBOARD_DIR
 from center.push import Hub, authenticate
-from center.settings import CenterSettings
+from center.settings import CenterSettings, HttpSettings
 from center.tickets import scheduler
 from center.time_limits import load_time_limits
 from center.views import Views
@@ -58,12 +68,26 @@ async def _maintain_storage(pool: AsyncConnectionPool, ctx: Context,
                 made = await queries.ensure_partitions(conn)
                 await retention.sweep(conn, ctx.clock.now(),
                                       alert_days=settings.alert_retention_days,
-                                      snapshot_days=settings.snapshot_retention_days)
+                                      snapshot_days=settings.snapshot_retention_days,
+                                      dead_letter_days=settings.dead_letter_retention_days)
             if made:
                 log.info("created %d alert partitions", made)
         except psycopg.Error as exc:
             log.warning("storage maintenance failed: %s", exc)
         await asyncio.sleep(STORAGE_CHECK_S)
+
+
+def server_options(http: HttpSettings) -> dict[str, Any]:
+    """uvicorn's settings for ``gridwatch center run`` (and the tests' centers).
+
+    Proxy headers (``X-Forwarded-For``) are believed only from ``http.forwarded_allow_ips``,
+    by default from nobody: uvicorn's own default believes them from any loopback peer, so
+    anyone on the box (or any client of a local proxy that passes the header through) chose
+    the address the rate limits count."""
+    trusted = http.forwarded_allow_ips
+    return {"host": http.host, "port": http.port, "proxy_headers": bool(trusted),
+            "forwarded_allow_ips": ",".join(trusted) if trusted else "",
+            "ws": "websockets-sansio", "ws_per_message_deflate": False}
 
 
 def create_app(settings: CenterSettings, *, clock: Clock | None = None,
@@ -110,8 +134,10 @@ def create_app(settings: CenterSettings, *, clock: Clock | None = None,
                             public_ip=settings.auth.public_rate_ip)
         center = Center(pool, ctx, views, hub, notify, secret=secret,
                         token_ttl_s=settings.auth.token_ttl_hours * 3600, limiter=limits,
-                        tokens=tokens)
-        ingest = Ingest(settings.mqtt, pool, ctx, views, hub, center.announce)
+                        tokens=tokens, hashing=auth.Hashing(settings.auth.hash_concurrency,
+                                                            settings.auth.hash_queue))
+        ingest = Ingest(settings.mqtt, pool, ctx, views, hub, center.announce,
+                        stall_after_s=settings.ingest_stall_after_s)
         app.state.center, app.state.ingest = center, ingest
         tasks = [asyncio.create_task(ingest.run(), name="mqtt-ingest"),
                  asyncio.create_task(_maintain_storage(pool, ctx, settings),
@@ -131,7 +157,9 @@ def create_app(settings: CenterSettings, *, clock: Clock | None = None,
                     await t
             await pool.close()
 
-    app = FastAPI(title="gridwatch center", version="0.2.0", lifespan=lifespan)
+    app = FastAPI(title="gridwatch center", version="0.2.0", lifespan=lifespan,
+                  max_body_size=guard.JSON_BODY_LIMIT, dependencies=[Depends(guard.reject_nul)])
+    guard.install(app, img_sources=settings.http.csp_img_sources)
     app.state.settings = settings  # the engineer API publishes zone edits to the broker
     for module in (auth_api, alerts, tickets, intake, district, indicators, open311, engineer,
                    pages):
@@ -152,11 +180,17 @@ def create_app(settings: CenterSettings, *, clock: Clock | None = None,
         except psycopg.Error:  # pool timeouts and closed pools too; the reason is in the log
             db_ok = False
         ingest: Ingest = request.app.state.ingest
-        ok = db_ok and ingest.connected
-        response.status_code = 200 if ok else 503
-        return {"status": "ok" if ok else "degraded", "database": db_ok,
-                "mqtt": ingest.connected, "ingest": vars(ingest.stats),
-                "websocket_clients": hub.client_count}
+        # What a supervisor acts on (503) and an operator reads (problems); a stalled ingest
+        # is connected and has a database, yet stores nothing (docs/reliability.md).
+        problems = [what for what, bad in (("database unreachable", not db_ok),
+                                           ("not connected to the MQTT broker",
+                                            not ingest.connected)) if bad]
+        if stalled := ingest.stall():
+            problems.append(f"ingest stalled: {stalled}")
+        response.status_code = 503 if problems else 200
+        return {"status": "degraded" if problems else "ok", "problems": problems,
+                "database": db_ok, "mqtt": ingest.connected, "ingest": vars(ingest.stats),
+                "ingest_progress": ingest.progress(), "websocket_clients": hub.client_count}
 
     metrics_registry = registry_for(app)
 

@@ -5,8 +5,14 @@ done, up to ``batch_max``, so a quiet center handles each alert at once and a bu
 amortises its round trips. One batch is one transaction: all alerts go in with one pipelined
 INSERT ... ON CONFLICT DO NOTHING, ticket work is done only for the ones that were new, grouped
 by place (camera, zone, event type) so a storm of repeats for a place is one UPDATE, and the
-screens are told after the commit. A malformed message goes to the dead-letter table with the
-reason and never stops the loop.
+screens are told after the commit.
+
+No message can stop the loop: whatever fails for one message -- bad JSON, text PostgreSQL
+refuses, an event time outside the window (``center.protocol.time_window_problem``), a camera
+the district does not give to the sending edge, a re-sent ``(alert_id, seq)`` with other
+content, or a bug -- sends that message to ``dead_letters`` with the reason, and it is
+acknowledged like any other. Only a database outage holds a batch (see below). ``stall()`` says
+when the loop has nevertheless stopped making progress, for ``/healthz`` and ``/metrics``.
 
 Delivery is at least once, with no window: a QoS 1 message is acknowledged to the broker
 only after the batch that stored it has committed (``_Acker``). The center subscribes with a
@@ -59,13 +65,16 @@ from center.context import Context
 from center.db import queries
 from center.protocol import (
     CENTER_SUBSCRIPTIONS,
+    MAX_STATUS_AGE,
     QOS_RELIABLE,
     TOPIC_ROOT,
     Alert,
     CameraStatus,
     EdgeStatus,
     Heartbeat,
+    alert_time_problem,
     parse_alert,
+    time_window_problem,
 )
 from center.push import Hub
 from center.settings import MqttSettings
@@ -80,6 +89,14 @@ _TICKET_COLS = ", ".join(tickets.Ticket.__dataclass_fields__)
 _LOCK_RACE = (psycopg.errors.DeadlockDetected, psycopg.errors.TransactionRollback)
 
 
+def _db_outage(exc: BaseException) -> bool:
+    """An error that says the database is unreachable or unwell (hold the batch and retry),
+    rather than that one message cannot be stored (dead-letter it). A program limit (a value
+    too big for an index, say) is the message's fault."""
+    return (isinstance(exc, psycopg.OperationalError)
+            and not isinstance(exc, psycopg.errors.ProgramLimitExceeded))
+
+
 class Rejected(ValueError):
     """A message that can never be stored as sent: it goes to the dead-letter table."""
 
@@ -90,6 +107,9 @@ class IngestStats:
     stored: int = 0
     duplicates: int = 0
     dead_letters: int = 0
+    #: Re-sent ``(alert_id, seq)`` whose content differs from the stored copy (dead-lettered;
+    #: the first copy is kept).
+    conflicts: int = 0
     batches: int = 0
     largest_batch: int = 0
     acked: int = 0
@@ -253,7 +273,8 @@ class Ingest:
 
     def __init__(self, mqtt: MqttSettings, pool: AsyncConnectionPool, ctx: Context,
                  views: Views, hub: Hub,
-                 announce: Callable[[tickets.Change], None]) -> None:
+                 announce: Callable[[tickets.Change], None], *,
+                 stall_after_s: float = 60.0) -> None:
         self._mqtt = mqtt
         self._pool = pool
         self._ctx = ctx
@@ -266,14 +287,55 @@ class Ingest:
         self.edges_seen: dict[str, datetime] = {}
         self._throttle = _TouchThrottle(self.touch_interval_s)
         self._update_pushed: dict[UUID, float] = {}
+        self.stall_after_s = stall_after_s
+        #: Monotonic time of the last batch handled (or of the start), the batch in hand
+        #: (started at, size), the connection's inbox, and why the loop ended if it did.
+        self._progress_at = time.monotonic()
+        self._in_hand: tuple[float, int] | None = None
+        self._inbox: asyncio.Queue[aiomqtt.Message] | None = None
+        self.failure: str | None = None
+        self._client: aiomqtt.Client | None = None  # while connected, for ``publish``
 
     async def run(self) -> None:
         """Consume forever, reconnecting to the broker with backoff."""
         flusher = asyncio.create_task(self._flush_touches(), name="ingest-touches")
         try:
             await self._consume()
+        except Exception as exc:  # never silent: /healthz reports it and a supervisor restarts
+            self.failure, self.connected = repr(exc), False
+            log.exception("ingest stopped")
+            raise
         finally:
             flusher.cancel()
+
+    def waiting(self) -> int:
+        """Messages received from the broker and not yet taken into a batch."""
+        return self._inbox.qsize() if self._inbox is not None else 0
+
+    def progress(self) -> dict[str, Any]:
+        """How the loop is moving, for ``/healthz`` and ``/metrics``."""
+        now = time.monotonic()
+        return {"waiting": self.waiting(),
+                "in_hand": self._in_hand[1] if self._in_hand else 0,
+                "in_hand_s": round(now - self._in_hand[0], 3) if self._in_hand else 0.0,
+                "last_progress_s": round(now - self._progress_at, 3),
+                "stalled": self.stall()}
+
+    def stall(self) -> str | None:
+        """Why the loop is not making progress, or None: it ended, or it has had messages in
+        hand (received, not yet acknowledged) for ``stall_after_s``. An idle loop is waiting
+        in ``next_batch``, which takes a message as soon as it arrives, so messages that wait
+        are always behind a batch in hand."""
+        if self.failure is not None:
+            return f"the ingest loop ended: {self.failure}"
+        if self._in_hand is None:
+            return None
+        held = time.monotonic() - self._in_hand[0]
+        if held <= self.stall_after_s:
+            return None
+        why = " (database unavailable)" if self.db_holding else ""
+        return (f"{self._in_hand[1]} message(s) received {held:.0f}s ago are not acknowledged"
+                f" yet{why}; {self.waiting()} more waiting")
 
     async def _consume(self) -> None:
         backoff = 0.5
@@ -289,25 +351,40 @@ class Ingest:
                 queue_type=lambda maxsize, inbox=inbox: inbox,  # type: ignore[arg-type]
             )
             acker = _Acker(client)
+            self._inbox = inbox
             try:
                 async with client:
                     for topic in CENTER_SUBSCRIPTIONS:
                         await client.subscribe(topic, qos=QOS_RELIABLE)
                     self.connected, backoff = True, 0.5
+                    self._client = client
                     log.info("mqtt connected host=%s port=%s", self._mqtt.host, self._mqtt.port)
                     while True:
                         batch = await next_batch(client.messages, inbox, self.batch_max,
                                                  self.batch_linger_s)
+                        self._in_hand = (time.monotonic(), len(batch))
                         await self.handle_batch(
                             [(str(m.topic), _bytes(m.payload)) for m in batch])
                         self.stats.acked += acker.ack(batch)  # stored and committed: ack
+                        self._progress_at, self._in_hand = time.monotonic(), None
             except aiomqtt.MqttError as exc:
-                self.connected = False
+                self.connected, self._in_hand = False, None
                 log.warning("mqtt unavailable (%s); retrying in %.1fs", exc, backoff)
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 10.0)
             finally:
-                acker.live = False
+                acker.live, self._inbox = False, None
+                self._client = None
+
+    async def publish(self, topic: str, payload: str | bytes, *, retain: bool = False) -> None:
+        """Publish with QoS 1 on the ingest's connection, the center's only one: a broker with
+        accounts binds the client id to the account (docs/security.md), so a second connection
+        of the center's account would take over this persistent session and cut ingest off.
+        Raises ``aiomqtt.MqttError`` while the broker is unreachable."""
+        client = self._client
+        if client is None:
+            raise aiomqtt.MqttError("the center is not connected to the broker")
+        await client.publish(topic, payload, qos=QOS_RELIABLE, retain=retain)
 
     async def handle(self, topic: str, payload: bytes) -> None:
         """Store one message (a batch of one)."""
@@ -332,6 +409,9 @@ class Ingest:
             except Rejected as exc:
                 log.warning("dead letter topic=%s reason=%s", topic, exc)
                 rejected.append((topic, payload, str(exc)))
+            except Exception as exc:  # a bug: that message is refused, the others go on
+                log.exception("alert could not be parsed topic=%s", topic)
+                rejected.append((topic, payload, f"could not be processed: {exc!r}"))
         if alerts or rejected:
             await self._hold_while_db_down(self._store_alerts, alerts, rejected)
         self.stats.slowest_batch_ms = max(self.stats.slowest_batch_ms,
@@ -352,6 +432,8 @@ class Ingest:
                     log.warning("batch rolled back (%s); retrying it", exc.sqlstate)
                     await asyncio.sleep(0.01)
                 except psycopg.OperationalError as exc:
+                    if not _db_outage(exc):
+                        raise
                     if started is None:
                         started = loop.time()
                         self.db_holding = True
@@ -371,11 +453,12 @@ class Ingest:
                 for topic, payload, reason in rejected:
                     await queries.dead_letter(conn, topic, payload, reason)
                 new = await queries.insert_alerts(conn, [r.alert for r in alerts])
+                conflicts = await self._conflicts(conn, alerts, new)
                 changes, links = await self._ticket_work(conn, new)
                 await queries.link_alerts_to_tickets(conn, links)
-        except psycopg.OperationalError:
-            raise
         except Exception as exc:  # a bug or a lost race: never let one message stop ingest
+            if _db_outage(exc) or isinstance(exc, _LOCK_RACE):
+                raise
             if len(alerts) + len(rejected) > 1:
                 log.exception("a batch of %d failed; storing its messages one by one",
                               len(alerts) + len(rejected))
@@ -390,9 +473,36 @@ class Ingest:
             else:
                 log.exception("dead letter could not be stored; dropped topic=%s", rejected[0][0])
             return
-        self.stats.dead_letters += len(rejected)
+        self.stats.dead_letters += len(rejected) + conflicts
+        self.stats.conflicts += conflicts
         self.stats.stored += len(new)
-        self.stats.duplicates += len(alerts) - len(new)
+        self.stats.duplicates += len(alerts) - len(new) - conflicts
+        try:
+            self._push_stored(new, changes, links)
+        except Exception:  # stored and committed: a failed push must not stop the loop
+            log.exception("pushing %d stored alerts failed", len(new))
+        log.info("alerts stored=%d duplicates=%d dead_letters=%d conflicts=%d"
+                 " ticket_changes=%d", len(new), len(alerts) - len(new) - conflicts,
+                 len(rejected), conflicts, len(changes))
+
+    async def _conflicts(self, conn: psycopg.AsyncConnection, alerts: list[_Received],
+                         new: list[Alert]) -> int:
+        """Dead-letter the repeats of a stored ``(alert_id, seq)`` whose content differs."""
+        stored = {id(a) for a in new}
+        repeats = [r for r in alerts if id(r.alert) not in stored]
+        if not repeats:
+            return 0
+        bad = {id(a) for a in await queries.conflicting(conn, [r.alert for r in repeats])}
+        for r in repeats:
+            if id(r.alert) in bad:
+                reason = (f"alert {r.alert.alert_id} seq {r.alert.seq} was stored before with"
+                          " other content; the first copy is kept")
+                log.warning("dead letter topic=%s reason=%s", r.topic, reason)
+                await queries.dead_letter(conn, r.topic, r.payload, reason)
+        return len(bad)
+
+    def _push_stored(self, new: list[Alert], changes: list[tickets.Change],
+                     links: list[tuple[Alert, int]]) -> None:
         ticket_of = {(a.alert_id, a.seq): t for a, t in links}
         now = asyncio.get_running_loop().time()
         for a in new:
@@ -402,8 +512,6 @@ class Ingest:
                 self._announce(change)
             else:
                 self.stats.touches_coalesced += 1
-        log.info("alerts stored=%d duplicates=%d dead_letters=%d ticket_changes=%d",
-                 len(new), len(alerts) - len(new), len(rejected), len(changes))
 
     async def _ticket_work(self, conn: psycopg.AsyncConnection, new: list[Alert],
                            ) -> tuple[list[tickets.Change], list[tuple[Alert, int]]]:
@@ -442,14 +550,22 @@ class Ingest:
         """Status and heartbeat messages (and unknown topics), one by one."""
         try:
             await self._hold_while_db_down(self._dispatch, topic, payload)
+            return
         except Rejected as exc:
-            self.stats.dead_letters += 1
-            log.warning("dead letter topic=%s reason=%s", topic, exc)
-            await self._hold_while_db_down(self._store_dead_letter, topic, payload, str(exc))
+            reason = str(exc)
+            log.warning("dead letter topic=%s reason=%s", topic, reason)
+        except Exception as exc:  # a bug or a value the database refuses: this message only
+            reason = f"could not be processed: {exc!r}"
+            log.exception("message could not be processed topic=%s", topic)
+        try:
+            await self._hold_while_db_down(self._store_dead_letter, topic, payload, reason)
+        except Exception:
+            log.exception("dead letter could not be stored; dropped topic=%s", topic)
 
     async def _store_dead_letter(self, topic: str, payload: bytes, reason: str) -> None:
         async with self._pool.connection() as conn:
             await queries.dead_letter(conn, topic, payload, reason)
+        self.stats.dead_letters += 1
 
     async def _dispatch(self, topic: str, payload: bytes) -> None:
         kind, ids = _split_topic(topic)
@@ -458,6 +574,7 @@ class Ingest:
                 await self._status(ids, payload)
         elif kind == "heartbeat" and len(ids) == 1:
             beat = self._validate(Heartbeat, payload)
+            self._check_time(beat.at, "at")
             self.edges_seen[beat.edge_id] = beat.at
         elif kind in edge_state.KINDS:
             if reason := await edge_state.handle(self._pool, self._ctx.district, kind, ids,
@@ -481,9 +598,26 @@ class Ingest:
         if (alert.edge_id, alert.camera_id) != (edge_id, camera_id):
             raise Rejected(f"payload names edge {alert.edge_id}/camera {alert.camera_id} but "
                            f"was published under {edge_id}/{camera_id}")
+        self._check_binding(edge_id, camera_id)
         if alert.event_type not in self._ctx.event_types:
             raise Rejected(f"unknown event_type {alert.event_type}")
+        if problem := alert_time_problem(alert, self._ctx.clock.now()):
+            raise Rejected(problem)
         return alert
+
+    def _check_binding(self, edge_id: str, camera_id: str) -> None:
+        """An edge speaks only for the cameras the district gives it (``edge_id`` of the
+        camera): its MQTT account can publish under its own edge id only (the broker's ACL),
+        and this closes the rest, alerts and statuses about someone else's camera."""
+        if edge_state.not_given(self._ctx.district, edge_id, [camera_id]):
+            cam = self._ctx.district.cameras.get(camera_id)
+            owner = "not in the district" if cam is None else f"given to {cam.edge_id or 'no edge'}"
+            raise Rejected(f"camera {camera_id} is {owner}, not to edge {edge_id}")
+
+    def _check_time(self, at: datetime | None, what: str) -> None:
+        if at is not None and (problem := time_window_problem(at, self._ctx.clock.now(),
+                                                              MAX_STATUS_AGE, what)):
+            raise Rejected(problem)
 
     def _push_alert(self, alert: Alert, ticket_id: int | None, now: float) -> None:
         if alert.kind == "update" and self.touch_interval_s > 0:
@@ -534,6 +668,7 @@ class Ingest:
             edge = self._validate(EdgeStatus, payload)
             if edge.edge_id != ids[0]:
                 raise Rejected(f"edge status for {edge.edge_id} published under {ids[0]}")
+            self._check_time(edge.at, "at")
             async with self._pool.connection() as conn:
                 went_offline = await queries.upsert_edge_status(conn, edge)
                 statuses = await queries.camera_statuses(conn)
@@ -545,6 +680,8 @@ class Ingest:
         if [cam.edge_id, cam.camera_id] != ids:
             raise Rejected(f"camera status for {cam.edge_id}/{cam.camera_id} published under "
                            f"{'/'.join(ids)}")
+        self._check_binding(cam.edge_id, cam.camera_id)
+        self._check_time(cam.at, "at")
         async with self._pool.connection() as conn:
             await queries.upsert_camera_status(conn, cam)
             statuses = await queries.camera_statuses(conn)

@@ -7,7 +7,7 @@ by a collector, so the hot paths keep their plain integer counters and pay nothi
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CollectorRegistry, Counter
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
@@ -32,11 +32,14 @@ class _CenterCollector(Collector):
             for name, help_ in (("received", "MQTT messages received"),
                                 ("stored", "Alert messages stored"),
                                 ("duplicates", "Alert messages already stored (redeliveries)"),
-                                ("dead_letters", "Messages rejected to the dead-letter table")):
+                                ("dead_letters", "Messages rejected to the dead-letter table"),
+                                ("conflicts", "Re-sent (alert_id, seq) unlike the stored copy"),
+                                ("acked", "MQTT messages acknowledged (their batch handled)")):
                 yield CounterMetricFamily(f"gridwatch_ingest_{name}", help_,
                                           value=getattr(ingest.stats, name))
             yield GaugeMetricFamily("gridwatch_mqtt_connected", "1 when the ingest is connected",
                                     value=int(ingest.connected))
+            yield from _progress(ingest.progress())
         center = getattr(self._app.state, "center", None)
         if center is None:
             return
@@ -46,6 +49,21 @@ class _CenterCollector(Collector):
         yield CounterMetricFamily("gridwatch_websocket_dropped_clients",
                                   "Clients dropped for falling behind",
                                   value=hub.dropped_clients)
+
+
+def _progress(progress: dict[str, Any]) -> Iterator[GaugeMetricFamily]:
+    """The ingest's progress (``Ingest.progress``): alert on ``gridwatch_ingest_stalled``, or on
+    ``in_hand_seconds`` with a threshold of your own."""
+    for key, name, help_ in (
+            ("waiting", "waiting_messages", "Messages received and not yet taken into a batch"),
+            ("in_hand", "in_hand_messages", "Messages of the batch being handled"),
+            ("in_hand_s", "in_hand_seconds", "Age of the batch being handled (0: none)"),
+            ("last_progress_s", "last_progress_age_seconds",
+             "Seconds since a batch was last handled and acknowledged")):
+        yield GaugeMetricFamily(f"gridwatch_ingest_{name}", help_, value=progress[key])
+    yield GaugeMetricFamily("gridwatch_ingest_stalled",
+                            "1 when the ingest makes no progress (/healthz says why)",
+                            value=int(progress["stalled"] is not None))
 
 
 def registry_for(app: FastAPI) -> CollectorRegistry:

@@ -14,11 +14,12 @@ from __future__ import annotations
 
 import base64
 import binascii
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
 from pydantic import (
+    AfterValidator,
     AwareDatetime,
     BaseModel,
     ConfigDict,
@@ -34,10 +35,67 @@ TOPIC_ROOT = "gridwatch/v1"
 QOS_RELIABLE = 1
 #: Largest snapshot the center accepts, decoded. Bigger pictures are an edge misconfiguration.
 MAX_SNAPSHOT_BYTES = 2 * 1024 * 1024
+#: Largest MQTT payload of the protocol: an alert carrying the largest snapshot (base64: 4/3 of
+#: it) plus its other fields, with room to spare; frames and configs are smaller. Every broker
+#: config the project writes refuses bigger ones (``message_size_limit``, docs/security.md).
+MAX_PAYLOAD_BYTES = MAX_SNAPSHOT_BYTES * 4 // 3 + 64 * 1024
 
 Ident = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")]
 EventCode = Annotated[str, Field(pattern=r"^\d{4,6}$")]
 Unit = Annotated[float, Field(ge=0.0, le=1.0)]
+
+#: How far an edge's event time may run ahead of the center's clock when it arrives: a day
+#: covers a wrong time zone or a drifting clock, not a year typed by hand.
+MAX_CLOCK_AHEAD = timedelta(days=1)
+#: Oldest ``last_seen_at`` the center stores: what an edge's outbox can plausibly still be
+#: resending after a long outage. Older is not live evidence any more.
+MAX_ALERT_AGE = timedelta(days=7)
+#: Longest a violation may have lasted (``last_seen_at`` - ``started_at``).
+MAX_VIOLATION_LENGTH = timedelta(days=30)
+#: Oldest ``at`` of a status or heartbeat: retained statuses may be old, not ancient.
+MAX_STATUS_AGE = timedelta(days=366)
+
+
+def _storable(value: str) -> str:
+    """PostgreSQL's text and jsonb cannot hold NUL: refused here, with a reason, instead of
+    failing in the database (lone surrogates are refused by the JSON parser already)."""
+    if "\x00" in value:
+        raise ValueError("text must not contain the NUL character (U+0000)")
+    return value
+
+
+#: Free text that the center stores.
+Text = Annotated[str, AfterValidator(_storable)]
+
+
+def _storable_json(value: Any, path: str = "config") -> None:
+    """``_storable`` for every key and string of a JSON document."""
+    if isinstance(value, str):
+        try:
+            _storable(value)
+        except ValueError as exc:
+            raise ValueError(f"{path}: {exc}") from None
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            _storable_json(k, f"{path} key")
+            _storable_json(v, f"{path}.{k}")
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            _storable_json(v, f"{path}[{i}]")
+
+
+def time_window_problem(at: datetime, now: datetime, max_age: timedelta,
+                        what: str) -> str | None:
+    """Why an edge's event time ``at`` is outside ``[now - max_age, now + MAX_CLOCK_AHEAD]``
+    of the center's clock, or None. Far-off times are a broken clock or a forged message, and
+    some (year 9999 at -14:00) cannot even be read back by the center."""
+    if at > now + MAX_CLOCK_AHEAD:
+        return (f"{what} {at.isoformat()} is more than {MAX_CLOCK_AHEAD} ahead of the center's"
+                f" clock ({now.isoformat()})")
+    if at < now - max_age:
+        return (f"{what} {at.isoformat()} is more than {max_age} before the center's clock"
+                f" ({now.isoformat()})")
+    return None
 
 
 class _Versioned(BaseModel):
@@ -140,7 +198,7 @@ class Alert(_Message):
     camera_id: Ident
     zone_id: Ident
     event_type: EventCode
-    label: str = Field(min_length=1, max_length=64)
+    label: Text = Field(min_length=1, max_length=64)
     score: Unit
     bbox: tuple[Unit, Unit, Unit, Unit]
     started_at: AwareDatetime
@@ -199,7 +257,7 @@ class CameraStatus(_Message):
     camera_id: Ident
     state: CameraState
     at: AwareDatetime
-    detail: str = Field(default="", max_length=500)
+    detail: Text = Field(default="", max_length=500)
     fps: float | None = Field(default=None, ge=0)
 
 
@@ -220,6 +278,7 @@ class EdgeConfigState(_Message):
 
     @model_validator(mode="after")
     def _same_edge(self) -> EdgeConfigState:
+        _storable_json(self.config)
         if self.config.get("edge_id") != self.edge_id:
             raise ValueError(f"config names edge {self.config.get('edge_id')!r}, "
                              f"not {self.edge_id!r}")
@@ -237,6 +296,15 @@ class WsEvent(_Versioned):
     type: WsEventType
     at: datetime
     data: dict[str, Any]
+
+
+def alert_time_problem(alert: Alert, now: datetime) -> str | None:
+    """Why an alert's times are outside the window the center accepts (see
+    ``time_window_problem``), or None."""
+    if alert.last_seen_at - alert.started_at > MAX_VIOLATION_LENGTH:
+        return (f"started_at is more than {MAX_VIOLATION_LENGTH} before last_seen_at"
+                f" ({alert.started_at.isoformat()})")
+    return time_window_problem(alert.last_seen_at, now, MAX_ALERT_AGE, "last_seen_at")
 
 
 def parse_alert(payload: bytes | str) -> Alert:

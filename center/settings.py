@@ -93,6 +93,13 @@ class MqttSettings(BaseModel):
 class HttpSettings(BaseModel):
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
+    #: Reverse proxies whose ``X-Forwarded-For`` / ``X-Forwarded-Proto`` are believed (IPs or
+    #: CIDR networks, uvicorn's ``forwarded_allow_ips``). Empty (default): the client address
+    #: is the TCP peer, whatever headers it sends (docs/security.md "Client addresses").
+    forwarded_allow_ips: list[str] = []
+    #: Extra picture sources the pages' Content-Security-Policy allows, e.g. the origin of the
+    #: map tile server named in phone.html's ``gridwatch-tiles`` (default: the center only).
+    csp_img_sources: list[str] = []
 
 
 #: What outbound notifiers can subscribe to: the reasons a ticket change notifies people for
@@ -217,11 +224,17 @@ class AuthSettings(BaseModel):
 
     #: How long a login's bearer token is valid.
     token_ttl_hours: float = Field(default=12.0, gt=0, le=24 * 30)
-    #: Login attempts per person and per client address (``limits`` notation: "5/minute").
+    #: Login attempts (``limits`` notation: "5/minute") for one person from one client address
+    #: (an attacker elsewhere cannot lock the person out), and from one address in all.
     login_rate_person: str = "5/minute"
     login_rate_ip: str = "30/minute"
     #: Public forms (resident requests, ratings, Open311 POST) per client address.
     public_rate_ip: str = "20/minute"
+    #: Password hashes computed at once, each in a worker thread (argon2 is slow on purpose);
+    #: None: half the CPUs, at least one, so the event loop always keeps a core.
+    hash_concurrency: int | None = Field(default=None, ge=1)
+    #: Logins waiting for a hashing slot; beyond this a login is answered 503 + Retry-After.
+    hash_queue: int = Field(default=32, ge=0)
 
     @model_validator(mode="after")
     def _rates_parse(self) -> AuthSettings:
@@ -250,6 +263,11 @@ class CenterSettings(BaseSettings):
     #: Retention in days (None: keep forever). Tickets and their ledger are always kept.
     alert_retention_days: int | None = Field(default=400, ge=1)
     snapshot_retention_days: int | None = Field(default=180, ge=1)
+    #: Refused MQTT messages are kept this long (docs/reliability.md, "Dead letters").
+    dead_letter_retention_days: int | None = Field(default=30, ge=1)
+    #: The ingest counts as stalled (``/healthz`` 503) when it has held one batch, or left
+    #: waiting messages unacknowledged, this long (docs/reliability.md, "Stall detection").
+    ingest_stall_after_s: float = Field(default=60.0, gt=0)
     #: Per-websocket-client queue length; a client that falls this far behind is dropped.
     ws_queue: int = Field(default=256, ge=8)
     notifiers: NotifierSettings = NotifierSettings()

@@ -136,13 +136,13 @@ def test_camera_status_reaches_api_and_wall(center: RunningCenter, mqtt_broker):
     pub = Publisher(mqtt_broker.port)
     with center.ws("op-01") as ws:
         ws.recv(5)
-        st = CameraStatus(edge_id="edge-t", camera_id="cam-bj-01", state="online",
+        st = CameraStatus(edge_id="edge-demo", camera_id="cam-bj-01", state="online",
                           at=datetime.now(UTC))
-        pub.send(camera_status_topic("edge-t", "cam-bj-01"), st.model_dump_json())
+        pub.send(camera_status_topic("edge-demo", "cam-bj-01"), st.model_dump_json())
         ev = json.loads(ws.recv(10))
         assert ev["type"] == "camera_status" and ev["data"]["state"] == "online"
-        pub.send(edge_status_topic("edge-t"),
-                 EdgeStatus(edge_id="edge-t", state="offline").model_dump_json())
+        pub.send(edge_status_topic("edge-demo"),
+                 EdgeStatus(edge_id="edge-demo", state="offline").model_dump_json())
         ev = json.loads(ws.recv(10))
         assert ev["data"]["id"] == "cam-bj-01" and ev["data"]["state"] == "offline"
     pub.close()

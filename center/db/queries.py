@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -42,11 +43,20 @@ class CameraStatusRow:
     updated_at: datetime
 
 
+# One statement per message: its key goes into alert_keys first (migration 0010), and the row
+# into alerts only when the key was new, so a second copy of (alert_id, seq) is never stored,
+# whatever time it names.
 _INSERT_ALERT = (
-    "INSERT INTO alerts (alert_id, seq, kind, edge_id, camera_id, zone_id, event_type,"
+    "WITH k AS (INSERT INTO alert_keys (alert_id, seq, digest, observed_at)"
+    "           VALUES (%s, %s, %s, %s) ON CONFLICT DO NOTHING RETURNING 1)"
+    " INSERT INTO alerts (alert_id, seq, kind, edge_id, camera_id, zone_id, event_type,"
     " label, score, bbox, started_at, observed_at, has_snapshot)"
-    " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s::real[], %s, %s, %s)"
-    " ON CONFLICT DO NOTHING")
+    " SELECT %s, %s, %s, %s, %s, %s, %s, %s, %s, %s::real[], %s, %s, %s FROM k"
+    " ON CONFLICT DO NOTHING RETURNING alert_id, seq")
+
+#: Most bytes of one dead-lettered payload that are stored (its size and SHA-256 are kept
+#: whole): enough to read what went wrong, never a disk filled by one message.
+DEAD_LETTER_PAYLOAD_MAX = 64 * 1024
 
 
 def _bbox_literal(bbox: Sequence[float]) -> str:
@@ -55,24 +65,22 @@ def _bbox_literal(bbox: Sequence[float]) -> str:
     return "{" + ",".join(map(repr, map(float, bbox))) + "}"
 
 
+def content_digest(alert: Alert) -> bytes:
+    """What makes two copies of ``(alert_id, seq)`` the same message: everything but the
+    snapshot, which an edge's outbox may strip from a queued message under pressure."""
+    return hashlib.sha256(alert.model_dump_json(exclude={"snapshot_jpeg"}).encode()).digest()
+
+
 def _alert_params(alert: Alert) -> tuple[object, ...]:
-    return (alert.alert_id, alert.seq, alert.kind, alert.edge_id, alert.camera_id, alert.zone_id,
+    return (alert.alert_id, alert.seq, content_digest(alert), alert.last_seen_at,
+            alert.alert_id, alert.seq, alert.kind, alert.edge_id, alert.camera_id, alert.zone_id,
             alert.event_type, alert.label, alert.score, _bbox_literal(alert.bbox),
             alert.started_at, alert.last_seen_at, alert.snapshot_jpeg is not None)
 
 
 async def insert_alert(conn: AsyncConnection, alert: Alert) -> bool:
     """Store one alert message; False when it was already stored (a QoS 1 redelivery)."""
-    cur = await conn.execute(_INSERT_ALERT, _alert_params(alert))
-    if cur.rowcount == 0:
-        return False
-    if alert.snapshot_jpeg is not None:
-        await conn.execute(
-            "INSERT INTO alert_snapshots (alert_id, seq, jpeg) VALUES (%s, %s, %s)"
-            " ON CONFLICT DO NOTHING",
-            (alert.alert_id, alert.seq, alert.snapshot_jpeg),
-        )
-    return True
+    return bool(await insert_alerts(conn, [alert]))
 
 
 async def insert_alerts(conn: AsyncConnection, alerts: Sequence[Alert]) -> list[Alert]:
@@ -85,8 +93,8 @@ async def insert_alerts(conn: AsyncConnection, alerts: Sequence[Alert]) -> list[
         # In key order, so two centers storing the same messages take their locks in one
         # order and cannot deadlock.
         ordered = sorted(alerts, key=lambda a: (a.alert_id, a.seq))
-        await cur.executemany(_INSERT_ALERT + " RETURNING alert_id, seq",
-                              [_alert_params(a) for a in ordered], returning=True)
+        await cur.executemany(_INSERT_ALERT, [_alert_params(a) for a in ordered],
+                              returning=True)
         async for result in cur.results():
             stored.update(await result.fetchall())
     new = []
@@ -101,6 +109,21 @@ async def insert_alerts(conn: AsyncConnection, alerts: Sequence[Alert]) -> list[
                 "INSERT INTO alert_snapshots (alert_id, seq, jpeg) VALUES (%s, %s, %s)"
                 " ON CONFLICT DO NOTHING", snapshots)
     return new
+
+
+async def conflicting(conn: AsyncConnection, repeats: Sequence[Alert]) -> list[Alert]:
+    """Of messages whose ``(alert_id, seq)`` was stored before, those whose content differs
+    from the stored copy (which is kept: the first copy wins, as with any idempotency key)."""
+    if not repeats:
+        return []
+    cur = await conn.execute(
+        "SELECT alert_id, seq, digest FROM alert_keys"
+        " WHERE (alert_id, seq) IN (SELECT * FROM unnest(%s::uuid[], %s::integer[]))",
+        ([a.alert_id for a in repeats], [a.seq for a in repeats]))
+    stored = {(r[0], r[1]): r[2] for r in await cur.fetchall()}
+    return [a for a in repeats
+            if (d := stored.get((a.alert_id, a.seq))) is not None
+            and bytes(d) != content_digest(a)]
 
 
 async def link_alerts_to_tickets(conn: AsyncConnection,
@@ -121,10 +144,19 @@ async def link_alerts_to_tickets(conn: AsyncConnection,
     )
 
 
+def _text(value: str) -> str:
+    """Any Python text as text PostgreSQL takes: NUL and lone surrogates escaped."""
+    return value.replace("\x00", "\\x00").encode("utf-8", "backslashreplace").decode("utf-8")
+
+
 async def dead_letter(conn: AsyncConnection, topic: str, payload: bytes, reason: str) -> None:
+    """Keep a refused message: the first ``DEAD_LETTER_PAYLOAD_MAX`` bytes, its size and
+    SHA-256. Topic and reason are escaped, so storing the refusal itself cannot fail."""
     await conn.execute(
-        "INSERT INTO dead_letters (topic, payload, reason) VALUES (%s, %s, %s)",
-        (topic, payload, reason[:4000]),
+        "INSERT INTO dead_letters (topic, payload, payload_size, payload_sha256, reason)"
+        " VALUES (%s, %s, %s, %s, %s)",
+        (_text(topic)[:1000], payload[:DEAD_LETTER_PAYLOAD_MAX], len(payload),
+         hashlib.sha256(payload).digest(), _text(reason)[:4000]),
     )
 
 

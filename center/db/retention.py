@@ -1,8 +1,11 @@
-"""How long alerts and evidence pictures are kept: partitions or chunks are dropped whole.
+"""How long alerts, evidence pictures and dead letters are kept: partitions or chunks are
+dropped whole.
 
 On TimescaleDB a retention policy drops old chunks of the alerts hypertable; on plain
 PostgreSQL the daily partitions older than the cut-off are dropped. Tickets and their ledger
-are never deleted here: they are the record.
+are never deleted here: they are the record. Idempotency keys (``alert_keys``) are kept only
+as long as the ingest would still take a message of that age (``MAX_ALERT_AGE`` and a day):
+an older copy is refused for its time before its key is looked at.
 """
 
 from __future__ import annotations
@@ -13,6 +16,8 @@ from datetime import datetime, timedelta
 
 from psycopg import AsyncConnection
 
+from center.protocol import MAX_ALERT_AGE
+
 log = logging.getLogger(__name__)
 
 
@@ -20,6 +25,8 @@ log = logging.getLogger(__name__)
 class Swept:
     partitions_dropped: int
     snapshots_deleted: int
+    dead_letters_deleted: int = 0
+    alert_keys_deleted: int = 0
 
 
 async def has_timescale(conn: AsyncConnection) -> bool:
@@ -39,7 +46,7 @@ async def _extension_loaded(conn: AsyncConnection) -> bool:
 
 
 async def sweep(conn: AsyncConnection, now: datetime, *, alert_days: int | None,
-                snapshot_days: int | None) -> Swept:
+                snapshot_days: int | None, dead_letter_days: int | None = None) -> Swept:
     """Apply the retention settings once (None keeps forever)."""
     dropped = 0
     if alert_days is not None:
@@ -57,6 +64,15 @@ async def sweep(conn: AsyncConnection, now: datetime, *, alert_days: int | None,
         cur = await conn.execute("DELETE FROM alert_snapshots WHERE stored_at < %s",
                                  (now - timedelta(days=snapshot_days),))
         deleted = cur.rowcount
-    if dropped or deleted:
-        log.info("retention: dropped %d alert partitions, %d snapshots", dropped, deleted)
-    return Swept(dropped, deleted)
+    dead = 0
+    if dead_letter_days is not None:
+        cur = await conn.execute("DELETE FROM dead_letters WHERE received_at < %s",
+                                 (now - timedelta(days=dead_letter_days),))
+        dead = cur.rowcount
+    cur = await conn.execute("DELETE FROM alert_keys WHERE observed_at < %s",
+                             (now - MAX_ALERT_AGE - timedelta(days=1),))
+    keys = cur.rowcount
+    if dropped or deleted or dead:
+        log.info("retention: dropped %d alert partitions, %d snapshots, %d dead letters",
+                 dropped, deleted, dead)
+    return Swept(dropped, deleted, dead, keys)

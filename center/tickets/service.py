@@ -399,9 +399,21 @@ async def escalate(conn: AsyncConnection, ctx: Context, ticket: Ticket, level: i
     return change
 
 
+async def _violation_of(conn: AsyncConnection, ticket_id: int) -> UUID | None:
+    """The alert that opened the case, or the one that last re-opened it (a camera rework)."""
+    cur = await conn.execute(
+        "SELECT alert_id FROM ticket_events WHERE ticket_id = %s AND alert_id IS NOT NULL"
+        " AND action IN ('register', 'rework') ORDER BY id DESC LIMIT 1", (ticket_id,))
+    row = await cur.fetchone()
+    return None if row is None else row[0]
+
+
 async def camera_reports_clear(conn: AsyncConnection, ctx: Context, alert: Alert) -> Change | None:
-    """An ``end`` alert: the camera sees the place clear. A handled ticket there is verified by
-    the camera that found the problem; any other open ticket just records it in its ledger."""
+    """An ``end`` alert: the camera sees the place clear. A handled ticket there is verified
+    only by the ``end`` of the violation that opened (or re-opened) it: the end of some other
+    alert says nothing about that violation, and an ``end`` with a made-up alert id must not
+    close a case that was "resolved" without a fix. Anything else is recorded in the
+    ledger."""
     cur = conn.cursor(row_factory=dict_row)
     await cur.execute(
         "SELECT id, state FROM tickets WHERE camera_id = %s AND zone_id = %s"
@@ -411,12 +423,16 @@ async def camera_reports_clear(conn: AsyncConnection, ctx: Context, alert: Alert
     if row is None:
         return None
     actor = "camera:" + alert.camera_id
+    note = "camera sees the place clear before the case was handled"
     if row["state"] == "handled":
-        return await apply(conn, ctx, row["id"], "verify", actor_id=actor, role="camera",
-                           note="camera sees the place clear", alert_id=alert.alert_id)
+        violation = await _violation_of(conn, row["id"])
+        if violation == alert.alert_id:
+            return await apply(conn, ctx, row["id"], "verify", actor_id=actor, role="camera",
+                               note="camera sees the place clear", alert_id=alert.alert_id)
+        note = (f"camera sees the place clear, but this ends alert {alert.alert_id}, not"
+                f" {violation} that opened the case: not a verification")
     await _ledger(conn, row["id"], ctx.clock.now(), actor, "camera_clear", row["state"],
-                  row["state"], "camera sees the place clear before the case was handled",
-                  alert.alert_id)
+                  row["state"], note, alert.alert_id)
     return Change(await get(conn, row["id"]))
 
 
