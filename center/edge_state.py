@@ -32,8 +32,9 @@ log = logging.getLogger(__name__)
 KINDS = frozenset({"config-state", "frames"})
 
 
-def _errors(exc: ValidationError, prefix: tuple[str | int, ...] = ()) -> str:
-    return "; ".join(f"{_key_path(prefix + tuple(e['loc'])) or 'payload'}: {e['msg']}"
+def validation_errors(exc: ValidationError, prefix: tuple[str | int, ...] = ()) -> str:
+    """Every error with its key path as the edge writes it (``cameras[0].zones[1].polygon``)."""
+    return "; ".join(f"{_key_path(prefix + tuple(e['loc']))}: {e['msg']}"
                      for e in exc.errors(include_url=False))
 
 
@@ -60,7 +61,7 @@ def _config_state(district: District, edge_id: str, payload: bytes
     try:
         state = EdgeConfigState.model_validate_json(payload)
     except ValidationError as exc:
-        return None, _errors(exc)
+        return None, validation_errors(exc)
     if state.edge_id != edge_id:
         return None, f"config state of edge {state.edge_id} published under {edge_id}"
     if _has_nul(state.config):
@@ -68,7 +69,7 @@ def _config_state(district: District, edge_id: str, payload: bytes
     try:
         config = EdgeConfig.model_validate(state.config)
     except ValidationError as exc:
-        return None, _errors(exc, ("config",))
+        return None, validation_errors(exc, ("config",))
     if foreign := not_given(district, edge_id, [c.id for c in config.cameras]):
         return None, (f"config names cameras {foreign} that the district does not give to "
                       f"edge {edge_id}")

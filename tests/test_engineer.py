@@ -1,20 +1,23 @@
-"""Engineer view: a real edge (NanoDet on a shared clip) reports its config and a camera frame
-through the broker; the center stores them; a zone saved through the API, and one drawn on the
-engineer page, reaches the edge, which applies it live and alerts in the new zone."""
+"""Engineer view, on the unpatched center: a real edge (NanoDet on a shared clip) reports its
+config and a camera frame through the broker; the center's own subscriptions and ingest store
+them; a zone drawn on the engineer page reaches the edge, which applies it live, confirms it
+(config state) and alerts in the new zone. Bad or foreign edge-state messages are dead-lettered
+with the reason."""
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 import cv2
 import numpy as np
+import psycopg
 import pytest
 from playwright.sync_api import Browser, expect
 
-from center import edge_state
-from center.ingest import Ingest
 from center.paths import REPO
 from center.protocol import (
     camera_frame_topic,
@@ -29,43 +32,15 @@ from edge.reconfig import parse_pushed
 from edge.runner import run
 from tests.browser import new_page
 from tests.conftest import RunningCenter, shared
-from tests.mqtt_helpers import Publisher, wait_until
+from tests.mqtt_helpers import Publisher, tiny_jpeg, wait_until
 
 VN_CLIP = "media/vn_truccat_intersection_pavement_vendor_6s.mp4"
 VN_PAVEMENT = [[0.80, 0.42], [0.93, 0.38], [1.0, 0.36], [1.0, 1.0], [0.86, 1.0], [0.79, 0.62]]
 ARTIFACTS = REPO / "test-artifacts"
-EDGE = "edge-eng"
-CAMERA = "cam-vn-01"  # a camera of the default district: its tickets go to w-0111
-
-
-@pytest.fixture(autouse=True)
-def ingest_routes_edge_state(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Until the center subscribes to the edge-state topics and ingest's dispatch hands them
-    to center.edge_state itself (the integration lines in center/edge_state.py's docstring),
-    do the same here."""
-    import inspect
-
-    import center.ingest
-    from center.protocol import EDGE_STATE_SUBSCRIPTIONS
-
-    if not set(EDGE_STATE_SUBSCRIPTIONS) <= set(center.ingest.CENTER_SUBSCRIPTIONS):
-        monkeypatch.setattr(center.ingest, "CENTER_SUBSCRIPTIONS",
-                            center.ingest.CENTER_SUBSCRIPTIONS + EDGE_STATE_SUBSCRIPTIONS)
-    if "edge_state" in inspect.getsource(Ingest._dispatch):
-        return
-    original = Ingest._dispatch
-
-    async def dispatch(self: Ingest, topic: str, payload: bytes) -> None:
-        from center.ingest import Rejected, _split_topic
-
-        kind, ids = _split_topic(topic)
-        if kind in edge_state.KINDS:
-            if reason := await edge_state.handle(self._pool, kind, ids, payload):
-                raise Rejected(reason)
-            return
-        await original(self, topic, payload)
-
-    monkeypatch.setattr(Ingest, "_dispatch", dispatch)
+#: The default district gives cam-vn-01 (whose tickets go to w-0111) to edge-demo: only that
+#: edge may report it.
+EDGE = "edge-demo"
+CAMERA = "cam-vn-01"
 
 
 def _doc(port: int, zones: list[dict[str, Any]]) -> dict[str, Any]:
@@ -107,13 +82,6 @@ def _edge_view(center: RunningCenter) -> dict[str, Any] | None:
     return None
 
 
-def _zone_ids(center: RunningCenter) -> list[str]:
-    r = center.client("eng-01").get(f"/api/v1/edges/{EDGE}/config")
-    if r.status_code != 200:
-        return []
-    return [z["id"] for z in r.json()["config"]["cameras"][0]["zones"]]
-
-
 def _tickets_in(center: RunningCenter, zone_id: str) -> list[dict[str, Any]]:
     tickets = center.client("eng-01").get("/api/v1/tickets", params={"limit": 100}).json()
     return [t for t in tickets if t["zone_id"] == zone_id and t["camera_id"] == CAMERA]
@@ -138,7 +106,65 @@ def test_shared_config_has_no_secrets_and_pushes_back_unchanged(tmp_path) -> Non
     assert [z.id for z in new.cameras[0].zones] == ["z"]
 
 
-def test_edge_reports_config_and_frame_and_applies_pushed_zones(
+def test_legacy_one_rule_zone_reports_a_config_that_validates_again() -> None:
+    """An edge whose YAML uses the one-rule zone form (event_type + classes) reports its config
+    in the rules form, so the center accepts it and can push it back with edited zones."""
+    doc = _doc(1883, [{"id": "z", "polygon": VN_PAVEMENT, "event_type": "0504",
+                       "classes": ["person"]}])
+    reported = shareable(EdgeConfig.model_validate(doc))
+    zone = EdgeConfig.model_validate(reported).cameras[0].zones[0]
+    assert zone.rules[0].type == "doorway_trading" and zone.rules[0].event_type == "0504"
+
+
+def _dead_letters(db_dsn: str) -> dict[str, str]:
+    with psycopg.connect(db_dsn) as conn:
+        return dict(conn.execute("SELECT topic, reason FROM dead_letters ORDER BY id"))
+
+
+def test_bad_or_foreign_edge_state_is_dead_lettered(center: RunningCenter, mqtt_broker,
+                                                    db_dsn: str) -> None:
+    """edge-sim may not report cam-vn-01 (the district gives it to edge-demo); a config with a
+    NUL character or an invalid key, and a frame that is no JPEG, are refused with the reason;
+    the valid report after them is stored."""
+    def state(edge_id: str, config: dict[str, Any]) -> bytes:
+        return json.dumps({"edge_id": edge_id, "at": datetime.now(UTC).isoformat(),
+                           "config": config}).encode()
+
+    good = shareable(EdgeConfig.model_validate(_doc(mqtt_broker.port, [])))
+    foreign = {**good, "edge_id": "edge-sim"}
+    nul = json.loads(json.dumps(good))
+    nul["cameras"][0]["name"] = "ok\u0000nul"
+    invalid = json.loads(json.dumps(good))
+    invalid["cameras"][0]["sample_fps"] = 99
+    pub = Publisher(mqtt_broker.port)
+    try:
+        pub.send(edge_config_state_topic("edge-sim"), state("edge-sim", foreign))
+        pub.send(camera_frame_topic("edge-sim", CAMERA), tiny_jpeg())
+        pub.send(edge_config_state_topic(EDGE), state(EDGE, nul))
+        pub.send(edge_config_state_topic(EDGE), state(EDGE, invalid))
+        pub.send(camera_frame_topic(EDGE, CAMERA), b"GIF89a not a jpeg")
+        pub.send(edge_config_state_topic(EDGE), state(EDGE, good))  # the marker: valid
+        wait_until(lambda: center.client("eng-01").get(
+            f"/api/v1/edges/{EDGE}/config").status_code == 200, 15, "the valid config state")
+    finally:
+        pub.close()
+    reasons = _dead_letters(db_dsn)
+    sim = reasons[edge_config_state_topic("edge-sim")]
+    assert "['cam-vn-01']" in sim and "does not give to edge edge-sim" in sim
+    assert "not given to edge edge-sim" in reasons[camera_frame_topic("edge-sim", CAMERA)]
+    assert "config.cameras[0].sample_fps" in reasons[edge_config_state_topic(EDGE)]
+    assert "not a JPEG" in reasons[camera_frame_topic(EDGE, CAMERA)]
+    assert center.client("eng-01").get(f"/api/v1/cameras/{CAMERA}/frame.jpg").status_code == 404
+    # The NUL config was refused before the valid one came: dead letters keep each reason.
+    with psycopg.connect(db_dsn) as conn:
+        all_reasons = [r for (r,) in conn.execute(
+            "SELECT reason FROM dead_letters WHERE topic = %s ORDER BY id",
+            (edge_config_state_topic(EDGE),))]
+    assert len(all_reasons) == 2 and "NUL" in all_reasons[0]
+    assert center.app.state.ingest.connected  # the loop goes on
+
+
+def test_engineer_draws_a_zone_the_edge_applies_and_alerts_in(
         browser: Browser, center: RunningCenter, edge: threading.Thread) -> None:
     wait_until(lambda: _edge_view(center), 30, "the edge's config and frame at the center")
     view = _edge_view(center)
@@ -146,6 +172,8 @@ def test_edge_reports_config_and_frame_and_applies_pushed_zones(
     cam = view["cameras"][0]
     assert cam["id"] == CAMERA and [z["id"] for z in cam["zones"]] == ["pavement-old"]
     assert view["frame_every_s"] == 2
+    # The district gives edge-demo two more cameras this edge does not run: listed, not editable.
+    assert {c["id"] for c in view["unconfigured"]} == {"cam-bj-01", "cam-vtest"}
     frame = center.client("eng-01").get(cam["frame_url"])
     assert frame.status_code == 200 and frame.headers["content-type"] == "image/jpeg"
     image = cv2.imdecode(np.frombuffer(frame.content, np.uint8), cv2.IMREAD_COLOR)
@@ -164,64 +192,60 @@ def test_edge_reports_config_and_frame_and_applies_pushed_zones(
                                                        "dwel_s": 3}]}]})
     assert typo.status_code == 422 and "zones[0].rules[0].dwel_s" in typo.json()["detail"]
     assert center.client("eng-01").put("/api/v1/cameras/nope/zones",
-                     json={"zones": []}).status_code == 404
+                                       json={"zones": []}).status_code == 404
+    unrun = center.client("eng-01").put("/api/v1/cameras/cam-bj-01/zones", json={"zones": []})
+    assert unrun.status_code == 404 and "config file" in unrun.json()["detail"]
 
     # The page shows the frame with the edge's zone drawn on it.
     page, errors = new_page(browser, 1280, 900, center=center, person_id="eng-01")
-    page.goto(f"{center.url}/engineer?camera={CAMERA}")
+    page.goto(f"{center.url}/engineer?camera={CAMERA}&lang=en")
     page.wait_for_function("() => document.getElementById('frame').naturalWidth > 0",
                            timeout=10_000)
     expect(page.locator('#overlay polygon[data-zone-id="pavement-old"]')).to_have_count(1)
+    expect(page.locator('.is-unconfigured[data-camera-id="cam-bj-01"]')).to_contain_text(
+        "not configured on the edge")
 
-    # Saving through the API: the edge applies it and alerts in the new zone.
-    new_zone = {"id": "pavement-new", "polygon": VN_PAVEMENT, "min_score": 0.2, "inertia": 2,
-                "dwell_s": 2, "clear_s": 2, "rules": [{"type": "illegal_parking"}]}
-    put = center.client("eng-01").put(f"/api/v1/cameras/{CAMERA}/zones", json={"zones": [new_zone]})
-    assert put.status_code == 200, put.text
-    assert put.json()["edge_id"] == EDGE
-    wait_until(lambda: _zone_ids(center) == ["pavement-new"], 20,
-               "the edge reporting the pushed zone")
-    wait_until(lambda: _tickets_in(center, "pavement-new"), 40,
-               "an alert (ticket) in the pushed zone")
-    assert not _tickets_in(center, "pavement-old")
-
-    # Saving through the page: draw a second zone, set its rule, save; the edge applies it.
-    page.click("#reload-frame")
-    expect(page.locator('#overlay polygon[data-zone-id="pavement-new"]')).to_have_count(1,
-                                                                                      timeout=10_000)
+    # Draw a new zone over the pavement (inside the old one: every click adds a point while
+    # drawing), give it a short dwell and a low score floor, move a point, save.
     page.click("#add-zone")
     stage = page.locator("#overlay").bounding_box()
     assert stage is not None
-    for fx, fy in ((0.05, 0.05), (0.30, 0.05), (0.30, 0.30), (0.05, 0.30)):
-        page.mouse.click(stage["x"] + fx * stage["width"], stage["y"] + fy * stage["height"])
+    for fx, fy in VN_PAVEMENT:
+        page.mouse.click(stage["x"] + min(fx, 0.995) * stage["width"],
+                         stage["y"] + min(fy, 0.995) * stage["height"])
+    page.click("#add-zone")  # finish drawing
     form = page.locator(".zone-form").nth(1)
-    expect(form).to_contain_text("4")
-    form.locator('input[data-field="id"]').fill("kerb-west")
-    form.locator('input[data-field="id"]').dispatch_event("change")
-    form.locator('select[data-field="type"]').select_option("doorway_trading")
-    form.locator('input[data-field="dwell_s"]').fill("45")
-    form.locator('input[data-field="dwell_s"]').dispatch_event("change")
-    # Drag the new zone's first point a little.
+    expect(form).to_contain_text("6 points")
+    for field, value in (("id", "kerb-east"), ("dwell_s", "2"), ("min_score", "0.2")):
+        form.locator(f'input[data-field="{field}"]').fill(value)
+        form.locator(f'input[data-field="{field}"]').dispatch_event("change")
     point = page.locator('#overlay .zone-point[data-point="0"]')
     box = point.bounding_box()
     assert box is not None
     page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
     page.mouse.down()
-    page.mouse.move(stage["x"] + 0.08 * stage["width"], stage["y"] + 0.08 * stage["height"],
+    page.mouse.move(stage["x"] + 0.78 * stage["width"], stage["y"] + 0.40 * stage["height"],
                     steps=4)
     page.mouse.up()
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "engineer-1280x900.png"))
     page.click("#save")
     expect(page.locator("#eng-status")).to_have_attribute("data-state", "applied", timeout=30_000)
+
+    # The edge runs it (its config state says so) ...
     config = center.client("eng-01").get(f"/api/v1/edges/{EDGE}/config").json()["config"]
     zones = {z["id"]: z for z in config["cameras"][0]["zones"]}
-    assert set(zones) == {"pavement-new", "kerb-west"}
-    kerb = zones["kerb-west"]
-    assert kerb["rules"][0]["type"] == "doorway_trading" and kerb["rules"][0]["dwell_s"] == 45
-    assert kerb["rules"][0]["event_type"] == "0504"
+    assert set(zones) == {"pavement-old", "kerb-east"}
+    kerb = zones["kerb-east"]
+    assert kerb["rules"][0]["type"] == "illegal_parking" and kerb["rules"][0]["dwell_s"] == 2
+    assert kerb["min_score"] == 0.2 and len(kerb["polygon"]) == 6
     x0, y0 = kerb["polygon"][0]
-    assert 0.06 < x0 < 0.10 and 0.06 < y0 < 0.10
-    assert len(kerb["polygon"]) == 4
+    assert 0.77 < x0 < 0.79 and 0.39 < y0 < 0.41
+    # ... and alerts in it, while the old zone (600 s dwell) still has not: the page shows it.
+    wait_until(lambda: _tickets_in(center, "kerb-east"), 40, "an alert (ticket) in the new zone")
+    assert not _tickets_in(center, "pavement-old")
+    expect(page.locator('#alert-list li[data-zone-id="kerb-east"]').first).to_be_visible(
+        timeout=15_000)
+    page.screenshot(path=str(ARTIFACTS / "engineer-applied-1280x900.png"))
     assert edge.is_alive()
     assert errors == []

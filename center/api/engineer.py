@@ -20,7 +20,6 @@ state, so ``GET /edges/{edge_id}/config`` shows the zones the edge really runs.
 from __future__ import annotations
 
 import logging
-import uuid
 from datetime import UTC, datetime
 from typing import Any
 
@@ -31,9 +30,9 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 from center import edge_state
 from center.api.deps import Actor, CenterDep, ImageActor, same_actor
 from center.db import queries
-from center.protocol import QOS_RELIABLE, edge_config_topic
-from center.settings import MqttSettings
-from edge.config import EdgeConfig, ZoneConfig, _key_path
+from center.ingest import Ingest
+from center.protocol import edge_config_topic
+from edge.config import EdgeConfig, ZoneConfig
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/api/v1", tags=["engineer"])
@@ -123,11 +122,6 @@ async def camera_frame(center: CenterDep, _: ImageActor, camera_id: str) -> Resp
                     headers={"Cache-Control": "no-cache", "X-Frame-At": at.isoformat()})
 
 
-def _errors(exc: ValidationError, prefix: tuple[str | int, ...] = ()) -> str:
-    return "; ".join(f"{_key_path(prefix + tuple(e['loc']))}: {e['msg']}"
-                     for e in exc.errors(include_url=False))
-
-
 @router.put("/cameras/{camera_id}/zones",
             responses={401: {}, 403: {}, 404: {}, 422: {}, 503: {}})
 async def put_zones(center: CenterDep, actor: Actor, request: Request, camera_id: str,
@@ -141,7 +135,7 @@ async def put_zones(center: CenterDep, actor: Actor, request: Request, camera_id
     try:
         zones = _ZONES.validate_python(body.zones)
     except ValidationError as exc:
-        raise HTTPException(422, _errors(exc, ("zones",))) from None
+        raise HTTPException(422, edge_state.validation_errors(exc, ("zones",))) from None
     edge_id = _edge_of(center, camera_id)
     async with center.pool.connection() as conn:
         row = await edge_state.edge_config(conn, edge_id)
@@ -155,10 +149,9 @@ async def put_zones(center: CenterDep, actor: Actor, request: Request, camera_id
     try:
         config = EdgeConfig.model_validate(doc)
     except ValidationError as exc:
-        raise HTTPException(422, _errors(exc)) from None
+        raise HTTPException(422, edge_state.validation_errors(exc)) from None
     pushed_at = datetime.now(UTC)
-    await _publish(request.app.state.settings.mqtt, edge_id,
-                   config.model_dump_json(exclude_none=True))
+    await _publish(request.app.state.ingest, edge_id, config.model_dump_json(exclude_none=True))
     log.info("edge=%s camera=%s zones pushed by %s: %s", edge_id, camera_id,
              actor_id, [z.id for z in zones])
     return {"edge_id": edge_id, "camera_id": camera_id, "topic": edge_config_topic(edge_id),
@@ -175,12 +168,10 @@ def _edge_of(center: Any, camera_id: str) -> str:
     return known.edge_id
 
 
-async def _publish(settings: MqttSettings, edge_id: str, payload: str) -> None:
+async def _publish(ingest: Ingest, edge_id: str, payload: str) -> None:
     """Publish the edge's new config, retained, so an edge that is offline or restarts gets it
-    when it (re)connects."""
+    when it (re)connects; on the center's one broker connection (``Ingest.publish``)."""
     try:
-        async with aiomqtt.Client(settings.host, settings.port, **settings.client_kwargs(),
-                                  identifier=f"gridwatch-center-push-{uuid.uuid4().hex[:8]}") as c:
-            await c.publish(edge_config_topic(edge_id), payload, qos=QOS_RELIABLE, retain=True)
+        await ingest.publish(edge_config_topic(edge_id), payload, retain=True)
     except aiomqtt.MqttError as exc:
         raise HTTPException(503, f"could not reach the MQTT broker: {exc}") from None

@@ -30,7 +30,7 @@ const WORDS = {
     dwell: "Dwell (s)", classes: "Classes", delete: "Delete zone", points: "points", select: "Select",
     pushed: "Pushed; waiting for the edge to apply it…", applied: "The edge applied the new config", save_failed: "Save failed",
     illegal_parking: "Illegal parking (0506/0505)", doorway_trading: "Doorway trading (0504)", frame_at: "Frame at",
-    load_failed: "Could not load", zones_n: "zones", no_zones: "no zones: not watching", min_score: "Min. score",
+    load_failed: "Could not load", zones_n: "zone(s)", no_zones: "no zones: not watching", min_score: "Min. score",
     not_confirmed: "The edge has not confirmed the new config within 60 s (offline, or it refused it): see the edge's log",
     unconfigured: "not configured on the edge", unconfigured_hint: "The district gives this camera to the edge, but its source is not in the edge's config file yet (camera credentials stay on the edge).",
     recent_alerts: "Recent alerts on this camera", no_alerts: "No alerts yet", zone: "Zone",
