@@ -354,3 +354,123 @@ def _safe_state(url: str, ticket_id: str | None) -> str | None:
                          headers=_auth(url)).json()["state"]
     except httpx.HTTPError:
         return None
+
+
+def _online_phone(browser: Browser, center: RunningCenter) -> tuple[Page, list[str]]:
+    page, errors = new_page(browser, 375, 812, center=center, person_id=WORKER)
+    page.goto(f"{center.url}/phone?worker_id={WORKER}")
+    expect(page.locator("#ws-status")).to_have_attribute("data-state", "online", timeout=10_000)
+    return page, errors
+
+
+def _act(center: RunningCenter, person: str, ticket_id: str | int, **body: Any) -> None:
+    center.client(person).post(f"/api/v1/tickets/{ticket_id}/actions",
+                               json={"actor_id": person, **body}).raise_for_status()
+
+
+def test_a_reassigned_case_leaves_the_old_phone_and_says_to_whom(
+        browser: Browser, center: RunningCenter, mqtt_broker) -> None:
+    """The operator gives w-0111's case to w-0112: w-0111's phone drops the card and says where
+    it went; an accept queued there meanwhile is refused in words, not the API's English."""
+    page, errors = _online_phone(browser, center)
+    ticket_id = new_ticket_card(page, mqtt_broker.port).get_attribute("data-ticket-id")
+    _act(center, "op-01", ticket_id, action="reassign", assignee_id="w-0112")
+    expect(page.locator(f'.ticket-card[data-ticket-id="{ticket_id}"]')).to_have_count(0)
+    gone = page.locator("#phone-messages .message-gone")
+    expect(gone).to_have_count(1)
+    expect(gone).to_contain_text(f"#{ticket_id}")
+    expect(gone).to_contain_text("已改派给")
+    expect(gone).to_contain_text("w-0112")
+    # An accept this phone queued before the push reached it (the real outbox path).
+    page.evaluate(f"""async (id) => {{
+        const o = await import('/static/phone-outbox.js');
+        await o.enqueue({{ticket_id: Number(id), worker_id: '{WORKER}',
+                          token: localStorage.getItem('gridwatch.token'),
+                          body: {{action: 'accept', actor_id: '{WORKER}'}}}});
+    }}""", ticket_id)
+    page.evaluate("window.gridwatchPhone.flushOutbox()")
+    refused = page.locator("#error-banner .error-item")
+    expect(refused).to_have_count(1)
+    expect(refused.locator(".error-text")).to_contain_text("此工单已不在您名下")
+    expect(refused.locator(".error-text")).to_contain_text(f"#{ticket_id}")
+    assert _ticket(center.url, ticket_id)["assignee_id"] == "w-0112"
+    gone.locator(".banner-close").click()
+    expect(page.locator("#phone-messages")).to_be_hidden()
+    assert [e for e in errors if "403" not in e] == []
+
+
+def test_a_residents_photo_words_and_contact_reach_the_phone(
+        browser: Browser, center: RunningCenter) -> None:
+    """A resident reports with a photo at w-0111's place: the card shows that photo (not
+    无快照) and what they wrote; the detail sheet says where it came from and the contact."""
+    page, errors = _online_phone(browser, center)
+    cam = next(c for c in center.client("op-01").get("/api/v1/cameras").json()
+               if c["id"] == "cam-vn-01")
+    r = center.client().post("/api/v1/public/requests", data={
+        "event_type": "0506", "lon": str(cam["lon"]), "lat": str(cam["lat"]),
+        "description": "门口电动车堵住盲道", "contact": "13900000000"},
+        files={"photo": ("p.jpg", tiny_jpeg(), "image/jpeg")})
+    assert r.status_code == 201, r.text
+    card = page.locator(".ticket-card[data-ticket-id]").first
+    expect(card).to_be_visible(timeout=5_000)
+    img = card.locator("img.card-img")
+    expect(img).to_be_visible()
+    page.wait_for_function("(el) => el.complete && el.naturalWidth > 0",
+                           arg=img.element_handle(), timeout=5_000)
+    expect(card.locator(".snapshot-missing")).to_have_count(0)
+    expect(card.locator(".card-camera")).to_contain_text("门口电动车堵住盲道")
+    card.locator(".card-camera").click()
+    sheet = page.locator("#ticket-detail .detail-sheet")
+    expect(sheet).to_contain_text("居民上报")
+    expect(sheet.locator(".detail-reporter")).to_contain_text("13900000000")
+    assert errors == []
+
+
+def test_a_case_sent_back_is_flagged_on_the_card_with_why(
+        browser: Browser, center: RunningCenter, mqtt_broker) -> None:
+    """Rework (the camera sees the violation again after the fix) and a case returned before
+    are flagged on the card with the reason; neither looks like a fresh dispatch."""
+    page, errors = _online_phone(browser, center)
+    card = new_ticket_card(page, mqtt_broker.port)
+    ticket_id = card.get_attribute("data-ticket-id")
+    expect(card.locator('[data-testid="card-sent-back"]')).to_have_count(0)
+    _act(center, WORKER, ticket_id, action="accept")
+    _act(center, WORKER, ticket_id, action="resolve", note="moved the bikes")
+    _wait_state(center.url, ticket_id, "handled")
+    pub = Publisher(mqtt_broker.port)
+    pub.alert(make_alert())  # a new violation at the handled place: the camera sends it back
+    pub.close()
+    _wait_state(center.url, ticket_id, "dispatched")
+    card = page.locator(f'.ticket-card[data-ticket-id="{ticket_id}"]')
+    flag = card.locator('[data-testid="card-sent-back"]')
+    expect(flag).to_contain_text("返工")
+    expect(flag).to_contain_text("摄像头再次发现违规")
+    expect(card).to_have_class(re.compile(r"\bsent-back-rework\b"))
+    expect(page.locator("#notice-banner")).to_contain_text(f"返工 #{ticket_id}")
+    # Returned by the worker, dispatched back by the leader: flagged with the worker's reason.
+    card.locator(".card-camera").click()
+    page.locator('[data-testid="return-reason"]').fill("车主承诺自行挪走")
+    page.locator('.detail-return button[data-action="return"]').click()
+    expect(card).to_have_count(0)
+    _wait_state(center.url, ticket_id, "registered")
+    _act(center, "op-01", ticket_id, action="dispatch", assignee_id=WORKER)
+    expect(card.locator('[data-testid="card-sent-back"]')).to_contain_text(
+        "曾被退回：车主承诺自行挪走")
+    assert errors == []
+
+
+def test_a_broadcast_is_shown_loudly_until_dismissed(browser: Browser,
+                                                      center: RunningCenter) -> None:
+    """An emergency task to every worker of the district (PUT /emergency with `broadcast`)."""
+    page, errors = _online_phone(browser, center)
+    r = center.client("op-01").put("/api/v1/emergency", json={
+        "scope": "district", "active": True, "broadcast": "全体网格员到东门集合"})
+    assert r.status_code == 200 and r.json()["notified"] > 0, r.text
+    message = page.locator("#phone-messages .message-broadcast")
+    expect(message).to_be_visible()
+    expect(message).to_contain_text("紧急通知")
+    expect(message).to_contain_text("全体网格员到东门集合")
+    expect(message).to_contain_text("op-01")
+    message.locator(".banner-close").click()
+    expect(page.locator("#phone-messages")).to_be_hidden()
+    assert errors == []

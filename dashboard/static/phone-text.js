@@ -38,6 +38,19 @@ const WORDS = {
     "due.overdue": "已超时",
     "due.left": "剩余",
     "notify.enable": "开启提醒",
+    "gone.reassigned": "工单 #{id}（{name}）已改派给 {to}，您无需再处理",
+    "gone.nobody": "工单 #{id}（{name}）已不再由您处理",
+    "sent_back.rework": "返工",
+    "sent_back.rework_n": "返工（第 {n} 次）",
+    "sent_back.return": "曾被退回",
+    "sent_back.camera": "摄像头再次发现违规",
+    "sent_back.by": "由 {who}",
+    "announce.rework": "返工",
+    "broadcast.title": "紧急通知",
+    "broadcast.from": "发布人",
+    "detail.photos": "现场照片",
+    "detail.reporter": "联系方式",
+    "detail.source": "来源",
   },
   en: {
     "action.arrive": "Arrived",
@@ -75,6 +88,19 @@ const WORDS = {
     "due.overdue": "overdue",
     "due.left": "left",
     "notify.enable": "Enable alerts",
+    "gone.reassigned": "Case #{id} ({name}) was reassigned to {to}; you no longer handle it",
+    "gone.nobody": "Case #{id} ({name}) is no longer yours",
+    "sent_back.rework": "Rework",
+    "sent_back.rework_n": "Rework (time {n})",
+    "sent_back.return": "Returned before",
+    "sent_back.camera": "the camera sees the violation again",
+    "sent_back.by": "by {who}",
+    "announce.rework": "Rework",
+    "broadcast.title": "Emergency notice",
+    "broadcast.from": "From",
+    "detail.photos": "Photos",
+    "detail.reporter": "Contact",
+    "detail.source": "Source",
   },
 };
 
@@ -84,6 +110,23 @@ export function label(key, fallback) {
   if (own) return own;
   const common = t(key);
   return common !== key ? common : fallback ?? key;
+}
+
+/** A phone word with {name} placeholders filled in. */
+export function fill(key, values) {
+  return label(key).replace(/\{(\w+)\}/g, (_, k) => String(values[k] ?? ""));
+}
+
+/** Why a case came back to its worker (returned before, or sent for rework), in words. */
+export function sentBackText(ticket) {
+  const back = ticket.sent_back;
+  if (!back) return "";
+  const head = back.action === "rework"
+    ? (ticket.rework_count > 1 ? fill("sent_back.rework_n", { n: ticket.rework_count }) : label("sent_back.rework"))
+    : label("sent_back.return");
+  // The camera's own note is the center's English; a person's note is theirs.
+  const why = String(back.actor_id || "").startsWith("camera:") ? label("sent_back.camera") : back.note;
+  return why ? `${head}${LANG === "zh" ? "：" : ": "}${why}` : head;
 }
 
 /** "12:34" / "1:02:03" / "2天3时" until (or, negative, since) the deadline. */

@@ -7,6 +7,7 @@ import {
   API,
   ApiError,
   applyI18n,
+  clearError,
   ensureLogin,
   eventName,
   fmtAge,
@@ -23,6 +24,7 @@ import {
   postJSON,
   setToken,
   setWsStatus,
+  showError,
   showLogin,
   snapshot,
   stateName,
@@ -31,7 +33,7 @@ import {
 import { mountAccount } from "./account.js";
 import { renderDetail } from "./phone-detail.js";
 import { CHANNEL, SYNC_TAG, enqueue, flush, pending as queuedEntries, retoken } from "./phone-outbox.js";
-import { countdown, label, tickCountdowns } from "./phone-text.js";
+import { countdown, fill, label, sentBackText, tickCountdowns } from "./phone-text.js";
 
 const params = new URLSearchParams(location.search);
 const WORKER_KEY = "gridwatch.worker_id";
@@ -62,11 +64,6 @@ let loadedOnce = false;
 
 // --- banners ---------------------------------------------------------------------------------
 
-function showError(message) {
-  $("error-text").textContent = message;
-  $("error-banner").hidden = !message;
-}
-
 let noticeTimer = null;
 function showNotice(content, onClick) {
   const banner = $("notice-banner");
@@ -80,6 +77,44 @@ function showNotice(content, onClick) {
   noticeTimer = setTimeout(() => {
     banner.hidden = true;
   }, 8000);
+}
+
+// Messages that must be read, each until dismissed: emergency broadcasts, and cases that left
+// this phone (reassigned to someone else).
+function showMessage(kind, content) {
+  const item = h(
+    "div",
+    { class: `message message-${kind}`, dataset: { kind } },
+    h("div", { class: "message-body" }, content),
+    h("button", { type: "button", class: "banner-close", onclick: () => {
+      item.remove();
+      $("phone-messages").hidden = !$("phone-messages").children.length;
+    } }, t("dismiss")),
+  );
+  $("phone-messages").prepend(item);
+  $("phone-messages").hidden = false;
+  return item;
+}
+
+function onBroadcast(data) {
+  if (!data?.text) return;
+  const at = data.at ? fmtDateTime(data.at) : "";
+  showMessage("broadcast", [
+    h("strong", { class: "message-title" }, label("broadcast.title")),
+    h("p", { class: "message-text" }, data.text),
+    h("small", {}, [data.from ? `${label("broadcast.from")} ${data.from}` : "", at].filter(Boolean).join(" · ")),
+  ]);
+  vibrate();
+  beep();
+  systemNotify(label("broadcast.title"), data.text, `broadcast-${data.at || Date.now()}`);
+}
+
+/** The case left this worker: say where it went instead of letting the card just vanish. */
+function tellGone(ticket) {
+  const name = eventName(ticket.event_type, ticket.event_name);
+  const to = ticket.assignee_id ? `${ticket.assignee_name || ticket.assignee_id}（${ticket.assignee_id}）` : "";
+  const text = to ? fill("gone.reassigned", { id: ticket.id, name, to }) : fill("gone.nobody", { id: ticket.id, name });
+  showMessage("gone", h("span", { dataset: { ticketId: ticket.id } }, text));
 }
 
 function vibrate() {
@@ -103,7 +138,7 @@ async function showPicker() {
   try {
     workers = await getJSON(`${API}/workers`);
   } catch (err) {
-    showError(`${t("load.failed")}: ${err.message}`);
+    showError(err, { what: t("load.failed"), key: "load" });
     return;
   }
   const byGrid = new Map();
@@ -178,10 +213,11 @@ function ticketCard(raw) {
   const actions = (ticket.allowed_actions || []).map((action) =>
     h("button", { type: "button", class: `action action-${action}`, dataset: { action } }, actionLabel(action)),
   );
+  const sentBack = sentBackText(ticket);
   const card = h(
     "article",
     {
-      class: `ticket-card state-card-${ticket.state}`,
+      class: `ticket-card state-card-${ticket.state}${sentBack ? ` is-sent-back sent-back-${ticket.sent_back.action}` : ""}`,
       dataset: { ticketId: ticket.id, state: ticket.state, version: cardVersion(raw) },
     },
     h("div", { class: "card-media" }, snapshot(ticket.snapshot_url, name, "card-img")),
@@ -195,7 +231,8 @@ function ticketCard(raw) {
         h("h2", { class: "card-type" }, name),
         h("span", { class: `badge state state-${ticket.state}`, dataset: { state: ticket.state } }, stateName(ticket.state)),
       ),
-      h("div", { class: "card-camera" }, ticket.camera_name || ticket.camera_id || ""),
+      sentBack ? h("div", { class: "card-sent-back", "data-testid": "card-sent-back" }, sentBack) : null,
+      h("div", { class: "card-camera" }, ticket.camera_name || ticket.camera_id || ticket.description || ""),
       due ? h("div", { class: "card-due", "data-testid": "card-due" }, countdown(due)) : null,
       ticket.pending_actions
         ? h("div", { class: "card-pending", "data-testid": "card-pending" },
@@ -313,11 +350,10 @@ function beep() {
   }
 }
 
-async function systemNotification(ticket) {
+async function systemNotify(title, body, tag) {
   if (!("Notification" in window) || Notification.permission !== "granted") return;
   if (document.visibilityState === "visible" && document.hasFocus()) return; // the page shows it
-  const title = `${t("phone.new")} #${ticket.id} ${eventName(ticket.event_type, ticket.event_name)}`;
-  const options = { body: ticket.camera_name || ticket.camera_id || "", tag: `ticket-${ticket.id}`, icon: "/static/icons/icon-192.png" };
+  const options = { body, tag, icon: "/static/icons/icon-192.png" };
   try {
     const reg = await navigator.serviceWorker?.getRegistration();
     if (reg) await reg.showNotification(title, { ...options, data: { url: `/phone?worker_id=${encodeURIComponent(workerId)}` } });
@@ -341,17 +377,19 @@ function setupNotifyButton() {
 
 function announce(ticket) {
   const id = String(ticket.id);
+  const title = `${ticket.sent_back?.action === "rework" ? label("announce.rework") : t("phone.new")} #${ticket.id}`;
+  const place = ticket.camera_name || ticket.camera_id || ticket.description || "";
   highlight(id);
   vibrate();
   beep();
-  systemNotification(ticket);
+  systemNotify(`${title} ${eventName(ticket.event_type, ticket.event_name)}`, place, `ticket-${ticket.id}`);
   document.body.dataset.lastAnnounced = id;
   showNotice(
     h(
       "span",
       {},
-      h("strong", {}, `${t("phone.new")} #${ticket.id}`),
-      ` ${eventName(ticket.event_type, ticket.event_name)} · ${ticket.camera_name || ticket.camera_id || ""}`,
+      h("strong", {}, title),
+      ` ${eventName(ticket.event_type, ticket.event_name)} · ${place}`,
     ),
     () => {
       cards.get(id)?.scrollIntoView({ behavior: "smooth", block: "center" });
@@ -360,11 +398,16 @@ function announce(ticket) {
   );
 }
 
+/** Why the center sent this phone a ticket (docs/notifications.md): `reason` with
+ * notifications running, else this worker's entry in the change's `notify` map. */
+const reasonFor = (ticket) => ticket.reason ?? ticket.notify?.[workerId] ?? "";
+
 /** Apply a ticket (from REST, a websocket message or an action response). */
 function upsert(ticket, { fromSocket = false } = {}) {
   if (!ticket || ticket.id == null) return;
   const id = String(ticket.id);
   const prev = tickets.get(id);
+  if (fromSocket && reasonFor(ticket) === "reassigned away") tellGone(ticket);
   if (newer(prev, ticket) !== ticket) return;
   if (fromSocket) touched.set(id, Date.now());
   const mine = ticket.assignee_id != null && String(ticket.assignee_id) === workerId;
@@ -375,8 +418,9 @@ function upsert(ticket, { fromSocket = false } = {}) {
   tickets.set(id, ticket);
   renderCards();
   // A ticket the socket brings that this phone has not seen is news, even before the first list
-  // load has finished (a superseded load leaves no baseline yet).
-  if (!prev && (loadedOnce || fromSocket)) announce(ticket);
+  // load has finished (a superseded load leaves no baseline yet); so is a case sent back to it.
+  const reworked = fromSocket && reasonFor(ticket) === "rework";
+  if ((!prev && (loadedOnce || fromSocket)) || (prev && reworked)) announce(ticket);
 }
 
 // --- actions ---------------------------------------------------------------------------------
@@ -423,9 +467,8 @@ async function queueAction(ticketId, body, photos = []) {
       const sent = ids.length ? { ...body, attachment_ids: ids } : body;
       upsert(await postJSON(`${base}/actions`, sent));
     } catch (err2) {
-      const detail = err2 instanceof ApiError ? err2.detail || err2.message : String(err2);
-      showError(`${t("action.failed")}（${actionLabel(body.action)} #${ticketId}）: ${detail}`);
-      if (err2 instanceof ApiError && (err2.status === 409 || err2.status === 404)) loadTickets();
+      showError(err2, { what: `${actionLabel(body.action)} #${ticketId}` });
+      if (err2 instanceof ApiError && [403, 404, 409].includes(err2.status)) loadTickets();
     }
     return;
   }
@@ -470,7 +513,7 @@ function onSent(result) {
   } else if (result.status === 409) {
     loadTickets(); // it already happened, or the ticket moved on: show what is true now
   } else {
-    showError(`${t("action.failed")}（${actionLabel(result.action)} #${result.ticket_id}）: ${result.error}`);
+    showError({ status: result.status, detail: result.error }, { what: `${actionLabel(result.action)} #${result.ticket_id}` });
     loadTickets();
   }
 }
@@ -553,7 +596,7 @@ async function loadTickets() {
   try {
     list = await getJSON(`${API}/tickets?open=true&assignee_id=${encodeURIComponent(workerId)}&limit=100`);
   } catch (err) {
-    if (mine === loadSeq) showError(`${t("load.failed")}: ${err.message}`);
+    if (mine === loadSeq) showError(err, { what: t("load.failed"), key: "load" });
     return;
   }
   if (mine !== loadSeq || !Array.isArray(list)) return;
@@ -577,7 +620,7 @@ async function loadTickets() {
     announce(fresh.get(added[added.length - 1]));
   }
   loadedOnce = true;
-  if ($("error-text").textContent.startsWith(t("load.failed"))) showError("");
+  clearError("load");
 }
 
 async function loadWorker() {
@@ -636,7 +679,6 @@ applyI18n();
 $("lang-switch").href = otherLangHref();
 // Who is logged in, log out, change password; the queue goes on with the new token.
 if (getToken()) mountAccount({ compact: true, onToken: (token) => retoken(token, workerId) });
-$("error-close").addEventListener("click", () => showError(""));
 document.documentElement.dataset.lang = LANG;
 
 if (!workerId) {
@@ -679,6 +721,7 @@ if (!workerId) {
     },
     onStatus: setWsStatus,
     onMessage: (msg) => {
+      if (msg.type === "broadcast") onBroadcast(msg.data);
       if (msg.type !== "ticket") return;
       upsert(msg.data, { fromSocket: true });
       // Read receipt once the card is on a visible page (docs/notifications.md).
