@@ -4,7 +4,7 @@
 // pulses at its camera.
 import * as L from "/vendor/leaflet/dist/leaflet-src.esm.js";
 
-import { cameraStateName, t } from "./common.js";
+import { cameraStateName, h, t } from "./common.js";
 
 const PULSE_MS = 6000;
 const COLORS = {
@@ -126,7 +126,8 @@ export class DistrictMap {
         marker.setLatLng(pos).setStyle(style);
         marker.setRadius(style.radius);
       }
-      marker.setTooltipContent(`${camera.name || id} · ${alerting ? t("cam.alerting") : cameraStateName(state)}`);
+      // A node, not a string: Leaflet parses a string tooltip as HTML, and names come from the API.
+      marker.setTooltipContent(h("span", {}, `${camera.name || id} · ${alerting ? t("cam.alerting") : cameraStateName(state)}`));
       const path = marker.getElement?.();
       if (path) {
         path.dataset.cameraId = id;
