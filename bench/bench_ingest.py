@@ -140,6 +140,8 @@ def _publish(args: argparse.Namespace) -> None:
 async def _listen(args: argparse.Namespace) -> None:
     from websockets.asyncio.client import connect
 
+    from center.push import auth_message
+
     latencies: list[tuple[float, bool]] = []
     wall_alerts: list[float] = []
     stop = time.monotonic() + args.seconds
@@ -148,8 +150,8 @@ async def _listen(args: argparse.Namespace) -> None:
     tokens = json.loads(await asyncio.to_thread(Path(args.tokens).read_text))
 
     async def phone(worker: str | None) -> None:
-        url = f"{args.url}?token={tokens[worker or BENCH_OPERATOR]}"
-        async with connect(url, max_queue=None, compression=None) as ws:
+        async with connect(args.url, max_queue=None, compression=None) as ws:
+            await ws.send(auth_message(tokens[worker or BENCH_OPERATOR]))
             while (left := stop - time.monotonic()) > 0:
                 try:
                     text = await asyncio.wait_for(ws.recv(), left)

@@ -99,6 +99,8 @@ def _cpu_s(pid: int) -> float:
 async def _clients(args: argparse.Namespace) -> None:
     from websockets.asyncio.client import connect
 
+    from center.push import auth_message
+
     received: list[dict[str, float]] = [{} for _ in range(args.n)]
     stop = asyncio.Event()
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
@@ -110,6 +112,8 @@ async def _clients(args: argparse.Namespace) -> None:
         try:
             async with connect(args.url, max_queue=None, open_timeout=60,
                                ping_interval=None) as ws:
+                await ws.send(auth_message(args.token))
+                await ws.recv()  # the hello: logged in
                 ready.set()
                 async for text in ws:
                     now = time.time()
@@ -180,13 +184,14 @@ def _run(admin_dsn: str, mqtt_port: int, label: str, ws: str, deflate: bool, n: 
         from center.auth import issue_token
 
         token = issue_token(BENCH_SECRET, "op-01", 3600)[0]
-        ws_url = url.replace("http://", "ws://") + f"/ws?token={token}"
+        ws_url = url.replace("http://", "ws://") + "/ws"
         t0 = time.monotonic()
         left = n
         while left > 0:
             k = min(CLIENTS_PER_PROCESS, left)
             out = tmp / f"clients-{seq}-{len(procs)}.json"
-            procs.append(_spawn("clients", "--url", ws_url, "--n", str(k), "--out", str(out),
+            procs.append(_spawn("clients", "--url", ws_url, "--token", token, "--n", str(k),
+                                "--out", str(out),
                                 stdout=subprocess.PIPE))
             outs.append(out)
             left -= k
@@ -303,6 +308,7 @@ def _serve_options(s: argparse.ArgumentParser) -> None:
 
 def _clients_options(c: argparse.ArgumentParser) -> None:
     c.add_argument("--url", required=True)
+    c.add_argument("--token", required=True, help="sent as the first message")
     c.add_argument("--n", type=int, required=True)
     c.add_argument("--out", required=True)
 

@@ -2,7 +2,7 @@
 
 Each bot logs in (``POST /api/v1/auth/login``; passwords from a ``gridwatch center
 gen-passwords`` file, or ``provision_passwords`` for drills and the demo) and then, per worker,
-connects like the phone page (websocket ``/ws?token=…`` plus the same
+connects like the phone page (websocket ``/ws``, its token as the first message, plus the same
 ``GET /api/v1/tickets?open=true&assignee_id=…`` reload, every few seconds and after every
 reconnect) and works each ticket dispatched to it through the REST API
 (``POST /api/v1/tickets/{id}/actions`` with its ``actor_id``): ``accept`` after
@@ -33,6 +33,7 @@ from typing import Any
 import httpx
 import websockets
 
+from center.push import auth_message
 from simulators.alerts import synthetic_jpeg
 
 log = logging.getLogger(__name__)
@@ -306,8 +307,9 @@ class Bots:
         while not self._stop.is_set():
             try:
                 token = (await self._auth(worker))["Authorization"].removeprefix("Bearer ")
-                url = self.base.replace("http", "ws", 1) + f"/ws?token={token}"
+                url = self.base.replace("http", "ws", 1) + "/ws"
                 async with websockets.connect(url, open_timeout=5) as ws:
+                    await ws.send(auth_message(token))
                     backoff = 0.5
                     await self._resync(worker)
                     next_sync = time.monotonic() + self.s.resync_s
