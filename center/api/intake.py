@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, HTTPException, Response, UploadFile
+from psycopg import AsyncConnection
 from pydantic import BaseModel, ConfigDict, Field
 
 from center.api.deps import Actor, Center, CenterDep, PublicForm, same_actor
@@ -21,11 +22,26 @@ Lon = Annotated[float, Form(ge=-180, le=180)]
 Lat = Annotated[float, Form(ge=-90, le=90)]
 
 
+#: The reason code of a place outside every micro-grid (pages translate codes, not messages).
+OUTSIDE_DISTRICT = "outside_district"
+
+
+def _check_inside(center: Center, lon: float, lat: float) -> None:
+    """Refuse a place no micro-grid covers: its case would have nobody to route to and would
+    wait unseen (FixMyStreet and Open311 servers refuse such points the same way)."""
+    if center.ctx.district.micro_grid_at(lon, lat) is None:
+        raise HTTPException(422, {
+            "code": OUTSIDE_DISTRICT,
+            "message": f"the location ({lat}, {lon}) is outside every grid of"
+                       f" {center.ctx.district.name}"})
+
+
 async def _open(center: Center, *, source: str, event_type: str, lon: float, lat: float,
                 description: str, reporter: str | None, actor_id: str,
                 photo: UploadFile | None) -> Change:
     if event_type not in center.ctx.event_types:
         raise HTTPException(422, f"unknown event_type {event_type}")
+    _check_inside(center, lon, lat)
     picture = await read_photo(photo) if photo is not None else None
     async with center.pool.connection() as conn, conn.transaction():
         change = await service.intake(conn, center.ctx, source=source, event_type=event_type,
@@ -70,15 +86,34 @@ async def resident_request(
     change = await _open(center, source="resident", event_type=event_type, lon=lon, lat=lat,
                          description=description, reporter=contact or None,
                          actor_id="resident", photo=photo)
-    return _public(center, change.ticket)
+    async with center.pool.connection() as conn:
+        return await _public(center, conn, change.ticket)
 
 
-def _public(center: Center, t: service.Ticket) -> dict[str, Any]:
-    """What the public may see of a case: no names, no phone numbers."""
-    return {"token": t.public_token, "url": f"/t/{t.public_token}", "state": t.state,
-            "event_type": t.event_type, "event_name": center.views.event_name(t.event_type),
+@router.get("/public/area")
+async def public_area(center: CenterDep) -> dict[str, Any]:
+    """The district's name and grid outlines for the residents' form map (where a report is
+    accepted); outlines and names only, as councils publish their ward maps."""
+    d = center.ctx.district
+    return {"name": d.name, "areas": d.feature_collection()}
+
+
+async def _public(center: Center, conn: AsyncConnection, t: service.Ticket) -> dict[str, Any]:
+    """What the public may see of a case: its progress, the handling note and the after-photo,
+    but no names and no phone numbers. Rating is offered once the place is verified clear."""
+    events = await service.ledger(conn, t.id)
+    progress = [{"state": e.to_state, "action": e.action, "at": e.at.isoformat()}
+                for e in events if e.from_state != e.to_state]
+    resolved = next((e for e in reversed(events) if e.action == "resolve"), None)
+    return {"id": t.id, "token": t.public_token, "url": f"/t/{t.public_token}",
+            "state": t.state, "event_type": t.event_type,
+            "event_name": center.views.event_name(t.event_type),
             "opened_at": t.opened_at.isoformat(),
             "closed_at": t.closed_at.isoformat() if t.closed_at else None,
+            "progress": progress,
+            "handling_note": resolved.note if resolved else None,
+            "after_photo_url": f"/api/v1/public/tickets/{t.public_token}/after-photo"
+            if resolved and resolved.attachments else None,
             "can_rate": t.state == "verified", "satisfaction": t.satisfaction}
 
 
@@ -92,9 +127,26 @@ class Rating(BaseModel):
 async def public_ticket(center: CenterDep, token: str) -> dict[str, Any]:
     async with center.pool.connection() as conn:
         try:
-            return _public(center, await service.by_token(conn, token))
+            return await _public(center, conn, await service.by_token(conn, token))
         except service.TicketNotFound as exc:
             raise HTTPException(404, str(exc)) from None
+
+
+@router.get("/public/tickets/{token}/after-photo", responses={404: {}})
+async def public_after_photo(center: CenterDep, token: str) -> Response:
+    """The photo the worker took when resolving the case (the latest resolve's first)."""
+    async with center.pool.connection() as conn:
+        try:
+            t = await service.by_token(conn, token)
+        except service.TicketNotFound as exc:
+            raise HTTPException(404, str(exc)) from None
+        resolved = next((e for e in reversed(await service.ledger(conn, t.id))
+                         if e.action == "resolve" and e.attachments), None)
+        found = (await service.attachment(conn, t.id, resolved.attachments[0])
+                 if resolved else None)
+    if found is None:
+        raise HTTPException(404, "this case has no photo of its handling")
+    return Response(found[1], media_type=found[0])
 
 
 @router.get("/public/tickets/{token}/photo", responses={404: {}})
@@ -132,4 +184,5 @@ async def rate(center: CenterDep, token: str, body: Rating) -> dict[str, Any]:
         except IllegalTransition as exc:
             raise HTTPException(409, str(exc)) from None
     center.announce(change)
-    return _public(center, change.ticket)
+    async with center.pool.connection() as conn:
+        return await _public(center, conn, change.ticket)

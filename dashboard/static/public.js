@@ -1,50 +1,87 @@
-// The public page of one case: residents follow it and rate the result (1-5) once verified.
+// The public page of one case (/t/<token>): what was done (progress as a timeline in plain
+// words, the handling note, the photo after handling) before it asks for a rating (1-5), which
+// the center allows once the place is verified clear.
+import { eventName, LANG, otherLangHref } from "./common.js";
+import { applyResidentText, errorText, rt } from "./resident-text.js";
+
 const token = decodeURIComponent(location.pathname.split("/").pop());
 const api = `/api/v1/public/tickets/${encodeURIComponent(token)}`;
 const $ = (id) => document.getElementById(id);
-const STATES = {
-  registered: "已登记 Registered", dispatched: "已派遣 Dispatched", accepted: "已接单 Accepted",
-  handling: "处置中 On site", handled: "已处置 Handled", verified: "已核查 Verified",
-  evaluated: "已评价 Rated", closed: "已结案 Closed", void: "已作废 Void",
-};
+const when = (iso) => new Date(iso).toLocaleString(LANG === "zh" ? "zh-CN" : "en-GB", { hour12: false });
+
+applyResidentText();
+document.title = `${rt("case.title")} · gridwatch`;
+$("lang-switch").textContent = LANG === "zh" ? "EN" : "中文";
+$("lang-switch").href = otherLangHref();
+
+/** A step of the ledger in a resident's words: a return reads "being assigned again". */
+const stepText = (step) => rt(step.action === "return" ? "step.return" : step.action === "register" ? "step.register" : `step.${step.state}`);
+
+function showError(message) {
+  $("error").textContent = message;
+  $("error").hidden = !message;
+}
 
 function show(c) {
   $("case").hidden = false;
-  $("event-name").textContent = `${c.event_type} ${c.event_name}`;
-  $("state").textContent = STATES[c.state] || c.state;
+  $("event-name").textContent = `${c.event_type} ${eventName(c.event_type, c.event_name)}`;
+  $("case-number").textContent = `#${c.id}`;
+  $("state").textContent = rt(`step.${c.state}`);
   $("state").dataset.state = c.state;
-  $("opened").textContent = new Date(c.opened_at).toLocaleString();
+  $("opened").textContent = when(c.opened_at);
   $("closed-row").hidden = !c.closed_at;
-  if (c.closed_at) $("closed").textContent = new Date(c.closed_at).toLocaleString();
+  if (c.closed_at) $("closed").textContent = when(c.closed_at);
+  $("steps").replaceChildren(...(c.progress || []).map((step) => {
+    const li = document.createElement("li");
+    li.dataset.state = step.state;
+    const time = document.createElement("time");
+    time.dateTime = step.at;
+    time.textContent = when(step.at);
+    li.append(time, stepText(step));
+    return li;
+  }));
+  $("handling").hidden = !c.handling_note;
+  $("note").textContent = c.handling_note || "";
+  $("after").hidden = !c.after_photo_url;
+  if (c.after_photo_url && $("after-photo").getAttribute("src") !== c.after_photo_url) $("after-photo").src = c.after_photo_url;
   $("rate").hidden = !c.can_rate;
   $("thanks").hidden = c.satisfaction == null;
   $("score").textContent = c.satisfaction ?? "";
+  $("waiting").hidden = c.can_rate || c.satisfaction != null || c.state === "void";
 }
 
 async function load() {
-  const r = await fetch(api);
-  if (!r.ok) {
-    $("error").hidden = false;
-    $("error").textContent = r.status === 404 ? "没有这个案件 No such case" : `HTTP ${r.status}`;
-    return;
+  try {
+    const r = await fetch(api);
+    const body = await r.json().catch(() => null);
+    if (!r.ok) {
+      showError(errorText(r.status, body));
+      return;
+    }
+    show(body);
+  } catch {
+    showError(rt("error.network"));
   }
-  show(await r.json());
 }
 
 document.querySelector(".stars").addEventListener("click", async (e) => {
   const score = Number(e.target.dataset.score);
   if (!score) return;
-  const r = await fetch(`${api}/rating`, {
-    method: "POST", headers: { "Content-Type": "application/json" },
-    body: JSON.stringify({ satisfaction: score, comment: $("comment").value }),
-  });
-  const body = await r.json();
-  if (!r.ok) {
-    $("error").hidden = false;
-    $("error").textContent = body.detail || `HTTP ${r.status}`;
-    return;
+  try {
+    const r = await fetch(`${api}/rating`, {
+      method: "POST", headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ satisfaction: score, comment: $("comment").value }),
+    });
+    const body = await r.json().catch(() => null);
+    if (!r.ok) {
+      showError(r.status === 409 ? rt("error.rate_closed") : errorText(r.status, body));
+      return;
+    }
+    showError("");
+    show(body);
+  } catch {
+    showError(rt("error.network"));
   }
-  show(body);
 });
 
 load();
