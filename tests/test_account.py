@@ -39,8 +39,9 @@ def _me(center: RunningCenter, token: str) -> int:
 def _device(browser: Browser, width: int, height: int, token: str,
             person_id: str) -> tuple[Page, list[str], list[str]]:
     """A page in its own context (a device) logged in with ``token``, its console errors and
-    the websocket URLs it opened. Unlike ``tests.browser.log_in`` the token goes in only once
-    per tab, so a reload after logging out does not log the page in again."""
+    what its websockets sent (the token goes in the first message, never in the URL). Unlike
+    ``tests.browser.log_in`` the token goes in only once per tab, so a reload after logging out
+    does not log the page in again."""
     context: BrowserContext = browser.new_context(viewport={"width": width, "height": height})
     context.add_init_script(
         "if (!sessionStorage.getItem('test.logged-in')) {"
@@ -52,7 +53,7 @@ def _device(browser: Browser, width: int, height: int, token: str,
     sockets: list[str] = []
     page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
     page.on("pageerror", lambda e: errors.append(str(e)))
-    page.on("websocket", lambda ws: sockets.append(ws.url))
+    page.on("websocket", lambda ws: ws.on("framesent", lambda frame: sockets.append(str(frame))))
     return page, errors, sockets
 
 
