@@ -47,7 +47,32 @@ from simulators.local_services import Mosquitto, Postgres, ServiceError, free_po
 
 DRILL_EDGE = "edge-drill"
 RESTART_EDGE = "edge-restart"
-CAMERAS = ("cam-vn-01", "cam-bj-01", "cam-vtest")  # from the default district
+#: The drill edges' cameras: an edge may speak only for the cameras its district gives it, so
+#: the drills' center runs the default district with these in place of the demo edge's.
+CAMERAS = ("cam-drill-01", "cam-drill-02", "cam-drill-03")
+RESTART_CAMERA = "cam-restart"
+
+
+def drill_district(folder: Path) -> Path:
+    """The default district (same grids and people) whose cameras belong to the drill edges,
+    at the demo cameras' places; returns its ``district.yaml``."""
+    import shutil
+
+    import yaml
+
+    from center.paths import DEFAULTS_DIR
+
+    src = DEFAULTS_DIR / "district"
+    spec = yaml.safe_load((src / "district.yaml").read_text())
+    places = [(c["lon"], c["lat"]) for c in spec["cameras"]]
+    owners = [(c, DRILL_EDGE) for c in CAMERAS] + [(RESTART_CAMERA, RESTART_EDGE)]
+    spec["cameras"] = [{"id": cam, "lon": places[i % len(places)][0],
+                        "lat": places[i % len(places)][1], "edge_id": edge}
+                       for i, (cam, edge) in enumerate(owners)]
+    folder.mkdir(parents=True, exist_ok=True)
+    shutil.copy(src / spec["grids"], folder / spec["grids"])
+    (folder / "district.yaml").write_text(yaml.safe_dump(spec, allow_unicode=True))
+    return folder / "district.yaml"
 
 
 @dataclass
@@ -73,7 +98,8 @@ class Stack:
                     "GRIDWATCH_MQTT__USERNAME": self.auth.center_user,
                     "GRIDWATCH_MQTT__PASSWORD_FILE": str(self.auth.center_secret),
                     "GRIDWATCH_MQTT__CLIENT_ID": f"center-{uuid.uuid4().hex[:8]}",
-                    "GRIDWATCH_HTTP__PORT": str(self.http_port)}
+                    "GRIDWATCH_HTTP__PORT": str(self.http_port),
+                    "GRIDWATCH_DISTRICT": str(drill_district(self.root / "district"))}
         self.center = start_center(self.env, self.url, self.root / "center.log", timeout)
 
     def health(self) -> dict[str, Any]:
@@ -234,7 +260,7 @@ def _edge_yaml(s: Stack, folder: Path) -> Path:
         "detector": {"model": "fake", "path": str(folder / "bike.yaml")},
         "state_dir": str(folder / "state"), "heartbeat_s": 1,
         "motion": {"tracker": "none"},
-        "cameras": [{"id": "cam-vn-01", "source": str(folder / "street.jpg"), "sample_fps": 4,
+        "cameras": [{"id": RESTART_CAMERA, "source": str(folder / "street.jpg"), "sample_fps": 4,
                      "frozen_after_s": 3600,
                      "zones": [{"id": "restart-zone", "inertia": 1, "dwell_s": 1, "clear_s": 2,
                                 "polygon": [[0, 0], [1, 0], [1, 1], [0, 1]],

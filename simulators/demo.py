@@ -5,9 +5,10 @@ database, then runs the center and one edge worker replaying real street clips f
 ``../shared/media`` as live cameras. Ctrl-C stops everything it started.
 
 So that the wall screen is alive within a minute, it also runs (unless ``bots=False``,
-``gridwatch demo --no-bots``) a gentle synthetic alert stream (``gridwatch sim alerts``) for the
-demo cameras outside ``DEMO_WORKER``'s micro-grid, in zones of their own (``sim-…``, never the
-real edge's), with snapshots from each camera's own clip, and worker and leader bots
+``gridwatch demo --no-bots``) a gentle synthetic alert stream (``gridwatch sim alerts``) as edge
+``edge-sim`` for its own simulated cameras outside ``DEMO_WORKER``'s micro-grid (the district
+gives them to ``edge-sim``; an edge may speak only for its cameras), with snapshots from a real
+camera's clip, and worker and leader bots
 (``gridwatch sim workers``) for the other micro-grids with human-ish delays, so tickets move
 through their states. ``DEMO_WORKER``'s micro-grid is left to the person at the phone page.
 """
@@ -34,9 +35,10 @@ from simulators.local_services import Mosquitto, Postgres, ServiceError, free_po
 DEMO_EDGE_ID = "edge-demo"
 DEMO_WORKER = "w-0111"
 DEMO_DETECTOR = {"model": "nanodet-m-416-coco", "score_threshold": 0.2, "threads": 1}
-#: The synthetic side of the demo: cameras outside DEMO_WORKER's micro-grid (mg-011) and the
-#: bots of the micro-grids they route to (their leaders come along). One message every ~4 s.
-SIM_CAMERAS = ("cam-bj-01", "cam-vtest")
+#: The synthetic side of the demo: edge-sim's cameras outside DEMO_WORKER's micro-grid (mg-011),
+#: each with the real camera whose clip gives its snapshots, and the bots of the micro-grids
+#: they route to (their leaders come along). One message every ~4 s.
+SIM_CAMERAS = {"cam-sim-12": "cam-bj-01", "cam-sim-21": "cam-vtest"}
 SIM_WORKERS = ("w-0121", "w-0122", "w-0211", "w-0221")
 SIM_LEADERS = ("l-012", "l-021", "l-022")
 SIM_RATE = 0.25
@@ -130,7 +132,8 @@ def sim_commands(broker_port: int, base_url: str, passwords: Path) -> dict[str, 
             "sim", "alerts", "--broker", f"127.0.0.1:{broker_port}",
             "--district", str(DEFAULTS_DIR / "district"), "--cameras", ",".join(SIM_CAMERAS),
             "--edge-id", "edge-sim", "--zone-prefix", "sim-", "--rate", str(SIM_RATE),
-            "--duration", "0", *[f"--snapshots={c}={media[c]}" for c in SIM_CAMERAS]),
+            "--duration", "0",
+            *[f"--snapshots={c}={media[real]}" for c, real in SIM_CAMERAS.items()]),
         "sim-workers": _gridwatch(
             "sim", "workers", "--center", base_url, "--workers", ",".join(SIM_WORKERS),
             "--accept-after", "10", "--handle-after", "30", "--verify-after", "15",

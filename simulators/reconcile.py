@@ -115,7 +115,7 @@ def reconcile_alerts(dsn: str, report: StormReport) -> AlertCheck:
     missing = sorted(sent - stored.keys())
     with psycopg.connect(dsn) as conn:
         dead = {r[0] for r in conn.execute(
-            "SELECT DISTINCT encode(sha256(payload), 'hex') FROM dead_letters").fetchall()}
+            "SELECT DISTINCT encode(payload_sha256, 'hex') FROM dead_letters").fetchall()}
     malformed = set(report.malformed_sha256)
     return AlertCheck(
         sent_valid=len(sent), stored=len(stored), missing=len(missing),

@@ -111,7 +111,8 @@ def test_wall_map_kpis_alert_latency_emergency_and_4k(browser: Browser, center: 
     grids = page.locator('#map .leaflet-overlay-pane svg path[data-level="grid"]')
     expect(grids).to_have_count(2, timeout=5_000)
     assert page.locator("#map .leaflet-tile-pane img").count() == 0
-    expect(page.locator("#map path.cam-marker")).to_have_count(3)
+    # The demo district's three real cameras and edge-sim's two simulated ones.
+    expect(page.locator("#map path.cam-marker")).to_have_count(5)
     # Micro-grids appear when zoomed in.
     expect(page.locator("#map")).to_have_attribute("data-micro-grids", "hidden")
     page.evaluate("window.gridwatchWall.map.map.zoomIn(1.5, {animate: false})")
