@@ -6,8 +6,9 @@ What it writes into the output folder (secrets 0600, never logged, never in the 
 - ``passwd``: Mosquitto 2.0's password file (``user:$7$<iterations>$<salt>$<hash>``, PBKDF2 with
   SHA-512, the format ``mosquitto_passwd`` writes), for ``password_file``;
 - ``acl``: the ACL, for ``acl_file`` (not secret: it names topics, not passwords);
-- ``mosquitto-auth.conf``: the lines to add to ``mosquitto.conf`` (``allow_anonymous false``,
-  ``password_file``, ``acl_file``);
+- ``mosquitto-auth.conf``: a drop-in for ``/etc/mosquitto/conf.d/`` (``allow_anonymous false``,
+  ``password_file``, ``acl_file``, the message size limits, and a listener that binds each
+  client id to its account: ``use_username_as_clientid``, see ``listener_conf``);
 - ``edges/<edge_id>.secret``: that edge's password (0600), to copy to the edge box, and
   ``edges/<edge_id>.broker.yaml``: the ``broker:`` snippet for its YAML, which names the secret
   file instead of holding the password;
@@ -23,6 +24,12 @@ name, and ``pattern`` lines with ``%u`` give it write access to
 ``EDGE_TOPIC_KINDS``, and read access to its own ``config/<edge_id>`` only. The center may read
 everything under ``gridwatch/v1/`` and write ``config/#``. Anything else is refused by the
 broker: edge A publishing under edge B's topics is dropped before any subscriber sees it.
+
+Client ids are the accounts' user names (``use_username_as_clientid``): whatever id a client
+sends, the broker replaces it with its user name, so no account can connect under another's id
+and take over (or cut off) that session, the center's persistent one included. The price is one
+connection per account, which every component keeps (the center publishes configs on its
+ingest connection).
 """
 
 from __future__ import annotations
@@ -36,7 +43,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from center.protocol import TOPIC_ROOT
+from center.protocol import MAX_PAYLOAD_BYTES, TOPIC_ROOT
 
 CENTER_USER = "gridwatch-center"
 #: Topic kinds an edge publishes under ``gridwatch/v1/<kind>/<edge_id>[/...]`` (docs/protocol.md).
@@ -46,6 +53,27 @@ EDGE_READ_KINDS = ("config",)
 #: Mosquitto's default PBKDF2 iteration count for ``$7$`` hashes (mosquitto_passwd uses 101).
 PBKDF2_ITERATIONS = 101
 _USER_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+#: Largest MQTT packet a broker reads: the largest payload plus topic, packet id and MQTT v5
+#: properties. A client sending a bigger one is disconnected before the broker buffers it.
+MAX_PACKET_BYTES = MAX_PAYLOAD_BYTES + 64 * 1024
+
+
+def limits_conf() -> str:
+    """Mosquitto's global size limits, for every broker the project configures. Without them
+    one client (or one unauthenticated CONNECT) can make the broker buffer a 256 MB packet and
+    pass a 14 MB payload on to the center. ``message_size_limit`` drops a payload larger than
+    the protocol allows but completes its QoS flow, so a sender's outbox moves on instead of
+    resending it forever; ``max_packet_size`` cuts off anything larger still."""
+    return (f"message_size_limit {MAX_PAYLOAD_BYTES}\n"
+            f"max_packet_size {MAX_PACKET_BYTES}\n")
+
+
+def listener_conf(port: int, bind_address: str | None = None) -> str:
+    """A ``listener`` block for a broker with accounts. ``use_username_as_clientid`` is a
+    listener option in Mosquitto 2.0 (it applies to the ``listener`` line above it only), so
+    every listener of such a broker carries it."""
+    address = f" {bind_address}" if bind_address else ""
+    return f"listener {port}{address}\nuse_username_as_clientid true\n"
 
 
 class AuthError(ValueError):
@@ -140,7 +168,7 @@ def read_secret(path: Path) -> str:
     return Path(path).read_text(encoding="utf-8").strip()
 
 
-def _write_private(path: Path, text: str) -> None:
+def write_private(path: Path, text: str) -> None:
     """Create (or replace) a file readable by its owner only, without a moment at 0644."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
@@ -157,7 +185,7 @@ def _existing_or_new(path: Path, rotate: bool) -> str:
         if current:
             return current
     password = secrets.token_urlsafe(24)
-    _write_private(path, password + "\n")
+    write_private(path, password + "\n")
     return password
 
 
@@ -178,7 +206,7 @@ def gen_auth(edges: Iterable[str], out_dir: Path, *, center_user: str = CENTER_U
     out_dir.mkdir(parents=True, exist_ok=True)
     files = AuthFiles(out_dir, center_user, tuple(wanted))
     hashes = [f"{center_user}:{hash_password(_existing_or_new(files.center_secret, rotate))}"]
-    _write_private(out_dir / "center.env",
+    write_private(out_dir / "center.env",
                    f"GRIDWATCH_MQTT__HOST={broker_host}\n"
                    f"GRIDWATCH_MQTT__PORT={broker_port}\n"
                    f"GRIDWATCH_MQTT__USERNAME={center_user}\n"
@@ -199,11 +227,14 @@ def gen_auth(edges: Iterable[str], out_dir: Path, *, center_user: str = CENTER_U
         if stale.stem not in wanted:
             stale.unlink()
             stale.with_name(f"{stale.stem}.broker.yaml").unlink(missing_ok=True)
-    _write_private(files.password_file, "\n".join(hashes) + "\n")
+    write_private(files.password_file, "\n".join(hashes) + "\n")
     files.acl_file.write_text(acl_text(center_user), encoding="utf-8")
     (out_dir / "mosquitto-auth.conf").write_text(
-        "# Add to mosquitto.conf (Mosquitto 2.0); see docs/security.md for TLS.\n"
+        "# A drop-in for /etc/mosquitto/conf.d/ (Mosquitto 2.0); see docs/security.md for TLS.\n"
+        "# The listener below is the broker's port (add certfile/keyfile under it for TLS); any\n"
+        "# other listener needs `use_username_as_clientid true` right below its line too.\n"
         "allow_anonymous false\n"
         f"password_file {files.password_file.resolve()}\n"
-        f"acl_file {files.acl_file.resolve()}\n", encoding="utf-8")
+        f"acl_file {files.acl_file.resolve()}\n"
+        + limits_conf() + listener_conf(broker_port), encoding="utf-8")
     return files

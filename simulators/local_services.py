@@ -7,9 +7,13 @@ and Mosquitto drops to the ``mosquitto`` user, so the data folders are handed to
 
 from __future__ import annotations
 
+import base64
 import contextlib
+import hashlib
+import hmac
 import os
 import pwd
+import secrets
 import shutil
 import signal
 import socket
@@ -18,6 +22,10 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Self
+
+import psycopg
+
+from center.mqtt_auth import limits_conf, listener_conf, write_private
 
 PG_BIN = Path(os.environ.get("GRIDWATCH_PG_BIN", "/usr/lib/postgresql/15/bin"))
 MOSQUITTO_BIN = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
@@ -86,13 +94,62 @@ def _hand_to(path: Path, user: pwd.struct_passwd | None) -> None:
             os.chmod(parent, mode | 0o001)
 
 
-class Postgres:
-    """A PostgreSQL cluster in ``data_dir``; reused (data kept) when it already exists."""
+#: The cluster's whole pg_hba.conf: every connection, socket or loopback, proves the password.
+PG_HBA = """# Written by gridwatch at every start (simulators/local_services.py; docs/security.md):
+# every connection proves the password with SCRAM-SHA-256; nobody is trusted by address.
+local all all scram-sha-256
+host all all 127.0.0.1/32 scram-sha-256
+host all all ::1/128 scram-sha-256
+"""
+PG_SUPERUSER = "postgres"
 
-    def __init__(self, data_dir: Path, port: int | None = None) -> None:
+
+def scram_verifier(password: str, *, salt: bytes | None = None, iterations: int = 4096) -> str:
+    """PostgreSQL's SCRAM-SHA-256 verifier of an ASCII password (RFC 5802/7677, what libpq's
+    ``PQencryptPasswordConn`` makes): the server stores this, never the password.
+
+    Example:
+        >>> scram_verifier("pw", salt=b"0123456789abcdef").startswith("SCRAM-SHA-256$4096:")
+        True
+    """
+    salt = os.urandom(16) if salt is None else salt
+    salted = hashlib.pbkdf2_hmac("sha256", password.encode("ascii"), salt, iterations)
+    client_key = hmac.new(salted, b"Client Key", "sha256").digest()
+    server_key = hmac.new(salted, b"Server Key", "sha256").digest()
+    stored_key = hashlib.sha256(client_key).digest()
+
+    def b64(raw: bytes) -> str:
+        return base64.b64encode(raw).decode("ascii")
+
+    return f"SCRAM-SHA-256${iterations}:{b64(salt)}${b64(stored_key)}:{b64(server_key)}"
+
+
+def pgpass_password(path: Path) -> str | None:
+    """The password of a one-line pgpass file (``*:*:*:user:password``), None when absent."""
+    if not path.is_file():
+        return None
+    line = path.read_text(encoding="utf-8").strip()
+    return line.split(":", 4)[4] if line.count(":") >= 4 else None
+
+
+class Postgres:
+    """A PostgreSQL cluster in ``data_dir``; reused (data kept) when it already exists.
+
+    Password authentication only: the superuser's password lives in ``password_file`` (default
+    ``<data_dir>.pgpass`` beside the cluster), a libpq pgpass file of mode 0600 that ``dsn()``
+    names as ``passfile``, so the password is never in a command line or an environment
+    variable. At every start, before the server listens, the cluster's ``pg_hba.conf`` is
+    rewritten (``PG_HBA``) and the password set in single-user mode; a cluster made by an older
+    gridwatch with ``trust`` is moved over that way.
+    """
+
+    def __init__(self, data_dir: Path, port: int | None = None, *,
+                 password_file: Path | None = None) -> None:
         self.data_dir = Path(data_dir).resolve()
         self.port = port or free_port()
         self.host = "127.0.0.1"
+        self.password_file = (Path(password_file).resolve() if password_file is not None
+                              else self.data_dir.with_name(f"{self.data_dir.name}.pgpass"))
         self._user = _service_user("postgres")
         if not (PG_BIN / "initdb").exists():
             raise ServiceError(
@@ -100,23 +157,52 @@ class Postgres:
             )
 
     def dsn(self, dbname: str = "postgres") -> str:
-        return f"postgresql://postgres@{self.host}:{self.port}/{dbname}"
+        """A DSN whose password comes from ``password_file`` (libpq's ``passfile``)."""
+        return psycopg.conninfo.make_conninfo(
+            host=self.host, port=self.port, user=PG_SUPERUSER, dbname=dbname,
+            passfile=str(self.password_file))
 
-    def _run(self, *args: str) -> subprocess.CompletedProcess[str]:
+    def _run(self, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
         cmd = [str(PG_BIN / args[0]), *args[1:]]
         if self._user is not None:
             cmd = ["runuser", "-u", "postgres", "--", *cmd]
-        return subprocess.run(cmd, capture_output=True, text=True, check=False)
+        return subprocess.run(cmd, capture_output=True, text=True, check=False, input=stdin)
+
+    def _password(self) -> str:
+        """The superuser's password, made (and written 0600) on first use."""
+        password = pgpass_password(self.password_file)
+        if password:
+            return password
+        password = secrets.token_urlsafe(24)
+        write_private(self.password_file, f"*:*:*:{PG_SUPERUSER}:{password}\n")
+        return password
+
+    def _require_password(self) -> None:
+        """Rewrite pg_hba.conf and set the superuser's password while the server is down, in
+        single-user mode (no network, no authentication): the verifier goes in on stdin."""
+        hba = self.data_dir / "pg_hba.conf"
+        hba.write_text(PG_HBA, encoding="utf-8")
+        if self._user is not None:
+            os.chown(hba, self._user.pw_uid, self._user.pw_gid)
+        verifier = scram_verifier(self._password())
+        r = self._run("postgres", "--single", "-D", str(self.data_dir), "-c",
+                      "exit_on_error=true", "postgres",
+                      stdin=f"ALTER ROLE {PG_SUPERUSER} PASSWORD '{verifier}'\n")
+        if r.returncode:
+            raise ServiceError(f"could not set the PostgreSQL password in {self.data_dir}: "
+                               f"{r.stderr.replace(verifier, '…').strip()[-2000:]}")
 
     def start(self) -> Self:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         os.chmod(self.data_dir, 0o700)
         _hand_to(self.data_dir, self._user)
         if not (self.data_dir / "PG_VERSION").exists():
-            r = self._run("initdb", "-D", str(self.data_dir), "-U", "postgres",
+            # trust only until _require_password replaces pg_hba.conf, before any listening
+            r = self._run("initdb", "-D", str(self.data_dir), "-U", PG_SUPERUSER,
                           "--auth=trust", "-E", "UTF8", "--locale=C.UTF-8")
             if r.returncode:
                 raise ServiceError(f"initdb failed in {self.data_dir}: {r.stderr.strip()}")
+        self._require_password()
         log = self.data_dir / "server.log"
         opts = (f"-c listen_addresses=127.0.0.1 -p {self.port} -k {self.data_dir} "
                 "-c fsync=on -c max_connections=200")
@@ -152,7 +238,9 @@ class BrokerTls:
 class Mosquitto:
     """A Mosquitto broker with persistence in ``data_dir``, listening on 127.0.0.1 only.
 
-    ``password_file`` + ``acl_file`` (``center.mqtt_auth.gen_auth``) turn anonymous access off;
+    ``password_file`` + ``acl_file`` (``center.mqtt_auth.gen_auth``) turn anonymous access off
+    and bind each client id to its account (``center.mqtt_auth.listener_conf``); every broker
+    refuses messages larger than the protocol's (``center.mqtt_auth.limits_conf``);
     ``tls`` adds a TLS listener on ``tls_port`` (the plain listener stays on ``port``; with
     ``plain=False`` there is none and ``port`` is the TLS one). The files are copied into
     ``data_dir`` so that the broker's own user can read them.
@@ -190,6 +278,12 @@ class Mosquitto:
         os.chmod(target, 0o600)
         return target
 
+    def _listener(self, port: int) -> str:
+        """A loopback listener; with accounts, one that binds client ids to them."""
+        if self.password_file is None:
+            return f"listener {port} 127.0.0.1\n"
+        return listener_conf(port, "127.0.0.1")
+
     def _write_config(self) -> Path:
         conf = self.data_dir / "mosquitto.conf"
         security = "allow_anonymous true\n"
@@ -197,15 +291,15 @@ class Mosquitto:
             security = ("allow_anonymous false\n"
                         f"password_file {self._copy_in(self.password_file, 'passwd')}\n"
                         f"acl_file {self._copy_in(self.acl_file, 'acl')}\n")
-        listeners = f"listener {self.port} 127.0.0.1\n" if self.plain else ""
-        if self.tls is not None:
-            listeners += (f"listener {self.tls_port} 127.0.0.1\n"
+        listeners = self._listener(self.port) if self.plain else ""
+        if self.tls is not None and self.tls_port is not None:
+            listeners += (self._listener(self.tls_port) +
                           f"certfile {self._copy_in(self.tls.certfile, 'server.crt')}\n"
                           f"keyfile {self._copy_in(self.tls.keyfile, 'server.key')}\n"
                           f"cafile {self._copy_in(self.tls.cafile, 'ca.crt')}\n"
                           f"require_certificate {str(self.tls.require_certificate).lower()}\n")
         conf.write_text(
-            listeners + security +
+            listeners + security + limits_conf() +
             "persistence true\n"
             f"persistence_location {self.data_dir}/\n"
             "autosave_interval 5\n"

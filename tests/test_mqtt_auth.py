@@ -1,14 +1,15 @@
 """MQTT security against a real Mosquitto: per-edge accounts, the ACL, the center's account and
-TLS with a CA made at test time (issue 7)."""
+TLS with a CA made at test time (issue 7); client ids bound to accounts and the message size
+limits (issue 11)."""
 
 from __future__ import annotations
 
 import asyncio
 import os
+import re
 import ssl
 import subprocess
 import threading
-import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -21,8 +22,15 @@ import psycopg
 import pytest
 import uvicorn
 
-from center.mqtt_auth import CENTER_USER, AuthFiles, check_password, gen_auth, hash_password
-from center.protocol import alert_topic, edge_config_topic
+from center.mqtt_auth import (
+    CENTER_USER,
+    MAX_PACKET_BYTES,
+    AuthFiles,
+    check_password,
+    gen_auth,
+    hash_password,
+)
+from center.protocol import MAX_PAYLOAD_BYTES, alert_topic, edge_config_topic
 from center.settings import (
     CenterSettings,
     DatabaseSettings,
@@ -33,13 +41,17 @@ from center.settings import (
 from edge.config import BrokerConfig, BrokerTlsConfig
 from edge.publish import MqttPublisher
 from simulators.local_services import BrokerTls, Mosquitto, free_port
-from tests.mqtt_helpers import make_alert, wait_until
+from tests.conftest import RunningCenter
+from tests.mqtt_helpers import Publisher, make_alert, wait_until
 from tests.tls_helpers import Pki, make_pki
+
+#: An edge that may publish alerts: the district gives it the camera make_alert() uses.
+DEMO_EDGE = "edge-demo"
 
 
 @pytest.fixture(scope="module")
 def auth(tmp_path_factory: pytest.TempPathFactory) -> AuthFiles:
-    return gen_auth(["edge-a", "edge-b"], tmp_path_factory.mktemp("auth"))
+    return gen_auth(["edge-a", "edge-b", DEMO_EDGE], tmp_path_factory.mktemp("auth"))
 
 
 @pytest.fixture(scope="module")
@@ -186,44 +198,43 @@ def test_edge_cannot_use_another_edges_topics(secure_broker: Mosquitto, auth: Au
                                password_file=auth.center_secret,
                                client_id=f"center-{uuid.uuid4().hex[:8]}")
     with running_center(db_dsn, center_mqtt):
-        a, rc = _connect(secure_broker.port, "edge-a", auth.password("edge-a"))
+        a, rc = _connect(secure_broker.port, DEMO_EDGE, auth.password(DEMO_EDGE))
         assert not getattr(rc, "is_failure", True), rc
         got: list[str] = []
         a.on_message = lambda c, u, m: got.append(m.topic)
         a.subscribe(edge_config_topic("edge-b"), qos=1)  # may subscribe, must never receive
-        a.subscribe(edge_config_topic("edge-a"), qos=1)
+        a.subscribe(edge_config_topic(DEMO_EDGE), qos=1)
         forged = make_alert(edge_id="edge-b")
         a.publish(alert_topic("edge-b", forged.camera_id), forged.model_dump_json(),
                   qos=1).wait_for_publish(5)
-        own = make_alert(edge_id="edge-a")
-        a.publish(alert_topic("edge-a", own.camera_id), own.model_dump_json(),
+        own = make_alert(edge_id=DEMO_EDGE)
+        a.publish(alert_topic(DEMO_EDGE, own.camera_id), own.model_dump_json(),
                   qos=1).wait_for_publish(5)
 
         def stored() -> list[tuple[str, str]]:
             with psycopg.connect(db_dsn) as conn:
                 return conn.execute("SELECT alert_id::text, edge_id FROM alerts").fetchall()
 
-        # Same connection, in order: once edge-a's own alert is stored, the forged one would
+        # Same connection, in order: once edge-demo's own alert is stored, the forged one would
         # have been too.
-        wait_until(stored, 10, "edge-a's own alert")
-        time.sleep(0.3)
-        assert stored() == [(str(own.alert_id), "edge-a")]
+        wait_until(stored, 10, "edge-demo's own alert")
+        assert stored() == [(str(own.alert_id), DEMO_EDGE)]
         with psycopg.connect(db_dsn) as conn:
             assert conn.execute("SELECT count(*) FROM dead_letters").fetchone()[0] == 0
 
-        # The center's account pushes configs; each edge reads only its own.
-        async def push() -> None:
-            async with aiomqtt.Client("127.0.0.1", secure_broker.port,
-                                      **center_mqtt.client_kwargs()) as c:
-                for edge in ("edge-b", "edge-a"):
-                    await c.publish(edge_config_topic(edge), b"{}", qos=1)
-        asyncio.run(push())
-        wait_until(lambda: got, 5, "edge-a's config")
-        time.sleep(0.3)
-        assert got == [edge_config_topic("edge-a")]
-        # An edge may not push configs.
-        a.publish(edge_config_topic("edge-b"), b"{}", qos=1).wait_for_publish(5)
-        _close(a)
+    # The center's account pushes configs; each edge reads only its own. (Once the center has
+    # stopped: its account has one connection, whose client id the broker binds to it.)
+    async def push() -> None:
+        async with aiomqtt.Client("127.0.0.1", secure_broker.port,
+                                  **center_mqtt.client_kwargs()) as c:
+            for edge in ("edge-b", DEMO_EDGE):
+                await c.publish(edge_config_topic(edge), b"{}", qos=1)
+    asyncio.run(push())
+    wait_until(lambda: got, 5, "edge-demo's config")  # in order: edge-b's would come first
+    assert got == [edge_config_topic(DEMO_EDGE)]
+    # An edge may not push configs.
+    a.publish(edge_config_topic("edge-b"), b"{}", qos=1).wait_for_publish(5)
+    _close(a)
 
 
 # --- TLS ------------------------------------------------------------------------------------
@@ -280,3 +291,120 @@ def test_edge_and_center_tls_options(secure_broker: Mosquitto, auth: AuthFiles,
         return b""
 
     assert asyncio.run(asyncio.wait_for(roundtrip(), 10)) == b"tls"
+
+
+# --- client ids bound to accounts -----------------------------------------------------------
+
+
+@pytest.fixture
+def bound_broker(tmp_path: Path) -> Iterator[tuple[AuthFiles, Mosquitto]]:
+    """Accounts for the demo's edge and another one, on a broker of this test's own (so the
+    center's persistent session starts empty)."""
+    files = gen_auth([DEMO_EDGE, "edge-b"], tmp_path / "auth")
+    with Mosquitto(tmp_path / "mqtt", password_file=files.password_file,
+                   acl_file=files.acl_file) as broker:
+        yield files, broker
+
+
+def _logins(broker: Mosquitto, user: str) -> int:
+    """How many connections the broker let in for ``user`` (its log, whatever the client id)."""
+    return len(re.findall(rf"New client connected from .* u'{re.escape(user)}'\)",
+                          broker.log_path.read_text(errors="replace")))
+
+
+def _stored_count(dsn: str, edge_id: str) -> int:
+    with psycopg.connect(dsn) as conn:
+        return int(conn.execute("SELECT count(*) FROM alerts WHERE edge_id = %s",
+                                (edge_id,)).fetchone()[0])
+
+
+@pytest.mark.parametrize("hijack_id", [CENTER_USER, f"gridwatch-edge-{DEMO_EDGE}", DEMO_EDGE])
+def test_an_account_cannot_take_over_another_accounts_session(
+        bound_broker: tuple[AuthFiles, Mosquitto], db_dsn: str, hijack_id: str) -> None:
+    """edge-b connects with the center's client id (or edge-demo's, as it was and as it is)
+    and a persistent session, reconnecting whenever it is thrown off, as the attack of issue 11
+    did. The broker gives it a session of its own: the center and edge-demo are never
+    disconnected, edge-b receives nothing, and every alert edge-demo sends is stored."""
+    auth, broker = bound_broker
+    # The center's default client id, gridwatch-center, and its persistent session.
+    center_mqtt = MqttSettings(port=broker.port, username=CENTER_USER,
+                               password_file=auth.center_secret)
+    with running_center(db_dsn, center_mqtt):
+        edge = MqttPublisher(DEMO_EDGE, BrokerConfig(
+            port=broker.port, username=DEMO_EDGE, password_file=auth.edge_secret(DEMO_EDGE)))
+        edge.start()
+        attacker = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=hijack_id,
+                               clean_session=False)
+        attacker.username_pw_set("edge-b", auth.password("edge-b"))
+        sessions: list[bool] = []
+        stolen: list[str] = []
+        attacker.on_connect = lambda c, u, flags, rc, p: sessions.append(flags.session_present)
+        attacker.on_message = lambda c, u, m: stolen.append(m.topic)
+        try:
+            assert edge.connected.wait(10)
+            attacker.connect("127.0.0.1", broker.port, keepalive=10)
+            attacker.loop_start()  # paho reconnects by itself when thrown off
+            wait_until(lambda: sessions, 10, "edge-b's CONNACK")
+            alerts = [make_alert(edge_id=DEMO_EDGE) for _ in range(20)]
+            for alert in alerts:
+                edge.send(alert)
+            wait_until(lambda: _stored_count(db_dsn, DEMO_EDGE) == len(alerts), 20,
+                       "every alert of edge-demo stored by the center")
+            assert edge.drain(10)
+        finally:
+            attacker.loop_stop()
+            attacker.disconnect()
+            edge.close(2)
+        assert sessions == [False], "edge-b must get a fresh session of its own, once"
+        assert stolen == []
+        assert _logins(broker, CENTER_USER) == 1, "the center was thrown off the broker"
+        assert _logins(broker, DEMO_EDGE) == 1, "edge-demo was thrown off the broker"
+        assert "already connected" not in broker.log_path.read_text(errors="replace")
+
+
+def test_generated_broker_config_binds_client_ids_and_limits_sizes(tmp_path: Path) -> None:
+    """The drop-in ``gen-auth`` writes for a production broker: every listener binds client
+    ids to accounts (a listener option in Mosquitto 2.0, so right below its line) and the size
+    limits are set."""
+    gen_auth(["edge-a"], tmp_path, broker_port=8883)
+    lines = (tmp_path / "mosquitto-auth.conf").read_text().splitlines()
+    listeners = [i for i, line in enumerate(lines) if line.startswith("listener ")]
+    assert [lines[i] for i in listeners] == ["listener 8883"]
+    assert all(lines[i + 1] == "use_username_as_clientid true" for i in listeners)
+    assert f"message_size_limit {MAX_PAYLOAD_BYTES}" in lines
+    assert f"max_packet_size {MAX_PACKET_BYTES}" in lines
+    assert "allow_anonymous false" in lines
+
+
+# --- message size ---------------------------------------------------------------------------
+
+
+def test_oversized_messages_are_refused_by_the_broker(center: RunningCenter,
+                                                      mqtt_broker: Mosquitto,
+                                                      db_dsn: str) -> None:
+    """A payload over the protocol's largest (an alert with the largest snapshot) is dropped by
+    the broker, its QoS 1 flow completed so an edge's outbox moves on; a packet over
+    ``max_packet_size`` costs the sender its connection before the broker buffers it. The
+    center sees neither and keeps storing what comes next."""
+    topic = alert_topic(DEMO_EDGE, "cam-vn-01")
+    sender = Publisher(mqtt_broker.port)
+    dropped = threading.Event()
+    sender.client.on_disconnect = lambda c, u, f, rc, p: dropped.set()
+    try:
+        sender.send(topic, b"x" * (MAX_PAYLOAD_BYTES + 1))  # acknowledged by the broker
+        after = make_alert(edge_id=DEMO_EDGE)
+        sender.alert(after)  # same connection, so it arrives after the big one would have
+        wait_until(lambda: _stored_count(db_dsn, DEMO_EDGE) == 1, 15, "the alert after it")
+        sender.client.publish(topic, b"x" * (MAX_PACKET_BYTES + 1), qos=1)
+        assert dropped.wait(15), "the broker kept a client that sent an oversized packet"
+    finally:
+        sender.close()
+    later = Publisher(mqtt_broker.port)
+    try:
+        later.alert(make_alert(edge_id=DEMO_EDGE))
+        wait_until(lambda: _stored_count(db_dsn, DEMO_EDGE) == 2, 15, "an alert after both")
+    finally:
+        later.close()
+    with psycopg.connect(db_dsn) as conn:
+        assert conn.execute("SELECT count(*) FROM dead_letters").fetchone()[0] == 0
+    assert httpx.get(center.url + "/healthz").json()["mqtt"] is True
