@@ -60,7 +60,8 @@ def _camera_view(center: Any, edge_id: str, camera: dict[str, Any],
     status = statuses.get(cid)
     return {
         "id": cid, "edge_id": edge_id,
-        "name": camera.get("name") or (known.name if known else cid),
+        # The district's name is the one people use (both languages), the edge's a fallback.
+        "name": (known.name if known else "") or camera.get("name") or cid,
         "source": camera.get("source"), "sample_fps": camera.get("sample_fps"),
         "status": status.state if status else "unknown",
         "zones": camera.get("zones", []),

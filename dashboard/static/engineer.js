@@ -5,7 +5,7 @@
 // it, which applies it live and reports its config back. This page shows "applied by the edge"
 // only once the edge reports exactly the zones pushed, and the camera's recent alerts below, so
 // the engineer sees the new zone at work. Camera sources are not edited here (docs/engineer.md).
-import { API, ApiError, LANG, api, cameraStateName, ensureLogin, eventName, fmtDateTime, getJSON, h, signedImg, signUrl } from "./common.js";
+import { API, LANG, api, cameraStateName, clearError, ensureLogin, eventName, fmtDateTime, getJSON, h, showError, signedImg, signUrl } from "./common.js";
 import { mountAccount } from "./account.js";
 
 const WORDS = {
@@ -57,10 +57,6 @@ let alertsTimer = null;
 const CONFIRM_S = 60;
 const ALERTS_EVERY_MS = 5000;
 
-function showError(text) {
-  $("eng-error").textContent = text;
-  $("eng-error").hidden = !text;
-}
 function showStatus(text, state) {
   $("eng-status").textContent = text;
   $("eng-status").hidden = !text;
@@ -71,9 +67,10 @@ async function loadEdges(keep = true) {
   try {
     edges = await getJSON(`${API}/edges`);
   } catch (err) {
-    showError(`${w("load_failed")}: ${err.message}`);
+    showError(err, { what: w("load_failed"), key: "load" });
     return;
   }
+  clearError("load");
   const list = $("camera-list");
   if (!edges.length) {
     list.replaceChildren(h("p", { class: "hint" }, w("no_edges")));
@@ -119,7 +116,7 @@ function selectCamera(id) {
   $("editor").hidden = false;
   $("editor").dataset.cameraId = id;
   $("camera-title").textContent = `${cam.name || cam.id} (${cam.id} @ ${cam.edge_id})`;
-  $("frame-at").textContent = cam.frame_at ? `${w("frame_at")} ${new Date(cam.frame_at).toLocaleString()}` : w("no_frame");
+  $("frame-at").textContent = cam.frame_at ? `${w("frame_at")} ${new Date(cam.frame_at).toLocaleString(LANG === "zh" ? "zh-CN" : "en-GB", { hour12: false })}` : w("no_frame");
   const frame = cam.frame_url ? `${cam.frame_url}?t=${encodeURIComponent(cam.frame_at)}` : "";
   $("frame").dataset.path = frame;
   if (!frame) $("frame").removeAttribute("src");
@@ -306,13 +303,13 @@ function renderForms() {
 async function save() {
   if (!camera) return;
   setDrawing(false);
-  showError("");
+  clearError("save");
   let result;
   try {
     result = await api(`${API}/cameras/${encodeURIComponent(camera.id)}/zones`, { method: "PUT", body: { zones } });
   } catch (err) {
     showStatus("");
-    showError(`${w("save_failed")}: ${err instanceof ApiError ? err.detail || err.message : err}`);
+    showError(err, { what: w("save_failed"), key: "save" });
     return;
   }
   showStatus(w("pushed"), "pushed");
@@ -334,7 +331,7 @@ async function save() {
     }
   }
   showStatus("");
-  showError(w("not_confirmed"));
+  showError(w("not_confirmed"), { key: "save" });
 }
 
 // JSON with sorted keys: the center stores the edge's report as jsonb, which reorders keys.
