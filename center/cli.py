@@ -33,7 +33,7 @@ def center_run() -> None:
     """Serve the center (settings from GRIDWATCH_* environment variables or .env)."""
     import uvicorn
 
-    from center.app import create_app
+    from center.app import create_app, server_options
     from center.district import DistrictError
     from center.settings import CenterSettings
 
@@ -42,8 +42,7 @@ def center_run() -> None:
         app = create_app(settings)
     except (DistrictError, ValueError) as exc:
         raise click.ClickException(str(exc)) from None
-    uvicorn.run(app, host=settings.http.host, port=settings.http.port, log_config=None,
-                ws="websockets-sansio", ws_per_message_deflate=False)
+    uvicorn.run(app, log_config=None, **server_options(settings.http))
 
 
 @center.command("migrate")

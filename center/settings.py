@@ -52,6 +52,8 @@ class MqttSettings(BaseModel):
     #: at startup into ``password``, so the secret need not sit in the environment.
     password_file: Path | None = None
     #: Fixed client id + persistent session: the broker keeps QoS 1 alerts while we are down.
+    #: A broker with accounts replaces it with ``username`` (``use_username_as_clientid``,
+    #: docs/security.md), so the center's account keeps a single connection.
     client_id: str = "gridwatch-center"
     tls: MqttTlsSettings = MqttTlsSettings()
 

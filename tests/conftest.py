@@ -197,13 +197,13 @@ def serve_center(settings: CenterSettings, clock: Clock | None = None
                  ) -> Iterator[RunningCenter]:
     """The real center (API, websocket, MQTT ingest) served by uvicorn in a thread until the
     block ends. Every person of the district has the password ``password_for(id)``."""
-    from center.app import create_app
+    from center.app import create_app, server_options
 
     app = create_app(settings, clock=clock, timer_interval=1.0 if clock is None else 0)
     port = settings.http.port
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
-                                           ws="websockets-sansio", lifespan="on",
-                                           ws_per_message_deflate=False))
+    # gridwatch center run's own options (proxy headers, websockets), on the test's port
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on",
+                                           **server_options(settings.http)))
     thread = threading.Thread(target=lambda: asyncio.run(server.serve()), daemon=True)
     thread.start()
     deadline = time.monotonic() + 30

@@ -106,17 +106,15 @@ def test_post_creates_a_routed_ticket_and_reads_back_field_by_field(center) -> N
     assert (req["lat"], req["long"]) == (30.2715, 120.152)
     assert req["media_url"] is None
 
-    # A photo uploaded to the ticket becomes its media_url (an absolute URL that serves it).
+    # A worker's photo stays with the staff: it is no media_url, and the staff URL needs a login.
     up = center.client("w-0111").post(f"/api/v1/tickets/{rid}/attachments",
                     data={"actor_id": "w-0111"},
                     files={"photo": ("p.jpg", tiny_jpeg(), "image/jpeg")})
     assert up.status_code == 201, up.text
     [req] = httpx.get(f"{center.url}{BASE}/requests/{rid}.json").json()
-    # served to the public by the case's public link; the staff URL needs a login
-    public = ticket["public_url"][3:]
-    assert req["media_url"] == center.url + f"/api/v1/public/tickets/{public}/photo"
-    assert httpx.get(req["media_url"]).content == tiny_jpeg()
+    assert req["media_url"] is None
     assert httpx.get(center.url + up.json()["url"]).status_code == 401
+    assert httpx.get(f"{center.url}{BASE}/requests/{rid}/photo").status_code == 404
 
 
 def test_status_mapping_and_request_filters(center) -> None:
@@ -186,3 +184,30 @@ def test_bad_posts_answer_in_open311_error_format(center) -> None:
               404, "jurisdiction_id")
     # Nothing was created by any of those.
     assert httpx.get(center.url + BASE + "/requests.json").json() == []
+
+
+def test_listings_hold_no_public_tokens_and_only_residents_own_photos(center) -> None:
+    """A case's public token rates (and thereby closes) it: only the resident who filed it has
+    it. The listings used to carry every case's token inside ``media_url``."""
+    photo = b"\x89PNG\r\n\x1a\n" + b"resident's own photo"
+    r = httpx.post(center.url + "/api/v1/public/requests",
+                   data={"event_type": "0506", "lon": "120.152", "lat": "30.2715",
+                         "description": "bikes on the pavement"},
+                   files={"photo": ("p.png", photo, "image/png")})
+    assert r.status_code == 201, r.text
+    token = r.json()["token"]
+    open311_case = _post(center, service_code="0504", **MG011).json()[0]["service_request_id"]
+    listing = httpx.get(center.url + BASE + "/requests.json")
+    assert listing.status_code == 200 and token not in listing.text
+    by_id = {x["service_request_id"]: x for x in listing.json()}
+    [resident] = [x for x in by_id.values() if x["description"] == "bikes on the pavement"]
+    # the resident's own photo, by a URL that names the request, not the case's token
+    assert resident["media_url"] == (f"{center.url}{BASE}/requests/"
+                                     f"{resident['service_request_id']}/photo")
+    got = httpx.get(resident["media_url"])
+    assert got.status_code == 200 and got.content == photo
+    assert got.headers["content-type"] == "image/png"
+    assert by_id[open311_case]["media_url"] is None
+    # the photo URL grants nothing else: rating still needs the resident's own link
+    assert httpx.post(resident["media_url"].replace("/photo", "/rating"),
+                      json={"satisfaction": 1}).status_code in (404, 405)

@@ -49,7 +49,8 @@ class Posts(BaseModel):
 async def set_posts(center: CenterDep, actor: Actor, micro_grid_id: str,
                     body: Posts) -> dict[str, Any]:
     """Give a micro-grid's A / B post to workers; routing uses it from the next case on.
-    Operators and admins anywhere; a grid leader in their grid; a micro-grid leader in theirs."""
+    Operators and admins anywhere, with anyone; a grid leader in their grid, with workers of
+    their grid; a micro-grid leader in theirs, with their own workers."""
     actor_id = same_actor(actor, body.actor_id)
     d = center.ctx.district
     area = d.areas.get(micro_grid_id)
@@ -66,6 +67,10 @@ async def set_posts(center: CenterDep, actor: Actor, micro_grid_id: str,
         person = d.people.get(person_id)
         if person is None or person.role != "worker" or not person.active:
             raise HTTPException(422, f"{person_id!r} is not an active worker")
+        # A post moves the worker into this micro-grid: a leader moves only their own people.
+        if not actor.is_operator and not actor.leads_area(d, person.micro_grid or ""):
+            raise HTTPException(403, f"{person_id} works in {person.micro_grid or 'no micro-grid'},"
+                                     f" which {actor.id} does not lead")
     async with center.pool.connection() as conn, conn.transaction():
         await district_store.set_posts(conn, micro_grid_id, posts, actor_id=actor_id,
                                        at=center.ctx.clock.now())

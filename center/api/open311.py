@@ -14,11 +14,12 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, HTTPException, Request, Response
+from fastapi import APIRouter, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from psycopg.rows import class_row
+from starlette.exceptions import HTTPException
 
 from center.api.deps import Center, CenterDep, PublicForm
 from center.tickets import service
@@ -72,8 +73,8 @@ class Open311Route(APIRoute):
                 return _error(400, *(
                     f"{'.'.join(str(p) for p in e['loc'][1:]) or e['loc'][0]}: {e['msg']}"
                     for e in exc.errors()))
-            except HTTPException as exc:
-                code = exc.status_code if exc.status_code in (401, 403, 404, 429) else 400
+            except HTTPException as exc:  # FastAPI's, and the body limit's 413
+                code = exc.status_code if exc.status_code in (401, 403, 404, 413, 429) else 400
                 response = _error(code, str(exc.detail))
                 response.headers.update(exc.headers or {})
                 return response
@@ -141,7 +142,18 @@ def _address(center: Center, t: Ticket) -> str:
     return ", ".join(parts)
 
 
-def _request(center: Center, t: Ticket, base: str, media: dict[int, str]) -> dict[str, Any]:
+def _media_url(t: Ticket, base: str) -> str | None:
+    """The photo a resident filed the request with, and nothing else.
+
+    Never the case's public link (``/api/v1/public/tickets/{token}``): that token is the
+    filing resident's alone, since it rates, and thereby closes, the case. Never a worker's
+    handling photo or a camera's evidence either: those show people and are for staff."""
+    if t.source != "resident" or t.photo_id is None:
+        return None
+    return f"{base}{router.prefix}/requests/{t.id}/photo"
+
+
+def _request(center: Center, t: Ticket, base: str) -> dict[str, Any]:
     tz = ZoneInfo(center.ctx.district.timezone)
     closed = t.state in CLOSED_STATES
     cam = center.ctx.district.cameras.get(t.camera_id or "")
@@ -165,29 +177,8 @@ def _request(center: Center, t: Ticket, base: str, media: dict[int, str]) -> dic
         "zipcode": None,
         "lat": lat,
         "long": lon,
-        "media_url": base + media[t.id] if t.id in media else None,
+        "media_url": _media_url(t, base),
     }
-
-
-async def _media(conn: Any, tickets: list[Ticket]) -> dict[int, str]:
-    """Each ticket's picture: its first uploaded photo, else the camera's latest snapshot,
-    served to the public by the case's public link (the staff URLs need a login)."""
-    ids = [t.id for t in tickets]
-    out: dict[int, str] = {}
-    cur = await conn.execute(
-        "SELECT DISTINCT alert_id FROM alert_snapshots WHERE alert_id = ANY(%s)",
-        ([t.last_alert_id for t in tickets if t.last_alert_id],))
-    with_snapshot = {r[0] for r in await cur.fetchall()}
-    for t in tickets:
-        if t.last_alert_id in with_snapshot:
-            out[t.id] = f"/api/v1/public/tickets/{t.public_token}/photo"
-    cur = await conn.execute(
-        "SELECT ticket_id, min(id) FROM attachments WHERE ticket_id = ANY(%s) GROUP BY ticket_id",
-        (ids,))
-    tokens = {t.id: t.public_token for t in tickets}
-    for ticket_id, _attachment_id in await cur.fetchall():
-        out[ticket_id] = f"/api/v1/public/tickets/{tokens[ticket_id]}/photo"
-    return out
 
 
 def _base(request: Request) -> str:
@@ -264,9 +255,8 @@ async def requests(
             f"SELECT {_COLS} FROM tickets WHERE {' AND '.join(where)}"
             " ORDER BY opened_at DESC, id DESC LIMIT %s", (*args, MAX_REQUESTS))
         tickets = await cur.fetchall()
-        media = await _media(conn, tickets)
     base = _base(request)
-    return [_request(center, t, base, media) for t in tickets]
+    return [_request(center, t, base) for t in tickets]
 
 
 @router.get("/requests/{service_request_id}.json")
@@ -274,16 +264,31 @@ async def request_detail(center: CenterDep, request: Request, service_request_id
                          jurisdiction_id: str | None = None) -> Any:
     """A list of one, as the spec's example shows."""
     _jurisdiction(center, jurisdiction_id)
+    async with center.pool.connection() as conn:
+        t = await _ticket(conn, service_request_id)
+    return [_request(center, t, _base(request))]
+
+
+async def _ticket(conn: Any, service_request_id: str) -> Ticket:
     if not service_request_id.isdigit():
         raise Open311Error(404, f"service_request_id {service_request_id!r} not found")
+    try:
+        return await service.get(conn, int(service_request_id))
+    except service.TicketNotFound:
+        raise Open311Error(404, f"service_request_id {service_request_id} not found") from None
+
+
+@router.get("/requests/{service_request_id}/photo", responses={404: {}})
+async def request_photo(center: CenterDep, service_request_id: str) -> Response:
+    """A ``media_url``: the photo the resident filed the request with. It shows that photo
+    only, and grants nothing: rating stays with the resident's own link."""
     async with center.pool.connection() as conn:
-        try:
-            t = await service.get(conn, int(service_request_id))
-        except service.TicketNotFound:
-            raise Open311Error(404, f"service_request_id {service_request_id} not found")\
-                from None
-        media = await _media(conn, [t])
-    return [_request(center, t, _base(request), media)]
+        t = await _ticket(conn, service_request_id)
+        found = (await service.attachment(conn, t.id, t.photo_id)
+                 if t.source == "resident" and t.photo_id is not None else None)
+    if found is None:
+        raise Open311Error(404, f"service_request_id {service_request_id} has no public photo")
+    return Response(found[1], media_type=found[0])
 
 
 def _coordinate(name: str, raw: str | None, limit: float) -> float:

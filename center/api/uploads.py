@@ -5,6 +5,9 @@ from __future__ import annotations
 from fastapi import HTTPException, UploadFile
 
 MAX_PHOTO_BYTES = 5 * 1024 * 1024
+#: A multipart body with one photo and its text fields: the body limit of every route that
+#: takes a file (center/api/guard.py).
+UPLOAD_BODY_LIMIT = MAX_PHOTO_BYTES + 64 * 1024
 _MAGIC = {b"\xff\xd8\xff": "image/jpeg", b"\x89PNG\r\n\x1a\n": "image/png"}
 
 
