@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Locator, Page, expect, sync_playwright
 
-from tests.mqtt_helpers import Publisher, make_alert
+from tests.mqtt_helpers import Publisher, make_alert, wait_until
 
 CHROMIUM = Path("/usr/lib/chromium/chromium")
 
@@ -59,3 +59,11 @@ def new_ticket_card(page: Page, broker_port: int) -> Locator:
     card = page.locator(".ticket-card[data-ticket-id]").first
     expect(card).to_be_visible(timeout=5_000)
     return card
+
+
+def expect_image_loaded(img: Locator, timeout: float = 5.0) -> None:
+    """Wait until an ``<img>`` has loaded a picture (not a broken or missing one). Polled from
+    here: ``page.wait_for_function`` evaluates a string, which the pages' CSP forbids."""
+    expect(img).to_be_visible(timeout=timeout * 1000)
+    wait_until(lambda: img.evaluate("(el) => el.complete && el.naturalWidth > 0"), timeout,
+               "the picture to load")

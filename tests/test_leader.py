@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from tests.browser import new_page
+from tests.browser import expect_image_loaded, new_page
 from tests.conftest import RunningCenter
 from tests.mqtt_helpers import Publisher, make_alert, tiny_jpeg, wait_until
 
@@ -121,8 +121,7 @@ def test_a_residents_case_shows_its_photo_words_contact_and_place(
     snapshot = detail.locator("img.detail-snapshot")
     assert ticket["snapshot_url"].startswith(f"/api/v1/tickets/{ticket['id']}/attachments/")
     expect(snapshot).to_have_attribute("src", re.compile("^" + re.escape(ticket["snapshot_url"])))
-    page.wait_for_function("(img) => img.complete && img.naturalWidth > 0",
-                           arg=snapshot.element_handle(), timeout=5_000)
+    expect_image_loaded(snapshot)
     facts = detail.locator(".facts")
     for text in ("人行道上停满电动车", "13800000000", "居民上报", f"{cam['lat']:.6f}"):
         expect(facts).to_contain_text(text)

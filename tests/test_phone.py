@@ -20,7 +20,7 @@ from playwright.sync_api import Browser, Page, expect
 from center.paths import REPO
 from center.settings import CenterSettings, DatabaseSettings, HttpSettings, MqttSettings
 from simulators.local_services import free_port
-from tests.browser import new_page, new_ticket_card
+from tests.browser import expect_image_loaded, new_page, new_ticket_card
 from tests.conftest import RunningCenter, password_for, set_known_passwords
 from tests.mqtt_helpers import Publisher, make_alert, tiny_jpeg, wait_until
 
@@ -415,8 +415,7 @@ def test_a_residents_photo_words_and_contact_reach_the_phone(
     expect(card).to_be_visible(timeout=5_000)
     img = card.locator("img.card-img")
     expect(img).to_be_visible()
-    page.wait_for_function("(el) => el.complete && el.naturalWidth > 0",
-                           arg=img.element_handle(), timeout=5_000)
+    expect_image_loaded(img)
     expect(card.locator(".snapshot-missing")).to_have_count(0)
     expect(card.locator(".card-camera")).to_contain_text("门口电动车堵住盲道")
     card.locator(".card-camera").click()

@@ -3,7 +3,7 @@
 // password (POST /auth/password; its answer is this device's new token, so it stays logged in).
 // Server side: docs/security.md "Revoking tokens". Styles: static/account.css (loaded from here,
 // so pages with their own stylesheet get it too).
-import { API, getToken, h, logOut, me, relogin, storeLogin, t, tokenReplaced, whileTokenChanges } from "./common.js";
+import { API, errorText, getToken, h, logOut, me, relogin, storeLogin, t, tokenReplaced, whileTokenChanges } from "./common.js";
 
 const MIN_PASSWORD = 8; // center/passwords.py MIN_PASSWORD
 
@@ -163,9 +163,9 @@ export function mountAccount({ before = document.getElementById("lang-switch"), 
         if (r.ok || r.status === 401) logOut(t("login.logged_out_all"));
         return r;
       });
-      if (!res.ok && res.status !== 401) say(`${t("account.failed")}: ${detail(res)}`);
+      if (!res.ok && res.status !== 401) say(`${t("account.failed")}: ${errorText({ status: res.status, detail: detail(res) }).text}`);
     } catch (err) {
-      say(`${t("account.failed")}: ${err.message || "network error"}`);
+      say(`${t("account.failed")}: ${errorText({ status: 0, detail: err.message }).text}`);
     } finally {
       logoutAll.disabled = false;
     }
@@ -225,10 +225,10 @@ export function mountAccount({ before = document.getElementById("lang-switch"), 
       } else if (res.status === 429) {
         say(`${t("login.too_many")} (${res.retryAfter || "60"} s)`);
       } else {
-        say(`${t("account.failed")}: ${detail(res)}`);
+        say(`${t("account.failed")}: ${errorText({ status: res.status, detail: detail(res) }).text}`);
       }
     } catch (err) {
-      say(`${t("account.failed")}: ${err.message || "network error"}`);
+      say(`${t("account.failed")}: ${errorText({ status: 0, detail: err.message }).text}`);
     } finally {
       submit.disabled = false;
     }

@@ -8,6 +8,7 @@ import {
   API,
   applyI18n,
   cameraStateName,
+  clearError,
   ensureLogin,
   eventName,
   fmtAge,
@@ -25,6 +26,7 @@ import {
   parseTime,
   putJSON,
   setWsStatus,
+  showError,
   snapshot,
   stateName,
   t,
@@ -94,7 +96,9 @@ function alertItem(alert) {
         h("span", { class: `etype etype-${alert.event_type}` }, alert.event_type || ""),
         h("span", { class: "alert-name" }, eventName(alert.event_type, alert.event_name)),
       ),
-      h("div", { class: "alert-camera" }, cameraLabel(alert.camera_id), alert.zone_id ? h("span", { class: "zone" }, ` · ${alert.zone_id}`) : null),
+      // The camera's name says where; a zone has an id only (the engineer view's word), so it
+      // stays out of the text and in the tooltip.
+      h("div", { class: "alert-camera", title: alert.zone_id ? `${alert.camera_id} · ${alert.zone_id}` : alert.camera_id }, cameraLabel(alert.camera_id)),
       h(
         "div",
         { class: "alert-meta" },
@@ -280,7 +284,7 @@ function cameraItem(camera) {
     "li",
     { class: `camera cam-${cameraState}`, dataset: { cameraId: camera.id, state: cameraState } },
     h("span", { class: "dot", "aria-hidden": "true" }),
-    h("span", { class: "cam-name" }, camera.name || camera.id, h("span", { class: "cam-id" }, camera.id)),
+    h("span", { class: "cam-name", title: camera.id }, camera.name || camera.id),
     h("span", { class: "cam-state" }, cameraStateName(cameraState)),
   );
 }
@@ -504,9 +508,8 @@ async function onEmergencySwitch() {
   try {
     const body = await putJSON(`${API}/emergency`, { actor_id: currentOperator(), scope: "district", active });
     state.emergency = new Set(body.active);
-    showError("");
   } catch (err) {
-    showError(`${t("emergency.failed")}: ${err.message}`);
+    showError(err, { what: t("emergency.failed") });
   } finally {
     button.disabled = false;
     renderEmergency();
@@ -541,12 +544,6 @@ function tick() {
 
 // --- loading ---------------------------------------------------------------------------------
 
-function showError(message) {
-  const banner = $("error-banner");
-  banner.textContent = message;
-  banner.hidden = !message;
-}
-
 let loadSeq = 0;
 
 async function loadAll() {
@@ -561,7 +558,8 @@ async function loadAll() {
   ]);
   if (mine !== loadSeq) return; // a newer load superseded this one
   const failures = [alerts, tickets, cameras, district].filter((r) => r.status === "rejected");
-  showError(failures.length ? `${t("load.failed")}: ${failures.map((f) => f.reason?.message || f.reason).join("; ")}` : "");
+  if (failures.length) showError(failures[0].reason, { what: t("load.failed"), key: "load" });
+  else clearError("load");
 
   if (district.status === "fulfilled" && district.value) {
     const first = !state.district;
