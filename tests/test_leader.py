@@ -132,3 +132,23 @@ def test_a_residents_case_shows_its_photo_words_contact_and_place(
         expect(detail.locator('[data-testid="detail-map"]')).to_have_attribute("data-map",
                                                                               "leaflet")
     assert errors == []
+
+
+def test_the_wall_reports_a_refused_switch_in_words(browser: Browser,
+                                                    center: RunningCenter) -> None:
+    """The same failure banner on the wall: a micro-grid leader may not switch the district to
+    emergency mode; the wall says so in Chinese (the API's English below) until dismissed."""
+    page, errors = new_page(browser, 1920, 1080, center=center, person_id="l-011")
+    page.goto(f"{center.url}/wall")
+    expect(page.locator("#ws-status")).to_have_attribute("data-state", "online", timeout=10_000)
+    switch = page.locator("#emergency-switch")
+    switch.click()  # arm
+    expect(switch).to_have_attribute("data-armed", "true")
+    switch.click()  # confirm
+    item = page.locator("#error-banner .error-item")
+    expect(item.locator(".error-text")).to_contain_text("您没有执行此操作的权限")
+    expect(item.locator(".error-detail")).to_contain_text("switching emergency mode needs role")
+    expect(page.locator("body")).to_have_attribute("data-emergency", "off")
+    item.locator(".error-dismiss").click()
+    expect(page.locator("#error-banner")).to_be_hidden()
+    assert [e for e in errors if "403" not in e] == []
