@@ -158,6 +158,7 @@ const STRINGS = {
     "action.escalate": "升级督办",
     "action.register": "立案",
     "action.attach": "关联告警",
+    "action.camera_clear": "摄像头复核",
     "lang.other": "EN",
     "login.revoked": "登录已失效（密码已修改或已退出所有设备），请重新登录",
     "login.logged_out": "已退出登录",
@@ -188,6 +189,25 @@ const STRINGS = {
     "role.operator": "值班员",
     "role.engineer": "工程师",
     "role.admin": "管理员",
+    "ws.online": "在线",
+    "ws.offline": "离线",
+    "actor.camera": "摄像头",
+    "actor.system": "系统",
+    "actor.resident": "居民",
+    "actor.public": "居民",
+    "note.routed": "自动派给 {person}（{post}）",
+    "note.camera_again": "摄像头再次发现问题",
+    "note.camera_clear": "摄像头确认现场已清理",
+    "note.camera_clear_early": "摄像头看到现场已清理（案件尚未处置）",
+    "note.camera_clear_other": "摄像头看到现场已清理，但结束的不是立案的那次告警：不作为核查",
+    "note.closed_after_rating": "评价后结案",
+    "note.closed_unrated": "超过评价时限无人评价，自动结案",
+    "note.escalated": "{level}级督办：{reason}；已通知 {people}",
+    "note.reason.limit_accept": "接单超时",
+    "note.reason.limit_handle": "处置超时",
+    "note.reason.limit_overall": "超过办结时限",
+    "note.reason.unacknowledged": "督办未确认",
+    "note.nobody": "无人（岗位空缺）",
   },
   en: {
     "login.title": "Log in",
@@ -337,6 +357,7 @@ const STRINGS = {
     "action.escalate": "Escalate",
     "action.register": "Registered",
     "action.attach": "Alert attached",
+    "action.camera_clear": "Camera check",
     "lang.other": "中文",
     "login.revoked": "Your login was ended (password changed or logged out everywhere): please log in again",
     "login.logged_out": "Logged out",
@@ -367,6 +388,25 @@ const STRINGS = {
     "role.operator": "Duty operator",
     "role.engineer": "Engineer",
     "role.admin": "Administrator",
+    "ws.online": "online",
+    "ws.offline": "offline",
+    "actor.camera": "Camera",
+    "actor.system": "System",
+    "actor.resident": "Resident",
+    "actor.public": "Resident",
+    "note.routed": "routed to {person} ({post})",
+    "note.camera_again": "the camera sees the problem again",
+    "note.camera_clear": "the camera sees the place clear",
+    "note.camera_clear_early": "the camera sees the place clear (before the case was handled)",
+    "note.camera_clear_other": "the camera sees the place clear, but for another alert than the one that opened the case: not a verification",
+    "note.closed_after_rating": "closed after the rating",
+    "note.closed_unrated": "closed: nobody rated it in time",
+    "note.escalated": "escalated to level {level}: {reason}; notified {people}",
+    "note.reason.limit_accept": "not accepted in time",
+    "note.reason.limit_handle": "not handled in time",
+    "note.reason.limit_overall": "past the case's time limit",
+    "note.reason.unacknowledged": "not acknowledged in time",
+    "note.nobody": "nobody (the post is empty)",
   },
 };
 
@@ -554,10 +594,12 @@ export function ageSeconds(value, now = Date.now()) {
 // --- HTTP ------------------------------------------------------------------------------------
 
 export class ApiError extends Error {
-  constructor(status, detail) {
+  /** `code`: the machine-readable reason some refusals carry ({"detail": {"code", "message"}}). */
+  constructor(status, detail, code = null) {
     super(detail || `HTTP ${status}`);
     this.status = status;
     this.detail = detail;
+    this.code = code;
   }
 }
 
@@ -566,7 +608,7 @@ function detailText(detail) {
   if (typeof detail === "string") return detail;
   // FastAPI validation errors: [{loc, msg, type}, ...]
   if (Array.isArray(detail)) return detail.map((d) => d?.msg ?? JSON.stringify(d)).join("; ");
-  return JSON.stringify(detail);
+  return typeof detail.message === "string" ? detail.message : JSON.stringify(detail);
 }
 
 // --- errors shown to people ---------------------------------------------------------------
@@ -597,6 +639,7 @@ const ERROR_WORDS = {
     "err.too_many": "操作过于频繁，请稍后再试",
     "err.server": "指挥中心出错，请稍后再试",
     "err.unknown": "出现错误",
+    "err.outside_district": "该位置不在本辖区内",
   },
   en: {
     "err.network": "Cannot reach the command center; check the connection and try again",
@@ -618,11 +661,13 @@ const ERROR_WORDS = {
     "err.too_many": "Too many attempts; try again later",
     "err.server": "The command center failed; try again later",
     "err.unknown": "Something went wrong",
+    "err.outside_district": "That place is outside the district",
   },
 };
 
-// [status (null: any), pattern of the API's detail, sentence]: the first match wins, else the
-// status's sentence. The patterns follow the API's messages (center/api, center/tickets).
+// A refusal's `code` ("err.<code>") comes first; else [status (null: any), pattern of the API's
+// detail, sentence]: the first match wins; else the status's sentence. The patterns follow the
+// API's messages (center/api, center/tickets).
 const ERROR_RULES = [
   [403, /is not assigned to/, "err.not_yours"],
   [null, /needs an assignee/, "err.needs_assignee"],
@@ -649,7 +694,8 @@ export function errorText(err) {
   const status = typeof err?.status === "number" ? err.status : null;
   const detail = String((status === null ? err?.message ?? err : err.detail ?? err.message) ?? "");
   const rule = ERROR_RULES.find(([s, re]) => (s === null || s === status) && re.test(detail));
-  const key = rule?.[2] ?? ERROR_STATUS[status] ?? (status >= 500 ? "err.server" : "err.unknown");
+  const coded = ERROR_WORDS.zh[`err.${err?.code}`] ? `err.${err.code}` : null;
+  const key = coded ?? rule?.[2] ?? ERROR_STATUS[status] ?? (status >= 500 ? "err.server" : "err.unknown");
   const text = ERROR_WORDS[LANG][key] ?? ERROR_WORDS.zh[key];
   return { text, detail: detail === text ? "" : detail, status, key };
 }
@@ -968,7 +1014,8 @@ export async function api(path, { method = "GET", body, signal } = {}) {
     relogin(refusedMessage(detail));
   }
   if (!response.ok) {
-    throw new ApiError(response.status, detail || `${response.status} ${response.statusText}`);
+    const code = typeof data?.detail?.code === "string" ? data.detail.code : null;
+    throw new ApiError(response.status, detail || `${response.status} ${response.statusText}`, code);
   }
   return data;
 }
@@ -982,7 +1029,7 @@ export const postJSON = (path, body, opts) => api(path, { ...opts, method: "POST
 export function setWsStatus(online) {
   const el = document.getElementById("ws-status");
   const word = online ? "online" : "offline";
-  el.textContent = word;
+  el.textContent = t(`ws.${word}`);
   el.className = `ws-status ${word}`;
   el.dataset.state = word;
 }
@@ -1136,6 +1183,47 @@ export function newer(current, incoming) {
 }
 
 export const putJSON = (path, body, opts) => api(path, { ...opts, method: "PUT", body });
+
+const ACTORS = new Set(["system", "resident", "public"]);
+
+/**
+ * Who did something, in words: a person's name (`nameOf(id)`), "摄像头 <camera name>" for a
+ * camera (`camera:<id>`), "系统" for the center itself. An unknown id shows as it is.
+ */
+export function actorName(id, nameOf = () => null) {
+  const s = String(id ?? "");
+  if (s.startsWith("camera:")) return `${t("actor.camera")} ${nameOf(s.slice(7)) ?? s.slice(7)}`;
+  if (ACTORS.has(s)) return t(`actor.${s}`);
+  return nameOf(s) ?? s;
+}
+
+const fill = (text, vars) => text.replace(/\{(\w+)\}/g, (_, name) => vars[name] ?? "");
+
+/**
+ * A ledger note in the page's language: the center's own notes come with `note_key` and
+ * `note_args` (center/tickets/notes.py); a note a person typed is shown as written.
+ */
+export function noteText(entry, nameOf = () => null) {
+  const args = entry.note_args || {};
+  switch (entry.note_key) {
+    case "routed":
+      return fill(t("note.routed"), {
+        person: nameOf(args.person) ?? args.person,
+        post: `${t(`role.${args.role}`)}${args.post ? ` ${t(`post.${args.post}`)}` : ""}`,
+      });
+    case "escalated":
+      return fill(t("note.escalated"), {
+        level: args.level,
+        reason: t(`note.reason.${args.reason}`),
+        people: (args.people || []).map((id) => nameOf(id) ?? id).join(LANG === "zh" ? "、" : ", ") || t("note.nobody"),
+      });
+    case null:
+    case undefined:
+      return entry.note || "";
+    default:
+      return t(`note.${entry.note_key}`);
+  }
+}
 
 /** A ledger action's display name (unknown actions show as they are). */
 export function actionName(action) {
