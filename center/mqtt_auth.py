@@ -207,10 +207,10 @@ def gen_auth(edges: Iterable[str], out_dir: Path, *, center_user: str = CENTER_U
     files = AuthFiles(out_dir, center_user, tuple(wanted))
     hashes = [f"{center_user}:{hash_password(_existing_or_new(files.center_secret, rotate))}"]
     write_private(out_dir / "center.env",
-                   f"GRIDWATCH_MQTT__HOST={broker_host}\n"
-                   f"GRIDWATCH_MQTT__PORT={broker_port}\n"
-                   f"GRIDWATCH_MQTT__USERNAME={center_user}\n"
-                   f"GRIDWATCH_MQTT__PASSWORD_FILE={files.center_secret.resolve()}\n")
+                  f"GRIDWATCH_MQTT__HOST={broker_host}\n"
+                  f"GRIDWATCH_MQTT__PORT={broker_port}\n"
+                  f"GRIDWATCH_MQTT__USERNAME={center_user}\n"
+                  f"GRIDWATCH_MQTT__PASSWORD_FILE={files.center_secret.resolve()}\n")
     for edge_id in wanted:
         password = _existing_or_new(files.edge_secret(edge_id), rotate)
         hashes.append(f"{edge_id}:{hash_password(password)}")
