@@ -37,12 +37,27 @@ def test_round_trip_keeps_snapshot_bytes() -> None:
     ({"extra_field": 1}, "extra_field"),
     ({"snapshot_jpeg": base64.b64encode(b"GIF89a....").decode()}, "not a JPEG"),
     ({"snapshot_jpeg": "%%%"}, "base64"),
+    ({"label": "two\u0000wheeler"}, "NUL"),
 ])
 def test_rejections_name_the_problem(change: dict, reason: str) -> None:
     data = alert_json(make_alert()) | change
     with pytest.raises(ValidationError) as err:
         parse_alert(json.dumps(data))
     assert reason in str(err.value)
+
+
+def test_text_postgresql_cannot_store_is_refused_in_every_message() -> None:
+    """NUL in a status detail used to reach the database and stop the ingest (issue 11)."""
+    from center.protocol import CameraStatus, EdgeConfigState
+
+    status = {"edge_id": "e1", "camera_id": "c1", "state": "online",
+              "at": "2026-01-01T00:00:00Z", "detail": "ok\u0000nul"}
+    with pytest.raises(ValidationError, match="NUL"):
+        CameraStatus.model_validate_json(json.dumps(status))
+    config = {"edge_id": "e1", "at": "2026-01-01T00:00:00Z",
+              "config": {"edge_id": "e1", "cameras": [{"id": "c1", "name": "a\u0000b"}]}}
+    with pytest.raises(ValidationError, match=r"config.cameras\[0\].name: text must not"):
+        EdgeConfigState.model_validate_json(json.dumps(config))
 
 
 @pytest.mark.parametrize("payload", [b"", b"{", b"\xff\xfe", b"[]", b"null", b"1" * 10])

@@ -35,3 +35,28 @@ async def test_old_partitions_and_snapshots_go_young_ones_stay(db_dsn: str) -> N
         assert await retention.sweep(conn, now + timedelta(days=1), alert_days=None,
                                      snapshot_days=None) == retention.Swept(0, 0)
         assert not await retention.has_timescale(conn)
+
+
+async def test_old_dead_letters_and_idempotency_keys_go(db_dsn: str) -> None:
+    """Dead letters older than their retention go; so do idempotency keys older than the
+    alert time window (a message that old is refused for its time before its key matters)."""
+    from center.db import queries
+    from center.protocol import MAX_ALERT_AGE
+
+    now = datetime.now(UTC)
+    old_key, young_key = make_alert(), make_alert()
+    async with await psycopg.AsyncConnection.connect(db_dsn, autocommit=True) as conn:
+        for reason, at in (("old", now - timedelta(days=31)), ("young", now - timedelta(days=1))):
+            await queries.dead_letter(conn, "t", b"x", reason)
+            await conn.execute("UPDATE dead_letters SET received_at = %s WHERE reason = %s",
+                               (at, reason))
+        for alert, at in ((old_key, now - MAX_ALERT_AGE - timedelta(days=2)), (young_key, now)):
+            await conn.execute("INSERT INTO alert_keys (alert_id, seq, observed_at)"
+                               " VALUES (%s, 0, %s)", (alert.alert_id, at))
+        swept = await retention.sweep(conn, now, alert_days=None, snapshot_days=None,
+                                      dead_letter_days=30)
+        assert (swept.dead_letters_deleted, swept.alert_keys_deleted) == (1, 1)
+        cur = await conn.execute("SELECT reason FROM dead_letters")
+        assert [r[0] for r in await cur.fetchall()] == ["young"]
+        cur = await conn.execute("SELECT alert_id FROM alert_keys")
+        assert [r[0] for r in await cur.fetchall()] == [young_key.alert_id]
