@@ -56,6 +56,9 @@ let drawing = false;
 let alertsTimer = null;
 const CONFIRM_S = 60;
 const ALERTS_EVERY_MS = 5000;
+// The list refreshes itself, so an edge started (or a camera added on it) while the page is open
+// appears without a reload; the zones being edited are left alone.
+const EDGES_EVERY_MS = 15000;
 
 function showStatus(text, state) {
   $("eng-status").textContent = text;
@@ -93,16 +96,8 @@ async function loadEdges(keep = true) {
 }
 
 function findCamera(id) {
-  // A camera moved to another edge box is reported by both: the online edge's is the live one.
-  let found = null;
-  for (const edge of edges) {
-    for (const cam of edge.cameras) {
-      if (cam.id !== id) continue;
-      if (edge.state === "online") return cam;
-      found ??= cam;
-    }
-  }
-  return found;
+  // The center lists a camera only under the edge the district gives it to.
+  return edges.flatMap((edge) => edge.cameras).find((cam) => cam.id === id) ?? null;
 }
 
 function selectCamera(id) {
@@ -361,4 +356,5 @@ window.addEventListener("resize", draw);
 await ensureLogin();
 mountAccount();
 loadEdges();
+setInterval(() => loadEdges(), EDGES_EVERY_MS);
 window.gridwatchEngineer = { get zones() { return zones; }, loadEdges, selectCamera };
