@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import psycopg
 import pytest
 from click.testing import CliRunner
 
@@ -59,3 +60,32 @@ def test_storm_reconciles_with_the_database(center, db_dsn, mqtt_broker, tmp_pat
     tickets = check_tickets(db_dsn)
     assert tickets.ok, tickets.as_dict()
     assert tickets.tickets > 0
+
+
+def test_the_demo_stream_speaks_only_for_edge_sims_cameras(center, db_dsn, mqtt_broker,
+                                                           tmp_path) -> None:
+    """The demo's synthetic stream (``simulators/demo.py``) as it is started, shortened: every
+    message is for a camera the demo district gives to edge-sim, so the center stores all of
+    them (an edge may speak only for its own cameras) and the real edge's cameras stay its own."""
+    from center.district import load_district
+    from simulators.demo import DEMO_CAMERAS, DEMO_EDGE_ID, SIM_CAMERAS, SIM_EDGE_ID, sim_commands
+
+    district = load_district(DEMO_DISTRICT / "district.yaml")
+    assert {c: district.cameras[c].edge_id for c in SIM_CAMERAS} == dict.fromkeys(
+        SIM_CAMERAS, SIM_EDGE_ID)
+    assert {district.cameras[c["id"]].edge_id for c in DEMO_CAMERAS} == {DEMO_EDGE_ID}
+    cmd = sim_commands(mqtt_broker.port, center.url, tmp_path / "unused")["sim-alerts"]
+    args = cmd[cmd.index("sim"):]
+    args[args.index("--duration") + 1], args[args.index("--rate") + 1] = "3", "30"
+    out = tmp_path / "sent.json"
+    result = CliRunner().invoke(cli, [*args, "--report", str(out)])
+    assert result.exit_code == 0, result.output
+    sent = StormReport.from_json(out.read_text())
+    assert sent.valid > 20 and sent.malformed == 0
+    wait_drained(db_dsn, sent.valid, 0, timeout=60)
+    check = reconcile_alerts(db_dsn, sent)
+    assert check.ok and check.stored == sent.valid, check.as_dict()
+    with psycopg.connect(db_dsn) as conn:
+        assert conn.execute("SELECT count(*) FROM dead_letters").fetchone()[0] == 0
+        cams = {r[0] for r in conn.execute("SELECT DISTINCT camera_id FROM alerts")}
+    assert cams and cams <= set(SIM_CAMERAS)
