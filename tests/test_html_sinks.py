@@ -1,15 +1,15 @@
 """Issue 11: names and texts from the API are shown as text on every page, never parsed as HTML.
 
-A camera, a ticket note and a resident's description and contact all hold an HTML payload; the
-real center serves them to the real pages in Chromium (wall map tooltip, leader timeline and
-case facts, phone cards). Each must show the payload's characters and create no element from
-it. (The Content-Security-Policy would also stop its inline handler; the test does not lean on
-that: it checks that no element was made at all.)
+A camera, a grid, a ticket note and a resident's description and contact all hold an HTML
+payload; the real center serves them to the real pages in Chromium (wall map tooltip and area
+labels, leader timeline and case facts, phone cards, the residents' report map). Each must show
+the payload's characters and create no element from it. (The Content-Security-Policy would also
+stop its inline handler; the test does not lean on that: it checks that no element was made.)
 """
 
 from __future__ import annotations
 
-import shutil
+import json
 from pathlib import Path
 from typing import Any
 
@@ -27,9 +27,13 @@ CAMERA_NAME = "人民路商铺 Renmin Rd shops"
 
 @pytest.fixture
 def center_settings(tmp_path: Path) -> dict[str, Any]:
-    """The demo district, with cam-vn-01 named by an attacker."""
+    """The demo district, with cam-vn-01 and grid g-02 named by an attacker."""
     source = DEFAULTS_DIR / "district"
-    shutil.copy(source / "grids.geojson", tmp_path / "grids.geojson")
+    grids = json.loads((source / "grids.geojson").read_text(encoding="utf-8"))
+    for feature in grids["features"]:
+        if feature["properties"]["id"] == "g-02":
+            feature["properties"]["name"] = PAYLOAD
+    (tmp_path / "grids.geojson").write_text(json.dumps(grids), encoding="utf-8")
     text = (source / "district.yaml").read_text(encoding="utf-8")
     assert CAMERA_NAME in text
     # In YAML flow style the payload needs quotes (it holds no quote itself).
@@ -68,7 +72,24 @@ def test_payloads_from_the_api_render_as_text(browser: Browser, center: RunningC
     marker.hover(force=True)
     tip = wall.locator(".leaflet-tooltip.cam-tip")
     expect(tip).to_contain_text(PAYLOAD)
+    expect(wall.locator(".area-label-grid").filter(has_text=PAYLOAD)).to_have_count(1)
     _no_injection(wall)
+
+    # The residents' report form: the grids' names on its map.
+    report, _ = new_page(browser, 375, 812)  # its console has the favicon's 404
+    refused: list[str] = []  # what its console cannot say: which URL failed
+    report.on("response", lambda r: refused.append(r.url)
+              if r.status >= 400 and not r.url.endswith("/favicon.ico") else None)
+    report.goto(center.url + "/report")
+    areas = report.locator("#pick-map path.leaflet-interactive")
+    expect(areas).to_have_count(2)
+    for i in range(2):
+        areas.nth(i).hover(force=True)
+        if report.locator(".leaflet-tooltip.area-name").filter(has_text=PAYLOAD).count():
+            break
+    expect(report.locator(".leaflet-tooltip.area-name").filter(has_text=PAYLOAD)).to_have_count(1)
+    _no_injection(report)
+    assert refused == []
 
     # The leader view: the note in the timeline, the resident's description and contact.
     leader, leader_errors = new_page(browser, 1600, 1000, center=center, person_id="op-01")

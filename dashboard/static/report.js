@@ -3,7 +3,7 @@
 // the center (422, code outside_district) and said so in plain words.
 import * as L from "/vendor/leaflet/dist/leaflet-src.esm.js";
 
-import { eventName, LANG, otherLangHref } from "./common.js";
+import { eventName, h, LANG, otherLangHref } from "./common.js";
 import { applyResidentText, errorText, rt } from "./resident-text.js";
 
 // The codes a resident may pick (the district's event types also hold camera-only ones).
@@ -60,7 +60,8 @@ async function drawDistrict() {
     districtName = area.name || "";
     const grids = { ...area.areas, features: (area.areas?.features ?? []).filter((f) => f.properties?.level === "grid") };
     const layer = L.geoJSON(grids, { style: () => ({ color: "#1d6fd6", weight: 2, fillColor: "#1d6fd6", fillOpacity: 0.12 }) }).addTo(map);
-    layer.eachLayer((l) => l.bindTooltip(l.feature.properties.name || "", { direction: "center", className: "area-name" }));
+    // A node, not a string: Leaflet parses a string tooltip as HTML, and names come from the API.
+    layer.eachLayer((l) => l.bindTooltip(h("span", {}, l.feature.properties.name || ""), { direction: "center", className: "area-name" }));
     if (grids.features.length) map.fitBounds(layer.getBounds(), { padding: [24, 24] });
   } catch {
     // offline: the coordinates can still be typed
