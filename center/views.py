@@ -11,6 +11,7 @@ from typing import Any
 
 from center.context import Context
 from center.db.queries import AlertRow, CameraStatusRow
+from center.tickets import notes
 from center.tickets.service import LedgerEntry, Ticket
 from center.tickets.states import actions_for
 
@@ -83,8 +84,10 @@ class Views:
         return f"/api/v1/tickets/{t.id}/attachments/{t.photo_id}" if t.photo_id else None
 
     def ledger(self, e: LedgerEntry) -> dict[str, Any]:
+        said = notes.read(e.note)  # the center's own notes: pages say them in their language
         return {"at": _iso(e.at), "actor_id": e.actor_id, "action": e.action,
                 "from_state": e.from_state, "to_state": e.to_state, "note": e.note,
+                "note_key": said[0] if said else None, "note_args": said[1] if said else None,
                 "alert_id": str(e.alert_id) if e.alert_id else None,
                 "attachments": [f"/api/v1/tickets/{e.ticket_id}/attachments/{a}"
                                 for a in e.attachments]}

@@ -27,8 +27,11 @@ async def district_map(center: CenterDep, _: Actor) -> dict[str, Any]:
 
 @router.get("/workers", responses={401: {}})
 async def workers(center: CenterDep, _: Actor) -> list[dict[str, Any]]:
-    return [{"id": p.id, "name": p.name, "micro_grid_id": p.micro_grid, "post": p.post}
-            for p in center.ctx.district.people.values() if p.role == "worker" and p.active]
+    d = center.ctx.district
+    return [{"id": p.id, "name": p.name, "micro_grid_id": p.micro_grid,
+             "micro_grid_name": area.name if (area := d.areas.get(p.micro_grid or "")) else None,
+             "post": p.post}
+            for p in d.people.values() if p.role == "worker" and p.active]
 
 
 @router.get("/people", responses={401: {}})

@@ -15,7 +15,7 @@ import psycopg
 from psycopg_pool import AsyncConnectionPool
 
 from center.context import Context
-from center.tickets import service, timers
+from center.tickets import notes, service, timers
 from center.tickets.states import TERMINAL
 
 log = logging.getLogger(__name__)
@@ -33,19 +33,19 @@ async def fire_due(pool: AsyncConnectionPool, ctx: Context) -> list[service.Chan
             if timer.kind in _STAGE_STATES:
                 if ticket.state in _STAGE_STATES[timer.kind]:
                     changes.append(await service.escalate(
-                        conn, ctx, ticket, 1, f"{timer.kind} time limit passed"))
+                        conn, ctx, ticket, 1, notes.STAGE_LIMIT.format(stage=timer.kind)))
             elif timer.kind == "escalate":
                 if ticket.acknowledged_by is None and ticket.escalation_level < timer.level:
                     changes.append(await service.escalate(
-                        conn, ctx, ticket, timer.level, "not acknowledged in time"))
+                        conn, ctx, ticket, timer.level, notes.UNACKNOWLEDGED))
             elif timer.kind == "overall":
                 if ticket.escalation_level == 0:
                     changes.append(await service.escalate(
-                        conn, ctx, ticket, 1, "overall time limit passed"))
+                        conn, ctx, ticket, 1, notes.STAGE_LIMIT.format(stage="overall")))
             elif timer.kind == "evaluate" and ticket.state == "verified":
                 changes.append(await service.apply(
                     conn, ctx, ticket.id, "close", actor_id="system", role="system",
-                    note="closed: no evaluation within the time limit"))
+                    note=notes.CLOSED_UNRATED))
     return changes
 
 

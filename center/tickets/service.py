@@ -23,7 +23,7 @@ from psycopg.types.json import Jsonb
 from center.context import Context
 from center.metrics import TICKET_TRANSITIONS
 from center.protocol import Alert
-from center.tickets import timers
+from center.tickets import notes, timers
 from center.tickets.states import IllegalTransition, is_open, next_state
 
 
@@ -146,9 +146,9 @@ async def dispatch_to_owner(conn: AsyncConnection, ctx: Context, ticket: Ticket)
     owner = ctx.district.owner_of(ticket.micro_grid_id, ctx.clock.now())
     if owner is None:
         return Change(ticket)
-    label = f"{owner.role} {owner.post} post" if owner.post else owner.role
     return await apply(conn, ctx, ticket.id, "dispatch", actor_id="system", role="system",
-                       note=f"routed to {owner.id} ({label})", assignee_id=owner.id)
+                       note=notes.routed(owner.id, owner.role, owner.post),
+                       assignee_id=owner.id)
 
 
 async def open_or_attach(conn: AsyncConnection, ctx: Context, alert: Alert) -> Change:
@@ -197,7 +197,7 @@ async def open_or_attach_many(conn: AsyncConnection, ctx: Context,
     if ticket.state == "handled" and violation is not None:
         return await apply(conn, ctx, ticket.id, "rework",
                            actor_id="camera:" + violation.camera_id, role="camera",
-                           note="the camera sees the violation again",
+                           note=notes.CAMERA_AGAIN,
                            alert_id=violation.alert_id)
     return Change(ticket)
 
@@ -376,7 +376,7 @@ async def apply(conn: AsyncConnection, ctx: Context, ticket_id: int, action: str
     change = Change(updated, notify=notify)
     if action == "rate":  # rated: the loop is complete, close the ledger
         change = await apply(conn, ctx, ticket_id, "close", actor_id="system", role="system",
-                             note="closed after evaluation")
+                             note=notes.CLOSED_AFTER_RATING)
     return change
 
 
@@ -385,9 +385,8 @@ async def escalate(conn: AsyncConnection, ctx: Context, ticket: Ticket, level: i
     """Raise a ticket to ``level`` and tell that level's people; the next level follows after
     ``escalate_every_min`` unless someone acknowledges first."""
     targets = ctx.district.escalation_targets(ticket.micro_grid_id, ticket.event_type, level)
-    names = ", ".join(p.id for p in targets) or "nobody (no one holds that post)"
     change = await apply(conn, ctx, ticket.id, "escalate", actor_id="system", role="system",
-                         note=f"level {level}: {reason}; notified {names}")
+                         note=notes.escalated(level, reason, [p.id for p in targets]))
     await conn.execute("UPDATE tickets SET escalation_level = %s WHERE id = %s",
                        (level, ticket.id))
     if level < 2:
@@ -423,14 +422,13 @@ async def camera_reports_clear(conn: AsyncConnection, ctx: Context, alert: Alert
     if row is None:
         return None
     actor = "camera:" + alert.camera_id
-    note = "camera sees the place clear before the case was handled"
+    note = notes.CAMERA_CLEAR_EARLY
     if row["state"] == "handled":
         violation = await _violation_of(conn, row["id"])
         if violation == alert.alert_id:
             return await apply(conn, ctx, row["id"], "verify", actor_id=actor, role="camera",
-                               note="camera sees the place clear", alert_id=alert.alert_id)
-        note = (f"camera sees the place clear, but this ends alert {alert.alert_id}, not"
-                f" {violation} that opened the case: not a verification")
+                               note=notes.CAMERA_CLEAR, alert_id=alert.alert_id)
+        note = notes.CAMERA_CLEAR_OTHER.format(ended=alert.alert_id, violation=violation)
     await _ledger(conn, row["id"], ctx.clock.now(), actor, "camera_clear", row["state"],
                   row["state"], note, alert.alert_id)
     return Change(await get(conn, row["id"]))

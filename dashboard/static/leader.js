@@ -3,6 +3,7 @@
 // the grid ranking. Live: ticket messages on the websocket refresh the list and the open ticket.
 import {
   actionName,
+  actorName,
   API,
   applyI18n,
   clearError,
@@ -15,6 +16,7 @@ import {
   h,
   LiveSocket,
   me,
+  noteText,
   otherLangHref,
   postJSON,
   setWsStatus,
@@ -174,7 +176,7 @@ function renderDetail() {
   if (!x) return;
   el.dataset.ticketId = String(x.id);
   el.dataset.state = x.state;
-  el.replaceChildren(
+  el.replaceChildren(...[
     h(
       "header",
       { class: "detail-head" },
@@ -192,7 +194,7 @@ function renderDetail() {
         fact(t("leader.source"), sourceName(x.source)),
         fact(t("wall.col.camera"), x.camera_name || x.camera_id),
         fact(t("wall.col.grid"), `${x.micro_grid_name || x.micro_grid_id || "—"} (${areaName(x.grid_id) || "—"})`),
-        fact(t("wall.col.assignee"), x.assignee_name ? `${x.assignee_name} (${x.assignee_id})` : x.assignee_id || "—"),
+        fact(t("wall.col.assignee"), x.assignee_id ? personName(x.assignee_id) : "—"),
         fact(t("leader.opened"), fmtDateTime(x.opened_at)),
         fact(t("leader.due"), fmtDateTime(x.due_at)),
         fact(t("phone.alerts"), x.alert_count),
@@ -208,7 +210,7 @@ function renderDetail() {
     actionsBlock(x),
     h("h3", {}, t("leader.timeline")),
     h("ol", { class: "timeline", id: "timeline", "data-testid": "timeline" }, ...(x.events ?? []).map(timelineItem)),
-  );
+  ].filter(Boolean)); // replaceChildren would write a missing block as the text "null"
 }
 
 /** The last return or rework, and why (the camera's note is the center's English). */
@@ -258,7 +260,7 @@ function timelineItem(e) {
         e.from_state && e.from_state !== e.to_state ? ` ${stateName(e.from_state)} → ${stateName(e.to_state)}` : "",
         h("span", { class: "tl-actor" }, personName(e.actor_id)),
       ),
-      e.note ? h("div", { class: "tl-note" }, e.note) : null,
+      e.note ? h("div", { class: "tl-note" }, noteText(e, nameOf)) : null,
       e.attachments?.length
         ? h("div", { class: "tl-photos" }, ...e.attachments.map((url) => signedHref(h("a", { target: "_blank", rel: "noopener" }, signedImg(url, { alt: "", loading: "lazy" })), url)))
         : null,
@@ -267,10 +269,13 @@ function timelineItem(e) {
   );
 }
 
-function personName(id) {
+/** A person's or camera's name for a ledger actor, an assignee, an uploader (never a raw id). */
+function nameOf(id) {
   const p = state.people.find((x) => x.id === id);
-  return p ? `${p.name} (${id})` : id;
+  return p?.name ?? state.district?.cameras?.find((c) => c.id === id)?.name ?? null;
 }
+
+const personName = (id) => actorName(id, nameOf);
 
 function actionsBlock(x) {
   const actions = x.allowed_actions ?? [];
@@ -419,7 +424,7 @@ async function loadPeople() {
   const staff = people
     .filter((p) => p.id === me?.id)
     .sort((a, b) => STAFF_ROLES[a.role] - STAFF_ROLES[b.role] || a.id.localeCompare(b.id));
-  $("acting-as").replaceChildren(...staff.map((p) => option(p.id, `${p.name} (${p.id})`)));
+  $("acting-as").replaceChildren(...staff.map((p) => option(p.id, `${p.name} · ${t(`role.${p.role}`)}`)));
   const wanted = params.get("as") || localStorage.getItem("gridwatch.leader.as");
   if (staff.some((p) => p.id === wanted)) $("acting-as").value = wanted;
   fillFilters();

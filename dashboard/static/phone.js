@@ -645,7 +645,7 @@ async function loadWorker() {
     info.replaceChildren(
       h("span", { class: "worker-name" }, me.name || me.id),
       h("span", { class: `post post-${me.post}` }, t(`post.${me.post}`)),
-      h("span", { class: "worker-grid" }, me.micro_grid_id || ""),
+      h("span", { class: "worker-grid", title: me.micro_grid_id || "" }, me.micro_grid_name || me.micro_grid_id || ""),
       h("a", { class: "switch", href: otherWorkerHref() }, t("phone.switch")),
     );
     document.title = `${t("phone.title")} · ${me.name || me.id}`;
