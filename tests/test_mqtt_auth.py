@@ -5,6 +5,7 @@ limits (issue 11)."""
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import re
 import ssl
@@ -38,10 +39,10 @@ from center.settings import (
     MqttSettings,
     MqttTlsSettings,
 )
-from edge.config import BrokerConfig, BrokerTlsConfig
+from edge.config import BrokerConfig, BrokerTlsConfig, EdgeConfig
 from edge.publish import MqttPublisher
 from simulators.local_services import BrokerTls, Mosquitto, free_port
-from tests.conftest import RunningCenter
+from tests.conftest import RunningCenter, serve_center
 from tests.mqtt_helpers import Publisher, make_alert, wait_until
 from tests.tls_helpers import Pki, make_pki
 
@@ -360,6 +361,47 @@ def test_an_account_cannot_take_over_another_accounts_session(
         assert _logins(broker, CENTER_USER) == 1, "the center was thrown off the broker"
         assert _logins(broker, DEMO_EDGE) == 1, "edge-demo was thrown off the broker"
         assert "already connected" not in broker.log_path.read_text(errors="replace")
+
+
+def test_a_zone_push_keeps_the_centers_one_session(
+        bound_broker: tuple[AuthFiles, Mosquitto], db_dsn: str) -> None:
+    """The center's account has one connection on a broker that binds client ids: a zone
+    pushed from the engineer API goes out on the ingest connection (a second connection under
+    the center's account would take over its persistent session). The edge gets the config,
+    the center is never thrown off, and alerts keep arriving."""
+    auth, broker = bound_broker
+    center_mqtt = MqttSettings(port=broker.port, username=CENTER_USER,
+                               password_file=auth.center_secret)
+    settings = CenterSettings(db=DatabaseSettings(dsn=db_dsn, pool_min=1, pool_max=4),
+                              mqtt=center_mqtt, http=HttpSettings(port=free_port()))
+    pushed: list[bytes] = []
+    edge = MqttPublisher(DEMO_EDGE, BrokerConfig(
+        port=broker.port, username=DEMO_EDGE, password_file=auth.edge_secret(DEMO_EDGE)),
+        on_config=pushed.append)
+    zone = {"id": "pavement", "polygon": [[0.1, 0.1], [0.9, 0.1], [0.9, 0.9]],
+            "rules": [{"type": "illegal_parking"}]}
+    config = EdgeConfig.model_validate({
+        "edge_id": DEMO_EDGE, "broker": {"port": broker.port},
+        "cameras": [{"id": "cam-vn-01", "source": "rtsp://camera.invalid/stream",
+                     "zones": [zone]}]})
+    with serve_center(settings) as center:
+        edge.start()
+        try:
+            assert edge.connected.wait(10)
+            edge.config_state(config)
+            engineer = center.client("eng-01")
+            wait_until(lambda: engineer.get(f"/api/v1/edges/{DEMO_EDGE}/config"
+                                            ).status_code == 200, 10, "edge-demo's config")
+            r = engineer.put("/api/v1/cameras/cam-vn-01/zones",
+                             json={"zones": [{**zone, "dwell_s": 42}]})
+            assert r.status_code == 200, r.text
+            wait_until(lambda: pushed, 10, "the pushed config at edge-demo")
+            assert json.loads(pushed[-1])["cameras"][0]["zones"][0]["dwell_s"] == 42
+            edge.send(make_alert(edge_id=DEMO_EDGE))
+            wait_until(lambda: _stored_count(db_dsn, DEMO_EDGE) == 1, 10, "an alert after it")
+        finally:
+            edge.close(2)
+    assert _logins(broker, CENTER_USER) == 1, "the center was thrown off the broker"
 
 
 def test_generated_broker_config_binds_client_ids_and_limits_sizes(tmp_path: Path) -> None:
