@@ -158,7 +158,8 @@ def create_app(settings: CenterSettings, *, clock: Clock | None = None,
             await pool.close()
 
     app = FastAPI(title="gridwatch center", version="0.2.0", lifespan=lifespan,
-                  dependencies=[Depends(guard.reject_nul)])
+                  dependencies=[Depends(guard.reject_nul)],
+                  docs_url=None, redoc_url=None)  # /docs from /vendor: center/api/pages.py
     guard.install(app, img_sources=settings.http.csp_img_sources)
     app.state.settings = settings  # the engineer API publishes zone edits to the broker
     for module in (auth_api, alerts, tickets, intake, district, indicators, open311, engineer,

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Annotated
 
 from fastapi import Depends, HTTPException, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from limits import RateLimitItem, parse
 from limits.storage import MemoryStorage
 from limits.strategies import MovingWindowRateLimiter
@@ -124,7 +125,14 @@ def unauthorized(detail: str) -> HTTPException:
     return HTTPException(401, detail, headers={"WWW-Authenticate": "Bearer"})
 
 
-def _principal(request: Request) -> Principal:
+#: Declares ``Authorization: Bearer`` in the OpenAPI schema, so /docs has "Authorize" and
+#: sends the token; the token itself is read by ``bearer`` (the same for REST and pictures).
+_BEARER_SCHEME = HTTPBearer(auto_error=False, scheme_name="bearer",
+                            description="access_token from POST /api/v1/auth/login")
+BearerDeclared = Annotated[HTTPAuthorizationCredentials | None, Depends(_BEARER_SCHEME)]
+
+
+def _principal(request: Request, _: BearerDeclared) -> Principal:
     center: Center = request.app.state.center
     try:
         return center.principal(bearer(request.headers.get("authorization")))
@@ -132,7 +140,7 @@ def _principal(request: Request) -> Principal:
         raise unauthorized(str(exc)) from None
 
 
-def _principal_or_signed(request: Request) -> Principal:
+def _principal_or_signed(request: Request, _: BearerDeclared) -> Principal:
     """For pictures an ``<img>`` loads and files a link downloads (they cannot send a header):
     a signed URL (``POST /api/v1/auth/signed-urls``) works too. A bearer token in the query
     does not: URLs end up in browser histories and proxy logs."""

@@ -1,5 +1,5 @@
 """The pages the center serves: wall screen, worker phone (an installable PWA: manifest and
-service worker), engineer view, the public per-ticket page."""
+service worker), engineer view, the public per-ticket page, the API docs."""
 
 from __future__ import annotations
 
@@ -55,3 +55,9 @@ async def public_ticket_page(token: str) -> FileResponse:
 @router.get("/report")
 async def resident_report_form() -> FileResponse:
     return FileResponse(DASHBOARD_DIR / "report.html")
+
+
+@router.get("/docs")
+async def api_docs() -> FileResponse:
+    """Swagger UI from /vendor (npm), not FastAPI's CDN page: it works offline."""
+    return FileResponse(DASHBOARD_DIR / "docs.html")
