@@ -174,6 +174,11 @@ def test_engineer_draws_a_zone_the_edge_applies_and_alerts_in(
     assert view["frame_every_s"] == 2
     # The district gives edge-demo two more cameras this edge does not run: listed, not editable.
     assert {c["id"] for c in view["unconfigured"]} == {"cam-bj-01", "cam-vtest"}
+    # An edge the district names that never reported is listed too, with its cameras.
+    sim = next(e for e in center.client("eng-01").get("/api/v1/edges").json()
+               if e["edge_id"] == "edge-sim")
+    assert sim["config_at"] is None and sim["cameras"] == []
+    assert {c["id"] for c in sim["unconfigured"]} == {"cam-sim-12", "cam-sim-21"}
     frame = center.client("eng-01").get(cam["frame_url"])
     assert frame.status_code == 200 and frame.headers["content-type"] == "image/jpeg"
     image = cv2.imdecode(np.frombuffer(frame.content, np.uint8), cv2.IMREAD_COLOR)
@@ -204,6 +209,8 @@ def test_engineer_draws_a_zone_the_edge_applies_and_alerts_in(
     expect(page.locator('#overlay polygon[data-zone-id="pavement-old"]')).to_have_count(1)
     expect(page.locator('.is-unconfigured[data-camera-id="cam-bj-01"]')).to_contain_text(
         "not configured on the edge")
+    expect(page.locator('.eng-edge[data-edge-id="edge-sim"] h3')).to_contain_text(
+        "has not reported its config")
 
     # Draw a new zone over the pavement (inside the old one: every click adds a point while
     # drawing), give it a short dwell and a low score floor, move a point, save.

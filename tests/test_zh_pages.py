@@ -73,6 +73,8 @@ def _offending(page: Page, names: list[str], *, ids_allowed: bool = False) -> li
         rest = text
         for name in names:
             rest = rest.replace(name, " ")
+        if ids_allowed:  # an id is not English words (edge-demo is no "edge")
+            rest = KEBAB.sub(" ", rest)
         bad = ENGLISH.findall(rest) + ACTOR.findall(rest)
         if not ids_allowed:
             bad += KEBAB.findall(rest)

@@ -76,27 +76,32 @@ ZONE_EDITORS = ("engineer", "operator", "admin")
 
 @router.get("/edges", responses={401: {}})
 async def edges(center: CenterDep, _: Actor) -> list[dict[str, Any]]:
-    """Every edge that reported its config, with its cameras, zones and latest frame, and the
-    cameras the district gives it that it does not run (``unconfigured``: their source must be
-    added to the edge's YAML)."""
+    """Every edge that reported its config, with its cameras, zones and latest frame, then the
+    edges the district names that have not (``config_at`` null). ``unconfigured``: the cameras
+    the district gives the edge that it does not run (their source must be added to the edge's
+    YAML)."""
     async with center.pool.connection() as conn:
-        rows = await edge_state.edge_configs(conn)
+        rows = {r.edge_id: r for r in await edge_state.edge_configs(conn)}
         frames = await edge_state.frame_times(conn)
         statuses = await queries.camera_statuses(conn)
         cur = await conn.execute("SELECT edge_id, state FROM edge_status")
         states = {r[0]: r[1] for r in await cur.fetchall()}
-    district = center.ctx.district.cameras.values()
+    district = center.ctx.district
+    named = sorted({c.edge_id for c in district.cameras.values() if c.edge_id} - set(rows))
     out = []
-    for r in rows:
-        running = [c for c in r.config.get("cameras", [])
-                   if not edge_state.not_given(center.ctx.district, r.edge_id, [c["id"]])]
+    for edge_id in [*rows, *named]:
+        row = rows.get(edge_id)
+        config = row.config if row else {}
+        running = [c for c in config.get("cameras", [])
+                   if not edge_state.not_given(district, edge_id, [c["id"]])]
         ids = {c["id"] for c in running}
         out.append({
-            "edge_id": r.edge_id, "state": states.get(r.edge_id, "unknown"),
-            "config_at": _iso(r.updated_at), "frame_every_s": r.config.get("frame_every_s"),
-            "cameras": [_camera_view(center, r.edge_id, c, frames, statuses) for c in running],
-            "unconfigured": [{"id": c.id, "name": c.name} for c in district
-                             if c.edge_id == r.edge_id and c.id not in ids],
+            "edge_id": edge_id, "state": states.get(edge_id, "unknown"),
+            "config_at": _iso(row.updated_at if row else None),
+            "frame_every_s": config.get("frame_every_s"),
+            "cameras": [_camera_view(center, edge_id, c, frames, statuses) for c in running],
+            "unconfigured": [{"id": c.id, "name": c.name} for c in district.cameras.values()
+                             if c.edge_id == edge_id and c.id not in ids],
         })
     return out
 

@@ -12,28 +12,28 @@ const WORDS = {
   zh: {
     title: "工程师视图 · 摄像头区域", cameras: "摄像头", reload: "刷新画面", add_zone: "新建区域", finish_zone: "完成绘制",
     save: "保存并下发", hint: "点击画面为所选区域添加顶点；拖动顶点移动；双击顶点删除。",
-    no_edges: "还没有边缘节点上报配置", no_frame: "无画面", zone_id: "区域编号", rule: "规则",
+    no_edges: "还没有边缘节点", no_frame: "无画面", zone_id: "区域编号", rule: "规则",
     dwell: "停留秒数", classes: "目标类别", delete: "删除区域", points: "顶点", select: "选中",
     pushed: "已下发，等待边缘节点应用…", applied: "边缘节点已应用新配置", save_failed: "保存失败",
     illegal_parking: "违停 (0506/0505)", doorway_trading: "跨门经营 (0504)", frame_at: "画面时间",
     load_failed: "加载失败", zones_n: "个区域", no_zones: "无区域，不检测", min_score: "最低置信度",
     not_confirmed: "边缘节点 60 秒内未确认新配置（可能离线或拒绝了配置），请查看边缘节点日志",
     unconfigured: "未在边缘节点配置", unconfigured_hint: "区县已将此摄像头分配给该边缘节点，但其视频源尚未写入边缘节点的配置文件（摄像头凭据只保存在边缘节点）。",
-    recent_alerts: "本摄像头最近告警", no_alerts: "暂无告警", zone: "区域",
+    not_reported: "未上报配置", recent_alerts: "本摄像头最近告警", no_alerts: "暂无告警", zone: "区域",
     kind_new: "新告警", kind_update: "更新", kind_end: "已清除",
     two_wheeler: "两轮车", car: "汽车", vending_cue: "摆摊物品", person: "行人",
   },
   en: {
     title: "Engineer view · camera zones", cameras: "Cameras", reload: "Reload frame", add_zone: "New zone", finish_zone: "Finish zone",
     save: "Save and push", hint: "Click the frame to add a point to the selected zone; drag a point to move it; double-click a point to delete it.",
-    no_edges: "No edge has reported its config yet", no_frame: "no frame", zone_id: "Zone id", rule: "Rule",
+    no_edges: "No edges yet", no_frame: "no frame", zone_id: "Zone id", rule: "Rule",
     dwell: "Dwell (s)", classes: "Classes", delete: "Delete zone", points: "points", select: "Select",
     pushed: "Pushed; waiting for the edge to apply it…", applied: "The edge applied the new config", save_failed: "Save failed",
     illegal_parking: "Illegal parking (0506/0505)", doorway_trading: "Doorway trading (0504)", frame_at: "Frame at",
     load_failed: "Could not load", zones_n: "zone(s)", no_zones: "no zones: not watching", min_score: "Min. score",
     not_confirmed: "The edge has not confirmed the new config within 60 s (offline, or it refused it): see the edge's log",
     unconfigured: "not configured on the edge", unconfigured_hint: "The district gives this camera to the edge, but its source is not in the edge's config file yet (camera credentials stay on the edge).",
-    recent_alerts: "Recent alerts on this camera", no_alerts: "No alerts yet", zone: "Zone",
+    not_reported: "has not reported its config", recent_alerts: "Recent alerts on this camera", no_alerts: "No alerts yet", zone: "Zone",
     kind_new: "new", kind_update: "update", kind_end: "cleared",
     two_wheeler: "two-wheeler", car: "car", vending_cue: "vending items", person: "person",
   },
@@ -80,7 +80,7 @@ async function loadEdges(keep = true) {
     return;
   }
   list.replaceChildren(...edges.map((edge) => h("div", { class: "eng-edge", dataset: { edgeId: edge.edge_id } },
-    h("h3", {}, `${edge.edge_id} · ${cameraStateName(edge.state)}`),
+    h("h3", {}, `${edge.edge_id} · ${cameraStateName(edge.state)}${edge.config_at ? "" : ` · ${w("not_reported")}`}`),
     edge.cameras.map((cam) => h("button", {
       type: "button", class: `eng-camera${camera?.id === cam.id ? " is-selected" : ""}`,
       dataset: { cameraId: cam.id }, onclick: () => selectCamera(cam.id),
@@ -91,7 +91,8 @@ async function loadEdges(keep = true) {
       h("span", { class: "no-frame" }, "—"),
       h("span", {}, cam.name || cam.id, h("br"), h("small", { class: "muted" }, w("unconfigured"))))))));
   const wanted = new URLSearchParams(location.search).get("camera");
-  if (!camera && (wanted || edges[0]?.cameras[0])) selectCamera(wanted || edges[0].cameras[0].id);
+  const first = edges.find((edge) => edge.cameras.length)?.cameras[0];
+  if (!camera && (wanted || first)) selectCamera(wanted || first.id);
   else if (camera && !keep) selectCamera(camera.id);
 }
 
