@@ -112,7 +112,7 @@ function onBroadcast(data) {
 /** The case left this worker: say where it went instead of letting the card just vanish. */
 function tellGone(ticket) {
   const name = eventName(ticket.event_type, ticket.event_name);
-  const to = ticket.assignee_id ? `${ticket.assignee_name || ticket.assignee_id}（${ticket.assignee_id}）` : "";
+  const to = ticket.assignee_id ? `${ticket.assignee_name || ticket.assignee_id} (${ticket.assignee_id})` : "";
   const text = to ? fill("gone.reassigned", { id: ticket.id, name, to }) : fill("gone.nobody", { id: ticket.id, name });
   showMessage("gone", h("span", { dataset: { ticketId: ticket.id } }, text));
 }
