@@ -135,6 +135,11 @@ def test_chinese_mode_shows_no_english_and_no_raw_ids(browser: Browser, center: 
     expect(timeline).to_contain_text("摄像头 人民路商铺 Renmin Rd shops")
     expect(timeline).to_contain_text("摄像头确认现场已清理")
     problems["leader"] = _offending(leader, names)
+    for tab, table in (("indicators", "#ind-table"), ("ranking", "#rank-table")):
+        leader.click(f'button[data-tab="{tab}"]')
+        expect(leader.locator(f'[data-panel="{tab}"]')).to_be_visible()
+        expect(leader.locator(f"{table} tbody tr")).not_to_have_count(0, timeout=10_000)
+        problems[f"leader {tab}"] = _offending(leader, names)
 
     phone, _ = new_page(browser, 390, 844, center=center, person_id="w-0111")
     phone.goto(center.url + "/phone?worker_id=w-0111")
