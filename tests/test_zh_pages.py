@@ -115,6 +115,7 @@ def test_chinese_mode_shows_no_english_and_no_raw_ids(browser: Browser, center: 
     r = center.client("w-0111").post("/api/v1/reports", data={
         "event_type": "0504", "lon": "120.1520", "lat": "30.2715", "note": "门口摆摊"})
     assert r.status_code == 201, r.text
+    patrol = r.json()["id"]
     names = _data_names(center)
     problems: dict[str, list[str]] = {}
 
@@ -135,6 +136,9 @@ def test_chinese_mode_shows_no_english_and_no_raw_ids(browser: Browser, center: 
     expect(timeline).to_contain_text("摄像头 人民路商铺 Renmin Rd shops")
     expect(timeline).to_contain_text("摄像头确认现场已清理")
     problems["leader"] = _offending(leader, names)
+    leader.goto(center.url + f"/leader?ticket={patrol}")  # open: the reassign picker shows
+    expect(leader.locator("#reassign-to")).to_be_visible(timeout=10_000)
+    problems["leader open case"] = _offending(leader, names)
     for tab, table in (("indicators", "#ind-table"), ("ranking", "#rank-table")):
         leader.click(f'button[data-tab="{tab}"]')
         expect(leader.locator(f'[data-panel="{tab}"]')).to_be_visible()

@@ -199,7 +199,7 @@ function renderDetail() {
         fact(t("leader.due"), fmtDateTime(x.due_at)),
         fact(t("phone.alerts"), x.alert_count),
         fact(t("leader.description"), x.description),
-        fact(t("leader.reporter"), x.reporter),
+        fact(t("leader.reporter"), x.reporter && (nameOf(x.reporter) ?? x.reporter)), // a patrol's is a person id,
         fact(t("leader.place"), x.lat != null && x.lon != null ? `${Number(x.lat).toFixed(6)}, ${Number(x.lon).toFixed(6)} (WGS-84)` : null),
         fact(t("leader.sent_back"), sentBack(x)),
         fact("", h("a", { href: x.public_url, target: "_blank", rel: "noopener" }, t("leader.public"))),
@@ -314,7 +314,7 @@ function assigneeOptions(x, preset) {
     people.unshift({ id: x.owner_id, name: owner?.name ?? x.owner_id, micro_grid_id: x.micro_grid_id, post: null });
   }
   return people.map((w) =>
-    h("option", { value: w.id, selected: w.id === preset }, `${w.name} (${w.id}) · ${areaName(w.micro_grid_id)}${w.post ? ` ${t(`post.${w.post}`)}` : ""}${w.id === x.owner_id ? ` · ${t("leader.on_duty")}` : ""}`),
+    h("option", { value: w.id, selected: w.id === preset }, `${w.name} · ${areaName(w.micro_grid_id)}${w.post ? ` ${t(`post.${w.post}`)}` : ""}${w.id === x.owner_id ? ` · ${t("leader.on_duty")}` : ""}`),
   );
 }
 
