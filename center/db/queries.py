@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -43,16 +42,19 @@ class CameraStatusRow:
     updated_at: datetime
 
 
-# One statement per message: its key goes into alert_keys first (migration 0010), and the row
-# into alerts only when the key was new, so a second copy of (alert_id, seq) is never stored,
-# whatever time it names.
-_INSERT_ALERT = (
-    "WITH k AS (INSERT INTO alert_keys (alert_id, seq, digest, observed_at)"
-    "           VALUES (%s, %s, %s, %s) ON CONFLICT DO NOTHING RETURNING 1)"
-    " INSERT INTO alerts (alert_id, seq, kind, edge_id, camera_id, zone_id, event_type,"
-    " label, score, bbox, started_at, observed_at, has_snapshot)"
-    " SELECT %s, %s, %s, %s, %s, %s, %s, %s, %s, %s::real[], %s, %s, %s FROM k"
+# A batch's keys go into alert_keys first (migration 0010), in one statement and in key order
+# (two centers storing the same messages take their locks in one order and cannot deadlock);
+# only the messages whose key was new go into alerts, so a second copy of (alert_id, seq) is
+# never stored, whatever time it names.
+_INSERT_KEYS = (
+    "INSERT INTO alert_keys (alert_id, seq, digest, observed_at)"
+    " SELECT * FROM unnest(%s::uuid[], %s::integer[], %s::bytea[], %s::timestamptz[])"
     " ON CONFLICT DO NOTHING RETURNING alert_id, seq")
+_INSERT_ALERT = (
+    "INSERT INTO alerts (alert_id, seq, kind, edge_id, camera_id, zone_id, event_type,"
+    " label, score, bbox, started_at, observed_at, has_snapshot)"
+    " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s::real[], %s, %s, %s)"
+    " ON CONFLICT DO NOTHING")
 
 #: Most bytes of one dead-lettered payload that are stored (its size and SHA-256 are kept
 #: whole): enough to read what went wrong, never a disk filled by one message.
@@ -72,8 +74,7 @@ def content_digest(alert: Alert) -> bytes:
 
 
 def _alert_params(alert: Alert) -> tuple[object, ...]:
-    return (alert.alert_id, alert.seq, content_digest(alert), alert.last_seen_at,
-            alert.alert_id, alert.seq, alert.kind, alert.edge_id, alert.camera_id, alert.zone_id,
+    return (alert.alert_id, alert.seq, alert.kind, alert.edge_id, alert.camera_id, alert.zone_id,
             alert.event_type, alert.label, alert.score, _bbox_literal(alert.bbox),
             alert.started_at, alert.last_seen_at, alert.snapshot_jpeg is not None)
 
@@ -84,24 +85,23 @@ async def insert_alert(conn: AsyncConnection, alert: Alert) -> bool:
 
 
 async def insert_alerts(conn: AsyncConnection, alerts: Sequence[Alert]) -> list[Alert]:
-    """Store many alert messages in one pipelined round trip; returns those that were new, in
-    order. A message stored before (a QoS 1 redelivery) or twice in ``alerts`` counts once."""
+    """Store many alert messages in two round trips (keys, then the pipelined rows); returns
+    those that were new, in order. A message stored before (a QoS 1 redelivery) or twice in
+    ``alerts`` counts once: the first copy is the one stored."""
     if not alerts:
         return []
-    stored: Counter[tuple[UUID, int]] = Counter()
+    first: dict[tuple[UUID, int], Alert] = {}
+    for a in alerts:
+        first.setdefault((a.alert_id, a.seq), a)
+    keys = sorted(first)
+    cur = await conn.execute(_INSERT_KEYS, (
+        [k[0] for k in keys], [k[1] for k in keys], [content_digest(first[k]) for k in keys],
+        [first[k].last_seen_at for k in keys]))
+    fresh = {(r[0], r[1]) for r in await cur.fetchall()}
     async with conn.cursor() as cur:
-        # In key order, so two centers storing the same messages take their locks in one
-        # order and cannot deadlock.
-        ordered = sorted(alerts, key=lambda a: (a.alert_id, a.seq))
-        await cur.executemany(_INSERT_ALERT, [_alert_params(a) for a in ordered],
-                              returning=True)
-        async for result in cur.results():
-            stored.update(await result.fetchall())
-    new = []
-    for a in alerts:  # a second copy of a message in the same batch is a duplicate too
-        if stored[(a.alert_id, a.seq)] > 0:
-            stored[(a.alert_id, a.seq)] -= 1
-            new.append(a)
+        await cur.executemany(_INSERT_ALERT, [_alert_params(first[k]) for k in keys
+                                              if k in fresh])
+    new = [a for a in alerts if (key := (a.alert_id, a.seq)) in fresh and first[key] is a]
     snapshots = [(a.alert_id, a.seq, a.snapshot_jpeg) for a in new if a.snapshot_jpeg is not None]
     if snapshots:
         async with conn.cursor() as cur:
