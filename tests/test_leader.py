@@ -10,9 +10,12 @@ from typing import Any
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
+from center.paths import REPO
 from tests.browser import expect_image_loaded, new_page
 from tests.conftest import RunningCenter
 from tests.mqtt_helpers import Publisher, make_alert, tiny_jpeg, wait_until
+
+ARTIFACTS = REPO / "test-artifacts"
 
 pytestmark = pytest.mark.browser
 
@@ -131,6 +134,8 @@ def test_a_residents_case_shows_its_photo_words_contact_and_place(
     if leaflet:
         expect(detail.locator('[data-testid="detail-map"]')).to_have_attribute("data-map",
                                                                               "leaflet")
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "leader-resident-case-1600x1000.png"), full_page=True)
     assert errors == []
 
 

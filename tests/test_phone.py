@@ -455,6 +455,8 @@ def test_a_case_sent_back_is_flagged_on_the_card_with_why(
     _act(center, "op-01", ticket_id, action="dispatch", assignee_id=WORKER)
     expect(card.locator('[data-testid="card-sent-back"]')).to_contain_text(
         "曾被退回：车主承诺自行挪走")
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "phone-sent-back-375x812.png"))
     assert errors == []
 
 
@@ -470,6 +472,8 @@ def test_a_broadcast_is_shown_loudly_until_dismissed(browser: Browser,
     expect(message).to_contain_text("紧急通知")
     expect(message).to_contain_text("全体网格员到东门集合")
     expect(message).to_contain_text("op-01")
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "phone-broadcast-375x812.png"))
     message.locator(".banner-close").click()
     expect(page.locator("#phone-messages")).to_be_hidden()
     assert errors == []

@@ -45,6 +45,9 @@ function tilesUrl() {
 export async function drawMap(container, lat, lon, area = null) {
   const L = await loadLeaflet();
   if (!L || !container.isConnected) return false;
+  // Shown before the map is made: Leaflet measures its container once, and a hidden one is 0×0
+  // (the point and outline were then drawn into an empty SVG).
+  container.classList.add("has-map");
   const map = L.map(container, { zoomControl: false, attributionControl: false }).setView([lat, lon], 17);
   const tiles = tilesUrl();
   if (tiles) L.tileLayer(tiles, { maxZoom: 19 }).addTo(map);
@@ -54,7 +57,6 @@ export async function drawMap(container, lat, lon, area = null) {
   }
   L.circle([lat, lon], { radius: 25, color: "#f59e0b", weight: 2, fillOpacity: 0.2 }).addTo(map);
   L.circleMarker([lat, lon], { radius: 7, color: "#fff", weight: 2, fillColor: "#dc2626", fillOpacity: 1 }).addTo(map);
-  container.classList.add("has-map");
   container.dataset.map = "leaflet";
   return true;
 }
