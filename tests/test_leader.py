@@ -132,8 +132,11 @@ def test_a_residents_case_shows_its_photo_words_contact_and_place(
     expect(detail.locator('#timeline li[data-action="register"] .tl-photos img')).to_have_count(1)
     leaflet = center.client().get("/vendor/leaflet/dist/leaflet-src.esm.js").status_code == 200
     if leaflet:
-        expect(detail.locator('[data-testid="detail-map"]')).to_have_attribute("data-map",
-                                                                              "leaflet")
+        box = detail.locator('[data-testid="detail-map"]')
+        expect(box).to_have_attribute("data-map", "leaflet")
+        # Drawn at the box's size (a map made while its box was hidden draws into 0×0).
+        wait_until(lambda: box.evaluate("(el) => Number(el.querySelector('svg')"
+                                        "?.getAttribute('width')) > 0"), 5, "the map drawn")
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "leader-resident-case-1600x1000.png"), full_page=True)
     assert errors == []
