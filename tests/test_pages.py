@@ -92,7 +92,8 @@ def _publish_and_time(page: Page, pub: Publisher, alert) -> float:
     })""", str(alert.alert_id))
     sent = time.time() * 1000
     pub.alert(alert)
-    page.wait_for_function("window.__seenAt !== null", timeout=5_000)
+    # polled from here: wait_for_function evaluates a string, which the pages' CSP forbids
+    wait_until(lambda: page.evaluate("window.__seenAt !== null"), 5, "the alert on the wall")
     return (page.evaluate("window.__seenAt") - sent) / 1000
 
 
