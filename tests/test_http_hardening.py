@@ -96,6 +96,30 @@ def test_wrong_password_storm_does_not_stall_the_server(center: Any) -> None:
                           f" {one_check * 1000:.0f} ms)")
 
 
+def test_logins_beyond_the_hashing_queue_get_503(db_dsn: str, mqtt_broker: Any) -> None:
+    """One hash at a time and no queue: of four logins sent together, those that find the
+    slot taken are told to come back (503 + Retry-After) instead of piling up."""
+    settings = center_settings_for(db_dsn, mqtt_broker.port, auth={
+        "hash_concurrency": 1, "hash_queue": 0, "login_rate_person": "10000/minute",
+        "login_rate_ip": "10000/minute"})
+    with serve_center(settings) as running:
+        answers: list[httpx.Response] = []
+
+        def login() -> None:
+            with httpx.Client(base_url=running.url, timeout=60) as c:
+                answers.append(_wrong_login(c, "w-0111"))
+
+        threads = [threading.Thread(target=login) for _ in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(120)
+    codes = sorted(r.status_code for r in answers)
+    assert 401 in codes and 503 in codes and set(codes) <= {401, 503}, codes
+    busy = next(r for r in answers if r.status_code == 503)
+    assert busy.headers["retry-after"] == "1" and "retry" in busy.json()["detail"]
+
+
 # --- 2. proxy headers: only from configured proxies -----------------------------------------
 
 @pytest.fixture
