@@ -23,6 +23,7 @@ from pydantic import (
 )
 
 from center.protocol import EventCode, Ident
+from edge.yaml_lines import compose, line_of
 
 #: The detector's output vocabulary after class mapping (see models/registry.yaml).
 OUR_CLASSES = frozenset({"two_wheeler", "person", "vending_cue", "car"})
@@ -292,6 +293,22 @@ class ZoneConfig(_Strict):
         return self
 
 
+class CropConfig(_Strict):
+    """Extra detector passes over the camera's zones at a larger scale, so small and distant
+    objects are found (edge/detect/crops.py; cost and figures in docs/edge.md)."""
+
+    #: off: the whole frame only. zones: square windows over each zone's bounding region, at
+    #: least the model's input side. tiles: windows of ``tile_px`` over the zones' regions.
+    mode: Literal["off", "zones", "tiles"] = "off"
+    #: Tile side in frame pixels; unset: the model's input side (the detector sees native
+    #: pixels). Smaller tiles enlarge tiny objects further, at more passes per frame.
+    tile_px: int | None = Field(default=None, ge=32, le=4096)
+    #: Share of a window repeated in its neighbour, so an object cut by one is whole in another.
+    overlap: float = Field(default=0.2, ge=0.0, le=0.5)
+    #: Also analyse the whole frame, for objects larger than a window (as SAHI does).
+    full_frame: bool = True
+
+
 class CameraConfig(_Strict):
     id: Ident
     name: str = ""
@@ -299,6 +316,10 @@ class CameraConfig(_Strict):
     #: valid source: it behaves like a frozen camera, which is handy for demos and tests.
     source: str = Field(min_length=1)
     loop: bool = True
+    #: Files only: seconds of stream time to replay, then stop. A still image with a duration
+    #: is a frozen camera for that long (with ``loop: false`` and none it gives one frame,
+    #: which no dwell can build on); a video with ``loop: true`` loops until then.
+    duration_s: float | None = Field(default=None, gt=0.0)
     sample_fps: float = Field(default=1.0, ge=0.1, le=30.0)
     #: ``auto``: PyAV (decodes only what is sampled) for files and streams, OpenCV for devices.
     decoder: str = Field(default="auto", pattern=r"^(auto|pyav|opencv)$")
@@ -311,6 +332,9 @@ class CameraConfig(_Strict):
     #: Longest wait between reconnect attempts (the wait doubles from 1 s up to this).
     reconnect_max_s: float = Field(default=30.0, ge=1.0, le=3600.0)
     zones: list[ZoneConfig] = Field(default_factory=list)
+    #: Zone crops for small and distant objects; off by default (each window is one more
+    #: detector pass per frame).
+    crops: CropConfig = Field(default_factory=CropConfig)
 
     @model_validator(mode="after")
     def _unique_zone_ids(self) -> CameraConfig:
@@ -341,6 +365,20 @@ class MotionConfig(_Strict):
     window_s: float = Field(default=3.0, gt=0.0)
 
 
+class EvidenceConfig(_Strict):
+    """The clean full frame kept with each new alert (edge/evidence.py), training data for the
+    model loop (docs/models.md); the drawn snapshot and crop are unaffected."""
+
+    #: Send the frame the alert fired on, undrawn, with the frame's detections as pre-labels.
+    keep_frame: bool = True
+    #: Longest side of the kept frame in pixels (larger frames are shrunk).
+    frame_max_side: int = Field(default=1920, ge=320, le=4096)
+    frame_quality: int = Field(default=90, ge=50, le=100)
+    #: Privacy switch: blur detected people's heads and cars' plate band in the kept frame
+    #: before it leaves the edge. On by default (data minimisation, docs/models.md).
+    blur: bool = True
+
+
 class EdgeConfig(_Strict):
     edge_id: Ident
     broker: BrokerConfig = Field(default_factory=BrokerConfig)
@@ -359,6 +397,7 @@ class EdgeConfig(_Strict):
     state_dir: Path | None = None
     outbox: OutboxConfig = Field(default_factory=OutboxConfig)
     motion: MotionConfig = Field(default_factory=MotionConfig)
+    evidence: EvidenceConfig = Field(default_factory=EvidenceConfig)
     #: Apply configs pushed by the center on gridwatch/v1/config/{edge_id} (retained).
     accept_pushed_config: bool = True
     cameras: list[CameraConfig] = Field(min_length=1)
@@ -421,8 +460,9 @@ def load_config(path: str | Path) -> EdgeConfig:
     try:
         config = EdgeConfig.model_validate(raw)
     except ValidationError as exc:
+        root = compose(text)  # parsed above, so this cannot fail
         lines = [
-            f"{path}: {_key_path(err['loc'])}: {err['msg']}"
+            f"{path}:{line_of(root, err['loc'])}: {_key_path(err['loc'])}: {err['msg']}"
             + ("" if err["type"] == "missing" else f" (got {_short(err['input'])})")
             for err in exc.errors(include_url=False)
         ]

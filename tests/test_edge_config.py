@@ -105,3 +105,17 @@ def test_check_config_cli_exit_codes(tmp_path: Path) -> None:
     assert failed.exit_code == 1 and "edge_id" in failed.output
     usage = runner.invoke(edge_group, ["check-config"])
     assert usage.exit_code == 2
+
+
+def test_errors_name_the_line_of_the_bad_key(tmp_path: Path) -> None:
+    """A typo'd key points at its own line, a bad value at the line that holds it, and a rule
+    error inside a list of mappings at that item's line."""
+    text = VALID.replace("classes: [two_wheeler]", "classes: [two_wheeler]\n        dwel_s: 5")
+    text = text.replace("  - id: cam1\n", "  - id: cam1\n    sample_fps: 99\n")
+    path = write(tmp_path, text)
+    lines = text.splitlines()
+    message = error_of(path)
+    typo = next(i for i, line in enumerate(lines, 1) if "dwel_s" in line)
+    fps = next(i for i, line in enumerate(lines, 1) if "sample_fps" in line)
+    assert f"{path}:{typo}: cameras[0].zones[0].dwel_s: Extra inputs" in message, message
+    assert f"{path}:{fps}: cameras[0].sample_fps:" in message, message
