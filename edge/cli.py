@@ -11,7 +11,8 @@ from pathlib import Path
 
 import click
 
-from edge.config import ConfigError, load_config
+from edge.config import ConfigError, _key_path, load_config
+from edge.yaml_lines import compose, line_of
 
 
 @click.group("edge")
@@ -21,16 +22,33 @@ def edge_group() -> None:
 
 @edge_group.command("check-config")
 @click.argument("config_file", type=click.Path(dir_okay=False, path_type=Path))
-def check_config(config_file: Path) -> None:
-    """Validate CONFIG_FILE and say what is wrong, with the key path and line."""
+@click.option("--no-sources", is_flag=True,
+              help="Do not open the camera sources (by default each must deliver a frame "
+                   "within its timeout_s).")
+def check_config(config_file: Path, no_sources: bool) -> None:
+    """Validate CONFIG_FILE and say what is wrong, with the line and key path; then check
+    that the detector's model is known and its weights are there, and that every camera
+    source delivers a frame. Exit 0 when all holds, 1 with one line per problem."""
+    from edge.checks import check_sources
+    from edge.detect import check_model
+
     try:
         config = load_config(config_file)
     except ConfigError as exc:
         click.echo(str(exc), err=True)
         sys.exit(1)
+    problems = [(("detector", key), text) for key, text in check_model(config.detector)]
+    if not no_sources:
+        problems += check_sources(config)
+    if problems:
+        root = compose(config_file.read_text(encoding="utf-8"))
+        click.echo("\n".join(f"{config_file}:{line_of(root, loc)}: {_key_path(loc)}: {text}"
+                             for loc, text in problems), err=True)
+        sys.exit(1)
     zones = sum(len(c.zones) for c in config.cameras)
+    sources = "sources not opened" if no_sources else "every source delivered a frame"
     click.echo(f"OK {config_file}: edge {config.edge_id}, {len(config.cameras)} cameras, "
-               f"{zones} zones")
+               f"{zones} zones, model {config.detector.model}, {sources}")
 
 
 @edge_group.command("run")
@@ -64,3 +82,54 @@ def run_command(config_file: Path, until_eof: bool, speed: float, record_dir: Pa
         sys.exit(1)
     click.echo(f"analysed {stats.frames_analysed} frames, dropped {stats.frames_dropped}, "
                f"sent {stats.alerts_sent} alerts")
+
+
+@click.command("eval")
+@click.argument("set_path", metavar="SET", type=click.Path(exists=True, path_type=Path))
+@click.option("--case", "cases", multiple=True, help="Only this case id (repeatable).")
+@click.option("--quick", is_flag=True, help="Only the cases marked quick: true.")
+@click.option("--detector-threshold", type=click.FloatRange(0, 1),
+              help="Override detector.score_threshold for every case.")
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
+              help="Override an edge config key (detector.imgsz=640, motion.tracker=none) or, "
+                   "as camera.KEY, every case's camera key (camera.sample_fps=2). Repeatable.")
+@click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Also write the report as JSON to this file ('-': JSON on stdout instead).")
+@click.option("--baseline", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="A recorded --json report: exit 1 if any gated figure is worse.")
+@click.option("-v", "--verbose", is_flag=True, help="The edge's own log lines too.")
+def eval_command(set_path: Path, cases: tuple[str, ...], quick: bool,
+                 detector_threshold: float | None, overrides: tuple[str, ...],
+                 json_path: Path | None, baseline: Path | None, verbose: bool) -> None:
+    """Run the edge offline on the labelled set SET (a YAML file or a folder with set.yaml)
+    and print event precision, recall, false alarms per camera-hour, time to alert, and the
+    detector's per-class recall/precision on labelled boxes (docs/detection.md)."""
+    import json
+
+    from edge.eval.labels import load_set
+    from edge.eval.run import evaluate, format_report, parse_overrides, regressions, report
+
+    logging.basicConfig(level=logging.WARNING)
+    logging.getLogger("edge").setLevel(logging.INFO if verbose else logging.WARNING)
+    try:
+        eval_set, folder = load_set(set_path)
+        extra = parse_overrides(list(overrides))
+        if detector_threshold is not None:
+            extra.setdefault("detector", {})["score_threshold"] = detector_threshold
+        results = evaluate(eval_set, folder, overrides=extra, only=list(cases), quick=quick)
+    except (ConfigError, ValueError, FileNotFoundError, KeyError) as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(1)
+    doc = report(eval_set, results, extra)
+    if json_path is not None and str(json_path) == "-":
+        click.echo(json.dumps(doc, indent=1))
+    else:
+        click.echo(format_report(doc))
+        if json_path is not None:
+            json_path.write_text(json.dumps(doc, indent=1) + "\n", encoding="utf-8")
+    if baseline is not None:
+        worse = regressions(doc, json.loads(baseline.read_text(encoding="utf-8")))
+        for line in worse:
+            click.echo(f"worse than {baseline}: {line}", err=True)
+        if worse:
+            sys.exit(1)

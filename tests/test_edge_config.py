@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
+from click.testing import CliRunner, Result
 
 from edge.cli import edge_group
 from edge.config import ConfigError, load_config
+from simulators.local_services import free_port
+from tests.conftest import shared
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "edge" / "defaults" / "example.yaml"
+VTEST = "media/vtest.avi"
 
 VALID = """\
 edge_id: e1
@@ -97,7 +101,7 @@ def test_duplicate_ids_rejected(tmp_path: Path) -> None:
 
 def test_check_config_cli_exit_codes(tmp_path: Path) -> None:
     runner = CliRunner()
-    ok = runner.invoke(edge_group, ["check-config", str(write(tmp_path, VALID))])
+    ok = runner.invoke(edge_group, ["check-config", "--no-sources", str(write(tmp_path, VALID))])
     assert ok.exit_code == 0 and ok.output.startswith("OK"), ok.output
     bad = tmp_path / "bad.yaml"
     bad.write_text(VALID.replace("edge_id: e1", "edge_id: 'bad id'"))
@@ -119,3 +123,80 @@ def test_errors_name_the_line_of_the_bad_key(tmp_path: Path) -> None:
     fps = next(i for i, line in enumerate(lines, 1) if "sample_fps" in line)
     assert f"{path}:{typo}: cameras[0].zones[0].dwel_s: Extra inputs" in message, message
     assert f"{path}:{fps}: cameras[0].sample_fps:" in message, message
+
+
+# --- check-config beyond the YAML: model, weights, sources ----------------------------------
+
+CHECKED = """\
+edge_id: e1
+detector:
+  model: nanodet-m-416-coco
+cameras:
+  - id: cam1
+    source: {source}
+    timeout_s: 5
+    zones:
+      - id: z1
+        polygon: [[0.1, 0.1], [0.9, 0.1], [0.9, 0.9]]
+        rules: [{{type: illegal_parking}}]
+"""
+
+
+def check(path: Path, *args: str) -> Result:
+    return CliRunner().invoke(edge_group, ["check-config", *args, str(path)])
+
+
+def line_with(text: str, needle: str) -> int:
+    return next(i for i, line in enumerate(text.splitlines(), 1) if needle in line)
+
+
+def test_check_config_opens_a_real_clip_and_the_model() -> None:
+    """The shipped example: its model is registered, its weights are there, its clip plays."""
+    result = check(EXAMPLE)
+    assert result.exit_code == 0, result.output
+    assert "model nanodet-m-416-coco" in result.output
+    assert "every source delivered a frame" in result.output
+
+
+def test_check_config_unknown_model_fails_on_its_line(tmp_path: Path) -> None:
+    text = CHECKED.format(source=shared(VTEST)).replace("nanodet-m-416-coco", "nanodet-m-416")
+    path = write(tmp_path, text)
+    result = check(path, "--no-sources")
+    assert result.exit_code == 1, result.output
+    assert (f"{path}:{line_with(text, 'model:')}: detector.model: unknown model "
+            f"'nanodet-m-416'") in result.output
+    assert "nanodet-m-416-coco" in result.output  # the names that do exist
+
+
+def test_check_config_missing_weights_fail(tmp_path: Path) -> None:
+    text = CHECKED.format(source=shared(VTEST)).replace(
+        "model: nanodet-m-416-coco", f"model: nanodet-m-416-coco\n  path: {tmp_path}/best.onnx")
+    path = write(tmp_path, text)
+    result = check(path, "--no-sources")
+    assert result.exit_code == 1, result.output
+    assert (f"{path}:{line_with(text, 'path:')}: detector.path: model 'nanodet-m-416-coco': "
+            f"missing weights {tmp_path}/best.onnx") in result.output
+
+
+def test_check_config_unreachable_rtsp_fails_fast_and_no_sources_skips_it(
+        tmp_path: Path) -> None:
+    """Nothing listens on the port: the refusal is reported at once (well inside the
+    camera's 5 s timeout), with the password redacted; ``--no-sources`` does not open it."""
+    source = f"rtsp://admin:s3cret@127.0.0.1:{free_port()}/stream1"
+    text = CHECKED.format(source=source)
+    path = write(tmp_path, text)
+    started = time.monotonic()
+    result = check(path)
+    took = time.monotonic() - started
+    assert result.exit_code == 1, result.output
+    assert f"{path}:{line_with(text, 'source:')}: cameras[0].source: camera cam1:" in result.output
+    assert "Connection refused" in result.output and "s3cret" not in result.output
+    assert took < 5, took
+    skipped = check(path, "--no-sources")
+    assert skipped.exit_code == 0 and "sources not opened" in skipped.output, skipped.output
+
+
+def test_check_config_missing_file_source_fails(tmp_path: Path) -> None:
+    path = write(tmp_path, CHECKED.format(source="gone.mp4"))
+    result = check(path)
+    assert result.exit_code == 1 and "file not found" in result.output, result.output

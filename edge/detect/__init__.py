@@ -24,8 +24,8 @@ from edge.detect.base import Detections, Detector
 if TYPE_CHECKING:
     from edge.config import DetectorConfig
 
-__all__ = ["BACKENDS", "Detections", "Detector", "load_detector", "load_from_config",
-           "model_names"]
+__all__ = ["BACKENDS", "Detections", "Detector", "check_model", "load_detector",
+           "load_from_config", "model_min_scores", "model_names"]
 
 #: backend name (``backend:`` in models/registry.yaml) -> "module:class".
 BACKENDS: dict[str, str] = {
@@ -43,6 +43,14 @@ def _registry() -> dict[str, dict[str, Any]]:
 
 def model_names() -> list[str]:
     return sorted(_registry())
+
+
+def model_min_scores(name: str) -> dict[str, float]:
+    """The registry entry's per-class ``min_score`` defaults (our class -> score; ``rider``:
+    the least score of a person box that makes a two-wheeler ridden); {} when it has none,
+    so an unknown model falls back to the rules' own default instead of failing here."""
+    entry = _registry().get(name) or {}
+    return {str(k): float(v) for k, v in (entry.get("min_score") or {}).items()}
 
 
 def resolve_path(path: str) -> Path:
@@ -69,21 +77,28 @@ def _class_map(value: Any, name: str) -> dict[str, str]:
     return {str(k): str(v) for k, v in value.items()}
 
 
-def _weights(name: str, entry: dict[str, Any], override: str | Path | None) -> Path:
+def _weights_path(name: str, entry: dict[str, Any], override: str | Path | None) -> Path:
+    """Where the weights should be (not checked); raises when nothing names them."""
     if override is not None:
-        path = Path(override).expanduser()
-        if not path.exists():
-            raise FileNotFoundError(f"model {name!r}: missing weights {path} (detector.path)")
-        return path
+        return Path(override).expanduser()
     if not entry.get("path"):
         raise FileNotFoundError(f"model {name!r} has no path in {REGISTRY_FILE}; give the file "
                                 f"as detector.path in the edge config")
-    path = resolve_path(str(entry["path"]))
+    return resolve_path(str(entry["path"]))
+
+
+def _missing_weights(name: str, path: Path, override: str | Path | None) -> str:
+    where = "detector.path" if override is not None else f"path in {REGISTRY_FILE}"
+    return f"model {name!r}: missing weights {path} ({where})"
+
+
+def _weights(name: str, entry: dict[str, Any], override: str | Path | None) -> Path:
+    path = _weights_path(name, entry, override)
     if path.exists():
         return path
-    if entry.get("download") == "ultralytics":
+    if override is None and entry.get("download") == "ultralytics":
         return _download_ultralytics_asset(name, path)
-    raise FileNotFoundError(f"model {name!r}: missing weights {path} (path in {REGISTRY_FILE})")
+    raise FileNotFoundError(_missing_weights(name, path, override))
 
 
 def _download_ultralytics_asset(name: str, path: Path) -> Path:
@@ -137,6 +152,41 @@ def load_detector(name: str, *, threads: int = 1, score_threshold: float = 0.35,
                        threads=threads, iou_threshold=iou_threshold,
                        imgsz=imgsz or (entry.get("imgsz") if path is None else None),
                        max_batch=max_batch, **backend_options)
+
+
+def check_model(config: DetectorConfig) -> list[tuple[str, str]]:
+    """Why ``load_from_config`` would fail, found without loading a backend or downloading
+    anything (``edge check-config``): an unknown model or backend, missing weights, a missing
+    labelmap or class-map file. Each problem comes with the ``detector`` key it is about
+    (``model`` or ``path``); empty when the model can load."""
+    registry = _registry()
+    name = config.model
+    if name not in registry:
+        return [("model", (f"unknown model {name!r} (known in {REGISTRY_FILE}: "
+                          f"{sorted(registry)})"))]
+    entry = registry[name]
+    problems = []
+    if entry.get("backend") not in BACKENDS:
+        problems.append(("model", (f"model {name!r} uses unknown backend "
+                                  f"{entry.get('backend')!r} (known: {sorted(BACKENDS)})")))
+    key = "model" if config.path is None else "path"
+    try:
+        path = _weights_path(name, entry, config.path)
+    except FileNotFoundError as exc:
+        problems.append((key, str(exc)))
+    else:
+        if not path.exists():
+            later = (" (ultralytics would try to download it at start; that needs internet "
+                     "access)" if config.path is None and entry.get("download") else "")
+            problems.append((key, _missing_weights(name, path, config.path) + later))
+    files = [("labelmap", entry.get("labelmap"))]
+    if config.class_map is None and isinstance(entry.get("class_map"), str):
+        files.append(("class_map", entry["class_map"]))
+    for what, value in files:
+        if value and not resolve_path(str(value)).is_file():
+            problems.append(("model", (f"model {name!r}: {what} file "
+                                      f"{resolve_path(str(value))} is missing")))
+    return problems
 
 
 def load_from_config(config: DetectorConfig) -> Detector:
