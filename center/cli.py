@@ -231,10 +231,11 @@ def demo(port: int, data_dir: Path | None, no_bots: bool) -> None:
 
 
 def _attach_edge() -> None:
-    from edge.cli import edge_group
+    from edge.cli import edge_group, eval_command
     from simulators.cli import sim_group
 
     cli.add_command(edge_group, "edge")
+    cli.add_command(eval_command, "eval")
     cli.add_command(sim_group, "sim")
 
 

@@ -155,9 +155,12 @@ class CameraCapture(threading.Thread):
         wall_zero = datetime.now(UTC)
         still = path.suffix.lower() in IMAGE_SUFFIXES
         frames = self._still(path) if still else self._video(path)
+        end = self.camera.duration_s
         for image, ts in frames:
             if self._stop_event.is_set():
                 return
+            if end is not None and ts >= end:
+                break
             self._pace(started, ts)
             if self.state is None:
                 self._set_state("online", "still image" if still else "")
@@ -178,7 +181,9 @@ class CameraCapture(threading.Thread):
             self.health.arrival(n * self._period, live=False)
             yield image, n * self._period
             n += 1
-            if not self.camera.loop:
+            if not self.camera.loop and self.camera.duration_s is None:
+                log.warning("camera=%s still image with loop: false and no duration_s: one "
+                            "frame only, so no dwell can build (set duration_s)", self.camera.id)
                 return
 
     def _video(self, path: Path) -> Iterator[tuple[np.ndarray, float]]:
