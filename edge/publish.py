@@ -16,6 +16,7 @@ config the center pushes to ``on_config`` (the runner validates and applies it).
 from __future__ import annotations
 
 import logging
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -51,6 +52,9 @@ log = logging.getLogger(__name__)
 
 RECONNECT_MIN_S = 1
 RECONNECT_MAX_S = 30
+#: Once retries are RECONNECT_MAX_S apart, one failed connect in this many is logged (every
+#: 5 minutes): a broker down all night is a few hundred lines, not thousands.
+FAILURES_PER_LOG = 10
 
 
 def to_alert(edge_id: str, evidence: Evidence) -> Alert:
@@ -151,6 +155,11 @@ class MqttPublisher:
         self._lock = threading.Condition()
         self.connected = threading.Event()
         self._closing = False
+        #: The wait paho takes before its next connect attempt, mirrored from its rule (start
+        #: at RECONNECT_MIN_S, double per failure up to RECONNECT_MAX_S, reset on CONNACK) so
+        #: the log can say when it retries; None while connected.
+        self._retry_s: float | None = None
+        self._failures = 0
         client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2,
                              client_id=f"gridwatch-edge-{edge_id}", clean_session=False)
         client.will_set(edge_status_topic(edge_id),
@@ -160,6 +169,7 @@ class MqttPublisher:
         client.reconnect_delay_set(RECONNECT_MIN_S, RECONNECT_MAX_S)
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
+        client.on_connect_fail = self._on_connect_fail
         client.on_publish = self._on_publish
         client.on_message = self._on_message
         client.max_inflight_messages_set(max(self._max_inflight, 20) + 20)  # + status messages
@@ -217,6 +227,7 @@ class MqttPublisher:
             return
         log.info("edge=%s MQTT connected to %s:%s", self.edge_id, self._broker.host,
                  self._broker.port)
+        self._retry_s, self._failures = None, 0
         if self._on_config is not None:
             client.subscribe(edge_config_topic(self.edge_id), qos=QOS_RELIABLE)
         hello = EdgeStatus(edge_id=self.edge_id, state="online", at=_now())
@@ -237,7 +248,33 @@ class MqttPublisher:
                        properties: object) -> None:
         self.connected.clear()
         if not self._closing:
-            log.warning("edge=%s MQTT disconnected (%s); paho reconnects", self.edge_id, reason)
+            log.warning("edge=%s MQTT connection to %s:%s lost (%s); retrying in %.0f s; %s",
+                        self.edge_id, self._broker.host, self._broker.port, reason,
+                        self._next_retry(), self._where_alerts_wait())
+
+    def _on_connect_fail(self, client: mqtt.Client, userdata: object) -> None:
+        """paho calls this from inside its ``except OSError`` around the connect attempt, so
+        the exception being handled is the reason (refused, unreachable, DNS, TLS)."""
+        error = sys.exc_info()[1]
+        reason = f"{type(error).__name__}: {error}" if error else "reason unknown"
+        self._failures += 1
+        retry = self._next_retry()
+        if retry < RECONNECT_MAX_S or self._failures % FAILURES_PER_LOG == 0:
+            log.warning("edge=%s cannot connect to MQTT broker %s:%s (%s); retrying in %.0f s "
+                        "(attempt %d); %s", self.edge_id, self._broker.host, self._broker.port,
+                        reason, retry, self._failures, self._where_alerts_wait())
+
+    def _next_retry(self) -> float:
+        self._retry_s = (RECONNECT_MIN_S if self._retry_s is None
+                         else min(self._retry_s * 2, RECONNECT_MAX_S))
+        return self._retry_s
+
+    def _where_alerts_wait(self) -> str:
+        """Only a ``state_dir`` makes "queued on disk" true; say so either way."""
+        if self.store.path is not None:
+            return f"alerts are queued on disk in {self.store.path} until then"
+        return ("alerts are held in memory until then and lost if the edge stops "
+                "(no state_dir)")
 
     def _on_publish(self, client: mqtt.Client, userdata: object, mid: int,
                     reason: mqtt.ReasonCode, properties: object) -> None:
@@ -336,9 +373,12 @@ class MqttPublisher:
         if self._sender is not None:
             self._sender.join(5)
         left = self.store.pending()
-        if left:
-            log.warning("edge=%s %d alerts not yet acknowledged stay queued on disk for the next "
-                        "start", self.edge_id, left)
+        if left and self.store.path is not None:
+            log.warning("edge=%s %d alerts not yet acknowledged stay queued on disk in %s for "
+                        "the next start", self.edge_id, left, self.store.path)
+        elif left:
+            log.error("edge=%s %d alerts not yet acknowledged are LOST: they were held in "
+                      "memory (set state_dir to keep them across restarts)", self.edge_id, left)
         self._client.disconnect()
         self._client.loop_stop()
 
