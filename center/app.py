@@ -32,6 +32,7 @@ from center.api import (
     open311,
     pages,
     tickets,
+    verdicts,
 )
 from center.api import auth as auth_api
 from center.api.deps import Center, RateLimits
@@ -162,8 +163,8 @@ def create_app(settings: CenterSettings, *, clock: Clock | None = None,
                   docs_url=None, redoc_url=None)  # /docs from /vendor: center/api/pages.py
     guard.install(app, img_sources=settings.http.csp_img_sources)
     app.state.settings = settings  # the engineer API publishes zone edits to the broker
-    for module in (auth_api, alerts, tickets, intake, district, indicators, open311, engineer,
-                   pages):
+    for module in (auth_api, alerts, tickets, verdicts, intake, district, indicators, open311,
+                   engineer, pages):
         app.include_router(module.router)
     if settings.cors_origins:  # closed by default: only the center's own pages call the API
         app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins,

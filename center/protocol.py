@@ -287,7 +287,8 @@ class EdgeConfigState(_Message):
 
 # --- center -> screens ------------------------------------------------------------------------
 
-WsEventType = Literal["hello", "alert", "ticket", "camera_status", "emergency", "broadcast"]
+WsEventType = Literal["hello", "alert", "ticket", "camera_status", "emergency", "broadcast",
+                      "verdict"]
 
 
 class WsEvent(_Versioned):

@@ -1,0 +1,157 @@
+"""Verdicts on alerts and cases: confirmed, or a false alarm and why (center/verdicts.py).
+
+A verdict is a write like a ticket action and is scoped the same way (center/auth.py): a worker
+judges only the cases assigned to them, a leader their area's, department staff their event
+types', operators and admins everything; engineers only read. A false alarm on an open case may
+void it in the same step (``void``), through the state machine's own ``void`` transition: the
+verdict and the void land together or not at all."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+from uuid import UUID
+
+from fastapi import APIRouter, HTTPException, Query
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from center import verdicts
+from center.api.deps import Actor, Center, CenterDep
+from center.auth import Principal
+from center.tickets import service
+from center.tickets.states import IllegalTransition
+
+router = APIRouter(prefix="/api/v1/verdicts", tags=["verdicts"])
+
+
+class VerdictIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    #: What is judged: one alert, or a whole case (each of its alerts).
+    alert_id: UUID | None = None
+    ticket_id: int | None = Field(default=None, ge=1)
+    verdict: verdicts.Kind
+    #: Required for a false alarm, refused for a confirmation.
+    reason: str | None = Field(default=None, pattern="^(" + "|".join(verdicts.REASONS) + ")$")
+    note: str = Field(default="", max_length=2000)
+    #: A false alarm on an open case: void the case too (operators and leaders; the state
+    #: machine decides, 409 and nothing stored when it does not allow it).
+    void: bool = False
+
+    @model_validator(mode="after")
+    def _consistent(self) -> VerdictIn:
+        if (self.alert_id is None) == (self.ticket_id is None):
+            raise ValueError("give exactly one of alert_id (one alert) or ticket_id (a case)")
+        if self.verdict == "false_alarm" and self.reason is None:
+            raise ValueError(f"a false alarm needs a reason: one of {', '.join(verdicts.REASONS)}")
+        if self.verdict == "confirmed" and (self.reason is not None or self.void):
+            raise ValueError("a confirmed alert takes no reason and voids nothing")
+        return self
+
+
+def _check_may_judge(center: Center, actor: Principal, subject: verdicts.Subject,
+                     ticket: service.Ticket | None) -> None:
+    if actor.role == "engineer":
+        raise HTTPException(403, f"engineers only read; {actor.id} cannot judge alerts"
+                                 " (needs a worker, leader, department staff or operator)")
+    d = center.ctx.district
+    if ticket is not None:
+        if not actor.sees_ticket(d, ticket.micro_grid_id, ticket.event_type, ticket.assignee_id):
+            raise HTTPException(403, actor.why_not_ticket(d, ticket.id))
+        return
+    # An alert that opened no case: judged by whoever would see a case at that camera.
+    micro_grid = d.micro_grid_of(subject.camera_id or "")
+    if not actor.sees_ticket(d, micro_grid, subject.event_type, None):
+        raise HTTPException(403, f"alert {subject.alert_id} (camera {subject.camera_id}) is"
+                                 f" outside what {actor.id} ({actor.role}) may judge")
+
+
+async def _subjects(conn: Any, body: VerdictIn
+                    ) -> tuple[list[verdicts.Subject], service.Ticket | None]:
+    """What the verdict covers, and the case it belongs to (locked), or 404."""
+    if body.alert_id is not None:
+        subject = await verdicts.alert_subject(conn, body.alert_id)
+        if subject is None:
+            raise HTTPException(404, f"no alert {body.alert_id}")
+        ticket = None
+        if subject.ticket_id is not None:
+            ticket = await service.get(conn, subject.ticket_id, for_update=True)
+            subject = verdicts.Subject(subject.alert_id, ticket.id, subject.camera_id,
+                                       subject.zone_id, subject.event_type,
+                                       ticket.micro_grid_id, subject.started_at)
+        return [subject], ticket
+    assert body.ticket_id is not None
+    try:
+        ticket = await service.get(conn, body.ticket_id, for_update=True)
+    except service.TicketNotFound as exc:
+        raise HTTPException(404, str(exc)) from None
+    return await verdicts.case_subjects(conn, ticket), ticket
+
+
+@router.post("", status_code=201,
+             responses={401: {}, 403: {}, 404: {},
+                        409: {"description": "void not allowed in the case's state"}})
+async def judge(center: CenterDep, actor: Actor, body: VerdictIn) -> dict[str, Any]:
+    """Record a verdict on an alert or a case (replacing the current one; history is kept),
+    and with ``void`` void the open case in the same transaction."""
+    role = center.role(actor.id)
+    change = None
+    async with center.pool.connection() as conn, conn.transaction():
+        subjects, ticket = await _subjects(conn, body)
+        _check_may_judge(center, actor, subjects[0], ticket)
+        if body.void:
+            if ticket is None:
+                raise HTTPException(422, f"alert {body.alert_id} has no case to void")
+            try:
+                change = await service.apply(conn, center.ctx, ticket.id, "void",
+                                             actor_id=actor.id, role=role, note=body.note)
+            except IllegalTransition as exc:
+                raise HTTPException(409, str(exc)) from None
+        made = await verdicts.record(
+            conn, subjects, verdict=body.verdict, reason=body.reason, note=body.note,
+            actor_id=actor.id, role=role, at=center.ctx.clock.now())
+    if change is not None:
+        center.announce(change)
+    first = made[0]
+    data = {"ticket_id": first.ticket_id, "alert_ids": [str(v.alert_id) for v in made
+                                                         if v.alert_id],
+            "verdict": first.verdict, "reason": first.reason, "camera_id": first.camera_id,
+            "zone_id": first.zone_id, "event_type": first.event_type,
+            "micro_grid_id": first.micro_grid_id, "actor_id": first.actor_id,
+            "role": first.role, "at": first.at.isoformat(),
+            "assignee_id": ticket.assignee_id if ticket else None}
+    center.hub.publish("verdict", data,
+                       recipients={ticket.assignee_id} if ticket and ticket.assignee_id else ())
+    return {**data, "verdicts": [v.as_dict() for v in made],
+            "ticket": center.views.ticket(change.ticket) if change else None}
+
+
+@router.get("", responses={401: {}, 403: {}, 404: {}})
+async def list_verdicts(
+    center: CenterDep, actor: Actor,
+    ticket_id: Annotated[int | None, Query(ge=1)] = None,
+    alert_id: UUID | None = None,
+    current: Annotated[bool, Query(description="only the current verdicts")] = False,
+) -> list[dict[str, Any]]:
+    """The verdicts on a case or an alert, newest first, the replaced ones included unless
+    ``current``; for whoever may see that case."""
+    if (ticket_id is None) == (alert_id is None):
+        raise HTTPException(422, "give exactly one of ticket_id or alert_id")
+    d = center.ctx.district
+    async with center.pool.connection() as conn:
+        if alert_id is not None:
+            subject = await verdicts.alert_subject(conn, alert_id)
+            if subject is None:
+                raise HTTPException(404, f"no alert {alert_id}")
+            ticket_id = subject.ticket_id
+            if ticket_id is None and not actor.sees_ticket(
+                    d, d.micro_grid_of(subject.camera_id or ""), subject.event_type, None):
+                raise HTTPException(403, f"alert {alert_id} is outside what {actor.id} sees")
+        if ticket_id is not None:
+            try:
+                t = await service.get(conn, ticket_id)
+            except service.TicketNotFound as exc:
+                raise HTTPException(404, str(exc)) from None
+            if not actor.sees_ticket(d, t.micro_grid_id, t.event_type, t.assignee_id):
+                raise HTTPException(403, actor.why_not_ticket(d, t.id))
+        rows = await verdicts.history(conn, ticket_id=None if alert_id else ticket_id,
+                                      alert_id=alert_id, current_only=current)
+    return [v.as_dict() for v in rows]
