@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, HTTPException, Query, Response
 
-from center import indicators
+from center import indicators, verdicts
 from center.api.deps import Actor, CenterDep, ImageActor
 from center.auth import Principal
 from center.indicators import COLUMNS, IndicatorError, IndicatorRow, Level, Period, Window
@@ -227,3 +227,52 @@ async def cases_hourly(
             "series": [{"event_type": code, "event_name": center.views.event_name(code),
                         "counts": values, "total": sum(values)}
                        for code, values in sorted(series.items())]}
+
+
+#: The false-alarm CSV's columns: one row per local day, camera, zone and event type.
+FALSE_ALARM_COLUMNS: tuple[str, ...] = (
+    "day", "camera_id", "camera_name", "zone_id", "event_type", "judged", "confirmed",
+    "false_alarms", "false_alarm_share", *(f"reason_{r}" for r in verdicts.REASONS))
+
+
+@router.get("/indicators/false-alarms",
+            responses={200: {"content": {"text/csv": {}}}, 401: {}, 403: {}, 422: {}})
+async def false_alarms(
+    center: CenterDep,
+    actor: ImageActor,  # a CSV download link is a signed URL
+    period: PeriodQ = None,
+    on: DateQ = None,
+    start: FromQ = None,
+    end: ToQ = None,
+    format: Fmt = "json",  # noqa: A002 - the public query parameter's name
+) -> Any:
+    """Verdicts on camera alerts per day (of the alert, district time zone), camera and zone:
+    how many were confirmed and how many were false alarms, and why (docs/indicators.md, "False
+    alarms"). Leaders get their area's cameras; operators, admins and engineers all."""
+    leader = actor.role in ("grid_leader", "micro_grid_leader")
+    if not leader:
+        _district_reader(actor, "false-alarm counts")
+    window = _window(center, period, on, start, end, series=False)
+    async with center.pool.connection() as conn:
+        days = await verdicts.per_camera_day(conn, window.start, window.end, window.tz.key)
+    d = center.ctx.district
+    if leader:
+        days = [x for x in days if actor.leads_area(d, d.micro_grid_of(x.camera_id) or "")]
+    rows = []
+    for x in days:
+        judged = x.confirmed + x.false_alarms
+        cam = d.cameras.get(x.camera_id)
+        rows.append({"day": x.day, "camera_id": x.camera_id,
+                     "camera_name": cam.name if cam else None, "zone_id": x.zone_id,
+                     "event_type": x.event_type, "judged": judged, "confirmed": x.confirmed,
+                     "false_alarms": x.false_alarms,
+                     "false_alarm_share": round(x.false_alarms / judged, 4) if judged else None,
+                     **{f"reason_{r}": x.reasons.get(r, 0) for r in verdicts.REASONS}})
+    if format == "csv":
+        return _csv(rows, FALSE_ALARM_COLUMNS, _filename("false_alarms", window))
+    per_camera: dict[str, int] = {}
+    for r in rows:
+        per_camera[r["camera_id"]] = per_camera.get(r["camera_id"], 0) + r["false_alarms"]
+    return {"from": window.start.isoformat(), "to": window.end.isoformat(),
+            "timezone": window.tz.key, "false_alarms": sum(per_camera.values()),
+            "per_camera": per_camera, "rows": rows}
