@@ -17,6 +17,7 @@ const SHELL = [
   "/static/account.js",
   "/static/account.css",
   "/static/phone-text.js",
+  "/static/verdict.js",
   "/static/style.css",
   "/static/phone.css",
   "/static/icons/icon-192.png",

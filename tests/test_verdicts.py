@@ -11,6 +11,10 @@ import time
 import uuid
 from typing import Any
 
+import pytest
+from playwright.sync_api import Browser, expect
+
+from tests.browser import new_page
 from tests.conftest import RunningCenter
 from tests.mqtt_helpers import Publisher, make_alert, wait_until
 
@@ -146,3 +150,86 @@ def test_false_alarms_are_counted_per_camera_and_zone(center: RunningCenter, mqt
                                       ).json()["per_camera"].get("cam-vn-01") is None
     assert center.client("w-0111").get("/api/v1/indicators/false-alarms?period=day"
                                        ).status_code == 403
+
+
+@pytest.mark.browser
+def test_a_false_alarm_marked_on_the_wall_counts_on_every_wall(
+        browser: Browser, center: RunningCenter, mqtt_broker) -> None:
+    """An operator marks an alert a false alarm on the wall (the dialog: reason, void the
+    case); the wall's KPI and the camera's badge count it, and a second wall screen, which did
+    nothing, shows the new count from the pushed verdict."""
+    walls = []
+    for person in ("op-01", "eng-01"):
+        page, errors = new_page(browser, 1920, 1080, center=center, person_id=person)
+        page.goto(f"{center.url}/wall?lang=en")
+        expect(page.locator("#ws-status")).to_have_attribute("data-state", "online",
+                                                             timeout=10_000)
+        expect(page.locator("#kpi-false-alarms [data-kpi-value]")).to_have_text("0")
+        walls.append((page, errors))
+    case = _open_case(center, mqtt_broker.port)
+    (page, errors), (other, other_errors) = walls
+    item = page.locator(f'.alert-item[data-alert-id="{case["alert_id"]}"]')
+    expect(item).to_be_visible(timeout=10_000)
+    # Engineers only read: no button on their wall.
+    expect(other.locator(f'.alert-item[data-alert-id="{case["alert_id"]}"]')).to_be_visible()
+    expect(other.locator(".alert-judge")).to_have_count(0)
+
+    item.locator(".alert-judge").click()
+    dialog = page.locator("#verdict-dialog")
+    expect(dialog).to_be_visible()
+    dialog.get_by_role("button", name="False alarm").click()
+    dialog.get_by_test_id("verdict-reason").select_option("rider")
+    expect(dialog.get_by_test_id("verdict-void")).to_be_checked()  # the case is still open
+    dialog.get_by_test_id("verdict-submit").click()
+    expect(dialog).to_be_hidden()
+
+    for p in (page, other):
+        expect(p.locator("#kpi-false-alarms [data-kpi-value]")).to_have_text("1")
+        badge = p.locator('#camera-list [data-camera-id="cam-vn-01"] .cam-false-alarms')
+        expect(badge).to_have_text("false 1")
+        expect(p.locator(f'.alert-item[data-alert-id="{case["alert_id"]}"] .alert-verdict')
+               ).to_have_text("False alarm: someone riding it")
+    # The case was voided in the same step: it leaves the open list.
+    expect(page.locator(f'#ticket-rows tr[data-ticket-id="{case["id"]}"]')).to_have_count(0)
+    stored = center.client("op-01").get(f"{VERDICTS}?alert_id={case['alert_id']}").json()
+    assert [(v["verdict"], v["reason"], v["actor_id"]) for v in stored] == [
+        ("false_alarm", "rider", "op-01")]
+    assert center.client("op-01").get(f"/api/v1/tickets/{case['id']}").json()["state"] == "void"
+    assert errors == [] and other_errors == []
+
+
+@pytest.mark.browser
+def test_a_leader_confirms_then_a_worker_says_nothing_there(
+        browser: Browser, center: RunningCenter, mqtt_broker) -> None:
+    """The leader view judges the case (zh), the worker's phone replaces it with "nothing
+    there" on site; the leader's open case shows the worker's verdict without a reload."""
+    case = _open_case(center, mqtt_broker.port)
+    leader, errors = new_page(browser, 1600, 1000, center=center, person_id="l-011")
+    leader.goto(f"{center.url}/leader?ticket={case['id']}")
+    expect(leader.locator("#ws-status")).to_have_attribute("data-state", "online",
+                                                           timeout=10_000)
+    block = leader.locator("#ticket-detail [data-testid=verdict]")
+    expect(block.get_by_test_id("verdict-current")).to_contain_text("尚未研判")
+    block.get_by_role("button", name="确认违规").click()
+    expect(block.get_by_test_id("verdict-current")).to_contain_text("确认违规")
+
+    phone, phone_errors = new_page(browser, 390, 844, center=center, person_id="w-0111")
+    phone.goto(f"{center.url}/phone?lang=en")
+    card = phone.locator(f'.ticket-card[data-ticket-id="{case["id"]}"]')
+    expect(card).to_be_visible(timeout=10_000)
+    card.click(position={"x": 8, "y": 8})  # the card, not one of its buttons
+    sheet = phone.locator("#ticket-detail [data-testid=verdict]")
+    expect(sheet.get_by_test_id("verdict-current")).to_contain_text("Confirmed")
+    sheet.get_by_role("button", name="Nothing there").click()
+    sheet.get_by_test_id("verdict-reason").select_option("other")
+    expect(sheet.get_by_test_id("verdict-void")).to_have_count(0)  # workers do not void
+    sheet.get_by_test_id("verdict-submit").click()
+    expect(phone.locator("#ticket-detail [data-testid=verdict-current]")).to_contain_text(
+        "False alarm: other")
+
+    expect(leader.locator("#ticket-detail [data-testid=verdict-current]")).to_contain_text(
+        "误报：其他")
+    current = center.client("l-011").get(f"{VERDICTS}?ticket_id={case['id']}&current=true")
+    assert [(v["verdict"], v["actor_id"]) for v in current.json()] == [
+        ("false_alarm", "w-0111")]
+    assert errors == [] and phone_errors == []

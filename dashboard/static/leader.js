@@ -30,6 +30,7 @@ import {
 } from "./common.js";
 import { mountAccount } from "./account.js";
 import { drawMap } from "./phone-detail.js";
+import { verdictBlock } from "./verdict.js";
 
 const STATES = ["registered", "dispatched", "accepted", "handling", "handled", "verified", "evaluated", "closed", "void"];
 const LEVELS = ["district", "grid", "micro_grid", "worker", "department", "event_type"];
@@ -156,9 +157,12 @@ async function loadDetail() {
   const mine = ++detailSeq;
   try {
     const q = new URLSearchParams({ as: actingAs() });
-    const detail = await getJSON(`${API}/tickets/${state.selected}?${q}`);
+    const [detail, verdicts] = await Promise.all([
+      getJSON(`${API}/tickets/${state.selected}?${q}`),
+      getJSON(`${API}/verdicts?ticket_id=${state.selected}&current=true`),
+    ]);
     if (mine !== detailSeq) return;
-    state.detail = detail;
+    state.detail = { ...detail, verdict: verdicts[0] ?? null };
     renderDetail();
     clearError("load.detail");
   } catch (err) {
@@ -208,6 +212,9 @@ function renderDetail() {
     placeMap(x),
     photosBlock(x),
     actionsBlock(x),
+    me?.role === "engineer"
+      ? null
+      : verdictBlock({ ticketId: x.id, canVoid: (x.allowed_actions ?? []).includes("void"), current: x.verdict, onDone: () => Promise.all([loadDetail(), loadList()]) }),
     h("h3", {}, t("leader.timeline")),
     h("ol", { class: "timeline", id: "timeline", "data-testid": "timeline" }, ...(x.events ?? []).map(timelineItem)),
   ].filter(Boolean)); // replaceChildren would write a missing block as the text "null"
@@ -439,6 +446,8 @@ function onMessage(msg) {
     clearTimeout(reloadTimer);
     reloadTimer = setTimeout(loadList, 300);
     if (msg.data?.id === state.selected) loadDetail();
+  } else if (msg.type === "verdict" && msg.data?.ticket_id === state.selected) {
+    loadDetail();
   }
 }
 

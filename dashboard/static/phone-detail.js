@@ -4,6 +4,7 @@
 // them (phone-outbox.js), so they work without a connection too.
 import { API, eventName, fmtDateTime, getJSON, h, signedHref, signedImg, snapshot, sourceName, stateName, t } from "./common.js";
 import { countdown, label, sentBackText } from "./phone-text.js";
+import { verdictBlock } from "./verdict.js";
 
 const LEAFLET = "/vendor/leaflet/dist/leaflet-src.esm.js";
 const LEAFLET_CSS = "/vendor/leaflet/dist/leaflet.css";
@@ -190,9 +191,17 @@ function actionsSection(ticket, onAction) {
 async function ledgerSection(ticket) {
   const box = h("section", { class: "detail-ledger" });
   try {
-    const full = await getJSON(`${API}/tickets/${encodeURIComponent(ticket.id)}`);
+    const [full, verdicts] = await Promise.all([
+      getJSON(`${API}/tickets/${encodeURIComponent(ticket.id)}`),
+      getJSON(`${API}/verdicts?ticket_id=${encodeURIComponent(ticket.id)}&current=true`),
+    ]);
+    // On site, the worker can say what the camera saw is not there (or is): online only, a
+    // verdict is no step of the case that the outbox must keep in order.
+    const verdict = verdictBlock({ ticketId: ticket.id, siteCheck: true, current: verdicts[0] ?? null,
+      onDone: async () => box.replaceWith(await ledgerSection(ticket)) });
     const photos = (full.photos || []).filter((p) => p.url !== ticket.snapshot_url);
     box.replaceChildren(
+      verdict,
       photos.length
         ? [h("h3", {}, label("detail.photos")),
           h("div", { class: "detail-photos", "data-testid": "detail-photos" }, photos.map((p) =>

@@ -33,6 +33,7 @@ import {
 } from "./common.js";
 import { mountAccount } from "./account.js";
 import { DistrictMap, rem } from "./wall-map.js";
+import { openVerdictDialog, verdictText, vt } from "./verdict.js";
 
 const ALERT_LIMIT = 50; // what the REST call asks for (the contract's limit)
 const FEED_MAX = 60; // alert items kept on screen
@@ -52,6 +53,8 @@ const state = {
   district: null, // GET /district: areas, cameras, emergency scopes
   emergency: new Set(), // active emergency scopes ("district" or grid ids)
   people: [], // operators and leaders who may switch emergency mode
+  falseAlarms: new Map(), // camera id -> false alarms today (GET /indicators/false-alarms)
+  verdicts: new Map(), // alert id -> the latest verdict pushed ("verdict" messages)
 };
 
 const $ = (id) => document.getElementById(id);
@@ -107,9 +110,25 @@ function alertItem(alert) {
         alert.ticket_id != null ? h("span", { class: "alert-ticket" }, `${t("alert.ticket")} #${alert.ticket_id}`) : null,
         alert.kind === "end" ? h("span", { class: "alert-ended" }, t("alert.ended")) : null,
       ),
+      verdictControl(alert),
     ),
   );
 }
+
+/** The alert's verdict, and a button to give one (not for engineers: they only read). */
+function verdictControl(alert) {
+  const current = state.verdicts.get(alert.alert_id);
+  const mark = current ? h("span", { class: `alert-verdict verdict-${current.verdict}`, "data-testid": "alert-verdict" }, verdictText(current)) : null;
+  if (me?.role === "engineer") return mark;
+  const open = () => {
+    const ticket = alert.ticket_id != null ? state.tickets.get(String(alert.ticket_id)) : null;
+    openVerdictDialog({ alertId: alert.alert_id, canVoid: !!ticket && isVoidable(ticket), current }, `${eventName(alert.event_type, alert.event_name)} · ${cameraLabel(alert.camera_id)}`);
+  };
+  return h("div", { class: "alert-verdict-row" }, mark, h("button", { type: "button", class: "alert-judge", "data-testid": "alert-judge", onclick: open }, vt("title")));
+}
+
+/** The state machine lets operators void a case until it is handled (center/tickets/states.py). */
+const isVoidable = (ticket) => ["registered", "dispatched", "accepted", "handling"].includes(ticket.state);
 
 function alertSortKey(alert) {
   return parseTime(alert.started_at || alert.received_at)?.getTime() ?? 0;
@@ -286,6 +305,9 @@ function cameraItem(camera) {
     h("span", { class: "dot", "aria-hidden": "true" }),
     h("span", { class: "cam-name", title: camera.id }, camera.name || camera.id),
     h("span", { class: "cam-state" }, cameraStateName(cameraState)),
+    state.falseAlarms.get(String(camera.id))
+      ? h("span", { class: "cam-false-alarms", "data-testid": "cam-false-alarms", title: vt("kpi") }, `${vt("badge")} ${state.falseAlarms.get(String(camera.id))}`)
+      : null,
   );
 }
 
@@ -351,6 +373,24 @@ function renderIndicators(body) {
   setKpi("kpi-cases-today", row ? row.registered : 0);
   setKpi("kpi-closure-rate", fmtRate(row?.closure_rate), rateTone(row?.closure_rate));
   setKpi("kpi-on-time-rate", fmtRate(row?.on_time_rate), rateTone(row?.on_time_rate));
+}
+
+/** Today's false alarms (verdicts on today's alerts): the KPI and each camera's badge. */
+async function loadFalseAlarms() {
+  try {
+    const body = await getJSON(`${API}/indicators/false-alarms?period=day`);
+    state.falseAlarms = new Map(Object.entries(body.per_camera ?? {}));
+    setKpi("kpi-false-alarms", body.false_alarms ?? 0, body.false_alarms ? "warn" : "ok");
+    renderCameras();
+  } catch (err) {
+    console.warn("false alarms load failed", err.message);
+  }
+}
+
+function onVerdict(data) {
+  for (const id of data?.alert_ids ?? []) state.verdicts.set(id, data);
+  renderFeed();
+  loadFalseAlarms();
 }
 
 function rateTone(rate) {
@@ -447,6 +487,7 @@ async function loadStats() {
     getJSON(`${API}/indicators/cases-hourly?hours=24`),
   ]);
   if (mine !== statsSeq) return;
+  loadFalseAlarms();
   if (ind.status === "fulfilled") renderIndicators(ind.value);
   if (rank.status === "fulfilled") renderRanking(rank.value);
   if (hourly.status === "fulfilled") renderHourly(hourly.value);
@@ -641,11 +682,15 @@ function onMessage(msg) {
     case "emergency":
       onEmergency(msg.data);
       break;
+    case "verdict":
+      onVerdict(msg.data);
+      break;
     default: // "broadcast" (for phones) and anything newer: nothing to do
   }
 }
 
 applyI18n();
+for (const el of document.querySelectorAll("[data-verdict-word]")) el.textContent = vt(el.dataset.verdictWord);
 $("lang-switch").href = otherLangHref();
 $("emergency-switch").addEventListener("click", onEmergencySwitch);
 $("operator").addEventListener("change", () => localStorage.setItem(OPERATOR_KEY, currentOperator() ?? ""));
