@@ -21,13 +21,15 @@ from center.tickets import service
 from center.tickets.states import IllegalTransition
 
 router = APIRouter(prefix="/api/v1/verdicts", tags=["verdicts"])
+#: Ticket ids are PostgreSQL bigints.
+_MAX_ID = 2**63 - 1
 
 
 class VerdictIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     #: What is judged: one alert, or a whole case (each of its alerts).
     alert_id: UUID | None = None
-    ticket_id: int | None = Field(default=None, ge=1)
+    ticket_id: int | None = Field(default=None, ge=1, le=_MAX_ID)
     verdict: verdicts.Kind
     #: Required for a false alarm, refused for a confirmation.
     reason: str | None = Field(default=None, pattern="^(" + "|".join(verdicts.REASONS) + ")$")
@@ -67,6 +69,14 @@ def _check_may_judge(center: Center, actor: Principal, subject: verdicts.Subject
 async def _subjects(conn: Any, body: VerdictIn
                     ) -> tuple[list[verdicts.Subject], service.Ticket | None]:
     """What the verdict covers, and the case it belongs to (locked), or 404."""
+    try:
+        return await _find(conn, body)
+    except service.TicketNotFound as exc:
+        raise HTTPException(404, str(exc)) from None
+
+
+async def _find(conn: Any, body: VerdictIn
+                ) -> tuple[list[verdicts.Subject], service.Ticket | None]:
     if body.alert_id is not None:
         subject = await verdicts.alert_subject(conn, body.alert_id)
         if subject is None:
@@ -79,10 +89,7 @@ async def _subjects(conn: Any, body: VerdictIn
                                        ticket.micro_grid_id, subject.started_at)
         return [subject], ticket
     assert body.ticket_id is not None
-    try:
-        ticket = await service.get(conn, body.ticket_id, for_update=True)
-    except service.TicketNotFound as exc:
-        raise HTTPException(404, str(exc)) from None
+    ticket = await service.get(conn, body.ticket_id, for_update=True)
     return await verdicts.case_subjects(conn, ticket), ticket
 
 
@@ -127,7 +134,7 @@ async def judge(center: CenterDep, actor: Actor, body: VerdictIn) -> dict[str, A
 @router.get("", responses={401: {}, 403: {}, 404: {}})
 async def list_verdicts(
     center: CenterDep, actor: Actor,
-    ticket_id: Annotated[int | None, Query(ge=1)] = None,
+    ticket_id: Annotated[int | None, Query(ge=1, le=_MAX_ID)] = None,
     alert_id: UUID | None = None,
     current: Annotated[bool, Query(description="only the current verdicts")] = False,
 ) -> list[dict[str, Any]]:
