@@ -70,6 +70,7 @@ async def _maintain_storage(pool: AsyncConnectionPool, ctx: Context,
                 await retention.sweep(conn, ctx.clock.now(),
                                       alert_days=settings.alert_retention_days,
                                       snapshot_days=settings.snapshot_retention_days,
+                                      frame_days=settings.frame_retention_days,
                                       dead_letter_days=settings.dead_letter_retention_days)
             if made:
                 log.info("created %d alert partitions", made)

@@ -36,8 +36,9 @@ QOS_RELIABLE = 1
 #: Largest snapshot the center accepts, decoded. Bigger pictures are an edge misconfiguration.
 MAX_SNAPSHOT_BYTES = 2 * 1024 * 1024
 #: Largest MQTT payload of the protocol: an alert carrying the largest snapshot (base64: 4/3 of
-#: it) plus its other fields, with room to spare; frames and configs are smaller. Every broker
-#: config the project writes refuses bigger ones (``message_size_limit``, docs/security.md).
+#: it; a kept frame shares that budget) plus its other fields, with room to spare; frames and
+#: configs are smaller. Every broker config the project writes refuses bigger ones
+#: (``message_size_limit``, docs/security.md).
 MAX_PAYLOAD_BYTES = MAX_SNAPSHOT_BYTES * 4 // 3 + 64 * 1024
 
 Ident = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")]
@@ -186,6 +187,69 @@ CENTER_SUBSCRIPTIONS = (
 AlertKind = Literal["new", "update", "end"]
 
 
+def _b64_jpeg(value: Any, field: str) -> Any:
+    """A base64 JPEG field as bytes (already-bytes passes), refusing oversized text early."""
+    if value is None or isinstance(value, bytes):
+        return value
+    if not isinstance(value, str):
+        raise ValueError(f"{field} must be base64 text")
+    if len(value) > MAX_SNAPSHOT_BYTES * 4 // 3 + 4:
+        raise ValueError(f"{field} larger than {MAX_SNAPSHOT_BYTES} bytes")
+    try:
+        return base64.b64decode(value, validate=True)
+    except binascii.Error as exc:
+        raise ValueError(f"{field} is not valid base64: {exc}") from None
+
+
+def _jpeg_bytes(value: bytes | None, field: str) -> bytes | None:
+    if value is not None and not (value.startswith(b"\xff\xd8") and len(value) > 4):
+        raise ValueError(f"{field} is not a JPEG image")
+    return value
+
+
+class FrameBox(_Message):
+    """One detection in a kept frame (our class vocabulary, box normalised to the frame):
+    the detector's pre-label. ``violation`` marks the boxes the alert blamed, which a false
+    alarm's export leaves out (docs/models.md)."""
+
+    label: Text = Field(min_length=1, max_length=64)
+    score: Unit
+    bbox: tuple[Unit, Unit, Unit, Unit]
+    violation: bool = False
+
+
+#: Most detections a kept frame carries (a crowded street; more is a broken detector).
+MAX_FRAME_BOXES = 300
+
+
+class AlertFrame(_Message):
+    """The camera's frame at alert time as the edge analysed it: no drawing, at most
+    ``frame_max_side`` px, faces and plates blurred when the edge's privacy switch is on
+    (``blurred``), with every detection of that frame. Training data for the model loop
+    (``gridwatch dataset export``), kept by the center for ``frame_retention_days``."""
+
+    jpeg: bytes
+    width: int = Field(ge=1, le=16384)
+    height: int = Field(ge=1, le=16384)
+    blurred: bool
+    boxes: list[FrameBox] = Field(default_factory=list, max_length=MAX_FRAME_BOXES)
+
+    @field_validator("jpeg", mode="before")
+    @classmethod
+    def _decode_jpeg(cls, value: Any) -> Any:
+        return _b64_jpeg(value, "frame.jpeg")
+
+    @field_validator("jpeg")
+    @classmethod
+    def _is_jpeg(cls, value: bytes) -> bytes:
+        _jpeg_bytes(value, "frame.jpeg")
+        return value
+
+    @field_serializer("jpeg")
+    def _encode_jpeg(self, value: bytes) -> str:
+        return base64.b64encode(value).decode("ascii")
+
+
 class Alert(_Message):
     """One message in the life of a violation: ``new`` once, ``update`` when it changes
     materially, ``end`` once the zone has been clear long enough (the center uses ``end`` to
@@ -204,27 +268,18 @@ class Alert(_Message):
     started_at: AwareDatetime
     last_seen_at: AwareDatetime
     snapshot_jpeg: bytes | None = None
+    #: The clean full frame (edge ``evidence.keep_frame``), on ``new`` messages.
+    frame: AlertFrame | None = None
 
     @field_validator("snapshot_jpeg", mode="before")
     @classmethod
     def _decode_snapshot(cls, value: Any) -> Any:
-        if value is None or isinstance(value, bytes):
-            return value
-        if not isinstance(value, str):
-            raise ValueError("snapshot_jpeg must be base64 text")
-        if len(value) > MAX_SNAPSHOT_BYTES * 4 // 3 + 4:
-            raise ValueError(f"snapshot_jpeg larger than {MAX_SNAPSHOT_BYTES} bytes")
-        try:
-            return base64.b64decode(value, validate=True)
-        except binascii.Error as exc:
-            raise ValueError(f"snapshot_jpeg is not valid base64: {exc}") from None
+        return _b64_jpeg(value, "snapshot_jpeg")
 
     @field_validator("snapshot_jpeg")
     @classmethod
     def _is_jpeg(cls, value: bytes | None) -> bytes | None:
-        if value is not None and not (value.startswith(b"\xff\xd8") and len(value) > 4):
-            raise ValueError("snapshot_jpeg is not a JPEG image")
-        return value
+        return _jpeg_bytes(value, "snapshot_jpeg")
 
     @field_serializer("snapshot_jpeg")
     def _encode_snapshot(self, value: bytes | None) -> str | None:
@@ -239,6 +294,10 @@ class Alert(_Message):
             raise ValueError("last_seen_at is before started_at")
         if (self.kind == "new") != (self.seq == 0):
             raise ValueError("a 'new' alert has seq 0 and only it does")
+        pictures = len(self.snapshot_jpeg or b"") + len(self.frame.jpeg if self.frame else b"")
+        if pictures > MAX_SNAPSHOT_BYTES:  # so the payload stays under MAX_PAYLOAD_BYTES
+            raise ValueError(f"snapshot_jpeg and frame.jpeg together larger than "
+                             f"{MAX_SNAPSHOT_BYTES} bytes")
         return self
 
 

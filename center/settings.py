@@ -265,6 +265,9 @@ class CenterSettings(BaseSettings):
     #: Retention in days (None: keep forever). Tickets and their ledger are always kept.
     alert_retention_days: int | None = Field(default=400, ge=1)
     snapshot_retention_days: int | None = Field(default=180, ge=1)
+    #: Kept full frames (training data, docs/models.md): a month, enough for operators'
+    #: verdicts and a monthly export; personal data is kept no longer than its purpose needs.
+    frame_retention_days: int | None = Field(default=30, ge=1)
     #: Refused MQTT messages are kept this long (docs/reliability.md, "Dead letters").
     dead_letter_retention_days: int | None = Field(default=30, ge=1)
     #: The ingest counts as stalled (``/healthz`` 503) when it has held one batch, or left

@@ -379,6 +379,20 @@ class EvidenceConfig(_Strict):
     blur: bool = True
 
 
+class EvidenceConfig(_Strict):
+    """The clean full frame kept with each new alert (edge/evidence.py), training data for the
+    model loop (docs/models.md); the drawn snapshot and crop are unaffected."""
+
+    #: Send the frame the alert fired on, undrawn, with the frame's detections as pre-labels.
+    keep_frame: bool = True
+    #: Longest side of the kept frame in pixels (larger frames are shrunk).
+    frame_max_side: int = Field(default=1920, ge=320, le=4096)
+    frame_quality: int = Field(default=90, ge=50, le=100)
+    #: Privacy switch: blur detected people's heads and cars' plate band in the kept frame
+    #: before it leaves the edge. On by default (data minimisation, docs/models.md).
+    blur: bool = True
+
+
 class EdgeConfig(_Strict):
     edge_id: Ident
     broker: BrokerConfig = Field(default_factory=BrokerConfig)
@@ -397,6 +411,7 @@ class EdgeConfig(_Strict):
     state_dir: Path | None = None
     outbox: OutboxConfig = Field(default_factory=OutboxConfig)
     motion: MotionConfig = Field(default_factory=MotionConfig)
+    evidence: EvidenceConfig = Field(default_factory=EvidenceConfig)
     evidence: EvidenceConfig = Field(default_factory=EvidenceConfig)
     #: Apply configs pushed by the center on gridwatch/v1/config/{edge_id} (retained).
     accept_pushed_config: bool = True

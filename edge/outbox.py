@@ -11,8 +11,9 @@ One SQLite file (stdlib ``sqlite3``, WAL mode, ``synchronous=NORMAL``) per edge 
 - ``counters``: what the bound made the queue give up (see ``Outbox.put``).
 
 The bound (``max_messages``, ``max_bytes``) is kept by, in this order: dropping the oldest
-queued ``update`` (a later message of the same alert says more); removing the snapshot from
-the oldest ``new``/``end`` that still has one (the message survives, the picture is lost);
+queued ``update`` (a later message of the same alert says more); removing the kept full frame
+(training data, ``Alert.frame``) from the oldest ``new`` that still has one, then the snapshot
+from the oldest ``new``/``end`` that still has one (the message survives, the picture is lost);
 only then dropping the oldest ``new``/``end``, logged as an error. Messages in flight (handed
 to the broker, not yet acknowledged) are never touched. Every drop is counted.
 """
@@ -37,7 +38,8 @@ CREATE TABLE IF NOT EXISTS outbox (
 CREATE TABLE IF NOT EXISTS violations (key TEXT PRIMARY KEY, state TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
 """
-COUNTERS = ("dropped_updates", "stripped_snapshots", "dropped_new_end", "acked")
+COUNTERS = ("dropped_updates", "stripped_frames", "stripped_snapshots", "dropped_new_end",
+            "acked")
 
 
 @dataclass(frozen=True)
@@ -104,6 +106,22 @@ class EdgeStore:
                                 "ORDER BY id LIMIT 64").fetchall()
         return [r for r in rows if r[0] not in self.inflight]
 
+    def _strip(self, key: str, opener: str, counter: str) -> None:
+        """While over the bound, set ``key`` to null in the oldest ``new``/``end`` that has it."""
+        while self._over():
+            rows = self._oldest("kind != 'update' AND "
+                                f"instr(CAST(payload AS TEXT), '\"{key}\":{opener}') > 0")
+            if not rows:
+                break
+            row_id, payload, alert_id, seq = rows[0]
+            data = json.loads(payload)
+            data[key] = None
+            slim = json.dumps(data, separators=(",", ":")).encode()
+            self._db.execute("UPDATE outbox SET payload = ?, size = ? WHERE id = ?",
+                             (slim, len(slim), row_id))
+            self._bump(counter)
+            log.warning("outbox full: removed %s of alert_id=%s seq=%d", key, alert_id, seq)
+
     def _enforce_bound(self) -> None:
         while self._over():
             rows = self._oldest("kind = 'update'")
@@ -112,19 +130,8 @@ class EdgeStore:
             self._db.execute("DELETE FROM outbox WHERE id = ?", (rows[0][0],))
             self._bump("dropped_updates")
             log.warning("outbox full: dropped update alert_id=%s seq=%d", rows[0][2], rows[0][3])
-        while self._over():
-            rows = self._oldest("kind != 'update' AND "
-                                "instr(CAST(payload AS TEXT), '\"snapshot_jpeg\":\"') > 0")
-            if not rows:
-                break
-            row_id, payload, alert_id, seq = rows[0]
-            data = json.loads(payload)
-            data["snapshot_jpeg"] = None
-            slim = json.dumps(data, separators=(",", ":")).encode()
-            self._db.execute("UPDATE outbox SET payload = ?, size = ? WHERE id = ?",
-                             (slim, len(slim), row_id))
-            self._bump("stripped_snapshots")
-            log.warning("outbox full: removed snapshot of alert_id=%s seq=%d", alert_id, seq)
+        self._strip("frame", '{', "stripped_frames")
+        self._strip("snapshot_jpeg", '"', "stripped_snapshots")
         while self._over():
             rows = self._oldest("1 = 1")
             if not rows:

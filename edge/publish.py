@@ -71,7 +71,7 @@ def to_alert(edge_id: str, evidence: Evidence) -> Alert:
         label=v.label, score=round(min(max(v.score, 0.0), 1.0), 4), bbox=bbox,
         started_at=v.first_wall.astimezone(UTC),
         last_seen_at=max(v.last_wall, v.first_wall).astimezone(UTC),
-        snapshot_jpeg=evidence.jpeg,
+        snapshot_jpeg=evidence.jpeg, frame=evidence.frame,
     )
 
 
@@ -107,9 +107,10 @@ class AlertSink(Protocol):
 
 
 class FolderRecorder:
-    """Writes alerts to ``alerts.jsonl``, snapshots to ``<alert_id>-<seq>.jpg`` and crops to
-    ``<alert_id>-<seq>-crop.jpg``, for offline replays that tune zones and for tests. Each JSON
-    line is a valid ``Alert`` without the picture."""
+    """Writes alerts to ``alerts.jsonl``, snapshots to ``<alert_id>-<seq>.jpg``, crops to
+    ``<alert_id>-<seq>-crop.jpg`` and kept full frames to ``<alert_id>-<seq>-frame.jpg``, for
+    offline replays that tune zones and for tests. Each JSON line is a valid ``Alert`` without
+    the pictures."""
 
     def __init__(self, folder: Path) -> None:
         self.folder = Path(folder)
@@ -117,8 +118,11 @@ class FolderRecorder:
         self._lock = threading.Lock()
 
     def send(self, alert: Alert, *, crop_jpeg: bytes | None = None, **_: Any) -> None:
-        line = alert.model_dump_json(exclude={"snapshot_jpeg"})
+        line = alert.model_dump_json(exclude={"snapshot_jpeg", "frame"})
         with self._lock:
+            if alert.frame is not None:
+                (self.folder / f"{alert.alert_id}-{alert.seq}-frame.jpg").write_bytes(
+                    alert.frame.jpeg)
             if crop_jpeg:
                 (self.folder / f"{alert.alert_id}-{alert.seq}-crop.jpg").write_bytes(crop_jpeg)
             if alert.snapshot_jpeg:

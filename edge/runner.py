@@ -27,12 +27,12 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from center.protocol import MAX_FRAME_SIDE
+from center.protocol import MAX_FRAME_SIDE, MAX_SNAPSHOT_BYTES
 from edge.capture import CameraCapture, Frame, SourceState
 from edge.config import CameraConfig, EdgeConfig
 from edge.detect import Detections, load_from_config
 from edge.detect.pool import DetectorPool, InlineDetector
-from edge.evidence import snapshot, thumbnail
+from edge.evidence import keep_frame, snapshot, thumbnail
 from edge.outbox import EdgeStore
 from edge.publish import FolderRecorder, MqttPublisher, to_alert
 from edge.reconfig import ConfigInbox, apply_zones
@@ -219,6 +219,9 @@ def _handle(config: EdgeConfig, camera_rules_: CameraRules, frame: Frame,
     states = {s.key: s for s in camera_rules_.states()}
     for event in events:
         evidence = snapshot(event)
+        if event.kind == "new" and config.evidence.keep_frame:
+            evidence = replace(evidence, frame=keep_frame(
+                event, detections, config.evidence, MAX_SNAPSHOT_BYTES - len(evidence.jpeg)))
         alert = to_alert(config.edge_id, evidence)
         key = f"{event.camera_id}/{event.zone.id}/{event.rule.id}"
         violation = (key, states[key].export() if key in states else None)

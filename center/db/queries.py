@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -69,8 +70,9 @@ def _bbox_literal(bbox: Sequence[float]) -> str:
 
 def content_digest(alert: Alert) -> bytes:
     """What makes two copies of ``(alert_id, seq)`` the same message: everything but the
-    snapshot, which an edge's outbox may strip from a queued message under pressure."""
-    return hashlib.sha256(alert.model_dump_json(exclude={"snapshot_jpeg"}).encode()).digest()
+    pictures (snapshot, kept frame), which an edge's outbox may strip under pressure."""
+    return hashlib.sha256(alert.model_dump_json(exclude={"snapshot_jpeg", "frame"}).encode()
+                          ).digest()
 
 
 def _alert_params(alert: Alert) -> tuple[object, ...]:
@@ -108,7 +110,23 @@ async def insert_alerts(conn: AsyncConnection, alerts: Sequence[Alert]) -> list[
             await cur.executemany(
                 "INSERT INTO alert_snapshots (alert_id, seq, jpeg) VALUES (%s, %s, %s)"
                 " ON CONFLICT DO NOTHING", snapshots)
+    frames = [_frame_params(a) for a in new if a.frame is not None]
+    if frames:
+        async with conn.cursor() as cur:
+            await cur.executemany(
+                "INSERT INTO alert_frames (alert_id, seq, camera_id, jpeg, width, height,"
+                " blurred, boxes) VALUES (%s, %s, %s, %s, %s, %s, %s, %s::jsonb)"
+                " ON CONFLICT DO NOTHING", frames)
     return new
+
+
+def _frame_params(alert: Alert) -> tuple[object, ...]:
+    frame = alert.frame
+    assert frame is not None
+    boxes = json.dumps([b.model_dump(mode="json", exclude={"schema_version"})
+                        for b in frame.boxes])
+    return (alert.alert_id, alert.seq, alert.camera_id, frame.jpeg, frame.width, frame.height,
+            frame.blurred, boxes)
 
 
 async def conflicting(conn: AsyncConnection, repeats: Sequence[Alert]) -> list[Alert]:

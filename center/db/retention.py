@@ -1,5 +1,5 @@
-"""How long alerts, evidence pictures and dead letters are kept: partitions or chunks are
-dropped whole.
+"""How long alerts, evidence pictures, kept full frames and dead letters are kept: partitions
+or chunks are dropped whole.
 
 On TimescaleDB a retention policy drops old chunks of the alerts hypertable; on plain
 PostgreSQL the daily partitions older than the cut-off are dropped. Tickets and their ledger
@@ -27,6 +27,7 @@ class Swept:
     snapshots_deleted: int
     dead_letters_deleted: int = 0
     alert_keys_deleted: int = 0
+    frames_deleted: int = 0
 
 
 async def has_timescale(conn: AsyncConnection) -> bool:
@@ -46,7 +47,8 @@ async def _extension_loaded(conn: AsyncConnection) -> bool:
 
 
 async def sweep(conn: AsyncConnection, now: datetime, *, alert_days: int | None,
-                snapshot_days: int | None, dead_letter_days: int | None = None) -> Swept:
+                snapshot_days: int | None, dead_letter_days: int | None = None,
+                frame_days: int | None = None) -> Swept:
     """Apply the retention settings once (None keeps forever)."""
     dropped = 0
     if alert_days is not None:
@@ -64,6 +66,11 @@ async def sweep(conn: AsyncConnection, now: datetime, *, alert_days: int | None,
         cur = await conn.execute("DELETE FROM alert_snapshots WHERE stored_at < %s",
                                  (now - timedelta(days=snapshot_days),))
         deleted = cur.rowcount
+    frames = 0
+    if frame_days is not None:
+        cur = await conn.execute("DELETE FROM alert_frames WHERE stored_at < %s",
+                                 (now - timedelta(days=frame_days),))
+        frames = cur.rowcount
     dead = 0
     if dead_letter_days is not None:
         cur = await conn.execute("DELETE FROM dead_letters WHERE received_at < %s",
@@ -72,7 +79,7 @@ async def sweep(conn: AsyncConnection, now: datetime, *, alert_days: int | None,
     cur = await conn.execute("DELETE FROM alert_keys WHERE observed_at < %s",
                              (now - MAX_ALERT_AGE - timedelta(days=1),))
     keys = cur.rowcount
-    if dropped or deleted or dead:
-        log.info("retention: dropped %d alert partitions, %d snapshots, %d dead letters",
-                 dropped, deleted, dead)
-    return Swept(dropped, deleted, dead, keys)
+    if dropped or deleted or dead or frames:
+        log.info("retention: dropped %d alert partitions, %d snapshots, %d full frames, "
+                 "%d dead letters", dropped, deleted, frames, dead)
+    return Swept(dropped, deleted, dead, keys, frames)
