@@ -76,17 +76,21 @@ def read_boxes(spec: BoxLabels, path: Path, width: int, height: int) -> Labelled
     return Labelled(xyxy, [spec.classes.get(r[0]) for r in rows])
 
 
-def score_boxes(truth: Labelled, dets: Detections, iou: float) -> dict[str, ClassCounts]:
-    """Per class: detections by falling score take the best-overlapping labelled box of their
-    class not yet taken (IoU >= ``iou``); one on no such box is false unless it lies on a box
-    of an unmapped label."""
-    counts: dict[str, ClassCounts] = {}
+def score_boxes(truth: Labelled, dets: Detections, iou: float,
+                classes: set[str]) -> dict[str, ClassCounts]:
+    """Per class of ``classes`` (those the labels cover; a detection of another class says
+    nothing about the labels): detections by falling score take the best-overlapping labelled
+    box of their class not yet taken (IoU >= ``iou``); one on no such box is false unless it
+    lies on a box of an unmapped label."""
+    counts = {label: ClassCounts() for label in sorted(classes)}
     ious = iou_matrix(dets.xyxy, truth.xyxy)
     unmapped = np.array([lab is None for lab in truth.labels], bool)
     taken: set[int] = set()
     for d in np.argsort(-dets.scores, kind="stable"):
         label = dets.labels[d]
-        c = counts.setdefault(label, ClassCounts())
+        if label not in counts:
+            continue
+        c = counts[label]
         same = [t for t, lab in enumerate(truth.labels) if lab == label and t not in taken]
         best = max(same, key=lambda t: ious[d, t], default=None)
         if best is not None and ious[d, best] >= iou:
@@ -96,5 +100,5 @@ def score_boxes(truth: Labelled, dets: Detections, iou: float) -> dict[str, Clas
             c.false += 1
     for t, label in enumerate(truth.labels):
         if label is not None and t not in taken:
-            counts.setdefault(label, ClassCounts()).missed += 1
+            counts[label].missed += 1
     return counts
