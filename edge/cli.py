@@ -51,6 +51,52 @@ def check_config(config_file: Path, no_sources: bool) -> None:
                f"{zones} zones, model {config.detector.model}, {sources}")
 
 
+@edge_group.command("preview")
+@click.argument("config_file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
+              default=Path("preview"), show_default=True,
+              help="Folder for <camera_id>.png and <camera_id>.json.")
+@click.option("--seconds", type=click.FloatRange(min=0), default=5.0, show_default=True,
+              help="Stream time to watch per camera (motion and dwell need a few frames).")
+@click.option("--frames", type=click.IntRange(min=1),
+              help="Stop after this many frames per camera (sooner than --seconds).")
+@click.option("--camera", "cameras", multiple=True, help="Only this camera id (repeatable).")
+def preview_command(config_file: Path, out_dir: Path, seconds: float, frames: int | None,
+                    cameras: tuple[str, ...]) -> None:
+    """Draw what the edge sees: per camera, the last of a few seconds of frames with the
+    zones, every detection with class and score, and what the rules made of it (qualifying,
+    building dwell, moving, ridden, below threshold ...), through the same capture, detector,
+    tracker and rules as `edge run`. Exit 1 when a camera gave no frame."""
+    from edge.checks import quiet
+    from edge.preview import preview
+
+    try:
+        config = load_config(config_file)
+    except ConfigError as exc:
+        click.echo(str(exc), err=True)
+        sys.exit(1)
+    unknown = sorted(set(cameras) - {c.id for c in config.cameras})
+    if unknown:
+        raise click.BadParameter(f"no camera {unknown} in {config_file}", param_hint="--camera")
+    try:
+        with quiet("edge.capture", logging.WARNING):
+            results = preview(config, out_dir, frames=frames, seconds=seconds, cameras=cameras)
+    except (FileNotFoundError, KeyError) as exc:  # missing weights, unknown model name
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(1)
+    for r in results:
+        if r.error is not None:
+            click.echo(f"{r.camera.id}: no picture: {r.error}", err=True)
+            continue
+        counts: dict[str, int] = {}
+        for view in r.detections:
+            counts[view.status] = counts.get(view.status, 0) + 1
+        summary = ", ".join(f"{n} {status}" for status, n in counts.items()) or "no detections"
+        click.echo(f"{r.camera.id}: {r.png} ({r.frames} frames; {summary})")
+    if any(r.error is not None for r in results):
+        sys.exit(1)
+
+
 @edge_group.command("run")
 @click.option("--config", "config_file", required=True,
               type=click.Path(dir_okay=False, path_type=Path), help="Edge YAML file.")
