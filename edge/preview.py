@@ -317,7 +317,8 @@ def render(config: EdgeConfig, result: CameraPreview) -> Image.Image:
     for view in reversed(views):
         _draw_box(draw, view, k)
     tagged = []
-    for number, view in enumerate((v for v in views if v.status != "outside"), 1):
+    labelled = [v for v in views if v.status != "outside"]
+    for number, view in enumerate(labelled, 1):
         if not _label(draw, view, number, k, size, (w, h), placed):
             tagged.append((number, view))
     canvas = Image.alpha_composite(canvas.convert("RGBA"), overlay).convert("RGB")
@@ -393,7 +394,8 @@ def describe(view: DetectionView) -> str:
 
 def _label(draw: ImageDraw.ImageDraw, view: DetectionView, number: int, k: float, size: int,
            frame: tuple[int, int], placed: list[Rect]) -> bool:
-    """The full label where it overlaps no earlier one (True), else only the number."""
+    """The full label where it overlaps no earlier one (True), else only the number; a
+    class the zone does not watch gets no number (its box colour says enough)."""
     x1, y1, _, y2 = (v * k for v in view.box)
     text = f"{number} {describe(view)}"
     colour = STATUSES[view.status][0]
@@ -402,6 +404,8 @@ def _label(draw: ImageDraw.ImageDraw, view: DetectionView, number: int, k: float
         if not any(_overlaps(rect, other) for other in placed):
             placed.append(_plate(draw, spot, text, size, colour, frame))
             return True
+    if view.status == "not-watched":
+        return True
     placed.append(_plate(draw, (x1 + 2, y1 + 2), str(number), size - 3, colour, frame))
     return False
 
