@@ -25,8 +25,10 @@ from pydantic import (
 from center.protocol import EventCode, Ident
 from edge.yaml_lines import compose, line_of
 
-#: The detector's output vocabulary after class mapping (see models/registry.yaml).
-OUR_CLASSES = frozenset({"two_wheeler", "person", "vending_cue", "car"})
+#: The detector's output vocabulary after class mapping (see models/registry.yaml). ``scooter``
+#: (kick scooters, shared stand-up e-scooters) is kept apart from ``two_wheeler`` because
+#: whether one left on the pavement is a violation is a local choice.
+OUR_CLASSES = frozenset({"two_wheeler", "person", "vending_cue", "car", "scooter"})
 
 
 class ConfigError(Exception):
@@ -125,10 +127,19 @@ class DetectorConfig(_Strict):
 RULE_TYPES = ("illegal_parking", "doorway_trading")
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 #: Classes each rule type accepts (and uses when ``classes`` is left out).
-RULE_CLASSES = {"illegal_parking": ("two_wheeler", "car"),
-                "doorway_trading": ("vending_cue", "person")}
+RULE_CLASSES = {"illegal_parking": ("two_wheeler", "car", "scooter"),
+                "doorway_trading": ("vending_cue", "person", "car")}
 RULE_DEFAULT_CLASSES = {"illegal_parking": ("two_wheeler",),
-                        "doorway_trading": ("vending_cue", "person")}
+                        "doorway_trading": ("vending_cue", "person", "car")}
+#: Classes whose detections are goods or a stall for ``doorway_trading``; people only support
+#: them (a vendor, customers) and never qualify a violation by themselves.
+GOODS_CLASSES = frozenset({"vending_cue", "car"})
+#: Ambiguous classes get size bounds by default where a rule type reads them as something
+#: else: in a shopfront, a COCO model calls a hand cart "truck" or "car"; a box the size and
+#: shape of a cart (at most 3 % of the frame, not much wider than tall) is goods, a real
+#: vehicle is not. Initial values, to be calibrated with ``gridwatch eval``.
+RULE_CLASS_DEFAULTS: dict[str, dict[str, dict[str, float]]] = {
+    "doorway_trading": {"car": {"max_area": 0.03, "max_aspect": 1.8}}}
 
 
 class ClassRule(_Strict):
@@ -139,12 +150,38 @@ class ClassRule(_Strict):
     #: Box area as a fraction of the frame; filters far-away specks and frame-filling blobs.
     min_area: float = Field(default=0.0, ge=0.0, le=1.0)
     max_area: float = Field(default=1.0, gt=0.0, le=1.0)
+    #: Box shape (width / height); tells a cart read as "truck" from a real truck.
+    min_aspect: float = Field(default=0.0, ge=0.0)
+    max_aspect: float = Field(default=100.0, gt=0.0)
 
     @model_validator(mode="after")
     def _area_order(self) -> ClassRule:
         if self.min_area >= self.max_area:
             raise ValueError(f"min_area {self.min_area} must be below max_area {self.max_area}")
+        if self.min_aspect >= self.max_aspect:
+            raise ValueError(f"min_aspect {self.min_aspect} must be below max_aspect "
+                             f"{self.max_aspect}")
         return self
+
+
+class ShopfrontConfig(_Strict):
+    """Where a shop may use the pavement: goods standing within ``allowed_depth`` of the door
+    line (on the street side) are the shop's own strip; only goods beyond it count."""
+
+    #: Two normalised [x, y] points along the shop's front (its door line).
+    door_line: tuple[tuple[float, float], tuple[float, float]]
+    #: Depth of the allowed strip, as a fraction of the frame height (perpendicular distance
+    #: from the door line to the ground point of a box, in pixels / frame height).
+    allowed_depth: float = Field(default=0.0, ge=0.0, le=1.0)
+
+    @field_validator("door_line")
+    @classmethod
+    def _line(cls, value: tuple[tuple[float, float], ...]) -> tuple[tuple[float, float], ...]:
+        if any(not (0.0 <= v <= 1.0) for point in value for v in point):
+            raise ValueError("door_line points must be normalised (0..1)")
+        if value[0] == value[1]:
+            raise ValueError("door_line needs two different points")
+        return value
 
 
 class ScheduleWindow(_Strict):
@@ -183,9 +220,9 @@ class ScheduleWindow(_Strict):
 
 class RuleConfig(_Strict):
     """One rule of a zone. ``illegal_parking`` (0506): a two-wheeler standing still in the zone
-    for ``dwell_s``; riders never count (they move). ``doorway_trading`` (0504): vending cues and
-    people
-    staying put, at least ``min_objects`` of them, for ``dwell_s``."""
+    for ``dwell_s``, nobody riding it. ``doorway_trading`` (0504): goods or a stall (vending
+    cues, a cart) staying put beyond the shop's allowed strip, with people around them, at
+    least ``min_objects`` objects of which at least one is goods, for ``dwell_s``."""
 
     type: Literal["illegal_parking", "doorway_trading"]
     #: Defaults to the type; must be unique within the zone.
@@ -194,8 +231,8 @@ class RuleConfig(_Strict):
     #: doorway_trading 0504.
     event_type: EventCode | None = None
     #: A list of class names, or a mapping class -> per-class settings (dwell_s, min_score,
-    #: min_area, max_area). Defaults: illegal_parking [two_wheeler]; doorway_trading
-    #: [vending_cue, person].
+    #: min_area, max_area, min_aspect, max_aspect). Defaults: illegal_parking [two_wheeler];
+    #: doorway_trading [vending_cue, person, car (cart-sized only)].
     classes: dict[str, ClassRule] | None = None
     dwell_s: float | None = Field(default=None, gt=0.0)
     clear_s: float | None = Field(default=None, gt=0.0)
@@ -204,6 +241,8 @@ class RuleConfig(_Strict):
     min_objects: int | None = Field(default=None, ge=1, le=100)
     #: Empty: always active.
     schedule: list[ScheduleWindow] = Field(default_factory=list)
+    #: doorway_trading only: the shop's door line and the strip it may use.
+    shopfront: ShopfrontConfig | None = None
 
     @field_validator("classes", mode="before")
     @classmethod
@@ -219,6 +258,13 @@ class RuleConfig(_Strict):
             self.id = self.type
         if self.classes is None:
             self.classes = {name: ClassRule() for name in RULE_DEFAULT_CLASSES[self.type]}
+        for name, bounds in RULE_CLASS_DEFAULTS.get(self.type, {}).items():
+            rule = self.classes.get(name)
+            if rule is not None:  # defaults only for the bounds the config leaves unset
+                self.classes[name] = ClassRule.model_validate(
+                    {**bounds, **rule.model_dump(exclude_unset=True)})
+        if self.shopfront is not None and self.type != "doorway_trading":
+            raise ValueError("shopfront is for doorway_trading rules only")
         allowed = RULE_CLASSES[self.type]
         bad = sorted(set(self.classes) - set(allowed))
         if bad or not self.classes:
@@ -239,7 +285,8 @@ class ZoneConfig(_Strict):
     and schedule), or the original one-rule form with ``event_type`` and ``classes`` on the
     zone, which is read as one rule (0504 -> doorway_trading with min_objects 1, anything else
     -> illegal_parking). ``dwell_s``, ``clear_s`` and ``min_score`` on the zone are the
-    defaults of its rules.
+    defaults of its rules; ``min_score`` unset falls back to the model's per-class default
+    (models/registry.yaml).
     """
 
     id: Ident
@@ -248,7 +295,7 @@ class ZoneConfig(_Strict):
     inertia: int = Field(default=3, ge=1, le=100)
     dwell_s: float = Field(default=30.0, gt=0.0)
     clear_s: float = Field(default=10.0, gt=0.0)
-    min_score: float = Field(default=0.3, ge=0.0, le=1.0)
+    min_score: float | None = Field(default=None, ge=0.0, le=1.0)
     rules: list[RuleConfig] = Field(default_factory=list)
     # The original one-rule form:
     event_type: EventCode | None = None
@@ -257,10 +304,7 @@ class ZoneConfig(_Strict):
     @field_validator("polygon")
     @classmethod
     def _normalised(cls, value: list[tuple[float, float]]) -> list[tuple[float, float]]:
-        for x, y in value:
-            if not (0.0 <= x <= 1.0 and 0.0 <= y <= 1.0):
-                raise ValueError(f"point [{x}, {y}] is outside 0..1 (use normalised coordinates)")
-        return value
+        return _normalised_points(value)
 
     @field_validator("classes")
     @classmethod
@@ -332,6 +376,19 @@ class CameraConfig(_Strict):
     #: Longest wait between reconnect attempts (the wait doubles from 1 s up to this).
     reconnect_max_s: float = Field(default=30.0, ge=1.0, le=3600.0)
     zones: list[ZoneConfig] = Field(default_factory=list)
+    #: Normalised polygons (traffic lanes, stop lines) where no object ever counts for any zone
+    #: of this camera: what box geometry cannot settle, such as a queue at a red light.
+    exclude: list[list[tuple[float, float]]] = Field(default_factory=list)
+
+    @field_validator("exclude")
+    @classmethod
+    def _exclude_polygons(cls, value: list[list[tuple[float, float]]]
+                          ) -> list[list[tuple[float, float]]]:
+        for polygon in value:
+            if len(polygon) < 3:
+                raise ValueError("an exclude polygon needs at least 3 points")
+            _normalised_points(polygon)
+        return value
     #: Zone crops for small and distant objects; off by default (each window is one more
     #: detector pass per frame).
     crops: CropConfig = Field(default_factory=CropConfig)
@@ -379,20 +436,6 @@ class EvidenceConfig(_Strict):
     blur: bool = True
 
 
-class EvidenceConfig(_Strict):
-    """The clean full frame kept with each new alert (edge/evidence.py), training data for the
-    model loop (docs/models.md); the drawn snapshot and crop are unaffected."""
-
-    #: Send the frame the alert fired on, undrawn, with the frame's detections as pre-labels.
-    keep_frame: bool = True
-    #: Longest side of the kept frame in pixels (larger frames are shrunk).
-    frame_max_side: int = Field(default=1920, ge=320, le=4096)
-    frame_quality: int = Field(default=90, ge=50, le=100)
-    #: Privacy switch: blur detected people's heads and cars' plate band in the kept frame
-    #: before it leaves the edge. On by default (data minimisation, docs/models.md).
-    blur: bool = True
-
-
 class EdgeConfig(_Strict):
     edge_id: Ident
     broker: BrokerConfig = Field(default_factory=BrokerConfig)
@@ -412,7 +455,6 @@ class EdgeConfig(_Strict):
     outbox: OutboxConfig = Field(default_factory=OutboxConfig)
     motion: MotionConfig = Field(default_factory=MotionConfig)
     evidence: EvidenceConfig = Field(default_factory=EvidenceConfig)
-    evidence: EvidenceConfig = Field(default_factory=EvidenceConfig)
     #: Apply configs pushed by the center on gridwatch/v1/config/{edge_id} (retained).
     accept_pushed_config: bool = True
     cameras: list[CameraConfig] = Field(min_length=1)
@@ -431,6 +473,13 @@ class EdgeConfig(_Strict):
     def _unique_camera_ids(self) -> EdgeConfig:
         _reject_duplicates([c.id for c in self.cameras], "camera id")
         return self
+
+
+def _normalised_points(value: list[tuple[float, float]]) -> list[tuple[float, float]]:
+    for x, y in value:
+        if not (0.0 <= x <= 1.0 and 0.0 <= y <= 1.0):
+            raise ValueError(f"point [{x}, {y}] is outside 0..1 (use normalised coordinates)")
+    return value
 
 
 def _reject_duplicates(ids: list[str], what: str) -> None:

@@ -26,7 +26,7 @@ from pydantic import ValidationError
 
 from edge.capture.redact import redact
 from edge.config import EdgeConfig, _key_path, _short
-from edge.rules import CameraRules
+from edge.rules import CameraRules, detector_floor
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +71,9 @@ def parse_pushed(payload: bytes, running: EdgeConfig, config_dir: Path) -> EdgeC
     if changed:
         raise PushRejected(f"changes {', '.join(changed)}: only zones, heartbeat_s and "
                            "timezone can change without a restart")
+    if detector_floor(new) < detector_floor(running):  # it would drop boxes a zone asks for
+        raise PushRejected(f"zones need the detector at score {detector_floor(new)}, it runs "
+                           f"at {detector_floor(running)}: restart the edge with this config")
     return new
 
 

@@ -5,7 +5,12 @@ where an object of the rule's classes keeps being detected (boxes matched by IoU
 *qualifies* once it was seen in at least ``inertia`` frames, for its class's dwell time, in at
 least 60 % of the frames since it appeared, while never moving (ByteTrack, see ``edge.track``)
 (riders pass through: their track moves and their boxes do not overlap from one sample to
-the next, so they never build dwell). A rule has at most one open **violation**:
+the next, so they never build dwell), on its **evidence over frames**: the median score of its
+sightings within the dwell window reaches ``min_score`` (one lucky frame cannot), and nobody
+rode it in more than ``RIDDEN_MAX_SHARE`` of those sightings (a rider waiting at a red light is
+not parked, however long the light). For ``doorway_trading`` at least one qualifying object is
+goods or a stall (``GOODS_CLASSES``) beyond the shop's allowed strip; people only add to the
+count. A rule has at most one open **violation**:
 
 - ``new`` when qualifying sites reach ``min_objects``;
 - ``update`` (seq + 1) when it changes materially: more qualifying objects than any earlier
@@ -35,7 +40,17 @@ from shapely import contains_xy, prepare
 from shapely.geometry import Polygon
 
 from edge.capture import Frame
-from edge.config import WEEKDAYS, CameraConfig, RuleConfig, ScheduleWindow, ZoneConfig
+from edge.config import (
+    GOODS_CLASSES,
+    WEEKDAYS,
+    CameraConfig,
+    EdgeConfig,
+    RuleConfig,
+    ScheduleWindow,
+    ShopfrontConfig,
+    ZoneConfig,
+)
+from edge.detect import model_min_scores
 from edge.detect.base import Detections
 
 #: Overlap a box needs with a site to count as the same object standing still. Measured on the
@@ -51,6 +66,19 @@ MIN_HIT_RATIO = 0.6
 MIN_FORGET_S = 3.0
 #: A rise of the best score by this much since the last message is worth an ``update``.
 SCORE_JUMP = 0.2
+#: min_score of a class the model's registry entry gives none for.
+FALLBACK_MIN_SCORE = 0.3
+#: Sightings scoring below this share of their class's min_score are misses, not evidence.
+EVIDENCE_FLOOR = 0.5
+#: A site ridden in more than this share of its sightings within the dwell window is not
+#: parked; a pedestrian walking past a parked bike overlaps it for a few frames only.
+RIDDEN_MAX_SHARE = 0.25
+#: Classes a person can ride.
+RIDEABLE = frozenset({"two_wheeler", "scooter"})
+#: A two-wheeler box this close to a person box that scores at least as high is one object
+#: read twice (class-agnostic NMS in other detectors): a pedestrian whose legs a re-encoded
+#: frame turned into a "bicycle", or someone sitting on the vehicle. Never a parked bike.
+SAME_OBJECT_IOU = 0.7
 
 
 @dataclass
@@ -66,6 +94,8 @@ class Site:
     first_frame: int
     hits: int = 1
     qualified: bool = False
+    #: (stream time, score, ridden) of each sighting within the longest dwell window.
+    evidence: list[tuple[float, float, bool]] = field(default_factory=list)
 
 
 @dataclass
@@ -137,23 +167,60 @@ def schedule_active(windows: list[ScheduleWindow], when: datetime, tz: ZoneInfo)
     return False
 
 
+def min_scores(zone: ZoneConfig, rule: RuleConfig,
+               defaults: dict[str, float]) -> dict[str, float]:
+    """Each class's score floor in ``rule``: class -> rule -> zone -> the model's per-class
+    default (models/registry.yaml) -> ``FALLBACK_MIN_SCORE``. The one place of this chain."""
+    assert rule.classes is not None
+    out = {}
+    for name, c in rule.classes.items():
+        chain = (c.min_score, rule.min_score, zone.min_score, defaults.get(name))
+        out[name] = next((v for v in chain if v is not None), FALLBACK_MIN_SCORE)
+    return out
+
+
+def rider_min_score(defaults: dict[str, float]) -> float:
+    """Least score of a person box that counts as someone riding a two-wheeler."""
+    return defaults.get("rider", defaults.get("person", FALLBACK_MIN_SCORE))
+
+
+def detector_floor(config: EdgeConfig) -> float:
+    """The score the detector runs at: the lower of ``detector.score_threshold`` and every
+    floor a zone of any camera may accept, so no zone's ``min_score`` is ever dead (the
+    detector drops nothing a zone would take, including the faint sightings that count as
+    evidence). The rules then filter per zone and class."""
+    defaults = model_min_scores(config.detector.model)
+    floors = [config.detector.score_threshold, rider_min_score(defaults)]
+    for camera in config.cameras:
+        for zone in camera.zones:
+            for rule in zone.rules:
+                floors += [v * EVIDENCE_FLOOR for v in min_scores(zone, rule, defaults).values()]
+    return round(min(floors), 4)
+
+
 class RuleState:
     """Sites and the open violation of one rule of one zone."""
 
-    def __init__(self, camera_id: str, zone: ZoneConfig, rule: RuleConfig, tz: ZoneInfo) -> None:
+    def __init__(self, camera_id: str, zone: ZoneConfig, rule: RuleConfig, tz: ZoneInfo,
+                 defaults: dict[str, float] | None = None) -> None:
         self.camera_id, self.zone, self.rule, self.tz = camera_id, zone, rule, tz
         self.sites: list[Site] = []
         self.violation: Violation | None = None
         self.frames = 0
         self._restored: list[np.ndarray] | None = None
+        #: The last frame as this rule saw it, read-only (``edge preview`` draws it): the
+        #: detections that were candidates, and the site each one fed (index -> site).
+        self.last_candidates: list[int] = []
+        self.last_sites: dict[int, Site] = {}
         self.clear_s = rule.clear_s or zone.clear_s
         assert rule.classes is not None
         self.dwell = {name: c.dwell_s or rule.dwell_s or zone.dwell_s
                       for name, c in rule.classes.items()}
-        self.min_score = {name: (c.min_score if c.min_score is not None else
-                                 rule.min_score if rule.min_score is not None else zone.min_score)
-                          for name, c in rule.classes.items()}
+        self.min_score = min_scores(zone, rule, defaults or {})
         self.area = {name: (c.min_area, c.max_area) for name, c in rule.classes.items()}
+        self.aspect = {name: (c.min_aspect, c.max_aspect) for name, c in rule.classes.items()}
+        self.window = max(self.dwell.values())
+        self.needs_goods = rule.type == "doorway_trading"
 
     @property
     def key(self) -> str:
@@ -161,21 +228,34 @@ class RuleState:
         return f"{self.camera_id}/{self.zone.id}/{self.rule.id}"
 
     def candidates(self, dets: Detections, inside: np.ndarray, still: np.ndarray,
-                   frame_area: float) -> list[int]:
+                   frame_shape: tuple[int, int]) -> list[int]:
+        """Detections that may feed a site: in the zone, not moving, of the rule's classes and
+        size, scoring at least ``EVIDENCE_FLOOR`` of their min_score (fainter sightings still
+        count, and pull the site's median down), goods not inside the shop's allowed strip."""
+        height, width = frame_shape
         out = []
         for i, label in enumerate(dets.labels):
             if not inside[i] or not still[i] or label not in self.dwell:
                 continue
-            if dets.scores[i] < self.min_score[label]:
+            if dets.scores[i] < self.min_score[label] * EVIDENCE_FLOOR:
                 continue
             x1, y1, x2, y2 = dets.xyxy[i]
             lo, hi = self.area[label]
-            if not lo <= (x2 - x1) * (y2 - y1) / frame_area <= hi:
+            if not lo <= (x2 - x1) * (y2 - y1) / (width * height) <= hi:
+                continue
+            lo, hi = self.aspect[label]
+            if not lo <= (x2 - x1) / max(y2 - y1, 1e-6) <= hi:
+                continue
+            shopfront = self.rule.shopfront
+            if shopfront is not None and label in GOODS_CLASSES and not beyond_strip(
+                    shopfront, self.zone, ((x1 + x2) / 2, y2), width, height):
                 continue
             out.append(i)
         return out
 
-    def update(self, frame: Frame, dets: Detections, idx: list[int]) -> list[RuleEvent]:
+    def update(self, frame: Frame, dets: Detections, idx: list[int],
+               ridden: np.ndarray | None = None) -> list[RuleEvent]:
+        ridden = np.zeros(len(dets), bool) if ridden is None else ridden
         self.frames += 1
         if self._restored is not None:  # after a restart or a config change: resume the sites
             for box in self._restored:
@@ -187,6 +267,7 @@ class RuleState:
         if not active:
             idx = []  # nothing new starts outside the schedule
             self.sites = [s for s in self.sites if s.qualified]
+        self.last_candidates, self.last_sites = list(idx), {}
         boxes = dets.xyxy[idx] if idx else np.zeros((0, 4), np.float32)
         site_boxes = np.array([s.bbox for s in self.sites], np.float32).reshape(-1, 4)
         last_boxes = np.array([s.last_bbox for s in self.sites], np.float32).reshape(-1, 4)
@@ -199,7 +280,8 @@ class RuleState:
                 continue
             matched_dets.add(d)
             matched_sites.add(s)
-            self._seen(self.sites[s], frame, dets, idx[d])
+            self._seen(self.sites[s], frame, dets, idx[d], bool(ridden[idx[d]]))
+            self.last_sites[idx[d]] = self.sites[s]
         for d in sorted(set(range(len(idx))) - matched_dets, key=lambda d: -dets.scores[idx[d]]):
             # An unmatched box overlapping a site (even one made from this frame) is a second
             # box on an object already counted, not a new object.
@@ -207,22 +289,44 @@ class RuleState:
             if not (iou_matrix(boxes[d: d + 1], sites) >= MATCH_IOU).any():
                 i = idx[d]
                 box = dets.xyxy[i].copy()
-                self.sites.append(Site(dets.labels[i], box, box, float(dets.scores[i]),
-                                       frame.ts, frame.ts, self.frames))
+                self.sites.append(Site(
+                    dets.labels[i], box, box, float(dets.scores[i]), frame.ts, frame.ts,
+                    self.frames, hits=int(self._strong(dets, i)),
+                    evidence=[(frame.ts, float(dets.scores[i]), bool(ridden[i]))]))
+                self.last_sites[i] = self.sites[-1]
         self._expire(frame)
         return self._judge(frame, active)
 
-    def _seen(self, site: Site, frame: Frame, dets: Detections, i: int) -> None:
-        site.hits += 1
+    def _seen(self, site: Site, frame: Frame, dets: Detections, i: int, ridden: bool) -> None:
+        site.hits += int(self._strong(dets, i))
         site.last_seen = frame.ts
         site.last_bbox = dets.xyxy[i].copy()
         if dets.scores[i] > site.score:  # the reference box follows the clearest view
             site.score, site.bbox = float(dets.scores[i]), site.last_bbox
             site.label = dets.labels[i]
+        site.evidence.append((frame.ts, float(dets.scores[i]), ridden))
+        site.evidence = [e for e in site.evidence if frame.ts - e[0] <= self.window]
         if not site.qualified:
             dwelt = site.last_seen - site.first_seen >= self.dwell.get(site.label, np.inf)
             steady = site.hits / (self.frames - site.first_frame + 1) >= MIN_HIT_RATIO
-            site.qualified = dwelt and steady and site.hits >= self.zone.inertia
+            site.qualified = (dwelt and steady and site.hits >= self.zone.inertia
+                              and self._evidence_holds(site, frame.ts))
+
+    def _strong(self, dets: Detections, i: int) -> bool:
+        """A sighting at the class's min_score: only these count as hits (inertia, the 60 %
+        ratio); fainter ones keep the site alive and count in its median."""
+        return bool(dets.scores[i] >= self.min_score[dets.labels[i]])
+
+    def _evidence_holds(self, site: Site, now: float) -> bool:
+        """Median score over the sightings of the dwell window reaches the class's min_score,
+        and it was not ridden in more than ``RIDDEN_MAX_SHARE`` of them."""
+        window = self.dwell.get(site.label, self.window)
+        recent = [e for e in site.evidence if now - e[0] <= window]
+        if not recent:
+            return False
+        median = float(np.median([score for _, score, _ in recent]))
+        ridden = sum(r for _, _, r in recent) / len(recent)
+        return median >= self.min_score.get(site.label, 1.0) and ridden <= RIDDEN_MAX_SHARE
 
     def _expire(self, frame: Frame) -> None:
         keep = []
@@ -237,11 +341,13 @@ class RuleState:
 
     def _judge(self, frame: Frame, active: bool) -> list[RuleEvent]:
         qualified = [s for s in self.sites if s.qualified]
+        if self.needs_goods and not any(s.label in GOODS_CLASSES for s in qualified):
+            qualified = []  # people alone are never trading
         v = self.violation
         if v is None:
             if not active or len(qualified) < (self.rule.min_objects or 1):
                 return []
-            best = max(qualified, key=lambda s: s.score)
+            best = self._best(qualified)
             self.violation = Violation(
                 uuid.uuid4(), 0, best.label, best.score, _union(qualified), len(qualified),
                 first_wall=frame.wall - _seconds(frame.ts - min(s.first_seen for s in qualified)),
@@ -253,7 +359,7 @@ class RuleState:
             v.last_wall = frame.wall
             v.bbox = _union(qualified)
             v.boxes = [s.last_bbox.copy() for s in qualified]
-            best = max(qualified, key=lambda s: s.score)
+            best = self._best(qualified)
             if best.score > v.score:
                 v.score, v.label = best.score, best.label
         if not qualified:
@@ -267,6 +373,12 @@ class RuleState:
             v.bbox = _union(qualified)
             return [self._event("update", frame)]
         return []
+
+    def _best(self, qualified: list[Site]) -> Site:
+        """The site a message names (label, score): for trading the clearest goods, since
+        the people around them are not what makes it trading."""
+        goods = [s for s in qualified if s.label in GOODS_CLASSES] if self.needs_goods else []
+        return max(goods or qualified, key=lambda s: s.score)
 
     def _event(self, kind: Literal["new", "update", "end"], frame: Frame,
                v: Violation | None = None) -> RuleEvent:
@@ -298,6 +410,60 @@ class RuleState:
         self._restored = boxes
 
 
+def beyond_strip(shopfront: ShopfrontConfig, zone: ZoneConfig, point: tuple[float, float],
+                 width: int, height: int) -> bool:
+    """Whether a ground point (pixels) lies on the street side of the door line, farther than
+    ``allowed_depth`` (a fraction of the frame height). The street side is the side of the
+    zone polygon's centroid."""
+    (ax, ay), (bx, by) = ((x * width, y * height) for x, y in shopfront.door_line)
+    cx, cy = np.mean([p[0] for p in zone.polygon]) * width, np.mean(
+        [p[1] for p in zone.polygon]) * height
+    length = float(np.hypot(bx - ax, by - ay))
+
+    def signed(px: float, py: float) -> float:
+        return ((bx - ax) * (py - ay) - (by - ay) * (px - ax)) / length
+
+    street = 1.0 if signed(cx, cy) >= 0 else -1.0
+    return street * signed(*point) > shopfront.allowed_depth * height
+
+
+def ridden_mask(dets: Detections, person_min_score: float) -> np.ndarray:
+    """Which detections are two-wheelers (or scooters) with someone on them, moving or not.
+
+    A person rides a vehicle when their box stands over it the way a rider's does: mostly
+    within its width (≥ 60 % of the person's width), head clearly above the vehicle's top
+    (by ≥ 20 % of the vehicle's height), feet on it rather than on the ground (the person's
+    bottom between 25 % and 90 % of the way down the vehicle box), and of a rider's scale
+    (person at least 60 % as tall as the vehicle). A pedestrian beside a parked bike stands
+    on the ground (feet at or below the vehicle's bottom) and one passing behind it overlaps
+    it for a moment only (see ``RIDDEN_MAX_SHARE``). Each person rides at most one vehicle,
+    the one they cover best, so one person among parked bikes cannot "ride" them all. A
+    vehicle box that is a person's box over again (``SAME_OBJECT_IOU``) counts as ridden too.
+    """
+    n = len(dets)
+    out = np.zeros(n, bool)
+    vehicles = [i for i in range(n) if dets.labels[i] in RIDEABLE]
+    people = [j for j in range(n) if dets.labels[j] == "person"
+              and dets.scores[j] >= person_min_score]
+    if vehicles and people:
+        same = iou_matrix(dets.xyxy[vehicles], dets.xyxy[people]) >= SAME_OBJECT_IOU
+        stronger = dets.scores[people][None, :] >= dets.scores[vehicles][:, None]
+        out[np.array(vehicles)[(same & stronger).any(axis=1)]] = True
+    for j in people:
+        px1, py1, px2, py2 = (float(v) for v in dets.xyxy[j])
+        best, best_cover = -1, 0.0
+        for i in vehicles:
+            vx1, vy1, vx2, vy2 = (float(v) for v in dets.xyxy[i])
+            vh = max(vy2 - vy1, 1e-6)
+            cover = (min(px2, vx2) - max(px1, vx1)) / max(px2 - px1, 1e-6)
+            if (cover >= 0.6 and py1 <= vy1 - 0.2 * vh and py2 - py1 >= 0.6 * vh
+                    and vy1 + 0.25 * vh <= py2 <= vy1 + 0.9 * vh and cover > best_cover):
+                best, best_cover = i, cover
+        if best >= 0:
+            out[best] = True
+    return out
+
+
 def _union(sites: list[Site]) -> np.ndarray:
     b = np.array([s.last_bbox for s in sites], np.float32)
     return np.concatenate([b[:, :2].min(axis=0), b[:, 2:].max(axis=0)])
@@ -309,16 +475,25 @@ def _seconds(s: float) -> Any:
 
 
 class ZoneRule:
-    """All rules of one zone; ``update`` is called once per analysed frame."""
+    """All rules of one zone; ``update`` is called once per analysed frame. ``defaults`` are
+    the model's per-class min_scores (``edge.detect.model_min_scores``)."""
 
-    def __init__(self, camera_id: str, zone: ZoneConfig, tz: ZoneInfo | None = None) -> None:
+    def __init__(self, camera_id: str, zone: ZoneConfig, tz: ZoneInfo | None = None,
+                 defaults: dict[str, float] | None = None) -> None:
         self.camera_id, self.zone = camera_id, zone
-        self.rules = [RuleState(camera_id, zone, r, tz or ZoneInfo("UTC")) for r in zone.rules]
+        self.defaults = defaults or {}
+        self.rules = [RuleState(camera_id, zone, r, tz or ZoneInfo("UTC"), self.defaults)
+                      for r in zone.rules]
         self._polygon = Polygon(zone.polygon)
         prepare(self._polygon)
+        #: Which detections of the last frame stood in the zone (read-only, ``edge preview``).
+        self.last_inside = np.zeros(0, bool)
 
-    def update(self, frame: Frame, dets: Detections,
-               moving: np.ndarray | None = None) -> list[RuleEvent]:
+    def update(self, frame: Frame, dets: Detections, moving: np.ndarray | None = None,
+               ridden: np.ndarray | None = None,
+               excluded: np.ndarray | None = None) -> list[RuleEvent]:
+        """``moving``, ``ridden``, ``excluded``: per detection; ``ridden`` unset is worked out
+        here (``ridden_mask``), the others default to none."""
         n = len(dets)
         if n:
             # The bottom-centre stands for where an object touches the ground, so a bike whose
@@ -330,10 +505,15 @@ class ZoneRule:
             inside = np.zeros(0, bool)
             height, width = frame.image.shape[:2]
         still = np.ones(n, bool) if moving is None else ~moving
+        if excluded is not None:
+            still &= ~excluded
+        if ridden is None:
+            ridden = ridden_mask(dets, rider_min_score(self.defaults))
+        self.last_inside = inside
         events = []
         for state in self.rules:
-            idx = state.candidates(dets, inside, still, float(width * height))
-            events += state.update(frame, dets, idx)
+            idx = state.candidates(dets, inside, still, (height, width))
+            events += state.update(frame, dets, idx, ridden)
         return events
 
     @property
@@ -341,18 +521,48 @@ class ZoneRule:
         return [s for r in self.rules for s in r.sites]
 
 
+@dataclass(frozen=True)
+class LastFrame:
+    """The flags the rules computed for each detection of a camera's last frame; a mask is
+    None where nothing was computed (no tracker, no exclusion polygon)."""
+
+    dets: Detections
+    moving: np.ndarray | None
+    ridden: np.ndarray
+    excluded: np.ndarray | None
+
+
 class CameraRules:
     """All zones of one camera plus its motion tracker; the runner keeps one per camera."""
 
     def __init__(self, camera: CameraConfig, tz: ZoneInfo | None = None,
-                 tracker: Any | None = None) -> None:
+                 tracker: Any | None = None, defaults: dict[str, float] | None = None) -> None:
         self.camera = camera
-        self.zones = [ZoneRule(camera.id, zone, tz) for zone in camera.zones]
+        self.defaults = defaults or {}
+        self.zones = [ZoneRule(camera.id, zone, tz, self.defaults) for zone in camera.zones]
         self.tracker = tracker
+        #: The last frame's per-detection flags (read-only, ``edge preview`` draws them).
+        self.last: LastFrame | None = None
+        self._exclude = [Polygon(p) for p in camera.exclude]
+        for polygon in self._exclude:
+            prepare(polygon)
 
     def update(self, frame: Frame, dets: Detections) -> list[RuleEvent]:
         moving = self.tracker.update(dets, frame.ts)[0] if self.tracker is not None else None
-        return [e for zone in self.zones for e in zone.update(frame, dets, moving)]
+        ridden = ridden_mask(dets, rider_min_score(self.defaults))
+        excluded = self._excluded(dets, frame)
+        self.last = LastFrame(dets, moving, ridden, excluded)
+        return [e for zone in self.zones
+                for e in zone.update(frame, dets, moving, ridden, excluded)]
+
+    def _excluded(self, dets: Detections, frame: Frame) -> np.ndarray | None:
+        """Detections whose ground point lies in one of the camera's exclusion polygons."""
+        if not self._exclude or not len(dets):
+            return None
+        height, width = frame.image.shape[:2]
+        x = (dets.xyxy[:, 0] + dets.xyxy[:, 2]) / 2 / width
+        y = dets.xyxy[:, 3] / height
+        return np.logical_or.reduce([contains_xy(p, x, y) for p in self._exclude])
 
     def states(self) -> list[RuleState]:
         return [r for z in self.zones for r in z.rules]
