@@ -30,13 +30,13 @@ from zoneinfo import ZoneInfo
 from center.protocol import MAX_FRAME_SIDE, MAX_SNAPSHOT_BYTES
 from edge.capture import CameraCapture, Frame, SourceState
 from edge.config import CameraConfig, EdgeConfig
-from edge.detect import Detections, load_from_config
+from edge.detect import Detections, load_from_config, model_min_scores
 from edge.detect.pool import DetectorPool, InlineDetector
 from edge.evidence import keep_frame, snapshot, thumbnail
 from edge.outbox import EdgeStore
 from edge.publish import FolderRecorder, MqttPublisher, to_alert
 from edge.reconfig import ConfigInbox, apply_zones
-from edge.rules import CameraRules
+from edge.rules import CameraRules, detector_floor
 from edge.track import MotionTracker
 
 log = logging.getLogger(__name__)
@@ -79,7 +79,8 @@ def camera_rules(config: EdgeConfig, camera: CameraConfig) -> CameraRules:
     tracker = MotionTracker(camera.sample_fps, max_move=config.motion.max_move,
                             window_s=config.motion.window_s,
                             enabled=config.motion.tracker == "bytetrack")
-    return CameraRules(camera, ZoneInfo(config.timezone), tracker)
+    return CameraRules(camera, ZoneInfo(config.timezone), tracker,
+                       model_min_scores(config.detector.model))
 
 
 def run(config: EdgeConfig, *, until_eof: bool = False, speed: float = 1.0,
@@ -92,10 +93,12 @@ def run(config: EdgeConfig, *, until_eof: bool = False, speed: float = 1.0,
     stop = stop_event or threading.Event()
     wakeup = threading.Event()
     detector: DetectorPool | InlineDetector
-    if config.detector.processes > 1:  # a finished job wakes the loop like a new frame
-        detector = DetectorPool(config.detector, config.detector.processes, on_done=wakeup.set)
+    # The detector keeps every box some zone would accept (edge.rules.detector_floor).
+    settings = config.detector.model_copy(update={"score_threshold": detector_floor(config)})
+    if settings.processes > 1:  # a finished job wakes the loop like a new frame
+        detector = DetectorPool(settings, settings.processes, on_done=wakeup.set)
     else:
-        detector = InlineDetector(load_from_config(config.detector))
+        detector = InlineDetector(load_from_config(settings))
     try:
         return _run(config, detector, wakeup, stop, until_eof=until_eof, speed=speed,
                     record_dir=record_dir, mqtt=mqtt, config_dir=config_dir)
