@@ -143,10 +143,13 @@ def run_command(config_file: Path, until_eof: bool, speed: float, record_dir: Pa
               help="Also write the report as JSON to this file ('-': JSON on stdout instead).")
 @click.option("--baseline", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="A recorded --json report: exit 1 if any gated figure is worse.")
+@click.option("--box-thresholds", metavar="T1,T2,...",
+              help="Also the detector's per-class figures at these thresholds (calibration).")
 @click.option("-v", "--verbose", is_flag=True, help="The edge's own log lines too.")
 def eval_command(set_path: Path, cases: tuple[str, ...], quick: bool,
                  detector_threshold: float | None, overrides: tuple[str, ...],
-                 json_path: Path | None, baseline: Path | None, verbose: bool) -> None:
+                 json_path: Path | None, baseline: Path | None, box_thresholds: str | None,
+                 verbose: bool) -> None:
     """Run the edge offline on the labelled set SET (a YAML file or a folder with set.yaml)
     and print event precision, recall, false alarms per camera-hour, time to alert, and the
     detector's per-class recall/precision on labelled boxes (docs/detection.md)."""
@@ -162,7 +165,9 @@ def eval_command(set_path: Path, cases: tuple[str, ...], quick: bool,
         extra = parse_overrides(list(overrides))
         if detector_threshold is not None:
             extra.setdefault("detector", {})["score_threshold"] = detector_threshold
-        results = evaluate(eval_set, folder, overrides=extra, only=list(cases), quick=quick)
+        sweep = [float(t) for t in box_thresholds.split(",")] if box_thresholds else None
+        results = evaluate(eval_set, folder, overrides=extra, only=list(cases), quick=quick,
+                           box_thresholds=sweep)
     except (ConfigError, ValueError, FileNotFoundError, KeyError) as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(1)

@@ -161,3 +161,31 @@ def test_quick_set_is_no_worse_than_recorded() -> None:
     recorded = json.loads(QUICK_FIGURES.read_text(encoding="utf-8"))
     assert [c["id"] for c in doc["cases"]] == [c["id"] for c in recorded["cases"]]
     assert regressions(doc, recorded) == []
+
+
+def test_box_figures_are_hand_computed_at_each_threshold(tmp_path: Path) -> None:
+    """Two labelled bikes (one found at 0.9, one only at 0.3), a tricycle the set leaves
+    unmapped (a detection on it counts neither way), a detection on nothing (false)."""
+    cv2.imwrite(str(tmp_path / "still.png"), np.full((100, 200, 3), 90, np.uint8))
+    # YOLO lines: class cx cy w h (normalised); 7 = awning-tricycle, unmapped.
+    (tmp_path / "still.txt").write_text("9 0.1 0.5 0.1 0.4\n9 0.4 0.5 0.1 0.4\n"
+                                        "7 0.7 0.5 0.1 0.4\n")
+    dets = [{"box": [10, 30, 30, 70], "label": "two_wheeler", "score": 0.9},
+            {"box": [70, 30, 90, 70], "label": "two_wheeler", "score": 0.3},
+            {"box": [130, 30, 150, 70], "label": "two_wheeler", "score": 0.8},
+            {"box": [170, 0, 190, 20], "label": "two_wheeler", "score": 0.6}]
+    (tmp_path / "replay.yaml").write_text(yaml.safe_dump({"frames": {0: dets}}))
+    eval_set, folder = load_set(_write(tmp_path / "set.yaml", {
+        "format": "gridwatch-eval/1", "name": "boxes",
+        "edge": {"detector": {"model": "fake", "path": str(tmp_path / "replay.yaml"),
+                              "score_threshold": 0.5}},
+        "cases": [{"id": "still", "media": "still.png",
+                   "boxes": {"path": "still.txt", "format": "yolo",
+                             "classes": {"9": "two_wheeler"}}}]}))
+    doc = report(eval_set, evaluate(eval_set, folder, box_thresholds=[0.2, 0.5]), {})
+    at_configured = doc["boxes"]["two_wheeler"]
+    assert (at_configured["found"], at_configured["missed"], at_configured["false"]) == (1, 1, 1)
+    assert doc["box_sweep"]["0.5"]["two_wheeler"] == at_configured
+    low = doc["box_sweep"]["0.2"]["two_wheeler"]
+    assert (low["found"], low["missed"], low["false"]) == (2, 0, 1)
+    assert low["recall"] == 1.0 and low["precision"] == pytest.approx(2 / 3)

@@ -76,6 +76,15 @@ def read_boxes(spec: BoxLabels, path: Path, width: int, height: int) -> Labelled
     return Labelled(xyxy, [spec.classes.get(r[0]) for r in rows])
 
 
+def above(dets: Detections, threshold: float) -> Detections:
+    """The detections scoring at least ``threshold``: what a detector run at that threshold
+    returns (greedy NMS never lets a lower box remove a higher one, so filtering after it
+    equals thresholding before it)."""
+    keep = np.flatnonzero(dets.scores >= threshold)
+    return Detections(dets.xyxy[keep], dets.scores[keep], dets.class_ids[keep],
+                      [dets.labels[i] for i in keep])
+
+
 def score_boxes(truth: Labelled, dets: Detections, iou: float,
                 classes: set[str]) -> dict[str, ClassCounts]:
     """Per class of ``classes`` (those the labels cover; a detection of another class says

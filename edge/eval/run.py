@@ -19,7 +19,7 @@ import cv2
 import yaml
 
 from edge.config import EdgeConfig
-from edge.eval.boxes import ClassCounts, read_boxes, score_boxes
+from edge.eval.boxes import ClassCounts, above, read_boxes, score_boxes
 from edge.eval.labels import Case, EvalSet, media_path
 from edge.eval.metrics import EventScore, Raised, score_events
 
@@ -33,6 +33,8 @@ class CaseResult:
     alerts: list[Raised] = field(default_factory=list)
     frames: int = 0
     boxes: dict[str, ClassCounts] | None = None
+    #: Box figures at each threshold of ``--box-thresholds``.
+    sweep: dict[float, dict[str, ClassCounts]] = field(default_factory=dict)
     seconds: float = 0.0
 
 
@@ -77,9 +79,11 @@ def edge_config(eval_set: EvalSet, case: Case, source: Path,
 
 
 def run_case(eval_set: EvalSet, folder: Path, case: Case, overrides: dict[str, Any],
-             detector: Any | None) -> CaseResult:
+             detector: Any | None, thresholds: tuple[float, list[float]] = (0.0, [])
+             ) -> CaseResult:
     """One case: the pipeline when it has a camera, the detector on its still when it has
-    boxes (``detector`` is loaded once for the set by the caller)."""
+    boxes (``detector`` is loaded once for the set by the caller). ``thresholds``: the
+    configured detector threshold and the sweep's, when the detector runs below them."""
     from edge.publish import read_recorded
     from edge.runner import run
 
@@ -108,15 +112,29 @@ def run_case(eval_set: EvalSet, folder: Path, case: Case, overrides: dict[str, A
             raise ValueError(f"case {case.id}: boxes need a still image, cannot read {source}")
         height, width = image.shape[:2]
         truth = read_boxes(case.boxes, media_path(case.boxes.path, folder), width, height)
-        result.boxes = score_boxes(truth, detector.detect(image), eval_set.box_iou,
-                                   set(case.boxes.classes.values()))
+        dets = detector.detect(image)
+        classes = set(case.boxes.classes.values())
+        configured, sweep = thresholds
+        result.boxes = score_boxes(truth, above(dets, configured), eval_set.box_iou, classes)
+        result.sweep = {t: score_boxes(truth, above(dets, t), eval_set.box_iou, classes)
+                        for t in sweep}
     result.seconds = time.monotonic() - started
     return result
 
 
+def effective_edge(eval_set: EvalSet, overrides: dict[str, Any]) -> EdgeConfig:
+    """The edge settings every case shares (the set's, then the command line's)."""
+    edge = _merged(eval_set.edge, {k: v for k, v in overrides.items() if k != "camera"})
+    return EdgeConfig.model_validate({**edge, "edge_id": "eval",
+                                      "cameras": [{"id": "x", "source": "x"}]})
+
+
 def evaluate(eval_set: EvalSet, folder: Path, *, overrides: dict[str, Any] | None = None,
-             only: list[str] | None = None, quick: bool = False) -> list[CaseResult]:
-    """Every chosen case of the set (``only``: these ids; ``quick``: the cases marked quick)."""
+             only: list[str] | None = None, quick: bool = False,
+             box_thresholds: list[float] | None = None) -> list[CaseResult]:
+    """Every chosen case of the set (``only``: these ids; ``quick``: the cases marked quick).
+    ``box_thresholds`` adds the box figures at each of these detector thresholds (one
+    detector run per still, at the lowest of them and the configured one)."""
     from edge.detect import load_from_config
 
     overrides = overrides or {}
@@ -126,12 +144,13 @@ def evaluate(eval_set: EvalSet, folder: Path, *, overrides: dict[str, Any] | Non
     if unknown:
         raise ValueError(f"no case {unknown} in set {eval_set.name}")
     detector = None
+    config = effective_edge(eval_set, overrides).detector
+    sweep = sorted(set(box_thresholds or ()))
     if any(c.boxes is not None for c in cases):
-        edge = _merged(eval_set.edge, {k: v for k, v in overrides.items() if k != "camera"})
-        config = EdgeConfig.model_validate({**edge, "edge_id": "eval",
-                                            "cameras": [{"id": "x", "source": "x"}]})
-        detector = load_from_config(config.detector)
-    return [run_case(eval_set, folder, case, overrides, detector) for case in cases]
+        lowest = min([config.score_threshold, *sweep])
+        detector = load_from_config(config.model_copy(update={"score_threshold": lowest}))
+    return [run_case(eval_set, folder, case, overrides, detector,
+                     (config.score_threshold, sweep)) for case in cases]
 
 
 def report(eval_set: EvalSet, results: list[CaseResult], overrides: dict[str, Any]
@@ -140,6 +159,7 @@ def report(eval_set: EvalSet, results: list[CaseResult], overrides: dict[str, An
     baseline is compared on."""
     total = EventScore()
     boxes: dict[str, ClassCounts] = {}
+    sweep: dict[float, dict[str, ClassCounts]] = {}
     cases = []
     for r in results:
         entry: dict[str, Any] = {"id": r.case.id, "frames": r.frames,
@@ -154,14 +174,20 @@ def report(eval_set: EvalSet, results: list[CaseResult], overrides: dict[str, An
             entry["boxes"] = {k: v.summary() for k, v in sorted(r.boxes.items())}
             for label, counts in r.boxes.items():
                 boxes.setdefault(label, ClassCounts()).add(counts)
+        for t, per_class in r.sweep.items():
+            for label, counts in per_class.items():
+                sweep.setdefault(t, {}).setdefault(label, ClassCounts()).add(counts)
         cases.append(entry)
     scored = [r for r in results if r.events is not None]
     return {
         "format": REPORT_FORMAT, "set": eval_set.name, "overrides": overrides,
+        "detector": effective_edge(eval_set, overrides).detector.model_dump(mode="json"),
         "total": {**total.summary(), "cases": len(scored),
                   "cases_right": sum(r.events.right for r in scored if r.events)},
         "boxes": {k: v.summary() for k, v in sorted(boxes.items())},
         "box_iou": eval_set.box_iou,
+        "box_sweep": {f"{t:g}": {k: v.summary() for k, v in sorted(per_class.items())}
+                      for t, per_class in sorted(sweep.items())},
         "cases": cases,
     }
 
@@ -204,6 +230,13 @@ def format_report(doc: dict[str, Any]) -> str:
         for label, c in doc["boxes"].items():
             lines.append(f"  {label:<12} {c['labelled']:>8} {c['found']:>6} {c['false']:>6} "
                          f"{_fmt(c['recall']):>6} {_fmt(c['precision']):>5}")
+    if doc.get("box_sweep"):
+        lines.append("recall / precision by detector threshold:")
+        lines.append(f"  {'class':<12} " + " ".join(f"{t:>11}" for t in doc["box_sweep"]))
+        for label in doc["boxes"]:
+            cells = [doc["box_sweep"][t].get(label, {}) for t in doc["box_sweep"]]
+            lines.append(f"  {label:<12} " + " ".join(
+                f"{_fmt(c.get('recall')):>5}/{_fmt(c.get('precision')):<5}" for c in cells))
     return "\n".join(lines)
 
 
