@@ -29,7 +29,7 @@ from zoneinfo import ZoneInfo
 
 from center.protocol import MAX_FRAME_SIDE, MAX_SNAPSHOT_BYTES
 from edge.capture import CameraCapture, Frame, SourceState
-from edge.config import CameraConfig, EdgeConfig
+from edge.config import CameraConfig, DetectorConfig, EdgeConfig
 from edge.detect import Detections, load_from_config, model_min_scores
 from edge.detect.pool import DetectorPool, InlineDetector
 from edge.evidence import keep_frame, snapshot, thumbnail
@@ -83,6 +83,12 @@ def camera_rules(config: EdgeConfig, camera: CameraConfig) -> CameraRules:
                        model_min_scores(config.detector.model))
 
 
+def detector_settings(config: EdgeConfig) -> DetectorConfig:
+    """The detector as the edge runs it (``edge preview`` too): it keeps every box some zone
+    would accept (``edge.rules.detector_floor``)."""
+    return config.detector.model_copy(update={"score_threshold": detector_floor(config)})
+
+
 def run(config: EdgeConfig, *, until_eof: bool = False, speed: float = 1.0,
         record_dir: Path | None = None, stop_event: threading.Event | None = None,
         mqtt: bool = True, config_dir: Path | None = None) -> RunStats:
@@ -93,8 +99,7 @@ def run(config: EdgeConfig, *, until_eof: bool = False, speed: float = 1.0,
     stop = stop_event or threading.Event()
     wakeup = threading.Event()
     detector: DetectorPool | InlineDetector
-    # The detector keeps every box some zone would accept (edge.rules.detector_floor).
-    settings = config.detector.model_copy(update={"score_threshold": detector_floor(config)})
+    settings = detector_settings(config)
     if settings.processes > 1:  # a finished job wakes the loop like a new frame
         detector = DetectorPool(settings, settings.processes, on_done=wakeup.set)
     else:

@@ -29,7 +29,7 @@ CONFIG_DIR = DATA_DIR / "ultralytics"
 _SYSTEM_FONTS = ("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",)
 
 
-def _any_ttf() -> Path | None:
+def any_ttf() -> Path | None:
     """A TTF that is surely here: matplotlib (an ultralytics dependency) ships DejaVuSans."""
     spec = importlib.util.find_spec("matplotlib")
     candidates = [Path(p) for p in _SYSTEM_FONTS]
@@ -52,7 +52,7 @@ def prepare_environment() -> Path:
     os.environ.setdefault("CI", "true")
     folder = Path(os.environ["YOLO_CONFIG_DIR"]).expanduser() / "Ultralytics"
     folder.mkdir(parents=True, exist_ok=True)
-    font = _any_ttf()
+    font = any_ttf()
     for name in ("Arial.ttf", "Arial.Unicode.ttf"):  # ultralytics downloads these when missing
         if not (folder / name).exists() and font is not None:
             shutil.copyfile(font, folder / name)
