@@ -111,6 +111,13 @@ def test_who_may_judge_a_case_and_a_false_alarm_that_voids_it(
     # The alert's own history (by alert id) is the same rows.
     by_alert = center.client("op-01").get(f"{VERDICTS}?alert_id={case['alert_id']}").json()
     assert [v["verdict"] for v in by_alert] == ["false_alarm", "confirmed", "false_alarm"]
+    # The wall's batch of current verdicts: for wall roles only.
+    batch = center.client("eng-01").get(f"{VERDICTS}/current?alert_id={case['alert_id']}"
+                                        f"&alert_id={uuid.uuid4()}")
+    assert [(v["alert_id"], v["verdict"]) for v in batch.json()] == [
+        (case["alert_id"], "false_alarm")]
+    assert center.client("l-011").get(f"{VERDICTS}/current?alert_id={case['alert_id']}"
+                                      ).status_code == 403
 
 
 def test_false_alarms_are_counted_per_camera_and_zone(center: RunningCenter, mqtt_broker) -> None:
@@ -195,6 +202,10 @@ def test_a_false_alarm_marked_on_the_wall_counts_on_every_wall(
     assert [(v["verdict"], v["reason"], v["actor_id"]) for v in stored] == [
         ("false_alarm", "rider", "op-01")]
     assert center.client("op-01").get(f"/api/v1/tickets/{case['id']}").json()["state"] == "void"
+    # A reloaded wall marks the alert from the stored verdict.
+    other.reload()
+    expect(other.locator(f'.alert-item[data-alert-id="{case["alert_id"]}"] .alert-verdict')
+           ).to_have_text("False alarm: someone riding it", timeout=10_000)
     assert errors == [] and other_errors == []
 
 

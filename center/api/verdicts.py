@@ -131,6 +131,21 @@ async def judge(center: CenterDep, actor: Actor, body: VerdictIn) -> dict[str, A
             "ticket": center.views.ticket(change.ticket) if change else None}
 
 
+@router.get("/current", responses={401: {}, 403: {}})
+async def current_verdicts(
+    center: CenterDep, actor: Actor,
+    alert_id: Annotated[list[UUID], Query(max_length=100)],
+) -> list[dict[str, Any]]:
+    """The current verdict of each of these alerts that has one: the wall marks the alerts of
+    its feed after a reload. Wall roles only (they see every alert)."""
+    if not actor.is_wall:
+        raise HTTPException(403, f"verdicts by alert list are for the wall (operators, admins,"
+                                 f" engineers); {actor.id} is {actor.role}: ask by ticket_id")
+    async with center.pool.connection() as conn:
+        found = await verdicts.current_for_alerts(conn, alert_id)
+    return [v.as_dict() for v in found.values()]
+
+
 @router.get("", responses={401: {}, 403: {}, 404: {}})
 async def list_verdicts(
     center: CenterDep, actor: Actor,

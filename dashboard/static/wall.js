@@ -387,6 +387,21 @@ async function loadFalseAlarms() {
   }
 }
 
+/** The current verdicts of the alerts in the feed (after a load: pushes keep them current). */
+async function loadVerdicts(alertIds) {
+  if (!alertIds.length) return;
+  try {
+    const q = new URLSearchParams(alertIds.map((id) => ["alert_id", id]));
+    for (const v of await getJSON(`${API}/verdicts/current?${q}`)) {
+      const known = state.verdicts.get(v.alert_id);
+      if (!known || parseTime(v.at) >= parseTime(known.at)) state.verdicts.set(v.alert_id, v);
+    }
+    renderFeed();
+  } catch (err) {
+    console.warn("verdicts load failed", err.message);
+  }
+}
+
 function onVerdict(data) {
   for (const id of data?.alert_ids ?? []) state.verdicts.set(id, data);
   renderFeed();
@@ -644,6 +659,7 @@ async function loadAll() {
     state.alertsCapped =
       alerts.value.length >= ALERT_LIMIT && alerts.value.every((a) => isToday(a.started_at || a.received_at));
     renderFeed();
+    loadVerdicts([...state.alerts.keys()]);
   }
   renderCameras();
   renderKpis();
