@@ -250,6 +250,9 @@ def regressions(doc: dict[str, Any], baseline: dict[str, Any], slack: float = 1e
     """What got worse than a recorded report: the totals in ``GATED`` and each class's box
     recall (not box precision: more boxes found at some false ones is a trade the event
     figures judge). An empty list means no worse anywhere."""
+    ids, old_ids = ([c["id"] for c in d["cases"]] for d in (doc, baseline))
+    if ids != old_ids:  # totals over other cases compare nothing
+        return [f"cases differ from the recorded report's: {sorted(set(ids) ^ set(old_ids))}"]
     worse = []
     pairs = [(f"total {k}", doc["total"].get(k), baseline["total"].get(k), up)
              for k, up in GATED]
