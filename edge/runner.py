@@ -31,6 +31,8 @@ from center.protocol import MAX_FRAME_SIDE, MAX_SNAPSHOT_BYTES
 from edge.capture import CameraCapture, Frame, SourceState
 from edge.config import CameraConfig, DetectorConfig, EdgeConfig
 from edge.detect import Detections, load_from_config, model_min_scores
+from edge.detect.crops import submit_frame
+from edge.detect.crops import windows as crop_windows
 from edge.detect.pool import DetectorPool, InlineDetector
 from edge.evidence import keep_frame, snapshot, thumbnail
 from edge.outbox import EdgeStore
@@ -197,7 +199,7 @@ def _loop(config: EdgeConfig, rules: dict[str, CameraRules], captures: list[Came
             if publisher is not None and time.monotonic() >= next_frame.get(frame.camera_id, 0):
                 next_frame[frame.camera_id] = time.monotonic() + config.frame_every_s
                 _send_frame(publisher, frame)
-            pending.append((frame, detector.submit(frame.image)))
+            pending.append((frame, _submit(detector, rules[frame.camera_id].camera, frame)))
         while pending and pending[0][1].done():
             sent += finish_oldest()
         if publisher is not None and time.monotonic() >= next_beat:
@@ -211,6 +213,13 @@ def _loop(config: EdgeConfig, rules: dict[str, CameraRules], captures: list[Came
     while pending:  # stopped: the frames in flight still go through the rules
         sent += finish_oldest()
     return analysed, sent
+
+
+def _submit(detector: DetectorPool | InlineDetector, camera: CameraConfig, frame: Frame) -> Any:
+    """The frame to the detector, with the camera's zone crops when it has them on."""
+    size = (frame.image.shape[1], frame.image.shape[0])
+    rects = crop_windows(camera.crops, camera.zones, size, detector.input_side)
+    return submit_frame(detector, frame.image, rects, full_frame=camera.crops.full_frame)
 
 
 def _send_frame(publisher: MqttPublisher, frame: Frame) -> None:

@@ -78,6 +78,9 @@ class Detector(Protocol):
     #: With ``detector.processes`` > 1 frames then travel to the workers at this size
     #: (edge/detect/pool.py), at the cost of one resize that the backend no longer does.
     plain_resize_to: tuple[int, int] | None = None
+    #: Side in pixels of the square the model analyses (its input size), or None when it
+    #: takes any size. Zone crops (edge/detect/crops.py) size their windows by it.
+    input_side: int | None = None
 
     def detect(self, frame_bgr: np.ndarray) -> Detections: ...
 

@@ -39,6 +39,7 @@ class NanoDetOnnx(Detector):
     """
 
     plain_resize_to = (INPUT_SIZE, INPUT_SIZE)
+    input_side = INPUT_SIZE
 
     def __init__(self, path: Path, labelmap: list[str], class_map: dict[str, str], *,
                  score_threshold: float = 0.35, threads: int = 1,

@@ -14,6 +14,10 @@ already resized to that size by :func:`shrink_for_detector`, which is far cheape
 frame's pixels with the same arithmetic as in-process (alerts are bit-identical). Other
 backends get the full frame.
 
+A camera with zone crops on (edge/detect/crops.py) sends each window of a frame as a job of
+its own, so the workers analyse one frame's windows in parallel; ``input_side`` (probed from a
+worker's detector) sizes those windows.
+
 Failures:
     * the detector raises in a worker (bad frame, backend bug), or fails to load there:
       :class:`DetectorError` naming the model and the worker's exception (its traceback is
@@ -94,9 +98,13 @@ def _detector() -> Detector:
     return _worker_detector
 
 
-def _probe() -> tuple[int, int] | None:
-    size = getattr(_detector(), "plain_resize_to", None)
-    return None if size is None else (int(size[0]), int(size[1]))
+def _probe() -> tuple[tuple[int, int] | None, int | None]:
+    """The worker detector's ``plain_resize_to`` and ``input_side``."""
+    detector = _detector()
+    size = getattr(detector, "plain_resize_to", None)
+    side = getattr(detector, "input_side", None)
+    return (None if size is None else (int(size[0]), int(size[1])),
+            None if side is None else int(side))
 
 
 def _detect(image: np.ndarray, frame_size: tuple[int, int]) -> Detections:
@@ -164,7 +172,8 @@ class DetectorPool:
         self._generation = 0
         self._executor = self._new_executor()
         try:
-            self.send_size = self._executor.submit(_probe).result(START_TIMEOUT_S)
+            self.send_size, self.input_side = self._executor.submit(_probe).result(
+                START_TIMEOUT_S)
         except BrokenProcessPool as exc:
             self.close()
             raise DetectorError(f"detector {self.model!r}: worker process died while "
@@ -236,6 +245,7 @@ class InlineDetector:
 
     def __init__(self, detector: Detector) -> None:
         self.detector = detector
+        self.input_side: int | None = getattr(detector, "input_side", None)
 
     def submit(self, image: np.ndarray) -> Future:
         future: Future = Future()

@@ -138,6 +138,7 @@ class UltralyticsYolo(Detector):
             log.warning("%s was exported at imgsz=%d; using that instead of %d", path, fixed,
                         imgsz)
         self._imgsz = fixed or imgsz or 640
+        self.input_side = self._imgsz
         self._predict_args: dict[str, Any] = {
             "imgsz": self._imgsz, "conf": score_threshold, "iou": iou_threshold, "device": "cpu",
             "verbose": False, "classes": self._classes}
