@@ -122,6 +122,10 @@ class Case(_Strict):
             if q.zone is not None and q.zone not in zones:
                 raise ValueError(f"quiet[{i}].zone {q.zone!r} is not a zone of the camera "
                                  f"({sorted(zones)})")
+            for j, v in enumerate(self.violations):
+                if q.zone in (None, v.zone) and q.start < v.end and v.start < q.end:
+                    raise ValueError(f"quiet[{i}] overlaps violations[{j}] in zone {v.zone!r}: "
+                                     "a zone cannot be both quiet and in violation")
         return self
 
     def camera_config(self, source: str, overrides: dict[str, Any] | None = None
