@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 import click
@@ -228,6 +229,46 @@ def demo(port: int, data_dir: Path | None, no_bots: bool) -> None:
     from simulators.demo import run_demo
 
     sys.exit(run_demo(data_dir or DATA_DIR, preferred_port=port, bots=not no_bots))
+
+
+@cli.group()
+def dataset() -> None:
+    """Training data from the kept full frames and operators' verdicts (docs/models.md)."""
+
+
+@dataset.command("export")
+@click.argument("out", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--unjudged", is_flag=True,
+              help="Also frames without a verdict (pre-labels only, to review in CVAT).")
+@click.option("--since", type=click.DateTime(), default=None,
+              help="Only frames stored since then (UTC).")
+@click.option("--val-share", type=click.FloatRange(0.0, 0.9), default=0.2, show_default=True,
+              help="Share of alerts (by a stable hash) put in the validation split.")
+def dataset_export_cmd(out: Path, unjudged: bool, since: datetime | None,
+                       val_share: float) -> None:
+    """Write a YOLO dataset (OUT/data.yaml) and COCO JSON (OUT/annotations.json) from the
+    kept full frames: confirmed alerts, false alarms and the detector's pre-labels."""
+    import psycopg
+
+    from center.dataset_export import NothingToExport, export, load_frames
+    from center.settings import CenterSettings
+
+    if out.exists() and any(out.iterdir()):
+        raise click.ClickException(f"{out} is not empty (an export never mixes with another)")
+    try:
+        frames = load_frames(CenterSettings().db.dsn, unjudged=unjudged,
+                             since=since.replace(tzinfo=UTC) if since else None)
+    except psycopg.Error as exc:
+        raise click.ClickException(f"database: {exc}") from None
+    try:
+        done = export(frames, out, val_share=val_share)
+    except NothingToExport as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"{sum(done.images.values())} images ("
+               + ", ".join(f"{n} {k}" for k, n in sorted(done.images.items()))
+               + f"), {done.boxes} boxes; left out: "
+               + (", ".join(f"{n} {k}" for k, n in sorted(done.skipped.items())) or "none"))
+    click.echo(f"YOLO: {done.data_yaml}\nCOCO: {done.coco_json}")
 
 
 def _attach_edge() -> None:

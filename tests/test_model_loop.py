@@ -1,45 +1,57 @@
 """The model loop (docs/models.md): a real edge run keeps the clean full frame with its alert,
-the center stores it, and the privacy blur touches people's heads only."""
+the center stores it, ``gridwatch dataset export`` turns frames and verdicts into a YOLO set and
+COCO JSON, train.py fine-tunes on it, and the privacy blur touches people's heads only."""
 
 from __future__ import annotations
 
+import importlib.util
+import json
+import os
 import subprocess
 import sys
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 
 import cv2
 import numpy as np
 import psycopg
+import pytest
 import yaml
 
+from center.dataset_export import CLASSES, Frame, export
 from edge.detect import Detections
 from edge.evidence import blur_regions, privacy_regions
 from tests.conftest import RunningCenter, shared
 
 VN_CLIP = "media/vn_truccat_intersection_pavement_vendor_6s.mp4"
-#: Boxes the fake detector replays on the real clip (normalised): a parked two-wheeler inside
-#: the zone and a person beside it, from the first frame on.
-BIKE = [0.60, 0.55, 0.70, 0.80]
-PERSON = [0.20, 0.30, 0.26, 0.70]
+#: Boxes the fake detector replays on the real clip (normalised), from the first frame on: a
+#: parked two-wheeler in each of two zones and a person outside both.
+BIKE_EAST = [0.60, 0.55, 0.70, 0.80]
+BIKE_WEST = [0.15, 0.55, 0.25, 0.80]
+PERSON = [0.20, 0.05, 0.26, 0.45]
 
 
-def edge_config(tmp_path: Path, port: int, **evidence: Any) -> Path:
+def zone(zone_id: str, x1: float, x2: float) -> dict[str, Any]:
+    return {"id": zone_id, "dwell_s": 1, "clear_s": 30,
+            "polygon": [[x1, 0.5], [x2, 0.5], [x2, 0.95], [x1, 0.95]],
+            "rules": [{"type": "illegal_parking"}]}
+
+
+def edge_config(tmp_path: Path, port: int) -> Path:
     replay = tmp_path / "boxes.yaml"
     replay.write_text(yaml.safe_dump({"units": "norm", "hold": True, "times": {0.0: [
-        {"box": BIKE, "label": "two_wheeler", "score": 0.8},
+        {"box": BIKE_EAST, "label": "two_wheeler", "score": 0.8},
+        {"box": BIKE_WEST, "label": "two_wheeler", "score": 0.6},
         {"box": PERSON, "label": "person", "score": 0.7}]}}))
     config = tmp_path / "edge.yaml"
     config.write_text(yaml.safe_dump({
         "edge_id": "edge-demo", "broker": {"port": port},
         "detector": {"model": "fake", "path": str(replay)},
-        "evidence": evidence,
         "cameras": [{"id": "cam-vn-01", "source": str(shared(VN_CLIP)), "loop": False,
-                     "sample_fps": 2, "zones": [{
-                         "id": "pavement-east", "dwell_s": 1, "clear_s": 30,
-                         "polygon": [[0.5, 0.4], [0.9, 0.4], [0.9, 0.95], [0.5, 0.95]],
-                         "rules": [{"type": "illegal_parking"}]}]}]}))
+                     "sample_fps": 2, "zones": [zone("pavement-east", 0.5, 0.9),
+                                                zone("pavement-west", 0.05, 0.45)]}]}))
     return config
 
 
@@ -51,36 +63,104 @@ def run_edge(config: Path) -> None:
     assert edge.returncode == 0, edge.stdout[-3000:] + edge.stderr[-3000:]
 
 
-def stored_frame(dsn: str, timeout: float = 20) -> tuple[Any, ...]:
+def stored_frames(dsn: str, n: int, timeout: float = 20) -> dict[str, tuple[Any, ...]]:
+    """zone -> (jpeg, width, height, blurred, boxes, kind, alert_id) once ``n`` are stored."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         with psycopg.connect(dsn) as conn:
-            row = conn.execute(
-                "SELECT f.jpeg, f.width, f.height, f.blurred, f.boxes, a.kind, f.camera_id"
-                " FROM alert_frames f JOIN alerts a USING (alert_id, seq)").fetchone()
-        if row is not None:
-            return row
+            rows = conn.execute(
+                "SELECT a.zone_id, f.jpeg, f.width, f.height, f.blurred, f.boxes, a.kind,"
+                " f.alert_id FROM alert_frames f JOIN alerts a USING (alert_id, seq)").fetchall()
+        if len(rows) >= n:
+            return {r[0]: r[1:] for r in rows}
         time.sleep(0.2)
-    raise AssertionError("no full frame stored within the deadline")
+    raise AssertionError(f"fewer than {n} full frames stored within the deadline")
 
 
-def test_edge_alert_carries_its_full_frame_into_the_center(
+def judge(dsn: str, alert_id: Any, zone_id: str, verdict: str, reason: str | None) -> None:
+    """A verdict row as the verdict API writes it (D5a's table, migration 0018)."""
+    with psycopg.connect(dsn) as conn:
+        conn.execute(
+            "INSERT INTO verdicts (alert_id, camera_id, zone_id, event_type, verdict, reason,"
+            " actor_id, role) VALUES (%s, 'cam-vn-01', %s, '0506', %s, %s, 'w-0111', 'worker')",
+            (alert_id, zone_id, verdict, reason))
+
+
+def test_edge_frames_and_verdicts_export_to_yolo_and_coco(
         center: RunningCenter, mqtt_broker: Any, tmp_path: Path) -> None:
     run_edge(edge_config(tmp_path, mqtt_broker.port))
-    jpeg, width, height, blurred, boxes, kind, camera = stored_frame(center.settings.db.dsn)
+    dsn = center.settings.db.dsn
+    frames = stored_frames(dsn, 2)
+    jpeg, width, height, blurred, boxes, kind, east_id = frames["pavement-east"]
     image = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR)
     # The clean frame at the clip's own size (1280x720 is under frame_max_side), not the
-    # 960 px drawn snapshot; blurred by default; with both detections as pre-labels.
+    # 960 px drawn snapshot; blurred by default; every detection of the frame as a pre-label,
+    # the one this alert blamed marked.
     assert image.shape[:2] == (height, width) == (720, 1280)
-    assert (kind, camera, blurred) == ("new", "cam-vn-01", True)
-    by_label = {b["label"]: b for b in boxes}
-    assert set(by_label) == {"two_wheeler", "person"}
-    assert by_label["two_wheeler"]["violation"] and not by_label["person"]["violation"]
-    assert np.allclose(by_label["two_wheeler"]["bbox"], BIKE, atol=1e-3)
-    # No drawing: the zone's amber outline is not in the kept frame.
-    with psycopg.connect(center.settings.db.dsn) as conn:
-        snap = conn.execute("SELECT jpeg FROM alert_snapshots").fetchone()[0]
-    assert snap != jpeg
+    assert (kind, blurred) == ("new", True)
+    blamed = [b["bbox"] for b in boxes if b["violation"]]
+    assert len(boxes) == 3 and np.allclose(blamed, [BIKE_EAST], atol=1e-3)
+
+    judge(dsn, east_id, "pavement-east", "confirmed", None)
+    west_id = frames["pavement-west"][-1]
+    judge(dsn, west_id, "pavement-west", "false_alarm", "wrong_class")
+    out = tmp_path / "set"
+    done = subprocess.run([sys.executable, "-m", "center.cli", "dataset", "export", str(out)],
+                          env={**os.environ, "GRIDWATCH_DB__DSN": dsn}, capture_output=True,
+                          text=True, timeout=60, check=False)
+    assert done.returncode == 0, done.stderr
+    assert "2 images (1 hard_negative, 1 positive)" in done.stdout
+
+    # YOLO: ultralytics reads the dataset; the confirmed frame keeps all three boxes, the hard
+    # negative loses only the blamed bike (the other bike and the person stay labelled).
+    from edge.detect.ultralytics_yolo import import_ultralytics
+
+    import_ultralytics()
+    from ultralytics.data.utils import check_det_dataset
+
+    data = check_det_dataset(str(out / "data.yaml"))
+    assert data["names"] == {0: "two_wheeler", 1: "person", 2: "vending_cue", 3: "car"}
+    label_files = {p.stem: p.read_text().splitlines() for p in out.glob("labels/*/*.txt")}
+    assert len(label_files[str(east_id)]) == 3 and len(label_files[str(west_id)]) == 2
+    cx = sorted(float(line.split()[1]) for line in label_files[str(west_id)])
+    assert cx == pytest.approx([(PERSON[0] + PERSON[2]) / 2, (BIKE_EAST[0] + BIKE_EAST[2]) / 2],
+                               abs=1e-3)
+
+    # COCO: the structure CVAT / Label Studio import (pycocotools is not installed here).
+    coco = json.loads((out / "annotations.json").read_text())
+    assert [c["name"] for c in coco["categories"]] == list(CLASSES)
+    images = {i["id"]: i for i in coco["images"]}
+    assert {i["role"] for i in images.values()} == {"positive", "hard_negative"}
+    for image_entry in images.values():
+        assert (out / "images" / image_entry["file_name"]).is_file()
+        assert (image_entry["width"], image_entry["height"]) == (1280, 720)
+    assert len(coco["annotations"]) == 5
+    for ann in coco["annotations"]:
+        x, y, w, h = ann["bbox"]
+        assert ann["image_id"] in images and 1 <= ann["category_id"] <= len(CLASSES)
+        assert w > 0 and h > 0 and x + w <= 1280 and y + h <= 720
+        assert ann["area"] == pytest.approx(w * h, rel=1e-3)
+
+
+def test_train_fine_tunes_on_an_export(tmp_path: Path) -> None:
+    """A tiny run from yolo11n.yaml (random weights, offline) on an exported set, in seconds."""
+    capture = cv2.VideoCapture(str(shared(VN_CLIP)))
+    ok, image = capture.read()
+    capture.release()
+    assert ok
+    _, jpeg = cv2.imencode(".jpg", cv2.resize(image, (320, 180)))
+    frames = [Frame(uuid.UUID(int=i), "cam-vn-01", jpeg.tobytes(), 320, 180, True,
+                    [{"label": "two_wheeler", "score": 0.8, "bbox": BIKE_EAST, "violation": True},
+                     {"label": "person", "score": 0.7, "bbox": PERSON, "violation": False}],
+                    "confirmed", None) for i in range(4)]
+    done = export(frames, tmp_path / "set", val_share=0.5)
+    spec = importlib.util.spec_from_file_location(
+        "train", Path(__file__).resolve().parents[1] / "models" / "scripts" / "train.py")
+    train = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(train)
+    best = train.train(done.data_yaml, tmp_path / "runs", model="yolo11n.yaml", epochs=1,
+                       imgsz=64, batch=4, verbose=False)
+    assert best.is_file()
 
 
 def test_privacy_blur_changes_pixels_inside_person_boxes_only() -> None:
