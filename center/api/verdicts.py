@@ -12,6 +12,7 @@ from typing import Annotated, Any
 from uuid import UUID
 
 from fastapi import APIRouter, HTTPException, Query
+from psycopg.errors import UniqueViolation
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from center import verdicts
@@ -95,7 +96,8 @@ async def _find(conn: Any, body: VerdictIn
 
 @router.post("", status_code=201,
              responses={401: {}, 403: {}, 404: {},
-                        409: {"description": "void not allowed in the case's state"}})
+                        409: {"description": "void not allowed in the case's state, or a"
+                                            " simultaneous first verdict"}})
 async def judge(center: CenterDep, actor: Actor, body: VerdictIn) -> dict[str, Any]:
     """Record a verdict on an alert or a case (replacing the current one; history is kept),
     and with ``void`` void the open case in the same transaction."""
@@ -112,9 +114,13 @@ async def judge(center: CenterDep, actor: Actor, body: VerdictIn) -> dict[str, A
                                              actor_id=actor.id, role=role, note=body.note)
             except IllegalTransition as exc:
                 raise HTTPException(409, str(exc)) from None
-        made = await verdicts.record(
-            conn, subjects, verdict=body.verdict, reason=body.reason, note=body.note,
-            actor_id=actor.id, role=role, at=center.ctx.clock.now())
+        try:
+            made = await verdicts.record(
+                conn, subjects, verdict=body.verdict, reason=body.reason, note=body.note,
+                actor_id=actor.id, role=role, at=center.ctx.clock.now())
+        except UniqueViolation:  # a first verdict on the same alert committed meanwhile
+            raise HTTPException(409, "someone judged this at the same moment; look at their"
+                                     " verdict and send yours again to replace it") from None
     if change is not None:
         center.announce(change)
     first = made[0]
