@@ -42,6 +42,11 @@ log = logging.getLogger(__name__)
 MIN_SIDE, MAX_SIDE = 960, 1600
 PANEL_W = 380
 PANEL_MIN_H = 760
+#: The zones' region is shown enlarged below the frame when it covers at most this share of
+#: the frame and enlarging gains at least ZOOM_MIN_GAIN; at most ZOOM_MAX_H px tall and
+#: ZOOM_MAX_SCALE x the frame's pixels (beyond that it only shows blur bigger).
+ZOOM_MAX_AREA, ZOOM_MIN_GAIN, ZOOM_MAX_H, ZOOM_MAX_SCALE = 0.35, 1.4, 600, 4.0
+ZOOM_HEAD = 0.3
 #: Fonts tried in order: Noto Sans CJK first, for Chinese camera and zone names (Debian's
 #: fonts-noto-cjk, which .ci/setup.sh installs), then DejaVu (fonts-dejavu-core).
 FONT_FILES = ("/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc",
@@ -289,41 +294,103 @@ def _scale(width: int, height: int) -> float:
 
 
 def render(config: EdgeConfig, result: CameraPreview) -> Image.Image:
-    """The last frame with zones, exclusions and every detection drawn, and the panel.
+    """The last frame with zones, exclusions and every detection drawn, the panel beside it,
+    and below it, when the zones cover a small part of the frame (a far pavement), the zones'
+    region enlarged with the same boxes and their numbers.
 
     Boxes are drawn least telling first, so a qualifying box is never hidden under a faint
     one; labels are placed most telling first, each where it overlaps no earlier label
-    (above the box, below it, or inside its top), and a label that finds no free place is left
-    out unless its detection is in a site (the JSON has every detection anyway). Boxes outside
-    every zone get a thin outline and no label: the rules never see them. Every other
-    detection is numbered; one whose label found no free place gets just its number on the
-    box and its label in the panel.
+    (above the box, below it, or inside its top). Boxes outside every zone get a thin outline
+    and no label: the rules never see them. Every other detection is numbered; one whose
+    label found no free place gets just its number on the box and its label in the panel.
     """
     assert result.last is not None
     image = result.last.image
     height, width = image.shape[:2]
     k = _scale(width, height)
-    w, h = round(width * k), round(height * k)
-    rgb = cv2.cvtColor(cv2.resize(image, (w, h), interpolation=cv2.INTER_AREA if k < 1
-                                  else cv2.INTER_CUBIC), cv2.COLOR_BGR2RGB)
-    canvas = Image.new("RGB", (w + PANEL_W, max(h, PANEL_MIN_H)), (24, 24, 28))
-    canvas.paste(Image.fromarray(rgb), (0, 0))
-    size = max(14, round(max(w, h) / 72))
-    overlay = Image.new("RGBA", canvas.size, (0, 0, 0, 0))
-    draw = ImageDraw.Draw(overlay)
-    placed = _draw_zones(draw, result.camera, w, h, size)
+    size = max(14, round(max(width, height) * k / 72))
     order = list(STATUSES)
     views = sorted(result.detections, key=lambda v: (order.index(v.status), -v.score))
-    for view in reversed(views):
-        _draw_box(draw, view, k)
-    tagged = []
-    labelled = [v for v in views if v.status != "outside"]
-    for number, view in enumerate(labelled, 1):
-        if not _label(draw, view, number, k, size, (w, h), placed):
-            tagged.append((number, view))
-    canvas = Image.alpha_composite(canvas.convert("RGBA"), overlay).convert("RGB")
+    numbered = list(enumerate((v for v in views if v.status != "outside"), 1))
+    main, tagged = _layer(result, (0, 0, width, height), k, views, numbered, size, labels=True)
+    pictures = [main]
+    zoom = _zoom_rect(result.camera, width, height, k)
+    if zoom is not None:
+        rect, kz = zoom
+        pictures.append(_layer(result, rect, kz, views, numbered, size, labels=False)[0])
+    w = main.width
+    canvas = Image.new("RGB", (w + PANEL_W, max(sum(p.height for p in pictures), PANEL_MIN_H)),
+                       (24, 24, 28))
+    y = 0
+    for picture in pictures:
+        canvas.paste(picture, (0, y))
+        y += picture.height
     _draw_panel(ImageDraw.Draw(canvas), config, result, w, tagged)
     return canvas
+
+
+def _zoom_rect(camera: CameraConfig, width: int, height: int,
+               k: float) -> tuple[tuple[int, int, int, int], float] | None:
+    """The zones' region (raised by ``ZOOM_HEAD`` of its height: objects stand on a zone and
+    rise above it) and its scale, when that region is small enough to gain from enlarging."""
+    points = [p for z in camera.zones for p in z.polygon]
+    if not points:
+        return None
+    xs, ys = [x * width for x, _ in points], [y * height for _, y in points]
+    pad = (max(ys) - min(ys)) * ZOOM_HEAD
+    x0, x1 = max(0, int(min(xs) - pad / 4)), min(width, int(max(xs) + pad / 4) + 1)
+    y0, y1 = max(0, int(min(ys) - pad)), min(height, int(max(ys) + pad / 4) + 1)
+    if x1 - x0 < 8 or y1 - y0 < 8 or (x1 - x0) * (y1 - y0) > ZOOM_MAX_AREA * width * height:
+        return None
+    kz = min(width * k / (x1 - x0), ZOOM_MAX_H / (y1 - y0), ZOOM_MAX_SCALE)
+    return ((x0, y0, x1, y1), kz) if kz >= ZOOM_MIN_GAIN * k else None
+
+
+@dataclass(frozen=True)
+class _Window:
+    """Where a frame region is drawn: frame pixels -> picture pixels."""
+
+    x0: float
+    y0: float
+    k: float
+    size: tuple[int, int]
+
+    def at(self, x: float, y: float) -> tuple[float, float]:
+        return (x - self.x0) * self.k, (y - self.y0) * self.k
+
+    def box(self, box: list[float]) -> Rect:
+        return (*self.at(box[0], box[1]), *self.at(box[2], box[3]))
+
+
+def _layer(result: CameraPreview, rect: tuple[int, int, int, int], k: float,
+           views: list[DetectionView], numbered: list[tuple[int, DetectionView]], size: int,
+           *, labels: bool) -> tuple[Image.Image, list[tuple[int, DetectionView]]]:
+    """One picture of ``rect`` of the frame at scale ``k`` with everything drawn; returns it
+    and the numbered detections whose label found no room (only with ``labels``)."""
+    assert result.last is not None
+    x0, y0, x1, y1 = rect
+    w, h = round((x1 - x0) * k), round((y1 - y0) * k)
+    part = cv2.resize(result.last.image[y0:y1, x0:x1], (w, h),
+                      interpolation=cv2.INTER_AREA if k < 1 else cv2.INTER_CUBIC)
+    base = Image.fromarray(cv2.cvtColor(part, cv2.COLOR_BGR2RGB)).convert("RGBA")
+    overlay = Image.new("RGBA", base.size, (0, 0, 0, 0))
+    draw = ImageDraw.Draw(overlay)
+    window = _Window(x0, y0, k, (w, h))
+    height, width = result.last.image.shape[:2]
+    placed = _draw_zones(draw, result.camera, window, size, (width, height))
+    for view in reversed(views):
+        _draw_box(draw, view, window)
+    tagged = []
+    for number, view in numbered:
+        if labels and _label(draw, view, number, window, size, placed):
+            continue
+        if view.status == "not-watched":
+            continue  # its box colour says enough
+        x, y, _, _ = window.box(view.box)
+        colour = STATUSES[view.status][0]
+        placed.append(_plate(draw, (x + 2, y + 2), str(number), size - 3, colour, (w, h)))
+        tagged.append((number, view))
+    return Image.alpha_composite(base, overlay).convert("RGB"), tagged
 
 
 Rect = tuple[float, float, float, float]
@@ -348,30 +415,31 @@ def _plate(draw: ImageDraw.ImageDraw, xy: tuple[float, float], text: str, size: 
     return (x, y, x + tw, y + th)
 
 
-def _draw_zones(draw: ImageDraw.ImageDraw, camera: CameraConfig, w: int, h: int,
-                size: int) -> list[Rect]:
+def _draw_zones(draw: ImageDraw.ImageDraw, camera: CameraConfig, window: _Window, size: int,
+                frame: tuple[int, int]) -> list[Rect]:
     """Exclusions in grey, zones in amber with their ids; returns the id plates' rects."""
+    width, height = frame
     placed = []
     for polygon in camera.exclude:
-        points = [(x * w, y * h) for x, y in polygon]
+        points = [window.at(x * width, y * height) for x, y in polygon]
         draw.polygon(points, fill=(*EXCLUDE_RGB, 60), outline=(*EXCLUDE_RGB, 255), width=2)
-        placed.append(_plate(draw, points[0], "excluded", size, EXCLUDE_RGB, (w, h)))
+        placed.append(_plate(draw, points[0], "excluded", size, EXCLUDE_RGB, window.size))
     for zone in camera.zones:
-        points = [(x * w, y * h) for x, y in zone.polygon]
+        points = [window.at(x * width, y * height) for x, y in zone.polygon]
         draw.polygon(points, fill=(*ZONE_RGB, 40), outline=(*ZONE_RGB, 255), width=3)
         for rule in zone.rules:
             if rule.shopfront is not None:
-                line = [(x * w, y * h) for x, y in rule.shopfront.door_line]
+                line = [window.at(x * width, y * height) for x, y in rule.shopfront.door_line]
                 draw.line(line, fill=(*ZONE_RGB, 255), width=3)
         top = min(points, key=lambda p: (p[1], p[0]))
         placed.append(_plate(draw, (top[0], top[1] - size - 8), f"zone {zone.id}", size,
-                             ZONE_RGB, (w, h)))
+                             ZONE_RGB, window.size))
     return placed
 
 
-def _draw_box(draw: ImageDraw.ImageDraw, view: DetectionView, k: float) -> None:
+def _draw_box(draw: ImageDraw.ImageDraw, view: DetectionView, window: _Window) -> None:
     colour = STATUSES[view.status][0]
-    x1, y1, x2, y2 = (v * k for v in view.box)
+    x1, y1, x2, y2 = window.box(view.box)
     if view.status == "outside":
         draw.rectangle((x1, y1, x2, y2), outline=(*colour, 110), width=1)
         return
@@ -392,21 +460,17 @@ def describe(view: DetectionView) -> str:
     return " · ".join(words)
 
 
-def _label(draw: ImageDraw.ImageDraw, view: DetectionView, number: int, k: float, size: int,
-           frame: tuple[int, int], placed: list[Rect]) -> bool:
-    """The full label where it overlaps no earlier one (True), else only the number; a
-    class the zone does not watch gets no number (its box colour says enough)."""
-    x1, y1, _, y2 = (v * k for v in view.box)
+def _label(draw: ImageDraw.ImageDraw, view: DetectionView, number: int, window: _Window,
+           size: int, placed: list[Rect]) -> bool:
+    """The full label where it overlaps no earlier one; False when it found no room."""
+    x1, y1, _, y2 = window.box(view.box)
     text = f"{number} {describe(view)}"
     colour = STATUSES[view.status][0]
     for spot in [(x1, y1 - size - 6), (x1, y2 + 2), (x1 + 2, y1 + 2)]:
-        rect = _plate(draw, spot, text, size, colour, frame, measure=True)
+        rect = _plate(draw, spot, text, size, colour, window.size, measure=True)
         if not any(_overlaps(rect, other) for other in placed):
-            placed.append(_plate(draw, spot, text, size, colour, frame))
+            placed.append(_plate(draw, spot, text, size, colour, window.size))
             return True
-    if view.status == "not-watched":
-        return True
-    placed.append(_plate(draw, (x1 + 2, y1 + 2), str(number), size - 3, colour, frame))
     return False
 
 
