@@ -19,9 +19,12 @@ import cv2
 import yaml
 
 from edge.config import EdgeConfig
+from edge.detect import load_from_config
 from edge.eval.boxes import ClassCounts, above, read_boxes, score_boxes
 from edge.eval.labels import Case, EvalSet, media_path
 from edge.eval.metrics import EventScore, Raised, score_events
+from edge.publish import read_recorded
+from edge.runner import run
 
 REPORT_FORMAT = "gridwatch-eval-report/1"
 
@@ -84,9 +87,6 @@ def run_case(eval_set: EvalSet, folder: Path, case: Case, overrides: dict[str, A
     """One case: the pipeline when it has a camera, the detector on its still when it has
     boxes (``detector`` is loaded once for the set by the caller). ``thresholds``: the
     configured detector threshold and the sweep's, when the detector runs below them."""
-    from edge.publish import read_recorded
-    from edge.runner import run
-
     started = time.monotonic()
     result = CaseResult(case)
     source = media_path(case.media, folder)
@@ -135,8 +135,6 @@ def evaluate(eval_set: EvalSet, folder: Path, *, overrides: dict[str, Any] | Non
     """Every chosen case of the set (``only``: these ids; ``quick``: the cases marked quick).
     ``box_thresholds`` adds the box figures at each of these detector thresholds (one
     detector run per still, at the lowest of them and the configured one)."""
-    from edge.detect import load_from_config
-
     overrides = overrides or {}
     cases = [c for c in eval_set.cases
              if (not only or c.id in only) and (not quick or c.quick)]
