@@ -424,15 +424,17 @@ class MotionConfig(_Strict):
 
 class EvidenceConfig(_Strict):
     """The clean full frame kept with each new alert (edge/evidence.py), training data for the
-    model loop (docs/models.md); the drawn snapshot and crop are unaffected."""
+    model loop (models/README.md); the drawn snapshot and crop are unaffected."""
 
     #: Send the frame the alert fired on, undrawn, with the frame's detections as pre-labels.
-    keep_frame: bool = True
+    #: Off unless set: a center older than Alert.frame refuses alerts that carry it, so an
+    #: upgraded edge turns it on once its center is upgraded (the shipped configs do).
+    keep_frame: bool = False
     #: Longest side of the kept frame in pixels (larger frames are shrunk).
     frame_max_side: int = Field(default=1920, ge=320, le=4096)
     frame_quality: int = Field(default=90, ge=50, le=100)
     #: Privacy switch: blur detected people's heads and cars' plate band in the kept frame
-    #: before it leaves the edge. On by default (data minimisation, docs/models.md).
+    #: before it leaves the edge. On by default (data minimisation, models/README.md).
     blur: bool = True
 
 

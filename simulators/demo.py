@@ -91,8 +91,8 @@ def edge_config(broker_port: int, auth: AuthFiles | None = None) -> dict[str, An
     if auth is not None:
         broker.update(username=DEMO_EDGE_ID,
                       password_file=str(auth.edge_secret(DEMO_EDGE_ID).resolve()))
-    return {"edge_id": DEMO_EDGE_ID, "broker": broker,
-            "detector": DEMO_DETECTOR, "cameras": cameras}
+    return {"edge_id": DEMO_EDGE_ID, "broker": broker, "detector": DEMO_DETECTOR,
+            "evidence": {"keep_frame": True}, "cameras": cameras}
 
 
 #: The edge id of the demo's synthetic alert stream (``gridwatch sim alerts --edge-id``).

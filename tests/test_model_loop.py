@@ -49,6 +49,7 @@ def edge_config(tmp_path: Path, port: int) -> Path:
     config.write_text(yaml.safe_dump({
         "edge_id": "edge-demo", "broker": {"port": port},
         "detector": {"model": "fake", "path": str(replay)},
+        "evidence": {"keep_frame": True},  # blur stays at its default (on)
         "cameras": [{"id": "cam-vn-01", "source": str(shared(VN_CLIP)), "loop": False,
                      "sample_fps": 2, "zones": [zone("pavement-east", 0.5, 0.9),
                                                 zone("pavement-west", 0.05, 0.45)]}]}))
