@@ -75,10 +75,13 @@ EVIDENCE_FLOOR = 0.5
 RIDDEN_MAX_SHARE = 0.25
 #: Classes a person can ride.
 RIDEABLE = frozenset({"two_wheeler", "scooter"})
-#: A two-wheeler box this close to a person box that scores at least as high is one object
-#: read twice (class-agnostic NMS in other detectors): a pedestrian whose legs a re-encoded
-#: frame turned into a "bicycle", or someone sitting on the vehicle. Never a parked bike.
+#: A two-wheeler box this close to an upright person box (a standing figure, at least
+#: ``UPRIGHT`` times as tall as wide) that scores at least as high is one object read twice
+#: (class-agnostic NMS in other detectors): a pedestrian a re-encoded frame turned into a
+#: "bicycle". Squat boxes read both ways (a motorbike with people seated by it) stay
+#: vehicles: there the detector cannot tell, and a parked bike must not be lost.
 SAME_OBJECT_IOU = 0.7
+UPRIGHT = 1.5
 
 
 @dataclass
@@ -438,7 +441,8 @@ def ridden_mask(dets: Detections, person_min_score: float) -> np.ndarray:
     on the ground (feet at or below the vehicle's bottom) and one passing behind it overlaps
     it for a moment only (see ``RIDDEN_MAX_SHARE``). Each person rides at most one vehicle,
     the one they cover best, so one person among parked bikes cannot "ride" them all. A
-    vehicle box that is a person's box over again (``SAME_OBJECT_IOU``) counts as ridden too.
+    vehicle box that is an upright person's box over again (``SAME_OBJECT_IOU``) counts as
+    ridden too: it is that person.
     """
     n = len(dets)
     out = np.zeros(n, bool)
@@ -448,7 +452,9 @@ def ridden_mask(dets: Detections, person_min_score: float) -> np.ndarray:
     if vehicles and people:
         same = iou_matrix(dets.xyxy[vehicles], dets.xyxy[people]) >= SAME_OBJECT_IOU
         stronger = dets.scores[people][None, :] >= dets.scores[vehicles][:, None]
-        out[np.array(vehicles)[(same & stronger).any(axis=1)]] = True
+        p = dets.xyxy[people]
+        upright = (p[:, 3] - p[:, 1]) >= UPRIGHT * (p[:, 2] - p[:, 0])
+        out[np.array(vehicles)[(same & stronger & upright[None, :]).any(axis=1)]] = True
     for j in people:
         px1, py1, px2, py2 = (float(v) for v in dets.xyxy[j])
         best, best_cover = -1, 0.0
