@@ -68,7 +68,7 @@ def preview_command(config_file: Path, out_dir: Path, seconds: float, frames: in
     building dwell, moving, ridden, below threshold ...), through the same capture, detector,
     tracker and rules as `edge run`. Exit 1 when a camera gave no frame."""
     from edge.checks import quiet
-    from edge.preview import preview
+    from edge.preview import plural, preview
 
     try:
         config = load_config(config_file)
@@ -92,7 +92,7 @@ def preview_command(config_file: Path, out_dir: Path, seconds: float, frames: in
         for view in r.detections:
             counts[view.status] = counts.get(view.status, 0) + 1
         summary = ", ".join(f"{n} {status}" for status, n in counts.items()) or "no detections"
-        click.echo(f"{r.camera.id}: {r.png} ({r.frames} frames; {summary})")
+        click.echo(f"{r.camera.id}: {r.png} ({plural(r.frames, 'frame')}; {summary})")
     if any(r.error is not None for r in results):
         sys.exit(1)
 

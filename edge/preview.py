@@ -450,6 +450,10 @@ def _draw_box(draw: ImageDraw.ImageDraw, view: DetectionView, window: _Window) -
                        outline=(*RIDDEN_RGB, 255), width=2)
 
 
+def plural(n: int, word: str) -> str:
+    return f"{n} {word}" + ("" if n == 1 else "s")
+
+
 def describe(view: DetectionView) -> str:
     """One detection in words: class, score, status (with its detail) and the ridden flag."""
     words = [f"{view.label} {view.score:.2f}", view.status]
@@ -510,8 +514,8 @@ def _draw_panel(draw: ImageDraw.ImageDraw, config: EdgeConfig, result: CameraPre
     if camera.name:
         line(camera.name, (235, 235, 235), normal)
     span = result.last.ts - (result.first_ts or 0.0)
-    line(f"{result.frames} frames over {span:.1f} s at {camera.sample_fps:g} fps; this is "
-         f"the last", (200, 200, 200), small)
+    line(f"{plural(result.frames, 'frame')} over {span:.1f} s at {camera.sample_fps:g} fps; "
+         f"this is the last", (200, 200, 200), small)
     line(f"model {config.detector.model}", (200, 200, 200), small)
     y += 8
     counts: dict[str, int] = {}
