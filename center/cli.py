@@ -271,6 +271,48 @@ def dataset_export_cmd(out: Path, unjudged: bool, since: datetime | None,
     click.echo(f"YOLO: {done.data_yaml}\nCOCO: {done.coco_json}")
 
 
+@cli.group()
+def model() -> None:
+    """Rolling out a candidate detector model (models/README.md, "The model loop")."""
+
+
+@model.command("canary-check")
+@click.option("--camera", "cameras", multiple=True, required=True,
+              help="A canary camera running the candidate (repeatable).")
+@click.option("--since", type=click.DateTime(), required=True,
+              help="When the candidate went live on them (UTC).")
+@click.option("--min-days", type=click.FloatRange(min=0), default=7.0, show_default=True,
+              help="Decide only after this long on the canary.")
+def canary_check_cmd(cameras: tuple[str, ...], since: datetime, min_days: float) -> None:
+    """Exit 0 (promote) when the canary cameras' false alarms per camera-day since --since are
+    no worse than theirs over as long a time before it, else 1 (hold)."""
+    import asyncio
+
+    import psycopg
+
+    from center.canary import decide
+    from center.settings import CenterSettings
+
+    async def run() -> bool:
+        async with await psycopg.AsyncConnection.connect(CenterSettings().db.dsn) as conn:
+            d = await decide(conn, cameras, since.replace(tzinfo=UTC), datetime.now(UTC),
+                             min_days=min_days)
+        for name, w in (("before", d.before), ("after", d.after)):
+            click.echo(f"{name}: {w.start:%Y-%m-%d %H:%M} - {w.end:%Y-%m-%d %H:%M} UTC, "
+                       f"{w.confirmed} confirmed, {w.false_alarms} false alarms, "
+                       f"{w.false_alarms_per_camera_day:.2f} per camera-day")
+        click.echo(d.why)
+        return d.promote
+
+    try:
+        promote = asyncio.run(run())
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+    except psycopg.Error as exc:
+        raise click.ClickException(f"database: {exc}") from None
+    sys.exit(0 if promote else 1)
+
+
 def _attach_edge() -> None:
     from edge.cli import edge_group, eval_command
     from simulators.cli import sim_group

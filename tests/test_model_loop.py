@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 import uuid
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -178,3 +179,45 @@ def test_privacy_blur_changes_pixels_inside_person_boxes_only() -> None:
     assert changed[20:80, 40:100].mean() > 0.9  # the head: top third of the person's box
     assert not changed[~inside].any()  # nothing outside the person's box, the bike untouched
     assert not changed[81:200, 40:100].any()  # the body stays sharp for training
+
+
+def add_verdicts(dsn: str, camera: str, started: datetime, confirmed: int,
+                 false_alarms: int) -> None:
+    with psycopg.connect(dsn) as conn:
+        for i in range(confirmed + false_alarms):
+            fa = i >= confirmed
+            conn.execute(
+                "INSERT INTO verdicts (alert_id, camera_id, zone_id, event_type,"
+                " alert_started_at, verdict, reason, actor_id, role)"
+                " VALUES (%s, %s, 'z', '0506', %s, %s, %s, 'l-01', 'leader')",
+                (uuid.uuid4(), camera, started, "false_alarm" if fa else "confirmed",
+                 "wrong_class" if fa else None))
+
+
+def canary_check(dsn: str, since: datetime, *cameras: str) -> subprocess.CompletedProcess:
+    args = [a for c in cameras for a in ("--camera", c)]
+    return subprocess.run(
+        [sys.executable, "-m", "center.cli", "model", "canary-check", *args,
+         "--since", since.strftime("%Y-%m-%dT%H:%M:%S")],
+        env={**os.environ, "GRIDWATCH_DB__DSN": dsn}, capture_output=True, text=True,
+        timeout=60, check=False)
+
+
+def test_canary_is_promoted_only_when_its_false_alarms_are_no_worse(db_dsn: str) -> None:
+    now = datetime.now(UTC)
+    switch = now - timedelta(days=8)
+    # The canary camera before the switch: 4 false alarms in 8 days; after: 1. Another camera's
+    # many false alarms after the switch do not count.
+    add_verdicts(db_dsn, "cam-a", switch - timedelta(days=4), 1, 4)
+    add_verdicts(db_dsn, "cam-a", switch + timedelta(days=3), 3, 1)
+    add_verdicts(db_dsn, "cam-b", switch + timedelta(days=3), 0, 9)
+    done = canary_check(db_dsn, switch, "cam-a")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "0.50 per camera-day" in done.stdout and "0.12 per camera-day" in done.stdout
+    assert "promote" in done.stdout
+    # Counted over both canary cameras, the false alarms rose: hold.
+    done = canary_check(db_dsn, switch, "cam-a", "cam-b")
+    assert done.returncode == 1 and "hold: more false alarms" in done.stdout
+    # Too early to tell: hold, whatever the figures.
+    done = canary_check(db_dsn, now - timedelta(days=2), "cam-a")
+    assert done.returncode == 1 and "days needed" in done.stdout
