@@ -151,6 +151,13 @@ def test_cli_reports_and_fails_against_a_better_baseline(tmp_path: Path) -> None
     assert result.exit_code == 1
     assert "total recall: 0.5 (recorded 1.0)" in result.output
     assert "total false_alarms: 1 (recorded 0)" in result.output
+    # The same totals with a different violation reported still fail: that one was lost.
+    swapped = {**recorded, "cases": [{**recorded["cases"][0], "missed": [
+        {**recorded["cases"][0]["missed"][0], "zone": "kerb", "start": 0}]}]}
+    (tmp_path / "swapped.json").write_text(json.dumps(swapped))
+    result = runner.invoke(cli, ["eval", str(path), "--baseline", str(tmp_path / "swapped.json")])
+    assert result.exit_code == 1
+    assert "case frozen: corner 0506 2-12s no longer reported" in result.output
     other = {**recorded, "cases": [{**recorded["cases"][0], "id": "another"}]}
     (tmp_path / "other.json").write_text(json.dumps(other))
     result = runner.invoke(cli, ["eval", str(path), "--baseline", str(tmp_path / "other.json")])

@@ -243,11 +243,16 @@ GATED = (("recall", True), ("precision", True), ("false_alarms", False),
          ("cases_right", True))
 
 
+def _violation(v: dict[str, Any]) -> str:
+    return f"{v['zone']} {v['event_type']} {v['start']:g}-{v['end']:g}s"
+
+
 def regressions(doc: dict[str, Any], baseline: dict[str, Any], slack: float = 1e-9
                 ) -> list[str]:
-    """What got worse than a recorded report: the totals in ``GATED`` and each class's box
-    recall (not box precision: more boxes found at some false ones is a trade the event
-    figures judge). An empty list means no worse anywhere."""
+    """What got worse than a recorded report: the totals in ``GATED``, each case's false
+    alarms and every violation it reported (a total can hide one violation lost for another
+    gained), and each class's box recall (not box precision: more boxes found at some false
+    ones is a trade the event figures judge). An empty list means no worse anywhere."""
     ids, old_ids = ([c["id"] for c in d["cases"]] for d in (doc, baseline))
     if ids != old_ids:  # totals over other cases compare nothing
         return [f"cases differ from the recorded report's: {sorted(set(ids) ^ set(old_ids))}"]
@@ -257,6 +262,14 @@ def regressions(doc: dict[str, Any], baseline: dict[str, Any], slack: float = 1e
     for label, old in baseline.get("boxes", {}).items():
         new = doc["boxes"].get(label, {})
         pairs.append((f"boxes {label} recall", new.get("recall"), old.get("recall"), True))
+    for case, old_case in zip(doc["cases"], baseline["cases"], strict=True):
+        if "events" not in old_case:
+            continue
+        lost = ({_violation(v) for v in case["missed"]}
+                - {_violation(v) for v in old_case["missed"]})
+        worse += [f"case {case['id']}: {v} no longer reported" for v in sorted(lost)]
+        pairs.append((f"case {case['id']} false_alarms", case["events"]["false_alarms"],
+                      old_case["events"]["false_alarms"], False))
     for name, new, old, up in pairs:
         if old is None:
             continue
