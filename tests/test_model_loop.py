@@ -22,9 +22,12 @@ import pytest
 import yaml
 
 from center.dataset_export import CLASSES, Frame, export
+from center.db import retention
+from center.settings import CenterSettings
 from edge.detect import Detections
 from edge.evidence import blur_regions, privacy_regions
 from tests.conftest import RunningCenter, shared
+from tests.mqtt_helpers import tiny_jpeg
 
 VN_CLIP = "media/vn_truccat_intersection_pavement_vendor_6s.mp4"
 #: Boxes the fake detector replays on the real clip (normalised), from the first frame on: a
@@ -221,3 +224,20 @@ def test_canary_is_promoted_only_when_its_false_alarms_are_no_worse(db_dsn: str)
     # Too early to tell: hold, whatever the figures.
     done = canary_check(db_dsn, now - timedelta(days=2), "cam-a")
     assert done.returncode == 1 and "days needed" in done.stdout
+
+
+async def test_kept_frames_older_than_their_retention_go(db_dsn: str) -> None:
+    now = datetime.now(UTC)
+    old, young = uuid.uuid4(), uuid.uuid4()
+    async with await psycopg.AsyncConnection.connect(db_dsn, autocommit=True) as conn:
+        for alert_id, at in ((old, now - timedelta(days=31)), (young, now - timedelta(days=29))):
+            await conn.execute(
+                "INSERT INTO alert_frames (alert_id, seq, camera_id, jpeg, width, height,"
+                " blurred, stored_at) VALUES (%s, 0, 'c', %s, 8, 8, true, %s)",
+                (alert_id, tiny_jpeg(), at))
+        swept = await retention.sweep(conn, now, alert_days=None, snapshot_days=None,
+                                      frame_days=30)
+        assert swept.frames_deleted == 1
+        cur = await conn.execute("SELECT alert_id FROM alert_frames")
+        assert [r[0] for r in await cur.fetchall()] == [young]
+    assert CenterSettings().frame_retention_days == 30  # the documented default
