@@ -13,13 +13,18 @@ frame per 6-8 s: every sample then decodes ~50 frames, a decode cost no tuned ca
 Counted over a window after a warm-up (worker start, model load, first frames); CPU = process
 time of the edge and its detector processes over the whole run, in % of one core (200 % = both
 cores).
-Variants: NanoDet-m 416 in-process with 1 and 2 threads, and 2 processes x 1 thread.
+Variants: NanoDet-m 416 in-process with 1 and 2 threads, 2 and 3 processes x 1 thread, and
+2 processes with the cameras' zone crops on (``crops.mode`` zones / tiles over the bench's zone,
+the lower 70 % of the frame: 3 windows + the whole frame, 8 tiles + the whole frame). With
+``BENCH_EDGE_RUNS`` = N every variant runs N times, interleaved (run 1 of each, then run 2 ...),
+and the table gives the median and the worst run.
 """
 
 from __future__ import annotations
 
 import os
 import pickle
+import statistics
 import tempfile
 import threading
 import time
@@ -39,8 +44,10 @@ SECONDS = float(os.environ.get("BENCH_EDGE_SECONDS", "40"))
 WARMUP_S = 8.0
 CAMERAS = int(os.environ.get("BENCH_EDGE_CAMERAS", "8"))
 CAMERA_FPS = 0.5
-VARIANTS = [("1 proc x 1 thread", 1, 1), ("1 proc x 2 threads", 1, 2),
-            ("2 procs x 1 thread", 2, 1), ("3 procs x 1 thread", 3, 1)]
+VARIANTS = [("1 proc x 1 thread", 1, 1, "off"), ("1 proc x 2 threads", 1, 2, "off"),
+            ("2 procs x 1 thread", 2, 1, "off"), ("3 procs x 1 thread", 3, 1, "off"),
+            ("2 procs, crops zones", 2, 1, "zones"), ("2 procs, crops tiles", 2, 1, "tiles")]
+RUNS = int(os.environ.get("BENCH_EDGE_RUNS", "1"))
 ONLY = os.environ.get("BENCH_EDGE_VARIANTS")  # e.g. "3,4": numbers from the list
 if ONLY:
     VARIANTS = [VARIANTS[int(i) - 1] for i in ONLY.split(",")]
@@ -48,12 +55,13 @@ ZONES = [{"id": "all", "polygon": [[0, 0.3], [1, 0.3], [1, 1], [0, 1]], "dwell_s
           "clear_s": 5, "rules": [{"type": "illegal_parking"}]}]
 
 
-def _config(clip: Path, processes: int, threads: int) -> EdgeConfig:
+def _config(clip: Path, processes: int, threads: int, crops: str) -> EdgeConfig:
     return EdgeConfig.model_validate({
         "edge_id": "bench-edge",
         "detector": {"threads": threads, "processes": processes},
         "cameras": [{"id": f"cam{i}", "source": str(clip),
-                     "loop": True, "sample_fps": CAMERA_FPS, "zones": ZONES}
+                     "loop": True, "sample_fps": CAMERA_FPS, "zones": ZONES,
+                     "crops": {"mode": crops}}
                     for i in range(CAMERAS)],
     })
 
@@ -87,7 +95,7 @@ def _transfer_cost() -> str:
             f"{small:.2f} ms (0.5 MB)")
 
 
-def _measure(clip: Path, processes: int, threads: int) -> dict[str, Any]:
+def _measure(clip: Path, processes: int, threads: int, crops: str) -> dict[str, Any]:
     handled: list[float] = []
     original = edge.runner._handle
 
@@ -102,7 +110,7 @@ def _measure(clip: Path, processes: int, threads: int) -> dict[str, Any]:
     started = time.monotonic()
     timer.start()
     try:
-        stats = run(_config(clip, processes, threads), speed=0, mqtt=False, stop_event=stop)
+        stats = run(_config(clip, processes, threads, crops), speed=0, mqtt=False, stop_event=stop)
     finally:
         edge.runner._handle = original
         timer.cancel()
@@ -124,12 +132,22 @@ def main() -> None:
         clip = Path(tmp) / "camera-720p-gop2s.mp4"
         make_clip(shared_file(CLIP), clip, (1280, 720))
         print(f"load average after encoding the clip: {os.getloadavg()}")
-        print(f"{'variant':<22} {'frames/s':>9} {'CPU %':>7} {'cameras':>8} {'frames':>7} "
-              f"{'alerts':>7}")
-        for name, processes, threads in VARIANTS:
-            r = _measure(clip, processes, threads)
-            print(f"{name:<22} {r['fps']:>9.1f} {r['cpu']:>7.0f} {r['fps'] / CAMERA_FPS:>8.0f} "
-                  f"{r['frames']:>7} {r['alerts']:>7}", flush=True)
+        print(f"{'run':<4} {'variant':<22} {'frames/s':>9} {'CPU %':>7} {'cameras':>8} "
+              f"{'frames':>7} {'alerts':>7}")
+        fps: dict[str, list[float]] = {name: [] for name, *_ in VARIANTS}
+        for i in range(RUNS):
+            for name, processes, threads, crops in VARIANTS:
+                r = _measure(clip, processes, threads, crops)
+                fps[name].append(r["fps"])
+                print(f"{i + 1:<4} {name:<22} {r['fps']:>9.1f} {r['cpu']:>7.0f} "
+                      f"{r['fps'] / CAMERA_FPS:>8.0f} {r['frames']:>7} {r['alerts']:>7}",
+                      flush=True)
+        if RUNS > 1:
+            print(f"{'variant':<22} {'median frames/s':>16} {'worst':>7} {'cameras (median)':>17}")
+            for name, values in fps.items():
+                median = statistics.median(values)
+                print(f"{name:<22} {median:>16.1f} {min(values):>7.1f} "
+                      f"{median / CAMERA_FPS:>17.0f}")
     print(f"load average after: {os.getloadavg()}")
 
 
