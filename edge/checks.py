@@ -1,4 +1,5 @@
-"""Checks that need more than the YAML: does the model load, does each camera deliver a frame.
+"""Checks that need more than the YAML: can the model's classes feed each rule, does each camera
+deliver a frame.
 
 ``edge check-config`` runs them after validation, and ``edge preview`` reads its frames through
 ``sample_frames``. Both go through the real capture code (``edge.capture.CameraCapture``, the
@@ -92,6 +93,27 @@ def quiet(logger: str, level: int = logging.ERROR) -> Iterator[None]:
         yield
     finally:
         log.setLevel(previous)
+
+
+def check_rule_classes(config: EdgeConfig) -> list[tuple[tuple[str | int, ...], str]]:
+    """Rules none of whose classes the model can output: such a rule can never alert (a
+    custom model mapping only ``ebike`` and ``person`` under a ``doorway_trading`` rule)."""
+    from edge.detect import model_classes
+
+    produced = model_classes(config.detector)
+    if produced is None:
+        return []
+    problems = []
+    for c, camera in enumerate(config.cameras):
+        for z, zone in enumerate(camera.zones):
+            for r, rule in enumerate(zone.rules):
+                watched = set(rule.classes or ())
+                if not watched & produced:
+                    text = (f"rule {rule.id} watches {sorted(watched)}, which model "
+                            f"{config.detector.model!r} never outputs (its class map gives "
+                            f"{sorted(produced)}): this rule can never alert")
+                    problems.append((("cameras", c, "zones", z, "rules", r, "classes"), text))
+    return problems
 
 
 def check_source(camera: CameraConfig) -> str | None:

@@ -27,9 +27,10 @@ def edge_group() -> None:
                    "within its timeout_s).")
 def check_config(config_file: Path, no_sources: bool) -> None:
     """Validate CONFIG_FILE and say what is wrong, with the line and key path; then check
-    that the detector's model is known and its weights are there, and that every camera
-    source delivers a frame. Exit 0 when all holds, 1 with one line per problem."""
-    from edge.checks import check_sources
+    that the detector's model is known and its weights are there, that every rule watches a
+    class the model can output, and that every camera source delivers a frame. Exit 0 when
+    all holds, 1 with one line per problem."""
+    from edge.checks import check_rule_classes, check_sources
     from edge.detect import check_model
 
     try:
@@ -38,6 +39,7 @@ def check_config(config_file: Path, no_sources: bool) -> None:
         click.echo(str(exc), err=True)
         sys.exit(1)
     problems = [(("detector", key), text) for key, text in check_model(config.detector)]
+    problems += check_rule_classes(config)
     if not no_sources:
         problems += check_sources(config)
     if problems:

@@ -200,3 +200,18 @@ def test_check_config_missing_file_source_fails(tmp_path: Path) -> None:
     path = write(tmp_path, CHECKED.format(source="gone.mp4"))
     result = check(path)
     assert result.exit_code == 1 and "file not found" in result.output, result.output
+
+
+def test_check_config_rule_the_model_can_never_feed_fails_on_its_line(tmp_path: Path) -> None:
+    """Own weights mapping only bicycles: a doorway_trading rule (goods, people) is dead."""
+    text = CHECKED.format(source=shared(VTEST)).replace(
+        "model: nanodet-m-416-coco",
+        "model: nanodet-m-416-coco\n  class_map: {bicycle: two_wheeler}").replace(
+        "rules: [{type: illegal_parking}]",
+        "rules:\n          - type: illegal_parking\n          - type: doorway_trading")
+    path = write(tmp_path, text)
+    result = check(path, "--no-sources")
+    assert result.exit_code == 1, result.output
+    assert (f"{path}:{line_with(text, 'type: doorway_trading')}: "
+            "cameras[0].zones[0].rules[1].classes: rule doorway_trading watches") in result.output
+    assert "can never alert" in result.output and "illegal_parking" not in result.output

@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from edge.config import DetectorConfig
 
 __all__ = ["BACKENDS", "Detections", "Detector", "check_model", "load_detector",
-           "load_from_config", "model_min_scores", "model_names"]
+           "load_from_config", "model_classes", "model_min_scores", "model_names"]
 
 #: backend name (``backend:`` in models/registry.yaml) -> "module:class".
 BACKENDS: dict[str, str] = {
@@ -187,6 +187,20 @@ def check_model(config: DetectorConfig) -> list[tuple[str, str]]:
             problems.append(("model", (f"model {name!r}: {what} file "
                                       f"{resolve_path(str(value))} is missing")))
     return problems
+
+
+def model_classes(config: DetectorConfig) -> set[str] | None:
+    """Our classes the configured model can output (the values of its class map); None when
+    that cannot be told here: an unknown model, or an empty map, which passes labels through."""
+    entry = _registry().get(config.model)
+    if entry is None:
+        return None
+    try:
+        mapping = (config.class_map if config.class_map is not None
+                   else _class_map(entry.get("class_map"), config.model))
+    except (OSError, ValueError):  # a missing or broken map file: check_model reports it
+        return None
+    return set(mapping.values()) or None
 
 
 def load_from_config(config: DetectorConfig) -> Detector:
