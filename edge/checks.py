@@ -22,6 +22,8 @@ from edge.config import CameraConfig, EdgeConfig
 
 #: Added to a camera's ``timeout_s`` for its first frame: decoder start-up, a still's decode.
 STARTUP_MARGIN_S = 2.0
+#: Sources opened at once by ``check_sources`` (each open is a thread and a decoder).
+MAX_PARALLEL_OPENS = 16
 
 
 class SourceError(Exception):
@@ -128,8 +130,9 @@ def check_source(camera: CameraConfig) -> str | None:
 
 
 def check_sources(config: EdgeConfig) -> list[tuple[tuple[str | int, ...], str]]:
-    """Open every camera at once (a dead camera costs its ``timeout_s``, not the sum); each
-    problem comes with the key path of the camera's ``source``."""
-    with quiet("edge.capture"), ThreadPoolExecutor(max(1, len(config.cameras))) as pool:
+    """Open the cameras in parallel (a dead camera costs its ``timeout_s``, not the sum);
+    each problem comes with the key path of the camera's ``source``."""
+    workers = min(MAX_PARALLEL_OPENS, max(1, len(config.cameras)))
+    with quiet("edge.capture"), ThreadPoolExecutor(workers) as pool:
         results = list(pool.map(check_source, config.cameras))
     return [(("cameras", i, "source"), r) for i, r in enumerate(results) if r]
