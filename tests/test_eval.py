@@ -163,6 +163,11 @@ def test_cli_reports_and_fails_against_a_better_baseline(tmp_path: Path) -> None
     result = runner.invoke(cli, ["eval", str(path), "--baseline", str(tmp_path / "other.json")])
     assert result.exit_code == 1
     assert "cases differ from the recorded report's: ['another', 'frozen']" in result.output
+    # Overrides reach the camera, nested keys merged (off stays the word, not YAML's False).
+    off = runner.invoke(cli, ["eval", str(path), "--set", "camera.crops.mode=off",
+                              "--set", "camera.zones=[]", "--json", "-"])
+    assert off.exit_code == 0, off.output
+    assert json.loads(off.stdout)["total"]["alerts"] == 0  # no zones, nothing raised
     bad = runner.invoke(cli, ["eval", str(path), "--set", "detector.nonsense=1"])
     assert bad.exit_code == 1 and "detector.nonsense" in bad.output
 

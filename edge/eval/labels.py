@@ -133,10 +133,9 @@ class Case(_Strict):
         """The case's camera as the edge validates it (errors name ``camera.<key>``); a case
         plays its clip once unless it says ``loop: true``."""
         assert self.camera is not None
+        camera = deep_merge({"loop": False, **self.camera}, overrides or {})
         try:
-            return CameraConfig.model_validate(
-                {"loop": False, **self.camera, **(overrides or {}), "id": self.id,
-                 "source": source})
+            return CameraConfig.model_validate({**camera, "id": self.id, "source": source})
         except ValidationError as exc:
             raise ValueError("; ".join(
                 f"camera.{_key_path(e['loc'])}: {e['msg']}" for e in exc.errors())) from None
@@ -170,6 +169,18 @@ class EvalSet(_Strict):
             if key in self.edge:
                 raise ValueError(f"edge.{key} is set by the evaluator; leave it out")
         return self
+
+
+def deep_merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    """``base`` with ``extra``'s keys over it, nested mappings merged key by key (an override
+    of ``crops.mode`` keeps the case's other ``crops`` keys)."""
+    out = dict(base)
+    for key, value in extra.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = deep_merge(out[key], value)
+        else:
+            out[key] = value
+    return out
 
 
 def load_set(path: str | Path) -> tuple[EvalSet, Path]:

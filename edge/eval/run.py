@@ -8,7 +8,6 @@ deployed edge, so a figure here is a figure of the product, not of a re-implemen
 
 from __future__ import annotations
 
-import copy
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -18,10 +17,13 @@ from typing import Any
 import cv2
 import yaml
 
-from edge.config import EdgeConfig
-from edge.detect import load_from_config
+from edge.config import CameraConfig, EdgeConfig
+from edge.detect import Detections, load_from_config
+from edge.detect.crops import submit_frame
+from edge.detect.crops import windows as crop_windows
+from edge.detect.pool import InlineDetector
 from edge.eval.boxes import ClassCounts, above, read_boxes, score_boxes
-from edge.eval.labels import Case, EvalSet, media_path
+from edge.eval.labels import Case, EvalSet, deep_merge, media_path
 from edge.eval.metrics import EventScore, Raised, score_events
 from edge.publish import read_recorded
 from edge.runner import run
@@ -55,17 +57,10 @@ def parse_overrides(items: list[str]) -> dict[str, Any]:
             node = node.setdefault(part, {})
             if not isinstance(node, dict):
                 raise ValueError(f"override {item!r} conflicts with another")
-        node[leaf] = yaml.safe_load(text)
-    return out
-
-
-def _merged(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
-    out = copy.deepcopy(base)
-    for key, value in extra.items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = _merged(out[key], value)
-        else:
-            out[key] = value
+        value = yaml.safe_load(text)
+        # YAML 1.1 reads off/on/yes/no as booleans; here they are words (crops.mode=off).
+        node[leaf] = text if isinstance(value, bool) and text.lower() not in (
+            "true", "false") else value
     return out
 
 
@@ -73,12 +68,23 @@ def edge_config(eval_set: EvalSet, case: Case, source: Path,
                 overrides: dict[str, Any]) -> EdgeConfig:
     """The edge config a case runs under: the set's ``edge`` keys and the command line's
     overrides over the shipped defaults, one camera, no broker, no state on disk."""
-    edge = _merged(eval_set.edge, {k: v for k, v in overrides.items() if k != "camera"})
+    edge = deep_merge(eval_set.edge, {k: v for k, v in overrides.items() if k != "camera"})
     camera = case.camera_config(str(source), overrides.get("camera"))
     return EdgeConfig.model_validate({
         **edge, "edge_id": "eval", "replay_start": eval_set.replay_start,
         "timezone": eval_set.timezone, "accept_pushed_config": False,
         "cameras": [camera.model_dump()]})
+
+
+def _detect(detector: Any, image: Any, camera: CameraConfig | None) -> Detections:
+    """The detector on a still as the runner submits it: with the camera's zone crops when
+    the case has a camera that has them on."""
+    inline = InlineDetector(detector)
+    if camera is None:
+        return inline.submit(image).result()
+    size = (image.shape[1], image.shape[0])
+    rects = crop_windows(camera.crops, camera.zones, size, inline.input_side)
+    return submit_frame(inline, image, rects, full_frame=camera.crops.full_frame).result()
 
 
 def run_case(eval_set: EvalSet, folder: Path, case: Case, overrides: dict[str, Any],
@@ -90,8 +96,8 @@ def run_case(eval_set: EvalSet, folder: Path, case: Case, overrides: dict[str, A
     started = time.monotonic()
     result = CaseResult(case)
     source = media_path(case.media, folder)
-    if case.camera is not None:
-        config = edge_config(eval_set, case, source, overrides)
+    config = edge_config(eval_set, case, source, overrides) if case.camera else None
+    if config is not None:
         camera = config.cameras[0]
         with tempfile.TemporaryDirectory(prefix="gridwatch-eval-") as out:
             config.state_dir = Path(out) / "state"  # as deployed: open violations on disk
@@ -112,7 +118,7 @@ def run_case(eval_set: EvalSet, folder: Path, case: Case, overrides: dict[str, A
             raise ValueError(f"case {case.id}: boxes need a still image, cannot read {source}")
         height, width = image.shape[:2]
         truth = read_boxes(case.boxes, media_path(case.boxes.path, folder), width, height)
-        dets = detector.detect(image)
+        dets = _detect(detector, image, config.cameras[0] if case.camera else None)
         classes = set(case.boxes.classes.values())
         configured, sweep = thresholds
         result.boxes = score_boxes(truth, above(dets, configured), eval_set.box_iou, classes)
@@ -124,7 +130,7 @@ def run_case(eval_set: EvalSet, folder: Path, case: Case, overrides: dict[str, A
 
 def effective_edge(eval_set: EvalSet, overrides: dict[str, Any]) -> EdgeConfig:
     """The edge settings every case shares (the set's, then the command line's)."""
-    edge = _merged(eval_set.edge, {k: v for k, v in overrides.items() if k != "camera"})
+    edge = deep_merge(eval_set.edge, {k: v for k, v in overrides.items() if k != "camera"})
     return EdgeConfig.model_validate({**edge, "edge_id": "eval",
                                       "cameras": [{"id": "x", "source": "x"}]})
 
