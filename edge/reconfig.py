@@ -2,10 +2,11 @@
 
 The payload is a whole edge config document (YAML or JSON, the same schema as the edge's
 file). It is validated as soon as it arrives; what may change without a restart is each
-camera's ``zones`` (polygons, rules, schedules, dwell...), ``heartbeat_s``, ``frame_every_s``
-and ``timezone``. The center only ever sees the edge's config with its secrets removed
-(``edge.publish.shareable``), so a push that leaves out the broker credentials, or carries a
-camera source exactly as redacted there, keeps the running values.
+camera's ``zones`` (polygons, rules, schedules, dwell...), ``heartbeat_s``, ``frame_every_s``,
+``timezone`` and ``evidence`` (kept full frames, privacy blur). The center only ever sees the
+edge's config with its secrets removed (``edge.publish.shareable``), so a push that leaves out
+the broker credentials, or carries a camera source exactly as redacted there, keeps the running
+values.
 A push that is invalid, names another edge, or changes anything else (broker, detector,
 cameras, sources, state_dir...) is rejected with one logged error naming the problem, and the
 running config keeps running. Zones whose config did not change keep their state; a changed
@@ -30,8 +31,9 @@ from edge.rules import CameraRules, detector_floor
 
 log = logging.getLogger(__name__)
 
-#: Top-level keys a push may change live.
-LIVE_KEYS = {"heartbeat_s", "frame_every_s", "timezone", "cameras"}
+#: Top-level keys a push may change live (``evidence``: the city's privacy switch and frame
+#: keeping, set centrally without touching each edge's file).
+LIVE_KEYS = {"heartbeat_s", "frame_every_s", "timezone", "cameras", "evidence"}
 
 
 class PushRejected(ValueError):

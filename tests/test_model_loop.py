@@ -9,6 +9,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -17,17 +18,21 @@ from typing import Any
 
 import cv2
 import numpy as np
+import paho.mqtt.client as mqtt
 import psycopg
 import pytest
 import yaml
 
 from center.dataset_export import CLASSES, Frame, export
 from center.db import retention
+from center.protocol import edge_config_topic
 from center.settings import CenterSettings
+from edge.config import EdgeConfig
 from edge.detect import Detections
 from edge.evidence import blur_regions, privacy_regions
+from edge.runner import run
 from tests.conftest import RunningCenter, shared
-from tests.mqtt_helpers import tiny_jpeg
+from tests.mqtt_helpers import tiny_jpeg, wait_until
 
 VN_CLIP = "media/vn_truccat_intersection_pavement_vendor_6s.mp4"
 #: Boxes the fake detector replays on the real clip (normalised), from the first frame on: a
@@ -241,3 +246,39 @@ async def test_kept_frames_older_than_their_retention_go(db_dsn: str) -> None:
         cur = await conn.execute("SELECT alert_id FROM alert_frames")
         assert [r[0] for r in await cur.fetchall()] == [young]
     assert CenterSettings().frame_retention_days == 30  # the documented default
+
+
+def test_privacy_switch_and_frame_keeping_are_pushed_live(tmp_path: Path,
+                                                          mqtt_broker: Any) -> None:
+    """The center pushes ``evidence`` like zones: no restart, no edit on the edge box."""
+    replay = tmp_path / "boxes.yaml"
+    replay.write_text(yaml.safe_dump({"units": "norm", "hold": True, "times": {0.0: [
+        {"box": BIKE_EAST, "label": "two_wheeler", "score": 0.8}]}}))
+    doc = {"edge_id": "edge-push", "broker": {"port": mqtt_broker.port},
+           "detector": {"model": "fake", "path": str(replay)},
+           "cameras": [{"id": "cam-vn", "source": str(shared(VN_CLIP)), "loop": True,
+                        "sample_fps": 2, "zones": [zone("pavement-east", 0.5, 0.9)]}]}
+    doc["cameras"][0]["zones"][0]["dwell_s"] = 600  # nothing alerts before the push
+    record = tmp_path / "rec"
+    stop = threading.Event()
+    edge = threading.Thread(target=run, args=(EdgeConfig.model_validate(doc),),
+                            kwargs={"speed": 2, "record_dir": record, "stop_event": stop},
+                            daemon=True)
+    pusher = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="center-push-evidence")
+    pusher.connect("127.0.0.1", mqtt_broker.port)
+    pusher.loop_start()
+    topic = edge_config_topic("edge-push")
+    try:
+        edge.start()
+        pushed = json.loads(json.dumps(doc))
+        pushed["cameras"][0]["zones"][0]["dwell_s"] = 1
+        pushed["evidence"] = {"keep_frame": True, "blur": False}
+        pusher.publish(topic, json.dumps(pushed), qos=1, retain=True).wait_for_publish(5)
+        wait_until(lambda: list(record.glob("*-frame.jpg")), 30, "a kept frame after the push")
+        assert edge.is_alive()
+    finally:
+        stop.set()
+        edge.join(20)
+        pusher.publish(topic, b"", qos=1, retain=True).wait_for_publish(5)
+        pusher.loop_stop()
+        pusher.disconnect()
