@@ -45,7 +45,7 @@ DETECTOR_REASON = "wrong_class"
 
 _FRAMES = (
     "SELECT f.alert_id, f.camera_id, f.jpeg, f.width, f.height, f.blurred, f.boxes,"
-    " f.stored_at, v.verdict, v.reason"
+    " v.verdict, v.reason"
     " FROM alert_frames f LEFT JOIN verdicts v"
     "   ON v.alert_id = f.alert_id AND v.replaced_at IS NULL"
     " WHERE f.seq = 0 AND (%(unjudged)s OR v.verdict IS NOT NULL)"
@@ -58,7 +58,7 @@ class NothingToExport(Exception):
 
 
 @dataclass(frozen=True)
-class Frame:
+class KeptFrame:
     alert_id: UUID
     camera_id: str
     jpeg: bytes
@@ -81,7 +81,7 @@ class Exported:
     coco_json: Path
 
 
-def role(frame: Frame) -> str | None:
+def role(frame: KeptFrame) -> str | None:
     """How a frame enters the set: ``positive``, ``hard_negative``, ``rule_error``,
     ``unjudged``, or None (left out)."""
     if frame.verdict == "confirmed":
@@ -93,7 +93,7 @@ def role(frame: Frame) -> str | None:
     return "unjudged"
 
 
-def labels(frame: Frame) -> list[dict[str, Any]]:
+def labels(frame: KeptFrame) -> list[dict[str, Any]]:
     """The boxes that become labels: our classes only, without the blamed boxes of a hard
     negative."""
     drop_blamed = role(frame) == "hard_negative"
@@ -109,10 +109,10 @@ def split(alert_id: UUID, val_share: float) -> str:
 
 
 def load_frames(dsn: str, *, unjudged: bool = False,
-                since: datetime | None = None) -> list[Frame]:
+                since: datetime | None = None) -> list[KeptFrame]:
     with psycopg.connect(dsn) as conn:
         rows = conn.execute(_FRAMES, {"unjudged": unjudged, "since": since}).fetchall()
-    return [Frame(r[0], r[1], bytes(r[2]), r[3], r[4], r[5], r[6], r[8], r[9]) for r in rows]
+    return [KeptFrame(r[0], r[1], bytes(r[2]), *r[3:]) for r in rows]
 
 
 def _yolo_line(box: dict[str, Any]) -> str:
@@ -121,7 +121,7 @@ def _yolo_line(box: dict[str, Any]) -> str:
             f"{x2 - x1:.6f} {y2 - y1:.6f}")
 
 
-def _coco_annotation(ann_id: int, image_id: int, frame: Frame,
+def _coco_annotation(ann_id: int, image_id: int, frame: KeptFrame,
                      box: dict[str, Any]) -> dict[str, Any]:
     x1, y1, x2, y2 = box["bbox"]
     w, h = (x2 - x1) * frame.width, (y2 - y1) * frame.height
@@ -134,13 +134,13 @@ def _coco_annotation(ann_id: int, image_id: int, frame: Frame,
                            "violation": bool(box.get("violation"))}}
 
 
-def _reviewed(frame: Frame, box: dict[str, Any]) -> bool:
+def _reviewed(frame: KeptFrame, box: dict[str, Any]) -> bool:
     """A blamed box that an operator judged to be the real object; every other box is the
     detector's unreviewed pre-label."""
     return bool(box.get("violation")) and role(frame) in ("positive", "rule_error")
 
 
-def export(frames: list[Frame], out: Path, *, val_share: float = 0.2) -> Exported:
+def export(frames: list[KeptFrame], out: Path, *, val_share: float = 0.2) -> Exported:
     """Write ``out/images/{train,val}``, ``out/labels/{train,val}``, ``out/data.yaml`` and
     ``out/annotations.json`` (COCO, every image, file names as in ``images/``)."""
     if not any(role(f) for f in frames):

@@ -23,7 +23,7 @@ import psycopg
 import pytest
 import yaml
 
-from center.dataset_export import CLASSES, Frame, export
+from center.dataset_export import CLASSES, KeptFrame, export
 from center.db import retention
 from center.protocol import edge_config_topic
 from center.settings import CenterSettings
@@ -159,7 +159,7 @@ def test_train_fine_tunes_on_an_export(tmp_path: Path) -> None:
     capture.release()
     assert ok
     _, jpeg = cv2.imencode(".jpg", cv2.resize(image, (320, 180)))
-    frames = [Frame(uuid.UUID(int=i), "cam-vn-01", jpeg.tobytes(), 320, 180, True,
+    frames = [KeptFrame(uuid.UUID(int=i), "cam-vn-01", jpeg.tobytes(), 320, 180, True,
                     [{"label": "two_wheeler", "score": 0.8, "bbox": BIKE_EAST, "violation": True},
                      {"label": "person", "score": 0.7, "bbox": PERSON, "violation": False}],
                     "confirmed", None) for i in range(4)]
