@@ -40,8 +40,10 @@ def test_pool_gives_the_same_alerts_as_in_process(tmp_path: Path) -> None:
     two = run(_config(2), until_eof=True, speed=0, record_dir=tmp_path / "two", mqtt=False)
     assert one.frames_analysed == two.frames_analysed == 2 * 13
     in_process, pooled = read_recorded(tmp_path / "one"), read_recorded(tmp_path / "two")
+    # Both cameras replay the Vietnamese clip: its parked motorbikes (0506); its vendor is
+    # seen only as customers, and people alone never make a 0504 (docs/edge.md).
     assert {(a.camera_id, a.event_type, a.kind) for a in in_process} >= {
-        ("cam0", "0506", "new"), ("cam1", "0504", "new")}
+        ("cam0", "0506", "new"), ("cam1", "0506", "new")}
     assert _key(pooled) == _key(in_process)
     for camera in ("cam0", "cam1"):  # each camera's alerts came out in order
         seen = [(a.last_seen_at, a.seq) for a in pooled if a.camera_id == camera]
