@@ -21,7 +21,7 @@ const WORDS = {
     unconfigured: "未在边缘节点配置", unconfigured_hint: "区县已将此摄像头分配给该边缘节点，但其视频源尚未写入边缘节点的配置文件（摄像头凭据只保存在边缘节点）。",
     not_reported: "未上报配置", recent_alerts: "本摄像头最近告警", no_alerts: "暂无告警", zone: "区域",
     kind_new: "新告警", kind_update: "更新", kind_end: "已清除",
-    two_wheeler: "两轮车", car: "汽车", vending_cue: "摆摊物品", person: "行人",
+    two_wheeler: "两轮车", car: "汽车", vending_cue: "摆摊物品", person: "行人", scooter: "滑板车",
   },
   en: {
     title: "Engineer view · camera zones", cameras: "Cameras", reload: "Reload frame", add_zone: "New zone", finish_zone: "Finish zone",
@@ -35,13 +35,13 @@ const WORDS = {
     unconfigured: "not configured on the edge", unconfigured_hint: "The district gives this camera to the edge, but its source is not in the edge's config file yet (camera credentials stay on the edge).",
     not_reported: "has not reported its config", recent_alerts: "Recent alerts on this camera", no_alerts: "No alerts yet", zone: "Zone",
     kind_new: "new", kind_update: "update", kind_end: "cleared",
-    two_wheeler: "two-wheeler", car: "car", vending_cue: "vending items", person: "person",
+    two_wheeler: "two-wheeler", car: "car", vending_cue: "vending items", person: "person", scooter: "scooter",
   },
 };
 const w = (key) => WORDS[LANG][key] ?? WORDS.zh[key] ?? key;
 // Mirrors edge/config.py RULE_CLASSES (the server validates again and names any bad key).
-const RULE_CLASSES = { illegal_parking: ["two_wheeler", "car"], doorway_trading: ["vending_cue", "person"] };
-const RULE_DEFAULT = { illegal_parking: ["two_wheeler"], doorway_trading: ["vending_cue", "person"] };
+const RULE_CLASSES = { illegal_parking: ["two_wheeler", "car", "scooter"], doorway_trading: ["vending_cue", "person", "car"] };
+const RULE_DEFAULT = { illegal_parking: ["two_wheeler"], doorway_trading: ["vending_cue", "person", "car"] };
 const $ = (id) => document.getElementById(id);
 const SVG = "http://www.w3.org/2000/svg";
 
