@@ -28,6 +28,7 @@ from center.db.migrate import migrate
 from center.paths import shared_file
 from center.settings import CenterSettings, DatabaseSettings, HttpSettings, MqttSettings
 from simulators.local_services import Mosquitto, Postgres, free_port
+from tests.mqtt_helpers import clear_retained
 
 # The page tests' ``browser`` fixture, for every test module that asks for it (importing a
 # fixture into a test module instead is what pytest's docs advise against).
@@ -86,6 +87,14 @@ def mqtt_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mosquitto]
         yield broker
     finally:
         broker.stop()
+
+
+@pytest.fixture(autouse=True)
+def _fresh_broker_state(request: pytest.FixtureRequest) -> None:
+    """Tests share one broker: each starts without the retained messages earlier tests' edges
+    left there (see ``clear_retained``)."""
+    if "mqtt_broker" in request.fixturenames:
+        clear_retained(request.getfixturevalue("mqtt_broker").port)
 
 
 def password_for(person_id: str) -> str:

@@ -73,3 +73,45 @@ def wait_until(predicate: Callable[[], Any], timeout: float = 10.0, what: str = 
             return value
         time.sleep(0.05)
     raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+def clear_retained(port: int, root: str = "gridwatch/#", timeout: float = 10.0) -> int:
+    """Empty every retained message under ``root`` on a shared broker; returns how many.
+
+    Edges publish their status, config state and frames retained, so on the session's one
+    broker a test's center would otherwise receive what earlier tests' edges left behind (and
+    dead-letter it when the district gives those cameras to no such edge). A retained marker
+    subscribed after ``root`` arrives after all of ``root``'s retained messages (the broker
+    queues them in the order of the SUBSCRIBEs), so the sweep waits on that, not on a pause.
+    """
+    marker = f"gridwatch-test/marker/{uuid.uuid4().hex}"
+    seen: set[str] = set()
+    done = False
+
+    def on_message(_c: mqtt.Client, _u: object, msg: mqtt.MQTTMessage) -> None:
+        nonlocal done
+        if msg.topic == marker:
+            done = True
+        elif msg.retain and msg.payload:
+            seen.add(msg.topic)
+
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2,
+                         client_id=f"test-sweep-{uuid.uuid4().hex[:8]}")
+    client.on_message = on_message
+    client.connect("127.0.0.1", port)
+    client.loop_start()
+    try:
+        client.publish(marker, b"1", qos=1, retain=True).wait_for_publish(timeout)
+        client.subscribe(root, qos=1)
+        client.subscribe(marker, qos=1)
+        deadline = time.monotonic() + timeout
+        while not done:
+            if time.monotonic() > deadline:
+                raise TimeoutError("the broker never sent the retained marker back")
+            time.sleep(0.02)
+        for topic in [*seen, marker]:
+            client.publish(topic, b"", qos=1, retain=True).wait_for_publish(timeout)
+    finally:
+        client.loop_stop()
+        client.disconnect()
+    return len(seen)
