@@ -106,7 +106,7 @@ class Area(_Strict):
 class DistrictFile(_Strict):
     id: str
     name: str
-    grids: str  # GeoJSON file, relative to the YAML file
+    grids: str = Field(pattern=r"^[^\x00]+$")  # GeoJSON file, relative to the YAML file
     timezone: str = "Asia/Shanghai"
     cameras: list[Camera] = []
     people: list[Person] = []
