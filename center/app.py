@@ -12,6 +12,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from importlib.metadata import version
 from typing import Any
 
 import psycopg
@@ -159,7 +160,7 @@ def create_app(settings: CenterSettings, *, clock: Clock | None = None,
                     await t
             await pool.close()
 
-    app = FastAPI(title="gridwatch center", version="0.2.0", lifespan=lifespan,
+    app = FastAPI(title="gridwatch center", version=version("gridwatch"), lifespan=lifespan,
                   dependencies=[Depends(guard.reject_nul)],
                   docs_url=None, redoc_url=None)  # /docs from /vendor: center/api/pages.py
     guard.install(app, img_sources=settings.http.csp_img_sources)

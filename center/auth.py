@@ -121,10 +121,6 @@ class Hashing:
         return str(await self._run(hash_password, password))
 
 
-async def password_hash(conn: AsyncConnection, person_id: str) -> str | None:
-    return (await login_record(conn, person_id))[0]
-
-
 async def login_record(conn: AsyncConnection, person_id: str) -> tuple[str | None, int]:
     """An active person's password hash (None: no such person or no password) and token
     generation, read together so a token is never issued with a generation older than the
@@ -189,11 +185,6 @@ def issue_token(secret: str, person_id: str, ttl_s: float, *, now: float | None 
     token = jwt.encode({"sub": person_id, "iat": issued, "exp": exp, "gen": generation,
                         "jti": secrets.token_urlsafe(8)}, secret, algorithm=ALGORITHM)
     return token, exp
-
-
-def read_token(secret: str, token: str | None) -> str:
-    """The person a token names; InvalidToken otherwise."""
-    return read_claims(secret, token)[0]
 
 
 def read_claims(secret: str, token: str | None) -> tuple[str, int]:

@@ -209,14 +209,6 @@ _ALERT_COLS = ("alert_id, seq, kind, edge_id, camera_id, zone_id, event_type, la
                " started_at, observed_at AS last_seen_at, received_at, ticket_id, has_snapshot")
 
 
-async def get_alert(conn: AsyncConnection, alert_id: UUID, seq: int) -> AlertRow | None:
-    cur = conn.cursor(row_factory=class_row(AlertRow))
-    await cur.execute(
-        f"SELECT {_ALERT_COLS} FROM alerts WHERE alert_id = %s AND seq = %s", (alert_id, seq)
-    )
-    return await cur.fetchone()
-
-
 async def list_alerts(conn: AsyncConnection, *, limit: int = 50, camera_id: str | None = None,
                       kind: str | None = None, since: datetime | None = None) -> list[AlertRow]:
     where, args = ["TRUE"], []
