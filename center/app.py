@@ -34,6 +34,7 @@ from center.api import (
     pages,
     tickets,
     verdicts,
+    vocabulary,
 )
 from center.api import auth as auth_api
 from center.api.deps import Center, RateLimits
@@ -166,7 +167,7 @@ def create_app(settings: CenterSettings, *, clock: Clock | None = None,
     guard.install(app, img_sources=settings.http.csp_img_sources)
     app.state.settings = settings  # the engineer API publishes zone edits to the broker
     for module in (auth_api, alerts, tickets, verdicts, intake, district, indicators, open311,
-                   engineer, pages):
+                   engineer, vocabulary, pages):
         app.include_router(module.router)
     if settings.cors_origins:  # closed by default: only the center's own pages call the API
         app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins,
