@@ -11,7 +11,6 @@ import asyncio
 import contextlib
 import os
 import threading
-import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -29,6 +28,7 @@ from center.paths import shared_file
 from center.settings import CenterSettings, DatabaseSettings, HttpSettings, MqttSettings
 from simulators.local_services import Mosquitto, Postgres, free_port
 from tests.mqtt_helpers import clear_retained
+from tests.waiting import wait_until
 
 # The page tests' ``browser`` fixture, for every test module that asks for it (importing a
 # fixture into a test module instead is what pytest's docs advise against).
@@ -215,11 +215,13 @@ def serve_center(settings: CenterSettings, clock: Clock | None = None
                                            **server_options(settings.http)))
     thread = threading.Thread(target=lambda: asyncio.run(server.serve()), daemon=True)
     thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            pytest.fail("the center did not start")
-        time.sleep(0.05)
+
+    def started() -> bool:
+        if not thread.is_alive():
+            pytest.fail("the center's server thread ended before it started")
+        return server.started
+
+    wait_until(started, 30, "the center to start")
     running = RunningCenter(f"http://127.0.0.1:{port}", settings, app)
     set_known_passwords(settings.db.dsn)  # the district was imported by the app's start-up
     _wait_mqtt_connected(running)
@@ -244,10 +246,8 @@ def center(db_dsn: str, mqtt_broker: Mosquitto, center_clock: Clock | None,
 def _wait_mqtt_connected(center: RunningCenter, timeout: float = 15) -> None:
     import httpx
 
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    def connected() -> bool:
         r = httpx.get(center.url + "/healthz")
-        if r.status_code == 200 and r.json()["mqtt"]:
-            return
-        time.sleep(0.1)
-    pytest.fail("the center did not connect to the broker")
+        return r.status_code == 200 and r.json()["mqtt"]
+
+    wait_until(connected, timeout, "the center to connect to the broker")

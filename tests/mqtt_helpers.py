@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import base64
-import time
 import uuid
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -14,6 +12,7 @@ import numpy as np
 import paho.mqtt.client as mqtt
 
 from center.protocol import Alert, alert_topic
+from tests.waiting import wait_until  # also imported from here by older tests
 
 
 def tiny_jpeg() -> bytes:
@@ -65,16 +64,6 @@ class Publisher:
         self.client.disconnect()
 
 
-def wait_until(predicate: Callable[[], Any], timeout: float = 10.0, what: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-
-
 def clear_retained(port: int, root: str = "gridwatch/#", timeout: float = 10.0) -> int:
     """Empty every retained message under ``root`` on a shared broker; returns how many.
 
@@ -104,11 +93,7 @@ def clear_retained(port: int, root: str = "gridwatch/#", timeout: float = 10.0) 
         client.publish(marker, b"1", qos=1, retain=True).wait_for_publish(timeout)
         client.subscribe(root, qos=1)
         client.subscribe(marker, qos=1)
-        deadline = time.monotonic() + timeout
-        while not done:
-            if time.monotonic() > deadline:
-                raise TimeoutError("the broker never sent the retained marker back")
-            time.sleep(0.02)
+        wait_until(lambda: done, timeout, "the broker to send the retained marker back")
         for topic in [*seen, marker]:
             client.publish(topic, b"", qos=1, retain=True).wait_for_publish(timeout)
     finally:

@@ -8,6 +8,7 @@ import logging
 import socket
 import threading
 import time
+from collections.abc import Callable
 from itertools import pairwise
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,7 @@ from edge.capture.decode import OpenCVDecoder, PyAVDecoder
 from edge.config import EdgeConfig
 from simulators.mjpeg_server import MjpegServer, load_jpegs
 from tests.conftest import shared
+from tests.waiting import wait_until
 
 VN_CLIP = "media/vn_truccat_intersection_pavement_vendor_6s.mp4"
 BJ_CLIP = "media/cn_beijing_uadetrac_intersection_8s.mp4"
@@ -37,14 +39,19 @@ class Recorder:
 
     def __init__(self, source: str, speed: float = 0, **extra: Any) -> None:
         self.stop = threading.Event()
+        #: Set by the capture thread for every frame and at its end, and here for every
+        #: status: what ``collect`` waits on.
+        self.wakeup = threading.Event()
         self.states: list[tuple[str, str, float | None]] = []
         self.frames: list[Frame] = []
         self.capture = CameraCapture(camera(source, **extra), self.stop, speed=speed,
-                                     on_state=self._on_state, queue_size=1000)
+                                     on_state=self._on_state, wakeup=self.wakeup,
+                                     queue_size=1000)
 
     def _on_state(self, camera_id: str, state: str, detail: str,
                   fps: float | None = None) -> None:
         self.states.append((state, detail, fps))
+        self.wakeup.set()
 
     def __enter__(self) -> Recorder:
         self.capture.start()
@@ -55,25 +62,30 @@ class Recorder:
         self.capture.join(10)
         assert not self.capture.is_alive()
 
-    def collect(self, until: float, frames: int = 10**9) -> list[Frame]:
+    def collect(self, until: float, frames: int = 10**9,
+                done: Callable[[], bool] = lambda: False) -> list[Frame]:
+        """Take frames for ``until`` seconds, until there are ``frames`` of them, the capture
+        has finished, or ``done()``; between frames it waits on the capture's wakeup."""
         deadline = time.monotonic() + until
-        while time.monotonic() < deadline and len(self.frames) < frames:
+        while len(self.frames) < frames and not done():
+            self.wakeup.clear()  # before looking, so a frame put meanwhile is not missed
             frame = self.capture.queue.get_nowait()
             if frame is not None:
                 self.frames.append(frame)
-            elif self.capture.finished.is_set():
+                continue
+            if self.capture.finished.is_set():
                 break
-            else:
-                time.sleep(0.01)
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            self.wakeup.wait(left)
         return self.frames
 
     def wait_state(self, state: str, timeout: float) -> bool:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            self.collect(0.05)
-            if self.states and self.states[-1][0] == state:
-                return True
-        return False
+        """Whether the last status became ``state`` within ``timeout`` (frames are taken
+        meanwhile, so a file replay that blocks on a full queue keeps going)."""
+        self.collect(timeout, done=lambda: bool(self.states) and self.states[-1][0] == state)
+        return bool(self.states) and self.states[-1][0] == state
 
 
 def closed_port() -> int:
@@ -186,7 +198,6 @@ def test_http_mjpeg_camera(vn_jpegs: list[bytes], decoder: str) -> None:
     try:
         with Recorder(server.url, sample_fps=2, decoder=decoder) as rec:
             frames = rec.collect(10, frames=5)
-            time.sleep(0.5)
     finally:
         server.stop()
     assert len(frames) == 5
@@ -263,11 +274,11 @@ def test_backoff_is_capped() -> None:
     stop = threading.Event()
     capture = CameraCapture(cam, stop)
     capture.start()
-    time.sleep(5.5)
+    # 1 + 2 + 2 s of waits: the fourth retry is planned about 5 s in.
+    wait_until(lambda: len(capture.retry_waits) >= 4, 15, "four reconnect attempts")
     stop.set()
     capture.join(5)
-    assert capture.retry_waits[:4] == [1.0, 2.0, 2.0, 2.0][:len(capture.retry_waits)]
-    assert len(capture.retry_waits) >= 3
+    assert capture.retry_waits[:4] == [1.0, 2.0, 2.0, 2.0]
 
 
 def test_redaction() -> None:
