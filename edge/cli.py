@@ -8,11 +8,15 @@ from __future__ import annotations
 import logging
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from edge.config import ConfigError, _key_path, load_config
 from edge.yaml_lines import compose, line_of
+
+if TYPE_CHECKING:
+    from edge.eval.labels import EvalSet
 
 
 @click.group("edge")
@@ -147,10 +151,26 @@ def run_command(config_file: Path, until_eof: bool, speed: float, record_dir: Pa
               help="A recorded --json report: exit 1 if any gated figure is worse.")
 @click.option("--box-thresholds", metavar="T1,T2,...",
               help="Also the detector's per-class figures at these thresholds (calibration).")
+@click.option("--model", help="Override detector.model (a name in models/registry.yaml).")
+@click.option("--calibrate", is_flag=True,
+              help="Instead of one report: choose the model's per-class min_score defaults "
+                   "on SET (detector run once, the rules replayed per candidate), with "
+                   "leave-one-case-out figures (docs/detection.md, Calibration).")
+@click.option("--grid", metavar="V1,V2,...",
+              help="Candidate values for --calibrate (default 0.1 to 0.6 by 0.05).")
+@click.option("--classes", "classes_text", metavar="C1,C2,...",
+              help="Classes to calibrate (default: the model's min_score keys).")
+@click.option("--write", is_flag=True,
+              help="With --calibrate: write the chosen values into the model's min_score "
+                   "line of the registry, only if they did no worse held out.")
+@click.option("--registry", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="The registry file --write edits (default models/registry.yaml).")
 @click.option("-v", "--verbose", is_flag=True, help="The edge's own log lines too.")
 def eval_command(set_path: Path, cases: tuple[str, ...], quick: bool,
                  detector_threshold: float | None, overrides: tuple[str, ...],
                  json_path: Path | None, baseline: Path | None, box_thresholds: str | None,
+                 model: str | None, calibrate: bool, grid: str | None,
+                 classes_text: str | None, write: bool, registry: Path | None,
                  verbose: bool) -> None:
     """Run the edge offline on the labelled set SET (a YAML file or a folder with set.yaml)
     and print event precision, recall, false alarms per camera-hour, time to alert, and the
@@ -160,6 +180,10 @@ def eval_command(set_path: Path, cases: tuple[str, ...], quick: bool,
     from edge.eval.labels import load_set
     from edge.eval.run import evaluate, format_report, parse_overrides, regressions, report
 
+    if not calibrate and (write or registry or grid or classes_text):
+        raise click.UsageError("--write, --registry, --grid and --classes go with --calibrate")
+    if calibrate and (baseline or box_thresholds):
+        raise click.UsageError("--baseline and --box-thresholds do not go with --calibrate")
     logging.basicConfig(level=logging.WARNING)
     logging.getLogger("edge").setLevel(logging.INFO if verbose else logging.WARNING)
     try:
@@ -167,6 +191,12 @@ def eval_command(set_path: Path, cases: tuple[str, ...], quick: bool,
         extra = parse_overrides(list(overrides))
         if detector_threshold is not None:
             extra.setdefault("detector", {})["score_threshold"] = detector_threshold
+        if model is not None:
+            extra.setdefault("detector", {})["model"] = model
+        if calibrate:
+            _calibrate(eval_set, folder, extra, list(cases), quick, grid, classes_text,
+                       json_path, registry, write)
+            return
         sweep = [float(t) for t in box_thresholds.split(",")] if box_thresholds else None
         results = evaluate(eval_set, folder, overrides=extra, only=list(cases), quick=quick,
                            box_thresholds=sweep)
@@ -186,3 +216,50 @@ def eval_command(set_path: Path, cases: tuple[str, ...], quick: bool,
             click.echo(f"worse than {baseline}: {line}", err=True)
         if worse:
             sys.exit(1)
+
+
+def _calibrate(eval_set: EvalSet, folder: Path, extra: dict[str, Any], cases: list[str],
+               quick: bool, grid: str | None, classes_text: str | None,
+               json_path: Path | None, registry: Path | None, write: bool) -> None:
+    """``eval --calibrate``: sweep, print, and with ``--write`` edit the registry in place."""
+    import json
+
+    from edge.detect import REGISTRY_FILE
+    from edge.eval.calibrate import DEFAULT_GRID, calibrate, format_calibration, report
+    from edge.eval.registry_write import set_min_scores
+
+    try:
+        values = (tuple(sorted({round(float(v), 4) for v in grid.split(",")}))
+                  if grid else DEFAULT_GRID)
+    except ValueError:
+        raise click.BadParameter(f"{grid!r} is not a list of numbers",
+                                 param_hint="--grid") from None
+    if any(not 0 <= v <= 1 for v in values):
+        raise click.BadParameter("values must lie in 0..1", param_hint="--grid")
+    classes = [c.strip() for c in classes_text.split(",") if c.strip()] if classes_text else None
+    cal = calibrate(eval_set, folder, overrides=extra, only=cases, quick=quick,
+                    classes=classes, grid=values)
+    doc = report(eval_set, cal)
+    if json_path is not None and str(json_path) == "-":
+        click.echo(json.dumps(doc, indent=1))
+    else:
+        click.echo(format_calibration(doc))
+        if json_path is not None:
+            json_path.write_text(json.dumps(doc, indent=1) + "\n", encoding="utf-8")
+    if not write:
+        return
+    if not cal.keep:
+        click.echo("--write: registry left as it is (see the verdict)", err=True)
+        sys.exit(1)
+    f, h = doc["figures"]["in_sample"], doc["figures"]["leave_one_case_out"]
+    b = doc["figures"]["current"]
+    changed = ", ".join(f"{k} {v:g}" for k, v in cal.current.items() if cal.chosen[k] != v)
+    note = [(f"on set {eval_set.name}, {doc['date']}, grid {min(values):g}-{max(values):g}: "
+             f"reported {b['reported']}/{b['violations']} -> {f['reported']} in-sample, "
+             f"{h['reported']} leave-one-case-out;"),
+            (f"false alarms {b['false_alarms']} -> {f['false_alarms']} ({h['false_alarms']} "
+             f"held out); quiet broken {b['quiet_broken']} -> {f['quiet_broken']} "
+             f"({h['quiet_broken']} held out); was {changed}")]
+    path = registry or REGISTRY_FILE
+    set_min_scores(path, cal.model, cal.chosen, note)
+    click.echo(f"wrote {cal.model}.min_score to {path}")

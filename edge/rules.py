@@ -187,14 +187,16 @@ def rider_min_score(defaults: dict[str, float]) -> float:
     return defaults.get("rider", defaults.get("person", FALLBACK_MIN_SCORE))
 
 
-def detector_floor(config: EdgeConfig) -> float:
+def detector_floor(config: EdgeConfig, defaults: dict[str, float] | None = None) -> float:
     """The score the detector runs at: the lower of ``detector.score_threshold`` and every
     floor a zone of any camera may accept, so no zone's ``min_score`` is ever dead (the
     detector drops nothing a zone would take, including the faint sightings that count as
     evidence). The model's own defaults are always among them, so zones pushed later that
     leave ``min_score`` unset (an edge commissioned from the engineer view starts with none)
-    never need a restart. The rules then filter per zone and class."""
-    defaults = model_min_scores(config.detector.model)
+    never need a restart. The rules then filter per zone and class. ``defaults``: candidate
+    per-class defaults instead of the registry's (``gridwatch eval --calibrate``)."""
+    if defaults is None:
+        defaults = model_min_scores(config.detector.model)
     floors = [config.detector.score_threshold, rider_min_score(defaults),
               *(v * EVIDENCE_FLOOR for k, v in defaults.items() if k != "rider")]
     for camera in config.cameras:
