@@ -23,7 +23,8 @@ from shapely.prepared import PreparedGeometry, prep
 #: operator does (docs/security.md has the whole table).
 Role = Literal["worker", "micro_grid_leader", "grid_leader", "department_staff", "operator",
                "engineer", "admin"]
-_WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+_WEEKDAYS: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 
 class DistrictError(ValueError):
@@ -48,7 +49,7 @@ class Camera(_Strict):
 class DutyWindow(_Strict):
     """When a person is on duty; windows may run past midnight (22:00-06:00)."""
 
-    days: list[Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]] = list(_WEEKDAYS)
+    days: list[Weekday] = list(_WEEKDAYS)
     start: time
     end: time
 

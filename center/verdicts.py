@@ -143,7 +143,8 @@ async def history(conn: AsyncConnection, *, ticket_id: int | None = None,
                   alert_id: UUID | None = None, current_only: bool = False,
                   limit: int = 200) -> list[Verdict]:
     """Verdicts on a case or an alert, newest first."""
-    where, args = ["TRUE"], []
+    where = ["TRUE"]
+    args: list[object] = []
     if ticket_id is not None:
         where.append("ticket_id = %s")
         args.append(ticket_id)

@@ -105,7 +105,7 @@ def check_rule_classes(config: EdgeConfig) -> list[tuple[tuple[str | int, ...], 
     produced = model_classes(config.detector)
     if produced is None:
         return []
-    problems = []
+    problems: list[tuple[tuple[str | int, ...], str]] = []
     for c, camera in enumerate(config.cameras):
         for z, zone in enumerate(camera.zones):
             for r, rule in enumerate(zone.rules):

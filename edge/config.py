@@ -126,9 +126,11 @@ class DetectorConfig(_Strict):
 #: Rule types and the GB/T 30428 code each raises unless the rule sets ``event_type``.
 RULE_TYPES = ("illegal_parking", "doorway_trading")
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+RuleType = Literal["illegal_parking", "doorway_trading"]
 #: Classes each rule type accepts (and uses when ``classes`` is left out).
-RULE_CLASSES = {"illegal_parking": ("two_wheeler", "car", "scooter"),
-                "doorway_trading": ("vending_cue", "person", "car")}
+RULE_CLASSES: dict[str, tuple[str, ...]] = {
+    "illegal_parking": ("two_wheeler", "car", "scooter"),
+    "doorway_trading": ("vending_cue", "person", "car")}
 RULE_DEFAULT_CLASSES = {"illegal_parking": ("two_wheeler",),
                         "doorway_trading": ("vending_cue", "person", "car")}
 #: Classes whose detections are goods or a stall for ``doorway_trading``; people only support
@@ -224,7 +226,7 @@ class RuleConfig(_Strict):
     cues, a cart) staying put beyond the shop's allowed strip, with people around them, at
     least ``min_objects`` objects of which at least one is goods, for ``dwell_s``."""
 
-    type: Literal["illegal_parking", "doorway_trading"]
+    type: RuleType
     #: Defaults to the type; must be unique within the zone.
     id: Ident | None = None
     #: Defaults from the type: illegal_parking 0506 (0505 when only cars are watched),
@@ -322,7 +324,7 @@ class ZoneConfig(_Strict):
         if not self.rules:
             if self.event_type is None or self.classes is None:
                 raise ValueError("a zone needs rules: [...] (or event_type and classes)")
-            kind = "doorway_trading" if self.event_type == "0504" else "illegal_parking"
+            kind: RuleType = "doorway_trading" if self.event_type == "0504" else "illegal_parking"
             bad = sorted(set(self.classes) - set(RULE_CLASSES[kind]))
             if bad:
                 raise ValueError(f"classes {bad} cannot be used for event {self.event_type} "

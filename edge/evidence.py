@@ -11,6 +11,7 @@ the frame's detections as pre-labels, for the training-set export (docs/models.m
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import cv2
@@ -93,10 +94,11 @@ def thumbnail(image: np.ndarray, max_side: int = 640, quality: int = 75) -> byte
     return buf.tobytes()
 
 
-def privacy_regions(detections: Detections, width: int, height: int) -> list[tuple[int, ...]]:
+def privacy_regions(detections: Detections, width: int, height: int
+                    ) -> list[tuple[int, int, int, int]]:
     """Pixel regions (x1, y1, x2, y2) that may identify someone: people's heads and cars'
     plate bands. Only what the detector found is covered; an undetected person is not."""
-    regions = []
+    regions: list[tuple[int, int, int, int]] = []
     for (x1, y1, x2, y2), label in zip(detections.xyxy.tolist(), detections.labels, strict=True):
         if label == "person":
             top, bottom = y1, y1 + (y2 - y1) * HEAD_SHARE
@@ -111,7 +113,7 @@ def privacy_regions(detections: Detections, width: int, height: int) -> list[tup
     return regions
 
 
-def blur_regions(image: np.ndarray, regions: list[tuple[int, ...]]) -> np.ndarray:
+def blur_regions(image: np.ndarray, regions: Sequence[tuple[int, ...]]) -> np.ndarray:
     """A copy of ``image`` with each region pixelated and smoothed; pixels outside are kept."""
     out = image.copy()
     for x1, y1, x2, y2 in regions:

@@ -281,7 +281,7 @@ def font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
             except OSError:
                 break
             loaded = loaded or face
-            if "SC" in " ".join(face.getname()):
+            if "SC" in " ".join(name or "" for name in face.getname()):
                 return face
         if loaded is not None:
             return loaded
@@ -497,7 +497,8 @@ def _draw_panel(draw: ImageDraw.ImageDraw, config: EdgeConfig, result: CameraPre
     found no room on the picture, as far as the panel goes."""
     camera = result.camera
     assert result.last is not None
-    big, normal, small = font(18), font(15), font(13)
+    small_px = 13
+    big, normal, small = font(18), font(15), font(small_px)
     y = 12.0
     inner = PANEL_W - 24
 
@@ -540,7 +541,7 @@ def _draw_panel(draw: ImageDraw.ImageDraw, config: EdgeConfig, result: CameraPre
         kinds = ", ".join(f"{e['kind']} {e['event_type']} {e['zone']}" for e in result.events)
         line(f"alerts during the preview: {kinds}", STATUSES["qualifying"][0], small)
     y += 8
-    bottom = draw.im.size[1] - 2 * (small.size + 5)
+    bottom = draw.im.size[1] - 2 * (small_px + 5)
     for shown, (number, view) in enumerate(tagged):
         if y > bottom:
             line(f"... {len(tagged) - shown} more in {result.camera.id}.json", (200, 200, 200),

@@ -424,8 +424,8 @@ def beyond_strip(shopfront: ShopfrontConfig, zone: ZoneConfig, point: tuple[floa
     ``allowed_depth`` (a fraction of the frame height). The street side is the side of the
     zone polygon's centroid."""
     (ax, ay), (bx, by) = ((x * width, y * height) for x, y in shopfront.door_line)
-    cx, cy = np.mean([p[0] for p in zone.polygon]) * width, np.mean(
-        [p[1] for p in zone.polygon]) * height
+    cx = float(np.mean([p[0] for p in zone.polygon])) * width
+    cy = float(np.mean([p[1] for p in zone.polygon])) * height
     length = float(np.hypot(bx - ax, by - ay))
 
     def signed(px: float, py: float) -> float:

@@ -23,6 +23,7 @@ import random
 import threading
 import time
 import uuid
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -32,7 +33,7 @@ import cv2
 import numpy as np
 import paho.mqtt.client as mqtt
 
-from center.protocol import QOS_RELIABLE, Alert, alert_topic
+from center.protocol import QOS_RELIABLE, Alert, AlertKind, alert_topic
 
 log = logging.getLogger(__name__)
 
@@ -210,7 +211,7 @@ class AlertStorm:
             self.client.username_pw_set(username, password)
         self.client.max_inflight_messages_set(max_inflight)
         self.client.max_queued_messages_set(0)
-        self.client.reconnect_delay_set(0.2, 2)
+        self.client.reconnect_delay_set(1, 2)
         self.client.on_publish = self._on_publish
         self._host, self._port = host, port
 
@@ -219,7 +220,7 @@ class AlertStorm:
     def _uuid(self) -> uuid.UUID:
         return uuid.UUID(int=self.rng.getrandbits(128), version=4)
 
-    def _alert(self, v: _Violation, kind: str, snapshot: bool) -> Alert:
+    def _alert(self, v: _Violation, kind: AlertKind, snapshot: bool) -> Alert:
         now = datetime.now(UTC)
         x = self.rng.uniform(0.05, 0.8)
         y = self.rng.uniform(0.3, 0.8)
@@ -262,7 +263,7 @@ class AlertStorm:
                 return self._out(v, "end", snapshot=True)
         return self._out(v, "update", snapshot=self.rng.random() < self.snapshot_share)
 
-    def _out(self, v: _Violation, kind: str, snapshot: bool) -> _Out:
+    def _out(self, v: _Violation, kind: AlertKind, snapshot: bool) -> _Out:
         alert = self._alert(v, kind, snapshot)
         return _Out(alert_topic(alert.edge_id, alert.camera_id),
                     alert.model_dump_json().encode(), "valid", (str(alert.alert_id), alert.seq),
@@ -370,7 +371,7 @@ class AlertStorm:
         """Ask a running ``run()`` to stop after the message in hand."""
         self._stop.set()
 
-    def run(self, rate: float, duration: float, burst: list[tuple[float, float, float]] = (),
+    def run(self, rate: float, duration: float, burst: Sequence[tuple[float, float, float]] = (),
             *, progress: bool = False, ack_timeout: float = 60.0,
             count: int | None = None) -> StormReport:
         """Publish at ``rate`` messages/s (times the burst factor) for ``duration`` seconds

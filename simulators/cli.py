@@ -27,7 +27,7 @@ def _broker(value: str) -> tuple[str, int]:
         raise click.BadParameter(f"{value!r}: expected HOST:PORT") from None
 
 
-def _mqtt_login(fn):  # type: ignore[no-untyped-def]
+def _mqtt_login(fn):
     """``--username`` / ``--password-file``: log in to a broker that has accounts (the file
     holds the password, e.g. one written by ``gridwatch center mqtt-accounts``)."""
     fn = click.option("--password-file", type=click.Path(exists=True, dir_okay=False,

@@ -271,8 +271,8 @@ async def false_alarms(
     if format == "csv":
         return _csv(rows, FALSE_ALARM_COLUMNS, _filename("false_alarms", window))
     per_camera: dict[str, int] = {}
-    for r in rows:
-        per_camera[r["camera_id"]] = per_camera.get(r["camera_id"], 0) + r["false_alarms"]
+    for x in days:
+        per_camera[x.camera_id] = per_camera.get(x.camera_id, 0) + x.false_alarms
     return {"from": window.start.isoformat(), "to": window.end.isoformat(),
             "timezone": window.tz.key, "false_alarms": sum(per_camera.values()),
             "per_camera": per_camera, "rows": rows}

@@ -84,7 +84,7 @@ async def list_tickets(
         if event_type is not None and event_type not in allowed:
             raise HTTPException(403, f"department {p.department} does not handle event type"
                                      f" {event_type} ({p.id} works there)")
-        types = [event_type] if event_type is not None else sorted(allowed)
+        types = [event_type] if event_type is not None else [*sorted(allowed)]
     rows: list[service.Ticket] = []
     async with center.pool.connection() as conn:
         for code in types:

@@ -74,7 +74,7 @@ def migrate(dsn: str, *, commit: bool) -> list[Migration]:
 def ensure_database(dsn: str) -> bool:
     """Create the database named in ``dsn`` if it does not exist; True if it was created."""
     info = psycopg.conninfo.conninfo_to_dict(dsn)
-    name = info.get("dbname") or "postgres"
+    name = str(info.get("dbname") or "postgres")
     admin = psycopg.conninfo.make_conninfo(dsn, dbname="postgres")
     with psycopg.connect(admin, autocommit=True) as conn:
         if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone():

@@ -211,7 +211,8 @@ _ALERT_COLS = ("alert_id, seq, kind, edge_id, camera_id, zone_id, event_type, la
 
 async def list_alerts(conn: AsyncConnection, *, limit: int = 50, camera_id: str | None = None,
                       kind: str | None = None, since: datetime | None = None) -> list[AlertRow]:
-    where, args = ["TRUE"], []
+    where = ["TRUE"]
+    args: list[object] = []
     for col, val in (("camera_id", camera_id), ("kind", kind)):
         if val is not None:
             where.append(f"{col} = %s")

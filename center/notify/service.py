@@ -256,7 +256,8 @@ async def _store_receipt(conn: psycopg.AsyncConnection, r: _Receipt) -> None:
         return
     # A read receipt names a notification, a ticket (everything about it so far), or both
     # (everything about that ticket up to that notification). Only one's own rows.
-    where, args = ["channel = 'ws'", "person_id = %s", "read_at IS NULL"], [r.person_id]
+    where = ["channel = 'ws'", "person_id = %s", "read_at IS NULL"]
+    args: list[object] = [r.person_id]
     if r.ticket_id is not None:
         where.append("ticket_id = %s")
         args.append(r.ticket_id)

@@ -440,7 +440,8 @@ async def list_tickets(conn: AsyncConnection, *, open_only: bool = False,
                        event_type: str | None = None, overdue_at: datetime | None = None,
                        limit: int = 100) -> list[Ticket]:
     """Open tickets come highest priority first, then by the nearest deadline."""
-    where, args = ["TRUE"], []
+    where = ["TRUE"]
+    args: list[object] = []
     for col, val in (("assignee_id", assignee_id), ("state", state),
                      ("micro_grid_id", micro_grid_id), ("grid_id", grid_id),
                      ("event_type", event_type)):

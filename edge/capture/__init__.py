@@ -71,7 +71,7 @@ class CameraCapture(threading.Thread):
         self.retry_waits: list[float] = []
         self.state: SourceState | None = None
         self._stop_event = stop
-        self._on_state = on_state or (lambda *_: None)
+        self._on_state: StateCallback = on_state or (lambda *_, **__: None)
         self._state_fps = _takes_fps(self._on_state)
         self._reported_at = 0.0
         self._reported_fps: float | None = None
@@ -192,9 +192,11 @@ class CameraCapture(threading.Thread):
         offset = 0.0  # stream time at the start of this pass through the file
         next_sample = 0.0
         while True:
-            decoder = decoder_class(
-                str(path), period=self._period, live=False, next_sample=next_sample - offset,
-                on_arrival=lambda t, start=offset: self.health.arrival(start + t, live=False))
+            def arrived(t: float, start: float = offset) -> None:
+                self.health.arrival(start + t, live=False)
+
+            decoder = decoder_class(str(path), period=self._period, live=False,
+                                    next_sample=next_sample - offset, on_arrival=arrived)
             self.decode_stats = decoder.stats
             try:
                 for ts, image in decoder.frames():
