@@ -42,6 +42,8 @@ MAX_SNAPSHOT_BYTES = 2 * 1024 * 1024
 MAX_PAYLOAD_BYTES = MAX_SNAPSHOT_BYTES * 4 // 3 + 64 * 1024
 
 Ident = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")]
+#: A SHA-256 digest in lower-case hex (weights files, ``edge.model_switch.weights_sha256``).
+Sha256 = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
 EventCode = Annotated[str, Field(pattern=r"^\d{4,6}$")]
 Unit = Annotated[float, Field(ge=0.0, le=1.0)]
 
@@ -159,6 +161,12 @@ def camera_frame_topic(edge_id: str, camera_id: str) -> str:
     most ``MAX_FRAME_SIDE``), sent on start and every ``frame_every_s``; engineers draw zones
     on it."""
     return f"{TOPIC_ROOT}/frames/{edge_id}/{camera_id}"
+
+
+def model_assignment_topic(edge_id: str) -> str:
+    """Retained, center -> edge: the detector model the edge must run (``ModelAssignment``);
+    the edge verifies the weights' SHA-256, swaps live and reports in its config state."""
+    return f"{TOPIC_ROOT}/model/{edge_id}"
 
 
 #: Longest side of a camera frame thumbnail, in pixels.
@@ -328,12 +336,35 @@ class Heartbeat(_Message):
     frames_dropped: int = Field(ge=0)
 
 
+class ModelRefusal(_Message):
+    """An assignment the edge did not run, and why; the old model kept running."""
+
+    rollout_id: int = Field(ge=1)
+    at: AwareDatetime
+    reason: Text = Field(min_length=1, max_length=1000)
+
+
+class ModelState(_Message):
+    """The detector model an edge runs: registry name, the weights' SHA-256, since when, and
+    the assignment that put it there (None: the edge's own config file); ``refused``: the
+    latest assignment it did not take."""
+
+    model: Text = Field(min_length=1, max_length=128)
+    sha256: Sha256 | None = None
+    since: AwareDatetime
+    rollout_id: int | None = Field(default=None, ge=1)
+    rollback: bool = False
+    refused: ModelRefusal | None = None
+
+
 class EdgeConfigState(_Message):
-    """The edge's running config (its own ``EdgeConfig`` document, credentials removed)."""
+    """The edge's running config (its own ``EdgeConfig`` document, credentials removed) and,
+    from edges that take model assignments, the model it runs (``model``)."""
 
     edge_id: Ident
     at: AwareDatetime
     config: dict[str, Any]
+    model: ModelState | None = None
 
     @model_validator(mode="after")
     def _same_edge(self) -> EdgeConfigState:
@@ -342,6 +373,31 @@ class EdgeConfigState(_Message):
             raise ValueError(f"config names edge {self.config.get('edge_id')!r}, "
                              f"not {self.edge_id!r}")
         return self
+
+
+# --- center -> edge -------------------------------------------------------------------------
+
+
+def _absolute_path(value: str | None) -> str | None:
+    if value is not None and not value.startswith(("/", "~")):
+        raise ValueError("path must be absolute (or start with ~): it is a path on the edge box")
+    return value
+
+
+class ModelAssignment(_Message):
+    """The model an edge must run (retained on ``model_assignment_topic``): a name of
+    models/registry.yaml, optionally other weights (``path`` on the edge box), and the SHA-256
+    those weights must have. ``rollback``: it restores the model the edge ran before rollout
+    ``rollout_id``."""
+
+    edge_id: Ident
+    rollout_id: int = Field(ge=1)
+    rollback: bool = False
+    model: Text = Field(min_length=1, max_length=128)
+    path: Annotated[Text | None, AfterValidator(_absolute_path)] = Field(default=None,
+                                                                       max_length=1024)
+    sha256: Sha256
+    at: AwareDatetime
 
 
 # --- center -> screens ------------------------------------------------------------------------
@@ -376,7 +432,8 @@ def json_schemas() -> dict[str, dict[str, Any]]:
     """JSON Schema of every message, for docs/protocol.md and for non-Python producers."""
     return {
         m.__name__: m.model_json_schema()
-        for m in (Alert, EdgeStatus, CameraStatus, Heartbeat, EdgeConfigState, WsEvent)
+        for m in (Alert, EdgeStatus, CameraStatus, Heartbeat, EdgeConfigState,
+                  ModelAssignment, WsEvent)
     }
 
 
