@@ -10,7 +10,9 @@ restart. Status, heartbeats, the config state and frames are not queued: they ar
 (retained, the last ones re-asserted on connect).
 
 The publisher also subscribes to the retained ``gridwatch/v1/config/{edge_id}`` and hands any
-config the center pushes to ``on_config`` (the runner validates and applies it).
+config the center pushes to ``on_config`` (the runner validates and applies it), and to the
+retained ``gridwatch/v1/model/{edge_id}``, whose model assignments go to ``on_model``
+(``edge.model_switch``).
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from center.protocol import (
     EdgeConfigState,
     EdgeStatus,
     Heartbeat,
+    ModelState,
     alert_topic,
     camera_frame_topic,
     camera_status_topic,
@@ -41,6 +44,7 @@ from center.protocol import (
     edge_config_topic,
     edge_status_topic,
     heartbeat_topic,
+    model_assignment_topic,
     parse_alert,
 )
 from edge.capture.redact import redact
@@ -138,13 +142,15 @@ class MqttPublisher:
 
     def __init__(self, edge_id: str, broker: BrokerConfig, *, store: EdgeStore | None = None,
                  outbox: OutboxConfig | None = None,
-                 on_config: Callable[[bytes], None] | None = None) -> None:
+                 on_config: Callable[[bytes], None] | None = None,
+                 on_model: Callable[[bytes], None] | None = None) -> None:
         self.edge_id = edge_id
         outbox = outbox or OutboxConfig()
         self.store = store or EdgeStore(None, max_messages=outbox.max_messages,
                                         max_bytes=outbox.max_bytes)
         self._max_inflight = outbox.max_inflight
         self._on_config = on_config
+        self._on_model = on_model
         # Outbox rows handed to paho: mid -> row id; the sender's read position.
         self._row_of_mid: dict[int, int] = {}
         self._cursor = 0
@@ -223,6 +229,9 @@ class MqttPublisher:
         if (message.topic == edge_config_topic(self.edge_id) and self._on_config is not None
                 and message.payload):
             self._on_config(bytes(message.payload))
+        elif (message.topic == model_assignment_topic(self.edge_id)
+              and self._on_model is not None and message.payload):
+            self._on_model(bytes(message.payload))
 
     def _on_connect(self, client: mqtt.Client, userdata: object, flags: mqtt.ConnectFlags,
                     reason: mqtt.ReasonCode, properties: object) -> None:
@@ -234,6 +243,8 @@ class MqttPublisher:
         self._retry_s, self._failures = None, 0
         if self._on_config is not None:
             client.subscribe(edge_config_topic(self.edge_id), qos=QOS_RELIABLE)
+        if self._on_model is not None:
+            client.subscribe(model_assignment_topic(self.edge_id), qos=QOS_RELIABLE)
         hello = EdgeStatus(edge_id=self.edge_id, state="online", at=_now())
         self._publish(edge_status_topic(self.edge_id), hello.model_dump_json(), retain=True)
         # Re-assert camera states: a broker restarted without persistence forgot them.
@@ -337,9 +348,11 @@ class MqttPublisher:
         self._publish(camera_status_topic(self.edge_id, camera_id), status.model_dump_json(),
                       retain=True)
 
-    def config_state(self, config: EdgeConfig) -> None:
-        """Tell the center (retained) which config runs now, secrets removed."""
-        state = EdgeConfigState(edge_id=self.edge_id, at=_now(), config=shareable(config))
+    def config_state(self, config: EdgeConfig, model: ModelState | None = None) -> None:
+        """Tell the center (retained) which config runs now, secrets removed, and which model
+        (``edge.model_switch``)."""
+        state = EdgeConfigState(edge_id=self.edge_id, at=_now(), config=shareable(config),
+                                model=model)
         payload = state.model_dump_json()
         with self._lock:
             self._config_state = payload

@@ -9,9 +9,10 @@ the broker credentials, or carries a camera source exactly as redacted there, ke
 values.
 A push that is invalid, names another edge, or changes anything else (broker, detector,
 cameras, sources, state_dir...) is rejected with one logged error naming the problem, and the
-running config keeps running. Zones whose config did not change keep their state; a changed
-zone (same id) carries its open violations over to its new rules with the same rule id, so a
-zone edit never opens a second alert for a bike already reported.
+running config keeps running. The detector changes by model assignment instead
+(``edge.model_switch``, docs/model-rollout.md). Zones whose config did not change keep their
+state; a changed zone (same id) carries its open violations over to its new rules with the
+same rule id, so a zone edit never opens a second alert for a bike already reported.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ import yaml
 from pydantic import ValidationError
 
 from edge.capture.redact import redact
-from edge.config import EdgeConfig, _key_path, _short
+from edge.config import DetectorConfig, EdgeConfig, _key_path, _short
 from edge.rules import CameraRules, detector_floor
 
 log = logging.getLogger(__name__)
@@ -71,8 +72,10 @@ def parse_pushed(payload: bytes, running: EdgeConfig, config_dir: Path) -> EdgeC
     if old_cams != new_cams:
         changed.append("cameras (other than their zones)")
     if changed:
+        model = (" (a model changes by `gridwatch model rollout`, docs/model-rollout.md)"
+                 if "detector" in changed else "")
         raise PushRejected(f"changes {', '.join(changed)}: only zones, heartbeat_s and "
-                           "timezone can change without a restart")
+                           f"timezone can change without a restart{model}")
     if detector_floor(new) < detector_floor(running):  # it would drop boxes a zone asks for
         raise PushRejected(f"zones need the detector at score {detector_floor(new)}, it runs "
                            f"at {detector_floor(running)}: restart the edge with this config")
@@ -119,6 +122,14 @@ class ConfigInbox:
         with self._lock:
             self._pending = new
             self.accepted += 1
+
+    def set_detector(self, detector: DetectorConfig) -> None:
+        """A model switch (``edge.model_switch``) changed the running detector: pushes are
+        judged against it from now on, and one already accepted carries it too."""
+        with self._lock:
+            self._running = self._running.model_copy(update={"detector": detector})
+            if self._pending is not None:
+                self._pending = self._pending.model_copy(update={"detector": detector})
 
     def take(self) -> EdgeConfig | None:
         with self._lock:

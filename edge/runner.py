@@ -8,7 +8,8 @@ order it sent them, so each camera's rules still see its frames in order.
 
 Open violations are restored from the edge's store at start (an edge restarted mid-violation
 continues the same alert) and saved with every message. A config pushed by the center is
-validated on paho's thread and applied here, between frames (``edge.reconfig``).
+validated on paho's thread and applied here, between frames (``edge.reconfig``); so is a
+model assigned by the center, loaded beside the running one first (``edge.model_switch``).
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from edge.detect.crops import submit_frame
 from edge.detect.crops import windows as crop_windows
 from edge.detect.pool import DetectorPool, InlineDetector
 from edge.evidence import keep_frame, snapshot, thumbnail
+from edge.model_switch import ModelSwitcher, Switch, set_model_defaults
 from edge.outbox import EdgeStore
 from edge.publish import FolderRecorder, MqttPublisher, to_alert
 from edge.reconfig import ConfigInbox, apply_zones
@@ -91,6 +93,22 @@ def detector_settings(config: EdgeConfig) -> DetectorConfig:
     return config.detector.model_copy(update={"score_threshold": detector_floor(config)})
 
 
+def open_detector(config: EdgeConfig, wakeup: threading.Event) -> DetectorPool | InlineDetector:
+    """The detector ``config`` asks for: a pool of processes (a finished job wakes the loop
+    like a new frame) or in-process. At start and for a model switch."""
+    settings = detector_settings(config)
+    if settings.processes > 1:
+        return DetectorPool(settings, settings.processes, on_done=wakeup.set)
+    return InlineDetector(load_from_config(settings))
+
+
+class _Active:
+    """The detector in use; a model switch replaces it between frames."""
+
+    def __init__(self, detector: DetectorPool | InlineDetector) -> None:
+        self.detector = detector
+
+
 def run(config: EdgeConfig, *, until_eof: bool = False, speed: float = 1.0,
         record_dir: Path | None = None, stop_event: threading.Event | None = None,
         mqtt: bool = True, config_dir: Path | None = None) -> RunStats:
@@ -100,32 +118,31 @@ def run(config: EdgeConfig, *, until_eof: bool = False, speed: float = 1.0,
     resolves relative file sources of a config pushed by the center."""
     stop = stop_event or threading.Event()
     wakeup = threading.Event()
-    detector: DetectorPool | InlineDetector
-    settings = detector_settings(config)
-    if settings.processes > 1:  # a finished job wakes the loop like a new frame
-        detector = DetectorPool(settings, settings.processes, on_done=wakeup.set)
-    else:
-        detector = InlineDetector(load_from_config(settings))
+    active = _Active(open_detector(config, wakeup))
     try:
-        return _run(config, detector, wakeup, stop, until_eof=until_eof, speed=speed,
+        return _run(config, active, wakeup, stop, until_eof=until_eof, speed=speed,
                     record_dir=record_dir, mqtt=mqtt, config_dir=config_dir)
     finally:
-        detector.close()
+        active.detector.close()
 
 
-def _run(config: EdgeConfig, detector: DetectorPool | InlineDetector, wakeup: threading.Event,
+def _run(config: EdgeConfig, active: _Active, wakeup: threading.Event,
          stop: threading.Event, *, until_eof: bool, speed: float, record_dir: Path | None,
          mqtt: bool, config_dir: Path | None) -> RunStats:
     store = open_store(config)
     recorder = FolderRecorder(record_dir) if record_dir is not None else None
     inbox = ConfigInbox(config, config_dir or Path.cwd())
-    publisher = None
+    publisher = switcher = None
     if mqtt:
+        if config.accept_pushed_config:
+            switcher = ModelSwitcher(config, partial(open_detector, wakeup=wakeup),
+                                     on_ready=wakeup.set)
         publisher = MqttPublisher(config.edge_id, config.broker, store=store,
                                   outbox=config.outbox,
-                                  on_config=inbox.offer if config.accept_pushed_config else None)
+                                  on_config=inbox.offer if switcher else None,
+                                  on_model=switcher.offer if switcher else None)
         publisher.start()
-        publisher.config_state(config)
+        publisher.config_state(config, model=switcher.state if switcher else None)
 
     def on_state(camera_id: str, state: SourceState, detail: str,
                  fps: float | None = None) -> None:
@@ -141,10 +158,12 @@ def _run(config: EdgeConfig, detector: DetectorPool | InlineDetector, wakeup: th
         capture.start()
     try:
         with _stop_on_signals(stop):
-            analysed, sent = _loop(config, rules, captures, detector, store, recorder,
-                                   publisher, inbox, stop, wakeup, until_eof)
+            analysed, sent = _loop(config, rules, captures, active, store, recorder,
+                                   publisher, inbox, switcher, stop, wakeup, until_eof)
     finally:
         stop.set()
+        if switcher is not None:
+            switcher.close()
         for capture in captures:
             capture.join(timeout=5)
         if publisher is not None:
@@ -156,9 +175,9 @@ def _run(config: EdgeConfig, detector: DetectorPool | InlineDetector, wakeup: th
 
 
 def _loop(config: EdgeConfig, rules: dict[str, CameraRules], captures: list[CameraCapture],
-          detector: DetectorPool | InlineDetector, store: EdgeStore,
-          recorder: FolderRecorder | None,
-          publisher: MqttPublisher | None, inbox: ConfigInbox, stop: threading.Event,
+          active: _Active, store: EdgeStore, recorder: FolderRecorder | None,
+          publisher: MqttPublisher | None, inbox: ConfigInbox,
+          switcher: ModelSwitcher | None, stop: threading.Event,
           wakeup: threading.Event, until_eof: bool) -> tuple[int, int]:
     saved = store.violations()
     for camera_rule in rules.values():
@@ -183,15 +202,33 @@ def _loop(config: EdgeConfig, rules: dict[str, CameraRules], captures: list[Came
         pushed = inbox.take()
         if pushed is not None:
             config = apply_zones(config, pushed, rules, partial(camera_rules, pushed))
+            if switcher is not None:
+                switcher.running(config)
             if publisher is not None:
-                publisher.config_state(config)
+                publisher.config_state(config, model=switcher.state if switcher else None)
+        assigned = switcher.take() if switcher is not None else None
+        if isinstance(assigned, Switch):
+            if assigned.handle is not None:  # loaded: the frames in flight finish on the old
+                while pending:
+                    sent += finish_oldest()
+                old, active.detector = active.detector, assigned.handle
+                old.close()
+            config = config.model_copy(update={"detector": assigned.detector})
+            inbox.set_detector(assigned.detector)
+            switcher.running(config)
+            set_model_defaults(rules, model_min_scores(config.detector.model))
+            log.info("edge=%s now runs model %s (sha256 %s, rollout %s)", config.edge_id,
+                     assigned.state.model, (assigned.state.sha256 or "?")[:12],
+                     assigned.state.rollout_id)
+        if assigned is not None and publisher is not None:
+            publisher.config_state(config, model=assigned.state)
         got_frame = False
         for capture in captures:
             frame = capture.queue.get_nowait()
             if frame is None:
                 continue
             got_frame = True
-            while len(pending) >= detector.processes:
+            while len(pending) >= active.detector.processes:
                 sent += finish_oldest()
             analysed += 1
             if config.replay_start is not None and capture.camera.is_file:
@@ -199,7 +236,8 @@ def _loop(config: EdgeConfig, rules: dict[str, CameraRules], captures: list[Came
             if publisher is not None and time.monotonic() >= next_frame.get(frame.camera_id, 0):
                 next_frame[frame.camera_id] = time.monotonic() + config.frame_every_s
                 _send_frame(publisher, frame)
-            pending.append((frame, _submit(detector, rules[frame.camera_id].camera, frame)))
+            pending.append((frame, _submit(active.detector, rules[frame.camera_id].camera,
+                                           frame)))
         while pending and pending[0][1].done():
             sent += finish_oldest()
         if publisher is not None and time.monotonic() >= next_beat:

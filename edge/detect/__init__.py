@@ -11,6 +11,7 @@ Example:
 
 from __future__ import annotations
 
+import hashlib
 import importlib
 import os
 from pathlib import Path
@@ -25,7 +26,8 @@ if TYPE_CHECKING:
     from edge.config import DetectorConfig
 
 __all__ = ["BACKENDS", "Detections", "Detector", "check_model", "load_detector",
-           "load_from_config", "model_classes", "model_min_scores", "model_names"]
+           "load_from_config", "model_classes", "model_min_scores", "model_names",
+           "weights_path", "weights_sha256"]
 
 #: backend name (``backend:`` in models/registry.yaml) -> "module:class".
 BACKENDS: dict[str, str] = {
@@ -85,6 +87,35 @@ def _weights_path(name: str, entry: dict[str, Any], override: str | Path | None)
         raise FileNotFoundError(f"model {name!r} has no path in {REGISTRY_FILE}; give the file "
                                 f"as detector.path in the edge config")
     return resolve_path(str(entry["path"]))
+
+
+def weights_path(name: str, override: str | Path | None = None) -> Path:
+    """Where model ``name``'s weights are (``override``: the ``path`` replacing the registry's),
+    not checked; raises ``KeyError`` for a name the registry lacks and ``FileNotFoundError``
+    when nothing names the weights. The model rollout hashes this file."""
+    registry = _registry()
+    if name not in registry:
+        raise KeyError(f"unknown model {name!r} (known in {REGISTRY_FILE}: {sorted(registry)})")
+    return _weights_path(name, registry[name], override)
+
+
+def weights_sha256(path: Path) -> str:
+    """SHA-256 of a weights file; of a folder (an OpenVINO export), of its files' relative
+    names and SHA-256s in name order, so the center and the edge get the same digest of the
+    same export wherever it lies."""
+    def of_file(file: Path) -> str:
+        digest = hashlib.sha256()
+        with file.open("rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+        return digest.hexdigest()
+
+    if not path.is_dir():
+        return of_file(path)
+    digest = hashlib.sha256()
+    for file in sorted(p for p in path.rglob("*") if p.is_file()):
+        digest.update(f"{file.relative_to(path).as_posix()}\0{of_file(file)}\n".encode())
+    return digest.hexdigest()
 
 
 def _missing_weights(name: str, path: Path, override: str | Path | None) -> str:
