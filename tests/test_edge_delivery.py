@@ -14,14 +14,21 @@ from typing import Any
 import paho.mqtt.client as mqtt
 import pytest
 
-from center.protocol import TOPIC_ROOT, edge_config_topic, parse_alert
+from center.protocol import (
+    TOPIC_ROOT,
+    Heartbeat,
+    edge_config_topic,
+    heartbeat_topic,
+    parse_alert,
+)
 from edge.config import BrokerConfig, EdgeConfig, OutboxConfig
 from edge.outbox import EdgeStore
 from edge.publish import MqttPublisher, read_recorded
 from edge.runner import run
 from simulators.local_services import Mosquitto
 from tests.conftest import shared
-from tests.mqtt_helpers import make_alert, wait_until
+from tests.mqtt_helpers import make_alert
+from tests.waiting import wait_until
 
 VN_CLIP = "media/vn_truccat_intersection_pavement_vendor_6s.mp4"
 BJ_CLIP = "media/cn_beijing_uadetrac_intersection_8s.mp4"
@@ -86,7 +93,7 @@ def test_outbox_bound_drops_updates_first_then_snapshots_and_counts(tmp_path: Pa
 
 
 def test_broker_crash_mid_stream_every_unacknowledged_alert_arrives_in_order(
-        tmp_path: Path) -> None:
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     """The edge's side of delivery across a SIGKILLed broker: every alert the broker had not
     acknowledged when it died (in flight, queued, sent while it was down) arrives, in order.
     What it had acknowledged but not yet passed on is the broker's to keep: a killed Mosquitto
@@ -113,7 +120,9 @@ def test_broker_crash_mid_stream_every_unacknowledged_alert_arrives_in_order(
                 # the broker had not acknowledged.
                 wait_until(lambda: not pub.connected.is_set(), 10, "the edge to see the crash")
                 unacked = {(r.alert_id, r.seq) for r in store.after(0, 100_000)}
-                time.sleep(1.0)
+                # The outage is real to the edge: it has tried to reconnect and failed.
+                wait_until(lambda: "cannot connect to MQTT broker" in caplog.text, 10,
+                           "a failed reconnect attempt")
                 broker.start()  # same port and data folder
                 collector.subscribed.clear()
                 restart = time.monotonic()
@@ -210,13 +219,22 @@ def test_pushed_config_applies_live_and_bad_pushes_are_rejected(
     pusher.connect("127.0.0.1", mqtt_broker.port)
     pusher.loop_start()
     topic = edge_config_topic("edge-push")
+    beats: list[Heartbeat] = []
+    subscribed = threading.Event()
+    pusher.on_message = lambda c, u, m: beats.append(Heartbeat.model_validate_json(m.payload))
+    pusher.on_subscribe = lambda *a: subscribed.set()
+    pusher.subscribe(heartbeat_topic("edge-push"), qos=1)
+    assert subscribed.wait(10)
     stats: list[Any] = []
     edge = threading.Thread(target=lambda: stats.append(
         run(config, speed=2, record_dir=record, stop_event=stop)), daemon=True)
     caplog.set_level(logging.INFO)
     try:
         edge.start()
-        time.sleep(3)
+        # Witness: 30 frames through the rules (the pavement camera samples 2 fps of stream
+        # time, the Beijing one 1 fps: about 10 s of the pavement clip, whose parked bike
+        # stands throughout). Under the 2 s dwell pushed below that alerts; under 600 s, not.
+        wait_until(lambda: beats and beats[-1].frames_analysed >= 30, 60, "30 frames analysed")
         assert read_recorded(record) == []  # dwell 600 s: nothing yet
 
         def push(document: Any) -> None:

@@ -8,7 +8,6 @@ these zones use a 0.2 score floor; dwell is 2 s at 2 fps so the 6.4 s clip can f
 from __future__ import annotations
 
 import threading
-import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -33,6 +32,7 @@ from edge.config import EdgeConfig
 from edge.publish import read_recorded
 from edge.runner import run
 from tests.conftest import shared
+from tests.waiting import wait_until
 
 VN_CLIP = "media/vn_truccat_intersection_pavement_vendor_6s.mp4"
 BJ_CLIP = "media/cn_beijing_uadetrac_intersection_8s.mp4"
@@ -77,6 +77,12 @@ class Subscriber:
     def on(self, topic: str) -> list[bytes]:
         return [m.payload for m in self.messages if m.topic == topic]
 
+    def said_goodbye(self, edge_id: str) -> bool:
+        """Whether a live (not retained) offline status of the edge has arrived."""
+        return any(EdgeStatus.model_validate_json(m.payload).state == "offline"
+                   for m in self.messages
+                   if m.topic == edge_status_topic(edge_id) and m.payload and not m.retain)
+
     def close(self) -> None:
         self.client.disconnect()
         self.client.loop_stop()
@@ -90,9 +96,9 @@ def vn_run(mqtt_broker: Any, tmp_path_factory: pytest.TempPathFactory) -> dict[s
     try:
         stats = run(edge_config(VN_CLIP, VN_PAVEMENT, mqtt_broker.port), until_eof=True,
                     speed=0, record_dir=record)
-        deadline = time.monotonic() + 5
-        while time.monotonic() < deadline and not sub.on(alert_topic("edge-test", "cam1")):
-            time.sleep(0.05)
+        # The edge's goodbye is the last thing it publishes: once it is here, so is every
+        # alert it sent before (one connection, QoS 1, in order).
+        wait_until(lambda: sub.said_goodbye("edge-test"), 10, "the edge's offline status")
     finally:
         sub.close()
     return {"stats": stats, "record": record, "sub": sub}
@@ -143,16 +149,17 @@ def _frames(source: str, stop_after: int = 100, **camera: Any) -> tuple[list[Fra
     """Frames and state changes of one capture thread replaying as fast as possible."""
     config = EdgeConfig.model_validate({"edge_id": "e", "cameras": [{"id": "c", "source": source,
                                                                      **camera}]})
-    stop = threading.Event()
+    stop, wakeup = threading.Event(), threading.Event()
     states: list[str] = []
-    capture = CameraCapture(config.cameras[0], stop, speed=0,
+    capture = CameraCapture(config.cameras[0], stop, speed=0, wakeup=wakeup,
                             on_state=lambda cam, state, detail: states.append(state))
     capture.start()
     frames: list[Frame] = []
     while len(frames) < stop_after and not (capture.finished.is_set() and not len(capture.queue)):
+        wakeup.clear()  # before looking, so a frame put meanwhile is not missed
         frame = capture.queue.get_nowait()
         if frame is None:
-            time.sleep(0.005)
+            assert wakeup.wait(30), "the capture thread neither sent a frame nor finished"
         else:
             frames.append(frame)
     stop.set()
