@@ -207,7 +207,7 @@ def _loop(config: EdgeConfig, rules: dict[str, CameraRules], captures: list[Came
             if publisher is not None:
                 publisher.config_state(config, model=switcher.state if switcher else None)
         assigned = switcher.take() if switcher is not None else None
-        if isinstance(assigned, Switch):
+        if isinstance(assigned, Switch) and switcher is not None:
             if assigned.handle is not None:  # loaded: the frames in flight finish on the old
                 while pending:
                     sent += finish_oldest()
