@@ -42,24 +42,45 @@ class Decision:
     why: str
 
 
-async def _window(conn: AsyncConnection, cameras: Sequence[str], start: datetime,
-                  end: datetime) -> Window:
-    rows = [r for r in await per_camera_day(conn, start, end, "UTC") if r.camera_id in cameras]
-    days = len(cameras) * (end - start) / timedelta(days=1)
-    return Window(start, end, sum(r.confirmed for r in rows), sum(r.false_alarms for r in rows),
-                  days)
+async def _window(conn: AsyncConnection, groups: Sequence[tuple[datetime, Sequence[str]]],
+                  now: datetime, after: bool) -> Window:
+    """The cameras' verdicts after their switch (``after``) or over as long a time before it,
+    each group of cameras with its own switch time, summed."""
+    confirmed = false_alarms = 0
+    days = 0.0
+    starts, ends = [], []
+    for switched_at, cameras in groups:
+        length = now - switched_at
+        start, end = (switched_at, now) if after else (switched_at - length, switched_at)
+        rows = [r for r in await per_camera_day(conn, start, end, "UTC")
+                if r.camera_id in cameras]
+        confirmed += sum(r.confirmed for r in rows)
+        false_alarms += sum(r.false_alarms for r in rows)
+        days += len(cameras) * length / timedelta(days=1)
+        starts.append(start)
+        ends.append(end)
+    return Window(min(starts), max(ends), confirmed, false_alarms, days)
 
 
 async def decide(conn: AsyncConnection, cameras: Sequence[str], switched_at: datetime,
                  now: datetime, *, min_days: float = 7.0) -> Decision:
     """Promote or hold the candidate that went live on ``cameras`` at ``switched_at``."""
-    if not cameras:
+    return await decide_groups(conn, [(switched_at, cameras)], now, min_days=min_days)
+
+
+async def decide_groups(conn: AsyncConnection,
+                        groups: Sequence[tuple[datetime, Sequence[str]]], now: datetime, *,
+                        min_days: float = 7.0) -> Decision:
+    """``decide`` for cameras that switched at different times (a rollout's canary edges, each
+    from when it confirmed the model): each camera is compared with itself over as long a time
+    before its own switch, and the shortest time on the candidate decides ``min_days``."""
+    if not groups or not all(cameras for _, cameras in groups):
         raise ValueError("name at least one canary camera")
-    if switched_at >= now:
+    if any(switched_at >= now for switched_at, _ in groups):
         raise ValueError("the switch must lie in the past")
-    length = now - switched_at
-    before = await _window(conn, cameras, switched_at - length, switched_at)
-    after = await _window(conn, cameras, switched_at, now)
+    length = now - max(switched_at for switched_at, _ in groups)
+    before = await _window(conn, groups, now, after=False)
+    after = await _window(conn, groups, now, after=True)
     if length < timedelta(days=min_days):
         return Decision(before, after, False, f"hold: only {length} since the switch, "
                         f"{min_days:g} days needed")

@@ -4,10 +4,17 @@ from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
+
+if TYPE_CHECKING:
+    from center.canary import Decision
+
+_T = TypeVar("_T")
 
 
 def _setup_logging(verbose: bool) -> None:
@@ -276,41 +283,212 @@ def model() -> None:
     """Rolling out a candidate detector model (models/README.md, "The model loop")."""
 
 
-@model.command("canary-check")
-@click.option("--camera", "cameras", multiple=True, required=True,
-              help="A canary camera running the candidate (repeatable).")
-@click.option("--since", type=click.DateTime(), required=True,
-              help="When the candidate went live on them (UTC).")
-@click.option("--min-days", type=click.FloatRange(min=0), default=7.0, show_default=True,
-              help="Decide only after this long on the canary.")
-def canary_check_cmd(cameras: tuple[str, ...], since: datetime, min_days: float) -> None:
-    """Exit 0 (promote) when the canary cameras' false alarms per camera-day since --since are
-    no worse than theirs over as long a time before it, else 1 (hold)."""
+def _db_run(work: Callable[[Any], Awaitable[_T]]) -> _T:
+    """Run ``work(conn)`` on an autocommit connection to the center's database; a database
+    or rollout error becomes the command's error message."""
     import asyncio
 
     import psycopg
 
-    from center.canary import decide
+    from center.model_rollout import RolloutError
     from center.settings import CenterSettings
 
-    async def run() -> bool:
-        async with await psycopg.AsyncConnection.connect(CenterSettings().db.dsn) as conn:
-            d = await decide(conn, cameras, since.replace(tzinfo=UTC), datetime.now(UTC),
-                             min_days=min_days)
-        for name, w in (("before", d.before), ("after", d.after)):
-            click.echo(f"{name}: {w.start:%Y-%m-%d %H:%M} - {w.end:%Y-%m-%d %H:%M} UTC, "
-                       f"{w.confirmed} confirmed, {w.false_alarms} false alarms, "
-                       f"{w.false_alarms_per_camera_day:.2f} per camera-day")
-        click.echo(d.why)
-        return d.promote
+    async def run() -> _T:
+        async with await psycopg.AsyncConnection.connect(CenterSettings().db.dsn,
+                                                         autocommit=True) as conn:
+            return await work(conn)
 
     try:
-        promote = asyncio.run(run())
-    except ValueError as exc:
+        return asyncio.run(run())
+    except (RolloutError, ValueError) as exc:
         raise click.ClickException(str(exc)) from None
     except psycopg.Error as exc:
         raise click.ClickException(f"database: {exc}") from None
-    sys.exit(0 if promote else 1)
+
+
+async def _canary_decision(conn: Any, rollout_id: int | None, cameras: tuple[str, ...],
+                           since: datetime | None, min_days: float) -> Decision:
+    """The canary check, for --rollout (its canary edges' cameras, each from when its edge
+    confirmed the model) or for --camera/--since."""
+    from center.canary import decide, decide_groups
+    from center.model_rollout import canary_groups
+
+    now = datetime.now(UTC)
+    if rollout_id is not None:
+        return await decide_groups(conn, await canary_groups(conn, rollout_id), now,
+                                   min_days=min_days)
+    assert since is not None
+    return await decide(conn, cameras, since.replace(tzinfo=UTC), now, min_days=min_days)
+
+
+def _echo_decision(d: Decision) -> None:
+    for name, w in (("before", d.before), ("after", d.after)):
+        click.echo(f"{name}: {w.start:%Y-%m-%d %H:%M} - {w.end:%Y-%m-%d %H:%M} UTC, "
+                   f"{w.confirmed} confirmed, {w.false_alarms} false alarms, "
+                   f"{w.false_alarms_per_camera_day:.2f} per camera-day")
+    click.echo(d.why)
+
+
+_MIN_DAYS = click.option("--min-days", type=click.FloatRange(min=0), default=7.0,
+                         show_default=True, help="Decide only after this long on the canary.")
+
+
+@model.command("canary-check")
+@click.option("--rollout", "rollout_id", type=int, default=None,
+              help="A rollout: its canary edges' cameras, each since its edge confirmed.")
+@click.option("--camera", "cameras", multiple=True,
+              help="A canary camera running the candidate (repeatable; with --since).")
+@click.option("--since", type=click.DateTime(), default=None,
+              help="When the candidate went live on the --camera cameras (UTC).")
+@_MIN_DAYS
+def canary_check_cmd(rollout_id: int | None, cameras: tuple[str, ...], since: datetime | None,
+                     min_days: float) -> None:
+    """Exit 0 (promote) when the canary cameras' false alarms per camera-day since the switch
+    are no worse than theirs over as long a time before it, else 1 (hold)."""
+    if rollout_id is not None and (cameras or since is not None):
+        raise click.UsageError("give --rollout, or --camera and --since, not both")
+    if rollout_id is None and (not cameras or since is None):
+        raise click.UsageError("give --rollout ID, or --camera (repeatable) and --since")
+
+    async def work(conn: Any) -> Any:
+        return await _canary_decision(conn, rollout_id, cameras, since, min_days)
+
+    d = _db_run(work)
+    _echo_decision(d)
+    sys.exit(0 if d.promote else 1)
+
+
+@model.group("rollout")
+def rollout() -> None:
+    """A candidate model to canary edges, then to every edge or back (docs/model-rollout.md)."""
+
+
+@rollout.command("start")
+@click.option("--model", "model_name", required=True, help="Name in models/registry.yaml.")
+@click.option("--path", "path", default=None,
+              help="Weights on the edge boxes replacing the entry's (absolute path).")
+@click.option("--sha256", "sha256", default=None,
+              help="The weights' SHA-256, when the center cannot see the file.")
+@click.option("--edge", "edge_ids", multiple=True, required=True,
+              help="A canary edge (repeatable).")
+def rollout_start(model_name: str, path: str | None, sha256: str | None,
+                  edge_ids: tuple[str, ...]) -> None:
+    """Assign a model to canary edges; they check the weights' SHA-256 and swap live."""
+    from center.model_rollout import center_sha256, start
+    from center.protocol import ModelAssignment
+
+    if path is not None and not path.startswith(("/", "~")):
+        raise click.BadParameter("the path on the edge boxes must be absolute",
+                                 param_hint="--path")
+    try:
+        digest = center_sha256(model_name, path, sha256)
+        ModelAssignment.model_validate({"edge_id": edge_ids[0], "rollout_id": 1,
+                                        "model": model_name, "path": path, "sha256": digest,
+                                        "at": datetime.now(UTC)})
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+
+    async def work(conn: Any) -> Any:
+        return await start(conn, model_name, path, digest, edge_ids, datetime.now(UTC))
+
+    rollout_id = _db_run(work)
+    click.echo(f"rollout {rollout_id}: {model_name} (sha256 {digest[:12]}) assigned to "
+               f"{', '.join(dict.fromkeys(edge_ids))}; the center publishes it and the edges "
+               f"report back (`gridwatch model rollout status {rollout_id}`)")
+
+
+def _when(at: datetime | None) -> str:
+    return "-" if at is None else f"{at.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC"
+
+
+@rollout.command("status")
+@click.argument("rollout_id", type=int, required=False)
+def rollout_status(rollout_id: int | None) -> None:
+    """One rollout and each of its edges (confirmed, refused with why, waiting), or the
+    latest rollouts."""
+    from center.model_rollout import describe_previous, edges, get, latest
+
+    async def work(conn: Any) -> Any:
+        if rollout_id is None:
+            return await latest(conn), []
+        return [await get(conn, rollout_id)], await edges(conn, rollout_id)
+
+    rollouts, rows = _db_run(work)
+    for r in rollouts:
+        promoted = ""
+        if r.promoted_at is not None:
+            promoted = f", promoted {_when(r.promoted_at)}" + (
+                f" (FORCED; the check said: {r.promote_check})" if r.promote_forced else "")
+        back = f", rolled back {_when(r.rolled_back_at)}" if r.rolled_back_at else ""
+        click.echo(f"rollout {r.id}: {r.model}{' ' + r.path if r.path else ''} "
+                   f"sha256 {r.sha256[:12]}, {r.state}, started {_when(r.started_at)}"
+                   f"{promoted}{back}")
+    for e in rows:
+        if e.refused_at is not None and (e.confirmed_at is None
+                                         or e.refused_at > e.confirmed_at):
+            what = f"REFUSED {_when(e.refused_at)}: {e.refusal}"
+        elif e.confirmed_at is not None:
+            what = f"confirmed {_when(e.confirmed_at)}"
+        else:
+            what = "waiting for the edge"
+        if e.restored_at is not None:
+            what += f"; previous model running again {_when(e.restored_at)}"
+        click.echo(f"  {e.edge_id} ({'canary' if e.canary else 'promoted'}): {what}; "
+                   f"before: {describe_previous(e.previous)}")
+    if rollout_id is None and not rollouts:
+        click.echo("no rollouts yet")
+
+
+@rollout.command("promote")
+@click.argument("rollout_id", type=int)
+@click.option("--force", is_flag=True,
+              help="Promote although the canary check says hold (recorded).")
+@_MIN_DAYS
+def rollout_promote(rollout_id: int, force: bool, min_days: float) -> None:
+    """Assign the rollout's model to every edge, if the canary check says promote."""
+    from center.model_rollout import RolloutError, promote
+
+    async def work(conn: Any) -> Any:
+        try:
+            d = await _canary_decision(conn, rollout_id, (), None, min_days)
+            why = d.why
+        except (RolloutError, ValueError) as exc:
+            d, why = None, f"hold: {exc}"
+        ok = d is not None and d.promote
+        if not ok and not force:
+            return d, why, None
+        return d, why, await promote(conn, rollout_id, datetime.now(UTC), check=why,
+                                     forced=not ok)
+
+    d, why, done = _db_run(work)
+    if d is not None:
+        _echo_decision(d)
+    else:
+        click.echo(why)
+    if done is None:
+        raise click.ClickException(f"rollout {rollout_id} not promoted ({why}); "
+                                   "--force promotes anyway, and is recorded")
+    assigned, left_out = done
+    click.echo(f"rollout {rollout_id} promoted{' (FORCED)' if why.startswith('hold') else ''}: "
+               f"assigned to {', '.join(assigned) or 'no other edge'}")
+    for edge_id, reason in left_out.items():
+        click.echo(f"  left out {edge_id}: {reason}")
+
+
+@rollout.command("rollback")
+@click.argument("rollout_id", type=int)
+def rollout_rollback(rollout_id: int) -> None:
+    """Assign every edge of the rollout the model it ran before."""
+    from center.model_rollout import rollback
+
+    async def work(conn: Any) -> Any:
+        return await rollback(conn, rollout_id, datetime.now(UTC))
+
+    assigned, left_alone = _db_run(work)
+    click.echo(f"rollout {rollout_id} rolled back: previous model assigned to "
+               f"{', '.join(assigned) or 'no edge'}")
+    for edge_id, reason in left_alone.items():
+        click.echo(f"  left alone {edge_id}: {reason}")
 
 
 def _attach_edge() -> None:

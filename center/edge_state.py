@@ -8,6 +8,8 @@ as for alerts and status: a config naming another edge's camera, or a frame of o
 whole, so the engineer view never shows (nor pushes zones to) a camera on an edge that does not
 own it. The config must be a valid edge config (``edge.config.EdgeConfig``): the engineer API
 builds zone pushes from it, and a document the edge itself could not run is no basis for one.
+The model the edge reports running beside it (``model``) is stored too and confirms or refuses
+its model rollout (``center.model_rollout.record_report``).
 """
 
 from __future__ import annotations
@@ -22,8 +24,9 @@ from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 from pydantic import ValidationError
 
+from center import model_rollout
 from center.district import District
-from center.protocol import MAX_FRAME_BYTES, EdgeConfigState
+from center.protocol import MAX_FRAME_BYTES, MAX_STATUS_AGE, EdgeConfigState, time_window_problem
 from edge.config import EdgeConfig, _key_path
 
 log = logging.getLogger(__name__)
@@ -60,6 +63,9 @@ def _config_state(district: District, edge_id: str, payload: bytes
     if foreign := not_given(district, edge_id, [c.id for c in config.cameras]):
         return None, (f"config names cameras {foreign} that the district does not give to "
                       f"edge {edge_id}")
+    if state.model is not None and (problem := time_window_problem(
+            state.model.since, datetime.now(UTC), MAX_STATUS_AGE, "model.since")):
+        return None, problem
     return state, None
 
 
@@ -73,12 +79,16 @@ async def handle(pool: AsyncConnectionPool, district: District, kind: str, ids: 
         state, reason = _config_state(district, ids[0], payload)
         if state is None:
             return reason
-        async with pool.connection() as conn:
+        model = None if state.model is None else Jsonb(state.model.model_dump(mode="json"))
+        async with pool.connection() as conn, conn.transaction():
             await conn.execute(
-                "INSERT INTO edge_configs (edge_id, config, updated_at) VALUES (%s, %s, %s)"
-                " ON CONFLICT (edge_id) DO UPDATE SET config = EXCLUDED.config,"
-                " updated_at = EXCLUDED.updated_at",
-                (state.edge_id, Jsonb(state.config), datetime.now(UTC)))
+                "INSERT INTO edge_configs (edge_id, config, updated_at, model)"
+                " VALUES (%s, %s, %s, %s) ON CONFLICT (edge_id) DO UPDATE SET"
+                " config = EXCLUDED.config, updated_at = EXCLUDED.updated_at,"
+                " model = EXCLUDED.model",
+                (state.edge_id, Jsonb(state.config), datetime.now(UTC), model))
+            if state.model is not None:
+                await model_rollout.record_report(conn, state.edge_id, state.model)
         log.info("edge=%s config state stored", state.edge_id)
         return None
     if kind == "frames" and len(ids) == 2:

@@ -60,7 +60,7 @@ from psycopg.rows import class_row
 from psycopg_pool import AsyncConnectionPool
 from pydantic import ValidationError
 
-from center import edge_state
+from center import edge_state, model_rollout
 from center.context import Context
 from center.db import queries
 from center.protocol import (
@@ -352,6 +352,7 @@ class Ingest:
             )
             acker = _Acker(client)
             self._inbox = inbox
+            assigner: asyncio.Task[None] | None = None
             try:
                 async with client:
                     for topic in CENTER_SUBSCRIPTIONS:
@@ -359,6 +360,10 @@ class Ingest:
                     self.connected, backoff = True, 0.5
                     self._client = client
                     log.info("mqtt connected host=%s port=%s", self._mqtt.host, self._mqtt.port)
+                    # Model assignments go out on this connection, the center's only one.
+                    assigner = asyncio.create_task(
+                        model_rollout.publish_assignments(self._pool, self.publish),
+                        name="model-assignments")
                     while True:
                         batch = await next_batch(client.messages, inbox, self.batch_max,
                                                  self.batch_linger_s)
@@ -375,6 +380,9 @@ class Ingest:
             finally:
                 acker.live, self._inbox = False, None
                 self._client = None
+                if assigner is not None:
+                    assigner.cancel()
+                    assigner = None
 
     async def publish(self, topic: str, payload: str | bytes, *, retain: bool = False) -> None:
         """Publish with QoS 1 on the ingest's connection, the center's only one: a broker with
