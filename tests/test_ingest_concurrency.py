@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import threading
-import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -21,7 +20,8 @@ from center.protocol import Alert, Heartbeat, alert_topic, heartbeat_topic
 from center.settings import CenterSettings, DatabaseSettings, HttpSettings, MqttSettings
 from simulators.local_services import Mosquitto, free_port
 from tests.conftest import RunningCenter
-from tests.mqtt_helpers import Publisher, make_alert, wait_until
+from tests.mqtt_helpers import Publisher, make_alert
+from tests.waiting import wait_until
 
 PUBLISHERS = 8
 PER_PUBLISHER = 60
@@ -66,6 +66,11 @@ def _storm(port: int) -> tuple[set[uuid.UUID], int]:
     return {a.alert_id for b in batches for a in b}, sum(sent)
 
 
+def _acked(center_url: str) -> int:
+    """Messages the center has acknowledged (each after its batch committed)."""
+    return httpx.get(center_url + "/healthz").json()["ingest"]["acked"]
+
+
 def _assert_one_ticket_per_place(dsn: str, distinct: set[uuid.UUID]) -> None:
     with psycopg.connect(dsn) as conn:
         rows = conn.execute("SELECT count(*), count(DISTINCT (alert_id, seq)),"
@@ -94,7 +99,7 @@ def test_parallel_publishers_one_place_one_ticket(center: RunningCenter, mqtt_br
 
 
 @contextmanager
-def _second_center(dsn: str, broker: Mosquitto) -> Iterator[None]:
+def _second_center(dsn: str, broker: Mosquitto) -> Iterator[str]:
     """Another center on the same database with its own MQTT session: it receives every
     message too, so each alert is stored and ticketed by two racing transactions."""
     from center.app import create_app
@@ -112,7 +117,7 @@ def _second_center(dsn: str, broker: Mosquitto) -> Iterator[None]:
     url = f"http://127.0.0.1:{port}"
     wait_until(lambda: httpx.get(url + "/healthz").json()["mqtt"], what="second center's mqtt")
     try:
-        yield
+        yield url
     finally:
         server.should_exit = True
         thread.join(15)
@@ -121,12 +126,13 @@ def _second_center(dsn: str, broker: Mosquitto) -> Iterator[None]:
 def test_two_centers_racing_on_one_database_store_each_alert_once(center: RunningCenter,
                                                                    mqtt_broker):
     dsn = center.settings.db.dsn
-    with _second_center(dsn, mqtt_broker):
-        distinct, _ = _storm(mqtt_broker.port)
-        wait_until(lambda: _one(dsn, "SELECT count(*) FROM alerts") == len(distinct)
-                   and _one(dsn, "SELECT sum(alert_count) FROM tickets") == len(distinct),
-                   timeout=30, what="every alert stored and counted")
-        time.sleep(1.0)  # let both centers finish what they received
+    with _second_center(dsn, mqtt_broker) as second_url:
+        distinct, sent = _storm(mqtt_broker.port)
+        # Each center acknowledges a message only once the batch holding it has committed:
+        # when both have acknowledged everything sent, neither has anything left to write.
+        for url in (center.url, second_url):
+            wait_until(lambda url=url: _acked(url) >= sent, timeout=30,
+                       what=f"{sent} messages acknowledged by {url}")
     _assert_one_ticket_per_place(dsn, distinct)
 
 

@@ -29,7 +29,8 @@ from center.settings import (
 )
 from simulators.local_services import free_port
 from tests.conftest import RunningCenter, center_settings_for, serve_center
-from tests.mqtt_helpers import Publisher, make_alert, wait_until
+from tests.mqtt_helpers import Publisher, make_alert
+from tests.waiting import wait_until
 
 DING_SECRET = "SEC0123456789abcdef"
 HOOK_SECRET = "hook-secret"
@@ -62,7 +63,7 @@ class Receiver:
                     if receiver.fail_first > 0:
                         receiver.fail_first -= 1
                 if url.path.startswith("/slow"):
-                    time.sleep(1.0)
+                    time.sleep(1.0)  # the receiver under test is slow: its behaviour, not a wait
                 answer = (b'{"error":"down"}' if fail else b'{"errcode":0,"errmsg":"ok"}')
                 with contextlib.suppress(OSError):
                     self.send_response(500 if fail else 200)
@@ -115,8 +116,21 @@ def _rows(dsn: str, sql: str, *args: object) -> list[tuple]:
         return conn.execute(sql, args).fetchall()
 
 
+def _outbound_done(dsn: str, at_least: int) -> list[str] | None:
+    """The notifiers of the outbound notification rows once there are ``at_least`` of them
+    and none is still pending (each was attempted), else None."""
+    rows = _rows(dsn, "SELECT notifier, status FROM notifications WHERE channel <> 'ws'")
+    if len(rows) < at_least or any(status == "pending" for _, status in rows):
+        return None
+    return [notifier for notifier, _ in rows]
+
+
 def _recv(ws: Any, timeout: float = 10) -> dict[str, Any]:
     return json.loads(ws.recv(timeout))
+
+
+def _ws_clients(center: RunningCenter) -> int:
+    return center.client().get("/healthz").json()["websocket_clients"]
 
 
 def _ticket_event(ws: Any, timeout: float = 10) -> dict[str, Any]:
@@ -144,11 +158,14 @@ def test_webhook_wecom_and_dingtalk_bodies(db_dsn, mqtt_broker, receiver: Receiv
         pub = Publisher(mqtt_broker.port)
         pub.alert(make_alert())
         pub.close()
-        wait_until(lambda: len(receiver.requests) >= 3, what="three outbound requests")
-        time.sleep(0.3)  # anything wrongly sent to /rework would have arrived by now
         dsn = center.settings.db.dsn
+        # Witness: a change's outbound rows are written in one transaction, each row is sent
+        # before it leaves 'pending'; once three exist and none is pending, every request this
+        # change makes has reached the receiver (a /rework one included, were it made).
+        notifiers = wait_until(lambda: _outbound_done(dsn, 3), what="three outbound sent")
         (ticket_id,), = _rows(dsn, "SELECT id FROM tickets")
 
+    assert sorted(notifiers) == ["dingtalk", "webhook", "wecom"]
     assert receiver.at("/rework") == []
     hook, = receiver.at("/hook")
     body = hook["json"]
@@ -309,15 +326,19 @@ def test_phone_delivery_and_read_receipts(db_dsn, mqtt_broker) -> None:
             assert (person, ticket_id, reason, channel) == ("w-0111", event["id"], "new", "ws")
             assert delivered >= created and read is None
 
-            # Another person's phone cannot acknowledge it; junk is ignored.
+            # Another person's phone cannot acknowledge it; junk is ignored. Witness: the other
+            # phone hangs up after its attempt, and once the center has counted it out it has
+            # read (and queued) everything that phone sent; receipts are written in the order
+            # queued, so the real one sent after that is written after any wrong one would be.
             other.send(json.dumps({"type": "read", "notification_id": nid}))
             phone.send("not json")
             phone.send(json.dumps({"type": "read", "notification_id": "x"}))
-            time.sleep(0.3)
-            assert row()[0][6] is None
-
+            other.close()
+            wait_until(lambda: _ws_clients(center) == 2, what="the other phone counted out")
+            before_real = datetime.now(UTC)
             phone.send(json.dumps({"type": "read", "notification_id": nid}))
-            wait_until(lambda: row()[0][6] is not None, what="read_at")
+            read_at = wait_until(lambda: row()[0][6], what="read_at")
+            assert read_at >= before_real, "read by a receipt sent before the real one"
 
             # An action by the worker reaches their phone as an "update" notification, which
             # a ticket_id receipt acknowledges with everything else about that ticket.
@@ -340,9 +361,9 @@ def test_offline_person_gets_the_notification_when_the_phone_connects(db_dsn,
         pub.close()
         wait_until(lambda: _rows(dsn, "SELECT count(*) FROM notifications") == [(1,)],
                    what="notification row")
-        time.sleep(0.2)
         (nid, delivered), = _rows(dsn, "SELECT id, delivered_at FROM notifications")
         assert delivered is None  # nobody's phone was there
+        # ...and it stayed undelivered: the catch-up below re-sends only undelivered rows.
 
         with center.ws("w-0111") as phone:
             assert _recv(phone, 5)["type"] == "hello"

@@ -18,7 +18,8 @@ from edge.publish import FolderRecorder, read_recorded
 from simulators.alerts import StormReport
 from simulators.mjpeg_server import load_jpegs
 from simulators.reconcile import reconcile_alerts, stored_keys, wait_drained
-from tests.conftest import shared
+from tests.conftest import RunningCenter, shared
+from tests.waiting import wait_until
 
 
 def _record(folder: Path) -> list[Alert]:
@@ -38,6 +39,11 @@ def _record(folder: Path) -> list[Alert]:
         rec.send(a)
         alerts.append(a)
     return alerts
+
+
+def _acked(center: RunningCenter) -> int:
+    """MQTT messages the center has acknowledged (each after its batch committed)."""
+    return center.client().get("/healthz").json()["ingest"]["acked"]
 
 
 def _replay(broker: int, folder: Path, *extra: str) -> StormReport:
@@ -65,9 +71,11 @@ def test_replay_reproduces_a_recording(center, db_dsn, mqtt_broker, tmp_path: Pa
     tickets = center.client("op-01").get("/api/v1/tickets").json()
     assert len(tickets) == 1 and tickets[0]["camera_id"] == "cam-vn-01"
 
-    # the same recording again: the center stores nothing twice
+    # the same recording again: the center stores nothing twice. It acknowledges a message
+    # once its batch has committed, so three more acknowledgements mean all three are handled.
+    acked = _acked(center)
     _replay(mqtt_broker.port, folder, "--speed", "0")
-    time.sleep(1.0)
+    wait_until(lambda: _acked(center) >= acked + 3, 10, "the replayed three handled")
     assert set(stored_keys(db_dsn).values()) == {1} and len(stored_keys(db_dsn)) == 3
 
     # fresh ids: the same story once more, as new alerts
