@@ -19,12 +19,12 @@ from shapely.errors import ShapelyError
 from shapely.geometry import Point, shape
 from shapely.prepared import PreparedGeometry, prep
 
+from wire.vocabulary import WEEKDAYS, Weekday
+
 #: ``engineer`` manages cameras and zones (read-only elsewhere); ``admin`` does everything an
 #: operator does (docs/security.md has the whole table).
 Role = Literal["worker", "micro_grid_leader", "grid_leader", "department_staff", "operator",
                "engineer", "admin"]
-Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
-_WEEKDAYS: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 
 class DistrictError(ValueError):
@@ -49,16 +49,16 @@ class Camera(_Strict):
 class DutyWindow(_Strict):
     """When a person is on duty; windows may run past midnight (22:00-06:00)."""
 
-    days: list[Weekday] = list(_WEEKDAYS)
+    days: list[Weekday] = list(WEEKDAYS)
     start: time
     end: time
 
     def covers(self, local: datetime) -> bool:
-        day = _WEEKDAYS[local.weekday()]
+        day = WEEKDAYS[local.weekday()]
         t = local.time()
         if self.start <= self.end:
             return day in self.days and self.start <= t < self.end
-        yesterday = _WEEKDAYS[(local.weekday() - 1) % 7]
+        yesterday = WEEKDAYS[(local.weekday() - 1) % 7]
         return (day in self.days and t >= self.start) or (yesterday in self.days and t < self.end)
 
 

@@ -24,11 +24,13 @@ from pydantic import (
 
 from center.protocol import EventCode, Ident
 from edge.yaml_lines import compose, line_of
-
-#: The detector's output vocabulary after class mapping (see models/registry.yaml). ``scooter``
-#: (kick scooters, shared stand-up e-scooters) is kept apart from ``two_wheeler`` because
-#: whether one left on the pavement is a violation is a local choice.
-OUR_CLASSES = frozenset({"two_wheeler", "person", "vending_cue", "car", "scooter"})
+from wire.vocabulary import (
+    OUR_CLASSES,
+    RULE_CLASSES,
+    RULE_DEFAULT_CLASSES,
+    WEEKDAYS,
+    RuleType,
+)
 
 
 class ConfigError(Exception):
@@ -123,16 +125,6 @@ class DetectorConfig(_Strict):
         return value
 
 
-#: Rule types and the GB/T 30428 code each raises unless the rule sets ``event_type``.
-RULE_TYPES = ("illegal_parking", "doorway_trading")
-WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-RuleType = Literal["illegal_parking", "doorway_trading"]
-#: Classes each rule type accepts (and uses when ``classes`` is left out).
-RULE_CLASSES: dict[str, tuple[str, ...]] = {
-    "illegal_parking": ("two_wheeler", "car", "scooter"),
-    "doorway_trading": ("vending_cue", "person", "car")}
-RULE_DEFAULT_CLASSES = {"illegal_parking": ("two_wheeler",),
-                        "doorway_trading": ("vending_cue", "person", "car")}
 #: Classes whose detections are goods or a stall for ``doorway_trading``; people only support
 #: them (a vendor, customers) and never qualify a violation by themselves.
 GOODS_CLASSES = frozenset({"vending_cue", "car"})
