@@ -184,7 +184,8 @@ def test_logging_out_everywhere_sends_other_devices_to_the_login_form(
     ARTIFACTS.mkdir(exist_ok=True)
     wall.locator(".wall-header").screenshot(path=str(ARTIFACTS / "wall-header-1920.png"))
     wall.set_viewport_size({"width": 3840, "height": 2160})
-    wall.wait_for_timeout(300)
+    # The wall's 4K layout (everything twice the size) has been applied before it is judged.
+    expect(wall.locator("html")).to_have_css("font-size", "32px")
     _no_page_scroll(wall)
     wall.locator(".wall-header").screenshot(path=str(ARTIFACTS / "wall-header-3840.png"))
     wall.set_viewport_size({"width": 1920, "height": 1080})

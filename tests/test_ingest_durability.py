@@ -30,7 +30,8 @@ import pytest
 from center.db.migrate import migrate
 from center.protocol import Alert, alert_topic
 from simulators.local_services import Mosquitto, Postgres, free_port
-from tests.mqtt_helpers import make_alert, wait_until
+from tests.mqtt_helpers import make_alert
+from tests.waiting import wait_until
 
 CAMERAS = ("cam-vn-01", "cam-bj-01", "cam-vtest")  # the default district's cameras
 PLACES = [(c, z, e) for c in CAMERAS for z in ("z1", "z2", "z3") for e in ("0506", "0504")]
@@ -94,7 +95,7 @@ class _Publisher(threading.Thread):
             infos = []
             for i, a in enumerate(self.messages):
                 if self.rate and (delay := t0 + i / self.rate - time.monotonic()) > 0:
-                    time.sleep(delay)
+                    time.sleep(delay)  # paces the load generator: the drill's edges send at a rate
                 infos.append(client.publish(alert_topic(a.edge_id, a.camera_id),
                                             a.model_dump_json(), qos=1))
                 if len(infos) >= 500:
@@ -258,6 +259,7 @@ def test_postgres_down_during_storm_catches_up(own_pg: tuple[Postgres, str],
         health = wait_until(lambda: (r := c.health()).status_code == 503 and r, timeout=10,
                             what="/healthz degraded")
         assert health.json()["status"] == "degraded" and health.json()["database"] is False
+        # The outage lasts PG_OUTAGE_S: its length is the drill's input, not a wait for a result.
         time.sleep(max(0.0, PG_OUTAGE_S - (time.monotonic() - down_at)))
         during = c.health().json()["ingest"]
         pg.start()

@@ -10,7 +10,6 @@ import os
 import subprocess
 import sys
 import threading
-import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -32,7 +31,8 @@ from edge.detect import Detections
 from edge.evidence import blur_regions, privacy_regions
 from edge.runner import run
 from tests.conftest import RunningCenter, shared
-from tests.mqtt_helpers import tiny_jpeg, wait_until
+from tests.mqtt_helpers import tiny_jpeg
+from tests.waiting import wait_until
 
 VN_CLIP = "media/vn_truccat_intersection_pavement_vendor_6s.mp4"
 #: Boxes the fake detector replays on the real clip (normalised), from the first frame on: a
@@ -75,16 +75,14 @@ def run_edge(config: Path) -> None:
 
 def stored_frames(dsn: str, n: int, timeout: float = 20) -> dict[str, tuple[Any, ...]]:
     """zone -> (jpeg, width, height, blurred, boxes, kind, alert_id) once ``n`` are stored."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    def rows() -> list[tuple[Any, ...]]:
         with psycopg.connect(dsn) as conn:
-            rows = conn.execute(
+            return conn.execute(
                 "SELECT a.zone_id, f.jpeg, f.width, f.height, f.blurred, f.boxes, a.kind,"
                 " f.alert_id FROM alert_frames f JOIN alerts a USING (alert_id, seq)").fetchall()
-        if len(rows) >= n:
-            return {r[0]: r[1:] for r in rows}
-        time.sleep(0.2)
-    raise AssertionError(f"fewer than {n} full frames stored within the deadline")
+
+    found = wait_until(lambda: len(r := rows()) >= n and r, timeout, f"{n} full frames stored")
+    return {r[0]: r[1:] for r in found}
 
 
 def judge(dsn: str, alert_id: Any, zone_id: str, verdict: str, reason: str | None) -> None:

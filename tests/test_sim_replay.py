@@ -17,6 +17,7 @@ from center.cli import cli
 from edge.config import load_config
 from simulators.replay import CameraReplay, edge_config
 from tests.conftest import shared
+from tests.waiting import wait_until
 
 VN = "media/vn_truccat_intersection_pavement_vendor_6s.mp4"
 BJ = "media/cn_beijing_uadetrac_intersection_8s.mp4"
@@ -56,10 +57,7 @@ def test_mjpeg_cameras_are_readable_and_offset() -> None:
 def test_no_loop_goes_off_the_air(tmp_path: Path) -> None:
     with CameraReplay([shared(VN)], 1, speed=20.0, loop=False, max_frames=40) as replay:
         assert _read(replay.cameras[0].url, 1)
-        deadline = time.monotonic() + 10
-        while not replay.done and time.monotonic() < deadline:
-            time.sleep(0.1)
-        assert replay.done
+        wait_until(lambda: replay.done, 10, "the replay to reach the clip's end")
         assert httpx.get(replay.cameras[0].url).status_code == 404
 
 

@@ -5,25 +5,23 @@ back for rework)."""
 from __future__ import annotations
 
 import asyncio
-import time
 
 from simulators.workers import Bots, BotSettings, PasswordBook
 from tests.conftest import password_for
 from tests.mqtt_helpers import Publisher, make_alert
+from tests.waiting import wait_until
 
 OPERATOR = "op-01"
 
 
 def _ticket_for(center, publisher: Publisher, camera_id: str) -> dict:
     publisher.alert(make_alert(camera_id=camera_id, zone_id="bot-zone"))
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
+
+    def opened() -> list[dict]:
         found = center.client(OPERATOR).get("/api/v1/tickets", params={"open": "true"}).json()
-        mine = [t for t in found if t["camera_id"] == camera_id]
-        if mine:
-            return mine[0]
-        time.sleep(0.1)
-    raise AssertionError("no ticket opened")
+        return [t for t in found if t["camera_id"] == camera_id]
+
+    return wait_until(opened, 10, f"a ticket opened on {camera_id}")[0]
 
 
 def _ledger(center, tid: int) -> list[str]:
