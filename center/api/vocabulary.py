@@ -3,11 +3,12 @@
 The pages used to carry their own copies of the event-type table, the ticket states and which of
 them are closed, and the edge's rule classes; the copies drifted (0507 and 0599 read differently
 on the wall than in the center's table). Now the center is the one source: event types from the
-table this deployment loaded (``settings.event_types``), states and open/closed from the state
-machine (``center/tickets/states.py``), rule types and classes from the edge's config model, and
-their display names from ``vocabulary_names.yaml`` beside this module, which is checked against
-those ids when the center starts. Public: the residents' pages name event types too, and none
-of it is secret. Every page fetches it once per load (``dashboard/static/vocabulary.js``).
+table this deployment loaded (``settings.event_types``), states, open/closed and transitions from
+the state machine (``center/tickets/states.py``), rule types and detector classes from the
+vocabulary the edge and the center share (``wire/vocabulary.py``), and their display names from
+``vocabulary_names.yaml`` beside this module, which is checked against those ids when the center
+starts. Public: the residents' pages name event types too, and none of it is secret. Every page
+fetches it once per load (``dashboard/static/vocabulary.js``).
 """
 
 from __future__ import annotations
@@ -21,8 +22,8 @@ from pydantic import BaseModel, ConfigDict
 
 from center.api.deps import CenterDep
 from center.protocol import CameraState
-from center.tickets.states import OPEN, STATES, TERMINAL
-from edge.config import RULE_CLASSES, RULE_DEFAULT_CLASSES, RULE_TYPES
+from center.tickets.states import OPEN, STATES, TERMINAL, TRANSITIONS
+from wire.vocabulary import OUR_CLASSES, RULE_CLASSES, RULE_DEFAULT_CLASSES, RULE_TYPES
 
 router = APIRouter(prefix="/api/v1", tags=["vocabulary"])
 
@@ -53,12 +54,11 @@ def load_names(path: Path = NAMES_FILE) -> Names:
     camera state, rule type or class added in code without a name would reach the pages as a
     bare id, and a name left over after an id was removed is a second, stale copy."""
     names = Names.model_validate(yaml.safe_load(path.read_text(encoding="utf-8")))
-    all_classes = {c for classes in RULE_CLASSES.values() for c in classes}
     expected = {
         "states": set(STATES),
         "camera_states": {*get_args(CameraState), UNKNOWN_CAMERA_STATE},
         "rule_types": set(RULE_TYPES),
-        "classes": all_classes,
+        "classes": set(OUR_CLASSES),
     }
     problems = [f"{kind}: missing {sorted(want - set(getattr(names, kind)))}, "
                 f"unknown {sorted(set(getattr(names, kind)) - want)}"
@@ -84,6 +84,8 @@ def vocabulary(event_types: dict[str, Any]) -> dict[str, Any]:
         "states": _named({s: NAMES.states[s] for s in STATES},
                          open={s: s in OPEN for s in STATES},
                          terminal={s: s in TERMINAL for s in STATES}),
+        "transitions": [{"from": src, "action": action, "to": dst, "roles": sorted(roles)}
+                        for (src, action), (dst, roles) in TRANSITIONS.items()],
         "sources": _named(NAMES.sources),
         "camera_states": _named(NAMES.camera_states),
         "rule_types": _named({r: NAMES.rule_types[r] for r in RULE_TYPES},
@@ -97,6 +99,8 @@ def vocabulary(event_types: dict[str, Any]) -> dict[str, Any]:
 @router.get("/vocabulary")
 async def get_vocabulary(center: CenterDep) -> dict[str, Any]:
     """Event types (code, zh, en), ticket states (with ``open``: the case is still being
-    worked, and ``terminal``), ticket sources, camera states, rule types (with the classes each
-    accepts and uses by default) and detector classes, each with its zh and en name."""
+    worked, and ``terminal``), the state machine's transitions (from, action, to, roles: what
+    the phone shows before the center confirms a queued action), ticket sources, camera states,
+    rule types (with the classes each accepts and uses by default) and detector classes, each
+    with its zh and en name."""
     return vocabulary(center.ctx.event_types)
