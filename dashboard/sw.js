@@ -1,23 +1,39 @@
 // The worker phone's service worker (served at /sw.js, scope "/"; registered as a module).
 // - App shell: the phone page, its scripts, styles, manifest and icons are cached on install,
-//   so the app starts without a connection. Network first (a deploy shows up at once), the
-//   cache when the center cannot be reached.
+//   so the app starts without a connection (the center's vocabulary: vocabulary.js keeps its
+//   own copy). Network first (a deploy shows up at once), the cache when the center cannot be
+//   reached.
 // - Background Sync: the offline queue (phone-outbox.js) is flushed on "sync" even when the page
 //   is closed; the page flushes it too (online event, reconnect, start), under a shared lock.
 import { SYNC_TAG, flush } from "/static/phone-outbox.js";
 
-const CACHE = "gridwatch-shell-v1";
+const CACHE = "gridwatch-shell-v2"; // a new name drops the old shell (common.js, phone-text.js)
+// Every module the phone page imports (tests/test_dashboard_modules.py keeps this list whole) and
+// its styles.
 const SHELL = [
   "/phone",
   "/manifest.webmanifest",
   "/static/phone.js",
   "/static/phone-outbox.js",
   "/static/phone-detail.js",
-  "/static/common.js",
-  "/static/account.js",
-  "/static/account.css",
-  "/static/phone-text.js",
+  "/static/phone-format.js",
+  "/static/phone-words.js",
+  "/static/staff-words.js",
   "/static/verdict.js",
+  "/static/verdict-words.js",
+  "/static/account.js",
+  "/static/i18n.js",
+  "/static/vocabulary.js",
+  "/static/dom.js",
+  "/static/format.js",
+  "/static/http.js",
+  "/static/errors.js",
+  "/static/session.js",
+  "/static/login.js",
+  "/static/signed-urls.js",
+  "/static/live-socket.js",
+  "/static/ledger.js",
+  "/static/account.css",
   "/static/style.css",
   "/static/phone.css",
   "/static/icons/icon-192.png",

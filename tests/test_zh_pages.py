@@ -161,7 +161,7 @@ def test_chinese_mode_shows_no_english_and_no_raw_ids(browser: Browser, center: 
 
 
 def test_every_note_the_center_writes_has_words_in_both_languages() -> None:
-    """Each ledger note the center writes reads back as a key that common.js says in zh and en
+    """Each ledger note the center writes reads back as a key that staff-words.js says in zh and en
     (a new note without words would show its English text on a Chinese page)."""
     written = [notes.routed("w-0111", "worker", "A"), notes.routed("l-011", "micro_grid_leader",
                                                                     None),
@@ -172,7 +172,7 @@ def test_every_note_the_center_writes_has_words_in_both_languages() -> None:
                notes.escalated(1, notes.STAGE_LIMIT.format(stage="handle"), []),
                notes.escalated(1, notes.STAGE_LIMIT.format(stage="overall"), []),
                notes.escalated(2, notes.UNACKNOWLEDGED, ["l-g01", "d-urban-01"])]
-    common = (REPO / "dashboard" / "static" / "common.js").read_text(encoding="utf-8")
+    common = (REPO / "dashboard" / "static" / "staff-words.js").read_text(encoding="utf-8")
     for note in written:
         said = notes.read(note)
         assert said is not None, note

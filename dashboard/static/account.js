@@ -3,7 +3,13 @@
 // password (POST /auth/password; its answer is this device's new token, so it stays logged in).
 // Server side: docs/security.md "Revoking tokens". Styles: static/account.css (loaded from here,
 // so pages with their own stylesheet get it too).
-import { API, errorText, getToken, h, logOut, me, relogin, storeLogin, t, tokenReplaced, whileTokenChanges } from "./common.js";
+import { h } from "./dom.js";
+import { errorText } from "./errors.js";
+import { API } from "./http.js";
+import { t } from "./i18n.js";
+import { logOut, relogin } from "./login.js";
+import { getToken, me, storeLogin, tokenReplaced, whileTokenChanges } from "./session.js";
+import "./staff-words.js";
 
 const MIN_PASSWORD = 8; // center/passwords.py MIN_PASSWORD
 

@@ -5,43 +5,26 @@
 // it, which applies it live and reports its config back. This page shows "applied by the edge"
 // only once the edge reports exactly the zones pushed, and the camera's recent alerts below, so
 // the engineer sees the new zone at work. Camera sources are not edited here (docs/engineer.md).
-import { API, LANG, api, cameraStateName, clearError, ensureLogin, eventName, fmtDateTime, getJSON, h, showError, signedImg, signUrl } from "./common.js";
+import { h } from "./dom.js";
+import { clearError, showError } from "./errors.js";
+import { fmtDateTime } from "./format.js";
+import { API, api, getJSON } from "./http.js";
+import { applyI18n, LANG, otherLangHref, t } from "./i18n.js";
+import { ensureLogin } from "./login.js";
+import { signedImg, signUrl } from "./signed-urls.js";
+import {
+  cameraStateName,
+  className,
+  eventName,
+  ruleClasses,
+  ruleDefaultClasses,
+  RULE_TYPE_IDS,
+  ruleTypeName,
+} from "./vocabulary.js";
+import "./staff-words.js";
+import "./engineer-words.js";
 import { mountAccount } from "./account.js";
 
-const WORDS = {
-  zh: {
-    title: "工程师视图 · 摄像头区域", cameras: "摄像头", reload: "刷新画面", add_zone: "新建区域", finish_zone: "完成绘制",
-    save: "保存并下发", hint: "点击画面为所选区域添加顶点；拖动顶点移动；双击顶点删除。",
-    no_edges: "还没有边缘节点", no_frame: "无画面", zone_id: "区域编号", rule: "规则",
-    dwell: "停留秒数", classes: "目标类别", delete: "删除区域", points: "顶点", select: "选中",
-    pushed: "已下发，等待边缘节点应用…", applied: "边缘节点已应用新配置", save_failed: "保存失败",
-    illegal_parking: "违停 (0506/0505)", doorway_trading: "跨门经营 (0504)", frame_at: "画面时间",
-    load_failed: "加载失败", zones_n: "个区域", no_zones: "无区域，不检测", min_score: "最低置信度",
-    not_confirmed: "边缘节点 60 秒内未确认新配置（可能离线或拒绝了配置），请查看边缘节点日志",
-    unconfigured: "未在边缘节点配置", unconfigured_hint: "区县已将此摄像头分配给该边缘节点，但其视频源尚未写入边缘节点的配置文件（摄像头凭据只保存在边缘节点）。",
-    not_reported: "未上报配置", recent_alerts: "本摄像头最近告警", no_alerts: "暂无告警", zone: "区域",
-    kind_new: "新告警", kind_update: "更新", kind_end: "已清除",
-    two_wheeler: "两轮车", car: "汽车", vending_cue: "摆摊物品", person: "行人", scooter: "滑板车",
-  },
-  en: {
-    title: "Engineer view · camera zones", cameras: "Cameras", reload: "Reload frame", add_zone: "New zone", finish_zone: "Finish zone",
-    save: "Save and push", hint: "Click the frame to add a point to the selected zone; drag a point to move it; double-click a point to delete it.",
-    no_edges: "No edges yet", no_frame: "no frame", zone_id: "Zone id", rule: "Rule",
-    dwell: "Dwell (s)", classes: "Classes", delete: "Delete zone", points: "points", select: "Select",
-    pushed: "Pushed; waiting for the edge to apply it…", applied: "The edge applied the new config", save_failed: "Save failed",
-    illegal_parking: "Illegal parking (0506/0505)", doorway_trading: "Doorway trading (0504)", frame_at: "Frame at",
-    load_failed: "Could not load", zones_n: "zone(s)", no_zones: "no zones: not watching", min_score: "Min. score",
-    not_confirmed: "The edge has not confirmed the new config within 60 s (offline, or it refused it): see the edge's log",
-    unconfigured: "not configured on the edge", unconfigured_hint: "The district gives this camera to the edge, but its source is not in the edge's config file yet (camera credentials stay on the edge).",
-    not_reported: "has not reported its config", recent_alerts: "Recent alerts on this camera", no_alerts: "No alerts yet", zone: "Zone",
-    kind_new: "new", kind_update: "update", kind_end: "cleared",
-    two_wheeler: "two-wheeler", car: "car", vending_cue: "vending items", person: "person", scooter: "scooter",
-  },
-};
-const w = (key) => WORDS[LANG][key] ?? WORDS.zh[key] ?? key;
-// Mirrors edge/config.py RULE_CLASSES (the server validates again and names any bad key).
-const RULE_CLASSES = { illegal_parking: ["two_wheeler", "car", "scooter"], doorway_trading: ["vending_cue", "person", "car"] };
-const RULE_DEFAULT = { illegal_parking: ["two_wheeler"], doorway_trading: ["vending_cue", "person", "car"] };
 const $ = (id) => document.getElementById(id);
 const SVG = "http://www.w3.org/2000/svg";
 
@@ -70,26 +53,26 @@ async function loadEdges(keep = true) {
   try {
     edges = await getJSON(`${API}/edges`);
   } catch (err) {
-    showError(err, { what: w("load_failed"), key: "load" });
+    showError(err, { what: t("engineer.load_failed"), key: "load" });
     return;
   }
   clearError("load");
   const list = $("camera-list");
   if (!edges.length) {
-    list.replaceChildren(h("p", { class: "hint" }, w("no_edges")));
+    list.replaceChildren(h("p", { class: "hint" }, t("engineer.no_edges")));
     return;
   }
   list.replaceChildren(...edges.map((edge) => h("div", { class: "eng-edge", dataset: { edgeId: edge.edge_id } },
-    h("h3", {}, `${edge.edge_id} · ${cameraStateName(edge.state)}${edge.config_at ? "" : ` · ${w("not_reported")}`}`),
+    h("h3", {}, `${edge.edge_id} · ${cameraStateName(edge.state)}${edge.config_at ? "" : ` · ${t("engineer.not_reported")}`}`),
     edge.cameras.map((cam) => h("button", {
       type: "button", class: `eng-camera${camera?.id === cam.id ? " is-selected" : ""}`,
       dataset: { cameraId: cam.id }, onclick: () => selectCamera(cam.id),
-    }, cam.frame_url ? signedImg(`${cam.frame_url}?t=${encodeURIComponent(cam.frame_at)}`, { alt: "" }) : h("span", { class: "no-frame" }, w("no_frame")),
+    }, cam.frame_url ? signedImg(`${cam.frame_url}?t=${encodeURIComponent(cam.frame_at)}`, { alt: "" }) : h("span", { class: "no-frame" }, t("engineer.no_frame")),
     h("span", {}, cam.name || cam.id, h("br"), h("small", { class: "muted", dataset: { status: cam.status } },
-      `${cameraStateName(cam.status)} · ${cam.zones.length ? `${cam.zones.length} ${w("zones_n")}` : w("no_zones")}`)))),
-    (edge.unconfigured || []).map((cam) => h("div", { class: "eng-camera is-unconfigured", title: w("unconfigured_hint"), dataset: { cameraId: cam.id } },
+      `${cameraStateName(cam.status)} · ${cam.zones.length ? `${cam.zones.length} ${t("engineer.zones_n")}` : t("engineer.no_zones")}`)))),
+    (edge.unconfigured || []).map((cam) => h("div", { class: "eng-camera is-unconfigured", title: t("engineer.unconfigured_hint"), dataset: { cameraId: cam.id } },
       h("span", { class: "no-frame" }, "—"),
-      h("span", {}, cam.name || cam.id, h("br"), h("small", { class: "muted" }, w("unconfigured"))))))));
+      h("span", {}, cam.name || cam.id, h("br"), h("small", { class: "muted" }, t("engineer.unconfigured"))))))));
   const wanted = new URLSearchParams(location.search).get("camera");
   const first = edges.find((edge) => edge.cameras.length)?.cameras[0];
   if (!camera && (wanted || first)) selectCamera(wanted || first.id);
@@ -112,7 +95,7 @@ function selectCamera(id) {
   $("editor").hidden = false;
   $("editor").dataset.cameraId = id;
   $("camera-title").textContent = `${cam.name || cam.id} (${cam.id} @ ${cam.edge_id})`;
-  $("frame-at").textContent = cam.frame_at ? `${w("frame_at")} ${new Date(cam.frame_at).toLocaleString(LANG === "zh" ? "zh-CN" : "en-GB", { hour12: false })}` : w("no_frame");
+  $("frame-at").textContent = cam.frame_at ? `${t("engineer.frame_at")} ${new Date(cam.frame_at).toLocaleString(LANG === "zh" ? "zh-CN" : "en-GB", { hour12: false })}` : t("engineer.no_frame");
   const frame = cam.frame_url ? `${cam.frame_url}?t=${encodeURIComponent(cam.frame_at)}` : "";
   $("frame").dataset.path = frame;
   if (!frame) $("frame").removeAttribute("src");
@@ -136,8 +119,8 @@ async function loadAlerts() {
   if (camera?.id !== id) return;
   $("alert-list").replaceChildren(...(alerts.length ? alerts.map((a) => h("li", { dataset: { zoneId: a.zone_id, kind: a.kind } },
     h("span", { class: "muted" }, fmtDateTime(a.last_seen_at)), " ",
-    `${w("zone")} ${a.zone_id} · ${eventName(a.event_type, a.event_name)} · ${w(`kind_${a.kind}`)}`))
-    : [h("li", { class: "muted" }, w("no_alerts"))]));
+    `${t("engineer.zone")} ${a.zone_id} · ${eventName(a.event_type, a.event_name)} · ${t(`engineer.kind_${a.kind}`)}`))
+    : [h("li", { class: "muted" }, t("engineer.no_alerts"))]));
 }
 
 // --- drawing ---------------------------------------------------------------------------------
@@ -224,7 +207,7 @@ function ruleOf(zone) {
 
 function setDrawing(on) {
   drawing = on;
-  $("add-zone").textContent = w(on ? "finish_zone" : "add_zone");
+  $("add-zone").textContent = t(on ? "engineer.finish_zone" : "engineer.add_zone");
   $("add-zone").dataset.drawing = on ? "1" : "";
 }
 
@@ -243,16 +226,16 @@ function newZone() {
 
 function zoneForm(zone, zi) {
   const rule = ruleOf(zone);
-  const classes = Object.keys(rule.classes || {}).length ? Object.keys(rule.classes) : RULE_DEFAULT[rule.type];
+  const classes = Object.keys(rule.classes || {}).length ? Object.keys(rule.classes) : ruleDefaultClasses(rule.type);
   const type = h("select", { "data-field": "type" },
-    Object.keys(RULE_CLASSES).map((t) => h("option", { value: t, selected: t === rule.type }, w(t))));
+    RULE_TYPE_IDS.map((id) => h("option", { value: id, selected: id === rule.type }, ruleTypeName(id))));
   type.addEventListener("change", () => {
     const old = rule.type;
     rule.type = type.value;
     if (!rule.id || rule.id === old) rule.id = rule.type;
     rule.event_type = null; // derived from the type again
     rule.min_objects = null;
-    rule.classes = Object.fromEntries(RULE_DEFAULT[rule.type].map((c) => [c, {}]));
+    rule.classes = Object.fromEntries(ruleDefaultClasses(rule.type).map((c) => [c, {}]));
     renderForms();
   });
   const id = h("input", { type: "text", value: zone.id, "data-field": "id" });
@@ -268,7 +251,7 @@ function zoneForm(zone, zi) {
   minScore.addEventListener("change", () => {
     zone.min_score = Number(minScore.value);
   });
-  const boxes = RULE_CLASSES[rule.type].map((c) => {
+  const boxes = ruleClasses(rule.type).map((c) => {
     const cb = h("input", { type: "checkbox", value: c, checked: classes.includes(c), "data-class": c });
     cb.addEventListener("change", () => {
       const current = { ...(rule.classes || {}) };
@@ -276,18 +259,18 @@ function zoneForm(zone, zi) {
       else delete current[c];
       rule.classes = current;
     });
-    return h("label", {}, cb, w(c));
+    return h("label", {}, cb, className(c));
   });
   return h("div", { class: `zone-form${zi === selected ? " is-selected" : ""}`, dataset: { zoneIndex: zi, zoneId: zone.id } },
-    h("label", {}, w("zone_id"), id),
-    h("label", {}, w("rule"), type),
-    h("label", {}, w("dwell"), dwell),
-    h("label", {}, w("min_score"), minScore),
-    h("div", {}, w("classes"), h("div", { class: "classes" }, boxes)),
-    h("div", { class: "muted" }, `${(zone.polygon || []).length} ${w("points")}`),
+    h("label", {}, t("engineer.zone_id"), id),
+    h("label", {}, t("engineer.rule"), type),
+    h("label", {}, t("engineer.dwell"), dwell),
+    h("label", {}, t("engineer.min_score"), minScore),
+    h("div", {}, t("engineer.classes"), h("div", { class: "classes" }, boxes)),
+    h("div", { class: "muted" }, `${(zone.polygon || []).length} ${t("engineer.points")}`),
     h("div", {},
-      h("button", { type: "button", onclick: () => { setDrawing(false); selected = zi; draw(); } }, w("select")), " ",
-      h("button", { type: "button", "data-action": "delete", onclick: () => { setDrawing(false); zones.splice(zi, 1); selected = 0; draw(); } }, w("delete"))));
+      h("button", { type: "button", onclick: () => { setDrawing(false); selected = zi; draw(); } }, t("engineer.select")), " ",
+      h("button", { type: "button", "data-action": "delete", onclick: () => { setDrawing(false); zones.splice(zi, 1); selected = 0; draw(); } }, t("engineer.delete"))));
 }
 
 function renderForms() {
@@ -305,10 +288,10 @@ async function save() {
     result = await api(`${API}/cameras/${encodeURIComponent(camera.id)}/zones`, { method: "PUT", body: { zones } });
   } catch (err) {
     showStatus("");
-    showError(err, { what: w("save_failed"), key: "save" });
+    showError(err, { what: t("engineer.save_failed"), key: "save" });
     return;
   }
-  showStatus(w("pushed"), "pushed");
+  showStatus(t("engineer.pushed"), "pushed");
   // The edge confirms by reporting its config again, with exactly the zones pushed.
   const pushedAt = Date.parse(result.pushed_at);
   const wanted = canonical(result.zones);
@@ -318,7 +301,7 @@ async function save() {
       const state = await getJSON(`${API}/edges/${encodeURIComponent(result.edge_id)}/config`);
       const cam = state.config.cameras.find((c) => c.id === result.camera_id);
       if (Date.parse(state.updated_at) >= pushedAt && canonical(cam?.zones || []) === wanted) {
-        showStatus(w("applied"), "applied");
+        showStatus(t("engineer.applied"), "applied");
         await loadEdges(false);
         return;
       }
@@ -327,7 +310,7 @@ async function save() {
     }
   }
   showStatus("");
-  showError(w("not_confirmed"), { key: "save" });
+  showError(t("engineer.not_confirmed"), { key: "save" });
 }
 
 // JSON with sorted keys: the center stores the edge's report as jsonb, which reorders keys.
@@ -341,10 +324,8 @@ function canonical(value) {
 
 // --- start -----------------------------------------------------------------------------------
 
-document.documentElement.lang = LANG === "zh" ? "zh-CN" : "en";
-for (const el of document.querySelectorAll("[data-e]")) el.textContent = w(el.dataset.e);
-$("lang-switch").textContent = LANG === "zh" ? "EN" : "中文";
-$("lang-switch").href = LANG === "zh" ? "?lang=en" : "?";
+applyI18n();
+$("lang-switch").href = otherLangHref();
 const overlay = $("overlay");
 overlay.addEventListener("pointerdown", onStageDown);
 overlay.addEventListener("pointermove", onStageMove);

@@ -1,38 +1,22 @@
 // Leader / operator view: tickets with filters, one ticket's timeline (from the ledger) with its
 // photos and the actions the acting person may take, the indicators table with CSV export and
 // the grid ranking. Live: ticket messages on the websocket refresh the list and the open ticket.
-import {
-  actionName,
-  actorName,
-  API,
-  applyI18n,
-  clearError,
-  ensureLogin,
-  EVENT_CODES,
-  eventName,
-  fmtDateTime,
-  fmtRate,
-  getJSON,
-  h,
-  LiveSocket,
-  me,
-  noteText,
-  otherLangHref,
-  postJSON,
-  setWsStatus,
-  showError,
-  signedHref,
-  signedImg,
-  snapshot,
-  sourceName,
-  stateName,
-  t,
-} from "./common.js";
+import { h } from "./dom.js";
+import { clearError, showError } from "./errors.js";
+import { fmtDateTime, fmtRate } from "./format.js";
+import { API, getJSON, postJSON } from "./http.js";
+import { applyI18n, otherLangHref, t } from "./i18n.js";
+import { actionName, actorName, noteText } from "./ledger.js";
+import { LiveSocket, setWsStatus } from "./live-socket.js";
+import { ensureLogin } from "./login.js";
+import { me } from "./session.js";
+import { signedHref, signedImg, snapshot } from "./signed-urls.js";
+import { EVENT_CODES, eventName, sourceName, STATE_IDS, stateName } from "./vocabulary.js";
+import "./staff-words.js";
 import { mountAccount } from "./account.js";
 import { drawMap } from "./phone-detail.js";
 import { verdictBlock } from "./verdict.js";
 
-const STATES = ["registered", "dispatched", "accepted", "handling", "handled", "verified", "evaluated", "closed", "void"];
 const LEVELS = ["district", "grid", "micro_grid", "worker", "department", "event_type"];
 const PERIODS = ["day", "week", "month", "quarter"];
 const STAFF_ROLES = { operator: 0, admin: 0, grid_leader: 1, micro_grid_leader: 2, department_staff: 3, engineer: 4 };
@@ -70,7 +54,7 @@ const areaName = (id) => state.district?.areas?.features?.find((f) => f.properti
 
 function fillFilters() {
   const all = t("leader.filter.all");
-  $("f-state").replaceChildren(option("", all), ...STATES.map((s) => option(s, stateName(s))));
+  $("f-state").replaceChildren(option("", all), ...STATE_IDS.map((s) => option(s, stateName(s))));
   const areas = (state.district?.areas?.features ?? []).map((f) => f.properties);
   $("f-grid").replaceChildren(option("", all), ...areas.filter((a) => a.level === "grid").map((a) => option(a.id, a.name || a.id)));
   fillMicro();

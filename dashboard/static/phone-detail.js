@@ -2,8 +2,17 @@
 // links, the actions the ticket allows (resolve with photos from the camera, return with a
 // reason), and the ticket's ledger when online. Actions are handed to `onAction`, which queues
 // them (phone-outbox.js), so they work without a connection too.
-import { API, eventName, fmtDateTime, getJSON, h, signedHref, signedImg, snapshot, sourceName, stateName, t } from "./common.js";
-import { countdown, label, sentBackText } from "./phone-text.js";
+import { h } from "./dom.js";
+import { fmtDateTime } from "./format.js";
+import { API, getJSON } from "./http.js";
+import { t } from "./i18n.js";
+import { signedHref, signedImg, snapshot } from "./signed-urls.js";
+import { eventName, sourceName, stateName } from "./vocabulary.js";
+import "./phone-words.js";
+import { actionName } from "./ledger.js";
+import { countdown, sentBackText } from "./phone-format.js";
+import "./phone-words.js";
+import "./staff-words.js";
 import { verdictBlock } from "./verdict.js";
 
 const LEAFLET = "/vendor/leaflet/dist/leaflet-src.esm.js";
@@ -66,7 +75,7 @@ function placeSection(ticket) {
   const lat = Number(ticket.lat);
   const lon = Number(ticket.lon);
   if (ticket.lat == null || ticket.lon == null || !Number.isFinite(lat) || !Number.isFinite(lon)) {
-    return h("section", { class: "detail-place" }, h("p", { class: "hint" }, label("detail.no_place")));
+    return h("section", { class: "detail-place" }, h("p", { class: "hint" }, t("detail.no_place")));
   }
   const name = ticket.camera_name || ticket.camera_id || `#${ticket.id}`;
   const links = navLinks(lat, lon, name);
@@ -80,9 +89,9 @@ function placeSection(ticket) {
     h(
       "div",
       { class: "detail-nav" },
-      h("a", { class: "nav-link", href: links.geo, dataset: { nav: "geo" } }, label("detail.nav")),
-      h("a", { class: "nav-link", href: links.amap, target: "_blank", rel: "noopener", dataset: { nav: "amap" } }, label("detail.amap")),
-      h("a", { class: "nav-link", href: links.baidu, target: "_blank", rel: "noopener", dataset: { nav: "baidu" } }, label("detail.baidu")),
+      h("a", { class: "nav-link", href: links.geo, dataset: { nav: "geo" } }, t("detail.nav")),
+      h("a", { class: "nav-link", href: links.amap, target: "_blank", rel: "noopener", dataset: { nav: "amap" } }, t("detail.amap")),
+      h("a", { class: "nav-link", href: links.baidu, target: "_blank", rel: "noopener", dataset: { nav: "baidu" } }, t("detail.baidu")),
     ),
   );
 }
@@ -116,7 +125,7 @@ function fieldsOf(ticketId) {
     f = {
       photos,
       previews: box,
-      note: h("textarea", { class: "detail-note", rows: 2, placeholder: label("detail.resolve_note"), "data-testid": "resolve-note" }),
+      note: h("textarea", { class: "detail-note", rows: 2, placeholder: t("detail.resolve_note"), "data-testid": "resolve-note" }),
       reason: h("textarea", { class: "detail-note", rows: 2, placeholder: t("prompt.return"), "data-testid": "return-reason" }),
     };
     fields.set(ticketId, f);
@@ -134,14 +143,14 @@ function actionsSection(ticket, onAction) {
         simple.map((a) => h("button", {
           type: "button", class: `action action-${a}`, dataset: { action: a },
           onclick: () => onAction(a, {}),
-        }, label(`action.${a}`)))),
+        }, t(`action.${a}`)))),
     );
   }
   const f = fieldsOf(ticket.id);
   if (allowed.has("resolve")) {
     parts.push(
       h("div", { class: "detail-form detail-resolve" },
-        h("label", { class: "photo-label", for: "photo-input" }, label("detail.photo")),
+        h("label", { class: "photo-label", for: "photo-input" }, t("detail.photo")),
         f.photos, f.previews, f.note,
         h("button", {
           type: "button", class: "action action-resolve", dataset: { action: "resolve" },
@@ -149,11 +158,11 @@ function actionsSection(ticket, onAction) {
             fields.delete(ticket.id);
             onAction("resolve", { note: f.note.value.trim(), photos: [...f.photos.files] });
           },
-        }, label("detail.resolve"))),
+        }, t("detail.resolve"))),
     );
   }
   if (allowed.has("return")) {
-    const error = h("p", { class: "form-error", hidden: true }, label("detail.reason_needed"));
+    const error = h("p", { class: "form-error", hidden: true }, t("detail.reason_needed"));
     parts.push(
       h("div", { class: "detail-form detail-return" },
         f.reason, error,
@@ -166,21 +175,21 @@ function actionsSection(ticket, onAction) {
             fields.delete(ticket.id);
             onAction("return", { note });
           },
-        }, label("action.return"))),
+        }, t("action.return"))),
     );
   }
   if (allowed.has("request_extension")) {
     const minutes = h("input", { type: "number", min: 1, max: 1440, value: 30, class: "detail-minutes" });
     parts.push(
       h("div", { class: "detail-form detail-extension" },
-        minutes, h("span", {}, label("detail.minutes")),
+        minutes, h("span", {}, t("detail.minutes")),
         h("button", {
           type: "button", class: "action action-request_extension", dataset: { action: "request_extension" },
           onclick: () => {
             const n = Number.parseInt(minutes.value, 10);
             if (Number.isFinite(n) && n > 0) onAction("request_extension", { extension_min: n });
           },
-        }, label("action.request_extension"))),
+        }, t("action.request_extension"))),
     );
   }
   return h("section", { class: "detail-actions", "data-testid": "detail-actions" }, parts);
@@ -203,22 +212,22 @@ async function ledgerSection(ticket) {
     box.replaceChildren(
       verdict,
       photos.length
-        ? [h("h3", {}, label("detail.photos")),
+        ? [h("h3", {}, t("detail.photos")),
           h("div", { class: "detail-photos", "data-testid": "detail-photos" }, photos.map((p) =>
             signedHref(h("a", { target: "_blank", rel: "noopener" },
               signedImg(p.url, { alt: "", loading: "lazy" })), p.url)))]
         : null,
-      full.reporter ? h("p", { class: "detail-reporter" }, `${label("detail.reporter")}: ${full.reporter}`) : null,
-      h("h3", {}, label("detail.ledger")),
+      full.reporter ? h("p", { class: "detail-reporter" }, `${t("detail.reporter")}: ${full.reporter}`) : null,
+      h("h3", {}, t("detail.ledger")),
       h("ol", {}, (full.events || []).map((e) =>
         h("li", {},
           h("span", { class: "ledger-at" }, fmtDateTime(e.at)), " ",
-          h("span", { class: "ledger-action" }, label(`action.${e.action}`, e.action)), " ",
+          h("span", { class: "ledger-action" }, actionName(e.action)), " ",
           e.note ? h("span", { class: "ledger-note" }, e.note) : null,
           (e.attachments || []).map((url) => signedHref(h("a", { target: "_blank", class: "ledger-photo" }, "📷"), url))))),
     );
   } catch {
-    box.replaceChildren(h("p", { class: "hint" }, label("detail.ledger_offline")));
+    box.replaceChildren(h("p", { class: "hint" }, t("detail.ledger_offline")));
   }
   return box;
 }
@@ -231,22 +240,22 @@ export function renderDetail(root, ticket, { onAction, onClose, pending = [] }) 
     "div",
     { class: "detail-sheet", dataset: { ticketId: ticket.id, state: ticket.state } },
     h("header", { class: "detail-head" },
-      h("button", { type: "button", class: "detail-back", "data-testid": "detail-back", onclick: onClose }, label("detail.back")),
+      h("button", { type: "button", class: "detail-back", "data-testid": "detail-back", onclick: onClose }, t("detail.back")),
       h("h2", {}, `#${ticket.id} ${name}`),
       h("span", { class: `badge state state-${ticket.state}`, dataset: { state: ticket.state } }, stateName(ticket.state))),
     pending.length
-      ? h("p", { class: "detail-pending", "data-testid": "detail-pending" }, `${label("pending.waiting")}: ${pending.map((a) => label(`action.${a}`)).join(" → ")}`)
+      ? h("p", { class: "detail-pending", "data-testid": "detail-pending" }, `${t("pending.waiting")}: ${pending.map((a) => t(`action.${a}`)).join(" → ")}`)
       : null,
     sentBackText(ticket) ? h("p", { class: "detail-sent-back", "data-testid": "detail-sent-back" }, sentBackText(ticket)) : null,
     h("div", { class: "detail-media" }, snapshot(ticket.snapshot_url, name, "detail-img")),
     h("dl", { class: "card-facts" },
-      h("dt", {}, label("detail.source")), h("dd", {}, sourceName(ticket.source)),
-      h("dt", {}, label("detail.camera")), h("dd", {}, ticket.camera_name || ticket.camera_id || "—"),
+      h("dt", {}, t("detail.source")), h("dd", {}, sourceName(ticket.source)),
+      h("dt", {}, t("detail.camera")), h("dd", {}, ticket.camera_name || ticket.camera_id || "—"),
       h("dt", {}, t("phone.grid")), h("dd", {}, ticket.micro_grid_name || ticket.micro_grid_id || "—"),
       h("dt", {}, t("phone.opened")), h("dd", {}, fmtDateTime(ticket.opened_at)),
-      h("dt", {}, label("detail.due")),
+      h("dt", {}, t("detail.due")),
       h("dd", {}, due ? [fmtDateTime(due), " ", countdown(due)] : "—"),
-      ticket.description ? [h("dt", {}, label("detail.description")), h("dd", {}, ticket.description)] : null),
+      ticket.description ? [h("dt", {}, t("detail.description")), h("dd", {}, ticket.description)] : null),
     placeSection(ticket),
     actionsSection(ticket, onAction),
   );

@@ -3,41 +3,27 @@
 // worker remembered on this phone (localStorage), else a worker picker.
 // Installable (manifest + /sw.js); actions and photos queue offline (phone-outbox.js) and are
 // sent in order when the center can be reached; a detail sheet (phone-detail.js) shows the place.
-import {
-  API,
-  ApiError,
-  applyI18n,
-  clearError,
-  ensureLogin,
-  eventName,
-  fmtAge,
-  fmtDateTime,
-  getJSON,
-  getToken,
-  h,
-  isOpenTicket,
-  LANG,
-  LiveSocket,
-  newer,
-  otherLangHref,
-  parseTime,
-  postJSON,
-  setToken,
-  setWsStatus,
-  showError,
-  showLogin,
-  snapshot,
-  stateName,
-  t,
-} from "./common.js";
+import { h } from "./dom.js";
+import { clearError, showError } from "./errors.js";
+import { fmtAge, fmtDateTime, parseTime } from "./format.js";
+import { API, ApiError, getJSON, postJSON } from "./http.js";
+import { applyI18n, LANG, otherLangHref, t } from "./i18n.js";
+import { actionName } from "./ledger.js";
+import { LiveSocket, newer, setWsStatus } from "./live-socket.js";
+import { ensureLogin, showLogin } from "./login.js";
+import { getToken, setToken } from "./session.js";
+import { snapshot } from "./signed-urls.js";
+import { actionsFor, eventName, isOpenTicket, nextState, stateName } from "./vocabulary.js";
+import "./staff-words.js";
+import "./phone-words.js";
 import { mountAccount } from "./account.js";
 import { renderDetail } from "./phone-detail.js";
 import { CHANNEL, SYNC_TAG, enqueue, flush, pending as queuedEntries, retoken } from "./phone-outbox.js";
-import { countdown, fill, label, sentBackText, tickCountdowns } from "./phone-text.js";
+import { countdown, sentBackText, tickCountdowns } from "./phone-format.js";
 
 const params = new URLSearchParams(location.search);
 const WORKER_KEY = "gridwatch.worker_id";
-// The phone is the logged-in person's (a bearer token in localStorage, common.js). ?switch logs
+// The phone is the logged-in person's (a bearer token in localStorage, session.js). ?switch logs
 // out; ?worker_id=ID asks for ID's login unless that is who is logged in. Offline, the token and
 // the person last logged in on this phone are kept, so the page and its queue still work.
 if (params.has("switch")) {
@@ -100,20 +86,20 @@ function onBroadcast(data) {
   if (!data?.text) return;
   const at = data.at ? fmtDateTime(data.at) : "";
   showMessage("broadcast", [
-    h("strong", { class: "message-title" }, label("broadcast.title")),
+    h("strong", { class: "message-title" }, t("broadcast.title")),
     h("p", { class: "message-text" }, data.text),
-    h("small", {}, [data.from ? `${label("broadcast.from")} ${data.from}` : "", at].filter(Boolean).join(" · ")),
+    h("small", {}, [data.from ? `${t("broadcast.from")} ${data.from}` : "", at].filter(Boolean).join(" · ")),
   ]);
   vibrate();
   beep();
-  systemNotify(label("broadcast.title"), data.text, `broadcast-${data.at || Date.now()}`);
+  systemNotify(t("broadcast.title"), data.text, `broadcast-${data.at || Date.now()}`);
 }
 
 /** The case left this worker: say where it went instead of letting the card just vanish. */
 function tellGone(ticket) {
   const name = eventName(ticket.event_type, ticket.event_name);
   const to = ticket.assignee_id ? `${ticket.assignee_name || ticket.assignee_id} (${ticket.assignee_id})` : "";
-  const text = to ? fill("gone.reassigned", { id: ticket.id, name, to }) : fill("gone.nobody", { id: ticket.id, name });
+  const text = to ? t("gone.reassigned", { id: ticket.id, name, to }) : t("gone.nobody", { id: ticket.id, name });
   showMessage("gone", h("span", { dataset: { ticketId: ticket.id } }, text));
 }
 
@@ -171,37 +157,21 @@ async function showPicker() {
 
 // --- ticket cards ----------------------------------------------------------------------------
 
-function actionLabel(action) {
-  const label = t(`action.${action}`);
-  return label === `action.${action}` ? action : label;
-}
-
 // --- queued actions shown before the center confirms them -----------------------------------
 
-// What the worker's queued action does to the ticket, so the next button is there offline.
-const OPTIMISTIC = {
-  accept: { from: ["dispatched"], to: "accepted" },
-  arrive: { from: ["accepted"], to: "handling" },
-  resolve: { from: ["accepted", "handling"], to: "handled" },
-  return: { from: ["dispatched", "accepted"], to: "registered" },
-  request_extension: { from: ["accepted", "handling"], to: null },
-};
-const WORKER_ACTIONS = {
-  dispatched: ["accept", "return"],
-  accepted: ["return", "arrive", "resolve", "request_extension"],
-  handling: ["resolve", "request_extension"],
-};
 const queued = new Map(); // ticket id -> [actions] waiting in the outbox, oldest first
 
 /** The ticket as it will be once its queued actions are through. */
 function shown(ticket) {
   const actions = queued.get(String(ticket.id)) || [];
   let view = ticket;
+  // What each queued action does to the ticket (the center's state machine, as a worker), so
+  // the next button is there offline.
   for (const action of actions) {
-    const rule = OPTIMISTIC[action];
-    if (!rule || !rule.from.includes(view.state)) continue;
-    const state = rule.to || view.state;
-    view = { ...view, state, allowed_actions: (WORKER_ACTIONS[state] || []).filter((a) => a !== action || !rule.to) };
+    const state = nextState(view.state, action, "worker");
+    if (state === null) continue;
+    const moved = state !== view.state;
+    view = { ...view, state, allowed_actions: actionsFor(state, "worker").filter((a) => a !== action || !moved) };
   }
   return actions.length ? { ...view, pending_actions: actions } : view;
 }
@@ -211,7 +181,7 @@ function ticketCard(raw) {
   const name = eventName(ticket.event_type, ticket.event_name);
   const due = ticket.stage_due_at || ticket.due_at;
   const actions = (ticket.allowed_actions || []).map((action) =>
-    h("button", { type: "button", class: `action action-${action}`, dataset: { action } }, actionLabel(action)),
+    h("button", { type: "button", class: `action action-${action}`, dataset: { action } }, actionName(action)),
   );
   const sentBack = sentBackText(ticket);
   const card = h(
@@ -236,7 +206,7 @@ function ticketCard(raw) {
       due ? h("div", { class: "card-due", "data-testid": "card-due" }, countdown(due)) : null,
       ticket.pending_actions
         ? h("div", { class: "card-pending", "data-testid": "card-pending" },
-          `${label("pending.waiting")}: ${ticket.pending_actions.map(actionLabel).join(" → ")}`)
+          `${t("pending.waiting")}: ${ticket.pending_actions.map(actionName).join(" → ")}`)
         : null,
       h(
         "dl",
@@ -249,7 +219,7 @@ function ticketCard(raw) {
       ),
       h("div", { class: "card-id" }, `#${ticket.id}`),
       h("div", { class: "card-actions" }, actions,
-        h("button", { type: "button", class: "action action-detail", dataset: { open: "detail" } }, label("detail.open"))),
+        h("button", { type: "button", class: "action action-detail", dataset: { open: "detail" } }, t("detail.open"))),
     ),
   );
   return card;
@@ -367,7 +337,7 @@ function setupNotifyButton() {
   const button = $("notify-enable");
   if (!button || !("Notification" in window) || Notification.permission !== "default") return;
   button.hidden = false;
-  button.textContent = label("notify.enable");
+  button.textContent = t("notify.enable");
   button.addEventListener("click", async () => {
     unlockAudio();
     await Notification.requestPermission().catch(() => undefined);
@@ -377,7 +347,7 @@ function setupNotifyButton() {
 
 function announce(ticket) {
   const id = String(ticket.id);
-  const title = `${ticket.sent_back?.action === "rework" ? label("announce.rework") : t("phone.new")} #${ticket.id}`;
+  const title = `${ticket.sent_back?.action === "rework" ? t("announce.rework") : t("phone.new")} #${ticket.id}`;
   const place = ticket.camera_name || ticket.camera_id || ticket.description || "";
   highlight(id);
   vibrate();
@@ -467,7 +437,7 @@ async function queueAction(ticketId, body, photos = []) {
       const sent = ids.length ? { ...body, attachment_ids: ids } : body;
       upsert(await postJSON(`${base}/actions`, sent));
     } catch (err2) {
-      showError(err2, { what: `${actionLabel(body.action)} #${ticketId}` });
+      showError(err2, { what: `${actionName(body.action)} #${ticketId}` });
       if (err2 instanceof ApiError && [403, 404, 409].includes(err2.status)) loadTickets();
     }
     return;
@@ -502,7 +472,7 @@ async function refreshQueued() {
   const badge = $("pending-badge");
   badge.hidden = entries.length === 0;
   badge.dataset.count = String(entries.length);
-  badge.textContent = `${entries.length} ${label("pending.badge")}`;
+  badge.textContent = `${entries.length} ${t("pending.badge")}`;
   renderCards();
   return entries.length;
 }
@@ -513,7 +483,7 @@ function onSent(result) {
   } else if (result.status === 409) {
     loadTickets(); // it already happened, or the ticket moved on: show what is true now
   } else {
-    showError({ status: result.status, detail: result.error }, { what: `${actionLabel(result.action)} #${result.ticket_id}` });
+    showError({ status: result.status, detail: result.error }, { what: `${actionName(result.action)} #${result.ticket_id}` });
     loadTickets();
   }
 }
@@ -529,7 +499,7 @@ async function flushOutbox() {
       const left = await refreshQueued();
       clearTimeout(retryTimer);
       if (stalled || left) retryTimer = setTimeout(flushOutbox, 10000);
-      if (stalled && !navigator.onLine) showNotice(h("span", {}, label("offline.saved")));
+      if (stalled && !navigator.onLine) showNotice(h("span", {}, t("offline.saved")));
     } catch (err) {
       console.warn("outbox flush failed", err);
     } finally {

@@ -1,21 +1,23 @@
 // The public page of one case (/t/<token>): what was done (progress as a timeline in plain
 // words, the handling note, the photo after handling) before it asks for a rating (1-5), which
 // the center allows once the place is verified clear.
-import { eventName, LANG, otherLangHref } from "./common.js";
-import { applyResidentText, errorText, rt } from "./resident-text.js";
+import { applyI18n, LANG, otherLangHref, t } from "./i18n.js";
+import { eventName } from "./vocabulary.js";
+import "./resident-words.js";
+import { residentErrorText } from "./resident-errors.js";
 
 const token = decodeURIComponent(location.pathname.split("/").pop());
 const api = `/api/v1/public/tickets/${encodeURIComponent(token)}`;
 const $ = (id) => document.getElementById(id);
 const when = (iso) => new Date(iso).toLocaleString(LANG === "zh" ? "zh-CN" : "en-GB", { hour12: false });
 
-applyResidentText();
-document.title = `${rt("case.title")} · gridwatch`;
+applyI18n();
+document.title = `${t("case.title")} · gridwatch`;
 $("lang-switch").textContent = LANG === "zh" ? "EN" : "中文";
 $("lang-switch").href = otherLangHref();
 
 /** A step of the ledger in a resident's words: a return reads "being assigned again". */
-const stepText = (step) => rt(step.action === "return" ? "step.return" : step.action === "register" ? "step.register" : `step.${step.state}`);
+const stepText = (step) => t(step.action === "return" ? "step.return" : step.action === "register" ? "step.register" : `step.${step.state}`);
 
 function showError(message) {
   $("error").textContent = message;
@@ -26,7 +28,7 @@ function show(c) {
   $("case").hidden = false;
   $("event-name").textContent = `${c.event_type} ${eventName(c.event_type, c.event_name)}`;
   $("case-number").textContent = `#${c.id}`;
-  $("state").textContent = rt(`step.${c.state}`);
+  $("state").textContent = t(`step.${c.state}`);
   $("state").dataset.state = c.state;
   $("opened").textContent = when(c.opened_at);
   $("closed-row").hidden = !c.closed_at;
@@ -55,12 +57,12 @@ async function load() {
     const r = await fetch(api);
     const body = await r.json().catch(() => null);
     if (!r.ok) {
-      showError(errorText(r.status, body));
+      showError(residentErrorText(r.status, body));
       return;
     }
     show(body);
   } catch {
-    showError(rt("error.network"));
+    showError(t("error.network"));
   }
 }
 
@@ -74,13 +76,13 @@ document.querySelector(".stars").addEventListener("click", async (e) => {
     });
     const body = await r.json().catch(() => null);
     if (!r.ok) {
-      showError(r.status === 409 ? rt("error.rate_closed") : errorText(r.status, body));
+      showError(r.status === 409 ? t("error.rate_closed") : residentErrorText(r.status, body));
       return;
     }
     showError("");
     show(body);
   } catch {
-    showError(rt("error.network"));
+    showError(t("error.network"));
   }
 });
 

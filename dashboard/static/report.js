@@ -3,20 +3,21 @@
 // the center (422, code outside_district) and said so in plain words.
 import * as L from "/vendor/leaflet/dist/leaflet-src.esm.js";
 
-import { eventName, h, LANG, otherLangHref } from "./common.js";
-import { applyResidentText, errorText, rt } from "./resident-text.js";
+import { h } from "./dom.js";
+import { applyI18n, LANG, otherLangHref, t } from "./i18n.js";
+import { EVENT_CODES, eventName } from "./vocabulary.js";
+import "./resident-words.js";
+import { residentErrorText } from "./resident-errors.js";
 
-// The codes a resident may pick (the district's event types also hold camera-only ones).
-const CODES = ["0506", "0504", "0501", "0507", "0599"];
 const $ = (id) => document.getElementById(id);
 const form = $("report");
 let districtName = "";
 
-applyResidentText();
-document.title = `${rt("report.title")} · gridwatch`;
+applyI18n();
+document.title = `${t("report.title")} · gridwatch`;
 $("lang-switch").textContent = LANG === "zh" ? "EN" : "中文";
 $("lang-switch").href = otherLangHref();
-for (const code of CODES) {
+for (const code of EVENT_CODES) { // the center's table: it accepts any of them from a resident
   const option = document.createElement("option");
   option.value = code;
   option.textContent = `${code} ${eventName(code)}`;
@@ -70,12 +71,12 @@ async function drawDistrict() {
 
 function locate() {
   if (!navigator.geolocation) {
-    $("where-hint").textContent = rt("report.where.denied");
+    $("where-hint").textContent = t("report.where.denied");
     return;
   }
   navigator.geolocation.getCurrentPosition(
     (p) => setPlace(p.coords.latitude, p.coords.longitude, { pan: true }),
-    () => { $("where-hint").textContent = rt("report.where.denied"); },
+    () => { $("where-hint").textContent = t("report.where.denied"); },
     { timeout: 10000, maximumAge: 60000 },
   );
 }
@@ -88,27 +89,27 @@ drawDistrict().then(locate);
 form.addEventListener("submit", async (e) => {
   e.preventDefault();
   if (!$("lon").value || !$("lat").value) {
-    showError(rt("report.where.none"));
+    showError(t("report.where.none"));
     return;
   }
   const data = new FormData(form);
   if (!data.get("photo")?.size) data.delete("photo");
   $("submit").disabled = true;
-  $("submit").textContent = rt("report.sending");
+  $("submit").textContent = t("report.sending");
   let r;
   let body = null;
   try {
     r = await fetch("/api/v1/public/requests", { method: "POST", body: data });
     body = await r.json().catch(() => null);
   } catch {
-    showError(rt("error.network"));
+    showError(t("error.network"));
     return;
   } finally {
     $("submit").disabled = false;
-    $("submit").textContent = rt("report.submit");
+    $("submit").textContent = t("report.submit");
   }
   if (!r.ok) {
-    showError(errorText(r.status, body, { district: districtName }));
+    showError(residentErrorText(r.status, body, { district: districtName }));
     return;
   }
   showError("");

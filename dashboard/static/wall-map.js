@@ -4,7 +4,10 @@
 // pulses at its camera.
 import * as L from "/vendor/leaflet/dist/leaflet-src.esm.js";
 
-import { cameraStateName, h, t } from "./common.js";
+import { h } from "./dom.js";
+import { t } from "./i18n.js";
+import { cameraStateName } from "./vocabulary.js";
+import "./staff-words.js";
 
 const PULSE_MS = 6000;
 const COLORS = {

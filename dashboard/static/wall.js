@@ -3,37 +3,20 @@
 // every websocket (re)connect (on the server's "hello"), and websocket messages keep current.
 import * as echarts from "/vendor/echarts/dist/echarts.esm.min.mjs";
 
-import {
-  ageSeconds,
-  API,
-  applyI18n,
-  cameraStateName,
-  clearError,
-  ensureLogin,
-  eventName,
-  fmtAge,
-  fmtRate,
-  fmtTime,
-  getJSON,
-  h,
-  isOpenTicket,
-  isToday,
-  LANG,
-  LiveSocket,
-  me,
-  newer,
-  otherLangHref,
-  parseTime,
-  putJSON,
-  setWsStatus,
-  showError,
-  snapshot,
-  stateName,
-  t,
-} from "./common.js";
+import { h } from "./dom.js";
+import { clearError, showError } from "./errors.js";
+import { ageSeconds, fmtAge, fmtRate, fmtTime, isToday, parseTime } from "./format.js";
+import { API, getJSON, putJSON } from "./http.js";
+import { applyI18n, LANG, otherLangHref, t } from "./i18n.js";
+import { LiveSocket, newer, setWsStatus } from "./live-socket.js";
+import { ensureLogin } from "./login.js";
+import { me } from "./session.js";
+import { snapshot } from "./signed-urls.js";
+import { cameraStateName, eventName, isOpenTicket, nextState, stateName } from "./vocabulary.js";
+import "./staff-words.js";
 import { mountAccount } from "./account.js";
 import { DistrictMap, rem } from "./wall-map.js";
-import { openVerdictDialog, verdictText, vt } from "./verdict.js";
+import { openVerdictDialog, verdictText } from "./verdict.js";
 
 const ALERT_LIMIT = 50; // what the REST call asks for (the contract's limit)
 const FEED_MAX = 60; // alert items kept on screen
@@ -124,11 +107,11 @@ function verdictControl(alert) {
     const ticket = alert.ticket_id != null ? state.tickets.get(String(alert.ticket_id)) : null;
     openVerdictDialog({ alertId: alert.alert_id, canVoid: !!ticket && isVoidable(ticket), current }, `${eventName(alert.event_type, alert.event_name)} · ${cameraLabel(alert.camera_id)}`);
   };
-  return h("div", { class: "alert-verdict-row" }, mark, h("button", { type: "button", class: "alert-judge", "data-testid": "alert-judge", onclick: open }, vt("title")));
+  return h("div", { class: "alert-verdict-row" }, mark, h("button", { type: "button", class: "alert-judge", "data-testid": "alert-judge", onclick: open }, t("verdict.title")));
 }
 
 /** The state machine lets operators void a case until it is handled (center/tickets/states.py). */
-const isVoidable = (ticket) => ["registered", "dispatched", "accepted", "handling"].includes(ticket.state);
+const isVoidable = (ticket) => nextState(ticket.state, "void", "operator") !== null;
 
 function alertSortKey(alert) {
   return parseTime(alert.started_at || alert.received_at)?.getTime() ?? 0;
@@ -306,7 +289,7 @@ function cameraItem(camera) {
     h("span", { class: "cam-name", title: camera.id }, camera.name || camera.id),
     h("span", { class: "cam-state" }, cameraStateName(cameraState)),
     state.falseAlarms.get(String(camera.id))
-      ? h("span", { class: "cam-false-alarms", "data-testid": "cam-false-alarms", title: vt("kpi") }, `${vt("badge")} ${state.falseAlarms.get(String(camera.id))}`)
+      ? h("span", { class: "cam-false-alarms", "data-testid": "cam-false-alarms", title: t("verdict.kpi") }, `${t("verdict.badge")} ${state.falseAlarms.get(String(camera.id))}`)
       : null,
   );
 }
@@ -706,7 +689,7 @@ function onMessage(msg) {
 }
 
 applyI18n();
-for (const el of document.querySelectorAll("[data-verdict-word]")) el.textContent = vt(el.dataset.verdictWord);
+for (const el of document.querySelectorAll("[data-verdict-word]")) el.textContent = t(`verdict.${el.dataset.verdictWord}`);
 $("lang-switch").href = otherLangHref();
 $("emergency-switch").addEventListener("click", onEmergencySwitch);
 $("operator").addEventListener("change", () => localStorage.setItem(OPERATOR_KEY, currentOperator() ?? ""));
