@@ -103,10 +103,25 @@ def open_detector(config: EdgeConfig, wakeup: threading.Event) -> DetectorPool |
 
 
 class _Active:
-    """The detector in use; a model switch replaces it between frames."""
+    """The detector in use; a model switch replaces it between frames (``swap``)."""
 
     def __init__(self, detector: DetectorPool | InlineDetector) -> None:
         self.detector = detector
+        self._closing: list[threading.Thread] = []
+
+    def swap(self, new: DetectorPool | InlineDetector) -> None:
+        """``new`` from now on; the old one is closed on a thread of its own, since stopping a
+        pool's processes takes about half a second (docs/model-rollout.md) that the frames
+        should not wait for. Call it with no frame in flight on the old one."""
+        old, self.detector = self.detector, new
+        closing = threading.Thread(target=old.close, name="detector-close", daemon=True)
+        closing.start()
+        self._closing.append(closing)
+
+    def close(self) -> None:
+        self.detector.close()
+        for closing in self._closing:
+            closing.join()
 
 
 def run(config: EdgeConfig, *, until_eof: bool = False, speed: float = 1.0,
@@ -123,7 +138,7 @@ def run(config: EdgeConfig, *, until_eof: bool = False, speed: float = 1.0,
         return _run(config, active, wakeup, stop, until_eof=until_eof, speed=speed,
                     record_dir=record_dir, mqtt=mqtt, config_dir=config_dir)
     finally:
-        active.detector.close()
+        active.close()
 
 
 def _run(config: EdgeConfig, active: _Active, wakeup: threading.Event,
@@ -211,8 +226,7 @@ def _loop(config: EdgeConfig, rules: dict[str, CameraRules], captures: list[Came
             if assigned.handle is not None:  # loaded: the frames in flight finish on the old
                 while pending:
                     sent += finish_oldest()
-                old, active.detector = active.detector, assigned.handle
-                old.close()
+                active.swap(assigned.handle)
             config = config.model_copy(update={"detector": assigned.detector})
             inbox.set_detector(assigned.detector)
             switcher.running(config)
