@@ -71,9 +71,14 @@ def test_picks_the_value_that_separates_violation_from_quiet(tmp_path: Path) -> 
         1, 0, 0)
     by_value = {v: (f.reported, f.quiet_broken) for v, f, _ in cal.sweeps["two_wheeler"]}
     assert by_value == {0.2: (1, 1), 0.3: (1, 1), 0.4: (1, 0), 0.5: (1, 0), 0.6: (0, 0)}
-    # Held out, one case leaves nothing to choose on: the current value, its figures.
+    # Held out, one case leaves nothing to choose on: the current value, its figures. A gain
+    # that rests on one case is not kept.
     assert cal.folds == {"a": {"two_wheeler": 0.3}} and cal.held_out == cal.before
-    assert cal.keep
+    assert not cal.keep
+    # A value already on the best plateau stays: moving along it would only fit the cases.
+    recs, _ = record(eval_set, folder, eval_set.cases, {}, {"two_wheeler": 0.2})
+    assert Sweeper(eval_set, recs).choose(recs, {"two_wheeler": 0.4}, ["two_wheeler"],
+                                          GRID) == {"two_wheeler": 0.4}
 
 
 def test_leave_one_out_exposes_a_value_that_only_fits_its_own_cases(tmp_path: Path) -> None:
@@ -135,8 +140,13 @@ def test_cli_writes_only_values_that_hold_out(tmp_path: Path) -> None:
     assert registry.read_text(encoding="utf-8") == before
     one = _set(tmp_path, [_case("a", 0.0, 0.25)])
     result = runner.invoke(cli, ["eval", str(one), *args])
+    assert result.exit_code == 1 and "rests on the one case it fits" in result.output
+    assert registry.read_text(encoding="utf-8") == before
+    # Two cases that each need the quiet bike (0.35, 0.3) cut: held out, each is right.
+    both = _set(tmp_path, [_case("a", 0.0, 0.25), _case("c", 0.0, 0.75)])
+    result = runner.invoke(cli, ["eval", str(both), *args])
     assert result.exit_code == 0, result.output
-    assert "leave-one-case-out" in result.output
+    assert "did better held out" in result.output and "wrote fake.min_score" in result.output
     assert yaml.safe_load(registry.read_text())["fake"]["min_score"] == {"two_wheeler": 0.5}
     bad = runner.invoke(cli, ["eval", str(one), "--write"])
     assert bad.exit_code == 2 and "go with --calibrate" in bad.output

@@ -9,13 +9,15 @@ the alerts with the same ``score_events`` as ``gridwatch eval``. Cutting recorde
 running the detector at the higher threshold because greedy NMS never lets a lower box remove a
 higher one; tests/test_eval_calibrate.py checks a replay against a full run.
 
-Choice: coordinate descent from the current values, one class at a time over ``grid``: the
-value with no must-stay-quiet interval broken (or the fewest), then the most violations
-reported, then the fewest false alarms, then the higher value (a higher threshold is further
-from the detector's unstable low scores). A class whose sweep is flat (every value gives the
-same figures) keeps its current value: the set says nothing about it. A handful of cases is
-easy to overfit, so ``leave_one_out`` chooses again without each case and scores it on that
-case alone; those held-out figures, not the in-sample ones, say whether to keep the values.
+Choice: coordinate descent from the current values, one class at a time over ``grid``, ranked
+by the fewest must-stay-quiet intervals broken, then the most violations reported, then the
+fewest false alarms. A class moves only when some value ranks strictly better than its current
+one (a flat sweep, or a plateau the current value is on, says nothing: moving along it would
+only fit the cases), and then to the highest of the best values: a higher threshold is further
+from the detector's unstable low scores (for ``rider`` the lowest, whose safe side is low). A
+handful of cases is easy to overfit, so every case is also held out in turn: values chosen
+without it, scored on it alone. Those leave-one-case-out figures, not the in-sample ones, say
+whether to keep the values.
 """
 
 from __future__ import annotations
@@ -226,13 +228,17 @@ class Sweeper:
         for _ in range(MAX_ROUNDS):
             changed = False
             for name in classes:
-                rows = [(v, self.figures(recs, {**current, name: v}))
-                        for v in sorted({*grid, current[name]})]
-                if len({f.rank() for _, f in rows}) == 1:
-                    continue  # flat: nothing here to choose by
-                best = max(rows, key=lambda r: (r[1].rank(), r[0]))[0]
-                if best != current[name]:
-                    current[name], changed = best, True
+                rows = {v: self.figures(recs, {**current, name: v}).rank()
+                        for v in sorted({*grid, current[name]})}
+                top = max(rows.values())
+                if rows[current[name]] == top:
+                    continue  # no value does better than the current one
+                # Among the best, the more conservative: a higher class score; for ``rider``
+                # a lower one (more people make a two-wheeler ridden, so fewer alerts).
+                sign = -1 if name == "rider" else 1
+                current[name] = max((v for v, r in rows.items() if r == top),
+                                    key=lambda v: sign * v)
+                changed = True
             if not changed:
                 break
         return current
@@ -260,9 +266,12 @@ class Calibration:
 
     @property
     def keep(self) -> bool:
-        """Whether the chosen values may replace the current ones: they differ, and chosen
-        without each case they did no worse on it than the current values."""
-        return self.chosen != self.current and self.held_out.no_worse_than(self.before)
+        """Whether the chosen values may replace the current ones: chosen without each case,
+        they did no worse on it than the current values, and better on some count. Held-out
+        figures equal to the current ones mean every gain rests on a single case (held out,
+        it disappears): a change the set does not support beyond the case it fits."""
+        return (self.chosen != self.current and self.held_out.no_worse_than(self.before)
+                and self.held_out.rank() != self.before.rank())
 
 
 def calibrate(eval_set: EvalSet, folder: Path, *, overrides: dict[str, Any] | None = None,
@@ -367,10 +376,14 @@ def format_calibration(doc: dict[str, Any]) -> str:
         if boxes:
             lines.append(f"  boxes at {key} values: " + ", ".join(
                 f"{k} {_pct(v['recall'])}/{_pct(v['precision'])}" for k, v in boxes.items()))
+    held, now = doc["figures"]["leave_one_case_out"], doc["figures"]["current"]
     if doc["chosen"] == doc["current"]:
         lines.append("verdict: the current values stay (nothing better found)")
     elif doc["keep"]:
-        lines.append("verdict: the chosen values did no worse held out than the current ones")
+        lines.append("verdict: the chosen values did better held out than the current ones")
+    elif all(held[k] == now[k] for k in ("reported", "false_alarms", "quiet_broken")):
+        lines.append("verdict: keep the current values: held out, the chosen values do no "
+                     "better than them (each gain rests on the one case it fits)")
     else:
         lines.append("verdict: keep the current values: chosen without each case, the values "
                      "did worse on it than the current ones (overfitting)")
