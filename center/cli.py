@@ -454,13 +454,13 @@ def rollout_promote(rollout_id: int, force: bool, min_days: float) -> None:
             why = d.why
         except (RolloutError, ValueError) as exc:
             d, why = None, f"hold: {exc}"
-        ok = d is not None and d.promote
-        if not ok and not force:
-            return d, why, None
-        return d, why, await promote(conn, rollout_id, datetime.now(UTC), check=why,
-                                     forced=not ok)
+        forced = d is None or not d.promote
+        if forced and not force:
+            return d, why, forced, None
+        return d, why, forced, await promote(conn, rollout_id, datetime.now(UTC), check=why,
+                                             forced=forced)
 
-    d, why, done = _db_run(work)
+    d, why, forced, done = _db_run(work)
     if d is not None:
         _echo_decision(d)
     else:
@@ -469,7 +469,7 @@ def rollout_promote(rollout_id: int, force: bool, min_days: float) -> None:
         raise click.ClickException(f"rollout {rollout_id} not promoted ({why}); "
                                    "--force promotes anyway, and is recorded")
     assigned, left_out = done
-    click.echo(f"rollout {rollout_id} promoted{' (FORCED)' if why.startswith('hold') else ''}: "
+    click.echo(f"rollout {rollout_id} promoted{' (FORCED)' if forced else ''}: "
                f"assigned to {', '.join(assigned) or 'no other edge'}")
     for edge_id, reason in left_out.items():
         click.echo(f"  left out {edge_id}: {reason}")
