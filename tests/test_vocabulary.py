@@ -88,3 +88,18 @@ def test_the_pages_name_event_types_from_the_center(center: Any, browser: Browse
             f"0599 {OTHER_0599[lang]}")
         assert errors == []
         page.context.close()
+
+
+def test_a_page_fetches_the_vocabulary_once(center: Any, browser: Browser) -> None:
+    """The leader view's modules all name ids (list, case view, verdicts, the phone's map), yet
+    the page asks the center once: vocabulary.js is evaluated once per page load."""
+    page, errors = new_page(browser, 1440, 900, center=center, person_id="op-01")
+    asked: list[str] = []
+    page.on("request", lambda r: asked.append(r.url) if "/api/v1/vocabulary" in r.url else None)
+    page.goto(f"{center.url}/leader")
+    expect(page.locator("#ws-status")).to_have_attribute("data-state", "online", timeout=15_000)
+    expect(page.locator("#f-type option")).to_have_count(1 + len(load_event_types(
+        center.settings.event_types)))
+    assert len(asked) == 1, asked
+    assert errors == []
+    page.context.close()

@@ -14,7 +14,7 @@ import { ensureLogin } from "./login.js";
 import { signedImg, signUrl } from "./signed-urls.js";
 import {
   cameraStateName,
-  className,
+  detectorClassName,
   eventName,
   ruleClasses,
   ruleDefaultClasses,
@@ -259,7 +259,7 @@ function zoneForm(zone, zi) {
       else delete current[c];
       rule.classes = current;
     });
-    return h("label", {}, cb, className(c));
+    return h("label", {}, cb, detectorClassName(c));
   });
   return h("div", { class: `zone-form${zi === selected ? " is-selected" : ""}`, dataset: { zoneIndex: zi, zoneId: zone.id } },
     h("label", {}, t("engineer.zone_id"), id),

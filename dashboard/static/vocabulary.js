@@ -54,7 +54,7 @@ export const stateName = (state) => named(STATES, state) ?? state ?? "";
 export const sourceName = (source) => named(SOURCES, source) ?? source ?? "";
 export const cameraStateName = (state) => named(CAMERA_STATES, state) ?? state ?? "";
 export const ruleTypeName = (type) => named(RULE_TYPES, type) ?? type ?? "";
-export const className = (name) => named(CLASSES, name) ?? name ?? "";
+export const detectorClassName = (name) => named(CLASSES, name) ?? name ?? "";
 
 /**
  * The case is still being worked (the center's OPEN states); once verified nobody needs to go

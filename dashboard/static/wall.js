@@ -7,7 +7,7 @@ import { h } from "./dom.js";
 import { clearError, showError } from "./errors.js";
 import { ageSeconds, fmtAge, fmtRate, fmtTime, isToday, parseTime } from "./format.js";
 import { API, getJSON, putJSON } from "./http.js";
-import { applyI18n, LANG, otherLangHref, t } from "./i18n.js";
+import { applyI18n, LANG, LIST_SEP, otherLangHref, t } from "./i18n.js";
 import { LiveSocket, newer, setWsStatus } from "./live-socket.js";
 import { ensureLogin } from "./login.js";
 import { me } from "./session.js";
@@ -501,7 +501,7 @@ function renderEmergency() {
   const banner = $("emergency-banner");
   banner.hidden = !on;
   const names = scopes.map((s) => (s === "district" ? t("emergency.district") : state.district?.areas?.features?.find((f) => f.properties?.id === s)?.properties?.name || s));
-  $("emergency-scope").textContent = names.join("、");
+  $("emergency-scope").textContent = names.join(LIST_SEP);
   document.body.classList.toggle("is-emergency", on);
   document.body.dataset.emergency = on ? "on" : "off";
   const button = $("emergency-switch");
