@@ -20,6 +20,7 @@ import pytest
 from center.event_types import load_event_types
 from center.paths import DEFAULTS_DIR
 from center.tickets.states import STATES
+from center.verdicts import REASONS
 from wire.vocabulary import OUR_CLASSES
 
 DASHBOARD = Path(__file__).resolve().parents[1] / "dashboard"
@@ -31,20 +32,20 @@ IMPORT = re.compile(r'(?:import|from)\s+"\./([\w-]+\.js)"')
 
 def copies_of_the_vocabulary(text: str) -> list[str]:
     """What in a page's script repeats the center's vocabulary: a table naming event codes,
-    states or detector classes (``"0501": "无照游商"``, ``registered: "已登记"``), any event
-    name of the center's table, or a list literal of two or more event codes, states or
-    classes (``new Set(["verified", "evaluated", ...])``). Codes keyed to colours (the chart's
-    fixed colours) are presentation, not vocabulary."""
+    states, detector classes or verdict reasons (``"0501": "无照游商"``, ``registered: "已登记"``),
+    any event name of the center's table, or a list literal of two or more event codes, states,
+    classes or verdict reasons (``new Set(["verified", "evaluated", ...])``). Codes keyed to
+    colours (the chart's fixed colours) are presentation, not vocabulary."""
     events = load_event_types(DEFAULTS_DIR / "event_types.yaml")
     classes = set(OUR_CLASSES)
     found = [f"event name {e.zh!r}" for e in events.values() if e.zh in text]
     for key, value in re.findall(r'(?<![\w.])["\']?(\w+)["\']?\s*:\s*["\'`]([^"\'`\n]*)', text):
-        if not value.startswith("#") and (key in events or key in STATES or key in classes):
+        if not value.startswith("#") and key in {*events, *STATES, *classes, *REASONS}:
             found.append(f"a name for {key}: {value!r}")
     for items in re.findall(r"\[([^\[\]]*)\]", text):
         quoted = set(re.findall(r'["\']([\w]+)["\']', items))
         for kind, ids in (("event codes", set(events)), ("states", set(STATES)),
-                          ("classes", classes)):
+                          ("classes", classes), ("verdict reasons", set(REASONS))):
             if len(quoted & ids) >= 2:
                 found.append(f"a list of {kind} {sorted(quoted & ids)}")
     return found

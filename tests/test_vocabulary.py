@@ -15,6 +15,7 @@ import pytest
 import yaml
 from playwright.sync_api import Browser, expect
 
+from center import verdicts
 from center.api.vocabulary import NAMES_FILE, load_names
 from center.event_types import load_event_types
 from center.paths import DEFAULTS_DIR
@@ -60,7 +61,9 @@ def test_vocabulary_is_the_centers_own_data(center: Any, event_types_file: Path)
     assert [(x["id"], x["classes"], x["default_classes"]) for x in got["rule_types"]] == [
         (r, list(RULE_CLASSES[r]), list(RULE_DEFAULT_CLASSES[r])) for r in RULE_TYPES]
     assert {c["id"] for c in got["classes"]} == set(OUR_CLASSES)
-    for kind in ("states", "sources", "camera_states", "rule_types", "classes"):
+    assert [r["id"] for r in got["verdict_reasons"]] == list(verdicts.REASONS)
+    for kind in ("states", "sources", "camera_states", "rule_types", "classes",
+                 "verdict_reasons"):
         for item in got[kind]:
             assert item["zh"] and item["en"], (kind, item)
 

@@ -5,7 +5,8 @@ them are closed, and the edge's rule classes; the copies drifted (0507 and 0599 
 on the wall than in the center's table). Now the center is the one source: event types from the
 table this deployment loaded (``settings.event_types``), states, open/closed and transitions from
 the state machine (``center/tickets/states.py``), rule types and detector classes from the
-vocabulary the edge and the center share (``wire/vocabulary.py``), and their display names from
+vocabulary the edge and the center share (``wire/vocabulary.py``), verdicts' false-alarm reasons
+(``center/verdicts.py``), and their display names from
 ``vocabulary_names.yaml`` beside this module, which is checked against those ids when the center
 starts. Public: the residents' pages name event types too, and none of it is secret. Every page
 fetches it once per load (``dashboard/static/vocabulary.js``).
@@ -20,6 +21,7 @@ import yaml
 from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict
 
+from center import verdicts
 from center.api.deps import CenterDep
 from center.protocol import CameraState
 from center.tickets.states import OPEN, STATES, TERMINAL, TRANSITIONS
@@ -47,6 +49,7 @@ class Names(BaseModel):
     camera_states: dict[str, Name]
     rule_types: dict[str, Name]
     classes: dict[str, Name]
+    verdict_reasons: dict[str, Name]
 
 
 def load_names(path: Path = NAMES_FILE) -> Names:
@@ -59,6 +62,7 @@ def load_names(path: Path = NAMES_FILE) -> Names:
         "camera_states": {*get_args(CameraState), UNKNOWN_CAMERA_STATE},
         "rule_types": set(RULE_TYPES),
         "classes": set(OUR_CLASSES),
+        "verdict_reasons": set(verdicts.REASONS),
     }
     problems = [f"{kind}: missing {sorted(want - set(getattr(names, kind)))}, "
                 f"unknown {sorted(set(getattr(names, kind)) - want)}"
@@ -93,6 +97,7 @@ def vocabulary(event_types: dict[str, Any]) -> dict[str, Any]:
                              default_classes={r: list(RULE_DEFAULT_CLASSES[r])
                                               for r in RULE_TYPES}),
         "classes": _named(NAMES.classes),
+        "verdict_reasons": _named({r: NAMES.verdict_reasons[r] for r in verdicts.REASONS}),
     }
 
 
@@ -101,6 +106,6 @@ async def get_vocabulary(center: CenterDep) -> dict[str, Any]:
     """Event types (code, zh, en), ticket states (with ``open``: the case is still being
     worked, and ``terminal``), the state machine's transitions (from, action, to, roles: what
     the phone shows before the center confirms a queued action), ticket sources, camera states,
-    rule types (with the classes each accepts and uses by default) and detector classes, each
-    with its zh and en name."""
+    rule types (with the classes each accepts and uses by default), detector classes and the
+    reasons a verdict may give for a false alarm, each with its zh and en name."""
     return vocabulary(center.ctx.event_types)

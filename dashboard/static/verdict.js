@@ -6,14 +6,13 @@ import { h } from "./dom.js";
 import { showError } from "./errors.js";
 import { API, postJSON } from "./http.js";
 import { COLON, t } from "./i18n.js";
+import { VERDICT_REASON_IDS, verdictReasonName } from "./vocabulary.js";
 import "./verdict-words.js";
-
-export const REASONS = ["wrong_class", "not_parked", "rider", "person_not_goods", "outside_zone", "other"];
 
 /** "False alarm: someone riding it" / "Confirmed", for a verdict row or pushed message. */
 export function verdictText(v) {
   if (!v) return t("verdict.none");
-  return v.verdict === "false_alarm" ? `${t("verdict.false_alarm")}${COLON}${t(`verdict.reason.${v.reason}`)}` : t("verdict.confirmed");
+  return v.verdict === "false_alarm" ? `${t("verdict.false_alarm")}${COLON}${verdictReasonName(v.reason)}` : t("verdict.confirmed");
 }
 
 async function send(body, done) {
@@ -36,7 +35,7 @@ async function send(body, done) {
  */
 export function verdictBlock({ ticketId = null, alertId = null, canVoid = false, siteCheck = false, current = null, onDone = null }) {
   const subject = ticketId != null ? { ticket_id: ticketId } : { alert_id: alertId };
-  const reason = h("select", { name: "reason", "data-testid": "verdict-reason", "aria-label": t("verdict.reason") }, ...REASONS.map((r) => h("option", { value: r }, t(`verdict.reason.${r}`))));
+  const reason = h("select", { name: "reason", "data-testid": "verdict-reason", "aria-label": t("verdict.reason") }, ...VERDICT_REASON_IDS.map((r) => h("option", { value: r }, verdictReasonName(r))));
   const note = h("input", { type: "text", name: "note", maxlength: "2000", placeholder: t("verdict.note") });
   const voidBox = canVoid ? h("input", { type: "checkbox", name: "void", checked: true, "data-testid": "verdict-void" }) : null;
   const form = h(

@@ -1,14 +1,15 @@
 // The names of the center's ids, from the center itself (GET /api/v1/vocabulary,
 // center/api/vocabulary.py): event types of this deployment's table, ticket states and which
-// are open, the state machine's transitions, ticket sources, camera states, rule types with their classes. The pages keep no copy
-// of their own (copies drifted from the center's table before). Fetched once per page load: the
-// module waits for it (top-level await), so every importer can name ids synchronously.
+// are open, the state machine's transitions, ticket sources, camera states, rule types with their
+// classes, verdicts' false-alarm reasons. The pages keep no copy of their own (copies drifted
+// from the center's table before). Fetched once per page load: the module waits for it
+// (top-level await), so every importer can name ids synchronously.
 // Offline (the phone), the last copy this browser saw is used; with none, ids show as they are
 // (an event type falls back to the name the server sent with the record).
 import { LANG } from "./i18n.js";
 
 const STORE_KEY = "gridwatch.vocabulary";
-const EMPTY = { event_types: [], states: [], transitions: [], sources: [], camera_states: [], rule_types: [], classes: [] };
+const EMPTY = { event_types: [], states: [], transitions: [], sources: [], camera_states: [], rule_types: [], classes: [], verdict_reasons: [] };
 
 async function load() {
   try {
@@ -37,6 +38,7 @@ const SOURCES = byId(VOCABULARY.sources);
 const CAMERA_STATES = byId(VOCABULARY.camera_states);
 const RULE_TYPES = byId(VOCABULARY.rule_types);
 const CLASSES = byId(VOCABULARY.classes);
+const VERDICT_REASONS = byId(VOCABULARY.verdict_reasons);
 
 const named = (table, id) => table.get(id)?.[LANG];
 
@@ -46,6 +48,8 @@ export const EVENT_CODES = VOCABULARY.event_types.map((e) => e.code);
 export const STATE_IDS = VOCABULARY.states.map((s) => s.id);
 /** The rule types an edge zone may have, in the edge config model's order. */
 export const RULE_TYPE_IDS = VOCABULARY.rule_types.map((r) => r.id);
+/** Why a false alarm was one (center/verdicts.py), in the center's order. */
+export const VERDICT_REASON_IDS = VOCABULARY.verdict_reasons.map((r) => r.id);
 
 /** An event type's name; a code the table lacks falls back to the server's `fallback`, then the code. */
 export const eventName = (code, fallback) => named(EVENT_TYPES, code) ?? fallback ?? code ?? "";
@@ -55,6 +59,7 @@ export const sourceName = (source) => named(SOURCES, source) ?? source ?? "";
 export const cameraStateName = (state) => named(CAMERA_STATES, state) ?? state ?? "";
 export const ruleTypeName = (type) => named(RULE_TYPES, type) ?? type ?? "";
 export const detectorClassName = (name) => named(CLASSES, name) ?? name ?? "";
+export const verdictReasonName = (reason) => named(VERDICT_REASONS, reason) ?? reason ?? "";
 
 /**
  * The case is still being worked (the center's OPEN states); once verified nobody needs to go
