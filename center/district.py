@@ -19,6 +19,7 @@ from shapely.errors import ShapelyError
 from shapely.geometry import Point, shape
 from shapely.prepared import PreparedGeometry, prep
 
+from wire.errors import describe
 from wire.vocabulary import WEEKDAYS, Weekday
 
 #: ``engineer`` manages cameras and zones (read-only elsewhere); ``admin`` does everything an
@@ -226,12 +227,6 @@ class District(_Strict):
         }
 
 
-def _where(err: ValidationError) -> str:
-    return "; ".join(
-        f"{'.'.join(str(p) for p in e['loc']) or '(top)'}: {e['msg']}" for e in err.errors()
-    )
-
-
 def load_district(path: Path) -> District:
     """Read and validate a district; every failure is a DistrictError naming file and key."""
     path = Path(path)
@@ -246,7 +241,7 @@ def load_district(path: Path) -> District:
     try:
         spec = DistrictFile.model_validate(raw)
     except ValidationError as exc:
-        raise DistrictError(f"{path}: {_where(exc)}") from None
+        raise DistrictError(f"{path}: {describe(exc)}") from None
     gpath = path.parent / spec.grids
     try:
         fc = json.loads(gpath.read_text(encoding="utf-8"))
@@ -258,7 +253,7 @@ def load_district(path: Path) -> District:
                 if not shape(area.geometry).is_valid:
                     raise ValueError("polygon is not valid (self-intersecting?)")
             except (ValidationError, ValueError, TypeError, KeyError, ShapelyError) as exc:
-                detail = _where(exc) if isinstance(exc, ValidationError) else str(exc)
+                detail = describe(exc) if isinstance(exc, ValidationError) else str(exc)
                 raise DistrictError(f"{gpath}: features[{i}]: {detail}") from None
             areas[area.id] = area
     except OSError as exc:
@@ -273,6 +268,6 @@ def load_district(path: Path) -> District:
             departments={d.id: d for d in spec.departments},
         )
     except ValidationError as exc:
-        raise DistrictError(f"{path}: {_where(exc)}") from None
+        raise DistrictError(f"{path}: {describe(exc)}") from None
     except ShapelyError as exc:
         raise DistrictError(f"{gpath}: bad geometry: {exc}") from None

@@ -27,18 +27,13 @@ from pydantic import ValidationError
 from center import model_rollout
 from center.district import District
 from center.protocol import MAX_FRAME_BYTES, MAX_STATUS_AGE, EdgeConfigState, time_window_problem
-from edge.config import EdgeConfig, _key_path
+from edge.config import EdgeConfig
+from wire.errors import describe
 
 log = logging.getLogger(__name__)
 
 #: Topic kinds (``gridwatch/v1/<kind>/...``) this module stores.
 KINDS = frozenset({"config-state", "frames"})
-
-
-def validation_errors(exc: ValidationError, prefix: tuple[str | int, ...] = ()) -> str:
-    """Every error with its key path as the edge writes it (``cameras[0].zones[1].polygon``)."""
-    return "; ".join(f"{_key_path(prefix + tuple(e['loc']))}: {e['msg']}"
-                     for e in exc.errors(include_url=False))
 
 
 def not_given(district: District, edge_id: str, camera_ids: list[str]) -> list[str]:
@@ -53,13 +48,13 @@ def _config_state(district: District, edge_id: str, payload: bytes
     try:
         state = EdgeConfigState.model_validate_json(payload)
     except ValidationError as exc:
-        return None, validation_errors(exc)
+        return None, describe(exc, with_input=False)
     if state.edge_id != edge_id:
         return None, f"config state of edge {state.edge_id} published under {edge_id}"
     try:
         config = EdgeConfig.model_validate(state.config)
     except ValidationError as exc:
-        return None, validation_errors(exc, ("config",))
+        return None, describe(exc, ("config",), with_input=False)
     if foreign := not_given(district, edge_id, [c.id for c in config.cameras]):
         return None, (f"config names cameras {foreign} that the district does not give to "
                       f"edge {edge_id}")

@@ -7,6 +7,8 @@ from pathlib import Path
 import yaml
 from pydantic import BaseModel, ConfigDict, RootModel, ValidationError
 
+from wire.errors import describe
+
 
 class EventType(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -22,8 +24,10 @@ def load_event_types(path: Path) -> dict[str, EventType]:
     try:
         raw = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
         table = _Table.model_validate(raw).root
-    except (OSError, UnicodeDecodeError, yaml.YAMLError, ValidationError) as exc:
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
         raise ValueError(f"{path}: bad event-type table: {exc}") from None
+    except ValidationError as exc:
+        raise ValueError(f"{path}: bad event-type table: {describe(exc)}") from None
     bad = [code for code in table if not (code.isdigit() and 4 <= len(code) <= 6)]
     if bad:
         raise ValueError(f"{path}: codes must be 4-6 digits: {', '.join(bad)}")

@@ -80,6 +80,7 @@ from center.push import Hub
 from center.settings import MqttSettings
 from center.tickets import service as tickets
 from center.views import Views
+from wire.errors import describe
 
 log = logging.getLogger(__name__)
 _M = TypeVar("_M", Heartbeat, CameraStatus, EdgeStatus)
@@ -183,13 +184,6 @@ def _alert_topic_ids(topic: str) -> tuple[str, str] | None:
 
 def _bytes(payload: object) -> bytes:
     return bytes(payload) if isinstance(payload, bytes | bytearray) else str(payload).encode()
-
-
-def _reason(exc: ValidationError) -> str:
-    return "; ".join(
-        f"{'.'.join(str(p) for p in e['loc']) or 'payload'}: {e['msg']}"
-        for e in exc.errors(include_url=False)
-    )
 
 
 def _paho(client: aiomqtt.Client) -> paho_mqtt.Client:
@@ -596,13 +590,13 @@ class Ingest:
         try:
             return model.model_validate_json(payload)
         except ValidationError as exc:
-            raise Rejected(_reason(exc)) from None
+            raise Rejected(describe(exc, with_input=False)) from None
 
     def _parse_alert(self, edge_id: str, camera_id: str, payload: bytes) -> Alert:
         try:
             alert = parse_alert(payload)
         except ValidationError as exc:
-            raise Rejected(_reason(exc)) from None
+            raise Rejected(describe(exc, with_input=False)) from None
         if (alert.edge_id, alert.camera_id) != (edge_id, camera_id):
             raise Rejected(f"payload names edge {alert.edge_id}/camera {alert.camera_id} but "
                            f"was published under {edge_id}/{camera_id}")

@@ -15,6 +15,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from wire.errors import describe
+
 Stage = Literal["accept", "handle", "overall"]
 _DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
@@ -128,6 +130,4 @@ def load_time_limits(path: Path) -> TimeLimits:
     except yaml.YAMLError as exc:
         raise ValueError(f"{path}: not valid YAML: {exc}") from None
     except ValidationError as exc:
-        detail = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}"
-                           for e in exc.errors(include_url=False))
-        raise ValueError(f"{path}: {detail}") from None
+        raise ValueError(f"{path}: {describe(exc)}") from None

@@ -12,8 +12,9 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from edge.config import ConfigError, _key_path, load_config
+from edge.config import ConfigError, load_config
 from edge.yaml_lines import compose, line_of
+from wire.errors import key_path
 
 if TYPE_CHECKING:
     from edge.eval.labels import EvalSet
@@ -48,7 +49,7 @@ def check_config(config_file: Path, no_sources: bool) -> None:
         problems += check_sources(config)
     if problems:
         root = compose(config_file.read_text(encoding="utf-8"))
-        click.echo("\n".join(f"{config_file}:{line_of(root, loc)}: {_key_path(loc)}: {text}"
+        click.echo("\n".join(f"{config_file}:{line_of(root, loc)}: {key_path(loc)}: {text}"
                              for loc, text in problems), err=True)
         sys.exit(1)
     zones = sum(len(c.zones) for c in config.cameras)

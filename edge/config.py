@@ -24,6 +24,7 @@ from pydantic import (
 
 from center.protocol import EventCode, Ident
 from edge.yaml_lines import compose, line_of
+from wire.errors import problems
 from wire.vocabulary import (
     OUR_CLASSES,
     RULE_CLASSES,
@@ -486,18 +487,6 @@ def _reject_duplicates(ids: list[str], what: str) -> None:
         seen.add(ident)
 
 
-def _key_path(loc: tuple[int | str, ...]) -> str:
-    out = ""
-    for part in loc:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out or "(top level)"
-
-
-def _short(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 80 else text[:77] + "..."
-
-
 def load_config(path: str | Path) -> EdgeConfig:
     """Read and validate an edge YAML file; relative file sources are taken from its folder,
     so a config and its media can move together."""
@@ -521,12 +510,8 @@ def load_config(path: str | Path) -> EdgeConfig:
         config = EdgeConfig.model_validate(raw)
     except ValidationError as exc:
         root = compose(text)  # parsed above, so this cannot fail
-        lines = [
-            f"{path}:{line_of(root, err['loc'])}: {_key_path(err['loc'])}: {err['msg']}"
-            + ("" if err["type"] == "missing" else f" (got {_short(err['input'])})")
-            for err in exc.errors(include_url=False)
-        ]
-        raise ConfigError("\n".join(lines)) from None
+        raise ConfigError("\n".join(f"{path}:{line_of(root, loc)}: {text}"
+                                     for loc, text in problems(exc))) from None
     for camera in config.cameras:
         if camera.is_file and not Path(camera.source).is_absolute():
             camera.source = str((path.parent / camera.source).resolve())

@@ -41,6 +41,7 @@ from center.protocol import ModelAssignment, ModelRefusal, ModelState
 from edge.config import DetectorConfig, EdgeConfig
 from edge.detect import check_model, weights_path, weights_sha256
 from edge.rules import CameraRules, min_scores
+from wire.errors import describe
 
 log = logging.getLogger(__name__)
 
@@ -127,9 +128,7 @@ class ModelSwitcher:
             item: ModelAssignment | ModelRefusal | None = (
                 ModelAssignment.model_validate_json(payload))
         except ValidationError as exc:
-            reason = "malformed model assignment: " + "; ".join(
-                f"{'.'.join(str(p) for p in e['loc']) or 'payload'}: {e['msg']}"
-                for e in exc.errors(include_url=False))
+            reason = "malformed model assignment: " + describe(exc, with_input=False)
             self._log_refusal(None, reason)
             item = _refusal(payload, reason)
             if item is None:

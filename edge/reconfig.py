@@ -27,8 +27,9 @@ import yaml
 from pydantic import ValidationError
 
 from edge.capture.redact import redact
-from edge.config import DetectorConfig, EdgeConfig, _key_path, _short
+from edge.config import DetectorConfig, EdgeConfig
 from edge.rules import CameraRules, detector_floor
+from wire.errors import describe
 
 log = logging.getLogger(__name__)
 
@@ -53,10 +54,7 @@ def parse_pushed(payload: bytes, running: EdgeConfig, config_dir: Path) -> EdgeC
     try:
         new = EdgeConfig.model_validate(raw)
     except ValidationError as exc:
-        raise PushRejected("; ".join(
-            f"{_key_path(e['loc'])}: {e['msg']}"
-            + ("" if e["type"] == "missing" else f" (got {_short(e['input'])})")
-            for e in exc.errors(include_url=False))) from None
+        raise PushRejected(describe(exc)) from None
     for camera in new.cameras:
         if camera.is_file and not Path(camera.source).is_absolute():
             camera.source = str((config_dir / camera.source).resolve())

@@ -55,7 +55,7 @@ def test_camera_override_beats_polygon(tmp_path: Path) -> None:
     ([{"id": "w", "name": "W", "role": "worker", "post": "A"}], "", "needs a micro_grid"),
     ([{"id": "w", "name": "W", "role": "worker", "micro_grid": "nowhere", "post": "A"}], "",
      "unknown area 'nowhere'"),
-    ([{"id": "w", "name": "W", "role": "janitor"}], "", "people.0.role"),
+    ([{"id": "w", "name": "W", "role": "janitor"}], "", "people[0].role"),
     ([], "colour: red\n", "colour: Extra inputs are not permitted"),
     ([], "  bad: [indent\n", "not valid YAML"),
 ])

@@ -33,6 +33,7 @@ from center.db import queries
 from center.ingest import Ingest
 from center.protocol import edge_config_topic
 from edge.config import EdgeConfig, ZoneConfig
+from wire.errors import describe
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/api/v1", tags=["engineer"])
@@ -141,7 +142,7 @@ async def put_zones(center: CenterDep, actor: Actor, request: Request, camera_id
     try:
         zones = _ZONES.validate_python(body.zones)
     except ValidationError as exc:
-        raise HTTPException(422, edge_state.validation_errors(exc, ("zones",))) from None
+        raise HTTPException(422, describe(exc, ("zones",), with_input=False)) from None
     edge_id = _edge_of(center, camera_id)
     async with center.pool.connection() as conn:
         row = await edge_state.edge_config(conn, edge_id)
@@ -155,7 +156,7 @@ async def put_zones(center: CenterDep, actor: Actor, request: Request, camera_id
     try:
         config = EdgeConfig.model_validate(doc)
     except ValidationError as exc:
-        raise HTTPException(422, edge_state.validation_errors(exc)) from None
+        raise HTTPException(422, describe(exc, with_input=False)) from None
     pushed_at = datetime.now(UTC)
     await _publish(request.app.state.ingest, edge_id, config.model_dump_json(exclude_none=True))
     log.info("edge=%s camera=%s zones pushed by %s: %s", edge_id, camera_id,

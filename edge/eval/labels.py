@@ -23,7 +23,8 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationErro
 from center.paths import shared_file
 from center.protocol import EventCode, Ident
 from edge.capture import IMAGE_SUFFIXES
-from edge.config import OUR_CLASSES, CameraConfig, ConfigError, _key_path, _short
+from edge.config import OUR_CLASSES, CameraConfig, ConfigError
+from wire.errors import describe, problems
 
 FORMAT = "gridwatch-eval/1"
 
@@ -137,8 +138,7 @@ class Case(_Strict):
         try:
             return CameraConfig.model_validate({**camera, "id": self.id, "source": source})
         except ValidationError as exc:
-            raise ValueError("; ".join(
-                f"camera.{_key_path(e['loc'])}: {e['msg']}" for e in exc.errors())) from None
+            raise ValueError(describe(exc, ("camera",), with_input=False)) from None
 
 
 class EvalSet(_Strict):
@@ -200,10 +200,7 @@ def load_set(path: str | Path) -> tuple[EvalSet, Path]:
     try:
         return EvalSet.model_validate(raw), path.parent
     except ValidationError as exc:
-        raise ConfigError("\n".join(
-            f"{path}: {_key_path(e['loc'])}: {e['msg']}"
-            + ("" if e["type"] == "missing" else f" (got {_short(e['input'])})")
-            for e in exc.errors(include_url=False))) from None
+        raise ConfigError("\n".join(f"{path}: {p.text}" for p in problems(exc))) from None
 
 
 def media_path(ref: str, folder: Path) -> Path:
