@@ -14,6 +14,7 @@ from psycopg import AsyncConnection
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
+from center.db import ledger
 from center.district import Area, Camera, Department, District, Person
 
 
@@ -52,9 +53,8 @@ async def import_district(conn: AsyncConnection, d: District, *, actor_id: str,
             ([r[0] for r in rows],))
         counts[table.removeprefix("district_")] = len(rows)
         counts[f"deactivated_{table.removeprefix('district_')}"] = cur.rowcount
-    await conn.execute(
-        "INSERT INTO ops_ledger (at, actor_id, action, scope, note) VALUES (%s, %s, %s, %s, %s)",
-        (at, actor_id, "import_district", d.id, json.dumps(counts)))
+    await ledger.record(conn, at=at, actor_id=actor_id, action="import_district", scope=d.id,
+                        note=json.dumps(counts))
     return counts
 
 
@@ -93,6 +93,5 @@ async def set_posts(conn: AsyncConnection, micro_grid_id: str, posts: dict[str, 
             await conn.execute(
                 "UPDATE district_people SET post = %s, micro_grid = %s WHERE id = %s",
                 (post, micro_grid_id, person_id))
-    await conn.execute(
-        "INSERT INTO ops_ledger (at, actor_id, action, scope, note) VALUES (%s, %s, %s, %s, %s)",
-        (at, actor_id, "set_posts", micro_grid_id, json.dumps(posts)))
+    await ledger.record(conn, at=at, actor_id=actor_id, action="set_posts", scope=micro_grid_id,
+                        note=json.dumps(posts))

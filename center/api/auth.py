@@ -7,11 +7,11 @@ import logging
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Request
-from psycopg import AsyncConnection
 from pydantic import BaseModel, ConfigDict, Field
 
 from center import auth
 from center.api.deps import Actor, Center, CenterDep, client_ip, unauthorized
+from center.db import ledger
 from center.passwords import MIN_PASSWORD
 
 log = logging.getLogger(__name__)
@@ -97,7 +97,8 @@ async def change_password(center: CenterDep, actor: Actor, request: Request,
         if cur.rowcount != 1:
             raise HTTPException(409, "the password was changed meanwhile; log in again")
         generation = await auth.token_generation(conn, actor.id)  # bumped by the trigger
-        await _ledger(conn, center, actor.id, "password_changed", actor.id)
+        await ledger.record(conn, at=center.ctx.clock.now(), actor_id=actor.id,
+                            action="password_changed", scope=actor.id)
     center.tokens.apply(actor.id, generation)
     log.info("password changed person=%s", actor.id)
     return _token(center, auth.Principal(actor.person, generation))
@@ -122,16 +123,11 @@ async def logout_all(center: CenterDep, actor: Actor, body: LogoutAll | None = N
             raise HTTPException(404, f"no person {person_id!r} in the district")
     async with center.pool.connection() as conn, conn.transaction():
         generation = await auth.revoke_tokens(conn, person_id)
-        await _ledger(conn, center, actor.id, "logout_all", person_id)
+        await ledger.record(conn, at=center.ctx.clock.now(), actor_id=actor.id,
+                            action="logout_all", scope=person_id)
     center.tokens.apply(person_id, generation)
     log.info("logged out everywhere person=%s by=%s", person_id, actor.id)
     return {"person_id": person_id, "revoked": True}
-
-
-async def _ledger(conn: AsyncConnection, center: Center, actor_id: str, action: str,
-                  scope: str) -> None:
-    await conn.execute("INSERT INTO ops_ledger (at, actor_id, action, scope) VALUES"
-                       " (%s, %s, %s, %s)", (center.ctx.clock.now(), actor_id, action, scope))
 
 
 @router.get("/me", responses={401: {}})

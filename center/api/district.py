@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from center import district_store
 from center.api.deps import Actor, CenterDep, same_actor
+from center.db import ledger
 
 router = APIRouter(prefix="/api/v1", tags=["district"])
 
@@ -134,14 +135,11 @@ async def switch_emergency(center: CenterDep, actor: Actor,
             " VALUES (%s, %s, %s, %s, %s) ON CONFLICT (scope) DO UPDATE SET"
             " active = EXCLUDED.active, since = EXCLUDED.since, actor_id = EXCLUDED.actor_id,"
             " note = EXCLUDED.note", (body.scope, body.active, at, actor_id, body.note))
-        await conn.execute(
-            "INSERT INTO ops_ledger (at, actor_id, action, scope, note)"
-            " VALUES (%s, %s, %s, %s, %s)", (at, actor_id, action, body.scope, body.note))
+        await ledger.record(conn, at=at, actor_id=actor_id, action=action, scope=body.scope,
+                            note=body.note)
         if body.broadcast:
-            await conn.execute(
-                "INSERT INTO ops_ledger (at, actor_id, action, scope, note)"
-                " VALUES (%s, %s, 'broadcast', %s, %s)",
-                (at, actor_id, body.scope, body.broadcast))
+            await ledger.record(conn, at=at, actor_id=actor_id, action="broadcast",
+                                scope=body.scope, note=body.broadcast)
     scopes = center.ctx.emergency_scopes
     (scopes.add if body.active else scopes.discard)(body.scope)
     area = None if body.scope == "district" else body.scope
