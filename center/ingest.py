@@ -56,7 +56,6 @@ from uuid import UUID
 import aiomqtt
 import paho.mqtt.client as paho_mqtt
 import psycopg
-from psycopg.rows import class_row
 from psycopg_pool import AsyncConnectionPool
 from pydantic import ValidationError
 
@@ -86,7 +85,6 @@ log = logging.getLogger(__name__)
 _M = TypeVar("_M", Heartbeat, CameraStatus, EdgeStatus)
 _T = TypeVar("_T")
 _Place = tuple[str, str, str]  # camera, zone, event type: one open ticket each
-_TICKET_COLS = ", ".join(tickets.Ticket.__dataclass_fields__)
 _LOCK_RACE = (psycopg.errors.DeadlockDetected, psycopg.errors.TransactionRollback)
 
 
@@ -653,10 +651,7 @@ class Ingest:
                 continue
             try:
                 async with self._pool.connection() as conn:
-                    cur = conn.cursor(row_factory=class_row(tickets.Ticket))
-                    await cur.execute(f"SELECT {_TICKET_COLS} FROM tickets WHERE id = ANY(%s)",
-                                      (due,))
-                    fresh = await cur.fetchall()
+                    fresh = await tickets.get_many(conn, due)
             except psycopg.Error as exc:
                 log.warning("could not re-read %d held ticket pushes: %s", len(due), exc)
                 continue  # a later change to those tickets will be pushed

@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, TypeAdapter, model
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from center.paths import DEFAULTS_DIR
+from wire.mqtt_tls import MqttTls
 
 
 class DatabaseSettings(BaseModel):
@@ -22,25 +23,12 @@ class DatabaseSettings(BaseModel):
     pool_max: int = Field(default=10, ge=1)
 
 
-class MqttTlsSettings(BaseModel):
-    """TLS to the broker (``GRIDWATCH_MQTT__TLS__*``). ``ca_file`` verifies the broker's
-    certificate (unset: the system's CAs); ``cert_file`` + ``key_file`` is a client certificate
-    for brokers that require one (``require_certificate true``)."""
-
-    model_config = ConfigDict(extra="forbid")
+class MqttTlsSettings(MqttTls):
+    """TLS to the broker (``GRIDWATCH_MQTT__TLS__*``): the edge's model (``wire.mqtt_tls``)
+    plus ``enabled``, since an environment cannot say "present" the way ``tls: {}`` in the
+    edge's YAML does."""
 
     enabled: bool = False
-    ca_file: Path | None = None
-    cert_file: Path | None = None
-    key_file: Path | None = None
-    #: Skip the host name check (a certificate issued for another name). Never in production.
-    insecure: bool = False
-
-    @model_validator(mode="after")
-    def _pair(self) -> MqttTlsSettings:
-        if (self.cert_file is None) != (self.key_file is None):
-            raise ValueError("mqtt.tls: give both cert_file and key_file, or neither")
-        return self
 
 
 class MqttSettings(BaseModel):
@@ -67,28 +55,12 @@ class MqttSettings(BaseModel):
                                  f"{exc.strerror or exc}") from None
         return self
 
-    def tls_params(self) -> Any:
-        """``aiomqtt.TLSParameters`` for ``aiomqtt.Client(..., tls_params=...)``, or None when
-        TLS is off. ``tls_insecure`` goes to the client as ``tls_insecure=self.tls.insecure``."""
-        if not self.tls.enabled:
-            return None
-        import ssl
-
-        import aiomqtt
-
-        return aiomqtt.TLSParameters(
-            ca_certs=str(self.tls.ca_file) if self.tls.ca_file else None,
-            certfile=str(self.tls.cert_file) if self.tls.cert_file else None,
-            keyfile=str(self.tls.key_file) if self.tls.key_file else None,
-            cert_reqs=ssl.CERT_REQUIRED, tls_version=ssl.PROTOCOL_TLS_CLIENT)
-
     def client_kwargs(self) -> dict[str, Any]:
         """Connection arguments for ``aiomqtt.Client(host, port, **client_kwargs())``: the
         credentials and, when enabled, TLS."""
         kwargs: dict[str, Any] = {"username": self.username, "password": self.password}
         if self.tls.enabled:
-            kwargs["tls_params"] = self.tls_params()
-            kwargs["tls_insecure"] = self.tls.insecure
+            kwargs.update(self.tls.aiomqtt_kwargs())
         return kwargs
 
 

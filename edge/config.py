@@ -25,6 +25,7 @@ from pydantic import (
 from center.protocol import EventCode, Ident
 from edge.yaml_lines import compose, line_of
 from wire.errors import problems
+from wire.mqtt_tls import MqttTls
 from wire.vocabulary import (
     OUR_CLASSES,
     RULE_CLASSES,
@@ -42,24 +43,6 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-class BrokerTlsConfig(_Strict):
-    """TLS to the broker. ``ca_file`` verifies the broker's certificate (unset: the system's
-    CAs); ``cert_file`` + ``key_file`` is a client certificate, for brokers that require one.
-    Relative paths are taken from the YAML file's folder."""
-
-    ca_file: Path | None = None
-    cert_file: Path | None = None
-    key_file: Path | None = None
-    #: Skip the host name check (a certificate issued for another name). Never in production.
-    insecure: bool = False
-
-    @model_validator(mode="after")
-    def _pair(self) -> BrokerTlsConfig:
-        if (self.cert_file is None) != (self.key_file is None):
-            raise ValueError("give both cert_file and key_file, or neither")
-        return self
-
-
 class BrokerConfig(_Strict):
     """The MQTT broker and this edge's account on it (``gridwatch mqtt gen-auth`` writes the
     snippet: ``username`` is the edge id, ``password_file`` a 0600 file with the password)."""
@@ -71,8 +54,9 @@ class BrokerConfig(_Strict):
     #: A file holding the password, read at start (keeps the secret out of the YAML).
     password_file: Path | None = None
     keepalive: int = Field(default=30, ge=5, le=3600)
-    #: Set (even empty, ``tls: {}``) to connect with TLS.
-    tls: BrokerTlsConfig | None = None
+    #: Set (even empty, ``tls: {}``) to connect with TLS; relative paths are taken from the
+    #: YAML file's folder.
+    tls: MqttTls | None = None
 
     @model_validator(mode="after")
     def _one_password(self) -> BrokerConfig:
@@ -521,8 +505,5 @@ def load_config(path: str | Path) -> EdgeConfig:
     if broker.password_file is not None and not broker.password_file.is_absolute():
         broker.password_file = (path.parent / broker.password_file).resolve()
     if broker.tls is not None:
-        for name in ("ca_file", "cert_file", "key_file"):
-            value = getattr(broker.tls, name)
-            if value is not None and not value.is_absolute():
-                setattr(broker.tls, name, (path.parent / value).resolve())
+        broker.tls = broker.tls.relative_to(path.parent)
     return config

@@ -96,14 +96,7 @@ def configure_security(client: mqtt.Client, broker: BrokerConfig) -> None:
     if broker.username:
         client.username_pw_set(broker.username, broker.secret())
     if broker.tls is not None:
-        import ssl
-
-        tls = broker.tls
-        client.tls_set(ca_certs=str(tls.ca_file) if tls.ca_file else None,
-                       certfile=str(tls.cert_file) if tls.cert_file else None,
-                       keyfile=str(tls.key_file) if tls.key_file else None,
-                       cert_reqs=ssl.CERT_REQUIRED, tls_version=ssl.PROTOCOL_TLS_CLIENT)
-        client.tls_insecure_set(tls.insecure)
+        broker.tls.apply(client)
 
 
 class AlertSink(Protocol):

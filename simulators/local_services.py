@@ -19,13 +19,13 @@ import signal
 import socket
 import subprocess
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Self
 
 import psycopg
 
 from center.mqtt_auth import limits_conf, listener_conf, write_private
+from wire.mqtt_tls import TlsFiles
 
 PG_BIN = Path(os.environ.get("GRIDWATCH_PG_BIN", "/usr/lib/postgresql/15/bin"))
 MOSQUITTO_BIN = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
@@ -224,14 +224,14 @@ class Postgres:
         self.stop()
 
 
-@dataclass(frozen=True)
-class BrokerTls:
-    """A TLS listener's files (PEM): the broker's certificate and key, and the CA that signed
-    it (and, with ``require_certificate``, the clients' certificates)."""
+class BrokerTls(TlsFiles):
+    """A TLS listener's files (PEM), named as a client's (``wire.mqtt_tls``): the broker's
+    certificate and key, and the CA that signed it (and, with ``require_certificate``, the
+    clients' certificates). A listener cannot do without any of the three."""
 
-    certfile: Path
-    keyfile: Path
-    cafile: Path
+    ca_file: Path
+    cert_file: Path
+    key_file: Path
     require_certificate: bool = False
 
 
@@ -294,9 +294,9 @@ class Mosquitto:
         listeners = self._listener(self.port) if self.plain else ""
         if self.tls is not None and self.tls_port is not None:
             listeners += (self._listener(self.tls_port) +
-                          f"certfile {self._copy_in(self.tls.certfile, 'server.crt')}\n"
-                          f"keyfile {self._copy_in(self.tls.keyfile, 'server.key')}\n"
-                          f"cafile {self._copy_in(self.tls.cafile, 'ca.crt')}\n"
+                          f"certfile {self._copy_in(self.tls.cert_file, 'server.crt')}\n"
+                          f"keyfile {self._copy_in(self.tls.key_file, 'server.key')}\n"
+                          f"cafile {self._copy_in(self.tls.ca_file, 'ca.crt')}\n"
                           f"require_certificate {str(self.tls.require_certificate).lower()}\n")
         conf.write_text(
             listeners + security + limits_conf() +

@@ -39,12 +39,13 @@ from center.settings import (
     MqttSettings,
     MqttTlsSettings,
 )
-from edge.config import BrokerConfig, BrokerTlsConfig, EdgeConfig
+from edge.config import BrokerConfig, EdgeConfig
 from edge.publish import MqttPublisher
 from simulators.local_services import BrokerTls, Mosquitto, free_port
 from tests.conftest import RunningCenter, serve_center
 from tests.mqtt_helpers import Publisher, make_alert, wait_until
 from tests.tls_helpers import Pki, make_pki
+from wire.mqtt_tls import MqttTls
 
 #: An edge that may publish alerts: the district gives it the camera make_alert() uses.
 DEMO_EDGE = "edge-demo"
@@ -65,7 +66,8 @@ def secure_broker(tmp_path_factory: pytest.TempPathFactory, auth: AuthFiles,
                   pki: Pki) -> Iterator[Mosquitto]:
     broker = Mosquitto(tmp_path_factory.mktemp("mqtt-secure"), password_file=auth.password_file,
                        acl_file=auth.acl_file,
-                       tls=BrokerTls(pki.server_cert, pki.server_key, pki.ca_cert)).start()
+                       tls=BrokerTls(cert_file=pki.server_cert, key_file=pki.server_key,
+                                     ca_file=pki.ca_cert)).start()
     try:
         yield broker
     finally:
@@ -271,7 +273,7 @@ def test_edge_and_center_tls_options(secure_broker: Mosquitto, auth: AuthFiles,
     assert secure_broker.tls_port is not None
     broker = BrokerConfig(port=secure_broker.tls_port, username="edge-a",
                           password_file=auth.edge_secret("edge-a"),
-                          tls=BrokerTlsConfig(ca_file=pki.ca_cert))
+                          tls=MqttTls(ca_file=pki.ca_cert))
     pub = MqttPublisher("edge-a", broker)
     pub.start()
     try:

@@ -23,7 +23,7 @@ from starlette.exceptions import HTTPException
 
 from center.api.deps import Center, CenterDep, PublicForm
 from center.tickets import service
-from center.tickets.service import Ticket
+from center.tickets.service import TICKET_COLUMNS, Ticket
 
 #: Our states as Open311's two: a request is "closed" once the problem is confirmed solved
 #: (verified and after) or the case was voided; everything before that is "open".
@@ -203,9 +203,6 @@ def _w3_param(name: str, raw: str | None, tz: ZoneInfo) -> datetime | None:
     return value if value.tzinfo else value.replace(tzinfo=tz)
 
 
-_COLS = ", ".join(Ticket.__dataclass_fields__)
-
-
 @router.get("/requests.json")
 async def requests(
     center: CenterDep, request: Request,
@@ -252,7 +249,7 @@ async def requests(
     async with center.pool.connection() as conn:
         cur = conn.cursor(row_factory=class_row(Ticket))
         await cur.execute(
-            f"SELECT {_COLS} FROM tickets WHERE {' AND '.join(where)}"
+            f"SELECT {TICKET_COLUMNS} FROM tickets WHERE {' AND '.join(where)}"
             " ORDER BY opened_at DESC, id DESC LIMIT %s", (*args, MAX_REQUESTS))
         tickets = await cur.fetchall()
     base = _base(request)

@@ -71,6 +71,17 @@ class Ticket:
         return asdict(self)
 
 
+def ticket_columns(table: str = "") -> str:
+    """The Ticket row's columns, for a SELECT or RETURNING read with ``class_row(Ticket)``;
+    qualified by ``table`` where a statement joins another that has the same names."""
+    prefix = f"{table}." if table else ""
+    return ", ".join(prefix + name for name in Ticket.__dataclass_fields__)
+
+
+#: Every query that reads Ticket rows names these columns (and only these).
+TICKET_COLUMNS = ticket_columns()
+
+
 @dataclass(frozen=True)
 class LedgerEntry:
     id: int
@@ -98,7 +109,6 @@ class TicketNotFound(LookupError):
     pass
 
 
-_COLS = ", ".join(Ticket.__dataclass_fields__)
 
 
 async def _ledger(conn: AsyncConnection, ticket_id: int, at: datetime, actor_id: str,
@@ -127,7 +137,7 @@ async def _register(conn: AsyncConnection, ctx: Context, *, source: str, event_t
     cur = conn.cursor(row_factory=class_row(Ticket))
     await cur.execute(
         f"INSERT INTO tickets ({', '.join(cols)}) VALUES ({', '.join(['%s'] * len(cols))})"
-        f" RETURNING {_COLS}", list(cols.values()))
+        f" RETURNING {TICKET_COLUMNS}", list(cols.values()))
     ticket = await cur.fetchone()
     assert ticket is not None
     await _ledger(conn, ticket.id, at, actor_id, "register", None, "registered",
@@ -177,7 +187,7 @@ async def open_or_attach_many(conn: AsyncConnection, ctx: Context,
     await cur.execute(
         "UPDATE tickets SET alert_count = alert_count + %s, last_alert_id = %s, updated_at = %s"
         " WHERE camera_id = %s AND zone_id = %s AND event_type = %s AND is_open"
-        f" RETURNING {_COLS}",
+        f" RETURNING {TICKET_COLUMNS}",
         (len(alerts), last.alert_id, ctx.clock.now(), first.camera_id, first.zone_id,
          first.event_type))
     ticket = await cur.fetchone()
@@ -210,7 +220,6 @@ async def attach_to_open(conn: AsyncConnection, ctx: Context,
     ``open_or_attach_many`` (no open ticket: one must be opened; handled: maybe rework)."""
     if not runs:
         return []
-    cols = ", ".join(f"tickets.{c}" for c in Ticket.__dataclass_fields__)
     cur = conn.cursor(row_factory=class_row(Ticket))
     await cur.execute(
         "WITH v AS (SELECT * FROM unnest(%s::text[], %s::text[], %s::text[], %s::int[],"
@@ -223,7 +232,7 @@ async def attach_to_open(conn: AsyncConnection, ctx: Context,
         # wait on the foreign-key share locks of notification rows (nor they on us)
         " UPDATE tickets SET alert_count = alert_count + target.n,"
         " last_alert_id = target.last_alert, updated_at = %s"
-        f" FROM target WHERE tickets.id = target.tid RETURNING {cols}",
+        f" FROM target WHERE tickets.id = target.tid RETURNING {ticket_columns('tickets')}",
         ([r[0].camera_id for r in runs], [r[0].zone_id for r in runs],
          [r[0].event_type for r in runs], [len(r) for r in runs], [r[-1].alert_id for r in runs],
          ctx.clock.now()))
@@ -257,16 +266,24 @@ async def get(conn: AsyncConnection, ticket_id: int, *, for_update: bool = False
     # NO KEY: ticket updates never change its id, so rows referencing it (notifications,
     # ledger) can still take their foreign-key share locks instead of deadlocking with us.
     lock = " FOR NO KEY UPDATE" if for_update else ""
-    await cur.execute(f"SELECT {_COLS} FROM tickets WHERE id = %s{lock}", (ticket_id,))
+    await cur.execute(f"SELECT {TICKET_COLUMNS} FROM tickets WHERE id = %s{lock}", (ticket_id,))
     ticket = await cur.fetchone()
     if ticket is None:
         raise TicketNotFound(f"no ticket {ticket_id}")
     return ticket
 
 
+async def get_many(conn: AsyncConnection, ticket_ids: Sequence[int]) -> list[Ticket]:
+    """The tickets of these ids that exist, in no particular order (no lock)."""
+    cur = conn.cursor(row_factory=class_row(Ticket))
+    await cur.execute(f"SELECT {TICKET_COLUMNS} FROM tickets WHERE id = ANY(%s)",
+                      (list(ticket_ids),))
+    return await cur.fetchall()
+
+
 async def by_token(conn: AsyncConnection, token: str) -> Ticket:
     cur = conn.cursor(row_factory=class_row(Ticket))
-    await cur.execute(f"SELECT {_COLS} FROM tickets WHERE public_token = %s", (token,))
+    await cur.execute(f"SELECT {TICKET_COLUMNS} FROM tickets WHERE public_token = %s", (token,))
     ticket = await cur.fetchone()
     if ticket is None:
         raise TicketNotFound("no such ticket")
@@ -363,7 +380,7 @@ async def apply(conn: AsyncConnection, ctx: Context, ticket_id: int, action: str
     cur = conn.cursor(row_factory=class_row(Ticket))
     assignments = ", ".join(f"{k} = %s" for k in sets)
     await cur.execute(
-        f"UPDATE tickets SET {assignments} WHERE id = %s AND state = %s RETURNING {_COLS}",
+        f"UPDATE tickets SET {assignments} WHERE id = %s AND state = %s RETURNING {TICKET_COLUMNS}",
         (*sets.values(), ticket_id, current.state))
     updated = await cur.fetchone()
     if updated is None:
@@ -456,7 +473,8 @@ async def list_tickets(conn: AsyncConnection, *, open_only: bool = False,
     order = "priority DESC, stage_due_at NULLS LAST, id" if open_only else "id DESC"
     cur = conn.cursor(row_factory=class_row(Ticket))
     await cur.execute(
-        f"SELECT {_COLS} FROM tickets WHERE {' AND '.join(where)} ORDER BY {order} LIMIT %s",
+        f"SELECT {TICKET_COLUMNS} FROM tickets WHERE {' AND '.join(where)}"
+        f" ORDER BY {order} LIMIT %s",
         (*args, limit))
     return await cur.fetchall()
 
@@ -478,6 +496,27 @@ async def add_attachment(conn: AsyncConnection, ctx: Context, ticket_id: int, da
     row = await cur.fetchone()
     assert row is not None
     return int(row[0])
+
+
+async def are_its_attachments(conn: AsyncConnection, ticket_id: int,
+                              attachment_ids: Sequence[int]) -> bool:
+    """Whether every id is an upload of this ticket (an action may cite only its own)."""
+    if not attachment_ids:
+        return True
+    cur = await conn.execute(
+        "SELECT count(*) FROM attachments WHERE ticket_id = %s AND id = ANY(%s)",
+        (ticket_id, list(attachment_ids)))
+    row = await cur.fetchone()
+    return row is not None and row[0] == len(set(attachment_ids))
+
+
+async def first_attachment(conn: AsyncConnection, ticket_id: int) -> tuple[str, bytes] | None:
+    """The ticket's first uploaded photo (content type, data), if it has any."""
+    cur = await conn.execute(
+        "SELECT content_type, data FROM attachments WHERE ticket_id = %s ORDER BY id LIMIT 1",
+        (ticket_id,))
+    row = await cur.fetchone()
+    return None if row is None else (row[0], bytes(row[1]))
 
 
 async def attachment_list(conn: AsyncConnection, ticket_id: int) -> list[tuple[int, str, datetime]]:
