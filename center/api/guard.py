@@ -9,6 +9,9 @@
 - **No NUL characters** (U+0000) in the path, the query or any text field of the body: 422.
   PostgreSQL text cannot hold one (psycopg raised DataError: a 500 with a traceback on about
   fifteen routes), and no person types one. One app-wide dependency, not a check per field.
+- **Domain errors are answered in one place** (``DOMAIN_ERRORS``): a ticket that does not
+  exist is a 404, an action its state does not allow a 409, a bad indicator window a 422,
+  each with the error's own text as ``detail``.
 - **Validation errors never echo input**: FastAPI's default 422 repeats every wrong value and
   the validator's context (a 100 MB login body came back whole); here only where and what.
 - **Security headers** on every answer (``SecurityHeaders``): a Content-Security-Policy that
@@ -31,6 +34,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from center.api.uploads import UPLOAD_BODY_LIMIT
 from center.auth import HashingBusy
+from center.indicators import IndicatorError
+from center.tickets.service import TicketNotFound
+from center.tickets.states import IllegalTransition
 
 #: Every JSON (and form-encoded) body: the largest real one, a ticket action with its note or
 #: a zone set, is a few KiB.
@@ -158,6 +164,20 @@ async def validation_error(_request: Request, exc: Exception) -> JSONResponse:
          "msg": _short(str(e.get("msg", "")))} for e in exc.errors()[:_MAX_ERRORS]]})
 
 
+#: Domain errors and the HTTP status each means; the detail is the error's own text. The one
+#: place they become HTTP: routes let them propagate (a route's transaction rolls back on the
+#: way out, as with any exception).
+DOMAIN_ERRORS: dict[type[Exception], int] = {
+    TicketNotFound: 404, IllegalTransition: 409, IndicatorError: 422}
+
+
+async def domain_error(_request: Request, exc: Exception) -> JSONResponse:
+    """A ``DOMAIN_ERRORS`` error as ``{"detail": "<its text>"}`` with its status, the shape
+    of FastAPI's own HTTPException answers (pages match these texts: dashboard/static)."""
+    status = next(code for kind, code in DOMAIN_ERRORS.items() if isinstance(exc, kind))
+    return JSONResponse(status_code=status, content={"detail": str(exc)})
+
+
 async def hashing_busy(_request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse(status_code=503, content={"detail": str(exc)},
                         headers={"Retry-After": "1"})
@@ -215,6 +235,8 @@ def install(app: FastAPI, *, img_sources: Iterable[str] = ()) -> None:
     ``FastAPI(dependencies=...)`` itself (center/app.py), before any route is added."""
     app.add_exception_handler(RequestValidationError, validation_error)
     app.add_exception_handler(HashingBusy, hashing_busy)
+    for kind in DOMAIN_ERRORS:
+        app.add_exception_handler(kind, domain_error)
     app.add_middleware(BodyLimit)
     app.add_middleware(SecurityHeaders, csp=content_security_policy(img_sources))
 

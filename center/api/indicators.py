@@ -13,7 +13,7 @@ from fastapi import APIRouter, HTTPException, Query, Response
 from center import indicators, verdicts
 from center.api.deps import Actor, CenterDep, ImageActor
 from center.auth import Principal
-from center.indicators import COLUMNS, IndicatorError, IndicatorRow, Level, Period, Window
+from center.indicators import COLUMNS, IndicatorRow, Level, Period, Window
 
 router = APIRouter(prefix="/api/v1", tags=["indicators"])
 
@@ -74,10 +74,7 @@ def _window(center: CenterDep, period: Period | None, on: str | None, start: str
             except ValueError:
                 raise HTTPException(422, f"`date`={on!r} is not a date (YYYY-MM-DD)") from None
         window = indicators.period_window(period or "month", day, tz)
-    try:
-        indicators.check_window(window)
-    except IndicatorError as exc:
-        raise HTTPException(422, str(exc)) from None
+    indicators.check_window(window)
     return window
 
 
@@ -133,10 +130,7 @@ async def get_indicators(
         _district_reader(actor, "indicators")
     window = _window(center, period, on, start, end, series=True)
     async with center.pool.connection() as conn:
-        try:
-            rows = await indicators.compute(conn, center.ctx, level=level, window=window)
-        except IndicatorError as exc:
-            raise HTTPException(422, str(exc)) from None
+        rows = await indicators.compute(conn, center.ctx, level=level, window=window)
     if leader:
         rows = _leader_rows(center, actor, level, rows)
     data = [r.as_dict() for r in rows]

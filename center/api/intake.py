@@ -14,7 +14,6 @@ from center.api.uploads import read_photo
 from center.db import queries
 from center.tickets import service
 from center.tickets.service import Change
-from center.tickets.states import IllegalTransition
 
 router = APIRouter(prefix="/api/v1", tags=["intake"])
 
@@ -126,20 +125,14 @@ class Rating(BaseModel):
 @router.get("/public/tickets/{token}", responses={404: {}})
 async def public_ticket(center: CenterDep, token: str) -> dict[str, Any]:
     async with center.pool.connection() as conn:
-        try:
-            return await _public(center, conn, await service.by_token(conn, token))
-        except service.TicketNotFound as exc:
-            raise HTTPException(404, str(exc)) from None
+        return await _public(center, conn, await service.by_token(conn, token))
 
 
 @router.get("/public/tickets/{token}/after-photo", responses={404: {}})
 async def public_after_photo(center: CenterDep, token: str) -> Response:
     """The photo the worker took when resolving the case (the latest resolve's first)."""
     async with center.pool.connection() as conn:
-        try:
-            t = await service.by_token(conn, token)
-        except service.TicketNotFound as exc:
-            raise HTTPException(404, str(exc)) from None
+        t = await service.by_token(conn, token)
         resolved = next((e for e in reversed(await service.ledger(conn, t.id))
                          if e.action == "resolve" and e.attachments), None)
         found = (await service.attachment(conn, t.id, resolved.attachments[0])
@@ -154,14 +147,8 @@ async def public_photo(center: CenterDep, token: str) -> Response:
     """The case's picture for the public (Open311 ``media_url``): its first uploaded photo,
     else the evidence snapshot of its latest alert; the token is the case's public link."""
     async with center.pool.connection() as conn:
-        try:
-            t = await service.by_token(conn, token)
-        except service.TicketNotFound as exc:
-            raise HTTPException(404, str(exc)) from None
-        cur = await conn.execute(
-            "SELECT min(id) FROM attachments WHERE ticket_id = %s", (t.id,))
-        row = await cur.fetchone()
-        found = await service.attachment(conn, t.id, row[0]) if row and row[0] else None
+        t = await service.by_token(conn, token)
+        found = await service.first_attachment(conn, t.id)
         if found is None and t.last_alert_id:
             jpeg = await queries.latest_snapshot(conn, t.last_alert_id)
             found = ("image/jpeg", jpeg) if jpeg is not None else None
@@ -174,15 +161,10 @@ async def public_photo(center: CenterDep, token: str) -> Response:
              responses={404: {}, 409: {}, 429: {}})
 async def rate(center: CenterDep, token: str, body: Rating) -> dict[str, Any]:
     async with center.pool.connection() as conn, conn.transaction():
-        try:
-            t = await service.by_token(conn, token)
-            change = await service.apply(conn, center.ctx, t.id, "rate", actor_id="public",
-                                         role="public", note=body.comment,
-                                         satisfaction=body.satisfaction)
-        except service.TicketNotFound as exc:
-            raise HTTPException(404, str(exc)) from None
-        except IllegalTransition as exc:
-            raise HTTPException(409, str(exc)) from None
+        t = await service.by_token(conn, token)
+        change = await service.apply(conn, center.ctx, t.id, "rate", actor_id="public",
+                                     role="public", note=body.comment,
+                                     satisfaction=body.satisfaction)
     center.announce(change)
     async with center.pool.connection() as conn:
         return await _public(center, conn, change.ticket)

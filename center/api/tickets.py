@@ -15,7 +15,7 @@ from center.api.deps import Actor, Center, CenterDep, ImageActor, same_actor
 from center.api.uploads import read_photo
 from center.auth import Principal
 from center.tickets import service
-from center.tickets.states import STATES, IllegalTransition, actions_for
+from center.tickets.states import STATES, actions_for
 
 router = APIRouter(prefix="/api/v1/tickets", tags=["tickets"])
 
@@ -116,10 +116,7 @@ async def get_ticket(
                                  " admins look at a ticket as someone else")
     role = center.role(as_) if as_ is not None else None
     async with center.pool.connection() as conn:
-        try:
-            t = await service.get(conn, ticket_id)
-        except service.TicketNotFound as exc:
-            raise HTTPException(404, str(exc)) from None
+        t = await service.get(conn, ticket_id)
         _check_visible(center, actor, t)
         events = await service.ledger(conn, ticket_id)
         photos = await service.attachment_list(conn, ticket_id)
@@ -145,26 +142,16 @@ async def act(center: CenterDep, actor: Actor, ticket_id: int,
     _check_may_act(actor)
     role = center.role(actor_id)
     async with center.pool.connection() as conn, conn.transaction():
-        try:
-            current = await service.get(conn, ticket_id, for_update=True)
-            _check_visible(center, actor, current)
-            if role == "worker" and current.assignee_id != actor_id:
-                raise HTTPException(403, f"ticket {ticket_id} is not assigned to {actor_id}")
-            if body.attachment_ids:
-                cur = await conn.execute(
-                    "SELECT count(*) FROM attachments WHERE ticket_id = %s AND id = ANY(%s)",
-                    (ticket_id, body.attachment_ids))
-                row = await cur.fetchone()
-                if row is None or row[0] != len(set(body.attachment_ids)):
-                    raise HTTPException(422, "attachment_ids must be this ticket's uploads")
-            change = await service.apply(
-                conn, center.ctx, ticket_id, body.action, actor_id=actor_id, role=role,
-                note=body.note, assignee_id=body.assignee_id, extension_min=body.extension_min,
-                attachments=body.attachment_ids)
-        except service.TicketNotFound as exc:
-            raise HTTPException(404, str(exc)) from None
-        except IllegalTransition as exc:
-            raise HTTPException(409, str(exc)) from None
+        current = await service.get(conn, ticket_id, for_update=True)
+        _check_visible(center, actor, current)
+        if role == "worker" and current.assignee_id != actor_id:
+            raise HTTPException(403, f"ticket {ticket_id} is not assigned to {actor_id}")
+        if not await service.are_its_attachments(conn, ticket_id, body.attachment_ids):
+            raise HTTPException(422, "attachment_ids must be this ticket's uploads")
+        change = await service.apply(
+            conn, center.ctx, ticket_id, body.action, actor_id=actor_id, role=role,
+            note=body.note, assignee_id=body.assignee_id, extension_min=body.extension_min,
+            attachments=body.attachment_ids)
     center.announce(change)
     return center.views.ticket(change.ticket)
 
@@ -178,11 +165,7 @@ async def upload(center: CenterDep, actor: Actor, ticket_id: int, photo: UploadF
     _check_may_act(actor)
     data, content_type = await read_photo(photo)
     async with center.pool.connection() as conn, conn.transaction():
-        try:
-            t = await service.get(conn, ticket_id)
-        except service.TicketNotFound as exc:
-            raise HTTPException(404, str(exc)) from None
-        _check_visible(center, actor, t)
+        _check_visible(center, actor, await service.get(conn, ticket_id))
         aid = await service.add_attachment(conn, center.ctx, ticket_id, data, content_type,
                                            actor_id)
     return {"id": aid, "url": f"/api/v1/tickets/{ticket_id}/attachments/{aid}"}
@@ -193,10 +176,7 @@ async def attachment(center: CenterDep, actor: ImageActor, ticket_id: int,
                      attachment_id: int) -> Response:
     """A ticket's photo; a signed URL works too, for ``<img src>``."""
     async with center.pool.connection() as conn:
-        try:
-            _check_visible(center, actor, await service.get(conn, ticket_id))
-        except service.TicketNotFound as exc:
-            raise HTTPException(404, str(exc)) from None
+        _check_visible(center, actor, await service.get(conn, ticket_id))
         found = await service.attachment(conn, ticket_id, attachment_id)
     if found is None:
         raise HTTPException(404, "no such attachment")

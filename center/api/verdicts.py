@@ -19,7 +19,6 @@ from center import verdicts
 from center.api.deps import Actor, Center, CenterDep
 from center.auth import Principal
 from center.tickets import service
-from center.tickets.states import IllegalTransition
 
 router = APIRouter(prefix="/api/v1/verdicts", tags=["verdicts"])
 #: Ticket ids are PostgreSQL bigints.
@@ -70,14 +69,6 @@ def _check_may_judge(center: Center, actor: Principal, subject: verdicts.Subject
 async def _subjects(conn: Any, body: VerdictIn
                     ) -> tuple[list[verdicts.Subject], service.Ticket | None]:
     """What the verdict covers, and the case it belongs to (locked), or 404."""
-    try:
-        return await _find(conn, body)
-    except service.TicketNotFound as exc:
-        raise HTTPException(404, str(exc)) from None
-
-
-async def _find(conn: Any, body: VerdictIn
-                ) -> tuple[list[verdicts.Subject], service.Ticket | None]:
     if body.alert_id is not None:
         subject = await verdicts.alert_subject(conn, body.alert_id)
         if subject is None:
@@ -109,11 +100,8 @@ async def judge(center: CenterDep, actor: Actor, body: VerdictIn) -> dict[str, A
         if body.void:
             if ticket is None:
                 raise HTTPException(422, f"alert {body.alert_id} has no case to void")
-            try:
-                change = await service.apply(conn, center.ctx, ticket.id, "void",
-                                             actor_id=actor.id, role=role, note=body.note)
-            except IllegalTransition as exc:
-                raise HTTPException(409, str(exc)) from None
+            change = await service.apply(conn, center.ctx, ticket.id, "void",
+                                         actor_id=actor.id, role=role, note=body.note)
         try:
             made = await verdicts.record(
                 conn, subjects, verdict=body.verdict, reason=body.reason, note=body.note,
@@ -174,10 +162,7 @@ async def list_verdicts(
                     d, d.micro_grid_of(subject.camera_id or ""), subject.event_type, None):
                 raise HTTPException(403, f"alert {alert_id} is outside what {actor.id} sees")
         if ticket_id is not None:
-            try:
-                t = await service.get(conn, ticket_id)
-            except service.TicketNotFound as exc:
-                raise HTTPException(404, str(exc)) from None
+            t = await service.get(conn, ticket_id)
             if not actor.sees_ticket(d, t.micro_grid_id, t.event_type, t.assignee_id):
                 raise HTTPException(403, actor.why_not_ticket(d, t.id))
         rows = await verdicts.history(conn, ticket_id=None if alert_id else ticket_id,
