@@ -23,6 +23,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from psycopg_pool import AsyncConnectionPool
 
 from center import auth, district_store
+from center.announce import Announcer
 from center.api import (
     alerts,
     district,
@@ -46,12 +47,12 @@ from center.event_types import load_event_types
 from center.ingest import Ingest
 from center.metrics import registry_for
 from center.notify import Notifications
-from center.paths import DASHBOARD_DIR
 from center.push import Hub, authenticate
 from center.settings import CenterSettings, HttpSettings
 from center.tickets import scheduler
 from center.time_limits import load_time_limits
 from center.views import Views
+from wire.paths import DASHBOARD_DIR
 
 log = logging.getLogger(__name__)
 
@@ -136,11 +137,12 @@ def create_app(settings: CenterSettings, *, clock: Clock | None = None,
         limits = RateLimits(login_person=settings.auth.login_rate_person,
                             login_ip=settings.auth.login_rate_ip,
                             public_ip=settings.auth.public_rate_ip)
-        center = Center(pool, ctx, views, hub, notify, secret=secret,
+        announce = Announcer(views, hub, notify)
+        center = Center(pool, ctx, views, hub, announce, secret=secret,
                         token_ttl_s=settings.auth.token_ttl_hours * 3600, limiter=limits,
                         tokens=tokens, hashing=auth.Hashing(settings.auth.hash_concurrency,
                                                             settings.auth.hash_queue))
-        ingest = Ingest(settings.mqtt, pool, ctx, views, hub, center.announce,
+        ingest = Ingest(settings.mqtt, pool, ctx, views, hub, announce,
                         stall_after_s=settings.ingest_stall_after_s)
         app.state.center, app.state.ingest = center, ingest
         tasks = [asyncio.create_task(ingest.run(), name="mqtt-ingest"),
@@ -150,7 +152,7 @@ def create_app(settings: CenterSettings, *, clock: Clock | None = None,
                  asyncio.create_task(tokens.listen(settings.db.dsn), name="token-revocations")]
         if timer_interval > 0:
             tasks.append(asyncio.create_task(
-                scheduler.run(pool, ctx, center.announce, timer_interval), name="timers"))
+                scheduler.run(pool, ctx, announce, timer_interval), name="timers"))
         try:
             yield
         finally:

@@ -6,7 +6,7 @@ import math
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -15,6 +15,7 @@ from limits.storage import MemoryStorage
 from limits.strategies import MovingWindowRateLimiter
 from psycopg_pool import AsyncConnectionPool
 
+from center.announce import Announcer
 from center.auth import (
     SIG_PARAM,
     Hashing,
@@ -27,11 +28,7 @@ from center.auth import (
 )
 from center.context import Context
 from center.push import Hub
-from center.tickets.service import Change
 from center.views import Views
-
-if TYPE_CHECKING:
-    from center.notify import Notifications
 
 
 @dataclass
@@ -42,7 +39,8 @@ class Center:
     ctx: Context
     views: Views
     hub: Hub
-    notify: Notifications | None = None
+    #: Hands a committed ticket change to the wall, phones and notifiers (center/announce.py).
+    announce: Announcer
     #: Signs and checks bearer tokens (center/auth.py); set in the app's lifespan.
     secret: str = field(default="", repr=False)
     token_ttl_s: float = 12 * 3600
@@ -52,29 +50,11 @@ class Center:
     #: Password hashing off the event loop, bounded (center/auth.py).
     hashing: Hashing = field(default_factory=Hashing)
 
-    def announce(self, change: Change) -> None:
-        """Push a ticket change to the wall, its assignee and everyone it notifies.
-
-        The wall gets it at once. With notifications running, the phones get it as soon as
-        their notification rows are written (with ``notification_id`` to acknowledge), and the
-        outbound notifiers are queued; nothing here waits."""
-        t = change.ticket
-        recipients = set(change.notify) | ({t.assignee_id} if t.assignee_id else set())
-        data = self.views.ticket(t)
-        if change.notify:
-            data["notify"] = change.notify
-        if self.notify is None:
-            self.hub.publish("ticket", data, recipients=recipients)
-            return
-        self.hub.publish("ticket", data)
-        self.notify.submit(change, data, recipients)
-
     def role(self, actor_id: str) -> str:
         role = self.ctx.role_of(actor_id)
         if role is None:
             raise HTTPException(403, f"unknown actor {actor_id!r}")
         return role
-
 
     def principal(self, token: str | None) -> Principal:
         """The active person a token names; InvalidToken otherwise (also when the token was

@@ -1,0 +1,46 @@
+"""Fan-out of committed ticket changes to the wall, the phones and the outbound notifiers.
+
+Every writer of tickets ends the same way: the routes (center/api), MQTT ingest and the
+deadline timers (center/tickets/scheduler.py) each hand their committed ``Change`` to one
+``Announcer``, built once by the app (center/app.py) beside the websocket hub it publishes
+to (center/push.py). It lives here, not in the HTTP layer, so ingest and the timers need
+nothing of the API to be heard.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from center.push import Hub
+from center.tickets.service import Change
+from center.views import Views
+
+if TYPE_CHECKING:
+    from center.notify import Notifications
+
+
+@dataclass
+class Announcer:
+    """Called with each committed ticket change; never waits."""
+
+    views: Views
+    hub: Hub
+    notify: Notifications | None = None
+
+    def __call__(self, change: Change) -> None:
+        """Push a ticket change to the wall, its assignee and everyone it notifies.
+
+        The wall gets it at once. With notifications running, the phones get it as soon as
+        their notification rows are written (with ``notification_id`` to acknowledge), and the
+        outbound notifiers are queued; nothing here waits."""
+        t = change.ticket
+        recipients = set(change.notify) | ({t.assignee_id} if t.assignee_id else set())
+        data = self.views.ticket(t)
+        if change.notify:
+            data["notify"] = change.notify
+        if self.notify is None:
+            self.hub.publish("ticket", data, recipients=recipients)
+            return
+        self.hub.publish("ticket", data)
+        self.notify.submit(change, data, recipients)
