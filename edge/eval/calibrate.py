@@ -40,7 +40,7 @@ from edge.detect import Detections, load_from_config, model_min_scores
 from edge.eval.boxes import ClassCounts, Labelled, above, read_boxes, score_boxes
 from edge.eval.labels import Case, EvalSet, media_path
 from edge.eval.metrics import EventScore, Raised, score_events
-from edge.eval.run import _detect, edge_config, effective_edge
+from edge.eval.run import detect_frame, edge_config, effective_edge
 from edge.rules import FALLBACK_MIN_SCORE, CameraRules, RuleEvent, detector_floor
 from edge.runner import camera_rules
 
@@ -122,7 +122,7 @@ def record(eval_set: EvalSet, folder: Path, cases: list[Case], overrides: dict[s
         camera = rec.config.cameras[0] if rec.config is not None else None
         if rec.config is not None:
             rec.frames = [(replace(f, image=np.broadcast_to(np.uint8(0), f.image.shape)),
-                           _detect(detector, f.image, camera)) for f in _frames(rec.config)]
+                           detect_frame(detector, f.image, camera)) for f in _frames(rec.config)]
         if case.boxes is not None:
             image = cv2.imread(str(source))
             if image is None:
@@ -130,7 +130,7 @@ def record(eval_set: EvalSet, folder: Path, cases: list[Case], overrides: dict[s
                                  f"{source}")
             rec.truth = read_boxes(case.boxes, media_path(case.boxes.path, folder),
                                    image.shape[1], image.shape[0])
-            rec.still = _detect(detector, image, camera)
+            rec.still = detect_frame(detector, image, camera)
         out.append(rec)
     return out, floor
 

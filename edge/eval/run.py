@@ -76,9 +76,10 @@ def edge_config(eval_set: EvalSet, case: Case, source: Path,
         "cameras": [camera.model_dump()]})
 
 
-def _detect(detector: Any, image: Any, camera: CameraConfig | None) -> Detections:
-    """The detector on a still as the runner submits it: with the camera's zone crops when
-    the case has a camera that has them on."""
+def detect_frame(detector: Any, image: Any, camera: CameraConfig | None) -> Detections:
+    """The detector on a frame (a labelled still, or a clip's frame for ``--calibrate``) as
+    the runner submits it: with the camera's zone crops when the case has a camera that has
+    them on."""
     inline = InlineDetector(detector)
     if camera is None:
         return inline.submit(image).result()
@@ -118,7 +119,7 @@ def run_case(eval_set: EvalSet, folder: Path, case: Case, overrides: dict[str, A
             raise ValueError(f"case {case.id}: boxes need a still image, cannot read {source}")
         height, width = image.shape[:2]
         truth = read_boxes(case.boxes, media_path(case.boxes.path, folder), width, height)
-        dets = _detect(detector, image, config.cameras[0] if case.camera else None)
+        dets = detect_frame(detector, image, config.cameras[0] if case.camera else None)
         classes = set(case.boxes.classes.values())
         configured, sweep = thresholds
         result.boxes = score_boxes(truth, above(dets, configured), eval_set.box_iou, classes)
