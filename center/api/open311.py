@@ -18,12 +18,11 @@ from fastapi import APIRouter, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
-from psycopg.rows import class_row
 from starlette.exceptions import HTTPException
 
 from center.api.deps import Center, CenterDep, PublicForm
 from center.tickets import service
-from center.tickets.service import TICKET_COLUMNS, Ticket
+from center.tickets.service import Ticket
 
 #: Our states as Open311's two: a request is "closed" once the problem is confirmed solved
 #: (verified and after) or the case was voided; everything before that is "open".
@@ -214,14 +213,12 @@ async def requests(
     ``service_request_id`` (comma-separated) overrides every other filter."""
     _jurisdiction(center, jurisdiction_id)
     tz = ZoneInfo(center.ctx.district.timezone)
-    where: list[str] = []
-    args: list[Any] = []
+    query: dict[str, Any] = {}
     ids = _csv_values("service_request_id", service_request_id)
     if ids:
         if not all(i.isdigit() for i in ids):
             raise Open311Error(400, "service_request_id must be numbers, comma-separated")
-        where.append("id = ANY(%s)")
-        args.append([int(i) for i in ids])
+        query["ids"] = [int(i) for i in ids]
     else:
         start = _w3_param("start_date", start_date, tz)
         end = _w3_param("end_date", end_date, tz)
@@ -234,24 +231,15 @@ async def requests(
         if end - start > timedelta(days=MAX_DAYS):
             raise Open311Error(400, f"start_date to end_date may not span more than {MAX_DAYS}"
                                     " days")
-        where += ["opened_at >= %s", "opened_at <= %s"]
-        args += [start, end]
-        codes = _csv_values("service_code", service_code)
-        if codes:
-            where.append("event_type = ANY(%s)")
-            args.append(codes)
+        query["opened"] = (start, end)
+        query["event_types"] = _csv_values("service_code", service_code)
         statuses = set(_csv_values("status", status))
         if statuses - {"open", "closed"}:
             raise Open311Error(400, "status must be open, closed or both (comma-separated)")
         if len(statuses) == 1:
-            where.append(("" if "closed" in statuses else "NOT ") + "(state = ANY(%s))")
-            args.append(sorted(CLOSED_STATES))
+            query["states" if "closed" in statuses else "not_states"] = CLOSED_STATES
     async with center.pool.connection() as conn:
-        cur = conn.cursor(row_factory=class_row(Ticket))
-        await cur.execute(
-            f"SELECT {TICKET_COLUMNS} FROM tickets WHERE {' AND '.join(where)}"
-            " ORDER BY opened_at DESC, id DESC LIMIT %s", (*args, MAX_REQUESTS))
-        tickets = await cur.fetchall()
+        tickets = await service.newest_opened(conn, limit=MAX_REQUESTS, **query)
     base = _base(request)
     return [_request(center, t, base) for t in tickets]
 

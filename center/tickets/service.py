@@ -9,7 +9,7 @@ transaction, so a concurrent change can never be lost or half-done. Callers push
 from __future__ import annotations
 
 import secrets
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -22,9 +22,9 @@ from psycopg.types.json import Jsonb
 
 from center.context import Context
 from center.metrics import TICKET_TRANSITIONS
-from center.protocol import Alert
 from center.tickets import notes, timers
 from center.tickets.states import IllegalTransition, is_open, next_state
+from wire.protocol import Alert
 
 
 @dataclass(frozen=True)
@@ -476,6 +476,31 @@ async def list_tickets(conn: AsyncConnection, *, open_only: bool = False,
         f"SELECT {TICKET_COLUMNS} FROM tickets WHERE {' AND '.join(where)}"
         f" ORDER BY {order} LIMIT %s",
         (*args, limit))
+    return await cur.fetchall()
+
+
+async def newest_opened(conn: AsyncConnection, *, limit: int, ids: Sequence[int] | None = None,
+                        opened: tuple[datetime, datetime] | None = None,
+                        event_types: Sequence[str] = (), states: Collection[str] = (),
+                        not_states: Collection[str] = ()) -> list[Ticket]:
+    """Tickets newest opened first (Open311's request lists): every filter given holds;
+    ``opened`` is a window with both ends included."""
+    where = ["TRUE"]
+    args: list[object] = []
+    if ids is not None:
+        where.append("id = ANY(%s)")
+        args.append(list(ids))
+    if opened is not None:
+        where.append("opened_at BETWEEN %s AND %s")
+        args += list(opened)
+    for test, values in (("event_type = ANY(%s)", event_types), ("state = ANY(%s)", states),
+                         ("NOT (state = ANY(%s))", not_states)):
+        if values:
+            where.append(test)
+            args.append(sorted(values))
+    cur = conn.cursor(row_factory=class_row(Ticket))
+    await cur.execute(f"SELECT {TICKET_COLUMNS} FROM tickets WHERE {' AND '.join(where)}"
+                      " ORDER BY opened_at DESC, id DESC LIMIT %s", (*args, limit))
     return await cur.fetchall()
 
 
