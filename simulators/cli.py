@@ -14,7 +14,7 @@ from pathlib import Path
 
 import click
 
-from center.paths import DEFAULTS_DIR
+from wire.paths import DATA_DIR, DEFAULTS_DIR
 
 DEMO_DISTRICT = DEFAULTS_DIR / "district"
 
@@ -304,3 +304,17 @@ def drill_cmd(scenario: str, small: bool, data_dir: Path | None, seed: int,
                                  param_hint="--scenario")
     ok = run_drill(names, small=small, data_dir=data_dir, seed=seed, report=report)
     sys.exit(0 if ok else 1)
+
+
+@click.command("demo")
+@click.option("--port", type=int, default=8000, show_default=True,
+              help="Preferred HTTP port (a free one is used if it is taken).")
+@click.option("--data-dir", type=click.Path(path_type=Path), default=None,
+              help="Where the demo keeps its database and broker (default .gridwatch/).")
+@click.option("--no-bots", is_flag=True,
+              help="Only the real edge: no synthetic alerts and no worker bots.")
+def demo_command(port: int, data_dir: Path | None, no_bots: bool) -> None:
+    """Run everything on embedded defaults: PostgreSQL, Mosquitto, center and an edge."""
+    from simulators.demo import run_demo
+
+    sys.exit(run_demo(data_dir or DATA_DIR, preferred_port=port, bots=not no_bots))

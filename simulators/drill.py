@@ -16,6 +16,10 @@ Then: every valid ``(alert_id, seq)`` the broker acknowledged is stored exactly 
 malformed message is in ``dead_letters``, every ticket is legal and no timer is lost
 (``simulators/reconcile.py``). Losses are reported as found, never hidden (before issue 7 the
 center acknowledged MQTT on receipt and a SIGKILL lost its inbox; docs/simulators.md).
+
+The reliability drills (``simulators/reliability.py``: broker outage, edge restart, API fuzz;
+docs/reliability.md) run in the same frame on a broker with accounts and report figures
+instead of a reconciliation; ``python -m bench.drills`` runs them full length.
 """
 
 from __future__ import annotations
@@ -38,6 +42,8 @@ import psycopg
 import yaml
 
 from center.db.migrate import ensure_database, migrate
+from center.mqtt_auth import AuthFiles, gen_auth
+from simulators import reliability
 from simulators.alerts import AlertStorm, StormReport, district_cameras, parse_burst
 from simulators.center_process import start_center, stop_center
 from simulators.district_gen import generate
@@ -67,9 +73,21 @@ class Size:
     rate: float
     storm_s: float
     burst: str
+    #: broker-outage: alerts/s, seconds down, and before/after the outage; ``before_s``
+    #: should exceed the broker's 5 s ``autosave_interval`` (docs/reliability.md).
+    outage_rate: float = 50.0
+    outage_s: float = 60.0
+    outage_before_s: float = 5.0
+    outage_after_s: float = 5.0
+    outage_settle_s: float = 120.0
+    #: edge-restart: how long the bike stays after the edge comes back.
+    stay_s: float = 4.0
+    #: api-fuzz: generated requests per operation.
+    fuzz_examples: int = 25
 
 
-SMALL = Size(3, 8, 40, rate=150, storm_s=4, burst="1-2:x3")
+SMALL = Size(3, 8, 40, rate=150, storm_s=4, burst="1-2:x3", outage_rate=40, outage_s=10,
+             outage_before_s=6, outage_after_s=3, outage_settle_s=60, stay_s=3, fuzz_examples=3)
 FULL = Size(10, 30, 300, rate=400, storm_s=15, burst="4-7:x4")
 
 
@@ -81,17 +99,20 @@ class Result:
     alerts: dict[str, Any] = field(default_factory=dict)
     tickets: dict[str, Any] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    #: What a reliability drill measured (``simulators/reliability.py``), printed as they are.
+    figures: dict[str, Any] = field(default_factory=dict)
     seconds: float = 0.0
 
     def as_dict(self) -> dict[str, Any]:
         return {"scenario": self.scenario, "ok": self.ok, "seconds": self.seconds,
                 "sent": self.sent.summary() if self.sent else None, "alerts": self.alerts,
-                "tickets": self.tickets, "notes": self.notes}
+                "tickets": self.tickets, "figures": self.figures, "notes": self.notes}
 
 
 class Stack:
     """PostgreSQL (shared by the scenarios), and per scenario a broker, a database and a
-    center subprocess."""
+    center subprocess; with ``accounts`` the broker has an account per edge of the district
+    and the ACL of ``gridwatch mqtt gen-auth``, and the center logs in like production."""
 
     def __init__(self, root: Path, size: Size, seed: int) -> None:
         self.root = root
@@ -103,6 +124,7 @@ class Stack:
         self.district = root / "district"
         self.limits = root / "time_limits.yaml"
         self.broker: Mosquitto | None = None
+        self.auth: AuthFiles | None = None
         self.center: subprocess.Popen[bytes] | None = None
         self.dsn = ""
         self.url = ""
@@ -115,7 +137,7 @@ class Stack:
                  micro_grids=self.size.micro_grids, cameras=self.size.cameras, seed=self.seed)
         self.limits.write_text(yaml.safe_dump(DRILL_TIME_LIMITS), encoding="utf-8")
 
-    def prepare(self, scenario: str) -> None:
+    def prepare(self, scenario: str, *, accounts: bool = False) -> None:
         """A fresh database and broker for ``scenario``, and its center started."""
         name = "drill_" + scenario.replace("-", "_")
         with psycopg.connect(self.pg.dsn("postgres"), autocommit=True) as conn:
@@ -125,7 +147,14 @@ class Stack:
         migrate(self.dsn, commit=True)
         broker_dir = self.root / f"mosquitto-{scenario}"
         shutil.rmtree(broker_dir, ignore_errors=True)
-        self.broker = Mosquitto(broker_dir).start()
+        self.auth = None
+        if accounts:
+            edges = {c.edge_id for c in district_cameras(self.district)}
+            self.auth = gen_auth(edges, broker_dir / "mqtt-auth")
+            self.broker = Mosquitto(broker_dir, password_file=self.auth.password_file,
+                                    acl_file=self.auth.acl_file).start()
+        else:
+            self.broker = Mosquitto(broker_dir).start()
         port = free_port()
         self.url = f"http://127.0.0.1:{port}"
         self._env = {**os.environ, "GRIDWATCH_DB__DSN": self.dsn,
@@ -137,6 +166,9 @@ class Stack:
                      "GRIDWATCH_TIME_LIMITS": str(self.limits),
                      # every bot logs in from this one address
                      "GRIDWATCH_AUTH__LOGIN_RATE_IP": "100000/minute"}
+        if self.auth is not None:
+            self._env |= {"GRIDWATCH_MQTT__USERNAME": self.auth.center_user,
+                          "GRIDWATCH_MQTT__PASSWORD_FILE": str(self.auth.center_secret)}
         self._log_name = f"center-{scenario}.log"
         self.start_center()
 
@@ -298,19 +330,35 @@ def scenario_late_workers(stack: Stack, result: Result) -> None:
                             f"late but not escalated: {sorted(set(late) - escalated)[:10]}")
 
 
-SCENARIOS: dict[str, Callable[[Stack, Result], None]] = {
-    "storm": scenario_storm,
-    "broker-restart": scenario_broker_restart,
-    "center-restart": scenario_center_restart,
-    "late-workers": scenario_late_workers,
+@dataclass(frozen=True)
+class Scenario:
+    run: Callable[[Stack, Result], None]
+    #: The broker has accounts and the ACL (the drills that log in like production edges).
+    accounts: bool = False
+
+
+#: The reconciled storms first (``all`` in tests/test_sim_drill.py runs them by name), then
+#: the reliability drills.
+SCENARIOS: dict[str, Scenario] = {
+    "storm": Scenario(scenario_storm),
+    "broker-restart": Scenario(scenario_broker_restart),
+    "center-restart": Scenario(scenario_center_restart),
+    "late-workers": Scenario(scenario_late_workers),
+    "broker-outage": Scenario(reliability.broker_outage, accounts=True),
+    "edge-restart": Scenario(reliability.edge_restart, accounts=True),
+    "api-fuzz": Scenario(reliability.api_fuzz, accounts=True),
 }
 
 
 def table(results: list[Result]) -> str:
+    """The reconciliation table of the storm scenarios, then each reliability drill's figures
+    (a Markdown table, as docs/reliability.md shows them), then every note."""
     head = ("scenario", "sent", "dup", "malformed", "stored", "missing", "twice",
             "dead-lettered", "tickets", "illegal", "no-timer", "result")
     rows = [head]
     for r in results:
+        if r.figures:
+            continue
         s, a, t = r.sent, r.alerts, r.tickets
         rows.append((
             r.scenario, str(s.valid if s else "-"), str(s.duplicates if s else "-"),
@@ -322,18 +370,24 @@ def table(results: list[Result]) -> str:
                 if t else "-"),
             str(t.get("waiting_without_timer", "-")), "PASS" if r.ok else "FAIL"))
     widths = [max(len(row[i]) for row in rows) for i in range(len(head))]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) for row in rows]
+    lines = (["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) for row in rows]
+             if len(rows) > 1 else [])
+    if measured := [r for r in results if r.figures]:
+        lines += ["| drill | figures | result |", "|---|---|---|"]
+        lines += [f"| {r.scenario} | {', '.join(f'{k} {v}' for k, v in r.figures.items())} "
+                  f"| {'ok' if r.ok else 'FAILED'} |" for r in measured]
     for r in results:
         for note in r.notes:
             lines.append(f"- {r.scenario}: {note}")
     return "\n".join(lines)
 
 
-def run_drill(names: list[str], *, small: bool = False, data_dir: Path | None = None,
-              seed: int = 1, report: Path | None = None,
+def run_drill(names: list[str], *, small: bool = False, size: Size | None = None,
+              data_dir: Path | None = None, seed: int = 1, report: Path | None = None,
               echo: Callable[[str], None] = print) -> bool:
-    """Run the scenarios in order; prints the table; True when every one passed."""
-    size = SMALL if small else FULL
+    """Run the scenarios in order; prints the table; True when every one passed. ``size``
+    (default ``SMALL`` or ``FULL`` by ``small``) sets the district and the drills' lengths."""
+    size = size or (SMALL if small else FULL)
     root = Path(data_dir) if data_dir else Path(tempfile.mkdtemp(prefix="gridwatch-drill-"))
     stack = Stack(root.resolve(), size, seed)
     results: list[Result] = []
@@ -347,8 +401,9 @@ def run_drill(names: list[str], *, small: bool = False, data_dir: Path | None = 
             t0 = time.monotonic()
             echo(f"drill: {name} ...")
             try:
-                stack.prepare(name)
-                SCENARIOS[name](stack, result)
+                scenario = SCENARIOS[name]
+                stack.prepare(name, accounts=scenario.accounts)
+                scenario.run(stack, result)
             except (ServiceError, OSError, psycopg.Error) as exc:
                 result.ok = False
                 result.notes.append(f"could not run: {exc}")

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from bench.drills import api_fuzz
+from simulators.reliability import fuzz_api
 
 
 def test_no_server_errors(center: Any) -> None:
-    result = api_fuzz(center.url, max_examples=15)
-    assert result["operations"] > 10 and result["requests"] > result["operations"]
-    assert result["ok"], "\n".join(result["failures"])
+    counts, failures = fuzz_api(center.url, max_examples=15)
+    assert counts["operations"] > 10 and counts["requests"] > counts["operations"]
+    assert counts["5xx"] == 0 and counts["transport_errors"] == 0, "\n".join(failures)

@@ -15,7 +15,8 @@ from pathlib import Path
 def test_drill_small(tmp_path: Path) -> None:
     report = tmp_path / "drill.json"
     proc = subprocess.run(
-        [sys.executable, "-m", "center.cli", "sim", "drill", "--small", "--scenario", "all",
+        [sys.executable, "-m", "gridwatch.cli", "sim", "drill", "--small", "--scenario",
+         "storm,broker-restart,center-restart,late-workers",
          "--data-dir", str(tmp_path / "data"), "--report", str(report)],
         capture_output=True, text=True, timeout=240, check=False)
     results = {r["scenario"]: r for r in json.loads(report.read_text())}
