@@ -280,7 +280,8 @@ def replay_alerts_cmd(folder: Path, broker: str, speed: float, fresh_ids: bool,
 
 @sim_group.command("drill")
 @click.option("--scenario", default="all", show_default=True,
-              help="storm, broker-restart, center-restart, late-workers, or all "
+              help="storm, broker-restart, center-restart, late-workers (reconciled), "
+                   "broker-outage, edge-restart, api-fuzz (reliability figures), or all "
                    "(comma list allowed).")
 @click.option("--small", is_flag=True, help="A small district and short storms (tests, CI).")
 @click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path),
@@ -292,8 +293,9 @@ def replay_alerts_cmd(folder: Path, broker: str, speed: float, fresh_ids: bool,
 def drill_cmd(scenario: str, small: bool, data_dir: Path | None, seed: int,
               report: Path | None) -> None:
     """Fault drills on a private PostgreSQL + Mosquitto + center: storm, broker restart,
-    center SIGKILL, late workers; then reconcile and check every ticket. Exit 1 on any
-    finding (lost alerts included)."""
+    center SIGKILL, late workers, then reconcile and check every ticket; broker outage, edge
+    restart and API fuzz with their figures (docs/reliability.md). Exit 1 on any finding
+    (lost alerts included)."""
     from simulators.drill import SCENARIOS, run_drill
 
     names = list(SCENARIOS) if scenario == "all" else [s.strip() for s in scenario.split(",")]
