@@ -150,6 +150,8 @@ def test_cli_writes_only_values_that_hold_out(tmp_path: Path) -> None:
     assert yaml.safe_load(registry.read_text())["fake"]["min_score"] == {"two_wheeler": 0.5}
     bad = runner.invoke(cli, ["eval", str(one), "--write"])
     assert bad.exit_code == 2 and "go with --calibrate" in bad.output
+    bad = runner.invoke(cli, ["eval", str(one), "--calibrate", "--classes", "bike"])
+    assert bad.exit_code == 1 and "cannot calibrate unknown classes ['bike']" in bad.output
 
 
 @pytest.mark.parametrize("floor", [None, 0.4])

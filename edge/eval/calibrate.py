@@ -35,7 +35,7 @@ import cv2
 import numpy as np
 
 from edge.capture import CameraCapture, Frame
-from edge.config import EdgeConfig
+from edge.config import OUR_CLASSES, EdgeConfig
 from edge.detect import Detections, load_from_config, model_min_scores
 from edge.eval.boxes import ClassCounts, Labelled, above, read_boxes, score_boxes
 from edge.eval.labels import Case, EvalSet, media_path
@@ -295,6 +295,10 @@ def calibrate(eval_set: EvalSet, folder: Path, *, overrides: dict[str, Any] | No
             name for c in cases if c.camera
             for zone in c.camera_config("x").zones for rule in zone.rules
             for name in (rule.classes or {})})
+    unknown = sorted(set(classes) - OUR_CLASSES - {"rider"})
+    if unknown:
+        raise ValueError(f"cannot calibrate unknown classes {unknown}; choose from "
+                         f"{sorted(OUR_CLASSES | {'rider'})}")
     start = {**current, **{c: current.get(c, FALLBACK_MIN_SCORE) for c in classes}}
     lowest = {**start, **{c: min(*grid, start[c]) for c in classes}}
     recs, floor = record(eval_set, folder, cases, overrides, lowest)
