@@ -22,8 +22,8 @@ from pathlib import Path
 import av
 import cv2
 
-from center.paths import shared_file
 from edge.capture.decode import DecodeStats, OpenCVDecoder, PyAVDecoder
+from wire.paths import shared_file
 
 CLIP = "media/vn_truccat_intersection_pavement_vendor_6s.mp4"
 FPS = 25

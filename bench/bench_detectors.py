@@ -20,7 +20,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from center.paths import shared_file
+from wire.paths import shared_file
 
 CLIP = "media/vn_truccat_intersection_pavement_vendor_6s.mp4"
 FRAMES = int(os.environ.get("BENCH_FRAMES", "40"))

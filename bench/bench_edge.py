@@ -35,9 +35,9 @@ import psutil
 
 import edge.runner
 from bench.bench_decode import make_clip
-from center.paths import shared_file
 from edge.config import EdgeConfig
 from edge.runner import run
+from wire.paths import shared_file
 
 CLIP = "media/vn_truccat_intersection_pavement_vendor_6s.mp4"
 SECONDS = float(os.environ.get("BENCH_EDGE_SECONDS", "40"))

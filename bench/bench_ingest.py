@@ -412,7 +412,7 @@ def _store_stage(admin_dsn: str, messages: list[tuple[str, bytes]]) -> list[dict
     import psycopg
 
     from center.db import queries
-    from center.protocol import parse_alert
+    from wire.protocol import parse_alert
 
     alerts = [parse_alert(payload) for _, payload in messages]
     out = []

@@ -19,11 +19,11 @@ from pathlib import Path
 
 import numpy as np
 
-from center.paths import shared_file
 from edge.config import CropConfig, ZoneConfig
 from edge.detect import load_detector
 from edge.detect.crops import submit_frame, windows
 from edge.detect.pool import InlineDetector
+from wire.paths import shared_file
 
 #: label folder -> YOLO class ids that are two-wheelers.
 SETS = {"media/visdrone_cn_street": {2, 9}, "media/ebike_indoor_cctv_voc": {0}}

@@ -164,9 +164,9 @@ def _run(admin_dsn: str, mqtt_port: int, label: str, ws: str, deflate: bool, n: 
     import paho.mqtt.client as mqtt
     import psycopg
 
-    from center.protocol import Alert, alert_topic
     from simulators.local_services import free_port
     from tests.mqtt_helpers import tiny_jpeg
+    from wire.protocol import Alert, alert_topic
 
     db = f"bench_ws_{seq}"
     with psycopg.connect(admin_dsn, autocommit=True) as conn:

@@ -1,8 +1,8 @@
-"""The one ``gridwatch`` command. Exit codes: 0 ok, 1 failure, 2 bad usage (click's)."""
+"""The center's commands: ``gridwatch center``, ``mqtt``, ``dataset`` and ``model`` (the roof,
+``gridwatch/cli.py``, puts them under the one ``gridwatch`` command)."""
 
 from __future__ import annotations
 
-import logging
 import sys
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
@@ -17,21 +17,7 @@ if TYPE_CHECKING:
 _T = TypeVar("_T")
 
 
-def _setup_logging(verbose: bool) -> None:
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-
-
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("-v", "--verbose", is_flag=True, help="Debug logging.")
-def cli(verbose: bool) -> None:
-    """gridwatch: camera alerts to closed-loop tickets for city grid governance."""
-    _setup_logging(verbose)
-
-
-@cli.group()
+@click.group()
 def center() -> None:
     """The command center: ingest, tickets, API, wall screen and phone pages."""
 
@@ -165,80 +151,62 @@ def gen_passwords_cmd(out: Path, only_missing: bool) -> None:
     click.echo(f"{len(done)} password(s) written to {out} (mode 0600)")
 
 
-@cli.group()
-def mqtt() -> None:
-    """MQTT broker security: accounts, ACL and TLS for Mosquitto (docs/security.md)."""
+def mqtt_group(edge_id_of: Callable[[Path], str]) -> click.Group:
+    """``gridwatch mqtt``; ``edge_id_of`` reads an edge config file's id (the edge's own
+    loader, handed down by the roof: the center never reads edge configs itself)."""
 
+    @click.group()
+    def mqtt() -> None:
+        """MQTT broker security: accounts, ACL and TLS for Mosquitto (docs/security.md)."""
 
-@mqtt.command("gen-auth")
-@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
-              required=True, help="Folder for passwd, acl, center.secret and edges/*.")
-@click.option("--edges", default="", help="Comma-separated edge ids.")
-@click.option("--district", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="Also every edge_id its cameras name.")
-@click.option("--edge-config", "edge_configs", multiple=True,
-              type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="Also the edge_id of this edge YAML (repeatable).")
-@click.option("--center-user", default="gridwatch-center", show_default=True)
-@click.option("--broker", default="127.0.0.1:1883", show_default=True,
-              help="HOST:PORT written into the edge snippets and center.env.")
-@click.option("--rotate", is_flag=True, help="New passwords for every account.")
-def mqtt_gen_auth(out_dir: Path, edges: str, district: Path | None,
-                  edge_configs: tuple[Path, ...], center_user: str, broker: str,
-                  rotate: bool) -> None:
-    """Write Mosquitto's password file and ACL, and each account's credentials (0600).
+    @mqtt.command("gen-auth")
+    @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
+                  required=True, help="Folder for passwd, acl, center.secret and edges/*.")
+    @click.option("--edges", default="", help="Comma-separated edge ids.")
+    @click.option("--district", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+                  help="Also every edge_id its cameras name.")
+    @click.option("--edge-config", "edge_configs", multiple=True,
+                  type=click.Path(exists=True, dir_okay=False, path_type=Path),
+                  help="Also the edge_id of this edge YAML (repeatable).")
+    @click.option("--center-user", default="gridwatch-center", show_default=True)
+    @click.option("--broker", default="127.0.0.1:1883", show_default=True,
+                  help="HOST:PORT written into the edge snippets and center.env.")
+    @click.option("--rotate", is_flag=True, help="New passwords for every account.")
+    def mqtt_gen_auth(out_dir: Path, edges: str, district: Path | None,
+                      edge_configs: tuple[Path, ...], center_user: str, broker: str,
+                      rotate: bool) -> None:
+        """Write Mosquitto's password file and ACL, and each account's credentials (0600).
 
-    Existing passwords are kept unless --rotate; passwords are never printed."""
-    from center.mqtt_auth import AuthError, gen_auth
+        Existing passwords are kept unless --rotate; passwords are never printed."""
+        from center.mqtt_auth import AuthError, gen_auth
 
-    ids = [e for e in edges.split(",") if e.strip()]
-    if district is not None:
-        from center.district import DistrictError, load_district
+        ids = [e for e in edges.split(",") if e.strip()]
+        if district is not None:
+            from center.district import DistrictError, load_district
 
-        try:
-            d = load_district(district)
-        except DistrictError as exc:
-            raise click.ClickException(str(exc)) from None
-        ids += [c.edge_id for c in d.cameras.values() if c.edge_id]
-    if edge_configs:
-        from edge.config import ConfigError, load_config
-
-        for path in edge_configs:
             try:
-                ids.append(load_config(path).edge_id)
-            except ConfigError as exc:
+                d = load_district(district)
+            except DistrictError as exc:
                 raise click.ClickException(str(exc)) from None
-    host, _, port = broker.rpartition(":")
-    if not port.isdigit():
-        raise click.BadParameter(f"{broker!r}: expected HOST:PORT", param_hint="--broker")
-    try:
-        files = gen_auth(ids, out_dir, center_user=center_user, rotate=rotate,
-                         broker_host=host or "127.0.0.1", broker_port=int(port))
-    except AuthError as exc:
-        raise click.ClickException(str(exc)) from None
-    click.echo(f"wrote {files.password_file} and {files.acl_file} "
-               f"({len(files.edges)} edges + {center_user}); add {out_dir}/mosquitto-auth.conf "
-               "to mosquitto.conf")
-    click.echo(f"center: {out_dir}/center.env; edges: {out_dir}/edges/<edge_id>.broker.yaml "
-               "(+ .secret, copy it to the edge, mode 0600)")
+            ids += [c.edge_id for c in d.cameras.values() if c.edge_id]
+        ids += [edge_id_of(path) for path in edge_configs]
+        host, _, port = broker.rpartition(":")
+        if not port.isdigit():
+            raise click.BadParameter(f"{broker!r}: expected HOST:PORT", param_hint="--broker")
+        try:
+            files = gen_auth(ids, out_dir, center_user=center_user, rotate=rotate,
+                             broker_host=host or "127.0.0.1", broker_port=int(port))
+        except AuthError as exc:
+            raise click.ClickException(str(exc)) from None
+        click.echo(f"wrote {files.password_file} and {files.acl_file} ({len(files.edges)} edges"
+                   f" + {center_user}); add {out_dir}/mosquitto-auth.conf to mosquitto.conf")
+        click.echo(f"center: {out_dir}/center.env; edges: {out_dir}/edges/<edge_id>"
+                   ".broker.yaml (+ .secret, copy it to the edge, mode 0600)")
+
+    return mqtt
 
 
-@cli.command()
-@click.option("--port", type=int, default=8000, show_default=True,
-              help="Preferred HTTP port (a free one is used if it is taken).")
-@click.option("--data-dir", type=click.Path(path_type=Path), default=None,
-              help="Where the demo keeps its database and broker (default .gridwatch/).")
-@click.option("--no-bots", is_flag=True,
-              help="Only the real edge: no synthetic alerts and no worker bots.")
-def demo(port: int, data_dir: Path | None, no_bots: bool) -> None:
-    """Run everything on embedded defaults: PostgreSQL, Mosquitto, center and an edge."""
-    from center.paths import DATA_DIR
-    from simulators.demo import run_demo
-
-    sys.exit(run_demo(data_dir or DATA_DIR, preferred_port=port, bots=not no_bots))
-
-
-@cli.group()
+@click.group()
 def dataset() -> None:
     """Training data from the kept full frames and operators' verdicts (docs/models.md)."""
 
@@ -278,7 +246,7 @@ def dataset_export_cmd(out: Path, unjudged: bool, since: datetime | None,
     click.echo(f"YOLO: {done.data_yaml}\nCOCO: {done.coco_json}")
 
 
-@cli.group()
+@click.group()
 def model() -> None:
     """Rolling out a candidate detector model (models/README.md, "The model loop")."""
 
@@ -375,7 +343,7 @@ def rollout_start(model_name: str, path: str | None, sha256: str | None,
                   edge_ids: tuple[str, ...]) -> None:
     """Assign a model to canary edges; they check the weights' SHA-256 and swap live."""
     from center.model_rollout import center_sha256, start
-    from center.protocol import ModelAssignment
+    from wire.protocol import ModelAssignment
 
     if path is not None and not path.startswith(("/", "~")):
         raise click.BadParameter("the path on the edge boxes must be absolute",
@@ -489,23 +457,3 @@ def rollout_rollback(rollout_id: int) -> None:
                f"{', '.join(assigned) or 'no edge'}")
     for edge_id, reason in left_alone.items():
         click.echo(f"  left alone {edge_id}: {reason}")
-
-
-def _attach_edge() -> None:
-    from edge.cli import edge_group, eval_command
-    from simulators.cli import sim_group
-
-    cli.add_command(edge_group, "edge")
-    cli.add_command(eval_command, "eval")
-    cli.add_command(sim_group, "sim")
-
-
-_attach_edge()
-
-
-def main() -> None:
-    cli()
-
-
-if __name__ == "__main__":
-    main()

@@ -1,5 +1,5 @@
 """What the edges report about themselves for the engineer view: their running config and a
-recent frame per camera (``center.protocol.edge_config_state_topic`` and
+recent frame per camera (``wire.protocol.edge_config_state_topic`` and
 ``camera_frame_topic``). Ingest's dispatch hands those topics to ``handle`` and dead-letters
 what it refuses; only the latest of each is kept.
 
@@ -26,9 +26,9 @@ from pydantic import ValidationError
 
 from center import model_rollout
 from center.district import District
-from center.protocol import MAX_FRAME_BYTES, MAX_STATUS_AGE, EdgeConfigState, time_window_problem
 from edge.config import EdgeConfig
 from wire.errors import describe
+from wire.protocol import MAX_FRAME_BYTES, MAX_STATUS_AGE, EdgeConfigState, time_window_problem
 
 log = logging.getLogger(__name__)
 

@@ -8,7 +8,7 @@ by place (camera, zone, event type) so a storm of repeats for a place is one UPD
 screens are told after the commit.
 
 No message can stop the loop: whatever fails for one message -- bad JSON, text PostgreSQL
-refuses, an event time outside the window (``center.protocol.time_window_problem``), a camera
+refuses, an event time outside the window (``wire.protocol.time_window_problem``), a camera
 the district does not give to the sending edge, a re-sent ``(alert_id, seq)`` with other
 content, or a bug -- sends that message to ``dead_letters`` with the reason, and it is
 acknowledged like any other. Only a database outage holds a batch (see below). ``stall()`` says
@@ -62,7 +62,12 @@ from pydantic import ValidationError
 from center import edge_state, model_rollout
 from center.context import Context
 from center.db import queries
-from center.protocol import (
+from center.push import Hub
+from center.settings import MqttSettings
+from center.tickets import service as tickets
+from center.views import Views
+from wire.errors import describe
+from wire.protocol import (
     CENTER_SUBSCRIPTIONS,
     MAX_STATUS_AGE,
     QOS_RELIABLE,
@@ -75,11 +80,6 @@ from center.protocol import (
     parse_alert,
     time_window_problem,
 )
-from center.push import Hub
-from center.settings import MqttSettings
-from center.tickets import service as tickets
-from center.views import Views
-from wire.errors import describe
 
 log = logging.getLogger(__name__)
 _M = TypeVar("_M", Heartbeat, CameraStatus, EdgeStatus)

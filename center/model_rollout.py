@@ -5,7 +5,7 @@ The database is the source of truth: ``model_assignments`` holds what each edge 
 the center publishes it, retained, on ``gridwatch/v1/model/{edge_id}`` (``publish_assignments``,
 run by ingest on its connection). The CLI only writes rows: on a broker with accounts the
 center's account has one connection (docs/security.md), so a second process must not publish
-as the center. Edges answer in their config state (``center.protocol.ModelState``), which
+as the center. Edges answer in their config state (``wire.protocol.ModelState``), which
 ingest hands to ``record_report``: the switch time confirms the edge, a refusal is stored with
 its reason.
 
@@ -31,7 +31,7 @@ from psycopg.rows import class_row
 from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 
-from center.protocol import ModelAssignment, ModelState, model_assignment_topic
+from wire.protocol import ModelAssignment, ModelState, model_assignment_topic
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +72,7 @@ class RolloutEdge:
 def center_sha256(model: str, path: str | None, given: str | None) -> str:
     """The digest the edges must check: of the weights file when the center can see it (the
     registry's, or ``path``), else ``given``; both must agree when both exist."""
-    from edge.detect import weights_path, weights_sha256
+    from wire.models import weights_path, weights_sha256
 
     try:
         file = weights_path(model, path)

@@ -44,7 +44,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from center.protocol import MAX_PAYLOAD_BYTES, TOPIC_ROOT
+from wire.protocol import MAX_PAYLOAD_BYTES, TOPIC_ROOT
 
 CENTER_USER = "gridwatch-center"
 #: Topic kinds an edge publishes under ``gridwatch/v1/<kind>/<edge_id>[/...]`` (docs/protocol.md).

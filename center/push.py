@@ -34,7 +34,7 @@ from fastapi import WebSocket, WebSocketDisconnect
 
 from center.auth import InvalidToken, Principal
 from center.district import District
-from center.protocol import WsEvent, WsEventType
+from wire.protocol import WsEvent, WsEventType
 
 log = logging.getLogger(__name__)
 

@@ -13,8 +13,8 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, TypeAdapter, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from center.paths import DEFAULTS_DIR
 from wire.mqtt_tls import MqttTls
+from wire.paths import DEFAULTS_DIR
 
 
 class DatabaseSettings(BaseModel):

@@ -225,9 +225,9 @@ def _calibrate(eval_set: EvalSet, folder: Path, extra: dict[str, Any], cases: li
     """``eval --calibrate``: sweep, print, and with ``--write`` edit the registry in place."""
     import json
 
-    from edge.detect import REGISTRY_FILE
     from edge.eval.calibrate import DEFAULT_GRID, calibrate, format_calibration, report
     from edge.eval.registry_write import set_min_scores
+    from wire.models import REGISTRY_FILE
 
     try:
         values = (tuple(sorted({round(float(v), 4) for v in grid.split(",")}))

@@ -22,10 +22,10 @@ from pydantic import (
     model_validator,
 )
 
-from center.protocol import EventCode, Ident
 from edge.yaml_lines import compose, line_of
 from wire.errors import problems
 from wire.mqtt_tls import MqttTls
+from wire.protocol import EventCode, Ident
 from wire.vocabulary import (
     OUR_CLASSES,
     RULE_CLASSES,

@@ -17,10 +17,10 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from center.protocol import MAX_FRAME_BOXES, MAX_SNAPSHOT_BYTES, AlertFrame, FrameBox
 from edge.config import EvidenceConfig
 from edge.detect import Detections
 from edge.rules import RuleEvent, iou_matrix
+from wire.protocol import MAX_FRAME_BOXES, MAX_SNAPSHOT_BYTES, AlertFrame, FrameBox
 
 log = logging.getLogger(__name__)
 

@@ -1,5 +1,5 @@
 """Model assignments from the center (retained ``gridwatch/v1/model/{edge_id}``, a
-``center.protocol.ModelAssignment``): the edge swaps its detector live, or keeps the old one
+``wire.protocol.ModelAssignment``): the edge swaps its detector live, or keeps the old one
 and says why. docs/model-rollout.md is the engineer's side of it.
 
 A switch, step by step:
@@ -37,11 +37,12 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from center.protocol import ModelAssignment, ModelRefusal, ModelState
 from edge.config import DetectorConfig, EdgeConfig
-from edge.detect import check_model, weights_path, weights_sha256
+from edge.detect import check_model
 from edge.rules import CameraRules, min_scores
 from wire.errors import describe
+from wire.models import weights_path, weights_sha256
+from wire.protocol import ModelAssignment, ModelRefusal, ModelState
 
 log = logging.getLogger(__name__)
 

@@ -28,7 +28,11 @@ from typing import Any, Protocol
 
 import paho.mqtt.client as mqtt
 
-from center.protocol import (
+from edge.capture.redact import redact
+from edge.config import BrokerConfig, EdgeConfig, OutboxConfig
+from edge.evidence import Evidence
+from edge.outbox import EdgeStore
+from wire.protocol import (
     QOS_RELIABLE,
     Alert,
     CameraState,
@@ -47,10 +51,6 @@ from center.protocol import (
     model_assignment_topic,
     parse_alert,
 )
-from edge.capture.redact import redact
-from edge.config import BrokerConfig, EdgeConfig, OutboxConfig
-from edge.evidence import Evidence
-from edge.outbox import EdgeStore
 
 log = logging.getLogger(__name__)
 

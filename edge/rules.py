@@ -50,8 +50,8 @@ from edge.config import (
     ShopfrontConfig,
     ZoneConfig,
 )
-from edge.detect import model_min_scores
 from edge.detect.base import Detections
+from wire.models import model_min_scores
 
 #: Overlap a box needs with a site to count as the same object standing still. Measured on the
 #: Beijing intersection clip at 2 fps: at 0.3 a dense stream of riders passing one spot chains
@@ -487,7 +487,7 @@ def _seconds(s: float) -> Any:
 
 class ZoneRule:
     """All rules of one zone; ``update`` is called once per analysed frame. ``defaults`` are
-    the model's per-class min_scores (``edge.detect.model_min_scores``)."""
+    the model's per-class min_scores (``wire.models.model_min_scores``)."""
 
     def __init__(self, camera_id: str, zone: ZoneConfig, tz: ZoneInfo | None = None,
                  defaults: dict[str, float] | None = None) -> None:

@@ -28,10 +28,9 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from center.protocol import MAX_FRAME_SIDE, MAX_SNAPSHOT_BYTES
 from edge.capture import CameraCapture, Frame, SourceState
 from edge.config import CameraConfig, DetectorConfig, EdgeConfig
-from edge.detect import Detections, load_from_config, model_min_scores
+from edge.detect import Detections, load_from_config
 from edge.detect.crops import submit_frame
 from edge.detect.crops import windows as crop_windows
 from edge.detect.pool import DetectorPool, InlineDetector
@@ -42,6 +41,8 @@ from edge.publish import FolderRecorder, MqttPublisher, to_alert
 from edge.reconfig import ConfigInbox, apply_zones
 from edge.rules import CameraRules, detector_floor
 from edge.track import MotionTracker
+from wire.models import model_min_scores
+from wire.protocol import MAX_FRAME_SIDE, MAX_SNAPSHOT_BYTES
 
 log = logging.getLogger(__name__)
 

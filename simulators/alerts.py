@@ -1,6 +1,6 @@
 """Alert storms: protocol-valid alert streams from many virtual cameras, at a chosen rate.
 
-``AlertStorm`` publishes ``center.protocol.Alert`` messages (QoS 1, a bounded number in flight)
+``AlertStorm`` publishes ``wire.protocol.Alert`` messages (QoS 1, a bounded number in flight)
 for the cameras of a district, as the edges would: each violation is a ``new`` (seq 0), a few
 ``update``s and usually an ``end``, at one place (camera, zone, event type) at a time. A chosen
 share of the messages is malformed (each kind of mistake the center must dead-letter) and a
@@ -33,7 +33,7 @@ import cv2
 import numpy as np
 import paho.mqtt.client as mqtt
 
-from center.protocol import QOS_RELIABLE, Alert, AlertKind, alert_topic
+from wire.protocol import QOS_RELIABLE, Alert, AlertKind, alert_topic
 
 log = logging.getLogger(__name__)
 

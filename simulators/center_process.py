@@ -17,7 +17,7 @@ from typing import Any
 
 from simulators.local_services import ServiceError, stop_process
 
-CENTER_RUN = (sys.executable, "-m", "center.cli", "center", "run")
+CENTER_RUN = (sys.executable, "-m", "gridwatch.cli", "center", "run")
 
 
 def center_health(url: str, timeout: float = 2.0) -> dict[str, Any]:

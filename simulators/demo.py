@@ -29,8 +29,8 @@ import yaml
 from center.db.migrate import ensure_database, migrate
 from center.mqtt_auth import AuthFiles, gen_auth
 from center.passwords import ensure_credentials
-from center.paths import DEFAULTS_DIR, shared_file
 from simulators.local_services import Mosquitto, Postgres, ServiceError, free_port
+from wire.paths import DEFAULTS_DIR, shared_file
 
 DEMO_EDGE_ID = "edge-demo"
 DEMO_WORKER = "w-0111"
@@ -121,7 +121,7 @@ def _wait_healthy(url: str, proc: subprocess.Popen[bytes], timeout: float) -> No
 
 
 def _gridwatch(*args: str) -> list[str]:
-    return [sys.executable, "-m", "center.cli", *args]
+    return [sys.executable, "-m", "gridwatch.cli", *args]
 
 
 def sim_commands(broker_port: int, base_url: str, passwords: Path) -> dict[str, list[str]]:

@@ -16,9 +16,9 @@ import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
-from center.protocol import Alert, alert_topic
 from edge.publish import read_recorded
 from simulators.alerts import AlertStorm, StormReport, _Out
+from wire.protocol import Alert, alert_topic
 
 
 def load_recording(folder: Path) -> list[Alert]:

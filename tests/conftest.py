@@ -24,11 +24,11 @@ import uvicorn
 
 from center.clock import Clock
 from center.db.migrate import migrate
-from center.paths import shared_file
 from center.settings import CenterSettings, DatabaseSettings, HttpSettings, MqttSettings
 from simulators.local_services import Mosquitto, Postgres, free_port
 from tests.mqtt_helpers import clear_retained
 from tests.waiting import wait_until
+from wire.paths import shared_file
 
 # The page tests' ``browser`` fixture, for every test module that asks for it (importing a
 # fixture into a test module instead is what pytest's docs advise against).

@@ -11,8 +11,8 @@ import cv2
 import numpy as np
 import paho.mqtt.client as mqtt
 
-from center.protocol import Alert, alert_topic
 from tests.waiting import wait_until  # also imported from here by older tests
+from wire.protocol import Alert, alert_topic
 
 
 def tiny_jpeg() -> bytes:

@@ -13,10 +13,10 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, expect
 
-from center.paths import REPO
 from tests.browser import new_ticket_card
 from tests.conftest import RunningCenter, password_for
 from tests.mqtt_helpers import wait_until
+from wire.paths import REPO
 
 ARTIFACTS = REPO / "test-artifacts"
 WORKER = "w-0111"

@@ -307,7 +307,7 @@ def test_weak_secrets_are_refused(tmp_path) -> None:
 
 
 def test_password_commands(center: RunningCenter, tmp_path) -> None:
-    from center.cli import cli
+    from gridwatch.cli import cli
 
     env = {"GRIDWATCH_DB__DSN": center.settings.db.dsn}
     runner = CliRunner()

@@ -8,9 +8,9 @@ import uuid
 import httpx
 import psycopg
 
-from center.protocol import alert_topic
 from tests.conftest import RunningCenter
 from tests.mqtt_helpers import Publisher, make_alert, wait_until
+from wire.protocol import alert_topic
 
 
 def _count(dsn: str, sql: str, *args: object) -> int:
@@ -131,7 +131,7 @@ def test_worker_accepts_resolves_and_camera_end_closes(center: RunningCenter, mq
 def test_camera_status_reaches_api_and_wall(center: RunningCenter, mqtt_broker):
     from datetime import UTC, datetime
 
-    from center.protocol import CameraStatus, EdgeStatus, camera_status_topic, edge_status_topic
+    from wire.protocol import CameraStatus, EdgeStatus, camera_status_topic, edge_status_topic
 
     pub = Publisher(mqtt_broker.port)
     with center.ws("op-01") as ws:

@@ -18,9 +18,9 @@ from pathlib import Path
 import pytest
 
 from center.event_types import load_event_types
-from center.paths import DEFAULTS_DIR
 from center.tickets.states import STATES
 from center.verdicts import REASONS
+from wire.paths import DEFAULTS_DIR
 from wire.vocabulary import OUR_CLASSES
 
 DASHBOARD = Path(__file__).resolve().parents[1] / "dashboard"

@@ -15,11 +15,11 @@ import cv2
 import numpy as np
 import pytest
 
-from center.paths import REPO
 from edge.config import DetectorConfig
 from edge.detect import Detections, load_detector, load_from_config
 from edge.detect.fake import FakeDetector
 from tests.conftest import shared
+from wire.paths import REPO
 
 OUR = {"two_wheeler", "person", "vending_cue", "car"}
 EBIKE_MAP = {"ebike": "two_wheeler", "person": "person"}

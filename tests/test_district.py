@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from center.district import DistrictError, load_district
-from center.paths import DEFAULTS_DIR
+from wire.paths import DEFAULTS_DIR
 
 DEMO = DEFAULTS_DIR / "district" / "district.yaml"
 
@@ -76,7 +76,7 @@ def test_reimport_updates_in_place_and_keeps_history(db_dsn: str, tmp_path: Path
     env = {**os.environ, "GRIDWATCH_DB__DSN": db_dsn}
 
     def cli(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "center.cli", "center", "import-district",
+        return subprocess.run([sys.executable, "-m", "gridwatch.cli", "center", "import-district",
                                *args], env=env, capture_output=True, text=True, timeout=60,
                               check=False)
 

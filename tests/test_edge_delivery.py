@@ -14,13 +14,6 @@ from typing import Any
 import paho.mqtt.client as mqtt
 import pytest
 
-from center.protocol import (
-    TOPIC_ROOT,
-    Heartbeat,
-    edge_config_topic,
-    heartbeat_topic,
-    parse_alert,
-)
 from edge.config import BrokerConfig, EdgeConfig, OutboxConfig
 from edge.outbox import EdgeStore
 from edge.publish import MqttPublisher, read_recorded
@@ -29,6 +22,13 @@ from simulators.local_services import Mosquitto
 from tests.conftest import shared
 from tests.mqtt_helpers import make_alert
 from tests.waiting import wait_until
+from wire.protocol import (
+    TOPIC_ROOT,
+    Heartbeat,
+    edge_config_topic,
+    heartbeat_topic,
+    parse_alert,
+)
 
 VN_CLIP = "media/vn_truccat_intersection_pavement_vendor_6s.mp4"
 BJ_CLIP = "media/cn_beijing_uadetrac_intersection_8s.mp4"

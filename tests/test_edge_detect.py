@@ -6,9 +6,10 @@ import cv2
 import numpy as np
 import pytest
 
-from edge.detect import Detections, load_detector, model_names
+from edge.detect import Detections, load_detector
 from edge.detect.nanodet import nms_per_class
 from tests.conftest import shared
+from wire.models import model_names
 
 
 @pytest.fixture(scope="module")

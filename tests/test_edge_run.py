@@ -17,7 +17,13 @@ import numpy as np
 import paho.mqtt.client as mqtt
 import pytest
 
-from center.protocol import (
+from edge.capture import CameraCapture, Frame
+from edge.config import EdgeConfig
+from edge.publish import read_recorded
+from edge.runner import run
+from tests.conftest import shared
+from tests.waiting import wait_until
+from wire.protocol import (
     TOPIC_ROOT,
     Alert,
     CameraStatus,
@@ -27,12 +33,6 @@ from center.protocol import (
     edge_status_topic,
     parse_alert,
 )
-from edge.capture import CameraCapture, Frame
-from edge.config import EdgeConfig
-from edge.publish import read_recorded
-from edge.runner import run
-from tests.conftest import shared
-from tests.waiting import wait_until
 
 VN_CLIP = "media/vn_truccat_intersection_pavement_vendor_6s.mp4"
 BJ_CLIP = "media/cn_beijing_uadetrac_intersection_8s.mp4"

@@ -28,7 +28,7 @@ def test_recorded_clip_becomes_a_ticket_on_the_workers_phone(
     with center.ws("w-0111") as ws:
         assert json.loads(ws.recv(5))["type"] == "hello"
         edge = subprocess.run(
-            [sys.executable, "-m", "center.cli", "edge", "run", "--config", str(config),
+            [sys.executable, "-m", "gridwatch.cli", "edge", "run", "--config", str(config),
              "--until-eof", "--speed", "0"],
             capture_output=True, text=True, timeout=180, check=False)
         assert edge.returncode == 0, edge.stdout[-3000:] + edge.stderr[-3000:]

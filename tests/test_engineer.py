@@ -18,14 +18,6 @@ import psycopg
 import pytest
 from playwright.sync_api import Browser, expect
 
-from center.paths import REPO
-from center.protocol import (
-    camera_frame_topic,
-    camera_status_topic,
-    edge_config_state_topic,
-    edge_config_topic,
-    edge_status_topic,
-)
 from edge.config import EdgeConfig
 from edge.publish import shareable
 from edge.reconfig import parse_pushed
@@ -33,6 +25,14 @@ from edge.runner import run
 from tests.browser import new_page
 from tests.conftest import RunningCenter, shared
 from tests.mqtt_helpers import Publisher, tiny_jpeg, wait_until
+from wire.paths import REPO
+from wire.protocol import (
+    camera_frame_topic,
+    camera_status_topic,
+    edge_config_state_topic,
+    edge_config_topic,
+    edge_status_topic,
+)
 
 VN_CLIP = "media/vn_truccat_intersection_pavement_vendor_6s.mp4"
 VN_PAVEMENT = [[0.80, 0.42], [0.93, 0.38], [1.0, 0.36], [1.0, 1.0], [0.86, 1.0], [0.79, 0.62]]

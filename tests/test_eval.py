@@ -15,13 +15,13 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from center.cli import cli
-from center.paths import REPO
 from edge.capture import CameraCapture
 from edge.config import ConfigError, EdgeConfig
 from edge.eval.labels import load_set
 from edge.eval.run import evaluate, regressions, report
+from gridwatch.cli import cli
 from tests.conftest import shared
+from wire.paths import REPO
 
 SET = REPO / "eval" / "set.yaml"
 #: What the quick cases measured when last recorded; a change may only keep or improve them.

@@ -15,12 +15,12 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from center.cli import cli
-from center.paths import MODELS_DIR
 from edge.eval.calibrate import Sweeper, calibrate, record, replay
 from edge.eval.labels import load_set
 from edge.eval.registry_write import MARK, set_min_scores
 from edge.eval.run import evaluate, report
+from gridwatch.cli import cli
+from wire.paths import MODELS_DIR
 
 GRID = (0.2, 0.3, 0.4, 0.5, 0.6)
 

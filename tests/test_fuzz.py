@@ -33,8 +33,11 @@ from pydantic import BaseModel, ValidationError
 
 from center.district import DistrictError, load_district
 from center.event_types import load_event_types
-from center.paths import DEFAULTS_DIR
-from center.protocol import (
+from center.time_limits import load_time_limits
+from edge.config import ConfigError, load_config
+from tests.mqtt_helpers import Publisher, alert_json, make_alert, tiny_jpeg, wait_until
+from wire.paths import DEFAULTS_DIR
+from wire.protocol import (
     MAX_SNAPSHOT_BYTES,
     Alert,
     CameraStatus,
@@ -44,9 +47,6 @@ from center.protocol import (
     alert_topic,
     parse_alert,
 )
-from center.time_limits import load_time_limits
-from edge.config import ConfigError, load_config
-from tests.mqtt_helpers import Publisher, alert_json, make_alert, tiny_jpeg, wait_until
 
 FAST = settings(max_examples=150, deadline=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])

@@ -16,10 +16,10 @@ from typing import Any
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from center.paths import DEFAULTS_DIR
 from tests.browser import new_page
 from tests.conftest import RunningCenter
 from tests.mqtt_helpers import Publisher, make_alert, wait_until
+from wire.paths import DEFAULTS_DIR
 
 PAYLOAD = "<img src=x onerror=window.__xss=1>"
 CAMERA_NAME = "人民路商铺 Renmin Rd shops"

@@ -16,12 +16,12 @@ import psycopg
 import uvicorn
 
 from center.ingest import _runs
-from center.protocol import Alert, Heartbeat, alert_topic, heartbeat_topic
 from center.settings import CenterSettings, DatabaseSettings, HttpSettings, MqttSettings
 from simulators.local_services import Mosquitto, free_port
 from tests.conftest import RunningCenter
 from tests.mqtt_helpers import Publisher, make_alert
 from tests.waiting import wait_until
+from wire.protocol import Alert, Heartbeat, alert_topic, heartbeat_topic
 
 PUBLISHERS = 8
 PER_PUBLISHER = 60

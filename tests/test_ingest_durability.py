@@ -1,6 +1,6 @@
 """Issue 7 drills, small: no alert is lost and no ticket doubled when the center is killed
 mid-storm, or when PostgreSQL goes away for a while. Real Mosquitto, real PostgreSQL, the real
-center as its own process (``python -m center.cli center run``), so SIGKILL is a real crash.
+center as its own process (``python -m gridwatch.cli center run``), so SIGKILL is a real crash.
 
 The center acknowledges a QoS 1 message only after the batch that stored it has committed, so
 whatever it had not stored is redelivered by the broker to its persistent session.
@@ -28,10 +28,10 @@ import psycopg
 import pytest
 
 from center.db.migrate import migrate
-from center.protocol import Alert, alert_topic
 from simulators.local_services import Mosquitto, Postgres, free_port
 from tests.mqtt_helpers import make_alert
 from tests.waiting import wait_until
+from wire.protocol import Alert, alert_topic
 
 CAMERAS = ("cam-vn-01", "cam-bj-01", "cam-vtest")  # the default district's cameras
 PLACES = [(c, z, e) for c in CAMERAS for z in ("z1", "z2", "z3") for e in ("0506", "0504")]
@@ -110,7 +110,7 @@ class _Publisher(threading.Thread):
 
 
 class _CenterProcess:
-    """``python -m center.cli center run`` with its settings in the environment."""
+    """``python -m gridwatch.cli center run`` with its settings in the environment."""
 
     def __init__(self, dsn: str, mqtt_port: int, client_id: str, log: Path) -> None:
         self.port = free_port()
@@ -125,7 +125,7 @@ class _CenterProcess:
     def start(self) -> _CenterProcess:
         with self.log.open("ab") as out:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "center.cli", "center", "run"], env=self.env,
+                [sys.executable, "-m", "gridwatch.cli", "center", "run"], env=self.env,
                 cwd=self.log.parent, stdout=out, stderr=subprocess.STDOUT)
 
         def up() -> bool:

@@ -18,16 +18,16 @@ from typing import Any
 import httpx
 import psycopg
 
-from center.protocol import (
+from simulators.center_process import start_center, stop_center
+from simulators.local_services import Mosquitto, free_port
+from tests.conftest import RunningCenter, center_settings_for, serve_center
+from tests.mqtt_helpers import Publisher, make_alert, wait_until
+from wire.protocol import (
     Alert,
     CameraStatus,
     alert_topic,
     camera_status_topic,
 )
-from simulators.center_process import start_center, stop_center
-from simulators.local_services import Mosquitto, free_port
-from tests.conftest import RunningCenter, center_settings_for, serve_center
-from tests.mqtt_helpers import Publisher, make_alert, wait_until
 
 
 def _rows(dsn: str, sql: str, *args: object) -> list[tuple[Any, ...]]:

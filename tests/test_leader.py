@@ -10,10 +10,10 @@ from typing import Any
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from center.paths import REPO
 from tests.browser import expect_image_loaded, new_page
 from tests.conftest import RunningCenter
 from tests.mqtt_helpers import Publisher, make_alert, tiny_jpeg, wait_until
+from wire.paths import REPO
 
 ARTIFACTS = REPO / "test-artifacts"
 

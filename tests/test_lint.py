@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from center.paths import REPO
+from wire.paths import REPO
 
 
 def test_ruff_check_passes() -> None:

@@ -15,11 +15,11 @@ from center.clock import ManualClock
 from center.context import Context
 from center.district import DutyWindow, load_district
 from center.event_types import load_event_types
-from center.paths import DEFAULTS_DIR
 from center.tickets import scheduler, service, timers
 from center.tickets.states import IllegalTransition
 from center.time_limits import load_time_limits
 from tests.mqtt_helpers import make_alert
+from wire.paths import DEFAULTS_DIR
 
 # Monday 2026-11-23 10:00 in Shanghai.
 T0 = datetime(2026, 11, 23, 2, 0, tzinfo=UTC)

@@ -24,7 +24,6 @@ import yaml
 
 from center.dataset_export import CLASSES, KeptFrame, export
 from center.db import retention
-from center.protocol import edge_config_topic
 from center.settings import CenterSettings
 from edge.config import EdgeConfig
 from edge.detect import Detections
@@ -33,6 +32,7 @@ from edge.runner import run
 from tests.conftest import RunningCenter, shared
 from tests.mqtt_helpers import tiny_jpeg
 from tests.waiting import wait_until
+from wire.protocol import edge_config_topic
 
 VN_CLIP = "media/vn_truccat_intersection_pavement_vendor_6s.mp4"
 #: Boxes the fake detector replays on the real clip (normalised), from the first frame on: a
@@ -67,7 +67,7 @@ def edge_config(tmp_path: Path, port: int) -> Path:
 
 def run_edge(config: Path) -> None:
     edge = subprocess.run(
-        [sys.executable, "-m", "center.cli", "edge", "run", "--config", str(config),
+        [sys.executable, "-m", "gridwatch.cli", "edge", "run", "--config", str(config),
          "--until-eof", "--speed", "0"], capture_output=True, text=True, timeout=120,
         check=False)
     assert edge.returncode == 0, edge.stdout[-3000:] + edge.stderr[-3000:]
@@ -113,7 +113,7 @@ def test_edge_frames_and_verdicts_export_to_yolo_and_coco(
     west_id = frames["pavement-west"][-1]
     judge(dsn, west_id, "pavement-west", "false_alarm", "wrong_class")
     out = tmp_path / "set"
-    done = subprocess.run([sys.executable, "-m", "center.cli", "dataset", "export", str(out)],
+    done = subprocess.run([sys.executable, "-m", "gridwatch.cli", "dataset", "export", str(out)],
                           env={**os.environ, "GRIDWATCH_DB__DSN": dsn}, capture_output=True,
                           text=True, timeout=60, check=False)
     assert done.returncode == 0, done.stderr
@@ -203,7 +203,7 @@ def add_verdicts(dsn: str, camera: str, started: datetime, confirmed: int,
 def canary_check(dsn: str, since: datetime, *cameras: str) -> subprocess.CompletedProcess:
     args = [a for c in cameras for a in ("--camera", c)]
     return subprocess.run(
-        [sys.executable, "-m", "center.cli", "model", "canary-check", *args,
+        [sys.executable, "-m", "gridwatch.cli", "model", "canary-check", *args,
          "--since", since.strftime("%Y-%m-%dT%H:%M:%S")],
         env={**os.environ, "GRIDWATCH_DB__DSN": dsn}, capture_output=True, text=True,
         timeout=60, check=False)

@@ -29,13 +29,13 @@ import pytest
 import yaml
 
 from center.mqtt_auth import CENTER_USER, acl_text, gen_auth
-from center.protocol import ModelAssignment, model_assignment_topic
 from edge.config import EdgeConfig
 from edge.model_switch import ModelSwitcher, Refused, Switch
 from edge.runner import open_detector, run
 from simulators.local_services import Mosquitto
 from tests.conftest import RunningCenter, shared
 from tests.mqtt_helpers import wait_until
+from wire.protocol import ModelAssignment, model_assignment_topic
 
 VN_CLIP = "media/vn_truccat_intersection_pavement_vendor_6s.mp4"
 #: The fake detector's boxes (normalised): a parked two-wheeler in each of two zones.
@@ -97,7 +97,7 @@ def edges() -> Iterator[Edges]:
 
 
 def gridwatch(dsn: str, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "center.cli", "model", *args],
+    return subprocess.run([sys.executable, "-m", "gridwatch.cli", "model", *args],
                           env={**os.environ, "GRIDWATCH_DB__DSN": dsn}, capture_output=True,
                           text=True, timeout=60, check=False)
 

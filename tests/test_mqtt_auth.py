@@ -31,7 +31,6 @@ from center.mqtt_auth import (
     gen_auth,
     hash_password,
 )
-from center.protocol import MAX_PAYLOAD_BYTES, alert_topic, edge_config_topic
 from center.settings import (
     CenterSettings,
     DatabaseSettings,
@@ -46,6 +45,7 @@ from tests.conftest import RunningCenter, serve_center
 from tests.mqtt_helpers import Publisher, make_alert, wait_until
 from tests.tls_helpers import Pki, make_pki
 from wire.mqtt_tls import MqttTls
+from wire.protocol import MAX_PAYLOAD_BYTES, alert_topic, edge_config_topic
 
 #: An edge that may publish alerts: the district gives it the camera make_alert() uses.
 DEMO_EDGE = "edge-demo"
@@ -136,7 +136,7 @@ def test_gen_auth_files_are_private_and_stable(tmp_path: Path) -> None:
 def test_gen_auth_cli(tmp_path: Path) -> None:
     from click.testing import CliRunner
 
-    from center.cli import cli
+    from gridwatch.cli import cli
 
     out = tmp_path / "auth"
     result = CliRunner().invoke(cli, ["mqtt", "gen-auth", "--out", str(out),

@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from center.paths import REPO
 from tests.browser import log_in, new_ticket_card
 from tests.conftest import RunningCenter
 from tests.mqtt_helpers import Publisher, make_alert, tiny_jpeg, wait_until
+from wire.paths import REPO
 
 ARTIFACTS = REPO / "test-artifacts"
 

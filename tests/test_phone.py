@@ -17,12 +17,12 @@ import pytest
 import uvicorn
 from playwright.sync_api import Browser, Page, expect
 
-from center.paths import REPO
 from center.settings import CenterSettings, DatabaseSettings, HttpSettings, MqttSettings
 from simulators.local_services import free_port
 from tests.browser import expect_image_loaded, new_page, new_ticket_card
 from tests.conftest import RunningCenter, password_for, set_known_passwords
 from tests.mqtt_helpers import Publisher, make_alert, tiny_jpeg, wait_until
+from wire.paths import REPO
 
 ARTIFACTS = REPO / "test-artifacts"
 WORKER = "w-0111"

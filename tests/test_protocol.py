@@ -8,14 +8,14 @@ import json
 import pytest
 from pydantic import ValidationError
 
-from center.protocol import (
+from tests.mqtt_helpers import alert_json, make_alert
+from wire.protocol import (
     CENTER_SUBSCRIPTIONS,
     alert_topic,
     camera_status_topic,
     json_schemas,
     parse_alert,
 )
-from tests.mqtt_helpers import alert_json, make_alert
 
 
 def test_round_trip_keeps_snapshot_bytes() -> None:
@@ -48,7 +48,7 @@ def test_rejections_name_the_problem(change: dict, reason: str) -> None:
 
 def test_text_postgresql_cannot_store_is_refused_in_every_message() -> None:
     """NUL in a status detail used to reach the database and stop the ingest (issue 11)."""
-    from center.protocol import CameraStatus, EdgeConfigState
+    from wire.protocol import CameraStatus, EdgeConfigState
 
     status = {"edge_id": "e1", "camera_id": "c1", "state": "online",
               "at": "2026-01-01T00:00:00Z", "detail": "ok\u0000nul"}
@@ -81,9 +81,9 @@ def test_json_schema_is_published_for_every_message() -> None:
 
 
 def test_published_schema_file_is_current() -> None:
-    from center.paths import REPO
+    from wire.paths import REPO
 
     on_disk = json.loads((REPO / "docs" / "protocol.schema.json").read_text())
     assert on_disk == json.loads(json.dumps(json_schemas())), (
-        "docs/protocol.schema.json is stale: run python -m center.protocol > "
+        "docs/protocol.schema.json is stale: run python -m wire.protocol > "
         "docs/protocol.schema.json")

@@ -41,7 +41,7 @@ async def test_old_dead_letters_and_idempotency_keys_go(db_dsn: str) -> None:
     """Dead letters older than their retention go; so do idempotency keys older than the
     alert time window (a message that old is refused for its time before its key matters)."""
     from center.db import queries
-    from center.protocol import MAX_ALERT_AGE
+    from wire.protocol import MAX_ALERT_AGE
 
     now = datetime.now(UTC)
     old_key, young_key = make_alert(), make_alert()

@@ -10,7 +10,7 @@ import psycopg
 import pytest
 from click.testing import CliRunner
 
-from center.cli import cli
+from gridwatch.cli import cli
 from simulators.alerts import AlertStorm, StormReport, district_cameras, parse_burst, rate_at
 from simulators.reconcile import check_tickets, reconcile_alerts, wait_drained
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
-from center.cli import cli
 from center.district import load_district
+from gridwatch.cli import cli
 
 
 def _gen(out: Path, seed: int, *sizes: str) -> str:

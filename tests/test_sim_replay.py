@@ -13,8 +13,8 @@ import numpy as np
 import yaml
 from click.testing import CliRunner
 
-from center.cli import cli
 from edge.config import load_config
+from gridwatch.cli import cli
 from simulators.replay import CameraReplay, edge_config
 from tests.conftest import shared
 from tests.waiting import wait_until

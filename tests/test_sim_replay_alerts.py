@@ -12,14 +12,14 @@ from pathlib import Path
 import psycopg
 from click.testing import CliRunner
 
-from center.cli import cli
-from center.protocol import Alert
 from edge.publish import FolderRecorder, read_recorded
+from gridwatch.cli import cli
 from simulators.alerts import StormReport
 from simulators.mjpeg_server import load_jpegs
 from simulators.reconcile import reconcile_alerts, stored_keys, wait_drained
 from tests.conftest import RunningCenter, shared
 from tests.waiting import wait_until
+from wire.protocol import Alert
 
 
 def _record(folder: Path) -> list[Alert]:

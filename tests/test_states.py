@@ -50,8 +50,8 @@ def test_worker_buttons_follow_the_loop() -> None:
 
 
 def test_docs_are_rendered_from_the_table() -> None:
-    from center.paths import REPO
     from center.tickets.states import render_doc
+    from wire.paths import REPO
 
     doc = (REPO / "docs" / "tickets.md").read_text(encoding="utf-8")
     assert doc == render_doc(doc), "docs/tickets.md is stale: run python -m center.tickets.states"

@@ -132,7 +132,7 @@ def _change_password(center: RunningCenter, phone: str, stolen: str, other: str,
 def test_an_admin_reset_from_the_cli_revokes_tokens(center: RunningCenter, tmp_path) -> None:
     """``gridwatch center set-password`` runs outside the center (here: in the test's thread,
     on its own database connection); the center hears of it through NOTIFY."""
-    from center.cli import cli
+    from gridwatch.cli import cli
 
     before = _token(center, "w-0122")
     untouched = _token(center, "w-0121")

@@ -18,10 +18,10 @@ from playwright.sync_api import Browser, expect
 from center import verdicts
 from center.api.vocabulary import NAMES_FILE, load_names
 from center.event_types import load_event_types
-from center.paths import DEFAULTS_DIR
-from center.protocol import CameraState
 from center.tickets.states import OPEN, STATES, TERMINAL
 from tests.browser import new_page
+from wire.paths import DEFAULTS_DIR
+from wire.protocol import CameraState
 from wire.vocabulary import OUR_CLASSES, RULE_CLASSES, RULE_DEFAULT_CLASSES, RULE_TYPES
 
 LOCAL_CODE = "0580"

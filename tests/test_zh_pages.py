@@ -14,11 +14,11 @@ from typing import Any
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from center.paths import REPO
 from center.tickets import notes
 from tests.browser import new_page
 from tests.conftest import RunningCenter
 from tests.mqtt_helpers import Publisher, make_alert, wait_until
+from wire.paths import REPO
 
 pytestmark = pytest.mark.browser
 

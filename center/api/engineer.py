@@ -31,9 +31,9 @@ from center import edge_state
 from center.api.deps import Actor, CenterDep, ImageActor, same_actor
 from center.db import queries
 from center.ingest import Ingest
-from center.protocol import edge_config_topic
 from edge.config import EdgeConfig, ZoneConfig
 from wire.errors import describe
+from wire.protocol import edge_config_topic
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/api/v1", tags=["engineer"])

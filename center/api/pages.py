@@ -6,7 +6,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 from fastapi.responses import FileResponse
 
-from center.paths import DASHBOARD_DIR
+from wire.paths import DASHBOARD_DIR
 
 router = APIRouter(include_in_schema=False)
 

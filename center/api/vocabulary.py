@@ -23,8 +23,8 @@ from pydantic import BaseModel, ConfigDict
 
 from center import verdicts
 from center.api.deps import CenterDep
-from center.protocol import CameraState
 from center.tickets.states import OPEN, STATES, TERMINAL, TRANSITIONS
+from wire.protocol import CameraState
 from wire.vocabulary import OUR_CLASSES, RULE_CLASSES, RULE_DEFAULT_CLASSES, RULE_TYPES
 
 router = APIRouter(prefix="/api/v1", tags=["vocabulary"])

@@ -12,7 +12,7 @@ from uuid import UUID
 from psycopg import AsyncConnection
 from psycopg.rows import class_row
 
-from center.protocol import Alert, CameraStatus, EdgeStatus
+from wire.protocol import Alert, CameraStatus, EdgeStatus
 
 
 @dataclass(frozen=True)

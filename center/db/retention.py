@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 
 from psycopg import AsyncConnection
 
-from center.protocol import MAX_ALERT_AGE
+from wire.protocol import MAX_ALERT_AGE
 
 log = logging.getLogger(__name__)
 

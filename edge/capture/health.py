@@ -9,7 +9,7 @@ from typing import Literal
 import cv2
 import numpy as np
 
-#: The states of center/protocol.py's ``CameraState``.
+#: The states of wire/protocol.py's ``CameraState``.
 SourceState = Literal["online", "offline", "frozen", "lagging"]
 
 #: Frozen detection compares grey thumbnails this size: downscaling averages sensor and

@@ -11,7 +11,6 @@ Example:
 
 from __future__ import annotations
 
-import hashlib
 import importlib
 import os
 from pathlib import Path
@@ -19,15 +18,19 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from center.paths import DATA_DIR, MODELS_DIR, shared_file
 from edge.detect.base import Detections, Detector
+from wire.models import (
+    REGISTRY_FILE,
+    entry_weights_path,
+    registry,
+    resolve_path,
+)
 
 if TYPE_CHECKING:
     from edge.config import DetectorConfig
 
 __all__ = ["BACKENDS", "Detections", "Detector", "check_model", "load_detector",
-           "load_from_config", "model_classes", "model_min_scores", "model_names",
-           "weights_path", "weights_sha256"]
+           "load_from_config", "model_classes"]
 
 #: backend name (``backend:`` in models/registry.yaml) -> "module:class".
 BACKENDS: dict[str, str] = {
@@ -35,37 +38,6 @@ BACKENDS: dict[str, str] = {
     "ultralytics": "edge.detect.ultralytics_yolo:UltralyticsYolo",
     "fake": "edge.detect.fake:FakeDetector",
 }
-
-REGISTRY_FILE = MODELS_DIR / "registry.yaml"
-
-
-def _registry() -> dict[str, dict[str, Any]]:
-    return yaml.safe_load(REGISTRY_FILE.read_text(encoding="utf-8")) or {}
-
-
-def model_names() -> list[str]:
-    return sorted(_registry())
-
-
-def model_min_scores(name: str) -> dict[str, float]:
-    """The registry entry's per-class ``min_score`` defaults (our class -> score; ``rider``:
-    the least score of a person box that makes a two-wheeler ridden); {} when it has none,
-    so an unknown model falls back to the rules' own default instead of failing here."""
-    entry = _registry().get(name) or {}
-    return {str(k): float(v) for k, v in (entry.get("min_score") or {}).items()}
-
-
-def resolve_path(path: str) -> Path:
-    """``shared:rel`` -> the shared folder; ``data:rel`` -> the local data folder (.gridwatch/,
-    git-ignored, where downloaded weights go); absolute or ``~`` paths as they are; anything
-    else relative to models/."""
-    if path.startswith("shared:"):
-        return shared_file(path.removeprefix("shared:"))
-    if path.startswith("data:"):
-        return DATA_DIR / path.removeprefix("data:")
-    expanded = Path(path).expanduser()
-    return expanded if expanded.is_absolute() else MODELS_DIR / path
-
 
 def _class_map(value: Any, name: str) -> dict[str, str]:
     """Inline mapping, or a YAML file (relative to models/) holding one: the COCO map lives
@@ -79,52 +51,13 @@ def _class_map(value: Any, name: str) -> dict[str, str]:
     return {str(k): str(v) for k, v in value.items()}
 
 
-def _weights_path(name: str, entry: dict[str, Any], override: str | Path | None) -> Path:
-    """Where the weights should be (not checked); raises when nothing names them."""
-    if override is not None:
-        return Path(override).expanduser()
-    if not entry.get("path"):
-        raise FileNotFoundError(f"model {name!r} has no path in {REGISTRY_FILE}; give the file "
-                                f"as detector.path in the edge config")
-    return resolve_path(str(entry["path"]))
-
-
-def weights_path(name: str, override: str | Path | None = None) -> Path:
-    """Where model ``name``'s weights are (``override``: the ``path`` replacing the registry's),
-    not checked; raises ``KeyError`` for a name the registry lacks and ``FileNotFoundError``
-    when nothing names the weights. The model rollout hashes this file."""
-    registry = _registry()
-    if name not in registry:
-        raise KeyError(f"unknown model {name!r} (known in {REGISTRY_FILE}: {sorted(registry)})")
-    return _weights_path(name, registry[name], override)
-
-
-def weights_sha256(path: Path) -> str:
-    """SHA-256 of a weights file; of a folder (an OpenVINO export), of its files' relative
-    names and SHA-256s in name order, so the center and the edge get the same digest of the
-    same export wherever it lies."""
-    def of_file(file: Path) -> str:
-        digest = hashlib.sha256()
-        with file.open("rb") as handle:
-            for block in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(block)
-        return digest.hexdigest()
-
-    if not path.is_dir():
-        return of_file(path)
-    digest = hashlib.sha256()
-    for file in sorted(p for p in path.rglob("*") if p.is_file()):
-        digest.update(f"{file.relative_to(path).as_posix()}\0{of_file(file)}\n".encode())
-    return digest.hexdigest()
-
-
 def _missing_weights(name: str, path: Path, override: str | Path | None) -> str:
     where = "detector.path" if override is not None else f"path in {REGISTRY_FILE}"
     return f"model {name!r}: missing weights {path} ({where})"
 
 
 def _weights(name: str, entry: dict[str, Any], override: str | Path | None) -> Path:
-    path = _weights_path(name, entry, override)
+    path = entry_weights_path(name, entry, override)
     if path.exists():
         return path
     if override is None and entry.get("download") == "ultralytics":
@@ -163,10 +96,10 @@ def load_detector(name: str, *, threads: int = 1, score_threshold: float = 0.35,
                   max_batch: int = 1, **backend_options: Any) -> Detector:
     """Build the detector registered as ``name``; errors say which names exist and which file
     is missing. ``path`` and ``class_map`` replace the entry's (your own weights)."""
-    registry = _registry()
-    if name not in registry:
-        raise KeyError(f"unknown model {name!r} (known in {REGISTRY_FILE}: {sorted(registry)})")
-    entry = registry[name]
+    entries = registry()
+    if name not in entries:
+        raise KeyError(f"unknown model {name!r} (known in {REGISTRY_FILE}: {sorted(entries)})")
+    entry = entries[name]
     backend = entry["backend"]
     if backend not in BACKENDS:
         raise KeyError(f"model {name!r} uses unknown backend {backend!r} "
@@ -190,19 +123,19 @@ def check_model(config: DetectorConfig) -> list[tuple[str, str]]:
     anything (``edge check-config``): an unknown model or backend, missing weights, a missing
     labelmap or class-map file. Each problem comes with the ``detector`` key it is about
     (``model`` or ``path``); empty when the model can load."""
-    registry = _registry()
+    entries = registry()
     name = config.model
-    if name not in registry:
+    if name not in entries:
         return [("model", (f"unknown model {name!r} (known in {REGISTRY_FILE}: "
-                          f"{sorted(registry)})"))]
-    entry = registry[name]
+                          f"{sorted(entries)})"))]
+    entry = entries[name]
     problems = []
     if entry.get("backend") not in BACKENDS:
         problems.append(("model", (f"model {name!r} uses unknown backend "
                                   f"{entry.get('backend')!r} (known: {sorted(BACKENDS)})")))
     key = "model" if config.path is None else "path"
     try:
-        path = _weights_path(name, entry, config.path)
+        path = entry_weights_path(name, entry, config.path)
     except FileNotFoundError as exc:
         problems.append((key, str(exc)))
     else:
@@ -223,7 +156,7 @@ def check_model(config: DetectorConfig) -> list[tuple[str, str]]:
 def model_classes(config: DetectorConfig) -> set[str] | None:
     """Our classes the configured model can output (the values of its class map); None when
     that cannot be told here: an unknown model, or an empty map, which passes labels through."""
-    entry = _registry().get(config.model)
+    entry = registry().get(config.model)
     if entry is None:
         return None
     try:

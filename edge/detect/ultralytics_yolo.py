@@ -19,8 +19,8 @@ from typing import Any
 
 import numpy as np
 
-from center.paths import DATA_DIR
 from edge.detect.base import Detections, Detector
+from wire.paths import DATA_DIR
 
 log = logging.getLogger(__name__)
 

@@ -36,13 +36,14 @@ import numpy as np
 
 from edge.capture import CameraCapture, Frame
 from edge.config import OUR_CLASSES, EdgeConfig
-from edge.detect import Detections, load_from_config, model_min_scores
+from edge.detect import Detections, load_from_config
 from edge.eval.boxes import ClassCounts, Labelled, above, read_boxes, score_boxes
 from edge.eval.labels import Case, EvalSet, media_path
 from edge.eval.metrics import EventScore, Raised, score_events
 from edge.eval.run import detect_frame, edge_config, effective_edge
 from edge.rules import FALLBACK_MIN_SCORE, CameraRules, RuleEvent, detector_floor
 from edge.runner import camera_rules
+from wire.models import model_min_scores
 
 CALIBRATION_FORMAT = "gridwatch-calibration/1"
 #: Candidate values of every class: 0.10 to 0.60 by 0.05 (plus each class's current value).

@@ -7,7 +7,7 @@ exactly as in an edge config (``edge.config.CameraConfig``, validated by it), gr
 violation intervals (zone, event type, start, end, in seconds of stream time) and
 must-stay-quiet intervals, and optionally labelled boxes for the detector's own figures.
 Media are referenced, never copied: ``shared:<path>`` is a file of the shared folder beside
-the checkout (``center.paths.shared_file``), other relative paths are taken from the set's
+the checkout (``wire.paths.shared_file``), other relative paths are taken from the set's
 folder.
 """
 
@@ -20,11 +20,11 @@ from typing import Any, Literal
 import yaml
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from center.paths import shared_file
-from center.protocol import EventCode, Ident
 from edge.capture import IMAGE_SUFFIXES
 from edge.config import OUR_CLASSES, CameraConfig, ConfigError
 from wire.errors import describe, problems
+from wire.paths import shared_file
+from wire.protocol import EventCode, Ident
 
 FORMAT = "gridwatch-eval/1"
 
