@@ -126,8 +126,8 @@ def create_app(settings: CenterSettings, *, clock: Clock | None = None,
                 await district_store.import_district(conn, file_district, actor_id="system",
                                                      at=ctx.clock.now())
                 stored = await district_store.load_district(conn)
-            cur = await conn.execute("SELECT scope FROM emergency_modes WHERE active")
-            ctx.emergency_scopes = {r[0] for r in await cur.fetchall()}
+            ctx.emergency_scopes = {m["scope"] for m in await district_store.emergency_modes(conn)
+                                    if m["active"]}
             secret = await auth.signing_secret(conn, configured_secret)
             tokens = auth.TokenGenerations(on_revoke=hub.revoke)
             hub.generation_of = tokens.current

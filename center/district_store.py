@@ -1,4 +1,5 @@
-"""The district in the database: imported from files, updated in place, read back at start-up.
+"""The district in the database: imported from files, updated in place, read back at start-up;
+and its emergency switches (peacetime / emergency per scope).
 
 Rows are deactivated rather than deleted when a re-import drops them, so a closed case from
 last year still shows the name of the worker who handled it.
@@ -95,3 +96,27 @@ async def set_posts(conn: AsyncConnection, micro_grid_id: str, posts: dict[str, 
                 (post, micro_grid_id, person_id))
     await ledger.record(conn, at=at, actor_id=actor_id, action="set_posts", scope=micro_grid_id,
                         note=json.dumps(posts))
+
+
+async def emergency_modes(conn: AsyncConnection) -> list[dict[str, Any]]:
+    """Each scope's emergency switch as last set: scope, active, since, actor_id, note."""
+    cur = conn.cursor(row_factory=dict_row)
+    await cur.execute(
+        "SELECT scope, active, since, actor_id, note FROM emergency_modes ORDER BY scope")
+    return await cur.fetchall()
+
+
+async def switch_emergency(conn: AsyncConnection, scope: str, *, active: bool, actor_id: str,
+                           at: datetime, note: str, broadcast: str | None) -> None:
+    """Set a scope's emergency switch, and put the switch (and the broadcast sent with it)
+    into the operations ledger, in the caller's transaction."""
+    await conn.execute(
+        "INSERT INTO emergency_modes (scope, active, since, actor_id, note)"
+        " VALUES (%s, %s, %s, %s, %s) ON CONFLICT (scope) DO UPDATE SET"
+        " active = EXCLUDED.active, since = EXCLUDED.since, actor_id = EXCLUDED.actor_id,"
+        " note = EXCLUDED.note", (scope, active, at, actor_id, note))
+    await ledger.record(conn, at=at, actor_id=actor_id, scope=scope, note=note,
+                        action="emergency_on" if active else "emergency_off")
+    if broadcast:
+        await ledger.record(conn, at=at, actor_id=actor_id, action="broadcast", scope=scope,
+                            note=broadcast)

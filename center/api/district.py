@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
 from fastapi import APIRouter, HTTPException
 from pydantic import BaseModel, ConfigDict, Field
 
 from center import district_store
 from center.api.deps import Actor, CenterDep, same_actor
-from center.db import ledger
 
 router = APIRouter(prefix="/api/v1", tags=["district"])
 
@@ -100,12 +99,8 @@ class EmergencySwitch(BaseModel):
 @router.get("/emergency", responses={401: {}})
 async def emergency(center: CenterDep, _: Actor) -> dict[str, Any]:
     async with center.pool.connection() as conn:
-        cur = await conn.execute(
-            "SELECT scope, active, since, actor_id, note FROM emergency_modes ORDER BY scope")
-        rows = await cur.fetchall()
-    return {"active": sorted(center.ctx.emergency_scopes),
-            "modes": [dict(zip(("scope", "active", "since", "actor_id", "note"), r, strict=True))
-                      for r in rows]}
+        modes = await district_store.emergency_modes(conn)
+    return {"active": sorted(center.ctx.emergency_scopes), "modes": modes}
 
 
 @router.put("/emergency", responses={401: {}, 403: {}, 404: {}})
@@ -127,19 +122,10 @@ async def switch_emergency(center: CenterDep, actor: Actor,
     if body.scope != "district" and (grid is None or grid.level != "grid"):
         raise HTTPException(404, f"no grid {body.scope} (scope is 'district' or a grid id)")
     at = center.ctx.clock.now()
-    action: Literal["emergency_on", "emergency_off"] = (
-        "emergency_on" if body.active else "emergency_off")
     async with center.pool.connection() as conn, conn.transaction():
-        await conn.execute(
-            "INSERT INTO emergency_modes (scope, active, since, actor_id, note)"
-            " VALUES (%s, %s, %s, %s, %s) ON CONFLICT (scope) DO UPDATE SET"
-            " active = EXCLUDED.active, since = EXCLUDED.since, actor_id = EXCLUDED.actor_id,"
-            " note = EXCLUDED.note", (body.scope, body.active, at, actor_id, body.note))
-        await ledger.record(conn, at=at, actor_id=actor_id, action=action, scope=body.scope,
-                            note=body.note)
-        if body.broadcast:
-            await ledger.record(conn, at=at, actor_id=actor_id, action="broadcast",
-                                scope=body.scope, note=body.broadcast)
+        await district_store.switch_emergency(conn, body.scope, active=body.active,
+                                              actor_id=actor_id, at=at, note=body.note,
+                                              broadcast=body.broadcast)
     scopes = center.ctx.emergency_scopes
     (scopes.add if body.active else scopes.discard)(body.scope)
     area = None if body.scope == "district" else body.scope
