@@ -43,7 +43,8 @@ def check_config(config_file: Path, no_sources: bool) -> None:
     except ConfigError as exc:
         click.echo(str(exc), err=True)
         sys.exit(1)
-    problems = [(("detector", key), text) for key, text in check_model(config.detector)]
+    problems: list[tuple[tuple[str | int, ...], str]] = [
+        (("detector", key), text) for key, text in check_model(config.detector)]
     problems += check_rule_classes(config)
     if not no_sources:
         problems += check_sources(config)

@@ -29,7 +29,7 @@ from pydantic import (
     model_validator,
 )
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION: Literal[1] = 1
 TOPIC_ROOT = "gridwatch/v1"
 #: MQTT QoS for everything that must not be lost (alerts, status).
 QOS_RELIABLE = 1

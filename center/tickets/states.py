@@ -24,13 +24,14 @@ TERMINAL: frozenset[State] = frozenset({"closed", "void"})
 OPEN: frozenset[State] = frozenset({"registered", "dispatched", "accepted", "handling",
                                     "handled"})
 
-_STAFF = frozenset({"leader", "operator"})
-_HANDLERS = frozenset({"worker", "leader", "department"})
-_LIVE = tuple(s for s in STATES if s not in TERMINAL)
-_BEFORE_HANDLED = ("registered", "dispatched", "accepted", "handling")
+_STAFF: frozenset[Role] = frozenset({"leader", "operator"})
+_HANDLERS: frozenset[Role] = frozenset({"worker", "leader", "department"})
+_LIVE: tuple[State, ...] = tuple(s for s in STATES if s not in TERMINAL)
+_BEFORE_HANDLED: tuple[State, ...] = ("registered", "dispatched", "accepted", "handling")
+_WORKING: tuple[State, ...] = ("accepted", "handling")
 
 #: (from state, action) -> (to state, roles allowed to take it)
-TRANSITIONS: dict[tuple[State, str], tuple[State, frozenset[Role]]] = {
+TRANSITIONS: dict[tuple[str, str], tuple[State, frozenset[Role]]] = {
     ("registered", "dispatch"): ("dispatched", frozenset({"system", "operator", "leader"})),
     ("dispatched", "accept"): ("accepted", _HANDLERS),
     ("dispatched", "return"): ("registered", _HANDLERS),
@@ -46,11 +47,9 @@ TRANSITIONS: dict[tuple[State, str], tuple[State, frozenset[Role]]] = {
     ("verified", "close"): ("closed", frozenset({"system", "leader", "operator"})),
     ("evaluated", "close"): ("closed", frozenset({"system", "leader", "operator"})),
     **{(s, "void"): ("void", _STAFF) for s in _BEFORE_HANDLED},
-    **{(s, "reassign"): ("dispatched", _STAFF) for s in ("registered", "dispatched", "accepted",
-                                                        "handling")},
-    **{(s, "request_extension"): (s, frozenset({"worker", "department"}))
-       for s in ("accepted", "handling")},
-    **{(s, "approve_extension"): (s, _STAFF) for s in ("accepted", "handling")},
+    **{(s, "reassign"): ("dispatched", _STAFF) for s in _BEFORE_HANDLED},
+    **{(s, "request_extension"): (s, frozenset({"worker", "department"})) for s in _WORKING},
+    **{(s, "approve_extension"): (s, _STAFF) for s in _WORKING},
     **{(s, "escalate"): (s, frozenset({"system"})) for s in _LIVE},
     **{(s, "acknowledge"): (s, frozenset({"leader", "department", "operator"})) for s in _LIVE},
 }
@@ -65,7 +64,7 @@ class IllegalTransition(ValueError):
 
 def next_state(state: str, action: str, role: str) -> State:
     """The state ``action`` leads to, or IllegalTransition saying why not."""
-    rule = TRANSITIONS.get((state, action))  # type: ignore[call-overload]
+    rule = TRANSITIONS.get((state, action))
     if rule is None:
         allowed = ", ".join(a for (s, a) in TRANSITIONS if s == state) or "none"
         raise IllegalTransition(

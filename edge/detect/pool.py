@@ -199,8 +199,9 @@ class DetectorPool:
                 break
             except BrokenProcessPool as exc:  # it broke since the last job came back
                 self._recover(generation, exc)
-        if self._on_done is not None:
-            future.add_done_callback(lambda _f: self._on_done())
+        on_done = self._on_done
+        if on_done is not None:
+            future.add_done_callback(lambda _f: on_done())
         return generation, future
 
     def _recover(self, generation: int, exc: BaseException) -> None:

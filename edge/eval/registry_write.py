@@ -37,6 +37,10 @@ def flow_mapping(indent: str, values: dict[str, float]) -> list[str]:
     return [(line if items else head + "}") + "\n" for line in [*lines, line]]
 
 
+def _indent(line: str) -> str:
+    return line[:len(line) - len(line.lstrip(" \t"))]
+
+
 def set_min_scores(path: Path, model: str, values: dict[str, float], note: list[str]) -> str:
     """Replace model ``model``'s ``min_score`` in the registry file ``path`` (added when it
     has none) by ``values``, with ``note`` (lines of text) as a comment above it. Returns the
@@ -55,11 +59,11 @@ def set_min_scores(path: Path, model: str, values: dict[str, float], note: list[
         end -= 1  # blank lines before the next entry are not the entry's
     body = range(start + 1, end)
     first = next((i for i in body if re.match(r"\s+min_score:", lines[i])), None)
-    indent = re.match(r"\s*", lines[start + 1]).group(0) if end > start + 1 else "  "
+    indent = _indent(lines[start + 1]) if end > start + 1 else "  "
     if first is None:
         first = last = end
     else:
-        indent = re.match(r"\s*", lines[first]).group(0)
+        indent = _indent(lines[first])
         last = first
         depth = lines[first].count("{") - lines[first].count("}")
         while depth > 0 and last + 1 < end:

@@ -119,7 +119,7 @@ def run_case(eval_set: EvalSet, folder: Path, case: Case, overrides: dict[str, A
             raise ValueError(f"case {case.id}: boxes need a still image, cannot read {source}")
         height, width = image.shape[:2]
         truth = read_boxes(case.boxes, media_path(case.boxes.path, folder), width, height)
-        dets = detect_frame(detector, image, config.cameras[0] if case.camera else None)
+        dets = detect_frame(detector, image, config.cameras[0] if config is not None else None)
         classes = set(case.boxes.classes.values())
         configured, sweep = thresholds
         result.boxes = score_boxes(truth, above(dets, configured), eval_set.box_iou, classes)
