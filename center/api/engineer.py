@@ -85,8 +85,7 @@ async def edges(center: CenterDep, _: Actor) -> list[dict[str, Any]]:
         rows = {r.edge_id: r for r in await edge_state.edge_configs(conn)}
         frames = await edge_state.frame_times(conn)
         statuses = await queries.camera_statuses(conn)
-        cur = await conn.execute("SELECT edge_id, state FROM edge_status")
-        states = {r[0]: r[1] for r in await cur.fetchall()}
+        states = await queries.edge_states(conn)
     district = center.ctx.district
     named = sorted({c.edge_id for c in district.cameras.values() if c.edge_id} - set(rows))
     out = []

@@ -188,6 +188,12 @@ async def upsert_camera_status(conn: AsyncConnection, status: CameraStatus) -> N
     )
 
 
+async def edge_states(conn: AsyncConnection) -> dict[str, str]:
+    """Each edge's last reported state (online / offline), by edge id."""
+    cur = await conn.execute("SELECT edge_id, state FROM edge_status")
+    return {r[0]: r[1] for r in await cur.fetchall()}
+
+
 async def upsert_edge_status(conn: AsyncConnection, status: EdgeStatus) -> list[str]:
     """Record an edge's state; when it went offline, so did its cameras (returned)."""
     await conn.execute(
