@@ -133,6 +133,17 @@ async def login_record(conn: AsyncConnection, person_id: str) -> tuple[str | Non
     return (row[0], row[1]) if row else (None, 0)
 
 
+async def replace_password_hash(conn: AsyncConnection, person_id: str, new_hash: str,
+                                old_hash: str | None) -> bool:
+    """Set a person's password hash only over ``old_hash`` (the one just checked), so a
+    change made meanwhile is not overwritten; False when it was. The database trigger
+    raises the person's token generation with it (migration 0008)."""
+    cur = await conn.execute(
+        "UPDATE district_people SET password_hash = %s WHERE id = %s AND password_hash = %s",
+        (new_hash, person_id, old_hash))
+    return cur.rowcount == 1
+
+
 async def token_generation(conn: AsyncConnection, person_id: str) -> int:
     cur = await conn.execute("SELECT generation FROM person_tokens WHERE person_id = %s",
                              (person_id,))

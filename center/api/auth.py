@@ -90,11 +90,7 @@ async def change_password(center: CenterDep, actor: Actor, request: Request,
         raise HTTPException(403, "current_password is wrong")
     new_hash = await center.hashing.hash(body.new_password)
     async with center.pool.connection() as conn, conn.transaction():
-        # Only over the hash just checked: a change made meanwhile is not overwritten.
-        cur = await conn.execute(
-            "UPDATE district_people SET password_hash = %s WHERE id = %s AND password_hash = %s",
-            (new_hash, actor.id, hashed))
-        if cur.rowcount != 1:
+        if not await auth.replace_password_hash(conn, actor.id, new_hash, hashed):
             raise HTTPException(409, "the password was changed meanwhile; log in again")
         generation = await auth.token_generation(conn, actor.id)  # bumped by the trigger
         await ledger.record(conn, at=center.ctx.clock.now(), actor_id=actor.id,
