@@ -13,13 +13,12 @@ from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
 from shapely.errors import ShapelyError
 from shapely.geometry import Point, shape
 from shapely.prepared import PreparedGeometry, prep
 
-from wire.errors import describe
+from wire.errors import describe, read_yaml
 from wire.vocabulary import WEEKDAYS, Weekday
 
 #: ``engineer`` manages cameras and zones (read-only elsewhere); ``admin`` does everything an
@@ -230,14 +229,7 @@ class District(_Strict):
 def load_district(path: Path) -> District:
     """Read and validate a district; every failure is a DistrictError naming file and key."""
     path = Path(path)
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise DistrictError(f"{path}: cannot read: {exc.strerror}") from None
-    except UnicodeDecodeError as exc:
-        raise DistrictError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
-    except yaml.YAMLError as exc:
-        raise DistrictError(f"{path}: not valid YAML: {exc}") from None
+    raw = read_yaml(path, DistrictError)
     try:
         spec = DistrictFile.model_validate(raw)
     except ValidationError as exc:

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import yaml
 from pydantic import BaseModel, ConfigDict, RootModel, ValidationError
 
-from wire.errors import describe
+from wire.errors import describe, read_yaml
 
 
 class EventType(BaseModel):
@@ -21,11 +20,9 @@ class _Table(RootModel[dict[str, EventType]]):
 
 
 def load_event_types(path: Path) -> dict[str, EventType]:
+    raw = read_yaml(Path(path), ValueError)
     try:
-        raw = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
         table = _Table.model_validate(raw).root
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
-        raise ValueError(f"{path}: bad event-type table: {exc}") from None
     except ValidationError as exc:
         raise ValueError(f"{path}: bad event-type table: {describe(exc)}") from None
     bad = [code for code in table if not (code.isdigit() and 4 <= len(code) <= 6)]

@@ -12,10 +12,9 @@ from pathlib import Path
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from wire.errors import describe
+from wire.errors import describe, read_yaml
 
 Stage = Literal["accept", "handle", "overall"]
 _DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -120,14 +119,8 @@ class TimeLimits(_Strict):
 
 
 def load_time_limits(path: Path) -> TimeLimits:
+    raw = read_yaml(Path(path), ValueError)
     try:
-        raw = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
         return TimeLimits.model_validate(raw)
-    except OSError as exc:
-        raise ValueError(f"{path}: cannot read: {exc.strerror}") from None
-    except UnicodeDecodeError as exc:
-        raise ValueError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
-    except yaml.YAMLError as exc:
-        raise ValueError(f"{path}: not valid YAML: {exc}") from None
     except ValidationError as exc:
         raise ValueError(f"{path}: {describe(exc)}") from None

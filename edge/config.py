@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import yaml
 from pydantic import (
     AwareDatetime,
     BaseModel,
@@ -23,7 +22,7 @@ from pydantic import (
 )
 
 from edge.yaml_lines import compose, line_of
-from wire.errors import problems
+from wire.errors import parse_yaml, problems, read_text
 from wire.mqtt_tls import MqttTls
 from wire.protocol import EventCode, Ident
 from wire.vocabulary import (
@@ -475,19 +474,8 @@ def load_config(path: str | Path) -> EdgeConfig:
     """Read and validate an edge YAML file; relative file sources are taken from its folder,
     so a config and its media can move together."""
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read: {exc.strerror or exc}") from None
-    except UnicodeDecodeError as exc:
-        raise ConfigError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
-    try:
-        raw: Any = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" line {mark.line + 1} column {mark.column + 1}" if mark else ""
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise ConfigError(f"{path}:{where}: invalid YAML: {problem}") from None
+    text = read_text(path, ConfigError)
+    raw = parse_yaml(text, path, ConfigError)
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: expected a mapping at the top level, got {type(raw).__name__}")
     try:

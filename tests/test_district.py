@@ -57,7 +57,7 @@ def test_camera_override_beats_polygon(tmp_path: Path) -> None:
      "unknown area 'nowhere'"),
     ([{"id": "w", "name": "W", "role": "janitor"}], "", "people[0].role"),
     ([], "colour: red\n", "colour: Extra inputs are not permitted"),
-    ([], "  bad: [indent\n", "not valid YAML"),
+    ([], "  bad: [indent\n", "invalid YAML"),
 ])
 def test_errors_name_file_and_key(tmp_path: Path, people: list, extra: str, message: str) -> None:
     path = _write(tmp_path, people, extra=extra)

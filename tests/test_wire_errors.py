@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from wire.errors import describe, key_path, problems, shorten
+from wire.errors import describe, key_path, problems, read_yaml, shorten
 
 
 class _Zone(BaseModel):
@@ -76,3 +78,17 @@ def test_an_error_of_the_whole_document() -> None:
     exc = _error(_Doc, ["not", "a", "mapping"])
     assert describe(exc, with_input=False) == (
         "(top level): Input should be a valid dictionary or instance of _Doc")
+
+
+def test_a_file_that_fails_before_validation_is_named_with_its_line(tmp_path: Path) -> None:
+    missing, latin1, broken = tmp_path / "nope.yaml", tmp_path / "latin1.yaml", tmp_path / "b.yaml"
+    latin1.write_bytes("edge_id: caf\xe9\n".encode("latin-1"))
+    broken.write_text("a: 1\nb: [2\n", encoding="utf-8")
+    with pytest.raises(LookupError, match=r"nope\.yaml: cannot read: No such file"):
+        read_yaml(missing, LookupError)
+    with pytest.raises(LookupError, match=r"latin1\.yaml: not UTF-8 text \(invalid "):
+        read_yaml(latin1, LookupError)
+    with pytest.raises(LookupError, match=r"b\.yaml: line 3 column 1: invalid YAML: "):
+        read_yaml(broken, LookupError)
+    broken.write_text("a: [1, 2]\n", encoding="utf-8")
+    assert read_yaml(broken, LookupError) == {"a": [1, 2]}

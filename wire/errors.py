@@ -7,12 +7,18 @@ rule for showing the wrong value: a value the person wrote is echoed, shortened,
 see which one is meant; a missing key has no value to echo. Callers that must not repeat
 their input (the API, where a value can be a password; MQTT dead letters, which keep the
 payload anyway) pass ``with_input=False``.
+
+The files those documents come from fail before validation in the same few ways (missing, not
+UTF-8, not YAML); ``read_text`` and ``parse_yaml`` say those once too, naming the file and,
+for YAML, the line.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, NamedTuple
 
+import yaml
 from pydantic import ValidationError
 
 #: A pydantic error location: keys and list indexes, outermost first.
@@ -64,3 +70,31 @@ def describe(exc: ValidationError, prefix: Loc = (), *, with_input: bool = True,
     """Every error of ``exc`` (see ``problems``) on one line, or one per line with
     ``sep="\\n"``."""
     return sep.join(p.text for p in problems(exc, prefix, with_input=with_input))
+
+
+def read_text(path: Path, error: type[Exception]) -> str:
+    """The UTF-8 text of ``path``; ``error`` naming the file when it cannot be read or is not
+    UTF-8 (a config saved in a legacy encoding)."""
+    try:
+        return path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise error(f"{path}: cannot read: {exc.strerror or exc}") from None
+    except UnicodeDecodeError as exc:
+        raise error(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+
+
+def parse_yaml(text: str, path: Path, error: type[Exception]) -> Any:
+    """The YAML document ``text`` (read from ``path``); ``error`` naming the file, line and
+    column when it is not YAML."""
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" line {mark.line + 1} column {mark.column + 1}:" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise error(f"{path}:{where} invalid YAML: {problem}") from None
+
+
+def read_yaml(path: Path, error: type[Exception]) -> Any:
+    """``parse_yaml(read_text(path))``: a YAML file, every failure an ``error`` naming it."""
+    return parse_yaml(read_text(path, error), path, error)

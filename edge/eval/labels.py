@@ -17,12 +17,11 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from edge.capture import IMAGE_SUFFIXES
 from edge.config import OUR_CLASSES, CameraConfig, ConfigError
-from wire.errors import describe, problems
+from wire.errors import describe, problems, read_yaml
 from wire.paths import shared_file
 from wire.protocol import EventCode, Ident
 
@@ -189,12 +188,7 @@ def load_set(path: str | Path) -> tuple[EvalSet, Path]:
     path = Path(path)
     if path.is_dir():
         path = path / "set.yaml"
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read: {exc.strerror or exc}") from None
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: invalid YAML: {exc}") from None
+    raw = read_yaml(path, ConfigError)
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: expected a mapping at the top level")
     try:
