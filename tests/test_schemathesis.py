@@ -11,4 +11,4 @@ from simulators.reliability import fuzz_api
 def test_no_server_errors(center: Any) -> None:
     counts, failures = fuzz_api(center.url, max_examples=15)
     assert counts["operations"] > 10 and counts["requests"] > counts["operations"]
-    assert counts["5xx"] == 0 and counts["transport_errors"] == 0, "\n".join(failures)
+    assert not failures and counts["5xx"] == 0, "\n".join(failures)
