@@ -5,8 +5,10 @@ Exit codes follow the project's CLI rule: 0 ok, 1 failure, 2 bad usage (click's 
 
 from __future__ import annotations
 
+import json
 import logging
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -138,6 +140,18 @@ def run_command(config_file: Path, until_eof: bool, speed: float, record_dir: Pa
                f"sent {stats.alerts_sent} alerts")
 
 
+def _emit(doc: dict[str, Any], json_path: Path | None,
+          as_text: Callable[[dict[str, Any]], str]) -> None:
+    """The report as text, and as JSON in ``json_path`` too; ``-``: only the JSON, on stdout
+    (for pipes)."""
+    if json_path is not None and str(json_path) == "-":
+        click.echo(json.dumps(doc, indent=1))
+        return
+    click.echo(as_text(doc))
+    if json_path is not None:
+        json_path.write_text(json.dumps(doc, indent=1) + "\n", encoding="utf-8")
+
+
 @click.command("eval")
 @click.argument("set_path", metavar="SET", type=click.Path(exists=True, path_type=Path))
 @click.option("--case", "cases", multiple=True, help="Only this case id (repeatable).")
@@ -177,8 +191,6 @@ def eval_command(set_path: Path, cases: tuple[str, ...], quick: bool,
     """Run the edge offline on the labelled set SET (a YAML file or a folder with set.yaml)
     and print event precision, recall, false alarms per camera-hour, time to alert, and the
     detector's per-class recall/precision on labelled boxes (docs/detection.md)."""
-    import json
-
     from edge.eval.labels import load_set
     from edge.eval.run import evaluate, format_report, parse_overrides, regressions, report
 
@@ -206,12 +218,7 @@ def eval_command(set_path: Path, cases: tuple[str, ...], quick: bool,
         click.echo(f"error: {exc}", err=True)
         sys.exit(1)
     doc = report(eval_set, results, extra)
-    if json_path is not None and str(json_path) == "-":
-        click.echo(json.dumps(doc, indent=1))
-    else:
-        click.echo(format_report(doc))
-        if json_path is not None:
-            json_path.write_text(json.dumps(doc, indent=1) + "\n", encoding="utf-8")
+    _emit(doc, json_path, format_report)
     if baseline is not None:
         worse = regressions(doc, json.loads(baseline.read_text(encoding="utf-8")))
         for line in worse:
@@ -224,8 +231,6 @@ def _calibrate(eval_set: EvalSet, folder: Path, extra: dict[str, Any], cases: li
                quick: bool, grid: str | None, classes_text: str | None,
                json_path: Path | None, registry: Path | None, write: bool) -> None:
     """``eval --calibrate``: sweep, print, and with ``--write`` edit the registry in place."""
-    import json
-
     from edge.eval.calibrate import DEFAULT_GRID, calibrate, format_calibration, report
     from edge.eval.registry_write import set_min_scores
     from wire.models import REGISTRY_FILE
@@ -242,12 +247,7 @@ def _calibrate(eval_set: EvalSet, folder: Path, extra: dict[str, Any], cases: li
     cal = calibrate(eval_set, folder, overrides=extra, only=cases, quick=quick,
                     classes=classes, grid=values)
     doc = report(eval_set, cal)
-    if json_path is not None and str(json_path) == "-":
-        click.echo(json.dumps(doc, indent=1))
-    else:
-        click.echo(format_calibration(doc))
-        if json_path is not None:
-            json_path.write_text(json.dumps(doc, indent=1) + "\n", encoding="utf-8")
+    _emit(doc, json_path, format_calibration)
     if not write:
         return
     if not cal.keep:
