@@ -166,7 +166,7 @@ class ScheduleWindow(_Strict):
     """When a rule is active, in the edge's ``timezone``. ``end`` before ``start`` is an
     overnight window: it starts on the listed day and ends the next morning."""
 
-    days: list[str] = Field(default_factory=lambda: list(WEEKDAYS), min_length=1)
+    days: list[str] = Field(default_factory=lambda: list[str](WEEKDAYS), min_length=1)
     start: str = "00:00"
     end: str = "24:00"
 

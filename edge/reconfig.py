@@ -157,8 +157,8 @@ def apply_zones(old: EdgeConfig, new: EdgeConfig, rules: dict[str, CameraRules],
                 continue
             open_ = {r.rule.id: r.export() for r in before.rules}
             for state in zone.rules:
-                if open_.get(state.rule.id):
-                    state.restore(open_[state.rule.id])
+                if saved := open_.get(state.rule.id):
+                    state.restore(saved)
         fresh.tracker = rules[cam.id].tracker
         dropped = set(previous) - {z.zone.id for z in fresh.zones}
         for zone_id in sorted(dropped):

@@ -117,7 +117,7 @@ class Case(_Strict):
                                  f"({sorted(zones)})")
             if v.event_type not in zones[v.zone]:
                 raise ValueError(f"violations[{i}].event_type {v.event_type} is raised by no "
-                                 f"rule of zone {v.zone!r} ({sorted(zones[v.zone])})")
+                                 f"rule of zone {v.zone!r} ({sorted(zones[v.zone], key=str)})")
         for i, q in enumerate(self.quiet):
             if q.zone is not None and q.zone not in zones:
                 raise ValueError(f"quiet[{i}].zone {q.zone!r} is not a zone of the camera "
