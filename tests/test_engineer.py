@@ -204,8 +204,7 @@ def test_engineer_draws_a_zone_the_edge_applies_and_alerts_in(
     # The page shows the frame with the edge's zone drawn on it.
     page, errors = new_page(browser, 1280, 900, center=center, person_id="eng-01")
     page.goto(f"{center.url}/engineer?camera={CAMERA}&lang=en")
-    page.wait_for_function("() => document.getElementById('frame').naturalWidth > 0",
-                           timeout=10_000)
+    expect(page.locator("#frame")).not_to_have_js_property("naturalWidth", 0, timeout=10_000)
     expect(page.locator('#overlay polygon[data-zone-id="pavement-old"]')).to_have_count(1)
     expect(page.locator('.is-unconfigured[data-camera-id="cam-bj-01"]')).to_contain_text(
         "not configured on the edge")

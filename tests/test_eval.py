@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 from pathlib import Path
 from typing import Any
 
@@ -31,18 +30,19 @@ QUICK_FIGURES = REPO / "eval" / "quick-figures.json"
 def _capture_ts(**camera: Any) -> list[float]:
     """Stream times of every frame one camera delivers, replayed as fast as possible."""
     config = EdgeConfig.model_validate({"edge_id": "e", "cameras": [{"id": "c", **camera}]})
-    stop = threading.Event()
-    capture = CameraCapture(config.cameras[0], stop, speed=0)
+    stop, wakeup = threading.Event(), threading.Event()
+    capture = CameraCapture(config.cameras[0], stop, speed=0, wakeup=wakeup)
     capture.start()
     out: list[float] = []
-    deadline = time.monotonic() + 30
     while not (capture.finished.is_set() and not len(capture.queue)):
-        assert time.monotonic() < deadline, out
+        wakeup.clear()  # before looking, so a frame put meanwhile is not missed
         frame = capture.queue.get_nowait()
         if frame is None:
-            time.sleep(0.005)
+            assert wakeup.wait(30), f"the capture neither sent a frame nor finished: {out}"
         else:
             out.append(frame.ts)
+    stop.set()
+    capture.join(5)
     return out
 
 

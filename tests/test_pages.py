@@ -11,7 +11,8 @@ from playwright.sync_api import Browser, Page, expect
 
 from tests.browser import log_in, new_ticket_card
 from tests.conftest import RunningCenter
-from tests.mqtt_helpers import Publisher, make_alert, tiny_jpeg, wait_until
+from tests.mqtt_helpers import Publisher, make_alert, tiny_jpeg
+from tests.waiting import wait_until
 from wire.paths import REPO
 
 ARTIFACTS = REPO / "test-artifacts"
@@ -63,13 +64,9 @@ def test_phone_accepts_and_resolves(browser: Browser, center: RunningCenter, mqt
     card.locator('button[data-action="accept"]').click()
     expect(card.locator('button[data-action="resolve"]')).to_be_visible(timeout=5_000)
     card.locator('button[data-action="resolve"]').click()
-    state = center.client("op-01").get(f"/api/v1/tickets/{ticket_id}").json()["state"]
-    for _ in range(50):
-        if state == "handled":
-            break
-        time.sleep(0.1)
-        state = center.client("op-01").get(f"/api/v1/tickets/{ticket_id}").json()["state"]
-    assert state == "handled"
+    api = center.client("op-01")
+    wait_until(lambda: api.get(f"/api/v1/tickets/{ticket_id}").json()["state"] == "handled", 5,
+               "ticket handled")
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "phone-375x812.png"))
     assert errors == []
@@ -146,8 +143,8 @@ def test_wall_map_kpis_alert_latency_emergency_and_4k(browser: Browser, center: 
     expect(page.locator("#ranking-rows tr")).to_have_count(2)
     _no_page_scroll(page)
     ARTIFACTS.mkdir(exist_ok=True)
-    page.wait_for_timeout(300)
-    page.screenshot(path=str(ARTIFACTS / "wall-map-1920x1080.png"))
+    # The chart drew at data-total (no chart animation); CSS animations end at their last frame.
+    page.screenshot(path=str(ARTIFACTS / "wall-map-1920x1080.png"), animations="disabled")
 
     # Emergency mode: two clicks (arm, confirm) as operator op-01; the banner follows the
     # server's websocket message too.
@@ -166,8 +163,8 @@ def test_wall_map_kpis_alert_latency_emergency_and_4k(browser: Browser, center: 
 
     # 4K: the same layout, everything twice the size, still no page scrolling.
     page.set_viewport_size({"width": 3840, "height": 2160})
-    page.wait_for_timeout(500)
-    assert page.evaluate("getComputedStyle(document.documentElement).fontSize") == "32px"
+    # wall.css sizes html.wall-root by the viewport: min(100vw / 120, 100vh / 67.5) = 32px.
+    expect(page.locator("html")).to_have_css("font-size", "32px")
     _no_page_scroll(page)
     expect(grids).to_have_count(2)
     page.screenshot(path=str(ARTIFACTS / "wall-3840x2160.png"))
@@ -179,8 +176,8 @@ def test_wall_map_kpis_alert_latency_emergency_and_4k(browser: Browser, center: 
     expect(en.locator('[data-i18n="wall.kpi.overdue"]')).to_have_text("Overdue")
     expect(en.locator("#emergency-banner")).to_be_visible()
     expect(en.locator("#hourly-chart")).to_have_attribute("data-total", "2", timeout=8_000)
-    en.wait_for_timeout(300)
-    en.screenshot(path=str(ARTIFACTS / "wall-en-1920x1080.png"))
+    expect(en.locator("#hourly-chart canvas").first).to_be_visible()
+    en.screenshot(path=str(ARTIFACTS / "wall-en-1920x1080.png"), animations="disabled")
     assert latency < 1.0, f"alert took {latency:.3f}s from publish to the wall's DOM"
     assert latency2 < 1.0, f"alert took {latency2:.3f}s from publish to the wall's DOM"
     print(f"publish -> wall DOM: {latency * 1000:.0f} ms (first), {latency2 * 1000:.0f} ms")

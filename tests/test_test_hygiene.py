@@ -32,35 +32,19 @@ ALLOWED: dict[tuple[str, str], str] = {
     ("test_account.py", "page.wait_for_timeout(100)"):
         "poll interval of a deadline loop: Playwright delivers the page's websocket frames"
         " only while the test is inside a Playwright call",
-    # Owned by others (issue #13 s5 report lists the proposed fix for each).
-    ("test_eval.py", "time.sleep(0.005)"):
-        "poll of a capture queue with a deadline; could wait on CameraCapture's wakeup",
-    ("test_pages.py", "time.sleep(0.1)"):
-        "poll of a ticket's state with a deadline; could be wait_until",
-    ("test_pages.py", "page.wait_for_timeout(300)"):
-        "before an artifact screenshot only (nothing asserted)",
-    ("test_pages.py", "page.wait_for_timeout(500)"):
-        "4K layout settling; could be expect(html).to_have_css('font-size', '32px')",
-    ("test_pages.py", "en.wait_for_timeout(300)"):
-        "before an artifact screenshot only (nothing asserted)",
-    ("test_phone.py", "page.wait_for_timeout(1500)"):
-        "countdown ticking; could be expect(countdown).not_to_have_text(first)",
-    ("test_phone.py", "page.wait_for_timeout(300)"):
-        "sheet redraw; could wait for the old sheet element to be detached",
-    ("test_phone.py", "time.sleep(0.05)"):
-        "poll of the restarted center's start with a deadline; could be wait_until",
 }
 
 
-def fixed_waits() -> Counter[tuple[str, str]]:
-    """Every fixed wait in tests/, as (file, line without its comment) with how often."""
+def fixed_waits(pattern: re.Pattern[str] = FIXED_WAIT) -> Counter[tuple[str, str]]:
+    """Every fixed wait (or other ``pattern``) in tests/, as (file, line without its comment)
+    with how often."""
     found: Counter[tuple[str, str]] = Counter()
     for path in sorted(TESTS.rglob("*.py")):
         if path.name == Path(__file__).name:  # this file names the patterns it looks for
             continue
         for line in path.read_text(encoding="utf-8").splitlines():
             code = line.split("#", 1)[0].strip()
-            if FIXED_WAIT.search(code):
+            if pattern.search(code):
                 found[(path.relative_to(TESTS).as_posix(), code)] += 1
     return found
 
@@ -79,6 +63,17 @@ def test_every_allowed_fixed_wait_still_exists() -> None:
     gone = sorted(f"tests/{file}: {code}" for file, code in ALLOWED
                   if (file, code) not in fixed_waits())
     assert not gone, "remove these from ALLOWED:\n" + "\n".join(gone)
+
+
+#: Playwright's ``wait_for_function`` takes a JavaScript string, which the pages' CSP
+#: (``script-src 'self'``) refuses to evaluate: waits use locators, ``expect`` or wait_until.
+STRING_WAIT = re.compile(r"\.wait_for_function\(")
+
+
+def test_no_string_wait_for_function_in_tests() -> None:
+    found = sorted(f"tests/{file}: {code}" for file, code in fixed_waits(STRING_WAIT))
+    assert not found, "wait with a locator, expect or tests.waiting.wait_until:\n" + "\n".join(
+        found)
 
 
 def test_the_pattern_sees_every_spelling() -> None:
