@@ -1,8 +1,9 @@
 """Notifications for ticket changes: phone messages with receipts, and outbound notifiers.
 
 ``Announcer`` (center/announce.py) hands each committed ticket change to
-``Notifications.submit`` (a ``put_nowait``, never a wait). One background task writes the notification rows in batches:
-one ``ws`` row per person whose phone gets the change, one row per outbound notifier whose
+``Notifications.submit`` (a ``put_nowait``, never a wait). One background task writes the
+notification rows in batches: one ``ws`` row per person whose phone gets the change, one row
+per outbound notifier whose
 ``events`` match. Then the phones get the ticket with its ``notification_id`` and the outbound
 rows go to the sender (``center/notify/outbound.py``).
 
