@@ -309,7 +309,7 @@ def drill_cmd(scenario: str, small: bool, data_dir: Path | None, seed: int,
 
 
 @click.command("demo")
-@click.option("--port", type=int, default=8000, show_default=True,
+@click.option("--port", type=click.IntRange(1, 65535), default=8000, show_default=True,
               help="Preferred HTTP port (a free one is used if it is taken).")
 @click.option("--data-dir", type=click.Path(path_type=Path), default=None,
               help="Where the demo keeps its database and broker (default .gridwatch/).")

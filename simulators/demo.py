@@ -141,7 +141,21 @@ def sim_commands(broker_port: int, base_url: str, passwords: Path) -> dict[str, 
     }
 
 
+def _raise_interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def _stop_on_signals() -> None:
+    """SIGTERM (``docker stop``, systemd, ``timeout``) and SIGHUP (a closed terminal) stop the
+    demo the way Ctrl-C does, so its PostgreSQL, broker and processes never outlive it. SIGINT
+    too: a shell that starts the demo in the background hands it SIGINT ignored, and the
+    children would inherit that and ignore the stop they are sent."""
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, _raise_interrupt)
+
+
 def run_demo(data_dir: Path, preferred_port: int = 8000, bots: bool = True) -> int:
+    _stop_on_signals()
     data_dir = Path(data_dir).resolve()
     logs = data_dir / "logs"
     logs.mkdir(parents=True, exist_ok=True)
