@@ -23,6 +23,7 @@ from starlette.exceptions import HTTPException
 from center.api.deps import Center, CenterDep, PublicForm
 from center.tickets import service
 from center.tickets.service import Ticket
+from wire.errors import key_path
 
 #: Our states as Open311's two: a request is "closed" once the problem is confirmed solved
 #: (verified and after) or the case was voided; everything before that is "open".
@@ -69,8 +70,9 @@ class Open311Route(APIRoute):
             except Open311Error as exc:
                 return _error(exc.status, exc.description)
             except RequestValidationError as exc:
+                # the field's path without its "body"/"query" origin, unless that is all
                 return _error(400, *(
-                    f"{'.'.join(str(p) for p in e['loc'][1:]) or e['loc'][0]}: {e['msg']}"
+                    f"{key_path(tuple(e['loc'][1:]) or tuple(e['loc'][:1]))}: {e['msg']}"
                     for e in exc.errors()))
             except HTTPException as exc:  # FastAPI's, and the body limit's 413
                 code = exc.status_code if exc.status_code in (401, 403, 404, 413, 429) else 400
