@@ -152,11 +152,17 @@ def test_the_wall_reports_a_refused_switch_in_words(browser: Browser,
     switch = page.locator("#emergency-switch")
     switch.click()  # arm
     expect(switch).to_have_attribute("data-armed", "true")
+    # The wall re-renders while armed (here: a grid's emergency switched by the operator; on a
+    # fresh wall the district arriving does the same): the switch stays armed.
+    assert center.client("op-01").put("/api/v1/emergency", json={
+        "scope": "g-01", "active": True}).status_code == 200
+    expect(page.locator("body")).to_have_attribute("data-emergency", "on")
+    expect(switch).to_have_attribute("data-armed", "true")
     switch.click()  # confirm
     item = page.locator('#error-banner .error-item[data-key="action"]')
     expect(item.locator(".error-text")).to_contain_text("您没有执行此操作的权限")
     expect(item.locator(".error-detail")).to_contain_text("switching emergency mode needs role")
-    expect(page.locator("body")).to_have_attribute("data-emergency", "off")
+    expect(page.locator("#emergency-scope")).not_to_contain_text("全街道")  # still only g-01
     item.locator(".error-dismiss").click()
     expect(item).to_have_count(0)
     assert [e for e in errors if "403" not in e] == []

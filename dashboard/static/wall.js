@@ -495,6 +495,8 @@ async function loadStats() {
 
 // --- emergency mode --------------------------------------------------------------------------
 
+let armTimer = null;
+
 function renderEmergency() {
   const scopes = [...state.emergency].sort();
   const on = scopes.length > 0;
@@ -506,10 +508,19 @@ function renderEmergency() {
   document.body.dataset.emergency = on ? "on" : "off";
   const button = $("emergency-switch");
   const districtOn = state.emergency.has("district");
-  button.textContent = t(districtOn ? "emergency.off" : "emergency.on");
+  // A re-render (the district arriving, a case changing) keeps an armed switch armed; the
+  // district's state changing under it disarms it, so a confirm never does the opposite.
+  if (button.dataset.armed === "true" && button.dataset.armedFrom !== String(districtOn)) disarm(button);
+  const armed = button.dataset.armed === "true";
+  button.textContent = t(armed ? "emergency.confirm" : districtOn ? "emergency.off" : "emergency.on");
   button.dataset.active = districtOn ? "true" : "false";
-  delete button.dataset.armed;
   districtMap.setEmergency(state.emergency);
+}
+
+function disarm(button) {
+  clearTimeout(armTimer);
+  delete button.dataset.armed;
+  delete button.dataset.armedFrom;
 }
 
 const OPERATOR_KEY = "gridwatch.wall.operator";
@@ -529,19 +540,21 @@ function renderOperators() {
   $("emergency-switch").disabled = !pick;
 }
 
-let armTimer = null;
-
 async function onEmergencySwitch() {
   const button = $("emergency-switch");
   // Two clicks: the first arms the switch for a few seconds (a wall is easy to touch by mistake).
   if (button.dataset.armed !== "true") {
-    button.dataset.armed = "true";
-    button.textContent = t("emergency.confirm");
     clearTimeout(armTimer);
-    armTimer = setTimeout(renderEmergency, 4000);
+    button.dataset.armed = "true";
+    button.dataset.armedFrom = String(state.emergency.has("district"));
+    button.textContent = t("emergency.confirm");
+    armTimer = setTimeout(() => {
+      disarm(button);
+      renderEmergency();
+    }, 4000);
     return;
   }
-  clearTimeout(armTimer);
+  disarm(button);
   const active = !state.emergency.has("district");
   button.disabled = true;
   try {
