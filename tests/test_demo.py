@@ -36,10 +36,6 @@ def _pids_using(path: Path) -> dict[int, str]:
     return found
 
 
-def _processes_using(path: Path) -> list[str]:
-    return list(_pids_using(path).values())
-
-
 @pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGINT])
 def test_demo_serves_the_wall_and_leaves_nothing_running(tmp_path: Path,
                                                          stop: signal.Signals) -> None:
@@ -58,10 +54,10 @@ def test_demo_serves_the_wall_and_leaves_nothing_running(tmp_path: Path,
         assert demo.poll() is None, "".join(lines)
         wall = next(line.split()[-1] for line in lines if "wall screen" in line)
         assert httpx.get(wall, timeout=10).status_code == 200
-        assert _processes_using(data), "the demo's services should name its data folder"
+        assert _pids_using(data), "the demo's services should name its data folder"
         demo.send_signal(stop)
         assert demo.wait(90) == 0, "".join(lines)
-        wait_until(lambda: not _processes_using(data), 30, "every demo process to exit")
+        wait_until(lambda: not _pids_using(data), 30, "every demo process to exit")
     finally:
         if demo.poll() is None:
             demo.kill()
