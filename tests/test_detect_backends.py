@@ -227,9 +227,6 @@ def test_missing_weights_file_is_named(tmp_path) -> None:
 def test_yolo11n_offline_says_what_to_do(tmp_path, monkeypatch) -> None:
     """Here nothing downloads: the error names the file, where it goes and what to do."""
     monkeypatch.setenv("GRIDWATCH_DATA_DIR", str(tmp_path))
-    import wire.models as registry  # resolves "data:" paths; read GRIDWATCH_DATA_DIR at import
-
-    monkeypatch.setattr(registry, "DATA_DIR", tmp_path)
     try:
         det = load_detector("yolo11n")
     except FileNotFoundError as exc:

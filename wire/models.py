@@ -10,7 +10,7 @@ from typing import Any
 
 import yaml
 
-from wire.paths import DATA_DIR, MODELS_DIR, shared_file
+from wire.paths import MODELS_DIR, data_dir, shared_file
 
 REGISTRY_FILE = MODELS_DIR / "registry.yaml"
 
@@ -38,7 +38,7 @@ def resolve_path(path: str) -> Path:
     if path.startswith("shared:"):
         return shared_file(path.removeprefix("shared:"))
     if path.startswith("data:"):
-        return DATA_DIR / path.removeprefix("data:")
+        return data_dir() / path.removeprefix("data:")
     expanded = Path(path).expanduser()
     return expanded if expanded.is_absolute() else MODELS_DIR / path
 

@@ -9,8 +9,16 @@ REPO = Path(__file__).resolve().parents[1]
 DASHBOARD_DIR = REPO / "dashboard"
 MODELS_DIR = REPO / "models"
 DEFAULTS_DIR = REPO / "center" / "defaults"
-#: Local state of `gridwatch demo` (database cluster, broker data, logs); git-ignored.
-DATA_DIR = Path(os.environ.get("GRIDWATCH_DATA_DIR", REPO / ".gridwatch"))
+
+
+def data_dir() -> Path:
+    """Local state of `gridwatch demo` (database cluster, broker data, logs) and downloaded
+    weights; git-ignored. Read when asked, like ``shared_dir``, so a process (or a test) that
+    sets GRIDWATCH_DATA_DIR later is heard."""
+    return Path(os.environ.get("GRIDWATCH_DATA_DIR", REPO / ".gridwatch"))
+
+
+DATA_DIR = data_dir()
 
 
 def shared_dir() -> Path:
