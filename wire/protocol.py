@@ -169,6 +169,25 @@ def model_assignment_topic(edge_id: str) -> str:
     return f"{TOPIC_ROOT}/model/{edge_id}"
 
 
+def live_request_topic(edge_id: str) -> str:
+    """Not retained, center -> edge: start, keep alive or stop a camera's live stream
+    (``LiveRequest``). Not retained so that a center that died never restarts a stream from
+    the broker's memory."""
+    return f"{TOPIC_ROOT}/live/{edge_id}"
+
+
+def live_data_topic(edge_id: str, camera_id: str) -> str:
+    """Edge -> center, QoS 0: the live stream's HLS segments in chunks (``LiveChunk``). A lost
+    chunk loses one second of video; resending old video to a live viewer is worthless."""
+    return f"{TOPIC_ROOT}/live-data/{edge_id}/{camera_id}"
+
+
+def live_state_topic(edge_id: str, camera_id: str) -> str:
+    """Edge -> center: a live stream started, stopped or was refused, and why
+    (``LiveState``)."""
+    return f"{TOPIC_ROOT}/live-state/{edge_id}/{camera_id}"
+
+
 #: Longest side of a camera frame thumbnail, in pixels.
 MAX_FRAME_SIDE = 640
 #: Largest camera frame thumbnail the center stores.
@@ -187,6 +206,8 @@ CENTER_SUBSCRIPTIONS = (
     f"{TOPIC_ROOT}/status/+/+",
     f"{TOPIC_ROOT}/heartbeat/+",
     *EDGE_STATE_SUBSCRIPTIONS,
+    f"{TOPIC_ROOT}/live-data/+/+",
+    f"{TOPIC_ROOT}/live-state/+/+",
 )
 
 
@@ -397,6 +418,95 @@ class ModelAssignment(_Message):
     path: Annotated[Text | None, AfterValidator(_absolute_path)] = Field(default=None,
                                                                        max_length=1024)
     sha256: Sha256
+    at: AwareDatetime
+
+
+# --- live view (docs/video.md "Live view") ---------------------------------------------------
+
+#: Largest piece of a live segment in one MQTT message (the broker's limits, other edges'
+#: alerts sharing the link: one big message would hold them up).
+MAX_LIVE_CHUNK_BYTES = 256 * 1024
+#: Largest live segment (all its chunks): a few seconds of a 1080p camera at 8 Mbit/s.
+MAX_LIVE_SEGMENT_BYTES = 8 * 1024 * 1024
+#: Longest keep-alive a request may give: a stream nobody renews stops within this.
+MAX_LIVE_TTL_S = 300.0
+StreamId = Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{8,64}$")]
+LiveAction = Literal["start", "stop"]
+LiveStreamState = Literal["playing", "stopped", "refused"]
+
+
+class LiveRequest(_Message):
+    """Center -> edge: play ``camera_id`` as stream ``stream_id`` for ``ttl_s`` more seconds
+    (``start``, repeated as the keep-alive), or stop it now. A duration, not a deadline: the
+    edge counts it on its own clock, so a skewed clock cannot keep a stream alive, and a dead
+    center's stream ends when the last ``ttl_s`` runs out."""
+
+    edge_id: Ident
+    camera_id: Ident
+    stream_id: StreamId
+    action: LiveAction
+    ttl_s: float = Field(default=30.0, gt=0.0, le=MAX_LIVE_TTL_S)
+    at: AwareDatetime
+
+
+class LiveChunk(_Message):
+    """Edge -> center: part ``part`` of ``parts`` of HLS segment ``seq`` (MPEG-TS, H.264) of a
+    live stream. ``duration_s``: the segment's media length, for the playlist; ``transcoded``:
+    the edge re-encoded it (the camera's codec is not one browsers play)."""
+
+    edge_id: Ident
+    camera_id: Ident
+    stream_id: StreamId
+    seq: int = Field(ge=0, le=2**31)
+    part: int = Field(ge=0)
+    parts: int = Field(ge=1, le=MAX_LIVE_SEGMENT_BYTES // MAX_LIVE_CHUNK_BYTES)
+    duration_s: float = Field(gt=0.0, le=60.0)
+    transcoded: bool = False
+    data: bytes
+
+    @field_validator("data", mode="before")
+    @classmethod
+    def _decode_data(cls, value: Any) -> Any:
+        if isinstance(value, bytes):
+            return value
+        if not isinstance(value, str):
+            raise ValueError("data must be base64 text")
+        if len(value) > MAX_LIVE_CHUNK_BYTES * 4 // 3 + 4:
+            raise ValueError(f"data larger than {MAX_LIVE_CHUNK_BYTES} bytes")
+        try:
+            return base64.b64decode(value, validate=True)
+        except binascii.Error as exc:
+            raise ValueError(f"data is not valid base64: {exc}") from None
+
+    @field_validator("data")
+    @classmethod
+    def _chunk_size(cls, value: bytes) -> bytes:
+        if not 0 < len(value) <= MAX_LIVE_CHUNK_BYTES:
+            raise ValueError(f"data must hold 1 to {MAX_LIVE_CHUNK_BYTES} bytes")
+        return value
+
+    @field_serializer("data")
+    def _encode_data(self, value: bytes) -> str:
+        return base64.b64encode(value).decode("ascii")
+
+    @model_validator(mode="after")
+    def _part_in_range(self) -> LiveChunk:
+        if self.part >= self.parts:
+            raise ValueError(f"part {self.part} of {self.parts} (parts count from 0)")
+        return self
+
+
+class LiveState(_Message):
+    """Edge -> center: what became of a live stream (``playing`` once its first segment is
+    out, ``stopped`` with the reason, ``refused`` with the reason: camera offline, the edge's
+    stream limit)."""
+
+    edge_id: Ident
+    camera_id: Ident
+    stream_id: StreamId
+    state: LiveStreamState
+    detail: Text = Field(default="", max_length=500)
+    transcoded: bool = False
     at: AwareDatetime
 
 
