@@ -331,6 +331,32 @@ class CropConfig(_Strict):
     full_frame: bool = True
 
 
+#: Longest rolling packet buffer a camera may keep (seconds), whatever its dwell times.
+MAX_CLIP_BUFFER_S = 600.0
+#: Slack added to the longest dwell when the buffer length is derived: a site needs
+#: ``inertia`` sightings at 60 % of frames besides its dwell (edge/rules.py), so its first
+#: sighting can lie a few seconds before "dwell ago".
+CLIP_BUFFER_SLACK_S = 10.0
+
+
+class ClipConfig(_Strict):
+    """Alert clips of one camera (edge/clips.py, docs/video.md): a rolling buffer of its
+    encoded packets (PyAV sources only), from which every violation gets a clip from its first
+    sighting minus ``pre_roll_s`` to ``post_roll_s`` after its ``new``, and an ``end`` clip of
+    the ``end_clip_s`` before its ``end`` (the zone clear: the fix)."""
+
+    enabled: bool = True
+    pre_roll_s: float = Field(default=5.0, ge=0.0, le=60.0)
+    post_roll_s: float = Field(default=5.0, ge=0.0, le=60.0)
+    #: 0: no end clip.
+    end_clip_s: float = Field(default=5.0, ge=0.0, le=60.0)
+    #: Seconds of packets kept. Unset: the camera's longest dwell + ``pre_roll_s`` +
+    #: ``CLIP_BUFFER_SLACK_S``, at most ``MAX_CLIP_BUFFER_S``.
+    buffer_s: float | None = Field(default=None, gt=0.0, le=MAX_CLIP_BUFFER_S)
+    #: Hard memory bound of the buffer (bytes): 64 MiB is ~2 min of a 4 Mbit/s camera.
+    buffer_bytes: int = Field(default=64 * 1024 * 1024, ge=1024 * 1024, le=2 * 1024 ** 3)
+
+
 class CameraConfig(_Strict):
     id: Ident
     name: str = ""
@@ -370,11 +396,38 @@ class CameraConfig(_Strict):
     #: Zone crops for small and distant objects; off by default (each window is one more
     #: detector pass per frame).
     crops: CropConfig = Field(default_factory=CropConfig)
+    clips: ClipConfig = Field(default_factory=ClipConfig)
 
     @model_validator(mode="after")
     def _unique_zone_ids(self) -> CameraConfig:
         _reject_duplicates([z.id for z in self.zones], "zone id")
         return self
+
+    @model_validator(mode="after")
+    def _buffer_reaches_back(self) -> CameraConfig:
+        clips = self.clips
+        if clips.buffer_s is not None and clips.enabled:
+            needed = self.longest_dwell_s() + clips.pre_roll_s
+            if clips.buffer_s < needed:
+                raise ValueError(
+                    f"clips.buffer_s {clips.buffer_s:g} is shorter than the longest dwell "
+                    f"({self.longest_dwell_s():g} s) + clips.pre_roll_s ({clips.pre_roll_s:g} s)"
+                    f": a clip could not reach back to the first sighting; raise it to at "
+                    f"least {needed:g} or leave it unset")
+        return self
+
+    def longest_dwell_s(self) -> float:
+        """The longest dwell any rule of this camera can wait (class, rule or zone)."""
+        dwells = [c.dwell_s or r.dwell_s or z.dwell_s for z in self.zones for r in z.rules
+                  for c in (r.classes or {}).values()]
+        return max(dwells, default=0.0)
+
+    def clip_buffer_s(self) -> float:
+        """Seconds of packets the camera keeps for clips (``ClipConfig.buffer_s``)."""
+        if self.clips.buffer_s is not None:
+            return self.clips.buffer_s
+        return min(self.longest_dwell_s() + self.clips.pre_roll_s + CLIP_BUFFER_SLACK_S,
+                   MAX_CLIP_BUFFER_S)
 
     @property
     def is_file(self) -> bool:
@@ -388,6 +441,16 @@ class OutboxConfig(_Strict):
     max_bytes: int = Field(default=256 * 1024 * 1024, ge=64 * 1024)
     #: QoS 1 messages handed to the broker and not yet acknowledged (paho's default too).
     max_inflight: int = Field(default=20, ge=1, le=1000)
+
+
+class ClipOutboxConfig(_Strict):
+    """Clips waiting on disk (``state_dir``/clips) for the broker to acknowledge every chunk
+    (edge/clip_outbox.py); past either bound the oldest waiting clips are dropped, logged."""
+
+    max_clips: int = Field(default=1000, ge=1)
+    max_bytes: int = Field(default=2 * 1024 ** 3, ge=1024 * 1024)
+    #: Chunks handed to the broker and not yet acknowledged (alerts go first).
+    max_inflight: int = Field(default=8, ge=1, le=1000)
 
 
 class MotionConfig(_Strict):
@@ -433,6 +496,7 @@ class EdgeConfig(_Strict):
     #: memory only, so an edge restart loses undelivered alerts. Relative to the YAML file.
     state_dir: Path | None = None
     outbox: OutboxConfig = Field(default_factory=OutboxConfig)
+    clip_outbox: ClipOutboxConfig = Field(default_factory=ClipOutboxConfig)
     motion: MotionConfig = Field(default_factory=MotionConfig)
     evidence: EvidenceConfig = Field(default_factory=EvidenceConfig)
     #: Apply configs pushed by the center on gridwatch/v1/config/{edge_id} (retained).

@@ -20,13 +20,15 @@ import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
 
-from edge.capture.decode import DecodeStats, choose_decoder
+from edge.capture.decode import DecodeStats, OpenCVDecoder, PyAVDecoder, choose_decoder
 from edge.capture.frames import Frame, FrameQueue
 from edge.capture.health import Health, SourceState
+from edge.capture.packets import CameraPackets
 from edge.capture.redact import redact, scrub
 from edge.config import CameraConfig
 
@@ -58,7 +60,7 @@ class CameraCapture(threading.Thread):
 
     def __init__(self, camera: CameraConfig, stop: threading.Event, *, speed: float = 1.0,
                  on_state: StateCallback | None = None, wakeup: threading.Event | None = None,
-                 queue_size: int = 2) -> None:
+                 queue_size: int = 2, packets: CameraPackets | None = None) -> None:
         super().__init__(name=f"capture-{camera.id}", daemon=True)
         self.camera = camera
         self.speed = speed
@@ -78,6 +80,21 @@ class CameraCapture(threading.Thread):
         self._wakeup = wakeup
         self._period = 1.0 / camera.sample_fps
         self._safe_source = redact(camera.source)
+        #: Every demuxed packet goes here (alert clips, live view); PyAV sources only.
+        self.packets = packets
+
+    def _packet_options(self, decoder_class: type[PyAVDecoder] | type[OpenCVDecoder],
+                        offset: float = 0.0) -> dict[str, Any]:
+        """The decoder's packet keywords: OpenCV reads decoded pictures only, so a camera on
+        it has no packets (no clips), which is said once."""
+        if self.packets is None:
+            return {}
+        if decoder_class is OpenCVDecoder:
+            log.warning("camera=%s is read through OpenCV, which gives no encoded packets: "
+                        "no alert clips for it (use decoder: pyav)", self.camera.id)
+            self.packets = None
+            return {}
+        return {"packets": self.packets, "packet_offset": offset}
 
     def run(self) -> None:
         try:
@@ -196,7 +213,8 @@ class CameraCapture(threading.Thread):
                 self.health.arrival(start + t, live=False)
 
             decoder = decoder_class(str(path), period=self._period, live=False,
-                                    next_sample=next_sample - offset, on_arrival=arrived)
+                                    next_sample=next_sample - offset, on_arrival=arrived,
+                                    **self._packet_options(decoder_class, offset))
             self.decode_stats = decoder.stats
             try:
                 for ts, image in decoder.frames():
@@ -222,7 +240,8 @@ class CameraCapture(threading.Thread):
                 decoder = decoder_class(
                     source, period=self._period, live=True, timeout_s=self.camera.timeout_s,
                     next_sample=0.0,
-                    on_arrival=lambda now: self.health.arrival(now, live=True))
+                    on_arrival=lambda now: self.health.arrival(now, live=True),
+                    **self._packet_options(decoder_class))
             except Exception as exc:  # noqa: BLE001 - PyAV, OpenCV, network: retry whatever it is
                 reason = scrub(f"{type(exc).__name__}: {exc}", source)
                 self._set_state("offline", f"cannot open {self._safe_source}: {reason}; "
@@ -235,6 +254,8 @@ class CameraCapture(threading.Thread):
                 continue
             self.decode_stats = decoder.stats
             connected = time.monotonic() - started
+            if isinstance(decoder, PyAVDecoder):
+                decoder.packet_offset = connected  # packets on the frames' clock
             first: tuple[float, float] | None = None  # (wall, stream ts) of the first frame
             reason = "stream ended"
             try:

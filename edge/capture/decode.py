@@ -21,11 +21,12 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import Literal
+from typing import Any, Literal
 
 import cv2
 import numpy as np
 
+from edge.capture.packets import CameraPackets, Packet, StreamInfo
 from edge.capture.redact import redact
 
 EPS = 1e-6
@@ -76,7 +77,8 @@ class PyAVDecoder:
 
     def __init__(self, source: str, *, period: float, live: bool, timeout_s: float = 10.0,
                  next_sample: float = 0.0, on_arrival: ArrivalCallback | None = None,
-                 strategy: Strategy = "auto") -> None:
+                 strategy: Strategy = "auto", packets: CameraPackets | None = None,
+                 packet_offset: float = 0.0) -> None:
         import av  # imported here so an OpenCV-only edge does not need it
 
         options: dict[str, str] = {}
@@ -101,6 +103,13 @@ class PyAVDecoder:
         self.wall_clock = live and self.container.format.name in WALL_CLOCK_FORMATS
         self.rate = Fraction(self.stream.average_rate or self.stream.guessed_rate or 25)
         self.frame_s = float(1 / self.rate)
+        #: Where every demuxed packet goes, decoded or not (``edge.capture.packets``), with
+        #: ``packet_offset`` added to its times so they are on the capture's clock (a live
+        #: capture sets it once the stream is open, as it does for frames).
+        self.packets = packets
+        self.packet_offset = packet_offset
+        if packets is not None:
+            packets.stream(StreamInfo.from_stream(self.stream))
 
     @property
     def duration(self) -> float:
@@ -142,6 +151,8 @@ class PyAVDecoder:
                 count += 1
                 stats.packets += 1
                 self._on_arrival(now if self.live else t)
+                if self.packets is not None:
+                    self._keep(packet, t, tb, base)
                 if self.strategy == "full":
                     pass
                 elif packet.is_keyframe:
@@ -185,6 +196,18 @@ class PyAVDecoder:
                 image = frame.to_ndarray(format="bgr24")
                 sampler.took(ft)
                 yield ft, image
+
+
+    def _keep(self, packet: Any, t: float, tb: Fraction, base: int | None) -> None:
+        """Hand a packet to ``packets`` before any skipping: clips and live view need every
+        one, and copying it is all it costs (the demuxer reuses its buffer)."""
+        assert self.packets is not None
+        off = self.packet_offset
+        dts = None
+        if packet.dts is not None and base is not None and not self.wall_clock:
+            dts = off + float((packet.dts - base) * tb)
+        self.packets.push(Packet(off + t, dts, bytes(packet), bool(packet.is_keyframe),
+                                 float(packet.duration * tb) if packet.duration else 0.0))
 
 
 class OpenCVDecoder:
