@@ -140,7 +140,7 @@ def _publish(args: argparse.Namespace) -> None:
 async def _listen(args: argparse.Namespace) -> None:
     from websockets.asyncio.client import connect
 
-    from center.push import auth_message
+    from center.transport.push import auth_message
 
     latencies: list[tuple[float, bool]] = []
     wall_alerts: list[float] = []
@@ -187,7 +187,7 @@ BENCH_OPERATOR = "op-01"
 
 
 def _tokens(people: list[str]) -> dict[str, str]:
-    from center.auth import issue_token
+    from center.services.auth import issue_token
 
     return {p: issue_token(BENCH_SECRET, p, 3600)[0] for p in people}
 
@@ -200,8 +200,13 @@ class _Center:
         import uvicorn
 
         from center.app import create_app
-        from center.ingest import Ingest
-        from center.settings import CenterSettings, DatabaseSettings, HttpSettings, MqttSettings
+        from center.platform.settings import (
+            CenterSettings,
+            DatabaseSettings,
+            HttpSettings,
+            MqttSettings,
+        )
+        from center.transport.ingest import Ingest
         from simulators.local_services import free_port
 
         Ingest.batch_max = batch_max
@@ -411,7 +416,7 @@ def _store_stage(admin_dsn: str, messages: list[tuple[str, bytes]]) -> list[dict
     (every one a duplicate). bbox as a text literal (now) and through psycopg's list dumper."""
     import psycopg
 
-    from center.db import queries
+    from center.store import alerts as queries
     from wire.protocol import parse_alert
 
     alerts = [parse_alert(payload) for _, payload in messages]
@@ -469,7 +474,7 @@ _WARM_PLACES = [0]
 
 
 def main() -> None:
-    from center.district import load_district
+    from center.domain.district import load_district
     from simulators.district_gen import generate
 
     tmp = Path(tempfile.mkdtemp(prefix="gridwatch-bench-ingest-"))

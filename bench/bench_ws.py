@@ -48,9 +48,9 @@ CLIENTS = tuple(int(x) for x in os.environ.get("GRIDWATCH_BENCH_WS_CLIENTS", "20
 WARMUP = 5  # first alerts of a run not counted
 CLIENTS_PER_PROCESS = 500
 TARGET_P99_MS = {200: 50.0, 1000: 150.0}
-#: (label, uvicorn ws implementation, permessage-deflate). The hub is center/push.py as shipped:
-#: one sender task per client (an earlier hub made a task and an asyncio.wait per message and
-#: cost twice the CPU; its numbers are kept in docs/performance.md).
+#: (label, uvicorn ws implementation, permessage-deflate). The hub is center/transport/push.py as
+#: shipped: one sender task per client (an earlier hub made a task and an asyncio.wait per
+#: message and cost twice the CPU; its numbers are kept in docs/performance.md).
 VARIANTS: list[tuple[str, str, bool]] = [
     ("sansio, deflate on", "websockets-sansio", True),
     ("sansio, deflate off (shipped)", "websockets-sansio", False),
@@ -73,7 +73,12 @@ def _serve(args: argparse.Namespace) -> None:
     import uvicorn
 
     from center.app import create_app
-    from center.settings import CenterSettings, DatabaseSettings, HttpSettings, MqttSettings
+    from center.platform.settings import (
+        CenterSettings,
+        DatabaseSettings,
+        HttpSettings,
+        MqttSettings,
+    )
 
     logging.basicConfig(level=logging.WARNING)
     warnings.filterwarnings("ignore", category=DeprecationWarning)  # uvicorn's legacy ws impl
@@ -99,7 +104,7 @@ def _cpu_s(pid: int) -> float:
 async def _clients(args: argparse.Namespace) -> None:
     from websockets.asyncio.client import connect
 
-    from center.push import auth_message
+    from center.transport.push import auth_message
 
     received: list[dict[str, float]] = [{} for _ in range(args.n)]
     stop = asyncio.Event()
@@ -181,7 +186,7 @@ def _run(admin_dsn: str, mqtt_port: int, label: str, ws: str, deflate: bool, n: 
     try:
         wait_for(lambda: (h := _health(url)) and h["mqtt"], 60, "center start", every=0.1)
         # Wall screens log in as the duty operator; the token is signed with this run's secret.
-        from center.auth import issue_token
+        from center.services.auth import issue_token
 
         token = issue_token(BENCH_SECRET, "op-01", 3600)[0]
         ws_url = url.replace("http://", "ws://") + "/ws"

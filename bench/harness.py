@@ -38,7 +38,7 @@ def services(tmp: Path, template: str) -> Iterator[tuple[str, Mosquitto]]:
     ``immediate``: its data is thrown away."""
     import psycopg  # here, not above: the helper processes import this module too
 
-    from center.db.migrate import migrate
+    from center.store.migrate import migrate
 
     pg = Postgres(tmp / "pg").start()
     broker = Mosquitto(tmp / "mqtt").start()

@@ -22,8 +22,6 @@ from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from psycopg_pool import AsyncConnectionPool
 
-from center import auth, district_store
-from center.announce import Announcer
 from center.api import (
     alerts,
     district,
@@ -39,19 +37,21 @@ from center.api import (
 )
 from center.api import auth as auth_api
 from center.api.deps import Center, RateLimits
-from center.clock import Clock, SystemClock
-from center.context import Context
-from center.db import migrate, queries, retention
-from center.district import load_district
-from center.event_types import load_event_types
-from center.ingest import Ingest
-from center.metrics import registry_for
-from center.notify import Notifications
-from center.push import Hub, authenticate
-from center.settings import CenterSettings, HttpSettings
-from center.tickets import scheduler
-from center.time_limits import load_time_limits
-from center.views import Views
+from center.domain.context import Context
+from center.domain.district import load_district
+from center.domain.event_types import load_event_types
+from center.domain.time_limits import load_time_limits
+from center.platform.clock import Clock, SystemClock
+from center.platform.metrics import registry_for
+from center.platform.settings import CenterSettings, HttpSettings
+from center.services import auth, scheduler
+from center.services.notify import Notifications
+from center.services.views import Views
+from center.store import alerts as queries
+from center.store import district_store, migrate, retention
+from center.transport.fanout import Announcer
+from center.transport.ingest import Ingest
+from center.transport.push import Hub, authenticate
 from wire.paths import DASHBOARD_DIR
 
 log = logging.getLogger(__name__)
@@ -207,7 +207,7 @@ def create_app(settings: CenterSettings, *, clock: Clock | None = None,
 
     @app.websocket("/ws")
     async def ws(websocket: WebSocket, worker_id: str | None = None) -> None:
-        """What the person of the token in the first message may see (center/push.py;
+        """What the person of the token in the first message may see (center/transport/push.py;
         docs/protocol.md). No valid token in time: closed with 4401."""
         center: Center = websocket.app.state.center
         principal = await authenticate(websocket, center.principal, worker_id=worker_id)

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import click
 
 if TYPE_CHECKING:
-    from center.canary import Decision
+    from center.services.canary import Decision
 
 _T = TypeVar("_T")
 
@@ -28,8 +28,8 @@ def center_run() -> None:
     import uvicorn
 
     from center.app import create_app, server_options
-    from center.district import DistrictError
-    from center.settings import CenterSettings
+    from center.domain.district import DistrictError
+    from center.platform.settings import CenterSettings
 
     settings = CenterSettings()
     try:
@@ -45,8 +45,8 @@ def center_migrate(commit: bool) -> None:
     """List pending schema migrations; apply them with --commit."""
     import psycopg
 
-    from center.db.migrate import ensure_database, migrate
-    from center.settings import CenterSettings
+    from center.platform.settings import CenterSettings
+    from center.store.migrate import ensure_database, migrate
 
     dsn = CenterSettings().db.dsn
     try:
@@ -68,7 +68,7 @@ def center_migrate(commit: bool) -> None:
 @click.argument("path", type=click.Path(path_type=Path))
 def check_district(path: Path) -> None:
     """Validate a district file (YAML + GeoJSON)."""
-    from center.district import DistrictError, load_district
+    from center.domain.district import DistrictError, load_district
 
     try:
         d = load_district(path)
@@ -87,10 +87,10 @@ def import_district_cmd(path: Path, commit: bool) -> None:
 
     import psycopg
 
-    from center import district_store
-    from center.clock import SystemClock
-    from center.district import DistrictError, load_district
-    from center.settings import CenterSettings
+    from center.domain.district import DistrictError, load_district
+    from center.platform.clock import SystemClock
+    from center.platform.settings import CenterSettings
+    from center.store import district_store
 
     try:
         new = load_district(path)
@@ -124,8 +124,8 @@ def import_district_cmd(path: Path, commit: bool) -> None:
 def set_password_cmd(person_id: str) -> None:
     """Set PERSON_ID's login password: read from standard input when it is not a terminal
     (one line), else prompted twice. Never an argument (``ps`` shows those)."""
-    from center.passwords import PasswordError, set_password
-    from center.settings import CenterSettings
+    from center.platform.settings import CenterSettings
+    from center.services.passwords import PasswordError, set_password
 
     if sys.stdin.isatty():
         password = click.prompt("password", hide_input=True, confirmation_prompt=True)
@@ -144,8 +144,8 @@ def set_password_cmd(person_id: str) -> None:
 @click.option("--only-missing", is_flag=True, help="Only people who have no password yet.")
 def gen_passwords_cmd(out: Path, only_missing: bool) -> None:
     """Random passwords for the district's people; printed to OUT only (never to the screen)."""
-    from center.passwords import generate
-    from center.settings import CenterSettings
+    from center.platform.settings import CenterSettings
+    from center.services.passwords import generate
 
     done = generate(CenterSettings().db.dsn, out, only_missing=only_missing)
     click.echo(f"{len(done)} password(s) written to {out} (mode 0600)")
@@ -178,11 +178,11 @@ def mqtt_group(edge_id_of: Callable[[Path], str]) -> click.Group:
         """Write Mosquitto's password file and ACL, and each account's credentials (0600).
 
         Existing passwords are kept unless --rotate; passwords are never printed."""
-        from center.mqtt_auth import AuthError, gen_auth
+        from center.transport.mqtt_auth import AuthError, gen_auth
 
         ids = [e for e in edges.split(",") if e.strip()]
         if district is not None:
-            from center.district import DistrictError, load_district
+            from center.domain.district import DistrictError, load_district
 
             try:
                 d = load_district(district)
@@ -225,8 +225,8 @@ def dataset_export_cmd(out: Path, unjudged: bool, since: datetime | None,
     kept full frames: confirmed alerts, false alarms and the detector's pre-labels."""
     import psycopg
 
-    from center.dataset_export import NothingToExport, export, load_frames
-    from center.settings import CenterSettings
+    from center.platform.settings import CenterSettings
+    from center.services.dataset_export import NothingToExport, export, load_frames
 
     if out.exists() and any(out.iterdir()):
         raise click.ClickException(f"{out} is not empty (an export never mixes with another)")
@@ -258,8 +258,8 @@ def _db_run(work: Callable[[Any], Awaitable[_T]]) -> _T:
 
     import psycopg
 
-    from center.model_rollout import RolloutError
-    from center.settings import CenterSettings
+    from center.platform.settings import CenterSettings
+    from center.services.model_rollout import RolloutError
 
     async def run() -> _T:
         async with await psycopg.AsyncConnection.connect(CenterSettings().db.dsn,
@@ -278,8 +278,8 @@ async def _canary_decision(conn: Any, rollout_id: int | None, cameras: tuple[str
                            since: datetime | None, min_days: float) -> Decision:
     """The canary check, for --rollout (its canary edges' cameras, each from when its edge
     confirmed the model) or for --camera/--since."""
-    from center.canary import decide, decide_groups
-    from center.model_rollout import canary_groups
+    from center.services.canary import decide, decide_groups
+    from center.services.model_rollout import canary_groups
 
     now = datetime.now(UTC)
     if rollout_id is not None:
@@ -342,7 +342,7 @@ def rollout() -> None:
 def rollout_start(model_name: str, path: str | None, sha256: str | None,
                   edge_ids: tuple[str, ...]) -> None:
     """Assign a model to canary edges; they check the weights' SHA-256 and swap live."""
-    from center.model_rollout import center_sha256, start
+    from center.services.model_rollout import center_sha256, start
     from wire.protocol import ModelAssignment
 
     if path is not None and not path.startswith(("/", "~")):
@@ -374,7 +374,7 @@ def _when(at: datetime | None) -> str:
 def rollout_status(rollout_id: int | None) -> None:
     """One rollout and each of its edges (confirmed, refused with why, waiting), or the
     latest rollouts."""
-    from center.model_rollout import describe_previous, edges, get, latest
+    from center.services.model_rollout import describe_previous, edges, get, latest
 
     async def work(conn: Any) -> Any:
         if rollout_id is None:
@@ -414,7 +414,7 @@ def rollout_status(rollout_id: int | None) -> None:
 @_MIN_DAYS
 def rollout_promote(rollout_id: int, force: bool, min_days: float) -> None:
     """Assign the rollout's model to every edge, if the canary check says promote."""
-    from center.model_rollout import RolloutError, promote
+    from center.services.model_rollout import RolloutError, promote
 
     async def work(conn: Any) -> Any:
         try:
@@ -447,7 +447,7 @@ def rollout_promote(rollout_id: int, force: bool, min_days: float) -> None:
 @click.argument("rollout_id", type=int)
 def rollout_rollback(rollout_id: int) -> None:
     """Assign every edge of the rollout the model it ran before."""
-    from center.model_rollout import rollback
+    from center.services.model_rollout import rollback
 
     async def work(conn: Any) -> Any:
         return await rollback(conn, rollout_id, datetime.now(UTC))

@@ -54,7 +54,7 @@ def district_cameras(district: Path | str, only: list[str] | None = None,
                      edge_id: str | None = None) -> list[SimCamera]:
     """The active cameras of a district folder (or its ``district.yaml``), validated by the
     center's own loader; ``only`` keeps those ids, ``edge_id`` publishes them all as one edge."""
-    from center.district import load_district
+    from center.domain.district import load_district
 
     path = Path(district)
     if path.is_dir():

@@ -110,7 +110,7 @@ def replay_cmd(files: tuple[Path, ...], n: int, offset_s: float, speed: float, l
               help="Folder for district.yaml + grids.geojson.")
 def district_cmd(communities: int, micro_grids: int, cameras: int, seed: int, out: Path) -> None:
     """Generate a district (same seed, same bytes) and check it as the center would."""
-    from center.district import DistrictError, load_district
+    from center.domain.district import DistrictError, load_district
     from simulators.district_gen import generate
 
     try:

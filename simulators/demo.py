@@ -26,9 +26,9 @@ from typing import Any
 
 import yaml
 
-from center.db.migrate import ensure_database, migrate
-from center.mqtt_auth import AuthFiles, gen_auth
-from center.passwords import ensure_credentials
+from center.services.passwords import ensure_credentials
+from center.store.migrate import ensure_database, migrate
+from center.transport.mqtt_auth import AuthFiles, gen_auth
 from simulators.local_services import Mosquitto, Postgres, ServiceError, free_port
 from wire.paths import DEFAULTS_DIR, shared_file
 

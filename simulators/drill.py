@@ -41,8 +41,8 @@ from typing import Any
 import psycopg
 import yaml
 
-from center.db.migrate import ensure_database, migrate
-from center.mqtt_auth import AuthFiles, gen_auth
+from center.store.migrate import ensure_database, migrate
+from center.transport.mqtt_auth import AuthFiles, gen_auth
 from simulators import reliability
 from simulators.alerts import AlertStorm, StormReport, district_cameras, parse_burst
 from simulators.center_process import start_center, stop_center

@@ -24,7 +24,7 @@ from typing import Any, Self
 
 import psycopg
 
-from center.mqtt_auth import limits_conf, listener_conf, write_private
+from center.transport.mqtt_auth import limits_conf, listener_conf, write_private
 from wire.mqtt_tls import TlsFiles
 
 PG_BIN = Path(os.environ.get("GRIDWATCH_PG_BIN", "/usr/lib/postgresql/15/bin"))
@@ -238,9 +238,10 @@ class BrokerTls(TlsFiles):
 class Mosquitto:
     """A Mosquitto broker with persistence in ``data_dir``, listening on 127.0.0.1 only.
 
-    ``password_file`` + ``acl_file`` (``center.mqtt_auth.gen_auth``) turn anonymous access off
-    and bind each client id to its account (``center.mqtt_auth.listener_conf``); every broker
-    refuses messages larger than the protocol's (``center.mqtt_auth.limits_conf``);
+    ``password_file`` + ``acl_file`` (``center.transport.mqtt_auth.gen_auth``) turn anonymous
+    access off and bind each client id to its account
+    (``center.transport.mqtt_auth.listener_conf``); every broker refuses messages larger than the
+    protocol's (``center.transport.mqtt_auth.limits_conf``);
     ``tls`` adds a TLS listener on ``tls_port`` (the plain listener stays on ``port``; with
     ``plain=False`` there is none and ``port`` is the TLS one). The files are copied into
     ``data_dir`` so that the broker's own user can read them.

@@ -3,8 +3,8 @@
 ``reconcile_alerts``: every valid ``(alert_id, seq)`` the broker acknowledged is in ``alerts``
 exactly once, nothing else is, and every malformed payload is in ``dead_letters``.
 ``check_tickets``: every ticket is in a known state with a matching ``is_open``; its ledger is a
-chain of legal transitions (``center.tickets.states.TRANSITIONS``) ending in its state; at most
-one open ticket per place; every open ticket waiting on a stage (dispatched, accepted,
+chain of legal transitions (``center.domain.ticket_states.TRANSITIONS``) ending in its state;
+at most one open ticket per place; every open ticket waiting on a stage (dispatched, accepted,
 handling) has a pending deadline or escalation timer, or its escalation has run its course.
 """
 
@@ -16,7 +16,7 @@ from typing import Any
 
 import psycopg
 
-from center.tickets.states import OPEN, STATES, TRANSITIONS
+from center.domain.ticket_states import OPEN, STATES, TRANSITIONS
 from simulators.alerts import StormReport
 
 #: Ledger actions outside the table: registration, and a camera reporting a place clear before

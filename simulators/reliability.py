@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 import psycopg
 import yaml
 
-from center.mqtt_auth import AuthFiles
+from center.transport.mqtt_auth import AuthFiles
 from simulators.alerts import district_cameras
 from simulators.center_process import center_health
 from simulators.local_services import Mosquitto, ServiceError, stop_process

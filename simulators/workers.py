@@ -33,7 +33,7 @@ from typing import Any
 import httpx
 import websockets
 
-from center.push import auth_message
+from center.transport.push import auth_message
 from simulators.alerts import synthetic_jpeg
 
 log = logging.getLogger(__name__)
@@ -104,8 +104,8 @@ def provision_passwords(dsn: str, person_ids: Iterable[str], out: Path | None = 
     For bots in drills and the demo, whose people need logins nobody else uses."""
     import psycopg
 
-    from center.auth import hash_password
-    from center.passwords import new_password, write_private
+    from center.services.auth import hash_password
+    from center.services.passwords import new_password, write_private
 
     chosen = {p: new_password() for p in person_ids}
     with psycopg.connect(dsn) as conn, conn.transaction():

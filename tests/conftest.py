@@ -22,9 +22,9 @@ import psycopg
 import pytest
 import uvicorn
 
-from center.clock import Clock
-from center.db.migrate import migrate
-from center.settings import CenterSettings, DatabaseSettings, HttpSettings, MqttSettings
+from center.platform.clock import Clock
+from center.platform.settings import CenterSettings, DatabaseSettings, HttpSettings, MqttSettings
+from center.store.migrate import migrate
 from simulators.local_services import Mosquitto, Postgres, free_port
 from tests.mqtt_helpers import clear_retained
 from tests.waiting import wait_until
@@ -105,7 +105,7 @@ def password_for(person_id: str) -> str:
 @cache
 def _password_hash(person_id: str) -> str:
     """Hashed once per session, by the center's own code (argon2 is slow on purpose)."""
-    from center.auth import hash_password
+    from center.services.auth import hash_password
 
     return hash_password(password_for(person_id))
 
@@ -166,7 +166,7 @@ class RunningCenter:
 
         from websockets.sync.client import connect
 
-        from center.push import auth_message
+        from center.transport.push import auth_message
 
         url = f"{self.ws_url}?{urlencode(params)}" if params else self.ws_url
         with connect(url, open_timeout=5) as ws:

@@ -20,8 +20,8 @@ from click.testing import CliRunner
 from pydantic import ValidationError
 from websockets.exceptions import ConnectionClosed
 
-from center import auth
-from center.settings import CenterSettings
+from center.platform.settings import CenterSettings
+from center.services import auth
 from tests.conftest import RunningCenter, password_for
 from tests.mqtt_helpers import Publisher, make_alert
 from tests.waiting import wait_until
@@ -338,7 +338,7 @@ def test_password_commands(center: RunningCenter, tmp_path) -> None:
 
 
 def test_demo_credentials_are_made_once(center: RunningCenter, tmp_path) -> None:
-    from center.passwords import ensure_credentials
+    from center.services.passwords import ensure_credentials
 
     path = tmp_path / ".gridwatch" / "credentials.txt"
     made = ensure_credentials(center.settings.db.dsn, path)

@@ -17,9 +17,9 @@ from pathlib import Path
 
 import pytest
 
-from center.event_types import load_event_types
-from center.tickets.states import STATES
-from center.verdicts import REASONS
+from center.domain.event_types import load_event_types
+from center.domain.ticket_states import STATES
+from center.services.verdicts import REASONS
 from wire.paths import DEFAULTS_DIR
 from wire.vocabulary import OUR_CLASSES
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from center.district import DistrictError, load_district
+from center.domain.district import DistrictError, load_district
 from wire.paths import DEFAULTS_DIR
 
 DEMO = DEFAULTS_DIR / "district" / "district.yaml"

@@ -31,9 +31,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import BaseModel, ValidationError
 
-from center.district import DistrictError, load_district
-from center.event_types import load_event_types
-from center.time_limits import load_time_limits
+from center.domain.district import DistrictError, load_district
+from center.domain.event_types import load_event_types
+from center.domain.time_limits import load_time_limits
 from edge.config import ConfigError, load_config
 from tests.mqtt_helpers import Publisher, alert_json, make_alert, tiny_jpeg, wait_until
 from wire.paths import DEFAULTS_DIR

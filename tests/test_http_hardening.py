@@ -22,7 +22,7 @@ import httpx
 import pytest
 from playwright.sync_api import expect
 
-from center.auth import hash_password, verify_password
+from center.services.auth import hash_password, verify_password
 from simulators.center_process import start_center, stop_center
 from simulators.local_services import free_port
 from tests.browser import new_page

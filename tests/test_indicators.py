@@ -46,10 +46,10 @@ import psycopg
 import pytest
 from psycopg_pool import AsyncConnectionPool
 
-from center.clock import ManualClock
-from center.context import Context
-from center.indicators import IndicatorRow, rank_grids
-from center.tickets import service
+from center.domain.context import Context
+from center.platform.clock import ManualClock
+from center.services import tickets as service
+from center.services.indicators import IndicatorRow, rank_grids
 
 SH = ZoneInfo("Asia/Shanghai")
 MG011, MG012, MG021, OUTSIDE = (120.152, 30.2715), (120.156, 30.2715), (120.160, 30.2715), \
@@ -304,7 +304,7 @@ def test_a_ranking_is_one_window(center) -> None:
 
 
 async def test_alerts_daily_counts_camera_alerts(center) -> None:
-    from center.db import queries
+    from center.store import alerts as queries
     from tests.mqtt_helpers import make_alert
 
     alert = make_alert()

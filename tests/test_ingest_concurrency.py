@@ -15,8 +15,8 @@ import paho.mqtt.client as mqtt
 import psycopg
 import uvicorn
 
-from center.ingest import _runs
-from center.settings import CenterSettings, DatabaseSettings, HttpSettings, MqttSettings
+from center.platform.settings import CenterSettings, DatabaseSettings, HttpSettings, MqttSettings
+from center.transport.ingest import _runs
 from simulators.local_services import Mosquitto, free_port
 from tests.conftest import RunningCenter
 from tests.mqtt_helpers import Publisher, make_alert

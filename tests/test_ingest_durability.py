@@ -27,7 +27,7 @@ import paho.mqtt.client as mqtt
 import psycopg
 import pytest
 
-from center.db.migrate import migrate
+from center.store.migrate import migrate
 from simulators.local_services import Mosquitto, Postgres, free_port
 from tests.mqtt_helpers import make_alert
 from tests.waiting import wait_until

@@ -181,7 +181,7 @@ def test_a_resent_key_with_other_content_keeps_the_first_and_is_counted(
 
 def test_a_huge_dead_letter_keeps_a_prefix_its_size_and_hash(center: RunningCenter,
                                                              mqtt_broker: Mosquitto) -> None:
-    from center.db.queries import DEAD_LETTER_PAYLOAD_MAX
+    from center.store.alerts import DEAD_LETTER_PAYLOAD_MAX
 
     huge = b"x" * (DEAD_LETTER_PAYLOAD_MAX * 3 + 7)
     pub = Publisher(mqtt_broker.port)

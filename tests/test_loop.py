@@ -10,14 +10,15 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from psycopg_pool import AsyncConnectionPool
 
-from center import district_store
-from center.clock import ManualClock
-from center.context import Context
-from center.district import DutyWindow, load_district
-from center.event_types import load_event_types
-from center.tickets import scheduler, service, timers
-from center.tickets.states import IllegalTransition
-from center.time_limits import load_time_limits
+from center.domain.context import Context
+from center.domain.district import DutyWindow, load_district
+from center.domain.event_types import load_event_types
+from center.domain.ticket_states import IllegalTransition
+from center.domain.time_limits import load_time_limits
+from center.platform.clock import ManualClock
+from center.services import scheduler
+from center.services import tickets as service
+from center.store import district_store, timers
 from tests.mqtt_helpers import make_alert
 from wire.paths import DEFAULTS_DIR
 

@@ -22,9 +22,9 @@ import psycopg
 import pytest
 import yaml
 
-from center.dataset_export import CLASSES, KeptFrame, export
-from center.db import retention
-from center.settings import CenterSettings
+from center.platform.settings import CenterSettings
+from center.services.dataset_export import CLASSES, KeptFrame, export
+from center.store import retention
 from edge.config import EdgeConfig
 from edge.detect import Detections
 from edge.evidence import blur_regions, privacy_regions

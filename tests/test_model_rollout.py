@@ -28,7 +28,7 @@ import psycopg
 import pytest
 import yaml
 
-from center.mqtt_auth import CENTER_USER, acl_text, gen_auth
+from center.transport.mqtt_auth import CENTER_USER, acl_text, gen_auth
 from edge.config import EdgeConfig
 from edge.model_switch import ModelSwitcher, Refused, Switch
 from edge.runner import open_detector, run

@@ -23,20 +23,20 @@ import psycopg
 import pytest
 import uvicorn
 
-from center.mqtt_auth import (
+from center.platform.settings import (
+    CenterSettings,
+    DatabaseSettings,
+    HttpSettings,
+    MqttSettings,
+    MqttTlsSettings,
+)
+from center.transport.mqtt_auth import (
     CENTER_USER,
     MAX_PACKET_BYTES,
     AuthFiles,
     check_password,
     gen_auth,
     hash_password,
-)
-from center.settings import (
-    CenterSettings,
-    DatabaseSettings,
-    HttpSettings,
-    MqttSettings,
-    MqttTlsSettings,
 )
 from edge.config import BrokerConfig, EdgeConfig
 from edge.publish import MqttPublisher

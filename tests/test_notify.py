@@ -21,12 +21,9 @@ import httpx
 import psycopg
 import pytest
 
-from center.notify.formats import build, dingtalk_sign, event_of
-from center.push import _read_receipt
-from center.settings import (
-    DingTalkTarget,
-    NotifierSettings,
-)
+from center.platform.settings import DingTalkTarget, NotifierSettings
+from center.services.notify.formats import build, dingtalk_sign, event_of
+from center.transport.push import _read_receipt
 from simulators.local_services import free_port
 from tests.conftest import RunningCenter, center_settings_for, serve_center
 from tests.mqtt_helpers import Publisher, make_alert

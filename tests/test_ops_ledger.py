@@ -1,4 +1,4 @@
-"""The operations ledger has one writer (center/db/ledger.py): every route that changes the
+"""The operations ledger has one writer (center/store/ledger.py): every route that changes the
 district's running setup leaves a row there, all of one shape. Against the real app and
 PostgreSQL."""
 

@@ -17,7 +17,7 @@ import pytest
 import uvicorn
 from playwright.sync_api import Browser, ElementHandle, Page, expect
 
-from center.settings import CenterSettings, DatabaseSettings, HttpSettings, MqttSettings
+from center.platform.settings import CenterSettings, DatabaseSettings, HttpSettings, MqttSettings
 from simulators.local_services import free_port
 from tests.browser import expect_image_loaded, new_page, new_ticket_card
 from tests.conftest import RunningCenter, password_for, set_known_passwords

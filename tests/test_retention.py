@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import psycopg
 
-from center.db import retention
+from center.store import retention
 from tests.mqtt_helpers import make_alert, tiny_jpeg
 
 
@@ -40,7 +40,7 @@ async def test_old_partitions_and_snapshots_go_young_ones_stay(db_dsn: str) -> N
 async def test_old_dead_letters_and_idempotency_keys_go(db_dsn: str) -> None:
     """Dead letters older than their retention go; so do idempotency keys older than the
     alert time window (a message that old is refused for its time before its key matters)."""
-    from center.db import queries
+    from center.store import alerts as queries
     from wire.protocol import MAX_ALERT_AGE
 
     now = datetime.now(UTC)

@@ -67,7 +67,7 @@ def test_the_demo_stream_speaks_only_for_edge_sims_cameras(center, db_dsn, mqtt_
     """The demo's synthetic stream (``simulators/demo.py``) as it is started, shortened: every
     message is for a camera the demo district gives to edge-sim, so the center stores all of
     them (an edge may speak only for its own cameras) and the real edge's cameras stay its own."""
-    from center.district import load_district
+    from center.domain.district import load_district
     from simulators.demo import DEMO_CAMERAS, DEMO_EDGE_ID, SIM_CAMERAS, SIM_EDGE_ID, sim_commands
 
     district = load_district(DEMO_DISTRICT / "district.yaml")

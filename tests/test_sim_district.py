@@ -7,7 +7,7 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
-from center.district import load_district
+from center.domain.district import load_district
 from gridwatch.cli import cli
 
 

@@ -6,7 +6,7 @@ import itertools
 
 import pytest
 
-from center.tickets.states import (
+from center.domain.ticket_states import (
     STATES,
     TERMINAL,
     TRANSITIONS,
@@ -50,9 +50,10 @@ def test_worker_buttons_follow_the_loop() -> None:
 
 
 def test_docs_are_rendered_from_the_table() -> None:
-    from center.tickets.states import render_doc
+    from center.domain.ticket_states import render_doc
     from wire.paths import REPO
 
     doc = (REPO / "docs" / "tickets.md").read_text(encoding="utf-8")
-    assert doc == render_doc(doc), "docs/tickets.md is stale: run python -m center.tickets.states"
+    assert doc == render_doc(doc), (
+        "docs/tickets.md is stale: run python -m center.domain.ticket_states")
     assert "handled --> dispatched: rework" in doc

@@ -19,7 +19,7 @@ from click.testing import CliRunner
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection
 
-from center import auth
+from center.services import auth
 from tests.conftest import RunningCenter, center_settings_for, password_for, serve_center
 from tests.mqtt_helpers import wait_until
 

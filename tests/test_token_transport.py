@@ -15,8 +15,8 @@ import pytest
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 
-from center import auth
-from center.push import AUTH_DEADLINE_S
+from center.services import auth
+from center.transport.push import AUTH_DEADLINE_S
 from tests.conftest import RunningCenter
 from tests.mqtt_helpers import Publisher, make_alert, wait_until
 

@@ -15,10 +15,10 @@ import pytest
 import yaml
 from playwright.sync_api import Browser, expect
 
-from center import verdicts
 from center.api.vocabulary import NAMES_FILE, load_names
-from center.event_types import load_event_types
-from center.tickets.states import OPEN, STATES, TERMINAL
+from center.domain.event_types import load_event_types
+from center.domain.ticket_states import OPEN, STATES, TERMINAL
+from center.services import verdicts
 from tests.browser import new_page
 from wire.paths import DEFAULTS_DIR
 from wire.protocol import CameraState

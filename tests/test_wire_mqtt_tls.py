@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from center.settings import CenterSettings
+from center.platform.settings import CenterSettings
 from edge.config import load_config
 from tests.tls_helpers import make_pki
 from wire.mqtt_tls import MqttTls

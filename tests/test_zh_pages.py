@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from center.tickets import notes
+from center.domain import ticket_notes
 from tests.browser import new_page
 from tests.conftest import RunningCenter
 from tests.mqtt_helpers import Publisher, make_alert, wait_until
@@ -163,22 +163,22 @@ def test_chinese_mode_shows_no_english_and_no_raw_ids(browser: Browser, center: 
 def test_every_note_the_center_writes_has_words_in_both_languages() -> None:
     """Each ledger note the center writes reads back as a key that staff-words.js says in zh and en
     (a new note without words would show its English text on a Chinese page)."""
-    written = [notes.routed("w-0111", "worker", "A"), notes.routed("l-011", "micro_grid_leader",
-                                                                    None),
-               notes.CAMERA_AGAIN, notes.CAMERA_CLEAR, notes.CAMERA_CLEAR_EARLY,
-               notes.CAMERA_CLEAR_OTHER.format(ended="a", violation="b"),
-               notes.CLOSED_AFTER_RATING, notes.CLOSED_UNRATED,
-               notes.escalated(1, notes.STAGE_LIMIT.format(stage="accept"), ["l-011"]),
-               notes.escalated(1, notes.STAGE_LIMIT.format(stage="handle"), []),
-               notes.escalated(1, notes.STAGE_LIMIT.format(stage="overall"), []),
-               notes.escalated(2, notes.UNACKNOWLEDGED, ["l-g01", "d-urban-01"])]
+    n = ticket_notes
+    written = [n.routed("w-0111", "worker", "A"), n.routed("l-011", "micro_grid_leader", None),
+               n.CAMERA_AGAIN, n.CAMERA_CLEAR, n.CAMERA_CLEAR_EARLY,
+               n.CAMERA_CLEAR_OTHER.format(ended="a", violation="b"),
+               n.CLOSED_AFTER_RATING, n.CLOSED_UNRATED,
+               n.escalated(1, n.STAGE_LIMIT.format(stage="accept"), ["l-011"]),
+               n.escalated(1, n.STAGE_LIMIT.format(stage="handle"), []),
+               n.escalated(1, n.STAGE_LIMIT.format(stage="overall"), []),
+               n.escalated(2, n.UNACKNOWLEDGED, ["l-g01", "d-urban-01"])]
     common = (REPO / "dashboard" / "static" / "staff-words.js").read_text(encoding="utf-8")
     for note in written:
-        said = notes.read(note)
+        said = ticket_notes.read(note)
         assert said is not None, note
         keys = [f"note.{said[0]}"]
         if said[0] == "escalated":
             keys.append(f"note.reason.{said[1]['reason']}")
         for key in keys:
             assert common.count(f'"{key}":') == 2, f"{key} needs a zh and an en entry"
-    assert notes.read("单车已挪走") is None
+    assert ticket_notes.read("单车已挪走") is None

@@ -8,7 +8,7 @@ from uuid import UUID
 from fastapi import APIRouter, HTTPException, Query, Response
 
 from center.api.deps import Actor, CenterDep, ImageActor
-from center.db import queries
+from center.store import alerts as queries
 
 router = APIRouter(prefix="/api/v1", tags=["alerts"])
 

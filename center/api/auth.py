@@ -9,10 +9,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, HTTPException, Request
 from pydantic import BaseModel, ConfigDict, Field
 
-from center import auth
 from center.api.deps import Actor, Center, CenterDep, client_ip, unauthorized
-from center.db import ledger
-from center.passwords import MIN_PASSWORD
+from center.services import auth
+from center.services.passwords import MIN_PASSWORD
+from center.store import ledger
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/api/v1/auth", tags=["auth"])

@@ -15,8 +15,8 @@ from limits.storage import MemoryStorage
 from limits.strategies import MovingWindowRateLimiter
 from psycopg_pool import AsyncConnectionPool
 
-from center.announce import Announcer
-from center.auth import (
+from center.domain.context import Context
+from center.services.auth import (
     SIG_PARAM,
     Hashing,
     InvalidToken,
@@ -26,9 +26,9 @@ from center.auth import (
     read_claims,
     read_signed_url,
 )
-from center.context import Context
-from center.push import Hub
-from center.views import Views
+from center.services.views import Views
+from center.transport.fanout import Announcer
+from center.transport.push import Hub
 
 
 @dataclass
@@ -39,15 +39,16 @@ class Center:
     ctx: Context
     views: Views
     hub: Hub
-    #: Hands a committed ticket change to the wall, phones and notifiers (center/announce.py).
+    #: Hands a committed ticket change to the wall, phones and notifiers
+    #: (center/transport/fanout.py).
     announce: Announcer
-    #: Signs and checks bearer tokens (center/auth.py); set in the app's lifespan.
+    #: Signs and checks bearer tokens (center/services/auth.py); set in the app's lifespan.
     secret: str = field(default="", repr=False)
     token_ttl_s: float = 12 * 3600
     limiter: RateLimits | None = None
-    #: Each person's current token generation: older tokens are revoked (center/auth.py).
+    #: Each person's current token generation: older tokens are revoked (center/services/auth.py).
     tokens: TokenGenerations = field(default_factory=TokenGenerations)
-    #: Password hashing off the event loop, bounded (center/auth.py).
+    #: Password hashing off the event loop, bounded (center/services/auth.py).
     hashing: Hashing = field(default_factory=Hashing)
 
     def role(self, actor_id: str) -> str:
@@ -62,8 +63,8 @@ class Center:
         return self._active(*read_claims(self.secret, token))
 
     def signed_principal(self, path: str, query: Iterable[tuple[str, str]]) -> Principal:
-        """The active person a signed URL (center/auth.py ``sign_url``) was made for, if it is
-        this URL's and still current; InvalidToken otherwise (revoked tokens included)."""
+        """The active person a signed URL (center/services/auth.py ``sign_url``) was made for,
+        if it is this URL's and still current; InvalidToken otherwise (revoked tokens included)."""
         return self._active(*read_signed_url(self.secret, path, query))
 
     def _active(self, person_id: str, generation: int) -> Principal:

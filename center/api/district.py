@@ -7,8 +7,8 @@ from typing import Any
 from fastapi import APIRouter, HTTPException
 from pydantic import BaseModel, ConfigDict, Field
 
-from center import district_store
 from center.api.deps import Actor, CenterDep, same_actor
+from center.store import district_store
 
 router = APIRouter(prefix="/api/v1", tags=["district"])
 

@@ -1,5 +1,5 @@
 """The engineer view's API: each edge's running config and recent camera frames (as the edges
-report them, ``center.edge_state``), and zone edits pushed to the edge live.
+report them, ``center.services.edge_state``), and zone edits pushed to the edge live.
 
 Commissioning a camera splits in two, as in the VMS/NVR systems engineers know (the recorder
 holds the stream credentials, the console manages analytics): the camera's *source* (its RTSP
@@ -27,10 +27,10 @@ import aiomqtt
 from fastapi import APIRouter, HTTPException, Request, Response
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
-from center import edge_state
 from center.api.deps import Actor, CenterDep, ImageActor, same_actor
-from center.db import queries
-from center.ingest import Ingest
+from center.services import edge_state
+from center.store import alerts
+from center.transport.ingest import Ingest
 from edge.config import EdgeConfig, ZoneConfig
 from wire.errors import describe
 from wire.protocol import edge_config_topic
@@ -55,7 +55,7 @@ def _iso(value: datetime | None) -> str | None:
 
 def _camera_view(center: Any, edge_id: str, camera: dict[str, Any],
                  frames: dict[str, datetime],
-                 statuses: dict[str, queries.CameraStatusRow]) -> dict[str, Any]:
+                 statuses: dict[str, alerts.CameraStatusRow]) -> dict[str, Any]:
     cid = camera["id"]
     known = center.ctx.district.cameras.get(cid)
     status = statuses.get(cid)
@@ -84,8 +84,8 @@ async def edges(center: CenterDep, _: Actor) -> list[dict[str, Any]]:
     async with center.pool.connection() as conn:
         rows = {r.edge_id: r for r in await edge_state.edge_configs(conn)}
         frames = await edge_state.frame_times(conn)
-        statuses = await queries.camera_statuses(conn)
-        states = await queries.edge_states(conn)
+        statuses = await alerts.camera_statuses(conn)
+        states = await alerts.edge_states(conn)
     district = center.ctx.district
     named = sorted({c.edge_id for c in district.cameras.values() if c.edge_id} - set(rows))
     out = []

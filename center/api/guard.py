@@ -33,10 +33,10 @@ from starlette.requests import HTTPConnection, Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from center.api.uploads import UPLOAD_BODY_LIMIT
-from center.auth import HashingBusy
-from center.indicators import IndicatorError
-from center.tickets.service import TicketNotFound
-from center.tickets.states import IllegalTransition
+from center.domain.ticket_states import IllegalTransition
+from center.services.auth import HashingBusy
+from center.services.indicators import IndicatorError
+from center.services.tickets import TicketNotFound
 
 #: Every JSON (and form-encoded) body: the largest real one, a ticket action with its note or
 #: a zone set, is a few KiB.

@@ -10,10 +10,10 @@ from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, HTTPException, Query, Response
 
-from center import indicators, verdicts
 from center.api.deps import Actor, CenterDep, ImageActor
-from center.auth import Principal
-from center.indicators import COLUMNS, IndicatorRow, Level, Period, Window
+from center.services import indicators, verdicts
+from center.services.auth import Principal
+from center.services.indicators import COLUMNS, IndicatorRow, Level, Period, Window
 
 router = APIRouter(prefix="/api/v1", tags=["indicators"])
 

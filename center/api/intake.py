@@ -11,9 +11,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from center.api.deps import Actor, Center, CenterDep, PublicForm, same_actor
 from center.api.uploads import read_photo
-from center.db import queries
-from center.tickets import service
-from center.tickets.service import Change
+from center.services import tickets as service
+from center.services.tickets import Change
+from center.store import alerts
 
 router = APIRouter(prefix="/api/v1", tags=["intake"])
 
@@ -150,7 +150,7 @@ async def public_photo(center: CenterDep, token: str) -> Response:
         t = await service.by_token(conn, token)
         found = await service.first_attachment(conn, t.id)
         if found is None and t.last_alert_id:
-            jpeg = await queries.latest_snapshot(conn, t.last_alert_id)
+            jpeg = await alerts.latest_snapshot(conn, t.last_alert_id)
             found = ("image/jpeg", jpeg) if jpeg is not None else None
     if found is None:
         raise HTTPException(404, "this case has no picture")

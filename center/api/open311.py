@@ -21,8 +21,8 @@ from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException
 
 from center.api.deps import Center, CenterDep, PublicForm
-from center.tickets import service
-from center.tickets.service import Ticket
+from center.services import tickets as service
+from center.services.tickets import Ticket
 from wire.errors import key_path
 
 #: Our states as Open311's two: a request is "closed" once the problem is confirmed solved

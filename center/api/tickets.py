@@ -1,6 +1,6 @@
 """Tickets: lists for screens, one ticket with its ledger, actions, attachments.
 
-Each person sees only their tickets (center/auth.py): a worker those assigned to them, a
+Each person sees only their tickets (center/services/auth.py): a worker those assigned to them, a
 leader their area's, department staff their event types', operators/admins/engineers all;
 engineers only read. Out of scope is a 403 that says why."""
 
@@ -13,9 +13,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from center.api.deps import Actor, Center, CenterDep, ImageActor, same_actor
 from center.api.uploads import read_photo
-from center.auth import Principal
-from center.tickets import service
-from center.tickets.states import STATES, actions_for
+from center.domain.ticket_states import STATES, actions_for
+from center.services import tickets as service
+from center.services.auth import Principal
 
 router = APIRouter(prefix="/api/v1/tickets", tags=["tickets"])
 

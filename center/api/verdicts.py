@@ -1,7 +1,7 @@
-"""Verdicts on alerts and cases: confirmed, or a false alarm and why (center/verdicts.py).
+"""Verdicts on alerts and cases: confirmed, or a false alarm and why (center/services/verdicts.py).
 
-A verdict is a write like a ticket action and is scoped the same way (center/auth.py): a worker
-judges only the cases assigned to them, a leader their area's, department staff their event
+A verdict is a write like a ticket action and is scoped the same way (center/services/auth.py): a
+worker judges only the cases assigned to them, a leader their area's, department staff their event
 types', operators and admins everything; engineers only read. A false alarm on an open case may
 void it in the same step (``void``), through the state machine's own ``void`` transition: the
 verdict and the void land together or not at all."""
@@ -15,10 +15,10 @@ from fastapi import APIRouter, HTTPException, Query
 from psycopg.errors import UniqueViolation
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from center import verdicts
 from center.api.deps import Actor, Center, CenterDep
-from center.auth import Principal
-from center.tickets import service
+from center.services import tickets as service
+from center.services import verdicts
+from center.services.auth import Principal
 
 router = APIRouter(prefix="/api/v1/verdicts", tags=["verdicts"])
 #: Ticket ids are PostgreSQL bigints.

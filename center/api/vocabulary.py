@@ -4,9 +4,9 @@ The pages used to carry their own copies of the event-type table, the ticket sta
 them are closed, and the edge's rule classes; the copies drifted (0507 and 0599 read differently
 on the wall than in the center's table). Now the center is the one source: event types from the
 table this deployment loaded (``settings.event_types``), states, open/closed and transitions from
-the state machine (``center/tickets/states.py``), rule types and detector classes from the
+the state machine (``center/domain/ticket_states.py``), rule types and detector classes from the
 vocabulary the edge and the center share (``wire/vocabulary.py``), verdicts' false-alarm reasons
-(``center/verdicts.py``), and their display names from
+(``center/services/verdicts.py``), and their display names from
 ``vocabulary_names.yaml`` beside this module, which is checked against those ids when the center
 starts. Public: the residents' pages name event types too, and none of it is secret. Every page
 fetches it once per load (``dashboard/static/vocabulary.js``).
@@ -21,9 +21,9 @@ import yaml
 from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict
 
-from center import verdicts
 from center.api.deps import CenterDep
-from center.tickets.states import OPEN, STATES, TERMINAL, TRANSITIONS
+from center.domain.ticket_states import OPEN, STATES, TERMINAL, TRANSITIONS
+from center.services import verdicts
 from wire.protocol import CameraState
 from wire.vocabulary import OUR_CLASSES, RULE_CLASSES, RULE_DEFAULT_CLASSES, RULE_TYPES
 

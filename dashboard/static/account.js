@@ -11,7 +11,7 @@ import { logOut, relogin } from "./login.js";
 import { getToken, me, storeLogin, tokenReplaced, whileTokenChanges } from "./session.js";
 import "./staff-words.js";
 
-const MIN_PASSWORD = 8; // center/passwords.py MIN_PASSWORD
+const MIN_PASSWORD = 8; // center/services/passwords.py MIN_PASSWORD
 
 if (!document.querySelector('link[href="/static/account.css"]')) {
   document.head.append(h("link", { rel: "stylesheet", href: "/static/account.css" }));

@@ -1,5 +1,5 @@
 // A ticket's ledger in words: who did it (actorName), what (actionName) and the center's own
-// notes (noteText: note_key / note_args from center/tickets/notes.py).
+// notes (noteText: note_key / note_args from center/domain/ticket_notes.py).
 import { LIST_SEP, t } from "./i18n.js";
 import "./staff-words.js";
 
@@ -18,7 +18,7 @@ export function actorName(id, nameOf = () => null) {
 
 /**
  * A ledger note in the page's language: the center's own notes come with `note_key` and
- * `note_args` (center/tickets/notes.py); a note a person typed is shown as written.
+ * `note_args` (center/domain/ticket_notes.py); a note a person typed is shown as written.
  */
 export function noteText(entry, nameOf = () => null) {
   const args = entry.note_args || {};

@@ -1,5 +1,5 @@
 // Words of the staff pages (wall, leader, phone, engineer, account panel): interface labels,
-// ledger notes (center/tickets/notes.py keys) and the sentences failures are told in (errors.js).
+// ledger notes (center/domain/ticket_notes.py keys) and the sentences failures are told in (errors.js).
 // Data only: i18n.js's t() looks them up.
 import { addWords } from "./i18n.js";
 

@@ -48,7 +48,7 @@ export const EVENT_CODES = VOCABULARY.event_types.map((e) => e.code);
 export const STATE_IDS = VOCABULARY.states.map((s) => s.id);
 /** The rule types an edge zone may have, in the edge config model's order. */
 export const RULE_TYPE_IDS = VOCABULARY.rule_types.map((r) => r.id);
-/** Why a false alarm was one (center/verdicts.py), in the center's order. */
+/** Why a false alarm was one (center/services/verdicts.py), in the center's order. */
 export const VERDICT_REASON_IDS = VOCABULARY.verdict_reasons.map((r) => r.id);
 
 /** An event type's name; a code the table lacks falls back to the server's `fallback`, then the code. */

@@ -4,10 +4,10 @@ than the same cameras' over as long a time before it (models/README.md, "The mod
 
 The same cameras before and after, not canary against the rest: cameras differ far more from
 each other (street, angle, traffic) than one camera from itself over two weeks. The rates come
-from operators' verdicts (``center.verdicts.per_camera_day``), so the gate is only as good as
-the judging: it refuses to decide before ``min_days`` have passed or while the canary has no
-judged alert at all. Recall is not gated here: ``gridwatch eval`` gates it on the labelled
-set before a candidate reaches a canary.
+from operators' verdicts (``center.services.verdicts.per_camera_day``), so the gate is only as
+good as the judging: it refuses to decide before ``min_days`` have passed or while the canary
+has no judged alert at all. Recall is not gated here: ``gridwatch eval`` gates it on the
+labelled set before a candidate reaches a canary.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 
 from psycopg import AsyncConnection
 
-from center.verdicts import per_camera_day
+from center.services.verdicts import per_camera_day
 
 
 @dataclass(frozen=True)

@@ -9,11 +9,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from center.context import Context
-from center.db.queries import AlertRow, CameraStatusRow
-from center.tickets import notes
-from center.tickets.service import LedgerEntry, Ticket
-from center.tickets.states import actions_for
+from center.domain import ticket_notes
+from center.domain.context import Context
+from center.domain.ticket_states import actions_for
+from center.services.tickets import LedgerEntry, Ticket
+from center.store.alerts import AlertRow, CameraStatusRow
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -84,7 +84,7 @@ class Views:
         return f"/api/v1/tickets/{t.id}/attachments/{t.photo_id}" if t.photo_id else None
 
     def ledger(self, e: LedgerEntry) -> dict[str, Any]:
-        said = notes.read(e.note)  # the center's own notes: pages say them in their language
+        said = ticket_notes.read(e.note)  # the center's own notes: pages say them in their language
         return {"at": _iso(e.at), "actor_id": e.actor_id, "action": e.action,
                 "from_state": e.from_state, "to_state": e.to_state, "note": e.note,
                 "note_key": said[0] if said else None, "note_args": said[1] if said else None,

@@ -9,7 +9,7 @@ receipts the phone sends back (``{"type": "read", "notification_id": N}`` or ``"
 and, when a phone connects, asks the sink for what it missed. The sink only queues; the hub
 never waits on the database while fanning out.
 
-Every client is a logged-in person and gets only what that person may see (center/auth.py):
+Every client is a logged-in person and gets only what that person may see (center/services/auth.py):
 operators, admins and engineers get the wall feed (everything); leaders and department staff
 get the tickets of their area or event types and what they are notified of; workers get only
 what is sent to them (their own tickets, broadcasts).
@@ -28,12 +28,13 @@ import logging
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any
 
 from fastapi import WebSocket, WebSocketDisconnect
 
-from center.auth import InvalidToken, Principal
-from center.district import District
+from center.domain.district import District
+from center.services.auth import InvalidToken, Principal
+from center.services.notify.service import ReceiptSink
 from wire.protocol import WsEvent, WsEventType
 
 log = logging.getLogger(__name__)
@@ -41,19 +42,6 @@ log = logging.getLogger(__name__)
 #: Longest message a screen may send (read receipts are tiny).
 MAX_INCOMING = 1024
 CATCH_UP_TIMEOUT_S = 5.0
-
-
-class ReceiptSink(Protocol):
-    """Where the hub reports notification receipts; must not block (queue and return)."""
-
-    def delivered(self, person_id: str, notification_ids: Sequence[int]) -> None: ...
-
-    def read(self, person_id: str, notification_id: int | None,
-             ticket_id: int | None) -> None: ...
-
-    async def catch_up(self, person_id: str) -> list[tuple[dict[str, Any], list[int]]]:
-        """(ticket data, notification ids) for what the person's phone has not received."""
-        ...
 
 
 #: How long a new socket may take to send its auth message before it is closed (4401).
@@ -160,7 +148,8 @@ class Hub:
         self._queue_size = queue_size
         self.dropped_clients = 0
         self.receipts: ReceiptSink | None = None
-        #: A person's current token generation (center/auth.py ``TokenGenerations.current``,
+        #: A person's current token generation
+        #: (center/services/auth.py ``TokenGenerations.current``,
         #: set by the app): a socket accepted with an older one is closed at once.
         self.generation_of: Callable[[str], int] = lambda _person_id: 0
 
@@ -218,7 +207,7 @@ class Hub:
 
     def revoke(self, person_id: str, generation: int) -> int:
         """Close (4401) the sockets a person opened with tokens older than ``generation``:
-        their password changed or they logged out everywhere (center/auth.py). Returns how
+        their password changed or they logged out everywhere (center/services/auth.py). Returns how
         many."""
         closed = 0
         for client in list(self._clients):

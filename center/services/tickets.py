@@ -20,10 +20,11 @@ from psycopg.errors import UniqueViolation
 from psycopg.rows import class_row, dict_row
 from psycopg.types.json import Jsonb
 
-from center.context import Context
-from center.metrics import TICKET_TRANSITIONS
-from center.tickets import notes, timers
-from center.tickets.states import IllegalTransition, is_open, next_state
+from center.domain import ticket_notes
+from center.domain.context import Context
+from center.domain.ticket_states import IllegalTransition, is_open, next_state
+from center.platform.metrics import TICKET_TRANSITIONS
+from center.store import timers
 from wire.protocol import Alert
 
 
@@ -157,7 +158,7 @@ async def dispatch_to_owner(conn: AsyncConnection, ctx: Context, ticket: Ticket)
     if owner is None:
         return Change(ticket)
     return await apply(conn, ctx, ticket.id, "dispatch", actor_id="system", role="system",
-                       note=notes.routed(owner.id, owner.role, owner.post),
+                       note=ticket_notes.routed(owner.id, owner.role, owner.post),
                        assignee_id=owner.id)
 
 
@@ -207,7 +208,7 @@ async def open_or_attach_many(conn: AsyncConnection, ctx: Context,
     if ticket.state == "handled" and violation is not None:
         return await apply(conn, ctx, ticket.id, "rework",
                            actor_id="camera:" + violation.camera_id, role="camera",
-                           note=notes.CAMERA_AGAIN,
+                           note=ticket_notes.CAMERA_AGAIN,
                            alert_id=violation.alert_id)
     return Change(ticket)
 
@@ -393,7 +394,7 @@ async def apply(conn: AsyncConnection, ctx: Context, ticket_id: int, action: str
     change = Change(updated, notify=notify)
     if action == "rate":  # rated: the loop is complete, close the ledger
         change = await apply(conn, ctx, ticket_id, "close", actor_id="system", role="system",
-                             note=notes.CLOSED_AFTER_RATING)
+                             note=ticket_notes.CLOSED_AFTER_RATING)
     return change
 
 
@@ -403,7 +404,7 @@ async def escalate(conn: AsyncConnection, ctx: Context, ticket: Ticket, level: i
     ``escalate_every_min`` unless someone acknowledges first."""
     targets = ctx.district.escalation_targets(ticket.micro_grid_id, ticket.event_type, level)
     change = await apply(conn, ctx, ticket.id, "escalate", actor_id="system", role="system",
-                         note=notes.escalated(level, reason, [p.id for p in targets]))
+                         note=ticket_notes.escalated(level, reason, [p.id for p in targets]))
     await conn.execute("UPDATE tickets SET escalation_level = %s WHERE id = %s",
                        (level, ticket.id))
     if level < 2:
@@ -439,13 +440,13 @@ async def camera_reports_clear(conn: AsyncConnection, ctx: Context, alert: Alert
     if row is None:
         return None
     actor = "camera:" + alert.camera_id
-    note = notes.CAMERA_CLEAR_EARLY
+    note = ticket_notes.CAMERA_CLEAR_EARLY
     if row["state"] == "handled":
         violation = await _violation_of(conn, row["id"])
         if violation == alert.alert_id:
             return await apply(conn, ctx, row["id"], "verify", actor_id=actor, role="camera",
-                               note=notes.CAMERA_CLEAR, alert_id=alert.alert_id)
-        note = notes.CAMERA_CLEAR_OTHER.format(ended=alert.alert_id, violation=violation)
+                               note=ticket_notes.CAMERA_CLEAR, alert_id=alert.alert_id)
+        note = ticket_notes.CAMERA_CLEAR_OTHER.format(ended=alert.alert_id, violation=violation)
     await _ledger(conn, row["id"], ctx.clock.now(), actor, "camera_clear", row["state"],
                   row["state"], note, alert.alert_id)
     return Change(await get(conn, row["id"]))

@@ -14,9 +14,11 @@ from collections.abc import Callable
 import psycopg
 from psycopg_pool import AsyncConnectionPool
 
-from center.context import Context
-from center.tickets import notes, service, timers
-from center.tickets.states import TERMINAL
+from center.domain import ticket_notes
+from center.domain.context import Context
+from center.domain.ticket_states import TERMINAL
+from center.services import tickets as service
+from center.store import timers
 
 log = logging.getLogger(__name__)
 
@@ -33,19 +35,19 @@ async def fire_due(pool: AsyncConnectionPool, ctx: Context) -> list[service.Chan
             if timer.kind in _STAGE_STATES:
                 if ticket.state in _STAGE_STATES[timer.kind]:
                     changes.append(await service.escalate(
-                        conn, ctx, ticket, 1, notes.STAGE_LIMIT.format(stage=timer.kind)))
+                        conn, ctx, ticket, 1, ticket_notes.STAGE_LIMIT.format(stage=timer.kind)))
             elif timer.kind == "escalate":
                 if ticket.acknowledged_by is None and ticket.escalation_level < timer.level:
                     changes.append(await service.escalate(
-                        conn, ctx, ticket, timer.level, notes.UNACKNOWLEDGED))
+                        conn, ctx, ticket, timer.level, ticket_notes.UNACKNOWLEDGED))
             elif timer.kind == "overall":
                 if ticket.escalation_level == 0:
                     changes.append(await service.escalate(
-                        conn, ctx, ticket, 1, notes.STAGE_LIMIT.format(stage="overall")))
+                        conn, ctx, ticket, 1, ticket_notes.STAGE_LIMIT.format(stage="overall")))
             elif timer.kind == "evaluate" and ticket.state == "verified":
                 changes.append(await service.apply(
                     conn, ctx, ticket.id, "close", actor_id="system", role="system",
-                    note=notes.CLOSED_UNRATED))
+                    note=ticket_notes.CLOSED_UNRATED))
     return changes
 
 

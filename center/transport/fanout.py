@@ -1,9 +1,9 @@
 """Fan-out of committed ticket changes to the wall, the phones and the outbound notifiers.
 
 Every writer of tickets ends the same way: the routes (center/api), MQTT ingest and the
-deadline timers (center/tickets/scheduler.py) each hand their committed ``Change`` to one
+deadline timers (center/services/scheduler.py) each hand their committed ``Change`` to one
 ``Announcer``, built once by the app (center/app.py) beside the websocket hub it publishes
-to (center/push.py). It lives here, not in the HTTP layer, so ingest and the timers need
+to (center/transport/push.py). It lives here, not in the HTTP layer, so ingest and the timers need
 nothing of the API to be heard.
 """
 
@@ -12,12 +12,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from center.push import Hub
-from center.tickets.service import Change
-from center.views import Views
+from center.services.tickets import Change
+from center.services.views import Views
+from center.transport.push import Hub
 
 if TYPE_CHECKING:
-    from center.notify import Notifications
+    from center.services.notify import Notifications
 
 
 @dataclass

@@ -59,13 +59,12 @@ import psycopg
 from psycopg_pool import AsyncConnectionPool
 from pydantic import ValidationError
 
-from center import edge_state, model_rollout
-from center.context import Context
-from center.db import queries
-from center.push import Hub
-from center.settings import MqttSettings
-from center.tickets import service as tickets
-from center.views import Views
+from center.domain.context import Context
+from center.platform.settings import MqttSettings
+from center.services import edge_state, model_rollout, tickets
+from center.services.views import Views
+from center.store import alerts as queries
+from center.transport.push import Hub
 from wire.errors import describe
 from wire.protocol import (
     CENTER_SUBSCRIPTIONS,

@@ -1,11 +1,11 @@
 """Notifications for ticket changes: phone messages with receipts, and outbound notifiers.
 
-``Announcer`` (center/announce.py) hands each committed ticket change to
+``Announcer`` (center/transport/fanout.py) hands each committed ticket change to
 ``Notifications.submit`` (a ``put_nowait``, never a wait). One background task writes the
 notification rows in batches: one ``ws`` row per person whose phone gets the change, one row
 per outbound notifier whose
 ``events`` match. Then the phones get the ticket with its ``notification_id`` and the outbound
-rows go to the sender (``center/notify/outbound.py``).
+rows go to the sender (``center/services/notify/outbound.py``).
 
 The hub reports receipts back through the same object (it is the hub's ``ReceiptSink``):
 ``delivered`` when the message was written to a phone's socket, ``read`` when the phone says it
@@ -27,26 +27,52 @@ import logging
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 import psycopg
 from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 
-from center.notify.formats import event_of
-from center.notify.outbound import Outbound
-from center.push import Hub
-from center.settings import NotifierSettings
-from center.tickets import service
-from center.tickets.service import Change
-from center.views import Views
+from center.platform.settings import NotifierSettings
+from center.services import tickets as service
+from center.services.notify.formats import event_of
+from center.services.notify.outbound import Outbound
+from center.services.tickets import Change
+from center.services.views import Views
+from wire.protocol import WsEventType
 
 log = logging.getLogger(__name__)
 
 #: Reason given to an assignee whose phone gets a change nobody was explicitly notified of.
 UPDATE = "update"
 BATCH = 200
+
+
+class ReceiptSink(Protocol):
+    """Where the hub reports notification receipts; must not block (queue and return)."""
+
+    def delivered(self, person_id: str, notification_ids: Sequence[int]) -> None: ...
+
+    def read(self, person_id: str, notification_id: int | None,
+             ticket_id: int | None) -> None: ...
+
+    async def catch_up(self, person_id: str) -> list[tuple[dict[str, Any], list[int]]]:
+        """(ticket data, notification ids) for what the person's phone has not received."""
+        ...
+
+
+class Phones(Protocol):
+    """What notifications need of the websocket hub (center/transport/push.py ``Hub``): stated
+    here, in the service, so the service does not import the transport that carries it."""
+
+    receipts: ReceiptSink | None
+
+    def publish(self, type_: WsEventType, data: dict[str, Any], *,
+                recipients: Collection[str] = (), walls: bool = True) -> None: ...
+
+    def send_to(self, person_id: str, type_: WsEventType, data: dict[str, Any],
+                notification_ids: Sequence[int]) -> int: ...
 
 
 @dataclass
@@ -66,7 +92,7 @@ class _Receipt:
 
 
 class Notifications:
-    def __init__(self, settings: NotifierSettings, views: Views, hub: Hub) -> None:
+    def __init__(self, settings: NotifierSettings, views: Views, hub: Phones) -> None:
         self.settings = settings
         self.targets = settings.all_targets()  # in create_app: a broken file fails the start
         self._pool: AsyncConnectionPool | None = None

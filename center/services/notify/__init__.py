@@ -2,6 +2,6 @@
 notifiers (generic webhook, WeCom and DingTalk group robots) with persisted retries.
 See docs/notifications.md."""
 
-from center.notify.service import Notifications
+from center.services.notify.service import Notifications
 
 __all__ = ["Notifications"]

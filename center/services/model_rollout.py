@@ -197,7 +197,7 @@ async def edges(conn: psycopg.AsyncConnection, rollout_id: int) -> list[RolloutE
 async def canary_groups(conn: psycopg.AsyncConnection, rollout_id: int
                         ) -> list[tuple[datetime, list[str]]]:
     """Each canary edge's switch time (its confirmation) and the cameras it runs, for
-    ``center.canary.decide_groups``; raises while an edge has not confirmed."""
+    ``center.services.canary.decide_groups``; raises while an edge has not confirmed."""
     rollout = await get(conn, rollout_id)
     rows = [e for e in await edges(conn, rollout_id) if e.canary]
     waiting = [e.edge_id + (f" (refused: {e.refusal})" if e.refusal else "")

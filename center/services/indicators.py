@@ -27,8 +27,8 @@ from zoneinfo import ZoneInfo
 from psycopg import AsyncConnection
 from psycopg.rows import dict_row
 
-from center.context import Context
-from center.tickets.states import REWORK_ACTIONS
+from center.domain.context import Context
+from center.domain.ticket_states import REWORK_ACTIONS
 
 Level = Literal["district", "grid", "micro_grid", "worker", "department", "event_type"]
 Period = Literal["day", "week", "month", "quarter"]

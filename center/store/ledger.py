@@ -3,7 +3,7 @@
 One writer for every kind of entry (a district import, posts, emergency switches and
 broadcasts, logouts and password changes), so the rows all read alike and a new column is
 added in one place. Ticket actions have their own ledger, ``ticket_events``
-(center/tickets/service.py)."""
+(center/services/tickets.py)."""
 
 from __future__ import annotations
 

@@ -2,9 +2,9 @@
 
 Passwords are argon2 hashes (``pwdlib``) in ``district_people.password_hash``. A login returns
 an HS256 JSON Web Token (``PyJWT``) naming the person; clients send it as
-``Authorization: Bearer …`` (the websocket in its first message, center/push.py, as browsers'
-WebSocket cannot send a header; pictures and downloads use signed URLs, below: never the token
-in a URL). Bearer tokens are never sent by the browser on its own, unlike cookies, so
+``Authorization: Bearer …`` (the websocket in its first message, center/transport/push.py, as
+browsers' WebSocket cannot send a header; pictures and downloads use signed URLs, below: never
+the token in a URL). Bearer tokens are never sent by the browser on its own, unlike cookies, so
 the API needs no CSRF defence. The token names only the person: their role and area are read
 from the district at each request, so a role change or a deactivation takes effect at once.
 
@@ -36,8 +36,8 @@ from pwdlib import PasswordHash
 from pwdlib.exceptions import PwdlibError
 from pwdlib.hashers.argon2 import Argon2Hasher
 
-from center.district import District, Person
-from center.settings import check_secret
+from center.domain.district import District, Person
+from center.platform.settings import check_secret
 
 log = logging.getLogger(__name__)
 
@@ -392,8 +392,8 @@ class Principal:
     """A logged-in person of the district."""
 
     person: Person
-    #: The token generation of the token they came with (center/push.py closes the sockets of
-    #: revoked ones).
+    #: The token generation of the token they came with (center/transport/push.py closes the
+    #: sockets of revoked ones).
     generation: int = 0
 
     @property

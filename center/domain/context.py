@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from center.clock import Clock
-from center.district import District
-from center.event_types import EventType
-from center.time_limits import TimeLimits
+from center.domain.district import District
+from center.domain.event_types import EventType
+from center.domain.time_limits import TimeLimits
+from center.platform.clock import Clock
 
 
 @dataclass

@@ -5,7 +5,7 @@ so a retry or a restart sends what was true when the ticket changed. A new notif
 function here and one entry in ``BUILDERS``.
 
 Example:
-    >>> from center.settings import WeComTarget
+    >>> from center.platform.settings import WeComTarget
     >>> robot = WeComTarget(type="wecom", url="https://example.test/webhook/send?key=k")
     >>> payload = {"event": "new", "reason": "new", "recipients": {}, "ticket": {"id": 7}}
     >>> req = build(robot, payload, 0)
@@ -25,7 +25,7 @@ from typing import Any
 
 import httpx
 
-from center.settings import DingTalkTarget, WebhookTarget, WeComTarget
+from center.platform.settings import DingTalkTarget, WebhookTarget, WeComTarget
 
 #: Chinese headline per event, for the group robots.
 TITLES = {

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import psycopg
 
-from center.auth import hash_password, new_password
+from center.services.auth import hash_password, new_password
 
 MIN_PASSWORD = 8
 

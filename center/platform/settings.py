@@ -77,7 +77,7 @@ class HttpSettings(BaseModel):
 
 
 #: What outbound notifiers can subscribe to: the reasons a ticket change notifies people for
-#: (``center/tickets/service.py``), one word each ("escalated (level 1)" is ``escalated``).
+#: (``center/services/tickets.py``), one word each ("escalated (level 1)" is ``escalated``).
 NotifyEvent = Literal["new", "reassigned", "reassigned_away", "rework", "returned",
                       "extension_requested", "extension_approved", "escalated"]
 

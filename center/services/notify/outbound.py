@@ -27,8 +27,8 @@ import psycopg
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
-from center.notify.formats import OutboundRequest, build
-from center.settings import DingTalkTarget, NotifierSettings, WebhookTarget, WeComTarget
+from center.platform.settings import DingTalkTarget, NotifierSettings, WebhookTarget, WeComTarget
+from center.services.notify.formats import OutboundRequest, build
 
 log = logging.getLogger(__name__)
 

@@ -9,7 +9,7 @@ whole, so the engineer view never shows (nor pushes zones to) a camera on an edg
 own it. The config must be a valid edge config (``edge.config.EdgeConfig``): the engineer API
 builds zone pushes from it, and a document the edge itself could not run is no basis for one.
 The model the edge reports running beside it (``model``) is stored too and confirms or refuses
-its model rollout (``center.model_rollout.record_report``).
+its model rollout (``center.services.model_rollout.record_report``).
 """
 
 from __future__ import annotations
@@ -24,8 +24,8 @@ from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 from pydantic import ValidationError
 
-from center import model_rollout
-from center.district import District
+from center.domain.district import District
+from center.services import model_rollout
 from edge.config import EdgeConfig
 from wire.errors import describe
 from wire.protocol import MAX_FRAME_BYTES, MAX_STATUS_AGE, EdgeConfigState, time_window_problem

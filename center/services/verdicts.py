@@ -20,7 +20,7 @@ from uuid import UUID
 from psycopg import AsyncConnection
 from psycopg.rows import class_row, dict_row
 
-from center.tickets.service import Ticket
+from center.services.tickets import Ticket
 
 Kind = Literal["confirmed", "false_alarm"]
 KINDS: tuple[Kind, ...] = ("confirmed", "false_alarm")

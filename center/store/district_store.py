@@ -15,8 +15,8 @@ from psycopg import AsyncConnection
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
-from center.db import ledger
-from center.district import Area, Camera, Department, District, Person
+from center.domain.district import Area, Camera, Department, District, Person
+from center.store import ledger
 
 
 async def import_district(conn: AsyncConnection, d: District, *, actor_id: str,
@@ -71,7 +71,7 @@ async def load_district(conn: AsyncConnection) -> District | None:
         await cur.execute(f"SELECT * FROM {table} ORDER BY id")
         found = await cur.fetchall()
         for r in found:
-            r.pop("password_hash", None)  # center/auth.py reads it at login, nowhere else
+            r.pop("password_hash", None)  # center/services/auth.py reads it at login, nowhere else
         return found
 
     return District(
