@@ -16,7 +16,7 @@ import base64
 import binascii
 from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal
-from uuid import UUID
+from uuid import UUID, uuid5
 
 from pydantic import (
     AfterValidator,
@@ -169,6 +169,12 @@ def model_assignment_topic(edge_id: str) -> str:
     return f"{TOPIC_ROOT}/model/{edge_id}"
 
 
+def clip_topic(edge_id: str, camera_id: str) -> str:
+    """Edge -> center, QoS 1: an alert clip's MP4 in chunks (``ClipChunk``), from the edge's
+    on-disk clip outbox; a chunk leaves it only once the broker acknowledged it."""
+    return f"{TOPIC_ROOT}/clips/{edge_id}/{camera_id}"
+
+
 def live_request_topic(edge_id: str) -> str:
     """Not retained, center -> edge: start, keep alive or stop a camera's live stream
     (``LiveRequest``). Not retained so that a center that died never restarts a stream from
@@ -206,6 +212,7 @@ CENTER_SUBSCRIPTIONS = (
     f"{TOPIC_ROOT}/status/+/+",
     f"{TOPIC_ROOT}/heartbeat/+",
     *EDGE_STATE_SUBSCRIPTIONS,
+    f"{TOPIC_ROOT}/clips/+/+",
     f"{TOPIC_ROOT}/live-data/+/+",
     f"{TOPIC_ROOT}/live-state/+/+",
 )
@@ -218,12 +225,18 @@ AlertKind = Literal["new", "update", "end"]
 
 def _b64_jpeg(value: Any, field: str) -> Any:
     """A base64 JPEG field as bytes (already-bytes passes), refusing oversized text early."""
+    return _b64_bytes(value, field, MAX_SNAPSHOT_BYTES)
+
+
+def _b64_bytes(value: Any, field: str, max_bytes: int) -> Any:
+    """A base64 field as bytes (None and already-bytes pass), refusing text that would decode
+    to more than ``max_bytes`` before decoding it."""
     if value is None or isinstance(value, bytes):
         return value
     if not isinstance(value, str):
         raise ValueError(f"{field} must be base64 text")
-    if len(value) > MAX_SNAPSHOT_BYTES * 4 // 3 + 4:
-        raise ValueError(f"{field} larger than {MAX_SNAPSHOT_BYTES} bytes")
+    if len(value) > max_bytes * 4 // 3 + 4:
+        raise ValueError(f"{field} larger than {max_bytes} bytes")
     try:
         return base64.b64decode(value, validate=True)
     except binascii.Error as exc:
@@ -510,10 +523,78 @@ class LiveState(_Message):
     at: AwareDatetime
 
 
+# --- alert clips (docs/video.md "Alert clips") -----------------------------------------------
+
+#: Bytes of a clip per ``ClipChunk`` (every chunk but a clip's last holds exactly this many).
+CLIP_CHUNK_BYTES = 256 * 1024
+#: Largest clip the center accepts (a minute of an 8 Mbit/s camera is 60 MB).
+MAX_CLIP_BYTES = 256 * 1024 * 1024
+#: Longest clip (``ended_at`` - ``started_at``): the longest packet buffer plus the post-roll.
+MAX_CLIP_LENGTH = timedelta(minutes=15)
+ClipKind = Literal["violation", "end"]
+
+
+class ClipChunk(_Message):
+    """Edge -> center: chunk ``index`` of ``count`` of an alert clip, an MP4 remuxed from the
+    camera's own packets (no re-encoding). ``violation``: from the first sighting minus the
+    pre-roll to the post-roll after ``new``; ``end``: the seconds before ``end`` (the fix).
+    Every chunk carries the whole clip's description, so the center can assemble chunks in
+    any order and redeliveries are harmless: ``clip_id`` is ``uuid5(alert_id, kind)``.
+    ``codec`` is the camera's (``h264`` plays in every browser; others are stored and said
+    so)."""
+
+    clip_id: UUID
+    alert_id: UUID
+    kind: ClipKind
+    edge_id: Ident
+    camera_id: Ident
+    started_at: AwareDatetime
+    ended_at: AwareDatetime
+    codec: Text = Field(min_length=1, max_length=32, pattern=r"^[a-z0-9_]+$")
+    content_type: Literal["video/mp4"] = "video/mp4"
+    size: int = Field(ge=1, le=MAX_CLIP_BYTES)
+    sha256: Sha256
+    index: int = Field(ge=0)
+    count: int = Field(ge=1, le=-(-MAX_CLIP_BYTES // CLIP_CHUNK_BYTES))
+    data: bytes
+
+    @field_validator("data", mode="before")
+    @classmethod
+    def _decode_data(cls, value: Any) -> Any:
+        return _b64_bytes(value, "data", CLIP_CHUNK_BYTES)
+
+    @field_serializer("data")
+    def _encode_data(self, value: bytes) -> str:
+        return base64.b64encode(value).decode("ascii")
+
+    @model_validator(mode="after")
+    def _coherent(self) -> ClipChunk:
+        if self.clip_id != clip_id_for(self.alert_id, self.kind):
+            raise ValueError("clip_id must be uuid5(alert_id, kind)")
+        if self.ended_at < self.started_at:
+            raise ValueError("ended_at is before started_at")
+        if self.ended_at - self.started_at > MAX_CLIP_LENGTH:
+            raise ValueError(f"a clip longer than {MAX_CLIP_LENGTH}")
+        if self.count != -(-self.size // CLIP_CHUNK_BYTES):
+            raise ValueError(f"count {self.count} does not fit size {self.size} in chunks of "
+                             f"{CLIP_CHUNK_BYTES}")
+        if self.index >= self.count:
+            raise ValueError(f"index {self.index} of {self.count} (chunks count from 0)")
+        expected = min(CLIP_CHUNK_BYTES, self.size - self.index * CLIP_CHUNK_BYTES)
+        if len(self.data) != expected:
+            raise ValueError(f"chunk {self.index} holds {len(self.data)} bytes, not {expected}")
+        return self
+
+
+def clip_id_for(alert_id: UUID, kind: ClipKind) -> UUID:
+    """The clip's id: the same alert and kind always give the same id (idempotent resends)."""
+    return uuid5(alert_id, kind)
+
+
 # --- center -> screens ------------------------------------------------------------------------
 
 WsEventType = Literal["hello", "alert", "ticket", "camera_status", "emergency", "broadcast",
-                      "verdict"]
+                      "verdict", "clip"]
 
 
 class WsEvent(_Versioned):
@@ -543,7 +624,7 @@ def json_schemas() -> dict[str, dict[str, Any]]:
     return {
         m.__name__: m.model_json_schema()
         for m in (Alert, EdgeStatus, CameraStatus, Heartbeat, EdgeConfigState,
-                  ModelAssignment, WsEvent)
+                  ModelAssignment, ClipChunk, WsEvent)
     }
 
 
