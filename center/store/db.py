@@ -1,0 +1,28 @@
+"""The database handles the other layers pass around, named here so that only the store imports
+the driver (the "SQL only in the store" contract in pyproject.toml, docs/architecture.md).
+
+Routes and services hold a ``Pool``, open a ``Connection`` and a transaction around one unit of
+work (the route, the ingest batch, the timer pass) and hand the connection to store functions,
+which run the SQL and return rows. So a service decides what is one transaction; the store
+decides how it is written.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from psycopg import AsyncConnection
+from psycopg_pool import AsyncConnectionPool
+
+Connection = AsyncConnection[Any]
+Pool = AsyncConnectionPool
+
+__all__ = ["Connection", "Pool", "open_pool"]
+
+
+async def open_pool(dsn: str, *, min_size: int, max_size: int, wait_s: float = 30) -> Pool:
+    """An open pool; waits (up to ``wait_s``) until its first connections are made, so a
+    center with an unreachable database fails its start instead of its first request."""
+    pool = AsyncConnectionPool(dsn, min_size=min_size, max_size=max_size, open=False)
+    await pool.open(wait=True, timeout=wait_s)
+    return pool
