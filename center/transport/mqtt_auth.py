@@ -48,10 +48,11 @@ from wire.protocol import MAX_PAYLOAD_BYTES, TOPIC_ROOT
 
 CENTER_USER = "gridwatch-center"
 #: Topic kinds an edge publishes under ``gridwatch/v1/<kind>/<edge_id>[/...]`` (docs/protocol.md).
-EDGE_TOPIC_KINDS = ("alerts", "status", "heartbeat", "config-state", "frames")
-#: Topic kinds the edge reads (``<kind>/<edge_id>``), written by the center: its pushed config
-#: and its model assignment (docs/model-rollout.md).
-EDGE_READ_KINDS = ("config", "model")
+EDGE_TOPIC_KINDS = ("alerts", "status", "heartbeat", "config-state", "frames", "live-data",
+                    "live-state")
+#: Topic kinds the edge reads (``<kind>/<edge_id>``), written by the center: its pushed config,
+#: its model assignment (docs/model-rollout.md) and live view requests (docs/video.md).
+EDGE_READ_KINDS = ("config", "model", "live")
 #: Mosquitto's default PBKDF2 iteration count for ``$7$`` hashes (mosquitto_passwd uses 101).
 PBKDF2_ITERATIONS = 101
 _USER_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
