@@ -12,7 +12,8 @@ restart. Status, heartbeats, the config state and frames are not queued: they ar
 The publisher also subscribes to the retained ``gridwatch/v1/config/{edge_id}`` and hands any
 config the center pushes to ``on_config`` (the runner validates and applies it), and to the
 retained ``gridwatch/v1/model/{edge_id}``, whose model assignments go to ``on_model``
-(``edge.model_switch``).
+(``edge.model_switch``), and to ``gridwatch/v1/live/{edge_id}``, whose live view requests go to
+``on_live`` (``edge.live.streams``, which publishes its segments through ``live``).
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ from wire.protocol import (
     edge_config_topic,
     edge_status_topic,
     heartbeat_topic,
+    live_request_topic,
     model_assignment_topic,
     parse_alert,
 )
@@ -136,7 +138,8 @@ class MqttPublisher:
     def __init__(self, edge_id: str, broker: BrokerConfig, *, store: EdgeStore | None = None,
                  outbox: OutboxConfig | None = None,
                  on_config: Callable[[bytes], None] | None = None,
-                 on_model: Callable[[bytes], None] | None = None) -> None:
+                 on_model: Callable[[bytes], None] | None = None,
+                 on_live: Callable[[bytes], None] | None = None) -> None:
         self.edge_id = edge_id
         outbox = outbox or OutboxConfig()
         self.store = store or EdgeStore(None, max_messages=outbox.max_messages,
@@ -144,6 +147,7 @@ class MqttPublisher:
         self._max_inflight = outbox.max_inflight
         self._on_config = on_config
         self._on_model = on_model
+        self.on_live = on_live
         # Outbox rows handed to paho: mid -> row id; the sender's read position.
         self._row_of_mid: dict[int, int] = {}
         self._cursor = 0
@@ -225,6 +229,9 @@ class MqttPublisher:
         elif (message.topic == model_assignment_topic(self.edge_id)
               and self._on_model is not None and message.payload):
             self._on_model(bytes(message.payload))
+        elif (message.topic == live_request_topic(self.edge_id) and self.on_live is not None
+              and message.payload):
+            self.on_live(bytes(message.payload))
 
     def _on_connect(self, client: mqtt.Client, userdata: object, flags: mqtt.ConnectFlags,
                     reason: mqtt.ReasonCode, properties: object) -> None:
@@ -238,6 +245,8 @@ class MqttPublisher:
             client.subscribe(edge_config_topic(self.edge_id), qos=QOS_RELIABLE)
         if self._on_model is not None:
             client.subscribe(model_assignment_topic(self.edge_id), qos=QOS_RELIABLE)
+        if self.on_live is not None:
+            client.subscribe(live_request_topic(self.edge_id), qos=QOS_RELIABLE)
         hello = EdgeStatus(edge_id=self.edge_id, state="online", at=_now())
         self._publish(edge_status_topic(self.edge_id), hello.model_dump_json(), retain=True)
         # Re-assert camera states: a broker restarted without persistence forgot them.
@@ -358,6 +367,18 @@ class MqttPublisher:
                                     retain=True)
         if info.rc not in (mqtt.MQTT_ERR_SUCCESS, mqtt.MQTT_ERR_NO_CONN):
             log.warning("camera=%s frame publish refused: %s", camera_id,
+                        mqtt.error_string(info.rc))
+
+    def live(self, topic: str, payload: str, qos: int) -> None:
+        """A live view message (``edge.live.streams``): segment chunks at QoS 0 (a lost one
+        is a second of video nobody would want late), stream states at QoS 1. Not queued on
+        disk: live video is worthless once it is old."""
+        if qos:
+            self._publish(topic, payload)
+            return
+        info = self._client.publish(topic, payload, qos=0)
+        if info.rc not in (mqtt.MQTT_ERR_SUCCESS, mqtt.MQTT_ERR_NO_CONN):
+            log.warning("edge=%s live publish to %s refused: %s", self.edge_id, topic,
                         mqtt.error_string(info.rc))
 
     def heartbeat(self, cameras: int, frames_analysed: int, frames_dropped: int) -> None:

@@ -1,0 +1,256 @@
+"""Live streams on demand: the center asks, the edge carries a camera's video until the ask
+runs out (docs/video.md "Live view").
+
+The center sends ``LiveRequest``s on ``gridwatch/v1/live/{edge_id}``: ``start`` (repeated
+as the keep-alive) with a ``ttl_s``, or ``stop``. While a camera has a stream, a `Segmenter`
+listens to its packet source (``edge.capture.packets.CameraPackets``, on the capture thread),
+and its segments go out in chunks of at most ``MAX_LIVE_CHUNK_BYTES`` on
+``gridwatch/v1/live-data/{edge_id}/{camera}``. A camera nobody watches costs nothing here.
+
+The edge stops a stream on its own when the last keep-alive's ``ttl_s`` has run out, so a
+center that died (or lost the broker) never leaves a camera streaming. It refuses a start
+beyond ``live.max_streams`` streams, for an unknown camera, or for a camera that is offline,
+and says why on ``gridwatch/v1/live-state/{edge_id}/{camera}``.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from functools import partial
+
+from pydantic import ValidationError
+
+from edge.capture.packets import CameraPackets, Packet, StreamInfo
+from edge.live.segmenter import REMUX_CODECS, Segment, Segmenter
+from wire.protocol import (
+    MAX_LIVE_CHUNK_BYTES,
+    LiveChunk,
+    LiveRequest,
+    LiveState,
+    LiveStreamState,
+    live_data_topic,
+    live_state_topic,
+)
+
+log = logging.getLogger(__name__)
+
+#: ``publish(topic, payload, qos)``: hands a message to the edge's MQTT session.
+Publish = Callable[[str, str, int], None]
+#: ``camera_state(camera_id)``: the capture's current (state, detail), None before the first.
+CameraStateLookup = Callable[[str], tuple[str, str] | None]
+
+
+@dataclass
+class _Stream:
+    camera_id: str
+    stream_id: str
+    deadline: float
+    segmenter: Segmenter
+    segments: int = 0
+    bytes: int = 0
+    stopped: threading.Event = field(default_factory=threading.Event)
+    unlisten: Callable[[], None] = lambda: None
+
+
+@dataclass(frozen=True)
+class LiveCounters:
+    """What the edge has streamed since it started (logged at stop, read by tests/bench)."""
+
+    started: int
+    refused: int
+    transcoded: int
+    segments: int
+    bytes: int
+
+
+class LiveStreams:
+    def __init__(self, edge_id: str, packets: dict[str, CameraPackets | None],
+                 publish: Publish, camera_state: CameraStateLookup, *, max_streams: int = 4,
+                 segment_s: float = 1.0, transcode: bool = True,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.edge_id = edge_id
+        #: camera_id -> its packet source (None: read through OpenCV, no packets).
+        self.packets = packets
+        self.max_streams = max_streams
+        self.segment_s = segment_s
+        self.transcode = transcode
+        self._publish = publish
+        self._camera_state = camera_state
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._by_camera: dict[str, _Stream] = {}
+        self._started = self._refused = self._transcoded = self._segments = self._bytes = 0
+        self._closing = threading.Event()
+        self._reaper = threading.Thread(target=self._reap, name="live-reaper", daemon=True)
+        self._reaper.start()
+
+    # --- center -> edge (paho's thread) ------------------------------------------------------
+
+    def offer(self, payload: bytes) -> None:
+        """A request from the center; a malformed one is logged and changes nothing."""
+        try:
+            request = LiveRequest.model_validate_json(payload)
+        except ValidationError as exc:
+            log.warning("edge=%s live request refused: %s", self.edge_id,
+                        str(exc).replace("\n", "; ")[:500])
+            return
+        if request.edge_id != self.edge_id:
+            log.warning("edge=%s live request for edge %s ignored", self.edge_id,
+                        request.edge_id)
+            return
+        if request.action == "stop":
+            self._stop(request.camera_id, request.stream_id, "stopped by the center")
+            return
+        self._start(request)
+
+    def _start(self, request: LiveRequest) -> None:
+        camera_id, stream_id = request.camera_id, request.stream_id
+        if camera_id not in self.packets:
+            self._refuse(request, f"this edge has no camera {camera_id}")
+            return
+        source = self.packets[camera_id]
+        if source is None:
+            self._refuse(request, "the camera is read through OpenCV, which gives no encoded "
+                         "packets (set its decoder to pyav)")
+            return
+        state = self._camera_state(camera_id)
+        if state is None or state[0] == "offline":
+            why = state[1] if state and state[1] else "no picture yet"
+            self._refuse(request, f"camera offline: {why}")
+            return
+        deadline = self._clock() + request.ttl_s
+        with self._lock:
+            current = self._by_camera.get(camera_id)
+            if current is not None and current.stream_id == stream_id:
+                current.deadline = deadline  # the keep-alive
+                return
+            others = len(self._by_camera) - (current is not None)
+            if others >= self.max_streams:
+                refused = (f"this edge already streams {others} cameras "
+                           f"(live.max_streams {self.max_streams})")
+            else:
+                refused = None
+                stream = _Stream(camera_id, stream_id, deadline, Segmenter(
+                    partial(self._send, camera_id), target_s=self.segment_s))
+                self._by_camera[camera_id] = stream
+                self._started += 1
+        if refused is not None:
+            self._refuse(request, refused)
+            return
+        if current is not None:  # the center restarted and asks again under a new id
+            current.stopped.set()
+            current.unlisten()
+            self._state(current, "stopped", "replaced by a new stream")
+        stream.unlisten = source.listen(self._listener(stream))
+        log.info("edge=%s camera=%s live stream %s started (ttl %.0f s)", self.edge_id,
+                 camera_id, stream_id, request.ttl_s)
+
+    def _refuse(self, request: LiveRequest, why: str) -> None:
+        with self._lock:
+            self._refused += 1
+        log.info("edge=%s camera=%s live stream %s refused: %s", self.edge_id,
+                 request.camera_id, request.stream_id, why)
+        self._publish(live_state_topic(self.edge_id, request.camera_id), LiveState(
+            edge_id=self.edge_id, camera_id=request.camera_id, stream_id=request.stream_id,
+            state="refused", detail=why, at=datetime.now(UTC)).model_dump_json(), 1)
+
+    def _stop(self, camera_id: str, stream_id: str | None, why: str) -> None:
+        with self._lock:
+            stream = self._by_camera.get(camera_id)
+            if stream is None or (stream_id is not None and stream.stream_id != stream_id):
+                return
+            del self._by_camera[camera_id]
+        stream.stopped.set()
+        stream.unlisten()
+        log.info("edge=%s camera=%s live stream %s stopped after %d segments (%d bytes): %s",
+                 self.edge_id, camera_id, stream.stream_id, stream.segments, stream.bytes, why)
+        self._state(stream, "stopped", why)
+
+    def _state(self, stream: _Stream, state: LiveStreamState, detail: str) -> None:
+        self._publish(live_state_topic(self.edge_id, stream.camera_id), LiveState(
+            edge_id=self.edge_id, camera_id=stream.camera_id, stream_id=stream.stream_id,
+            state=state, detail=detail, transcoded=stream.segmenter.transcoded,
+            at=datetime.now(UTC)).model_dump_json(), 1)
+
+    def _reap(self) -> None:
+        """Stops streams whose keep-alive ran out, also when their camera sends nothing."""
+        while not self._closing.wait(0.5):
+            now = self._clock()
+            with self._lock:
+                expired = [s for s in self._by_camera.values() if now > s.deadline]
+            for stream in expired:
+                self._stop(stream.camera_id, stream.stream_id,
+                           "no keep-alive from the center")
+
+    # --- capture threads ---------------------------------------------------------------------
+
+    def _listener(self, stream: _Stream) -> Callable[[StreamInfo, Packet], None]:
+        """The packet listener of one stream, on its camera's capture thread."""
+
+        def on_packet(info: StreamInfo, packet: Packet) -> None:
+            if stream.stopped.is_set():
+                return
+            if not self.transcode and info.codec not in REMUX_CODECS:
+                self._stop(stream.camera_id, stream.stream_id,
+                           f"the camera sends {info.codec}, which browsers do not play, and "
+                           "live.transcode is off")
+                return
+            try:
+                stream.segmenter.add(info, packet)
+            except Exception as exc:  # live view must never stop the capture
+                log.exception("edge=%s camera=%s live segmenting failed", self.edge_id,
+                              stream.camera_id)
+                self._stop(stream.camera_id, stream.stream_id,
+                           f"segmenting failed: {type(exc).__name__}: {exc}")
+
+        return on_packet
+
+    def _send(self, camera_id: str, segment: Segment) -> None:
+        stream = self._by_camera.get(camera_id)
+        if stream is None or stream.stopped.is_set():
+            return
+        data = segment.data
+        parts = max(1, -(-len(data) // MAX_LIVE_CHUNK_BYTES))
+        topic = live_data_topic(self.edge_id, camera_id)
+        for part in range(parts):
+            chunk = LiveChunk(
+                edge_id=self.edge_id, camera_id=camera_id, stream_id=stream.stream_id,
+                seq=segment.seq, part=part, parts=parts, duration_s=segment.duration_s,
+                transcoded=segment.transcoded,
+                data=data[part * MAX_LIVE_CHUNK_BYTES:(part + 1) * MAX_LIVE_CHUNK_BYTES])
+            self._publish(topic, chunk.model_dump_json(), 0)
+        first = stream.segments == 0
+        stream.segments += 1
+        stream.bytes += len(data)
+        with self._lock:
+            self._segments += 1
+            self._bytes += len(data)
+            if first and segment.transcoded:
+                self._transcoded += 1
+        if first:
+            self._state(stream, "playing", "transcoded to H.264" if segment.transcoded
+                        else "remuxed")
+
+    # --- ----------------------------------------------------------------------------------
+
+    def counters(self) -> LiveCounters:
+        with self._lock:
+            return LiveCounters(self._started, self._refused, self._transcoded,
+                                self._segments, self._bytes)
+
+    def active(self) -> dict[str, str]:
+        """camera_id -> stream_id of the streams running now."""
+        with self._lock:
+            return {c: s.stream_id for c, s in self._by_camera.items()}
+
+    def close(self) -> None:
+        """Stop every stream (the edge is stopping) and the reaper."""
+        self._closing.set()
+        for camera_id in list(self._by_camera):
+            self._stop(camera_id, None, "edge stopped")
+        self._reaper.join(timeout=2)
