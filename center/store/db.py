@@ -11,13 +11,17 @@ from __future__ import annotations
 
 from typing import Any
 
+import psycopg
 from psycopg import AsyncConnection
 from psycopg_pool import AsyncConnectionPool
 
 Connection = AsyncConnection[Any]
 Pool = AsyncConnectionPool
+#: Any error of the database driver (connection lost, pool timeout, a statement refused), for
+#: the loops that log a failed round and go on without importing the driver.
+DatabaseError = psycopg.Error
 
-__all__ = ["Connection", "Pool", "open_pool"]
+__all__ = ["Connection", "DatabaseError", "Pool", "open_pool"]
 
 
 async def open_pool(dsn: str, *, min_size: int, max_size: int, wait_s: float = 30) -> Pool:
