@@ -30,3 +30,22 @@ async def open_pool(dsn: str, *, min_size: int, max_size: int, wait_s: float = 3
     pool = AsyncConnectionPool(dsn, min_size=min_size, max_size=max_size, open=False)
     await pool.open(wait=True, timeout=wait_s)
     return pool
+
+
+async def connect(dsn: str, *, autocommit: bool = False,
+                  application_name: str | None = None) -> Connection:
+    """A connection of its own, outside any pool: a command's (``gridwatch center
+    import-district``, ``gridwatch model``), or a listener's that holds it for ``LISTEN``.
+    Use as ``async with await connect(dsn) as conn``."""
+    return await AsyncConnection.connect(dsn, autocommit=autocommit,
+                                         application_name=application_name)  # None: unset
+
+
+def connect_sync(dsn: str) -> SyncConnection:
+    """A blocking connection of its own (``with connect_sync(dsn) as conn``)."""
+    return psycopg.connect(dsn)
+
+
+async def ping(conn: Connection) -> None:
+    """A round trip that touches no table: is this connection (and the database) alive?"""
+    await conn.execute("SELECT 1")
