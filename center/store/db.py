@@ -20,8 +20,12 @@ Pool = AsyncConnectionPool
 #: Any error of the database driver (connection lost, pool timeout, a statement refused), for
 #: the loops that log a failed round and go on without importing the driver.
 DatabaseError = psycopg.Error
+#: A blocking connection, for the commands that run outside an event loop (set-password,
+#: gen-passwords, the demo's credentials).
+SyncConnection = psycopg.Connection[Any]
 
-__all__ = ["Connection", "DatabaseError", "Pool", "open_pool"]
+__all__ = ["Connection", "DatabaseError", "Pool", "SyncConnection", "connect", "connect_sync",
+           "open_pool", "ping"]
 
 
 async def open_pool(dsn: str, *, min_size: int, max_size: int, wait_s: float = 30) -> Pool:
