@@ -25,7 +25,23 @@ DatabaseError = psycopg.Error
 SyncConnection = psycopg.Connection[Any]
 
 __all__ = ["Connection", "DatabaseError", "Pool", "SyncConnection", "connect", "connect_sync",
-           "open_pool", "ping"]
+           "lock_race", "open_pool", "ping", "unavailable"]
+
+
+def unavailable(exc: BaseException) -> bool:
+    """An error that says the database is unreachable or unwell (hold the work and retry),
+    rather than that one message cannot be stored (dead-letter it). A program limit (a value
+    too big for an index, say) is the message's fault."""
+    return (isinstance(exc, psycopg.OperationalError)
+            and not isinstance(exc, psycopg.errors.ProgramLimitExceeded))
+
+
+def lock_race(exc: BaseException) -> str | None:
+    """The SQLSTATE of a deadlock or serialization failure (the transaction was rolled back
+    and can simply be run again), else None."""
+    if isinstance(exc, psycopg.errors.DeadlockDetected | psycopg.errors.TransactionRollback):
+        return exc.sqlstate or "40000"
+    return None
 
 
 async def open_pool(dsn: str, *, min_size: int, max_size: int, wait_s: float = 30) -> Pool:
