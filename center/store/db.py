@@ -37,8 +37,10 @@ def unavailable(exc: BaseException) -> bool:
 
 
 def lock_race(exc: BaseException) -> str | None:
-    """The SQLSTATE of a deadlock or serialization failure (the transaction was rolled back
-    and can simply be run again), else None."""
+    """The SQLSTATE of a deadlock (40P01) or another transaction rollback (40000): the
+    transaction was rolled back and can simply be run again; else None. psycopg raises a
+    serialization failure (40001) as a class of its own, not a ``TransactionRollback``, so it
+    is not counted here (``unavailable`` says yes to it, as ingest has always treated it)."""
     if isinstance(exc, psycopg.errors.DeadlockDetected | psycopg.errors.TransactionRollback):
         return exc.sqlstate or "40000"
     return None
