@@ -124,7 +124,7 @@ def _dead_letters(db_dsn: str) -> dict[str, str]:
 def test_bad_or_foreign_edge_state_is_dead_lettered(center: RunningCenter, mqtt_broker,
                                                     db_dsn: str) -> None:
     """edge-sim may not report cam-vn-01 (the district gives it to edge-demo); a config with a
-    NUL character or an invalid key, and a frame that is no JPEG, are refused with the reason;
+    NUL character or an invalid zone, and a frame that is no JPEG, are refused with the reason;
     the valid report after them is stored."""
     def state(edge_id: str, config: dict[str, Any]) -> bytes:
         return json.dumps({"edge_id": edge_id, "at": datetime.now(UTC).isoformat(),
@@ -135,7 +135,8 @@ def test_bad_or_foreign_edge_state_is_dead_lettered(center: RunningCenter, mqtt_
     nul = json.loads(json.dumps(good))
     nul["cameras"][0]["name"] = "ok\u0000nul"
     invalid = json.loads(json.dumps(good))
-    invalid["cameras"][0]["sample_fps"] = 99
+    invalid["cameras"][0]["zones"] = [{"id": "z", "polygon": [[0, 0], [1, 0], [2, 1]],
+                                       "rules": [{"type": "illegal_parking"}]}]
     pub = Publisher(mqtt_broker.port)
     try:
         pub.send(edge_config_state_topic("edge-sim"), state("edge-sim", foreign))
@@ -152,7 +153,7 @@ def test_bad_or_foreign_edge_state_is_dead_lettered(center: RunningCenter, mqtt_
     sim = reasons[edge_config_state_topic("edge-sim")]
     assert "['cam-vn-01']" in sim and "does not give to edge edge-sim" in sim
     assert "not given to edge edge-sim" in reasons[camera_frame_topic("edge-sim", CAMERA)]
-    assert "config.cameras[0].sample_fps" in reasons[edge_config_state_topic(EDGE)]
+    assert "config.cameras[0].zones[0].polygon" in reasons[edge_config_state_topic(EDGE)]
     assert "not a JPEG" in reasons[camera_frame_topic(EDGE, CAMERA)]
     assert center.client("eng-01").get(f"/api/v1/cameras/{CAMERA}/frame.jpg").status_code == 404
     # The NUL config was refused before the valid one came: dead letters keep each reason.

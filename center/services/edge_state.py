@@ -6,8 +6,9 @@ what it refuses; only the latest of each is kept.
 An edge speaks only for itself and for the cameras the district gives it (``Camera.edge_id``),
 as for alerts and status: a config naming another edge's camera, or a frame of one, is refused
 whole, so the engineer view never shows (nor pushes zones to) a camera on an edge that does not
-own it. The config must be a valid edge config (``edge.config.EdgeConfig``): the engineer API
-builds zone pushes from it, and a document the edge itself could not run is no basis for one.
+own it. Its cameras' zones must be valid (``wire.zones.ReportedZones``, the models the edge
+uses): the engineer API shows them and pushes them back edited; the rest of the document is the
+edge's own and is stored as reported.
 The model the edge reports running beside it (``model``) is stored too and confirms or refuses
 its model rollout (``center.services.model_rollout.record_report``).
 """
@@ -26,9 +27,9 @@ from pydantic import ValidationError
 
 from center.domain.district import District
 from center.services import model_rollout
-from edge.config import EdgeConfig
 from wire.errors import describe
 from wire.protocol import MAX_FRAME_BYTES, MAX_STATUS_AGE, EdgeConfigState, time_window_problem
+from wire.zones import ReportedZones
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +53,7 @@ def _config_state(district: District, edge_id: str, payload: bytes
     if state.edge_id != edge_id:
         return None, f"config state of edge {state.edge_id} published under {edge_id}"
     try:
-        config = EdgeConfig.model_validate(state.config)
+        config = ReportedZones.model_validate(state.config)
     except ValidationError as exc:
         return None, describe(exc, ("config",), with_input=False)
     if foreign := not_given(district, edge_id, [c.id for c in config.cameras]):
