@@ -1,7 +1,7 @@
 // The wall screen's district map: grid polygons from GET /api/v1/district (vector only, no tile
 // server: wall screens run on isolated networks), coloured by open and overdue cases; micro-grids
 // appear when zoomed in; cameras as markers coloured online / offline / alerting; a new alert
-// pulses at its camera.
+// pulses at its camera. A click on a camera hands its id to `onCamera` (the detail panel).
 import * as L from "/vendor/leaflet/dist/leaflet-src.esm.js";
 
 import { h } from "./dom.js";
@@ -23,8 +23,9 @@ const COLORS = {
 export const rem = () => parseFloat(getComputedStyle(document.documentElement).fontSize) || 16;
 
 export class DistrictMap {
-  constructor(el) {
+  constructor(el, { onCamera = null } = {}) {
     this.el = el;
+    this.onCamera = onCamera;
     this.map = L.map(el, {
       attributionControl: false,
       zoomControl: true,
@@ -124,6 +125,7 @@ export class DistrictMap {
       if (!marker) {
         marker = L.circleMarker(pos, style).addTo(this.cameraLayer);
         marker.bindTooltip("", { direction: "top", className: "cam-tip", offset: [0, -0.6 * r] });
+        marker.on("click", () => this.onCamera?.(id));
         this.cameraMarkers.set(id, marker);
       } else {
         marker.setLatLng(pos).setStyle(style);

@@ -1,6 +1,8 @@
 // Wall screen: district map, live alerts, KPIs, cases per hour, grid ranking, open tickets,
 // camera health and the emergency switch. State lives in maps that REST fills on load and after
 // every websocket (re)connect (on the server's "hello"), and websocket messages keep current.
+// An alert, a ticket row, a camera on the map or in the list opens the detail panel
+// (wall-detail.js); the video wall (wall-video.js) shows in place of the map and charts.
 import * as echarts from "/vendor/echarts/dist/echarts.esm.min.mjs";
 
 import { h } from "./dom.js";
@@ -16,6 +18,9 @@ import { cameraStateName, eventName, isOpenTicket, nextState, stateName } from "
 import "./staff-words.js";
 import { mountAccount } from "./account.js";
 import { DistrictMap, rem } from "./wall-map.js";
+import { DetailPanel } from "./wall-detail.js";
+import { VideoWall } from "./wall-video.js";
+import "./wall-words.js";
 import { openVerdictDialog, verdictText } from "./verdict.js";
 
 const ALERT_LIMIT = 50; // what the REST call asks for (the contract's limit)
@@ -44,7 +49,7 @@ const $ = (id) => document.getElementById(id);
 const feedEl = $("alert-feed");
 const rowsEl = $("ticket-rows");
 const cameraListEl = $("camera-list");
-const districtMap = new DistrictMap($("map"));
+const districtMap = new DistrictMap($("map"), { onCamera: (id) => detail.openCamera(id, `#camera-list [data-camera-id="${CSS.escape(id)}"]`) });
 let chart = null;
 
 // --- alerts ----------------------------------------------------------------------------------
@@ -70,6 +75,7 @@ function alertItem(alert) {
     "li",
     {
       class: `alert-item kind-${alert.kind || "new"}`,
+      tabindex: "0",
       dataset: { alertId: alert.alert_id, eventType: alert.event_type || "", kind: alert.kind || "", seq: alert.seq ?? "" },
     },
     thumb,
@@ -163,6 +169,7 @@ function onAlert(alert) {
     pruneAlerts();
     for (const li of [...feedEl.children]) if (!state.alerts.has(li.dataset.alertId)) li.remove();
     if (alert.kind !== "end") districtMap.pulse(alert.camera_id);
+    if (alert.kind === "new") videoWall.link(linkOfAlert(alert));
   }
   $("alert-empty").hidden = true;
   renderMapCameras();
@@ -198,6 +205,7 @@ function ticketRow(ticket) {
     "tr",
     {
       dataset: { ticketId: ticket.id, state: ticket.state, eventType: ticket.event_type || "", overdue: ticket.overdue ? "true" : "false" },
+      tabindex: "0",
       class: `state-row-${ticket.state}${ticket.overdue ? " is-overdue" : ""}${isReturned(ticket) ? " is-returned" : ""}`,
     },
     h("td", { class: "id" }, `#${ticket.id}`),
@@ -249,6 +257,7 @@ function renderTickets(flashIds = new Set()) {
 
 function onTicket(ticket) {
   if (!ticket || ticket.id == null) return;
+  detail.onTicket(ticket);
   const id = String(ticket.id);
   const prev = state.tickets.get(id);
   const chosen = newer(prev, ticket);
@@ -273,6 +282,7 @@ function onTicket(ticket) {
     return;
   }
   state.tickets.set(id, ticket);
+  if (prev && Number(ticket.escalation_level) > Number(prev.escalation_level ?? 0)) videoWall.link(linkOfEscalation(ticket));
   const changed = !prev || prev.state !== ticket.state || prev.assignee_id !== ticket.assignee_id;
   renderTickets(changed ? new Set([id]) : new Set());
   if (!prev) scheduleStats();
@@ -284,7 +294,7 @@ function cameraItem(camera) {
   const cameraState = camera.state || "unknown";
   return h(
     "li",
-    { class: `camera cam-${cameraState}`, dataset: { cameraId: camera.id, state: cameraState } },
+    { class: `camera cam-${cameraState}`, dataset: { cameraId: camera.id, state: cameraState }, tabindex: "0" },
     h("span", { class: "dot", "aria-hidden": "true" }),
     h("span", { class: "cam-name", title: camera.id }, camera.name || camera.id),
     h("span", { class: "cam-state" }, cameraStateName(cameraState)),
@@ -621,6 +631,7 @@ async function loadAll() {
       districtMap.setAreas(state.district.areas);
     }
     districtMap.setCameras(state.district.cameras ?? []);
+    videoWall.fillAreas();
     state.emergency = new Set(state.district.emergency ?? []);
     renderEmergency();
   }
@@ -659,6 +670,7 @@ async function loadAll() {
   }
   renderCameras();
   renderKpis();
+  videoWall.render();
 }
 
 async function loadPeople() {
@@ -697,11 +709,94 @@ function onMessage(msg) {
     case "verdict":
       onVerdict(msg.data);
       break;
+    case "clip":
+      detail.onClip(msg.data);
+      break;
     default: // "broadcast" (for phones) and anything newer: nothing to do
   }
 }
 
+// --- click-through, video wall ----------------------------------------------------------------
+
+/** Person and camera names for the ledger (ledger.js actorName). */
+function nameOf(id) {
+  return state.people.find((p) => p.id === id)?.name ?? state.cameras.get(String(id))?.name ?? null;
+}
+
+const detail = new DetailPanel($("detail"), { state, nameOf });
+const videoWall = new VideoWall($("video-wall"), {
+  state,
+  openCamera: (id, el) => detail.openCamera(id, el),
+  openAlert: (id, el) => detail.openAlert(id, el),
+});
+
+function linkOfAlert(alert) {
+  return {
+    cameraId: alert.camera_id, zoneId: alert.zone_id, alertId: alert.alert_id, eventType: alert.event_type,
+    eventName: alert.event_name, snapshotUrl: alert.snapshot_url, reason: "alert", at: alert.started_at,
+  };
+}
+
+function linkOfEscalation(ticket) {
+  return {
+    cameraId: ticket.camera_id, zoneId: ticket.zone_id, alertId: ticket.last_alert_id, eventType: ticket.event_type,
+    eventName: ticket.event_name, snapshotUrl: ticket.snapshot_url, reason: "escalated", at: ticket.updated_at,
+  };
+}
+
+/**
+ * Click (or Enter / Space on the focused item) on an item of `list` opens the panel; the item's
+ * own controls (the verdict button) keep their click. `open(item)` is given the item element.
+ */
+function clickThrough(list, itemSelector, open) {
+  const pick = (e) => {
+    const item = e.target.closest(itemSelector);
+    if (!item || !list.contains(item) || e.target.closest("button, a, input, select")) return null;
+    return item;
+  };
+  list.addEventListener("click", (e) => {
+    const item = pick(e);
+    if (item) open(item);
+  });
+  list.addEventListener("keydown", (e) => {
+    if (e.key !== "Enter" && e.key !== " ") return;
+    const item = pick(e);
+    if (!item || e.target !== item) return;
+    e.preventDefault();
+    open(item);
+  });
+}
+
+clickThrough(feedEl, ".alert-item", (li) =>
+  detail.openAlert(li.dataset.alertId, `#alert-feed [data-alert-id="${CSS.escape(li.dataset.alertId)}"]`));
+clickThrough(rowsEl, "tr[data-ticket-id]", (tr) =>
+  detail.openTicket(tr.dataset.ticketId, `#ticket-rows [data-ticket-id="${CSS.escape(tr.dataset.ticketId)}"]`));
+clickThrough(cameraListEl, "li[data-camera-id]", (li) =>
+  detail.openCamera(li.dataset.cameraId, `#camera-list [data-camera-id="${CSS.escape(li.dataset.cameraId)}"]`));
+
+const MODE_KEY = "gridwatch.wall.mode";
+
+/** "map" (the district map and the charts) or "video" (the video wall in their place). */
+function setMode(mode) {
+  const video = mode === "video";
+  document.body.dataset.wallMode = video ? "video" : "map";
+  $("video-wall").hidden = !video;
+  $("wall-mode").setAttribute("aria-pressed", String(video));
+  $("wall-mode").querySelector(".wall-mode-word").textContent = t(video ? "wall.video.mode.map" : "wall.video.mode.video");
+  localStorage.setItem(MODE_KEY, video ? "video" : "map");
+  videoWall.setActive(video);
+}
+
+$("wall-mode").addEventListener("click", () => setMode(document.body.dataset.wallMode === "video" ? "map" : "video"));
+// The switch says how many cameras the alerts pulled onto the video wall while the map shows.
+document.addEventListener("gridwatch:video-pins", (e) => {
+  const count = $("wall-mode-count");
+  count.hidden = !e.detail.count;
+  count.textContent = String(e.detail.count);
+});
+
 applyI18n();
+setMode(new URLSearchParams(location.search).get("mode") || localStorage.getItem(MODE_KEY) || "map");
 for (const el of document.querySelectorAll("[data-verdict-word]")) el.textContent = t(`verdict.${el.dataset.verdictWord}`);
 $("lang-switch").href = otherLangHref();
 $("emergency-switch").addEventListener("click", onEmergencySwitch);
@@ -723,4 +818,4 @@ loadAll();
 new LiveSocket("/ws", { onMessage, onStatus: setWsStatus }).start();
 
 // For browser tests and debugging on site.
-window.gridwatchWall = { state, loadAll, loadStats, map: districtMap };
+window.gridwatchWall = { state, loadAll, loadStats, map: districtMap, detail, video: videoWall, setMode };

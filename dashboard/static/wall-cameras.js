@@ -1,0 +1,82 @@
+// What the wall's detail panel and video wall know about one camera beyond its status: its zones
+// (as its edge reports running them: GET /edges, the engineer view's source), its latest
+// evidence (GET /alerts?camera_id=), and its live view (live-view.js's attachLive).
+import { API, getJSON } from "./http.js";
+
+const ZONES_TTL_MS = 60_000;
+let zonesAt = 0;
+let zonesLoad = null; // Promise<Map camera id -> {zones, frame_url, frame_at}>
+
+/** The cameras' zones and latest frame URL, from the edges' reports (refreshed each minute). */
+export function cameraSetup() {
+  if (!zonesLoad || Date.now() - zonesAt > ZONES_TTL_MS) {
+    zonesAt = Date.now();
+    zonesLoad = getJSON(`${API}/edges`).then(
+      (edges) => new Map(edges.flatMap((edge) => edge.cameras.map((cam) => [String(cam.id), cam]))),
+      (err) => {
+        console.warn("zones not loaded", err.message);
+        zonesAt = 0; // try again next time
+        return new Map();
+      },
+    );
+  }
+  return zonesLoad;
+}
+
+/** One camera's zones ([] when its edge has not reported them). */
+export async function zonesOf(cameraId) {
+  return (await cameraSetup()).get(String(cameraId))?.zones ?? [];
+}
+
+/** The camera's latest alert message (its evidence picture, box and zone), or null. */
+export async function latestAlert(cameraId) {
+  const rows = await getJSON(`${API}/alerts?camera_id=${encodeURIComponent(cameraId)}&limit=1`);
+  return rows[0] ?? null;
+}
+
+/** An alert's latest message, looked up among its camera's recent ones (there is no GET by id). */
+export async function findAlert(alertId, cameraId) {
+  if (!alertId || !cameraId) return null;
+  const rows = await getJSON(`${API}/alerts?camera_id=${encodeURIComponent(cameraId)}&limit=200`);
+  return rows.find((a) => a.alert_id === alertId) ?? null;
+}
+
+// live-view.js (the live engineer's module: POST /cameras/{id}/live, hls.js) is loaded when a
+// live view is first shown; a center without it (or without hls.js installed) still shows the
+// wall, with "live view not enabled" where the video would be.
+let liveModule = null;
+
+function loadLive() {
+  liveModule ??= import("./live-view.js").catch((err) => {
+    console.warn("live view unavailable", err.message);
+    return null;
+  });
+  return liveModule;
+}
+
+/**
+ * Play `cameraId` live in `video`; `onState(state, detail)` hears "starting", "playing",
+ * "offline", "limit", "error" (attachLive's) or "unavailable". Returns a stop function that
+ * works at once, even before the module has loaded.
+ */
+export function playLive(video, cameraId, onState) {
+  let stop = null;
+  let stopped = false;
+  loadLive().then((mod) => {
+    if (stopped) return;
+    if (!mod?.attachLive) {
+      onState("unavailable");
+      return;
+    }
+    try {
+      stop = mod.attachLive(video, cameraId, { onState: (s, detail) => !stopped && onState(s, detail) });
+    } catch (err) {
+      console.warn("live view failed", err);
+      onState("error");
+    }
+  });
+  return () => {
+    stopped = true;
+    stop?.();
+  };
+}

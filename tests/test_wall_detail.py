@@ -1,0 +1,165 @@
+"""The wall's click-through in Chromium against the real center: an alert, a ticket row, a camera
+in the list and a camera on the map open the detail panel with the evidence (the zone the edge
+reports and the alert's box drawn over it), the case's ledger newest first, the assignee, the
+operator's actions (a reassign done from the panel lands on top of the ledger), the clip area
+("no clip yet" until one is stored) and the live view's state; Esc closes it and gives the
+focus back to the item it was opened from."""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from playwright.sync_api import Browser, Page, expect
+
+from edge.config import EdgeConfig
+from edge.publish import shareable
+from tests.browser import expect_image_loaded, new_page
+from tests.conftest import RunningCenter, shared
+from tests.mqtt_helpers import Publisher, make_alert, wait_until
+from wire.paths import REPO
+from wire.protocol import edge_config_state_topic
+
+pytestmark = pytest.mark.browser
+
+ARTIFACTS = REPO / "test-artifacts"
+EDGE = "edge-demo"
+CAMERA = "cam-vn-01"
+ZONE = "pavement-east"  # make_alert's zone
+ZONE_POLYGON = [[0.55, 0.45], [0.95, 0.45], [0.95, 0.95], [0.55, 0.95]]
+#: Until the clips and live parts of issue 14 are in the tree, their routes answer 404 and the
+#: browser logs each refused request as a console error; the page handles both.
+NOT_YET = ("404 (Not Found)",)
+
+
+def report_zones(port: int) -> None:
+    """Edge-demo reports running cam-vn-01 with the alert's zone, as a real edge does on start
+    (its config state; the engineer view and the wall's overlays read the zones from it)."""
+    doc = {"edge_id": EDGE, "broker": {"port": port},
+           "cameras": [{"id": CAMERA, "source": str(shared(
+               "media/vn_truccat_intersection_pavement_vendor_6s.mp4")),
+               "zones": [{"id": ZONE, "polygon": ZONE_POLYGON,
+                          "rules": [{"type": "illegal_parking"}]}]}]}
+    state = {"edge_id": EDGE, "at": datetime.now(UTC).isoformat(),
+             "config": shareable(EdgeConfig.model_validate(doc))}
+    pub = Publisher(port)
+    try:
+        pub.send(edge_config_state_topic(EDGE), json.dumps(state))
+    finally:
+        pub.close()
+
+
+def open_case(center: RunningCenter, port: int) -> tuple[Any, int]:
+    """An alert at cam-vn-01 (its ticket goes to worker w-0111, who accepts it)."""
+    report_zones(port)
+    wait_until(lambda: any(c["id"] == CAMERA and c["zones"] for e in center.client("op-01").get(
+        "/api/v1/edges").json() for c in e["cameras"]), 10, "the edge's zones at the center")
+    alert = make_alert()
+    pub = Publisher(port)
+    try:
+        pub.alert(alert)
+    finally:
+        pub.close()
+    ticket = wait_until(lambda: next(iter(center.client("op-01").get(
+        "/api/v1/tickets?open=true").json()), None), 10, "the alert's ticket")
+    r = center.client("w-0111").post(f"/api/v1/tickets/{ticket['id']}/actions",
+                                     json={"action": "accept"})
+    assert r.status_code == 200, r.text
+    return alert, ticket["id"]
+
+
+def real_errors(errors: list[str]) -> list[str]:
+    return [e for e in errors if not any(s in e for s in NOT_YET)]
+
+
+def expect_panel(page: Page, *, ticket_id: int, newest: str, assignee: str = "王芳") -> None:
+    """The panel is open on the case: evidence with zone and box, ledger newest first."""
+    panel = page.locator("#detail")
+    expect(panel).to_be_visible(timeout=5_000)
+    expect(panel).to_have_attribute("data-ticket-id", str(ticket_id))
+    evidence = panel.locator('[data-testid="detail-evidence"]')
+    img = evidence.locator("img.media-img")
+    expect(img).to_have_attribute("src", re.compile(r"/api/v1/alerts/[0-9a-f-]+/snapshot\.jpg\?sig="))
+    expect_image_loaded(img)
+    expect(evidence.locator(f'polygon.overlay-zone.is-alert[data-zone-id="{ZONE}"]')).to_have_count(1)
+    expect(evidence.locator("rect.overlay-box")).to_have_count(1)
+    ledger = panel.locator('[data-testid="detail-ledger"] li')
+    expect(ledger.first).to_have_attribute("data-action", newest, timeout=5_000)
+    times = ledger.evaluate_all("items => items.map((li) => Date.parse(li.dataset.at))")
+    assert len(times) >= 3 and times == sorted(times, reverse=True), times
+    expect(panel.locator('[data-testid="detail-assignee"]')).to_contain_text(assignee)
+
+
+def test_alert_ticket_and_cameras_open_the_detail_panel(browser: Browser, center: RunningCenter,
+                                                        mqtt_broker) -> None:
+    alert, ticket_id = open_case(center, mqtt_broker.port)
+    page, errors = new_page(browser, 1920, 1080, center=center, person_id="op-01")
+    page.goto(center.url + "/wall")
+    expect(page.locator("#ws-status")).to_have_attribute("data-state", "online", timeout=10_000)
+    panel = page.locator("#detail")
+
+    # An alert in the feed (its body, not its verdict button).
+    item = page.locator(f'#alert-feed .alert-item[data-alert-id="{alert.alert_id}"]')
+    item.locator(".alert-camera").click()
+    expect_panel(page, ticket_id=ticket_id, newest="accept")
+    expect(panel).to_have_attribute("data-alert-id", str(alert.alert_id))
+    # No clip has been stored for the alert: the panel says so, and the live view says why it
+    # does not play (no edge streams in this test).
+    expect(panel.locator('[data-testid="no-clip"]')).to_be_visible()
+    live = panel.locator('[data-testid="detail-live-state"]')
+    expect(live).not_to_have_attribute("data-state", "starting", timeout=10_000)
+    assert live.get_attribute("data-state") in {"offline", "unavailable", "error"}
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "wall-detail-1920x1080.png"))
+    page.keyboard.press("Escape")
+    expect(panel).to_be_hidden()
+    focused = page.evaluate("() => document.activeElement?.dataset?.alertId ?? null")
+    assert focused == str(alert.alert_id)
+
+    # The operator reassigns from the panel opened on the ticket row: on top of the ledger.
+    page.locator(f'#ticket-rows tr[data-ticket-id="{ticket_id}"]').click()
+    expect_panel(page, ticket_id=ticket_id, newest="accept")
+    actions = panel.locator('[data-testid="detail-actions"]')
+    for action in ("reassign", "void", "acknowledge"):
+        expect(actions.locator(f'button[data-action="{action}"]')).to_be_visible()
+    expect(actions.locator('button[data-action="escalate"]')).to_have_count(0)  # the system's
+    expect(actions.locator('[data-testid="detail-person"] option[value="w-0112"]')).to_have_count(1)
+    actions.locator('[data-testid="detail-person"]').select_option("w-0112")
+    actions.locator('button[data-action="reassign"]').click()
+    expect(panel.locator('[data-testid="detail-ledger"] li').first).to_have_attribute(
+        "data-action", "reassign", timeout=5_000)
+    assert center.client("op-01").get(f"/api/v1/tickets/{ticket_id}").json()[
+        "assignee_id"] == "w-0112"
+    panel.locator('[data-testid="detail-close"]').click()
+    expect(panel).to_be_hidden()
+
+    # A camera in the list, then the same camera on the map.
+    page.locator(f'#camera-list [data-camera-id="{CAMERA}"]').click()
+    expect_panel(page, ticket_id=ticket_id, newest="reassign", assignee="李强")
+    expect(panel).to_have_attribute("data-camera-id", CAMERA)
+    page.keyboard.press("Escape")
+    expect(panel).to_be_hidden()
+    page.locator(f'#map path.cam-marker[data-camera-id="{CAMERA}"]').click()
+    expect_panel(page, ticket_id=ticket_id, newest="reassign", assignee="李强")
+    page.keyboard.press("Escape")
+    assert real_errors(errors) == []
+
+
+def test_detail_panel_in_english_and_a_camera_without_a_case(browser: Browser,
+                                                             center: RunningCenter) -> None:
+    page, errors = new_page(browser, 1920, 1080, center=center, person_id="op-01")
+    page.goto(center.url + "/wall?lang=en")
+    expect(page.locator("#ws-status")).to_have_attribute("data-state", "online", timeout=10_000)
+    page.locator('#camera-list [data-camera-id="cam-bj-01"]').click()
+    panel = page.locator("#detail")
+    expect(panel).to_be_visible()
+    expect(panel.locator('[data-testid="detail-no-case"]')).to_have_text(
+        "No open case at this camera")
+    expect(panel.locator(".detail-close")).to_be_focused()
+    expect(panel.locator(".detail-close")).to_have_attribute("aria-label", "Close")
+    page.keyboard.press("Escape")
+    expect(panel).to_be_hidden()
+    assert real_errors(errors) == []
