@@ -227,7 +227,7 @@ async def test_emergency_shortens_limits_and_raises_priority(loop) -> None:
     other_grid = (await _alert(pool, ctx, camera_id="cam-vtest", zone_id="z")).ticket
     assert not other_grid.emergency
     async with pool.connection() as conn:
-        listed = await service.list_tickets(conn, open_only=True)
+        listed = await service.list_tickets(conn, scope=service.EVERYTHING, open_only=True)
     assert listed[0].id == urgent.id
 
 

@@ -58,47 +58,30 @@ async def list_tickets(
     overdue: bool = False,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> list[dict[str, Any]]:
-    """Tickets matching the filters, within what the caller may see: a worker's list is their
-    own, a leader's their area's, department staff's their event types'."""
+    """Tickets matching the filters, within what the caller may see (``Principal.scope``,
+    applied by the query): a worker's list is their own, a leader's their area's, department
+    staff's their event types'. A filter that asks outside it is refused, saying why."""
     d = center.ctx.district
     p = actor.person
-    if p.role == "worker":
-        if assignee_id not in (None, p.id):
-            raise HTTPException(403, f"worker {p.id} may list only their own tickets"
-                                     f" (assignee_id={p.id})")
-        assignee_id = p.id
-    elif p.role == "micro_grid_leader":
-        if (micro_grid_id not in (None, p.micro_grid)
-                or grid_id not in (None, d.grid_of(p.micro_grid))):
-            raise HTTPException(403, f"micro-grid leader {p.id} may list only micro-grid"
-                                     f" {p.micro_grid}")
-        micro_grid_id = p.micro_grid
-    elif p.role == "grid_leader":
-        if grid_id not in (None, p.grid) or (
-                micro_grid_id is not None and d.grid_of(micro_grid_id) != p.grid):
-            raise HTTPException(403, f"grid leader {p.id} may list only grid {p.grid}")
-        grid_id = p.grid
-    types: list[str | None] = [event_type]
-    if p.role == "department_staff":
-        allowed = actor.event_types(d) or set()
-        if event_type is not None and event_type not in allowed:
-            raise HTTPException(403, f"department {p.department} does not handle event type"
-                                     f" {event_type} ({p.id} works there)")
-        types = [event_type] if event_type is not None else [*sorted(allowed)]
-    rows: list[service.Ticket] = []
+    if p.role == "worker" and assignee_id not in (None, p.id):
+        raise HTTPException(403, f"worker {p.id} may list only their own tickets"
+                                 f" (assignee_id={p.id})")
+    if p.role == "micro_grid_leader" and (micro_grid_id not in (None, p.micro_grid)
+                                          or grid_id not in (None, d.grid_of(p.micro_grid))):
+        raise HTTPException(403, f"micro-grid leader {p.id} may list only micro-grid"
+                                 f" {p.micro_grid}")
+    if p.role == "grid_leader" and (grid_id not in (None, p.grid) or (
+            micro_grid_id is not None and d.grid_of(micro_grid_id) != p.grid)):
+        raise HTTPException(403, f"grid leader {p.id} may list only grid {p.grid}")
+    if (p.role == "department_staff" and event_type is not None
+            and event_type not in (actor.event_types(d) or set())):
+        raise HTTPException(403, f"department {p.department} does not handle event type"
+                                 f" {event_type} ({p.id} works there)")
     async with center.pool.connection() as conn:
-        for code in types:
-            rows += await service.list_tickets(
-                conn, open_only=open, assignee_id=assignee_id, state=state,
-                micro_grid_id=micro_grid_id, grid_id=grid_id, event_type=code,
-                overdue_at=center.ctx.clock.now() if overdue else None, limit=limit)
-    if len(types) > 1:  # one query per event type: put them back in one list's order
-        if open:
-            rows.sort(key=lambda t: (-t.priority, t.stage_due_at is None,
-                                     t.stage_due_at or t.opened_at, t.id))
-        else:
-            rows.sort(key=lambda t: -t.id)
-        rows = rows[:limit]
+        rows = await service.list_tickets(
+            conn, scope=actor.scope(d), open_only=open, assignee_id=assignee_id, state=state,
+            micro_grid_id=micro_grid_id, grid_id=grid_id, event_type=event_type,
+            overdue_at=center.ctx.clock.now() if overdue else None, limit=limit)
     return [center.views.ticket(t) for t in rows]
 
 

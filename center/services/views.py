@@ -12,8 +12,8 @@ from typing import Any
 from center.domain import ticket_notes
 from center.domain.context import Context
 from center.domain.ticket_states import actions_for
-from center.services.tickets import LedgerEntry, Ticket
 from center.store.alerts import AlertRow, CameraStatusRow
+from center.store.tickets import LedgerEntry, Ticket
 
 
 def _iso(value: datetime | None) -> str | None:

@@ -11,8 +11,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from psycopg import AsyncConnection
 from psycopg.rows import class_row
+
+from center.store.db import Connection
 
 
 @dataclass(frozen=True)
@@ -24,7 +25,7 @@ class Timer:
     due_at: datetime
 
 
-async def schedule(conn: AsyncConnection, ticket_id: int, kind: str, due_at: datetime | None,
+async def schedule(conn: Connection, ticket_id: int, kind: str, due_at: datetime | None,
                    level: int = 0) -> None:
     if due_at is None:
         return
@@ -33,7 +34,7 @@ async def schedule(conn: AsyncConnection, ticket_id: int, kind: str, due_at: dat
         (ticket_id, kind, level, due_at))
 
 
-async def cancel(conn: AsyncConnection, ticket_id: int, kinds: Iterable[str] | None,
+async def cancel(conn: Connection, ticket_id: int, kinds: Iterable[str] | None,
                  at: datetime) -> None:
     """Cancel a ticket's pending timers of ``kinds`` (all when None)."""
     if kinds is None:
@@ -46,7 +47,7 @@ async def cancel(conn: AsyncConnection, ticket_id: int, kinds: Iterable[str] | N
         " AND fired_at IS NULL AND cancelled_at IS NULL", (at, ticket_id, list(kinds)))
 
 
-async def postpone(conn: AsyncConnection, ticket_id: int, by: timedelta) -> None:
+async def postpone(conn: Connection, ticket_id: int, by: timedelta) -> None:
     """An approved extension moves every pending deadline of the ticket."""
     await conn.execute(
         "UPDATE ticket_timers SET due_at = due_at + %s WHERE ticket_id = %s"
@@ -54,7 +55,7 @@ async def postpone(conn: AsyncConnection, ticket_id: int, by: timedelta) -> None
         " AND cancelled_at IS NULL", (by, ticket_id))
 
 
-async def claim_due(conn: AsyncConnection, now: datetime, limit: int = 100) -> list[Timer]:
+async def claim_due(conn: Connection, now: datetime, limit: int = 100) -> list[Timer]:
     """Due timers, locked for this transaction and marked fired (inside a transaction)."""
     cur = conn.cursor(row_factory=class_row(Timer))
     await cur.execute(
@@ -65,7 +66,7 @@ async def claim_due(conn: AsyncConnection, now: datetime, limit: int = 100) -> l
     return sorted(await cur.fetchall(), key=lambda t: (t.due_at, t.id))
 
 
-async def pending(conn: AsyncConnection, ticket_id: int) -> list[Timer]:
+async def pending(conn: Connection, ticket_id: int) -> list[Timer]:
     cur = conn.cursor(row_factory=class_row(Timer))
     await cur.execute(
         "SELECT id, ticket_id, kind, level, due_at FROM ticket_timers WHERE ticket_id = %s"
