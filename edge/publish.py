@@ -7,7 +7,8 @@ hands queued alerts to paho in order, at most ``max_inflight`` unacknowledged at
 while connected, and a row leaves the queue only when the broker acknowledged it (QoS 1). Paho
 itself resends its in-flight messages after a reconnect; the queue covers the rest and a
 restart. Status, heartbeats, the config state and frames are not queued: they are "now" facts
-(retained, the last ones re-asserted on connect).
+(retained, the last ones re-asserted on connect). Alert clips (``edge.clip_outbox``) go the
+same way, chunk by chunk, only while no alert waits (``clip_inflight`` unacknowledged at most).
 
 The publisher also subscribes to the retained ``gridwatch/v1/config/{edge_id}`` and hands any
 config the center pushes to ``on_config`` (the runner validates and applies it), and to the
@@ -30,6 +31,7 @@ from typing import Any, Protocol
 import paho.mqtt.client as mqtt
 
 from edge.capture.redact import redact
+from edge.clip_outbox import ChunkKey, ClipOutbox
 from edge.config import BrokerConfig, EdgeConfig, OutboxConfig
 from edge.evidence import Evidence
 from edge.outbox import EdgeStore
@@ -139,8 +141,13 @@ class MqttPublisher:
                  outbox: OutboxConfig | None = None,
                  on_config: Callable[[bytes], None] | None = None,
                  on_model: Callable[[bytes], None] | None = None,
-                 on_live: Callable[[bytes], None] | None = None) -> None:
+                 on_live: Callable[[bytes], None] | None = None,
+                 clips: ClipOutbox | None = None, clip_inflight: int = 8) -> None:
         self.edge_id = edge_id
+        self.clips = clips
+        self._clip_inflight = clip_inflight
+        #: Clip chunks handed to paho: mid -> chunk.
+        self._chunk_of_mid: dict[int, ChunkKey] = {}
         outbox = outbox or OutboxConfig()
         self.store = store or EdgeStore(None, max_messages=outbox.max_messages,
                                         max_bytes=outbox.max_bytes)
@@ -203,6 +210,8 @@ class MqttPublisher:
                     break
                 rows = self.store.after(self._cursor, room)
                 if not rows:
+                    if self._send_clip_chunks():
+                        continue  # alerts queued meanwhile still go first
                     break
                 for row in rows:
                     self.store.inflight.add(row.id)
@@ -220,6 +229,30 @@ class MqttPublisher:
                         else:
                             self._row_of_mid[info.mid] = row.id
                             self._unacked.add(info.mid)
+
+    def _send_clip_chunks(self) -> bool:
+        """Hand waiting clip chunks to paho (room permitting); whether any went."""
+        if self.clips is None:
+            return False
+        with self._lock:
+            room = self._clip_inflight - len(self._chunk_of_mid)
+        chunks = self.clips.next_chunks(room) if room > 0 else []
+        for i, chunk in enumerate(chunks):
+            info = self._client.publish(chunk.topic, chunk.payload, qos=QOS_RELIABLE)
+            if info.rc not in (mqtt.MQTT_ERR_SUCCESS, mqtt.MQTT_ERR_NO_CONN):
+                log.error("edge=%s publish of clip %s chunk %d refused: %s; retrying",
+                          self.edge_id, chunk.key[0], chunk.key[1], mqtt.error_string(info.rc))
+                for left in chunks[i:]:
+                    self.clips.release(left.key)
+                return False
+            with self._lock:
+                if info.mid in self._acked_early:
+                    self._acked_early.discard(info.mid)
+                    self.clips.ack(chunk.key)
+                else:
+                    self._chunk_of_mid[info.mid] = chunk.key
+                    self._unacked.add(info.mid)
+        return bool(chunks)
 
     def _on_message(self, client: mqtt.Client, userdata: object,
                     message: mqtt.MQTTMessage) -> None:
@@ -301,6 +334,9 @@ class MqttPublisher:
                 row = self._row_of_mid.pop(mid, None)
                 if row is not None:
                     self.store.ack(row)
+                chunk = self._chunk_of_mid.pop(mid, None)
+                if chunk is not None and self.clips is not None:
+                    self.clips.ack(chunk)
                 self._lock.notify_all()
             else:
                 self._acked_early.add(mid)
@@ -332,14 +368,18 @@ class MqttPublisher:
                  alert.alert_id, alert.seq, alert.kind)
 
     def drain(self, timeout: float) -> bool:
-        """Wait until the outbox is empty (everything acknowledged); False on timeout."""
+        """Wait until the outbox and the clip outbox are empty (everything acknowledged);
+        False on timeout."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if not self.store.pending():
+            if not self._waiting():
                 return True
             self._wake.set()
             time.sleep(0.05)
-        return not self.store.pending()
+        return not self._waiting()
+
+    def _waiting(self) -> int:
+        return self.store.pending() + (self.clips.pending() if self.clips else 0)
 
     def camera_status(self, camera_id: str, state: CameraState, detail: str = "",
                       fps: float | None = None) -> None:

@@ -29,6 +29,9 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from edge.capture import CameraCapture, Frame, SourceState
+from edge.capture.packets import CameraPackets, PacketRing
+from edge.clip_outbox import ClipOutbox
+from edge.clips import ClipCutter
 from edge.config import CameraConfig, DetectorConfig, EdgeConfig
 from edge.detect import Detections, load_from_config
 from edge.detect.crops import submit_frame
@@ -78,6 +81,25 @@ def open_store(config: EdgeConfig) -> EdgeStore:
                     "memory only", config.edge_id)
     return EdgeStore(path, max_messages=config.outbox.max_messages,
                      max_bytes=config.outbox.max_bytes)
+
+
+def open_clip_outbox(config: EdgeConfig, record_dir: Path | None, mqtt: bool
+                     ) -> ClipOutbox | None:
+    """Where alert clips wait: ``state_dir``/clips for the broker; an offline replay keeps
+    them in ``record_dir``/clips (MP4 + description) and has none without one."""
+    if not any(c.clips.enabled for c in config.cameras):
+        return None
+    if not mqtt:
+        return None if record_dir is None else ClipOutbox(Path(record_dir) / "clips")
+    folder = None if config.state_dir is None else Path(config.state_dir) / "clips"
+    return ClipOutbox(folder, max_clips=config.clip_outbox.max_clips,
+                      max_bytes=config.clip_outbox.max_bytes)
+
+
+def clip_sources(config: EdgeConfig) -> dict[str, CameraPackets]:
+    """A packet buffer for every camera with clips on (``CameraConfig.clip_buffer_s``)."""
+    return {c.id: CameraPackets(c.id, PacketRing(c.clip_buffer_s(), c.clips.buffer_bytes))
+            for c in config.cameras if c.clips.enabled}
 
 
 def camera_rules(config: EdgeConfig, camera: CameraConfig) -> CameraRules:
@@ -147,6 +169,10 @@ def _run(config: EdgeConfig, active: _Active, wakeup: threading.Event,
          mqtt: bool, config_dir: Path | None) -> RunStats:
     store = open_store(config)
     recorder = FolderRecorder(record_dir) if record_dir is not None else None
+    clip_outbox = open_clip_outbox(config, record_dir, mqtt)
+    packets = clip_sources(config) if clip_outbox is not None else {}
+    cutter = None if clip_outbox is None else ClipCutter(
+        config.edge_id, packets, {c.id: c.clips for c in config.cameras}, clip_outbox)
     inbox = ConfigInbox(config, config_dir or Path.cwd())
     publisher = switcher = None
     if mqtt:
@@ -154,7 +180,8 @@ def _run(config: EdgeConfig, active: _Active, wakeup: threading.Event,
             switcher = ModelSwitcher(config, partial(open_detector, wakeup=wakeup),
                                      on_ready=wakeup.set)
         publisher = MqttPublisher(config.edge_id, config.broker, store=store,
-                                  outbox=config.outbox,
+                                  outbox=config.outbox, clips=clip_outbox,
+                                  clip_inflight=config.clip_outbox.max_inflight,
                                   on_config=inbox.offer if switcher else None,
                                   on_model=switcher.offer if switcher else None)
         publisher.start()
@@ -168,22 +195,27 @@ def _run(config: EdgeConfig, active: _Active, wakeup: threading.Event,
 
     # Rules (and ByteTrack's import) before the cameras start, so no early frame waits or drops.
     rules = {camera.id: camera_rules(config, camera) for camera in config.cameras}
-    captures = [CameraCapture(camera, stop, speed=speed, on_state=on_state, wakeup=wakeup)
+    captures = [CameraCapture(camera, stop, speed=speed, on_state=on_state, wakeup=wakeup,
+                              packets=packets.get(camera.id))
                 for camera in config.cameras]
     for capture in captures:
         capture.start()
     try:
         with _stop_on_signals(stop):
             analysed, sent = _loop(config, rules, captures, active, store, recorder,
-                                   publisher, inbox, switcher, stop, wakeup, until_eof)
+                                   publisher, inbox, switcher, stop, wakeup, until_eof, cutter)
     finally:
         stop.set()
         if switcher is not None:
             switcher.close()
         for capture in captures:
             capture.join(timeout=5)
+        if cutter is not None:  # clips still waiting for their post-roll: what there is
+            cutter.close()
         if publisher is not None:
             publisher.close()
+        if clip_outbox is not None:
+            clip_outbox.close()
         store.close()
     stats = RunStats(analysed, sum(c.queue.dropped for c in captures), sent)
     log.info("edge=%s stopped: %s", config.edge_id, stats)
@@ -194,7 +226,8 @@ def _loop(config: EdgeConfig, rules: dict[str, CameraRules], captures: list[Came
           active: _Active, store: EdgeStore, recorder: FolderRecorder | None,
           publisher: MqttPublisher | None, inbox: ConfigInbox,
           switcher: ModelSwitcher | None, stop: threading.Event,
-          wakeup: threading.Event, until_eof: bool) -> tuple[int, int]:
+          wakeup: threading.Event, until_eof: bool,
+          cutter: ClipCutter | None = None) -> tuple[int, int]:
     saved = store.violations()
     for camera_rule in rules.values():
         for state in camera_rule.states():
@@ -211,7 +244,7 @@ def _loop(config: EdgeConfig, rules: dict[str, CameraRules], captures: list[Came
     def finish_oldest() -> int:
         frame, job = pending.popleft()
         return _handle(config, rules[frame.camera_id], frame, job.result(), store, recorder,
-                       publisher)
+                       publisher, cutter)
 
     while not stop.is_set():
         wakeup.clear()  # before looking at the queues, so a frame put meanwhile is not missed
@@ -284,7 +317,7 @@ def _send_frame(publisher: MqttPublisher, frame: Frame) -> None:
 
 def _handle(config: EdgeConfig, camera_rules_: CameraRules, frame: Frame,
             detections: Detections, store: EdgeStore, recorder: FolderRecorder | None,
-            publisher: MqttPublisher | None) -> int:
+            publisher: MqttPublisher | None, cutter: ClipCutter | None = None) -> int:
     events = camera_rules_.update(frame, detections)
     states = {s.key: s for s in camera_rules_.states()}
     for event in events:
@@ -308,4 +341,6 @@ def _handle(config: EdgeConfig, camera_rules_: CameraRules, frame: Frame,
             publisher.send(alert, violation=violation)
         else:
             store.save_violation(*violation)
+        if cutter is not None:
+            cutter.on_event(event)
     return len(events)
