@@ -49,7 +49,7 @@ from wire.protocol import MAX_PAYLOAD_BYTES, TOPIC_ROOT
 CENTER_USER = "gridwatch-center"
 #: Topic kinds an edge publishes under ``gridwatch/v1/<kind>/<edge_id>[/...]`` (docs/protocol.md).
 EDGE_TOPIC_KINDS = ("alerts", "status", "heartbeat", "config-state", "frames", "live-data",
-                    "live-state")
+                    "live-state", "clips")
 #: Topic kinds the edge reads (``<kind>/<edge_id>``), written by the center: its pushed config,
 #: its model assignment (docs/model-rollout.md) and live view requests (docs/video.md).
 EDGE_READ_KINDS = ("config", "model", "live")
