@@ -19,11 +19,12 @@ from pathlib import Path
 
 import numpy as np
 
-from edge.config import CropConfig, ZoneConfig
+from edge.config import CropConfig
 from edge.detect import load_detector
 from edge.detect.crops import submit_frame, windows
 from edge.detect.pool import InlineDetector
 from wire.paths import shared_file
+from wire.zones import ZoneConfig
 
 #: label folder -> YOLO class ids that are two-wheelers.
 SETS = {"media/visdrone_cn_street": {2, 9}, "media/ebike_indoor_cctv_voc": {0}}

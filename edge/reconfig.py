@@ -1,18 +1,28 @@
-"""Configs pushed by the center on the retained topic ``gridwatch/v1/config/{edge_id}``.
+"""Pushes from the center on the retained topic ``gridwatch/v1/config/{edge_id}``.
 
-The payload is a whole edge config document (YAML or JSON, the same schema as the edge's
-file). It is validated as soon as it arrives; what may change without a restart is each
-camera's ``zones`` (polygons, rules, schedules, dwell...), ``heartbeat_s``, ``frame_every_s``,
-``timezone`` and ``evidence`` (kept full frames, privacy blur). The center only ever sees the
-edge's config with its secrets removed (``edge.publish.shareable``), so a push that leaves out
-the broker credentials, or carries a camera source exactly as redacted there, keeps the running
-values.
-A push that is invalid, names another edge, or changes anything else (broker, detector,
-cameras, sources, state_dir...) is rejected with one logged error naming the problem, and the
-running config keeps running. The detector changes by model assignment instead
-(``edge.model_switch``, docs/model-rollout.md). Zones whose config did not change keep their
-state; a changed zone (same id) carries its open violations over to its new rules with the
-same rule id, so a zone edit never opens a second alert for a bike already reported.
+Two payloads, told apart by the protocol's ``schema_version`` (which an edge config document
+never has):
+
+- ``ZonesPush`` (``wire.protocol``), what the center sends: the zones of some of this edge's
+  cameras, checked by the same models the center checked them with (``wire.zones``). Each
+  listed camera's zone list replaces its running one; a camera this edge does not run refuses
+  the push (its source is added in the edge's own file). The center never holds the edge's
+  sources or credentials, so it cannot send them.
+- A whole edge config document (YAML or JSON, the edge's own schema): what an operator pushes
+  to change ``heartbeat_s``, ``frame_every_s``, ``timezone`` or ``evidence`` (kept full frames,
+  privacy blur) live, set centrally without touching each edge's file; and what a center older
+  than ``ZonesPush`` left retained, which an upgraded edge still applies on restart instead of
+  dropping the engineers' zone edits. The center only ever sees the edge's config with its
+  secrets removed (``edge.publish.shareable``), so a document that leaves out the broker
+  credentials, or carries a camera source exactly as redacted there, keeps the running values.
+
+Either is validated as soon as it arrives. A push that is invalid, names another edge, or
+changes anything beyond those live keys (broker, detector, cameras, sources, state_dir...) is
+rejected with one logged error naming the problem, and the running config keeps running. The
+detector changes by model assignment instead (``edge.model_switch``, docs/model-rollout.md).
+Zones whose config did not change keep their state; a changed zone (same id) carries its open
+violations over to its new rules with the same rule id, so a zone edit never opens a second
+alert for a bike already reported.
 """
 
 from __future__ import annotations
@@ -30,6 +40,7 @@ from edge.capture.redact import redact
 from edge.config import DetectorConfig, EdgeConfig
 from edge.rules import CameraRules, detector_floor
 from wire.errors import describe
+from wire.protocol import ZonesPush
 
 log = logging.getLogger(__name__)
 
@@ -43,13 +54,48 @@ class PushRejected(ValueError):
 
 
 def parse_pushed(payload: bytes, running: EdgeConfig, config_dir: Path) -> EdgeConfig:
-    """Validate a pushed document against the running config; raises ``PushRejected``."""
+    """Validate a push (``ZonesPush`` or a config document) against the running config and
+    return the config to run; raises ``PushRejected``."""
     try:
         raw: Any = yaml.safe_load(payload.decode("utf-8"))
     except (UnicodeDecodeError, yaml.YAMLError) as exc:
         raise PushRejected(f"not UTF-8 YAML/JSON: {exc}") from None
     if not isinstance(raw, dict):
         raise PushRejected(f"expected a mapping, got {type(raw).__name__}")
+    if "schema_version" in raw:
+        new = _with_pushed_zones(raw, running)
+    else:
+        new = _from_document(raw, running, config_dir)
+    if detector_floor(new) < detector_floor(running):  # it would drop boxes a zone asks for
+        raise PushRejected(f"zones need the detector at score {detector_floor(new)}, it runs "
+                           f"at {detector_floor(running)}: restart the edge with this config")
+    return new
+
+
+def _with_pushed_zones(raw: dict[str, Any], running: EdgeConfig) -> EdgeConfig:
+    """The running config with the cameras' zones of a ``ZonesPush``, validated whole (a
+    camera's clip buffer must still reach back over its longest dwell)."""
+    try:
+        push = ZonesPush.model_validate(raw)
+    except ValidationError as exc:
+        raise PushRejected(describe(exc)) from None
+    _same_edge(push.edge_id, running)
+    zones = {c.id: c.zones for c in push.cameras}
+    if unknown := sorted(set(zones) - {c.id for c in running.cameras}):
+        raise PushRejected(f"cameras {unknown} are not run by this edge (a camera and its "
+                           "source are added in the edge's own config file)")
+    doc = running.model_dump()
+    for camera in doc["cameras"]:
+        if camera["id"] in zones:
+            camera["zones"] = [z.model_dump() for z in zones[camera["id"]]]
+    try:
+        return EdgeConfig.model_validate(doc)
+    except ValidationError as exc:
+        raise PushRejected(describe(exc)) from None
+
+
+def _from_document(raw: dict[str, Any], running: EdgeConfig, config_dir: Path) -> EdgeConfig:
+    """A whole config document, if it changes only ``LIVE_KEYS`` and the cameras' zones."""
     _keep_secrets(raw, running)
     try:
         new = EdgeConfig.model_validate(raw)
@@ -60,8 +106,7 @@ def parse_pushed(payload: bytes, running: EdgeConfig, config_dir: Path) -> EdgeC
             camera.source = str((config_dir / camera.source).resolve())
     if new.state_dir is not None and not new.state_dir.is_absolute():
         new.state_dir = (config_dir / new.state_dir).resolve()
-    if new.edge_id != running.edge_id:
-        raise PushRejected(f"edge_id {new.edge_id!r} is not this edge ({running.edge_id!r})")
+    _same_edge(new.edge_id, running)
     old_d = running.model_dump(exclude=LIVE_KEYS)
     new_d = new.model_dump(exclude=LIVE_KEYS)
     changed = sorted(k for k in old_d if old_d[k] != new_d.get(k))
@@ -74,10 +119,12 @@ def parse_pushed(payload: bytes, running: EdgeConfig, config_dir: Path) -> EdgeC
                  if "detector" in changed else "")
         raise PushRejected(f"changes {', '.join(changed)}: only zones, heartbeat_s and "
                            f"timezone can change without a restart{model}")
-    if detector_floor(new) < detector_floor(running):  # it would drop boxes a zone asks for
-        raise PushRejected(f"zones need the detector at score {detector_floor(new)}, it runs "
-                           f"at {detector_floor(running)}: restart the edge with this config")
     return new
+
+
+def _same_edge(edge_id: str, running: EdgeConfig) -> None:
+    if edge_id != running.edge_id:
+        raise PushRejected(f"edge_id {edge_id!r} is not this edge ({running.edge_id!r})")
 
 
 def _keep_secrets(raw: dict[str, Any], running: EdgeConfig) -> None:

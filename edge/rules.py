@@ -40,18 +40,11 @@ from shapely import contains_xy, prepare
 from shapely.geometry import Polygon
 
 from edge.capture import Frame
-from edge.config import (
-    GOODS_CLASSES,
-    WEEKDAYS,
-    CameraConfig,
-    EdgeConfig,
-    RuleConfig,
-    ScheduleWindow,
-    ShopfrontConfig,
-    ZoneConfig,
-)
+from edge.config import GOODS_CLASSES, CameraConfig, EdgeConfig
 from edge.detect.base import Detections
 from wire.models import model_min_scores
+from wire.vocabulary import WEEKDAYS
+from wire.zones import RuleConfig, ScheduleWindow, ShopfrontConfig, ZoneConfig
 
 #: Overlap a box needs with a site to count as the same object standing still. Measured on the
 #: Beijing intersection clip at 2 fps: at 0.3 a dense stream of riders passing one spot chains

@@ -13,10 +13,11 @@ from typing import Any
 import numpy as np
 import pytest
 
-from edge.config import CameraConfig, CropConfig, DetectorConfig, ZoneConfig
+from edge.config import CameraConfig, CropConfig, DetectorConfig
 from edge.detect import Detections, Detector
 from edge.detect.crops import Rect, merge, submit_frame, windows, zone_regions
 from edge.detect.pool import DetectorPool, InlineDetector
+from wire.zones import ZoneConfig
 
 FRAME = (1920, 1080)
 MIN_PX = 6

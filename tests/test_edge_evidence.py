@@ -13,12 +13,13 @@ import pytest
 import yaml
 
 from edge.capture import Frame
-from edge.config import EdgeConfig, RuleConfig, ZoneConfig
+from edge.config import EdgeConfig
 from edge.detect import Detections
 from edge.publish import read_recorded
 from edge.rules import CameraRules, RuleEvent, ZoneRule, detector_floor
 from edge.runner import run
 from tests.conftest import shared
+from wire.zones import RuleConfig, ZoneConfig
 
 W, H = 1000, 500
 IMAGE = np.zeros((H, W, 3), np.uint8)

@@ -7,9 +7,9 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 
 from edge.capture import Frame
-from edge.config import ZoneConfig
 from edge.detect import Detections
 from edge.rules import RuleEvent, ZoneRule
+from wire.zones import ZoneConfig
 
 W, H = 1000, 500
 IMAGE = np.zeros((H, W, 3), np.uint8)
@@ -117,8 +117,9 @@ from zoneinfo import ZoneInfo  # noqa: E402
 
 import pytest  # noqa: E402
 
-from edge.config import EdgeConfig, RuleConfig  # noqa: E402
+from edge.config import EdgeConfig  # noqa: E402
 from edge.rules import CameraRules, schedule_active  # noqa: E402
+from wire.zones import RuleConfig  # noqa: E402
 
 PAVEMENT = [(0.0, 0.5), (1.0, 0.5), (1.0, 1.0), (0.0, 1.0)]
 BIKE2 = (600, 300, 660, 380)

@@ -29,6 +29,9 @@ from pydantic import (
     model_validator,
 )
 
+from wire.fields import EventCode, Ident
+from wire.zones import CameraZones, reject_duplicates
+
 SCHEMA_VERSION: Literal[1] = 1
 TOPIC_ROOT = "gridwatch/v1"
 #: MQTT QoS for everything that must not be lost (alerts, status).
@@ -41,10 +44,8 @@ MAX_SNAPSHOT_BYTES = 2 * 1024 * 1024
 #: (``message_size_limit``, docs/security.md).
 MAX_PAYLOAD_BYTES = MAX_SNAPSHOT_BYTES * 4 // 3 + 64 * 1024
 
-Ident = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")]
 #: A SHA-256 digest in lower-case hex (weights files, ``edge.model_switch.weights_sha256``).
 Sha256 = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
-EventCode = Annotated[str, Field(pattern=r"^\d{4,6}$")]
 Unit = Annotated[float, Field(ge=0.0, le=1.0)]
 
 #: How far an edge's event time may run ahead of the center's clock when it arrives: a day
@@ -145,8 +146,9 @@ def heartbeat_topic(edge_id: str) -> str:
 
 
 def edge_config_topic(edge_id: str) -> str:
-    """Retained, center -> edge: the edge's whole YAML/JSON config document (the edge's own
-    ``EdgeConfig`` schema); the edge validates it and applies its zones and rules live."""
+    """Retained, center -> edge: the zones of the edge's cameras (``ZonesPush``, what the
+    center sends), or a whole edge config document (the edge's own schema, for the live keys
+    beyond zones: an operator's push); the edge validates either and applies it live."""
     return f"{TOPIC_ROOT}/config/{edge_id}"
 
 
@@ -434,6 +436,24 @@ class ModelAssignment(_Message):
     at: AwareDatetime
 
 
+class ZonesPush(_Message):
+    """The zones of an edge's cameras (retained on ``edge_config_topic``): each listed camera's
+    whole zone list replaces the one it runs, checked by the same models both sides use
+    (``wire.zones``); a camera not listed keeps its zones. Only zones: the center never holds,
+    nor sends, an edge's sources, credentials or detector. The edge checks it against what it
+    runs (a camera it does not run refuses the whole push) and applies it between frames
+    (``edge.reconfig``)."""
+
+    edge_id: Ident
+    at: AwareDatetime
+    cameras: list[CameraZones] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _unique_cameras(self) -> ZonesPush:
+        reject_duplicates([c.id for c in self.cameras], "camera id")
+        return self
+
+
 # --- live view (docs/video.md "Live view") ---------------------------------------------------
 
 #: Largest piece of a live segment in one MQTT message (the broker's limits, other edges'
@@ -624,7 +644,7 @@ def json_schemas() -> dict[str, dict[str, Any]]:
     return {
         m.__name__: m.model_json_schema()
         for m in (Alert, EdgeStatus, CameraStatus, Heartbeat, EdgeConfigState,
-                  ModelAssignment, ClipChunk, WsEvent)
+                  ModelAssignment, ZonesPush, ClipChunk, WsEvent)
     }
 
 

@@ -10,11 +10,13 @@ live. The district says which edge a camera belongs to (``Camera.edge_id``); ``G
 lists, per edge, the cameras it runs and those the district gives it that it does not run yet
 (their source still has to be added on the edge).
 
-``PUT /cameras/{camera_id}/zones`` validates the zones with the edge's own models
-(``edge.config``), so an error names the key exactly as the edge would; the whole new config is
-then published retained on ``gridwatch/v1/config/{edge_id}``, which the edge validates again and
-applies between frames (``edge.reconfig``). The edge confirms by re-publishing its config
-state, so ``GET /edges/{edge_id}/config`` shows the zones the edge really runs.
+``PUT /cameras/{camera_id}/zones`` validates the zones with the models the edge uses too
+(``wire.zones``), so an error names the key exactly as the edge would; the zones of every camera
+the edge reported, this one's replaced, are then published retained on
+``gridwatch/v1/config/{edge_id}`` as a ``wire.protocol.ZonesPush`` (zones only: the center never
+sends an edge's sources, credentials or detector), which the edge validates again and applies
+between frames (``edge.reconfig``). The edge confirms by re-publishing its config state, so
+``GET /edges/{edge_id}/config`` shows the zones the edge really runs.
 """
 
 from __future__ import annotations
@@ -31,9 +33,9 @@ from center.api.deps import Actor, CenterDep, ImageActor, same_actor
 from center.services import edge_state
 from center.store import alerts
 from center.transport.ingest import Ingest
-from edge.config import EdgeConfig, ZoneConfig
 from wire.errors import describe
-from wire.protocol import edge_config_topic
+from wire.protocol import ZonesPush, edge_config_topic
+from wire.zones import ZoneConfig
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/api/v1", tags=["engineer"])
@@ -43,7 +45,8 @@ _ZONES = TypeAdapter(list[ZoneConfig])
 
 class ZonesUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    #: The camera's whole zone list (edge ``ZoneConfig`` documents); [] removes every zone.
+    #: The camera's whole zone list (``wire.zones.ZoneConfig`` documents); [] removes every
+    #: zone.
     zones: list[dict[str, Any]] = Field(max_length=64)
     #: Redundant since logins (the token's person acts); when sent it must be them.
     actor_id: str | None = Field(default=None, max_length=64)
@@ -132,7 +135,7 @@ async def camera_frame(center: CenterDep, _: ImageActor, camera_id: str) -> Resp
             responses={401: {}, 403: {}, 404: {}, 422: {}, 503: {}})
 async def put_zones(center: CenterDep, actor: Actor, request: Request, camera_id: str,
                     body: ZonesUpdate) -> dict[str, Any]:
-    """Replace a camera's zones and push the edge's whole config to it (retained). Engineers,
+    """Replace a camera's zones and push its edge's zones to it (retained). Engineers,
     operators and admins."""
     actor_id = same_actor(actor, body.actor_id)
     if actor.role not in ZONE_EDITORS:
@@ -149,15 +152,16 @@ async def put_zones(center: CenterDep, actor: Actor, request: Request, camera_id
         raise HTTPException(404, f"edge {edge_id!r} has not reported camera {camera_id!r}: its"
                                  " source must be in the edge's config file first")
     dumped = [z.model_dump(mode="json") for z in zones]
-    doc = dict(row.config)
-    doc["cameras"] = [{**c, "zones": dumped} if c.get("id") == camera_id else c
-                      for c in doc.get("cameras", [])]
+    pushed_at = datetime.now(UTC)
+    # Every camera the edge reported, so the retained push restores all of them on a restart.
+    cameras = [{"id": c.get("id"), "zones": dumped if c.get("id") == camera_id
+                else c.get("zones", [])} for c in row.config.get("cameras", [])]
     try:
-        config = EdgeConfig.model_validate(doc)
+        push = ZonesPush.model_validate({"edge_id": edge_id, "at": pushed_at,
+                                         "cameras": cameras})
     except ValidationError as exc:
         raise HTTPException(422, describe(exc, with_input=False)) from None
-    pushed_at = datetime.now(UTC)
-    await _publish(request.app.state.ingest, edge_id, config.model_dump_json(exclude_none=True))
+    await _publish(request.app.state.ingest, edge_id, push.model_dump_json(exclude_none=True))
     log.info("edge=%s camera=%s zones pushed by %s: %s", edge_id, camera_id,
              actor_id, [z.id for z in zones])
     return {"edge_id": edge_id, "camera_id": camera_id, "topic": edge_config_topic(edge_id),
@@ -175,8 +179,8 @@ def _edge_of(center: Any, camera_id: str) -> str:
 
 
 async def _publish(ingest: Ingest, edge_id: str, payload: str) -> None:
-    """Publish the edge's new config, retained, so an edge that is offline or restarts gets it
-    when it (re)connects; on the center's one broker connection (``Ingest.publish``)."""
+    """Publish the edge's new zones, retained, so an edge that is offline or restarts gets
+    them when it (re)connects; on the center's one broker connection (``Ingest.publish``)."""
     try:
         await ingest.publish(edge_config_topic(edge_id), payload, retain=True)
     except aiomqtt.MqttError as exc:

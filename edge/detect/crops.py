@@ -37,7 +37,8 @@ import numpy as np
 from edge.detect.base import Detections
 
 if TYPE_CHECKING:
-    from edge.config import CropConfig, ZoneConfig
+    from edge.config import CropConfig
+    from wire.zones import ZoneConfig
 
 #: x1, y1, x2, y2 in whole pixels of the frame, end exclusive.
 Rect = tuple[int, int, int, int]
