@@ -235,6 +235,21 @@ class ClipOutboxConfig(Strict):
     max_inflight: int = Field(default=8, ge=1, le=1000)
 
 
+class LiveConfig(Strict):
+    """Live view on demand (edge/live/, docs/video.md "Live view"): the center asks, the edge
+    remuxes the camera's packets into HLS segments and sends them over MQTT."""
+
+    enabled: bool = True
+    #: Cameras streamed at once (the uplink's share for video); one more ask is refused.
+    max_streams: int = Field(default=4, ge=1, le=64)
+    #: Shortest segment; a segment ends at the first key frame after this, so with a camera
+    #: whose key frames are further apart, segments (and the viewer's delay) are longer.
+    segment_s: float = Field(default=1.0, ge=0.2, le=10.0)
+    #: Re-encode to H.264 a camera whose codec browsers do not play (MJPEG, HEVC); off: such
+    #: a camera's stream is refused instead. Costs a decode and an encode per frame.
+    transcode: bool = True
+
+
 class MotionConfig(Strict):
     """How moving objects are told from stationary ones (ByteTrack tracks)."""
 
@@ -280,6 +295,7 @@ class EdgeConfig(Strict):
     outbox: OutboxConfig = Field(default_factory=OutboxConfig)
     clip_outbox: ClipOutboxConfig = Field(default_factory=ClipOutboxConfig)
     motion: MotionConfig = Field(default_factory=MotionConfig)
+    live: LiveConfig = Field(default_factory=LiveConfig)
     evidence: EvidenceConfig = Field(default_factory=EvidenceConfig)
     #: Apply configs pushed by the center on gridwatch/v1/config/{edge_id} (retained).
     accept_pushed_config: bool = True

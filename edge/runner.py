@@ -38,6 +38,7 @@ from edge.detect.crops import submit_frame
 from edge.detect.crops import windows as crop_windows
 from edge.detect.pool import DetectorPool, InlineDetector
 from edge.evidence import keep_frame, snapshot, thumbnail
+from edge.live.streams import LiveStreams
 from edge.model_switch import ModelSwitcher, Switch, set_model_defaults
 from edge.outbox import EdgeStore
 from edge.publish import FolderRecorder, MqttPublisher, to_alert
@@ -100,6 +101,19 @@ def clip_sources(config: EdgeConfig) -> dict[str, CameraPackets]:
     """A packet buffer for every camera with clips on (``CameraConfig.clip_buffer_s``)."""
     return {c.id: CameraPackets(c.id, PacketRing(c.clip_buffer_s(), c.clips.buffer_bytes))
             for c in config.cameras if c.clips.enabled}
+
+
+#: The packet buffer of a camera that has live view but no clips: a key-frame group or two.
+LIVE_ONLY_RING_S = 1.0
+LIVE_ONLY_RING_BYTES = 32 * 1024 * 1024
+
+
+def live_sources(config: EdgeConfig, packets: dict[str, CameraPackets]
+                 ) -> dict[str, CameraPackets]:
+    """``packets`` plus a small packet source for every camera without one, which live view
+    listens to."""
+    return {c.id: packets.get(c.id) or CameraPackets(
+        c.id, PacketRing(LIVE_ONLY_RING_S, LIVE_ONLY_RING_BYTES)) for c in config.cameras}
 
 
 def camera_rules(config: EdgeConfig, camera: CameraConfig) -> CameraRules:
@@ -174,7 +188,10 @@ def _run(config: EdgeConfig, active: _Active, wakeup: threading.Event,
     cutter = None if clip_outbox is None else ClipCutter(
         config.edge_id, packets, {c.id: c.clips for c in config.cameras}, clip_outbox)
     inbox = ConfigInbox(config, config_dir or Path.cwd())
-    publisher = switcher = None
+    publisher = switcher = live = None
+    # Captures by camera, for live view's packet sources (a camera read through OpenCV has
+    # none: its capture drops it).
+    by_camera: dict[str, CameraCapture] = {}
     if mqtt:
         if config.accept_pushed_config:
             switcher = ModelSwitcher(config, partial(open_detector, wakeup=wakeup),
@@ -184,6 +201,14 @@ def _run(config: EdgeConfig, active: _Active, wakeup: threading.Event,
                                   clip_inflight=config.clip_outbox.max_inflight,
                                   on_config=inbox.offer if switcher else None,
                                   on_model=switcher.offer if switcher else None)
+        if config.live.enabled:
+            packets = live_sources(config, packets)
+            live = LiveStreams(
+                config.edge_id, [c.id for c in config.cameras],
+                lambda camera_id: by_camera[camera_id].packets if camera_id in by_camera
+                else None, publisher.live, max_streams=config.live.max_streams,
+                segment_s=config.live.segment_s, transcode=config.live.transcode)
+            publisher.on_live = live.offer
         publisher.start()
         publisher.config_state(config, model=switcher.state if switcher else None)
 
@@ -192,12 +217,15 @@ def _run(config: EdgeConfig, active: _Active, wakeup: threading.Event,
         log.info("camera=%s state=%s fps=%s %s", camera_id, state, fps, detail)
         if publisher is not None:
             publisher.camera_status(camera_id, state, detail, fps=fps)
+        if live is not None:
+            live.camera_state(camera_id, state, detail)
 
     # Rules (and ByteTrack's import) before the cameras start, so no early frame waits or drops.
     rules = {camera.id: camera_rules(config, camera) for camera in config.cameras}
     captures = [CameraCapture(camera, stop, speed=speed, on_state=on_state, wakeup=wakeup,
                               packets=packets.get(camera.id))
                 for camera in config.cameras]
+    by_camera.update((capture.camera.id, capture) for capture in captures)
     for capture in captures:
         capture.start()
     try:
@@ -212,6 +240,8 @@ def _run(config: EdgeConfig, active: _Active, wakeup: threading.Event,
             capture.join(timeout=5)
         if cutter is not None:  # clips still waiting for their post-roll: what there is
             cutter.close()
+        if live is not None:
+            live.close()
         if publisher is not None:
             publisher.close()
         if clip_outbox is not None:

@@ -466,6 +466,9 @@ MAX_LIVE_TTL_S = 300.0
 StreamId = Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{8,64}$")]
 LiveAction = Literal["start", "stop"]
 LiveStreamState = Literal["playing", "stopped", "refused"]
+#: Why a stream was refused or stopped: the camera is offline (or unknown to the edge), the
+#: edge's stream limit, a codec it may not transcode, a failure, the center's stop or TTL.
+LiveReason = Literal["offline", "limit", "unsupported", "error", "stopped", "expired"]
 
 
 class LiveRequest(_Message):
@@ -538,6 +541,7 @@ class LiveState(_Message):
     camera_id: Ident
     stream_id: StreamId
     state: LiveStreamState
+    reason: LiveReason | None = None
     detail: Text = Field(default="", max_length=500)
     transcoded: bool = False
     at: AwareDatetime

@@ -191,11 +191,13 @@ def content_security_policy(img_sources: Iterable[str] = ()) -> str:
     No inline or injected script runs (``script-src 'self'``: the XSS defence that matters).
     Inline *styles* stay allowed, as GitHub's policy allows them: Leaflet, ECharts and Swagger
     UI set them, and a style cannot run code. Pictures may also be ``data:``/``blob:`` (a photo
-    being picked on the phone) and come from ``img_sources`` (a map tile server)."""
+    being picked on the phone) and come from ``img_sources`` (a map tile server). Video may
+    play from ``blob:``: hls.js feeds live view through Media Source Extensions."""
     img = " ".join(("'self'", "data:", "blob:", *img_sources))
     return "; ".join((
         "default-src 'self'", "script-src 'self'", "style-src 'self' 'unsafe-inline'",
-        f"img-src {img}", "connect-src 'self'", "font-src 'self' data:",
+        f"img-src {img}", "media-src 'self' blob:", "connect-src 'self'",
+        "font-src 'self' data:",
         "worker-src 'self' blob:", "manifest-src 'self'", "object-src 'none'",
         "base-uri 'none'", "form-action 'self'", "frame-ancestors 'none'"))
 

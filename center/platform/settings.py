@@ -223,6 +223,37 @@ class AuthSettings(BaseModel):
         return self
 
 
+class LiveSettings(BaseModel):
+    """Live view limits and timers (``GRIDWATCH_LIVE__*``); docs/video.md "Live view"."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    #: People watching one camera at once; one more is answered 429.
+    viewers_per_camera: int = Field(default=8, ge=1, le=1000)
+    #: Cameras one edge streams at once (the edge's uplink); one more is answered 429. The
+    #: edge has its own bound too (``live.max_streams`` in its YAML).
+    streams_per_edge: int = Field(default=4, ge=1, le=100)
+    #: A viewer who has neither fetched the playlist nor re-asked for this long has left; a
+    #: stream with no viewer left is stopped (the center tells the edge).
+    idle_s: float = Field(default=20.0, gt=0, le=600)
+    #: How often the center renews a wanted stream with the edge, and the time-to-live each
+    #: renewal gives (the edge stops on its own when it runs out: a dead center never leaves
+    #: a stream running).
+    keepalive_s: float = Field(default=10.0, gt=0, le=300)
+    edge_ttl_s: float = Field(default=30.0, gt=0, le=300)
+    #: A stream that has sent no segment this long after the ask is given up as offline.
+    start_timeout_s: float = Field(default=20.0, gt=0, le=300)
+    #: Segments kept per stream in memory (the live playlist's length).
+    segments_kept: int = Field(default=6, ge=2, le=60)
+
+    @model_validator(mode="after")
+    def _renewed_in_time(self) -> LiveSettings:
+        if self.keepalive_s >= self.edge_ttl_s:
+            raise ValueError("live.keepalive_s must be shorter than live.edge_ttl_s, or a "
+                             "watched stream would stop between two renewals")
+        return self
+
+
 class CenterSettings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="GRIDWATCH_", env_nested_delimiter="__", env_file=".env", extra="ignore"
@@ -254,6 +285,7 @@ class CenterSettings(BaseSettings):
     secret_key: SecretStr | None = None
     secret_key_file: Path | None = None
     auth: AuthSettings = AuthSettings()
+    live: LiveSettings = LiveSettings()
     #: Origins allowed to call the API from another site's pages; empty (default): no CORS at
     #: all, only the center's own pages.
     cors_origins: list[str] = []

@@ -30,6 +30,7 @@ from edge.live.segmenter import REMUX_CODECS, Segment, Segmenter
 from wire.protocol import (
     MAX_LIVE_CHUNK_BYTES,
     LiveChunk,
+    LiveReason,
     LiveRequest,
     LiveState,
     LiveStreamState,
@@ -41,8 +42,9 @@ log = logging.getLogger(__name__)
 
 #: ``publish(topic, payload, qos)``: hands a message to the edge's MQTT session.
 Publish = Callable[[str, str, int], None]
-#: ``camera_state(camera_id)``: the capture's current (state, detail), None before the first.
-CameraStateLookup = Callable[[str], tuple[str, str] | None]
+#: ``packets(camera_id)``: the camera's packet source; None while it has none (read through
+#: OpenCV, which decodes without giving packets).
+PacketsLookup = Callable[[str], CameraPackets | None]
 
 
 @dataclass
@@ -69,18 +71,19 @@ class LiveCounters:
 
 
 class LiveStreams:
-    def __init__(self, edge_id: str, packets: dict[str, CameraPackets | None],
-                 publish: Publish, camera_state: CameraStateLookup, *, max_streams: int = 4,
+    def __init__(self, edge_id: str, cameras: list[str], packets: PacketsLookup,
+                 publish: Publish, *, max_streams: int = 4,
                  segment_s: float = 1.0, transcode: bool = True,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.edge_id = edge_id
-        #: camera_id -> its packet source (None: read through OpenCV, no packets).
-        self.packets = packets
+        self.cameras = set(cameras)
+        self._packets = packets
+        #: camera_id -> its capture's last (state, detail) (``camera_state``).
+        self._states: dict[str, tuple[str, str]] = {}
         self.max_streams = max_streams
         self.segment_s = segment_s
         self.transcode = transcode
         self._publish = publish
-        self._camera_state = camera_state
         self._clock = clock
         self._lock = threading.Lock()
         self._by_camera: dict[str, _Stream] = {}
@@ -88,6 +91,11 @@ class LiveStreams:
         self._closing = threading.Event()
         self._reaper = threading.Thread(target=self._reap, name="live-reaper", daemon=True)
         self._reaper.start()
+
+    def camera_state(self, camera_id: str, state: str, detail: str) -> None:
+        """A camera's state changed (the runner's ``on_state``): an offline camera's start is
+        refused with its reason."""
+        self._states[camera_id] = (state, detail)
 
     # --- center -> edge (paho's thread) ------------------------------------------------------
 
@@ -104,24 +112,24 @@ class LiveStreams:
                         request.edge_id)
             return
         if request.action == "stop":
-            self._stop(request.camera_id, request.stream_id, "stopped by the center")
+            self._stop(request.camera_id, request.stream_id, "stopped", "stopped by the center")
             return
         self._start(request)
 
     def _start(self, request: LiveRequest) -> None:
         camera_id, stream_id = request.camera_id, request.stream_id
-        if camera_id not in self.packets:
-            self._refuse(request, f"this edge has no camera {camera_id}")
+        if camera_id not in self.cameras:
+            self._refuse(request, "offline", f"this edge has no camera {camera_id}")
             return
-        source = self.packets[camera_id]
+        source = self._packets(camera_id)
         if source is None:
-            self._refuse(request, "the camera is read through OpenCV, which gives no encoded "
-                         "packets (set its decoder to pyav)")
+            self._refuse(request, "unsupported", "the camera is read through OpenCV, which "
+                         "gives no encoded packets (set its decoder to pyav)")
             return
-        state = self._camera_state(camera_id)
+        state = self._states.get(camera_id)
         if state is None or state[0] == "offline":
             why = state[1] if state and state[1] else "no picture yet"
-            self._refuse(request, f"camera offline: {why}")
+            self._refuse(request, "offline", f"camera offline: {why}")
             return
         deadline = self._clock() + request.ttl_s
         with self._lock:
@@ -140,26 +148,28 @@ class LiveStreams:
                 self._by_camera[camera_id] = stream
                 self._started += 1
         if refused is not None:
-            self._refuse(request, refused)
+            self._refuse(request, "limit", refused)
             return
         if current is not None:  # the center restarted and asks again under a new id
             current.stopped.set()
             current.unlisten()
-            self._state(current, "stopped", "replaced by a new stream")
+            self._state(current, "stopped", "stopped", "replaced by a new stream")
         stream.unlisten = source.listen(self._listener(stream))
         log.info("edge=%s camera=%s live stream %s started (ttl %.0f s)", self.edge_id,
                  camera_id, stream_id, request.ttl_s)
 
-    def _refuse(self, request: LiveRequest, why: str) -> None:
+    def _refuse(self, request: LiveRequest, reason: LiveReason, why: str) -> None:
         with self._lock:
             self._refused += 1
         log.info("edge=%s camera=%s live stream %s refused: %s", self.edge_id,
                  request.camera_id, request.stream_id, why)
         self._publish(live_state_topic(self.edge_id, request.camera_id), LiveState(
             edge_id=self.edge_id, camera_id=request.camera_id, stream_id=request.stream_id,
-            state="refused", detail=why, at=datetime.now(UTC)).model_dump_json(), 1)
+            state="refused", reason=reason, detail=why,
+            at=datetime.now(UTC)).model_dump_json(), 1)
 
-    def _stop(self, camera_id: str, stream_id: str | None, why: str) -> None:
+    def _stop(self, camera_id: str, stream_id: str | None, reason: LiveReason,
+              why: str) -> None:
         with self._lock:
             stream = self._by_camera.get(camera_id)
             if stream is None or (stream_id is not None and stream.stream_id != stream_id):
@@ -169,12 +179,13 @@ class LiveStreams:
         stream.unlisten()
         log.info("edge=%s camera=%s live stream %s stopped after %d segments (%d bytes): %s",
                  self.edge_id, camera_id, stream.stream_id, stream.segments, stream.bytes, why)
-        self._state(stream, "stopped", why)
+        self._state(stream, "stopped", reason, why)
 
-    def _state(self, stream: _Stream, state: LiveStreamState, detail: str) -> None:
+    def _state(self, stream: _Stream, state: LiveStreamState, reason: LiveReason | None,
+               detail: str) -> None:
         self._publish(live_state_topic(self.edge_id, stream.camera_id), LiveState(
             edge_id=self.edge_id, camera_id=stream.camera_id, stream_id=stream.stream_id,
-            state=state, detail=detail, transcoded=stream.segmenter.transcoded,
+            state=state, reason=reason, detail=detail, transcoded=stream.segmenter.transcoded,
             at=datetime.now(UTC)).model_dump_json(), 1)
 
     def _reap(self) -> None:
@@ -184,7 +195,7 @@ class LiveStreams:
             with self._lock:
                 expired = [s for s in self._by_camera.values() if now > s.deadline]
             for stream in expired:
-                self._stop(stream.camera_id, stream.stream_id,
+                self._stop(stream.camera_id, stream.stream_id, "expired",
                            "no keep-alive from the center")
 
     # --- capture threads ---------------------------------------------------------------------
@@ -196,7 +207,7 @@ class LiveStreams:
             if stream.stopped.is_set():
                 return
             if not self.transcode and info.codec not in REMUX_CODECS:
-                self._stop(stream.camera_id, stream.stream_id,
+                self._stop(stream.camera_id, stream.stream_id, "unsupported",
                            f"the camera sends {info.codec}, which browsers do not play, and "
                            "live.transcode is off")
                 return
@@ -205,7 +216,7 @@ class LiveStreams:
             except Exception as exc:  # live view must never stop the capture
                 log.exception("edge=%s camera=%s live segmenting failed", self.edge_id,
                               stream.camera_id)
-                self._stop(stream.camera_id, stream.stream_id,
+                self._stop(stream.camera_id, stream.stream_id, "error",
                            f"segmenting failed: {type(exc).__name__}: {exc}")
 
         return on_packet
@@ -233,8 +244,8 @@ class LiveStreams:
             if first and segment.transcoded:
                 self._transcoded += 1
         if first:
-            self._state(stream, "playing", "transcoded to H.264" if segment.transcoded
-                        else "remuxed")
+            self._state(stream, "playing", None,
+                        "transcoded to H.264" if segment.transcoded else "remuxed")
 
     # --- ----------------------------------------------------------------------------------
 
@@ -252,5 +263,5 @@ class LiveStreams:
         """Stop every stream (the edge is stopping) and the reaper."""
         self._closing.set()
         for camera_id in list(self._by_camera):
-            self._stop(camera_id, None, "edge stopped")
+            self._stop(camera_id, None, "stopped", "edge stopped")
         self._reaper.join(timeout=2)
