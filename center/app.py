@@ -15,12 +15,10 @@ from contextlib import asynccontextmanager
 from importlib.metadata import version
 from typing import Any
 
-import psycopg
 from fastapi import Depends, FastAPI, Request, Response, WebSocket
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from psycopg_pool import AsyncConnectionPool
 
 from center.api import (
     alerts,
@@ -48,7 +46,7 @@ from center.services import auth, scheduler
 from center.services.notify import Notifications
 from center.services.views import Views
 from center.store import alerts as queries
-from center.store import district_store, migrate, retention
+from center.store import db, district_store, migrate, retention
 from center.transport.fanout import Announcer
 from center.transport.ingest import Ingest
 from center.transport.push import Hub, authenticate
@@ -63,7 +61,7 @@ class SchemaOutOfDate(RuntimeError):
     pass
 
 
-async def _maintain_storage(pool: AsyncConnectionPool, ctx: Context,
+async def _maintain_storage(pool: db.Pool, ctx: Context,
                             settings: CenterSettings) -> None:
     """Make the coming days' alert partitions and apply retention, hourly."""
     while True:
@@ -77,7 +75,7 @@ async def _maintain_storage(pool: AsyncConnectionPool, ctx: Context,
                                       dead_letter_days=settings.dead_letter_retention_days)
             if made:
                 log.info("created %d alert partitions", made)
-        except psycopg.Error as exc:
+        except db.DatabaseError as exc:
             log.warning("storage maintenance failed: %s", exc)
         await asyncio.sleep(STORAGE_CHECK_S)
 
@@ -117,9 +115,8 @@ def create_app(settings: CenterSettings, *, clock: Clock | None = None,
                 f"database schema is behind by {len(todo)} migration(s) "
                 f"({', '.join(m.name for m in todo)}): run `gridwatch center migrate --commit`"
             )
-        pool = AsyncConnectionPool(settings.db.dsn, min_size=settings.db.pool_min,
-                                   max_size=settings.db.pool_max, open=False)
-        await pool.open(wait=True, timeout=30)
+        pool = await db.open_pool(settings.db.dsn, min_size=settings.db.pool_min,
+                                  max_size=settings.db.pool_max, wait_s=30)
         async with pool.connection() as conn, conn.transaction():
             stored = await district_store.load_district(conn)
             if stored is None:  # first start: the configured file becomes the district
@@ -183,8 +180,8 @@ def create_app(settings: CenterSettings, *, clock: Clock | None = None,
         db_ok = True
         try:
             async with center.pool.connection(timeout=2) as conn:
-                await conn.execute("SELECT 1")
-        except psycopg.Error:  # pool timeouts and closed pools too; the reason is in the log
+                await db.ping(conn)
+        except db.DatabaseError:  # pool timeouts and closed pools too; the reason is in the log
             db_ok = False
         ingest: Ingest = request.app.state.ingest
         # What a supervisor acts on (503) and an operator reads (problems); a stalled ingest

@@ -43,9 +43,8 @@ def center_run() -> None:
 @click.option("--commit", is_flag=True, help="Apply the pending migrations (default: only list).")
 def center_migrate(commit: bool) -> None:
     """List pending schema migrations; apply them with --commit."""
-    import psycopg
-
     from center.platform.settings import CenterSettings
+    from center.store.db import DatabaseError
     from center.store.migrate import ensure_database, migrate
 
     dsn = CenterSettings().db.dsn
@@ -53,7 +52,7 @@ def center_migrate(commit: bool) -> None:
         if commit and ensure_database(dsn):
             click.echo("created database")
         todo = migrate(dsn, commit=commit)
-    except psycopg.Error as exc:
+    except DatabaseError as exc:
         raise click.ClickException(f"database {dsn}: {exc}") from None
     verb = "applied" if commit else "pending"
     for m in todo:
@@ -85,12 +84,10 @@ def import_district_cmd(path: Path, commit: bool) -> None:
     """Import a district file into the database, updating in place (history kept)."""
     import asyncio
 
-    import psycopg
-
     from center.domain.district import DistrictError, load_district
     from center.platform.clock import SystemClock
     from center.platform.settings import CenterSettings
-    from center.store import district_store
+    from center.store import db, district_store
 
     try:
         new = load_district(path)
@@ -98,7 +95,7 @@ def import_district_cmd(path: Path, commit: bool) -> None:
         raise click.ClickException(str(exc)) from None
 
     async def run() -> None:
-        async with await psycopg.AsyncConnection.connect(CenterSettings().db.dsn) as conn:
+        async with await db.connect(CenterSettings().db.dsn) as conn:
             old = await district_store.load_district(conn)
             for kind in ("areas", "cameras", "people", "departments"):
                 before = {k for k, v in (getattr(old, kind) if old else {}).items() if v.active}
@@ -115,7 +112,7 @@ def import_district_cmd(path: Path, commit: bool) -> None:
 
     try:
         asyncio.run(run())
-    except psycopg.Error as exc:
+    except db.DatabaseError as exc:
         raise click.ClickException(f"database: {exc}") from None
 
 
@@ -223,17 +220,16 @@ def dataset_export_cmd(out: Path, unjudged: bool, since: datetime | None,
                        val_share: float) -> None:
     """Write a YOLO dataset (OUT/data.yaml) and COCO JSON (OUT/annotations.json) from the
     kept full frames: confirmed alerts, false alarms and the detector's pre-labels."""
-    import psycopg
-
     from center.platform.settings import CenterSettings
     from center.services.dataset_export import NothingToExport, export, load_frames
+    from center.store.db import DatabaseError
 
     if out.exists() and any(out.iterdir()):
         raise click.ClickException(f"{out} is not empty (an export never mixes with another)")
     try:
         frames = load_frames(CenterSettings().db.dsn, unjudged=unjudged,
                              since=since.replace(tzinfo=UTC) if since else None)
-    except psycopg.Error as exc:
+    except DatabaseError as exc:
         raise click.ClickException(f"database: {exc}") from None
     try:
         done = export(frames, out, val_share=val_share)
@@ -256,21 +252,19 @@ def _db_run(work: Callable[[Any], Awaitable[_T]]) -> _T:
     or rollout error becomes the command's error message."""
     import asyncio
 
-    import psycopg
-
     from center.platform.settings import CenterSettings
     from center.services.model_rollout import RolloutError
+    from center.store import db
 
     async def run() -> _T:
-        async with await psycopg.AsyncConnection.connect(CenterSettings().db.dsn,
-                                                         autocommit=True) as conn:
+        async with await db.connect(CenterSettings().db.dsn, autocommit=True) as conn:
             return await work(conn)
 
     try:
         return asyncio.run(run())
     except (RolloutError, ValueError) as exc:
         raise click.ClickException(str(exc)) from None
-    except psycopg.Error as exc:
+    except db.DatabaseError as exc:
         raise click.ClickException(f"database: {exc}") from None
 
 

@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from center.api.deps import Actor, Center, CenterDep, client_ip, unauthorized
 from center.services import auth
 from center.services.passwords import MIN_PASSWORD
-from center.store import ledger
+from center.store import ledger, people
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/api/v1/auth", tags=["auth"])
@@ -37,7 +37,7 @@ async def login(center: CenterDep, request: Request, body: Login) -> dict[str, A
     Retry-After; 503 with Retry-After while too many password checks wait)."""
     _count_attempt(center, request, body.person_id)
     async with center.pool.connection() as conn:
-        hashed, generation = await auth.login_record(conn, body.person_id)
+        hashed, generation = await people.login_record(conn, body.person_id)
     person = center.ctx.district.people.get(body.person_id)
     ok = await center.hashing.verify(body.password, hashed)
     if not ok or person is None or not person.active:
@@ -84,15 +84,15 @@ async def change_password(center: CenterDep, actor: Actor, request: Request,
     answer is a new token, as from ``/login``. Attempts count against the login limit."""
     _count_attempt(center, request, actor.id)
     async with center.pool.connection() as conn:
-        hashed, _ = await auth.login_record(conn, actor.id)
+        hashed, _ = await people.login_record(conn, actor.id)
     if not await center.hashing.verify(body.current_password, hashed):
         log.info("password change refused (wrong current password) person=%s", actor.id)
         raise HTTPException(403, "current_password is wrong")
     new_hash = await center.hashing.hash(body.new_password)
     async with center.pool.connection() as conn, conn.transaction():
-        if not await auth.replace_password_hash(conn, actor.id, new_hash, hashed):
+        if not await people.replace_password_hash(conn, actor.id, new_hash, hashed):
             raise HTTPException(409, "the password was changed meanwhile; log in again")
-        generation = await auth.token_generation(conn, actor.id)  # bumped by the trigger
+        generation = await people.token_generation(conn, actor.id)  # bumped by the trigger
         await ledger.record(conn, at=center.ctx.clock.now(), actor_id=actor.id,
                             action="password_changed", scope=actor.id)
     center.tokens.apply(actor.id, generation)
@@ -118,7 +118,7 @@ async def logout_all(center: CenterDep, actor: Actor, body: LogoutAll | None = N
         if person_id not in center.ctx.district.people:
             raise HTTPException(404, f"no person {person_id!r} in the district")
     async with center.pool.connection() as conn, conn.transaction():
-        generation = await auth.revoke_tokens(conn, person_id)
+        generation = await people.revoke_tokens(conn, person_id)
         await ledger.record(conn, at=center.ctx.clock.now(), actor_id=actor.id,
                             action="logout_all", scope=person_id)
     center.tokens.apply(person_id, generation)

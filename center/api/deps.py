@@ -13,7 +13,6 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from limits import RateLimitItem, parse
 from limits.storage import MemoryStorage
 from limits.strategies import MovingWindowRateLimiter
-from psycopg_pool import AsyncConnectionPool
 
 from center.domain.context import Context
 from center.services.auth import (
@@ -26,7 +25,9 @@ from center.services.auth import (
     read_claims,
     read_signed_url,
 )
+from center.services.clips import ClipService
 from center.services.views import Views
+from center.store.db import Pool
 from center.transport.fanout import Announcer
 from center.transport.push import Hub
 
@@ -35,7 +36,7 @@ from center.transport.push import Hub
 class Center:
     """The running center's parts, as route handlers need them."""
 
-    pool: AsyncConnectionPool
+    pool: Pool
     ctx: Context
     views: Views
     hub: Hub
@@ -50,6 +51,8 @@ class Center:
     tokens: TokenGenerations = field(default_factory=TokenGenerations)
     #: Password hashing off the event loop, bounded (center/services/auth.py).
     hashing: Hashing = field(default_factory=Hashing)
+    #: Alert clips (center/services/clips.py); set in the app's lifespan.
+    clips: ClipService | None = None
 
     def role(self, actor_id: str) -> str:
         role = self.ctx.role_of(actor_id)

@@ -6,7 +6,6 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, HTTPException, Response, UploadFile
-from psycopg import AsyncConnection
 from pydantic import BaseModel, ConfigDict, Field
 
 from center.api.deps import Actor, Center, CenterDep, PublicForm, same_actor
@@ -14,6 +13,7 @@ from center.api.uploads import read_photo
 from center.services import tickets as service
 from center.services.tickets import Change
 from center.store import alerts
+from center.store.db import Connection
 
 router = APIRouter(prefix="/api/v1", tags=["intake"])
 
@@ -97,7 +97,7 @@ async def public_area(center: CenterDep) -> dict[str, Any]:
     return {"name": d.name, "areas": d.feature_collection()}
 
 
-async def _public(center: Center, conn: AsyncConnection, t: service.Ticket) -> dict[str, Any]:
+async def _public(center: Center, conn: Connection, t: service.Ticket) -> dict[str, Any]:
     """What the public may see of a case: its progress, the handling note and the after-photo,
     but no names and no phone numbers. Rating is offered once the place is verified clear."""
     events = await service.ledger(conn, t.id)

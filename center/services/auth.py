@@ -30,15 +30,13 @@ from typing import Any
 from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit
 
 import jwt
-import psycopg
-from psycopg import AsyncConnection
 from pwdlib import PasswordHash
 from pwdlib.exceptions import PwdlibError
 from pwdlib.hashers.argon2 import Argon2Hasher
 
 from center.domain.district import District, Person
 from center.platform.settings import check_secret
-from center.store.tickets import EVERYTHING, Scope
+from center.store import db, people, server_secrets
 
 log = logging.getLogger(__name__)
 
@@ -122,59 +120,15 @@ class Hashing:
         return str(await self._run(hash_password, password))
 
 
-async def login_record(conn: AsyncConnection, person_id: str) -> tuple[str | None, int]:
-    """An active person's password hash (None: no such person or no password) and token
-    generation, read together so a token is never issued with a generation older than the
-    hash it was checked against."""
-    cur = await conn.execute(
-        "SELECT p.password_hash, coalesce(t.generation, 0) FROM district_people p"
-        " LEFT JOIN person_tokens t ON t.person_id = p.id WHERE p.id = %s AND p.active",
-        (person_id,))
-    row = await cur.fetchone()
-    return (row[0], row[1]) if row else (None, 0)
-
-
-async def replace_password_hash(conn: AsyncConnection, person_id: str, new_hash: str,
-                                old_hash: str | None) -> bool:
-    """Set a person's password hash only over ``old_hash`` (the one just checked), so a
-    change made meanwhile is not overwritten; False when it was. The database trigger
-    raises the person's token generation with it (migration 0008)."""
-    cur = await conn.execute(
-        "UPDATE district_people SET password_hash = %s WHERE id = %s AND password_hash = %s",
-        (new_hash, person_id, old_hash))
-    return cur.rowcount == 1
-
-
-async def token_generation(conn: AsyncConnection, person_id: str) -> int:
-    cur = await conn.execute("SELECT generation FROM person_tokens WHERE person_id = %s",
-                             (person_id,))
-    row = await cur.fetchone()
-    return row[0] if row else 0
-
-
-async def revoke_tokens(conn: AsyncConnection, person_id: str) -> int:
-    """Log a person out everywhere: every token issued so far stops working. Returns the new
-    generation (which new logins carry)."""
-    cur = await conn.execute("SELECT person_tokens_revoke(%s)", (person_id,))  # migration 0009
-    row = await cur.fetchone()
-    assert row is not None
-    return row[0]
-
-
 # --- the signing secret ---------------------------------------------------------------------
 
-async def signing_secret(conn: AsyncConnection, configured: str | None) -> str:
+async def signing_secret(conn: db.Connection, configured: str | None) -> str:
     """The configured secret, else the database's own (generated on first use: two databases
     never share one, and nothing in the code or the repository is a secret)."""
     if configured is not None:
         return check_secret(configured)
-    await conn.execute(
-        "INSERT INTO server_secrets (name, value) VALUES (%s, %s) ON CONFLICT (name) DO NOTHING",
-        (SECRET_NAME, secrets.token_urlsafe(48)))
-    cur = await conn.execute("SELECT value FROM server_secrets WHERE name = %s", (SECRET_NAME,))
-    row = await cur.fetchone()
-    assert row is not None
-    return check_secret(row[0])
+    return check_secret(await server_secrets.get_or_create(conn, SECRET_NAME,
+                                                           secrets.token_urlsafe(48)))
 
 
 # --- tokens ---------------------------------------------------------------------------------
@@ -191,7 +145,7 @@ def issue_token(secret: str, person_id: str, ttl_s: float, *, now: float | None 
                 generation: int = 0) -> tuple[str, int]:
     """A signed token for a person and its expiry (Unix seconds). Real time, not the
     center's clock: tests move that clock by days. ``generation``: the person's current token
-    generation (``login_record``)."""
+    generation (center/store/people.py ``login_record``)."""
     issued = int(now if now is not None else time.time())
     exp = issued + int(ttl_s)
     token = jwt.encode({"sub": person_id, "iat": issued, "exp": exp, "gen": generation,
@@ -293,7 +247,6 @@ def read_signed_url(secret: str, path: str, query: Iterable[tuple[str, str]], *,
     return person_id, generation
 
 
-NOTIFY_CHANNEL = "gridwatch_tokens"  # migration 0008: person_tokens_notify()
 LISTEN_RETRY_S = 2.0
 #: The listener's ``application_name`` (``pg_stat_activity``).
 LISTENER_NAME = "gridwatch-token-listener"
@@ -337,11 +290,10 @@ class TokenGenerations:
             except Exception:  # closing sockets must not undo the revocation itself
                 log.exception("closing revoked sockets failed person=%s", person_id)
 
-    async def load(self, conn: AsyncConnection) -> None:
+    async def load(self, conn: db.Connection) -> None:
         """Read every person's generation (at start-up, and whenever the listener
         (re)connects, so nothing said while it was away is missed)."""
-        cur = await conn.execute("SELECT person_id, generation FROM person_tokens")
-        for person_id, generation in await cur.fetchall():
+        for person_id, generation in await people.token_generations(conn):
             self.apply(person_id, generation)
 
     def _notified(self, payload: str) -> None:
@@ -349,7 +301,7 @@ class TokenGenerations:
             msg = json.loads(payload)
             person_id, generation = msg["person_id"], msg["generation"]
         except (ValueError, KeyError, TypeError):
-            log.warning("unreadable %s notification", NOTIFY_CHANNEL)
+            log.warning("unreadable %s notification", people.NOTIFY_CHANNEL)
             return
         if isinstance(person_id, str) and isinstance(generation, int):
             self.apply(person_id, generation)
@@ -361,18 +313,18 @@ class TokenGenerations:
         once)."""
         while True:
             try:
-                async with await AsyncConnection.connect(
-                        dsn, autocommit=True, application_name=LISTENER_NAME) as conn:
-                    await conn.execute(f"LISTEN {NOTIFY_CHANNEL}")
+                async with await db.connect(dsn, autocommit=True,
+                                            application_name=LISTENER_NAME) as conn:
+                    await people.listen_token_changes(conn)
                     await self.load(conn)  # after LISTEN: a change in between is not missed
                     while True:
-                        async for n in conn.notifies(timeout=LISTEN_PING_S):
-                            self._notified(n.payload)
+                        async for payload in people.token_changes(conn, LISTEN_PING_S):
+                            self._notified(payload)
                         # quiet for a while: is the connection still alive?
-                        await asyncio.wait_for(conn.execute("SELECT 1"), LISTEN_PING_S)
+                        await asyncio.wait_for(db.ping(conn), LISTEN_PING_S)
             except asyncio.CancelledError:
                 raise
-            except (psycopg.Error, OSError, TimeoutError) as exc:
+            except (db.DatabaseError, OSError, TimeoutError) as exc:
                 log.warning("token revocation listener: %s; retrying in %.0f s", exc,
                             LISTEN_RETRY_S)
             await asyncio.sleep(LISTEN_RETRY_S)
@@ -430,20 +382,19 @@ class Principal:
         dept = d.departments.get(self.person.department or "")
         return set(dept.event_types) if dept and dept.active else set()
 
-    def scope(self, d: District) -> Scope:
-        """The tickets this person sees, as every ticket list and read applies it: the wall
-        roles every ticket; everyone else those assigned to them, and a leader their area's,
-        department staff their event types'."""
-        if self.is_wall:
-            return EVERYTHING
-        areas, types = self.micro_grids(d), self.event_types(d)
-        return Scope(person_id=self.id,
-                     micro_grids=None if areas is None else frozenset(areas),
-                     event_types=None if types is None else frozenset(types))
-
     def sees_ticket(self, d: District, micro_grid_id: str | None, event_type: str,
                     assignee_id: str | None) -> bool:
-        return self.scope(d).admits(micro_grid_id, event_type, assignee_id)
+        if self.is_wall:
+            return True
+        if self.person.role == "worker":
+            return assignee_id == self.id
+        areas = self.micro_grids(d)
+        if areas is not None:
+            return micro_grid_id in areas or assignee_id == self.id
+        types = self.event_types(d)
+        if types is not None:
+            return event_type in types or assignee_id == self.id
+        return False
 
     def sees_ticket_view(self, d: District, data: dict[str, Any]) -> bool:
         return self.sees_ticket(d, data.get("micro_grid_id"), str(data.get("event_type", "")),

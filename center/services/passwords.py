@@ -11,9 +11,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import psycopg
-
 from center.services.auth import hash_password, new_password
+from center.store import db
+from center.store.people import active_people, set_password_hash
 
 MIN_PASSWORD = 8
 
@@ -25,22 +25,16 @@ class PasswordError(ValueError):
 def set_password(dsn: str, person_id: str, password: str) -> None:
     if len(password) < MIN_PASSWORD:
         raise PasswordError(f"password too short: at least {MIN_PASSWORD} characters")
-    with psycopg.connect(dsn) as conn:
-        cur = conn.execute("UPDATE district_people SET password_hash = %s WHERE id = %s",
-                           (hash_password(password), person_id))
-        if cur.rowcount != 1:
+    with db.connect_sync(dsn) as conn:
+        if not set_password_hash(conn, person_id, hash_password(password)):
             raise PasswordError(f"no person {person_id!r} in the district"
                                 " (gridwatch center import-district, or start the center once)")
 
 
 def people(dsn: str, *, only_missing: bool) -> list[tuple[str, str, str]]:
     """(id, role, name) of the active people, those without a password only if asked."""
-    with psycopg.connect(dsn) as conn:
-        rows = conn.execute(
-            "SELECT id, role, name FROM district_people WHERE active"
-            + (" AND password_hash IS NULL" if only_missing else "") + " ORDER BY role, id"
-        ).fetchall()
-    return [(r[0], r[1], r[2]) for r in rows]
+    with db.connect_sync(dsn) as conn:
+        return active_people(conn, only_missing=only_missing)
 
 
 def write_private(path: Path, text: str) -> None:
@@ -60,11 +54,10 @@ def generate(dsn: str, out: Path, *, only_missing: bool) -> list[tuple[str, str,
     chosen = people(dsn, only_missing=only_missing)
     lines = [("# gridwatch passwords: person_id, role, password."
               " Keep private; delete once handed out.\n")]
-    with psycopg.connect(dsn) as conn, conn.transaction():
+    with db.connect_sync(dsn) as conn, conn.transaction():
         for person_id, role, _name in chosen:
             password = new_password()
-            conn.execute("UPDATE district_people SET password_hash = %s WHERE id = %s",
-                         (hash_password(password), person_id))
+            set_password_hash(conn, person_id, hash_password(password))
             lines.append(f"{person_id}\t{role}\t{password}\n")
         write_private(out, "".join(lines))  # inside the transaction: no file, no new hashes
     return chosen
