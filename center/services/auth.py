@@ -37,6 +37,7 @@ from pwdlib.hashers.argon2 import Argon2Hasher
 from center.domain.district import District, Person
 from center.platform.settings import check_secret
 from center.store import db, people, server_secrets
+from center.store.tickets import EVERYTHING, Scope
 
 log = logging.getLogger(__name__)
 
@@ -382,19 +383,20 @@ class Principal:
         dept = d.departments.get(self.person.department or "")
         return set(dept.event_types) if dept and dept.active else set()
 
+    def scope(self, d: District) -> Scope:
+        """The tickets this person sees, as every ticket list and read applies it: the wall
+        roles every ticket; everyone else those assigned to them, and a leader their area's,
+        department staff their event types'."""
+        if self.is_wall:
+            return EVERYTHING
+        areas, types = self.micro_grids(d), self.event_types(d)
+        return Scope(person_id=self.id,
+                     micro_grids=None if areas is None else frozenset(areas),
+                     event_types=None if types is None else frozenset(types))
+
     def sees_ticket(self, d: District, micro_grid_id: str | None, event_type: str,
                     assignee_id: str | None) -> bool:
-        if self.is_wall:
-            return True
-        if self.person.role == "worker":
-            return assignee_id == self.id
-        areas = self.micro_grids(d)
-        if areas is not None:
-            return micro_grid_id in areas or assignee_id == self.id
-        types = self.event_types(d)
-        if types is not None:
-            return event_type in types or assignee_id == self.id
-        return False
+        return self.scope(d).admits(micro_grid_id, event_type, assignee_id)
 
     def sees_ticket_view(self, d: District, data: dict[str, Any]) -> bool:
         return self.sees_ticket(d, data.get("micro_grid_id"), str(data.get("event_type", "")),
