@@ -23,12 +23,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import httpx
-import psycopg
-from psycopg.rows import dict_row
-from psycopg_pool import AsyncConnectionPool
 
 from center.platform.settings import DingTalkTarget, NotifierSettings, WebhookTarget, WeComTarget
 from center.services.notify.formats import OutboundRequest, build
+from center.store import notifications
+from center.store.db import DatabaseError, Pool
 
 log = logging.getLogger(__name__)
 
@@ -78,7 +77,7 @@ class Outbound:
         self._warned: set[str] = set()
         #: Set by ``Notifications.run`` before ``run()``.
         self.client: httpx.AsyncClient | None = None
-        self.pool: AsyncConnectionPool | None = None
+        self.pool: Pool | None = None
 
     def enqueue(self, notification_id: int, delay_s: float = 0.0) -> None:
         if delay_s <= 0:
@@ -94,7 +93,7 @@ class Outbound:
         self._timers.add(handle)
 
     @property
-    def _db(self) -> AsyncConnectionPool:
+    def _db(self) -> Pool:
         assert self.pool is not None, "Notifications.run() sets the pool"
         return self.pool
 
@@ -131,12 +130,9 @@ class Outbound:
         while True:
             try:
                 async with self._db.connection() as conn:
-                    cur = await conn.execute(
-                        "SELECT id, next_attempt_at FROM notifications"
-                        " WHERE channel <> 'ws' AND status = 'pending' ORDER BY id")
-                    rows = await cur.fetchall()
+                    rows = await notifications.pending_outbound(conn)
                 break
-            except psycopg.Error as exc:
+            except DatabaseError as exc:
                 log.warning("cannot read pending notifications (will retry): %s", exc)
                 await asyncio.sleep(DB_RETRY_S)
         now = datetime.now(UTC)
@@ -148,43 +144,34 @@ class Outbound:
     async def _attempt(self, nid: int) -> None:
         try:
             async with self._db.connection() as conn:
-                cur = conn.cursor(row_factory=dict_row)
-                await cur.execute(
-                    "SELECT notifier, payload, attempts, status FROM notifications"
-                    " WHERE id = %s", (nid,))
-                row = await cur.fetchone()
-        except psycopg.Error as exc:
+                row = await notifications.outbound(conn, nid)
+        except DatabaseError as exc:
             log.warning("notification=%s: cannot read it (will retry): %s", nid, exc)
             self.enqueue(nid, DB_RETRY_S)
             return
-        if row is None or row["status"] != "pending":
+        if row is None or row.status != "pending":
             return
-        target = self.targets.get(row["notifier"])
+        target = self.targets.get(row.notifier)
         if target is None:  # configured away since: leave it pending for a later config
-            if row["notifier"] not in self._warned:
-                self._warned.add(row["notifier"])
+            if row.notifier not in self._warned:
+                self._warned.add(row.notifier)
                 log.warning("pending notifications for notifier %r, which is not configured",
-                            row["notifier"])
+                            row.notifier)
             return
-        attempt = row["attempts"] + 1
-        result, started, ms = await self._send(target, row["payload"])
+        attempt = row.attempts + 1
+        result, started, ms = await self._send(target, row.payload)
         done = result.ok or result.permanent or attempt >= self.settings.max_attempts
         status = "delivered" if result.ok else "failed" if done else "pending"
         delay = 0.0 if done else self.backoff(attempt)
         next_at = None if done else started + timedelta(seconds=delay)
         try:
             async with self._db.connection() as conn, conn.transaction():
-                await conn.execute(
-                    "INSERT INTO notification_attempts (notification_id, notifier, attempt, at,"
-                    " ok, status_code, error, response, duration_ms)"
-                    " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
-                    (nid, target.name, attempt, started, result.ok, result.status_code,
-                     result.error, result.response, ms))
-                await conn.execute(
-                    "UPDATE notifications SET attempts = %s, status = %s, next_attempt_at = %s,"
-                    " delivered_at = %s WHERE id = %s",
-                    (attempt, status, next_at, started if result.ok else None, nid))
-        except psycopg.Error as exc:  # at-least-once: it may be sent again
+                await notifications.record_attempt(
+                    conn, nid, target.name, attempt, started, ok=result.ok,
+                    status_code=result.status_code, error=result.error,
+                    response=result.response, duration_ms=ms, status=status,
+                    next_attempt_at=next_at)
+        except DatabaseError as exc:  # at-least-once: it may be sent again
             log.warning("notification=%s: cannot record attempt %d (will retry): %s",
                         nid, attempt, exc)
             self.enqueue(nid, DB_RETRY_S)

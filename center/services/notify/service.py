@@ -11,7 +11,8 @@ The hub reports receipts back through the same object (it is the hub's ``Receipt
 ``delivered`` when the message was written to a phone's socket, ``read`` when the phone says it
 showed the card. Receipts are queued and written in batches by a second task. A person with no
 phone connected keeps their rows undelivered; when a phone of theirs connects, ``catch_up``
-re-sends them, one message per ticket, with the ticket as it is now.
+re-sends them, one message per ticket, with the ticket as it is now. The statements on these
+rows are in center/store/notifications.py.
 
 Example (what a phone receives, in ``WsEvent.data``)::
 
@@ -30,16 +31,15 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 import httpx
-import psycopg
-from psycopg.types.json import Jsonb
-from psycopg_pool import AsyncConnectionPool
 
 from center.platform.settings import NotifierSettings
-from center.services import tickets as service
+from center.services import tickets
 from center.services.notify.formats import event_of
 from center.services.notify.outbound import Outbound
 from center.services.tickets import Change
 from center.services.views import Views
+from center.store import notifications
+from center.store.db import Connection, DatabaseError, Pool
 from wire.protocol import WsEventType
 
 log = logging.getLogger(__name__)
@@ -95,7 +95,7 @@ class Notifications:
     def __init__(self, settings: NotifierSettings, views: Views, hub: Phones) -> None:
         self.settings = settings
         self.targets = settings.all_targets()  # in create_app: a broken file fails the start
-        self._pool: AsyncConnectionPool | None = None
+        self._pool: Pool | None = None
         self._views = views
         self._hub = hub
         self._jobs: asyncio.Queue[_Job] = asyncio.Queue(settings.queue_size)
@@ -145,17 +145,14 @@ class Notifications:
         if self.settings.catch_up_limit == 0 or self._pool is None:
             return []
         async with self._pool.connection() as conn:
-            cur = await conn.execute(
-                "SELECT id, ticket_id, reason FROM notifications"
-                " WHERE channel = 'ws' AND person_id = %s AND delivered_at IS NULL"
-                " ORDER BY id DESC LIMIT %s", (person_id, self.settings.catch_up_limit))
-            rows = list(reversed(await cur.fetchall()))
+            rows = await notifications.undelivered(conn, person_id,
+                                                   self.settings.catch_up_limit)
             per_ticket: dict[int, list[tuple[int, str]]] = {}
-            for nid, ticket_id, reason in rows:
-                per_ticket.setdefault(ticket_id, []).append((nid, reason))
+            for row in rows:
+                per_ticket.setdefault(row.ticket_id, []).append((row.id, row.reason))
             out = []
             for ticket_id, items in sorted(per_ticket.items(), key=lambda kv: kv[1][-1][0]):
-                ticket = await service.get(conn, ticket_id)
+                ticket = await tickets.get(conn, ticket_id)
                 ids = [nid for nid, _ in items]
                 reasons = [r for _, r in items if r != UPDATE] or [UPDATE]
                 data = self._views.ticket(ticket) | {
@@ -166,7 +163,7 @@ class Notifications:
 
     # --- background ------------------------------------------------------------------------
 
-    async def run(self, pool: AsyncConnectionPool) -> None:
+    async def run(self, pool: Pool) -> None:
         """Write notifications and receipts and send outbound ones until cancelled."""
         self._pool = pool
         self._hub.receipts = self
@@ -199,7 +196,7 @@ class Notifications:
                 made = await self._insert(jobs)
             except Exception as exc:  # database trouble (or a bug): the phones still get it
                 log.warning("writing %d notifications failed, pushed without receipts: %s",
-                            len(jobs), exc, exc_info=not isinstance(exc, psycopg.Error))
+                            len(jobs), exc, exc_info=not isinstance(exc, DatabaseError))
                 self.dropped += len(jobs)
                 for job in jobs:
                     self._hub.publish("ticket", job.data, recipients=job.recipients, walls=False)
@@ -223,13 +220,9 @@ class Notifications:
                 phones = []
                 for person_id in sorted(job.recipients):
                     reason = job.change.notify.get(person_id, UPDATE)
-                    cur = await conn.execute(
-                        "INSERT INTO notifications (ticket_id, channel, person_id, event, reason,"
-                        " created_at) VALUES (%s, 'ws', %s, %s, %s, %s) RETURNING id",
-                        (ticket_id, person_id, event_of(reason), reason, now))
-                    row = await cur.fetchone()
-                    assert row is not None
-                    phones.append((person_id, row[0], reason))
+                    nid = await notifications.add_phone(conn, ticket_id, person_id,
+                                                        event_of(reason), reason, now)
+                    phones.append((person_id, nid, reason))
                 outbound = []
                 for event, reason, who in _events(job.change):
                     payload = {"event": event, "reason": reason, "recipients": who,
@@ -238,15 +231,9 @@ class Notifications:
                     for target in self.targets:
                         if target.events and event not in target.events:
                             continue
-                        cur = await conn.execute(
-                            "INSERT INTO notifications (ticket_id, channel, notifier, event,"
-                            " reason, payload, created_at, next_attempt_at)"
-                            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s) RETURNING id",
-                            (ticket_id, target.type, target.name, event, reason,
-                             Jsonb(payload), now, now))
-                        row = await cur.fetchone()
-                        assert row is not None
-                        outbound.append(row[0])
+                        outbound.append(await notifications.add_outbound(
+                            conn, ticket_id, target.type, target.name, event, reason, payload,
+                            now))
                 made.append((job, phones, outbound))
         return made
 
@@ -262,7 +249,7 @@ class Notifications:
                         await _store_receipt(conn, r)
             except Exception as exc:  # undelivered rows are simply re-sent later
                 log.warning("writing %d receipts failed: %s", len(batch), exc,
-                            exc_info=not isinstance(exc, psycopg.Error))
+                            exc_info=not isinstance(exc, DatabaseError))
 
 
 def _events(change: Change) -> list[tuple[str, str, dict[str, str]]]:
@@ -274,26 +261,10 @@ def _events(change: Change) -> list[tuple[str, str, dict[str, str]]]:
     return [(event, reason, who) for event, (reason, who) in out.items()]
 
 
-async def _store_receipt(conn: psycopg.AsyncConnection, r: _Receipt) -> None:
+async def _store_receipt(conn: Connection, r: _Receipt) -> None:
     if r.kind == "delivered":
-        await conn.execute(
-            "UPDATE notifications SET delivered_at = %s, status = 'delivered'"
-            " WHERE id = ANY(%s) AND channel = 'ws' AND person_id = %s AND delivered_at IS NULL",
-            (r.at, list(r.ids), r.person_id))
+        await notifications.mark_delivered(conn, r.person_id, r.ids, r.at)
         return
-    # A read receipt names a notification, a ticket (everything about it so far), or both
-    # (everything about that ticket up to that notification). Only one's own rows.
-    where = ["channel = 'ws'", "person_id = %s", "read_at IS NULL"]
-    args: list[object] = [r.person_id]
-    if r.ticket_id is not None:
-        where.append("ticket_id = %s")
-        args.append(r.ticket_id)
-        if r.ids:
-            where.append("id <= %s")
-            args.append(r.ids[0])
-    else:
-        where.append("id = %s")
-        args.append(r.ids[0])
-    await conn.execute(
-        "UPDATE notifications SET read_at = %s, delivered_at = coalesce(delivered_at, %s),"
-        f" status = 'delivered' WHERE {' AND '.join(where)}", (r.at, r.at, *args))
+    await notifications.mark_read(conn, r.person_id, r.at,
+                                  notification_id=r.ids[0] if r.ids else None,
+                                  ticket_id=r.ticket_id)
