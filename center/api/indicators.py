@@ -14,6 +14,8 @@ from center.api.deps import Actor, CenterDep, ImageActor
 from center.services import indicators, verdicts
 from center.services.auth import Principal
 from center.services.indicators import COLUMNS, IndicatorRow, Level, Period, Window
+from center.store.indicators import alerts_per_day, cases_per_hour
+from center.store.verdicts import per_camera_day
 
 router = APIRouter(prefix="/api/v1", tags=["indicators"])
 
@@ -189,7 +191,7 @@ async def alerts_daily(center: CenterDep, actor: Actor, start: FromQ = None, end
         if hi <= lo:
             raise HTTPException(422, "`to` must be after `from`")
     async with center.pool.connection() as conn:
-        days = await indicators.alerts_daily(conn, lo, hi)
+        days = await alerts_per_day(conn, lo, hi)
     return [{"day": d.day.isoformat(), "camera_id": d.camera_id, "event_type": d.event_type,
              "alerts": d.alerts, "messages": d.messages} for d in days]
 
@@ -208,7 +210,7 @@ async def cases_hourly(
     end = now.replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
     start = end - timedelta(hours=hours)
     async with center.pool.connection() as conn:
-        counts = await indicators.cases_hourly(conn, start, end)
+        counts = await cases_per_hour(conn, start, end)
     slots = [start + timedelta(hours=i) for i in range(hours)]
     index = {slot: i for i, slot in enumerate(slots)}
     series: dict[str, list[int]] = {}
@@ -248,7 +250,7 @@ async def false_alarms(
         _district_reader(actor, "false-alarm counts")
     window = _window(center, period, on, start, end, series=False)
     async with center.pool.connection() as conn:
-        days = await verdicts.per_camera_day(conn, window.start, window.end, window.tz.key)
+        days = await per_camera_day(conn, window.start, window.end, window.tz.key)
     d = center.ctx.district
     if leader:
         days = [x for x in days if actor.leads_area(d, d.micro_grid_of(x.camera_id) or "")]

@@ -12,13 +12,19 @@ from typing import Annotated, Any
 from uuid import UUID
 
 from fastapi import APIRouter, HTTPException, Query
-from psycopg.errors import UniqueViolation
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from center.api.deps import Actor, Center, CenterDep
 from center.services import tickets as service
 from center.services import verdicts
 from center.services.auth import Principal
+from center.store.verdicts import (
+    SimultaneousVerdict,
+    Subject,
+    alert_subject,
+    current_for_alerts,
+    history,
+)
 
 router = APIRouter(prefix="/api/v1/verdicts", tags=["verdicts"])
 #: Ticket ids are PostgreSQL bigints.
@@ -49,7 +55,7 @@ class VerdictIn(BaseModel):
         return self
 
 
-def _check_may_judge(center: Center, actor: Principal, subject: verdicts.Subject,
+def _check_may_judge(center: Center, actor: Principal, subject: Subject,
                      ticket: service.Ticket | None) -> None:
     if actor.role == "engineer":
         raise HTTPException(403, f"engineers only read; {actor.id} cannot judge alerts"
@@ -67,18 +73,18 @@ def _check_may_judge(center: Center, actor: Principal, subject: verdicts.Subject
 
 
 async def _subjects(conn: Any, body: VerdictIn
-                    ) -> tuple[list[verdicts.Subject], service.Ticket | None]:
+                    ) -> tuple[list[Subject], service.Ticket | None]:
     """What the verdict covers, and the case it belongs to (locked), or 404."""
     if body.alert_id is not None:
-        subject = await verdicts.alert_subject(conn, body.alert_id)
+        subject = await alert_subject(conn, body.alert_id)
         if subject is None:
             raise HTTPException(404, f"no alert {body.alert_id}")
         ticket = None
         if subject.ticket_id is not None:
             ticket = await service.get(conn, subject.ticket_id, for_update=True)
-            subject = verdicts.Subject(subject.alert_id, ticket.id, subject.camera_id,
-                                       subject.zone_id, subject.event_type,
-                                       ticket.micro_grid_id, subject.started_at)
+            subject = Subject(subject.alert_id, ticket.id, subject.camera_id,
+                              subject.zone_id, subject.event_type, ticket.micro_grid_id,
+                              subject.started_at)
         return [subject], ticket
     assert body.ticket_id is not None
     ticket = await service.get(conn, body.ticket_id, for_update=True)
@@ -106,7 +112,7 @@ async def judge(center: CenterDep, actor: Actor, body: VerdictIn) -> dict[str, A
             made = await verdicts.record(
                 conn, subjects, verdict=body.verdict, reason=body.reason, note=body.note,
                 actor_id=actor.id, role=role, at=center.ctx.clock.now())
-        except UniqueViolation:  # a first verdict on the same alert committed meanwhile
+        except SimultaneousVerdict:  # a first verdict on the same alert committed meanwhile
             raise HTTPException(409, "someone judged this at the same moment; look at their"
                                      " verdict and send yours again to replace it") from None
     if change is not None:
@@ -136,7 +142,7 @@ async def current_verdicts(
         raise HTTPException(403, f"verdicts by alert list are for the wall (operators, admins,"
                                  f" engineers); {actor.id} is {actor.role}: ask by ticket_id")
     async with center.pool.connection() as conn:
-        found = await verdicts.current_for_alerts(conn, alert_id)
+        found = await current_for_alerts(conn, alert_id)
     return [v.as_dict() for v in found.values()]
 
 
@@ -154,7 +160,7 @@ async def list_verdicts(
     d = center.ctx.district
     async with center.pool.connection() as conn:
         if alert_id is not None:
-            subject = await verdicts.alert_subject(conn, alert_id)
+            subject = await alert_subject(conn, alert_id)
             if subject is None:
                 raise HTTPException(404, f"no alert {alert_id}")
             ticket_id = subject.ticket_id
@@ -165,6 +171,6 @@ async def list_verdicts(
             t = await service.get(conn, ticket_id)
             if not actor.sees_ticket(d, t.micro_grid_id, t.event_type, t.assignee_id):
                 raise HTTPException(403, actor.why_not_ticket(d, t.id))
-        rows = await verdicts.history(conn, ticket_id=None if alert_id else ticket_id,
-                                      alert_id=alert_id, current_only=current)
+        rows = await history(conn, ticket_id=None if alert_id else ticket_id,
+                             alert_id=alert_id, current_only=current)
     return [v.as_dict() for v in rows]

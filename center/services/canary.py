@@ -4,7 +4,7 @@ than the same cameras' over as long a time before it (models/README.md, "The mod
 
 The same cameras before and after, not canary against the rest: cameras differ far more from
 each other (street, angle, traffic) than one camera from itself over two weeks. The rates come
-from operators' verdicts (``center.services.verdicts.per_camera_day``), so the gate is only as
+from operators' verdicts (``center.store.verdicts.per_camera_day``), so the gate is only as
 good as the judging: it refuses to decide before ``min_days`` have passed or while the canary
 has no judged alert at all. Recall is not gated here: ``gridwatch eval`` gates it on the
 labelled set before a candidate reaches a canary.
@@ -16,9 +16,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from psycopg import AsyncConnection
-
-from center.services.verdicts import per_camera_day
+from center.store.db import Connection
+from center.store.verdicts import per_camera_day
 
 
 @dataclass(frozen=True)
@@ -42,7 +41,7 @@ class Decision:
     why: str
 
 
-async def _window(conn: AsyncConnection, groups: Sequence[tuple[datetime, Sequence[str]]],
+async def _window(conn: Connection, groups: Sequence[tuple[datetime, Sequence[str]]],
                   now: datetime, after: bool) -> Window:
     """The cameras' verdicts after their switch (``after``) or over as long a time before it,
     each group of cameras with its own switch time, summed."""
@@ -62,13 +61,13 @@ async def _window(conn: AsyncConnection, groups: Sequence[tuple[datetime, Sequen
     return Window(min(starts), max(ends), confirmed, false_alarms, days)
 
 
-async def decide(conn: AsyncConnection, cameras: Sequence[str], switched_at: datetime,
+async def decide(conn: Connection, cameras: Sequence[str], switched_at: datetime,
                  now: datetime, *, min_days: float = 7.0) -> Decision:
     """Promote or hold the candidate that went live on ``cameras`` at ``switched_at``."""
     return await decide_groups(conn, [(switched_at, cameras)], now, min_days=min_days)
 
 
-async def decide_groups(conn: AsyncConnection,
+async def decide_groups(conn: Connection,
                         groups: Sequence[tuple[datetime, Sequence[str]]], now: datetime, *,
                         min_days: float = 7.0) -> Decision:
     """``decide`` for cameras that switched at different times (a rollout's canary edges, each

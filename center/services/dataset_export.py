@@ -32,8 +32,10 @@ from pathlib import Path
 from typing import Any
 from uuid import UUID
 
-import psycopg
 import yaml
+
+from center.store import kept_frames
+from center.store.kept_frames import KeptFrame
 
 #: Our classes in YOLO class-id order (models/registry.yaml); a model trained on the export
 #: outputs them directly (``class_map`` identity).
@@ -43,31 +45,8 @@ RULE_REASONS = frozenset({"not_parked", "rider", "person_not_goods", "outside_zo
 #: The false-alarm reason that makes a hard negative (blamed boxes left out).
 DETECTOR_REASON = "wrong_class"
 
-_FRAMES = (
-    "SELECT f.alert_id, f.camera_id, f.jpeg, f.width, f.height, f.blurred, f.boxes,"
-    " v.verdict, v.reason"
-    " FROM alert_frames f LEFT JOIN verdicts v"
-    "   ON v.alert_id = f.alert_id AND v.replaced_at IS NULL"
-    " WHERE f.seq = 0 AND (%(unjudged)s OR v.verdict IS NOT NULL)"
-    "   AND (%(since)s::timestamptz IS NULL OR f.stored_at >= %(since)s)"
-    " ORDER BY f.stored_at, f.alert_id")
-
-
 class NothingToExport(Exception):
     pass
-
-
-@dataclass(frozen=True)
-class KeptFrame:
-    alert_id: UUID
-    camera_id: str
-    jpeg: bytes
-    width: int
-    height: int
-    blurred: bool
-    boxes: list[dict[str, Any]]
-    verdict: str | None
-    reason: str | None
 
 
 @dataclass(frozen=True)
@@ -110,9 +89,8 @@ def split(alert_id: UUID, val_share: float) -> str:
 
 def load_frames(dsn: str, *, unjudged: bool = False,
                 since: datetime | None = None) -> list[KeptFrame]:
-    with psycopg.connect(dsn) as conn:
-        rows = conn.execute(_FRAMES, {"unjudged": unjudged, "since": since}).fetchall()
-    return [KeptFrame(r[0], r[1], bytes(r[2]), *r[3:]) for r in rows]
+    """The kept frames an export starts from (``center.store.kept_frames``)."""
+    return kept_frames.load(dsn, unjudged=unjudged, since=since)
 
 
 def _yolo_line(box: dict[str, Any]) -> str:

@@ -3,10 +3,11 @@ district, grid, micro-grid, worker, department or event type and per period, and
 ranking. Definitions are in docs/indicators.md; this module is their one implementation.
 
 Every figure is computed from ``tickets`` and the ``ticket_events`` ledger in one plain-SQL
-query (no TimescaleDB needed). Each ticket contributes *facts* (registered at, settled at,
-completed at, each handling, each rework, each rating...), and a fact counts in the period its
-time falls in, as of ``now`` (a deadline still in the future is not due yet). Periods are
-calendar days, ISO weeks (Monday first), months and quarters in the district's time zone.
+query (no TimescaleDB needed; ``center.store.indicators``). Each ticket contributes *facts*
+(registered at, settled at, completed at, each handling, each rework, each rating...), and a
+fact counts in the period its time falls in, as of ``now`` (a deadline still in the future is
+not due yet). Periods are calendar days, ISO weeks (Monday first), months and quarters in the
+district's time zone.
 
 Example::
 
@@ -24,11 +25,10 @@ from datetime import date, datetime, time, timedelta
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
-from psycopg import AsyncConnection
-from psycopg.rows import dict_row
-
 from center.domain.context import Context
 from center.domain.ticket_states import REWORK_ACTIONS
+from center.store import indicators
+from center.store.db import Connection
 
 Level = Literal["district", "grid", "micro_grid", "worker", "department", "event_type"]
 Period = Literal["day", "week", "month", "quarter"]
@@ -151,95 +151,6 @@ def check_window(window: Window) -> None:
                 f"{MAX_BUCKETS}); use a longer period or a shorter range")
 
 
-# --- the query --------------------------------------------------------------------------------
-
-_KEYS: dict[str, str] = {
-    "district": "%(district)s::text",
-    "grid": "t.grid_id",
-    "micro_grid": "t.micro_grid_id",
-    "worker": "t.assignee_id",
-    "department": "d.department_id",
-    "event_type": "t.event_type",
-}
-
-_SQL = """
-WITH tk AS (
-    SELECT t.id, {key} AS key, t.opened_at, t.due_at, t.state, t.closed_at, t.satisfaction,
-           CASE WHEN t.state <> 'void' THEN t.verified_at END AS done_at
-    FROM tickets t {join}
-    WHERE t.opened_at < %(end)s AND (t.closed_at IS NULL OR t.closed_at >= %(start)s)
-),
-ev AS (
-    SELECT e.ticket_id, e.action, e.at FROM ticket_events e
-    WHERE e.ticket_id IN (SELECT id FROM tk)
-      AND (e.action IN ('dispatch', 'accept', 'rate') OR e.action = ANY(%(handled)s)
-           OR e.action = ANY(%(rework)s))
-),
-firsts AS (
-    SELECT ticket_id, min(at) FILTER (WHERE action = 'dispatch') AS dispatched,
-           min(at) FILTER (WHERE action = 'accept') AS accepted
-    FROM ev GROUP BY ticket_id
-),
-settled AS (
-    SELECT key, done_at, due_at,
-           CASE WHEN done_at IS NOT NULL AND (due_at IS NULL OR done_at <= due_at)
-                THEN done_at ELSE due_at END AS settle_at
-    FROM tk WHERE state <> 'void'
-),
-facts (key, at, metric, value) AS (
-    SELECT key, opened_at, 'registered', NULL::double precision FROM tk
-    UNION ALL
-    SELECT key, closed_at, 'voided', NULL FROM tk WHERE state = 'void'
-    UNION ALL
-    SELECT s.key, s.settle_at, v.metric, NULL FROM settled s
-    CROSS JOIN LATERAL (VALUES
-        ('due', true),
-        ('closed', s.done_at IS NOT NULL),
-        ('on_time', s.done_at IS NOT NULL AND (s.due_at IS NULL OR s.done_at <= s.due_at))
-    ) AS v (metric, counts)
-    WHERE v.counts
-    UNION ALL
-    SELECT key, done_at, 'completed', extract(epoch FROM done_at - opened_at)::float8 / 60
-    FROM tk WHERE done_at IS NOT NULL
-    UNION ALL
-    SELECT tk.key, f.dispatched, 'dispatched',
-           extract(epoch FROM f.dispatched - tk.opened_at)::float8 / 60
-    FROM tk JOIN firsts f ON f.ticket_id = tk.id WHERE f.dispatched IS NOT NULL
-    UNION ALL
-    SELECT tk.key, f.accepted, 'accepted',
-           extract(epoch FROM f.accepted - tk.opened_at)::float8 / 60
-    FROM tk JOIN firsts f ON f.ticket_id = tk.id WHERE f.accepted IS NOT NULL
-    UNION ALL
-    SELECT tk.key, ev.at,
-           CASE WHEN ev.action = ANY(%(rework)s) THEN 'rework' ELSE 'handled' END, NULL
-    FROM tk JOIN ev ON ev.ticket_id = tk.id
-    WHERE ev.action = ANY(%(handled)s) OR ev.action = ANY(%(rework)s)
-    UNION ALL
-    SELECT tk.key, ev.at, 'rated', tk.satisfaction::float8
-    FROM tk JOIN ev ON ev.ticket_id = tk.id
-    WHERE ev.action = 'rate' AND tk.satisfaction IS NOT NULL
-)
-SELECT {bucket} AS bucket, key,
-       count(*) FILTER (WHERE metric = 'registered') AS registered,
-       count(*) FILTER (WHERE metric = 'due') AS due,
-       count(*) FILTER (WHERE metric = 'closed') AS closed,
-       count(*) FILTER (WHERE metric = 'on_time') AS on_time,
-       count(*) FILTER (WHERE metric = 'completed') AS closed_in_period,
-       count(*) FILTER (WHERE metric = 'voided') AS voided,
-       count(*) FILTER (WHERE metric = 'handled') AS handled,
-       count(*) FILTER (WHERE metric = 'rework') AS rework,
-       avg(value) FILTER (WHERE metric = 'dispatched') AS dispatch_min,
-       avg(value) FILTER (WHERE metric = 'accepted') AS accept_min,
-       avg(value) FILTER (WHERE metric = 'completed') AS close_min,
-       count(*) FILTER (WHERE metric = 'rated') AS rated,
-       avg(value) FILTER (WHERE metric = 'rated') AS satisfaction
-FROM facts
-WHERE at >= %(start)s AND at < %(end)s AND at <= %(now)s
-GROUP BY 1, 2
-ORDER BY 1, 2 NULLS LAST
-"""
-
-
 def _rate(num: int, den: int) -> float | None:
     return round(num / den, 4) if den else None
 
@@ -267,33 +178,23 @@ def name_of(ctx: Context, level: str, key: str | None) -> str | None:
     return et.zh if et else key
 
 
-async def compute(conn: AsyncConnection, ctx: Context, *, level: Level,
+async def compute(conn: Connection, ctx: Context, *, level: Level,
                   window: Window) -> list[IndicatorRow]:
     """Indicator rows for every group with any activity in the window, bucket by bucket."""
-    if level not in _KEYS:
+    if level not in LEVELS:
         raise IndicatorError(f"unknown level {level!r} (use {', '.join(LEVELS)})")
     check_window(window)
-    join = ""
-    dept_ids: list[str] = []
-    dept_types: list[str] = []
+    departments: list[tuple[str, str]] = []
     if level == "department":
-        for dept in ctx.district.departments.values():
-            if dept.active:
-                for code in dept.event_types:
-                    dept_ids.append(dept.id)
-                    dept_types.append(code)
-        join = ("LEFT JOIN unnest(%(dept_ids)s::text[], %(dept_types)s::text[])"
-                " AS d (department_id, event_type) ON d.event_type = t.event_type")
-    bucket = ("date_trunc(%(unit)s, at, %(tz)s)" if window.period is not None
-              else "%(start)s::timestamptz")
-    params = {"district": ctx.district.id, "start": window.start, "end": window.end,
-              "now": ctx.clock.now(), "unit": window.period, "tz": window.tz.key,
-              "handled": sorted(HANDLED_ACTIONS), "rework": sorted(REWORK_ACTIONS),
-              "dept_ids": dept_ids, "dept_types": dept_types}
-    cur = conn.cursor(row_factory=dict_row)
-    await cur.execute(_SQL.format(key=_KEYS[level], join=join, bucket=bucket), params)
+        departments = [(dept.id, code) for dept in ctx.district.departments.values()
+                       if dept.active for code in dept.event_types]
+    rows = await indicators.counts(
+        conn, level=level, district_id=ctx.district.id, start=window.start, end=window.end,
+        now=ctx.clock.now(), period=window.period, tz=window.tz.key,
+        handled=sorted(HANDLED_ACTIONS), rework=sorted(REWORK_ACTIONS),
+        departments=departments)
     out = []
-    for r in await cur.fetchall():
+    for r in rows:
         start = max(r["bucket"], window.start)
         out.append(IndicatorRow(
             period_start=start.astimezone(window.tz),
@@ -332,7 +233,7 @@ def rank_grids(rows: Iterable[IndicatorRow]) -> list[GridRank]:
     return ranked
 
 
-async def grid_ranking(conn: AsyncConnection, ctx: Context, window: Window) -> list[GridRank]:
+async def grid_ranking(conn: Connection, ctx: Context, window: Window) -> list[GridRank]:
     """Every active grid of the district ranked over one window (grids without cases too)."""
     if window.period is not None:
         raise IndicatorError("a ranking covers one window: give a period or from/to, not both")
@@ -341,42 +242,3 @@ async def grid_ranking(conn: AsyncConnection, ctx: Context, window: Window) -> l
                          0, 0, 0, 0, None, None, None, None, 0, None)
     grids = [a for a in ctx.district.areas.values() if a.level == "grid" and a.active]
     return rank_grids(rows.get(a.id) or replace(empty, key=a.id, name=a.name) for a in grids)
-
-
-# --- camera discoveries (alerts_daily: a continuous aggregate on TimescaleDB, else a view) ---
-
-@dataclass(frozen=True)
-class AlertDay:
-    day: datetime
-    camera_id: str
-    event_type: str
-    alerts: int
-    messages: int
-
-
-async def alerts_daily(conn: AsyncConnection, start: datetime, end: datetime) -> list[AlertDay]:
-    """Camera alerts started per UTC day, camera and event type (``alerts_daily``)."""
-    cur = conn.cursor(row_factory=dict_row)
-    await cur.execute(
-        "SELECT day, camera_id, event_type, alerts, messages FROM alerts_daily"
-        " WHERE day >= %s AND day < %s ORDER BY day, camera_id, event_type", (start, end))
-    return [AlertDay(**r) for r in await cur.fetchall()]
-
-
-# --- cases per hour (the wall screen's "last 24 h" chart) ------------------------------------
-
-@dataclass(frozen=True)
-class HourCount:
-    hour: datetime  # start of the hour (UTC)
-    event_type: str
-    cases: int
-
-
-async def cases_hourly(conn: AsyncConnection, start: datetime, end: datetime) -> list[HourCount]:
-    """Cases registered per hour and event type in [start, end), every source counted."""
-    cur = conn.cursor(row_factory=dict_row)
-    await cur.execute(
-        "SELECT date_trunc('hour', opened_at, 'UTC') AS hour, event_type, count(*) AS cases"
-        " FROM tickets WHERE opened_at >= %s AND opened_at < %s"
-        " GROUP BY 1, 2 ORDER BY 1, 2", (start, end))
-    return [HourCount(**r) for r in await cur.fetchall()]

@@ -20,17 +20,15 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import aiomqtt
-import psycopg
-from psycopg.rows import class_row
-from psycopg.types.json import Jsonb
-from psycopg_pool import AsyncConnectionPool
 
+from center.store import rollouts
+from center.store.db import Connection, DatabaseError, Pool
+from center.store.rollouts import Rollout, RolloutEdge
 from wire.protocol import ModelAssignment, ModelState, model_assignment_topic
 
 log = logging.getLogger(__name__)
@@ -41,32 +39,6 @@ ASSIGNMENT_POLL_S = 1.0
 
 class RolloutError(ValueError):
     """A rollout step that cannot be done as asked, phrased for the engineer."""
-
-
-@dataclass(frozen=True)
-class Rollout:
-    id: int
-    model: str
-    path: str | None
-    sha256: str
-    state: str
-    started_at: datetime
-    promoted_at: datetime | None
-    promote_forced: bool
-    promote_check: str | None
-    rolled_back_at: datetime | None
-
-
-@dataclass(frozen=True)
-class RolloutEdge:
-    edge_id: str
-    canary: bool
-    previous: dict[str, Any]
-    assigned_at: datetime
-    confirmed_at: datetime | None
-    refused_at: datetime | None
-    refusal: str | None
-    restored_at: datetime | None
 
 
 def center_sha256(model: str, path: str | None, given: str | None) -> str:
@@ -88,12 +60,6 @@ def center_sha256(model: str, path: str | None, given: str | None) -> str:
         raise RolloutError(f"the center cannot see {file}: give the weights' SHA-256 with "
                            f"--sha256 (sha256sum on the file the edges get)")
     return seen
-
-
-async def _models(conn: psycopg.AsyncConnection) -> dict[str, tuple[dict[str, Any], Any]]:
-    """edge -> (its reported config, its reported ModelState as JSON or None)."""
-    cur = await conn.execute("SELECT edge_id, config, model FROM edge_configs ORDER BY edge_id")
-    return {r[0]: (r[1], r[2]) for r in await cur.fetchall()}
 
 
 def _previous(edge_id: str, reported: tuple[dict[str, Any], Any] | None) -> dict[str, Any]:
@@ -119,82 +85,48 @@ def _previous(edge_id: str, reported: tuple[dict[str, Any], Any] | None) -> dict
     return {"model": state.model, "path": path, "sha256": state.sha256}
 
 
-async def _in_canary(conn: psycopg.AsyncConnection, edge_ids: Sequence[str],
-                     but: int | None = None) -> dict[str, int]:
-    cur = await conn.execute(
-        "SELECT e.edge_id, r.id FROM model_rollout_edges e JOIN model_rollouts r"
-        " ON r.id = e.rollout_id WHERE r.state = 'canary' AND e.edge_id = ANY(%s)"
-        " AND r.id IS DISTINCT FROM %s", (list(edge_ids), but))
-    return {r[0]: r[1] for r in await cur.fetchall()}
-
-
-async def _assign(conn: psycopg.AsyncConnection, assignment: ModelAssignment) -> None:
-    await conn.execute(
-        "INSERT INTO model_assignments (edge_id, payload, updated_at) VALUES (%s, %s, %s)"
-        " ON CONFLICT (edge_id) DO UPDATE SET payload = EXCLUDED.payload,"
-        " updated_at = EXCLUDED.updated_at, published_at = NULL",
-        (assignment.edge_id, Jsonb(assignment.model_dump(mode="json")), assignment.at))
-
-
-async def _add_edge(conn: psycopg.AsyncConnection, rollout: Rollout, edge_id: str,
+async def _add_edge(conn: Connection, rollout: Rollout, edge_id: str,
                     previous: dict[str, Any], canary: bool, now: datetime) -> None:
-    await conn.execute(
-        "INSERT INTO model_rollout_edges (rollout_id, edge_id, canary, previous, assigned_at)"
-        " VALUES (%s, %s, %s, %s, %s)", (rollout.id, edge_id, canary, Jsonb(previous), now))
-    await _assign(conn, ModelAssignment(edge_id=edge_id, rollout_id=rollout.id,
+    await rollouts.add_edge(conn, rollout.id, edge_id, previous, canary, now)
+    await rollouts.assign(conn, ModelAssignment(edge_id=edge_id, rollout_id=rollout.id,
                                         model=rollout.model, path=rollout.path,
                                         sha256=rollout.sha256, at=now))
 
 
-async def start(conn: psycopg.AsyncConnection, model: str, path: str | None, sha256: str,
+async def start(conn: Connection, model: str, path: str | None, sha256: str,
                 edges: Sequence[str], now: datetime) -> int:
     """A new rollout of ``model`` to the canary ``edges``; returns its id."""
     edges = list(dict.fromkeys(edges))
     if not edges:
         raise RolloutError("name at least one canary edge (--edge)")
-    reported = await _models(conn)
+    reported = await rollouts.reported_models(conn)
     previous = {e: _previous(e, reported.get(e)) for e in edges}
-    if busy := await _in_canary(conn, edges):
+    if busy := await rollouts.in_canary(conn, edges):
         raise RolloutError("; ".join(f"edge {e} is a canary of rollout {r} (promote or roll "
                                      f"it back first)" for e, r in sorted(busy.items())))
     async with conn.transaction():
-        cur = await conn.execute(
-            "INSERT INTO model_rollouts (model, path, sha256, started_at) VALUES (%s, %s, %s, %s)"
-            " RETURNING id", (model, path, sha256, now))
-        row = await cur.fetchone()
-        assert row is not None
-        rollout = await get(conn, row[0])
+        rollout = await get(conn, await rollouts.insert(conn, model, path, sha256, now))
         for edge_id in edges:
             await _add_edge(conn, rollout, edge_id, previous[edge_id], True, now)
     return rollout.id
 
 
-async def get(conn: psycopg.AsyncConnection, rollout_id: int) -> Rollout:
-    cur = conn.cursor(row_factory=class_row(Rollout))
-    await cur.execute(f"SELECT {', '.join(Rollout.__dataclass_fields__)} FROM model_rollouts"
-                      " WHERE id = %s", (rollout_id,))
-    rollout = await cur.fetchone()
+async def get(conn: Connection, rollout_id: int) -> Rollout:
+    rollout = await rollouts.get(conn, rollout_id)
     if rollout is None:
         raise RolloutError(f"no rollout {rollout_id}")
     return rollout
 
 
-async def latest(conn: psycopg.AsyncConnection, limit: int = 20) -> list[Rollout]:
-    cur = conn.cursor(row_factory=class_row(Rollout))
-    await cur.execute(f"SELECT {', '.join(Rollout.__dataclass_fields__)} FROM model_rollouts"
-                      " ORDER BY id DESC LIMIT %s", (limit,))
-    return await cur.fetchall()
+async def latest(conn: Connection, limit: int = 20) -> list[Rollout]:
+    return await rollouts.latest(conn, limit)
 
 
-async def edges(conn: psycopg.AsyncConnection, rollout_id: int) -> list[RolloutEdge]:
-    cur = conn.cursor(row_factory=class_row(RolloutEdge))
-    await cur.execute(f"SELECT {', '.join(RolloutEdge.__dataclass_fields__)}"
-                      " FROM model_rollout_edges WHERE rollout_id = %s"
-                      " ORDER BY NOT canary, edge_id", (rollout_id,))
-    return await cur.fetchall()
+async def edges(conn: Connection, rollout_id: int) -> list[RolloutEdge]:
+    return await rollouts.edges(conn, rollout_id)
 
 
-async def canary_groups(conn: psycopg.AsyncConnection, rollout_id: int
+async def canary_groups(conn: Connection, rollout_id: int
                         ) -> list[tuple[datetime, list[str]]]:
     """Each canary edge's switch time (its confirmation) and the cameras it runs, for
     ``center.services.canary.decide_groups``; raises while an edge has not confirmed."""
@@ -204,7 +136,7 @@ async def canary_groups(conn: psycopg.AsyncConnection, rollout_id: int
                for e in rows if e.confirmed_at is None]
     if waiting:
         raise RolloutError(f"rollout {rollout.id}: not confirmed by {', '.join(waiting)}")
-    reported = await _models(conn)
+    reported = await rollouts.reported_models(conn)
     groups = []
     for e in rows:
         config = reported.get(e.edge_id, ({}, None))[0]
@@ -214,7 +146,7 @@ async def canary_groups(conn: psycopg.AsyncConnection, rollout_id: int
     return groups
 
 
-async def promote(conn: psycopg.AsyncConnection, rollout_id: int, now: datetime, *,
+async def promote(conn: Connection, rollout_id: int, now: datetime, *,
                   check: str, forced: bool) -> tuple[list[str], dict[str, str]]:
     """Assign the rollout's model to every other edge that reported its model; ``check`` is
     the canary check's verdict, ``forced`` that it said hold. Returns the edges assigned and
@@ -224,9 +156,9 @@ async def promote(conn: psycopg.AsyncConnection, rollout_id: int, now: datetime,
         if rollout.state != "canary":
             raise RolloutError(f"rollout {rollout.id} is {rollout.state}, not canary")
         done = {e.edge_id for e in await edges(conn, rollout.id)}
-        reported = await _models(conn)
+        reported = await rollouts.reported_models(conn)
         others = [e for e in reported if e not in done]
-        busy = await _in_canary(conn, others, but=rollout.id)
+        busy = await rollouts.in_canary(conn, others, but=rollout.id)
         assigned, left_out = [], {}
         for edge_id in others:
             if edge_id in busy:
@@ -239,14 +171,11 @@ async def promote(conn: psycopg.AsyncConnection, rollout_id: int, now: datetime,
                 continue
             await _add_edge(conn, rollout, edge_id, previous, False, now)
             assigned.append(edge_id)
-        await conn.execute(
-            "UPDATE model_rollouts SET state = 'promoted', promoted_at = %s,"
-            " promote_forced = %s, promote_check = %s WHERE id = %s",
-            (now, forced, check, rollout.id))
+        await rollouts.mark_promoted(conn, rollout.id, now, check=check, forced=forced)
     return assigned, left_out
 
 
-async def rollback(conn: psycopg.AsyncConnection, rollout_id: int, now: datetime
+async def rollback(conn: Connection, rollout_id: int, now: datetime
                    ) -> tuple[list[str], dict[str, str]]:
     """Assign every edge of the rollout the model it ran before, unless a later rollout has
     assigned it since. Returns the edges assigned and the ones left alone, with why."""
@@ -254,8 +183,8 @@ async def rollback(conn: psycopg.AsyncConnection, rollout_id: int, now: datetime
         rollout = await get(conn, rollout_id)
         if rollout.state == "rolled_back":
             raise RolloutError(f"rollout {rollout.id} is rolled back already")
-        cur = await conn.execute("SELECT edge_id, payload FROM model_assignments")
-        current = {r[0]: ModelAssignment.model_validate(r[1]) for r in await cur.fetchall()}
+        current = {edge_id: ModelAssignment.model_validate(payload)
+                   for edge_id, payload in (await rollouts.assignments(conn)).items()}
         assigned, left_alone = [], {}
         for e in await edges(conn, rollout.id):
             now_assigned = current.get(e.edge_id)
@@ -263,40 +192,32 @@ async def rollback(conn: psycopg.AsyncConnection, rollout_id: int, now: datetime
                 left_alone[e.edge_id] = (f"rollout {now_assigned.rollout_id} assigned it since"
                                          if now_assigned else "no assignment")
                 continue
-            await _assign(conn, ModelAssignment(
+            await rollouts.assign(conn, ModelAssignment(
                 edge_id=e.edge_id, rollout_id=rollout.id, rollback=True, at=now,
                 model=e.previous["model"], path=e.previous.get("path"),
                 sha256=e.previous["sha256"]))
             assigned.append(e.edge_id)
-        await conn.execute("UPDATE model_rollouts SET state = 'rolled_back', rolled_back_at = %s"
-                           " WHERE id = %s", (now, rollout.id))
+        await rollouts.mark_rolled_back(conn, rollout.id, now)
     return assigned, left_alone
 
 
-async def record_report(conn: psycopg.AsyncConnection, edge_id: str, state: ModelState) -> None:
+async def record_report(conn: Connection, edge_id: str, state: ModelState) -> None:
     """An edge's model report (its config state): the switch confirms it in its rollout (the
     rollout's digest, once), a rollback's switch marks it restored, a refusal is kept."""
     if state.rollout_id is not None and state.rollback:
-        await conn.execute(
-            "UPDATE model_rollout_edges SET restored_at = %s WHERE rollout_id = %s"
-            " AND edge_id = %s AND restored_at IS NULL", (state.since, state.rollout_id, edge_id))
+        await rollouts.mark_restored(conn, state.rollout_id, edge_id, state.since)
     elif state.rollout_id is not None:
-        await conn.execute(
-            "UPDATE model_rollout_edges e SET confirmed_at = %s FROM model_rollouts r"
-            " WHERE r.id = e.rollout_id AND e.rollout_id = %s AND e.edge_id = %s"
-            " AND e.confirmed_at IS NULL AND r.sha256 = %s",
-            (state.since, state.rollout_id, edge_id, state.sha256))
+        await rollouts.mark_confirmed(conn, state.rollout_id, edge_id, state.since,
+                                      state.sha256)
     if state.refused is not None:
-        await conn.execute(
-            "UPDATE model_rollout_edges SET refused_at = %s, refusal = %s WHERE rollout_id = %s"
-            " AND edge_id = %s", (state.refused.at, state.refused.reason,
-                                  state.refused.rollout_id, edge_id))
+        await rollouts.mark_refused(conn, state.refused.rollout_id, edge_id, state.refused.at,
+                                    state.refused.reason)
 
 
 Publish = Callable[..., Awaitable[None]]
 
 
-async def publish_assignments(pool: AsyncConnectionPool, publish: Publish, *,
+async def publish_assignments(pool: Pool, publish: Publish, *,
                               every_s: float = ASSIGNMENT_POLL_S) -> None:
     """Publish (retained) every assignment on start, then each new one within ``every_s``;
     ends when the broker connection is gone (ingest starts it again on the next one, which
@@ -305,24 +226,19 @@ async def publish_assignments(pool: AsyncConnectionPool, publish: Publish, *,
     while True:
         try:
             async with pool.connection() as conn:
-                cur = await conn.execute(
-                    "SELECT edge_id, payload, updated_at FROM model_assignments"
-                    + ("" if everything else " WHERE published_at IS NULL"))
-                rows = await cur.fetchall()
+                rows = await rollouts.to_publish(conn, everything)
             for edge_id, payload, updated_at in rows:
                 message = ModelAssignment.model_validate(payload).model_dump_json()
                 await publish(model_assignment_topic(edge_id), message, retain=True)
                 async with pool.connection() as conn:
-                    await conn.execute("UPDATE model_assignments SET published_at = now()"
-                                       " WHERE edge_id = %s AND updated_at = %s",
-                                       (edge_id, updated_at))
+                    await rollouts.mark_published(conn, edge_id, updated_at)
                 log.info("edge=%s model assignment published (rollout %s)", edge_id,
                          payload.get("rollout_id"))
             everything = False
         except aiomqtt.MqttError as exc:
             log.warning("model assignments wait for the broker: %s", exc)
             return
-        except psycopg.Error as exc:
+        except DatabaseError as exc:
             log.warning("model assignments not published this round: %s", exc)
         except Exception:  # never silent, never the end of ingest
             log.exception("model assignments not published this round")

@@ -1,0 +1,167 @@
+"""SQL for the indicators (docs/indicators.md): the one query that counts every figure from
+``tickets`` and the ``ticket_events`` ledger, and the plain counts behind the wall's charts
+(``alerts_daily``, cases per hour). ``center.services.indicators`` turns the counts into rates,
+names and rankings.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from psycopg.rows import dict_row
+
+from center.store.db import Connection
+
+# --- the indicators (center.services.indicators.compute) ------------------------------------
+
+#: Each level's group key, as SQL over ``tickets t`` (and ``d``, the department join).
+_KEYS: dict[str, str] = {
+    "district": "%(district)s::text",
+    "grid": "t.grid_id",
+    "micro_grid": "t.micro_grid_id",
+    "worker": "t.assignee_id",
+    "department": "d.department_id",
+    "event_type": "t.event_type",
+}
+
+_SQL = """
+WITH tk AS (
+    SELECT t.id, {key} AS key, t.opened_at, t.due_at, t.state, t.closed_at, t.satisfaction,
+           CASE WHEN t.state <> 'void' THEN t.verified_at END AS done_at
+    FROM tickets t {join}
+    WHERE t.opened_at < %(end)s AND (t.closed_at IS NULL OR t.closed_at >= %(start)s)
+),
+ev AS (
+    SELECT e.ticket_id, e.action, e.at FROM ticket_events e
+    WHERE e.ticket_id IN (SELECT id FROM tk)
+      AND (e.action IN ('dispatch', 'accept', 'rate') OR e.action = ANY(%(handled)s)
+           OR e.action = ANY(%(rework)s))
+),
+firsts AS (
+    SELECT ticket_id, min(at) FILTER (WHERE action = 'dispatch') AS dispatched,
+           min(at) FILTER (WHERE action = 'accept') AS accepted
+    FROM ev GROUP BY ticket_id
+),
+settled AS (
+    SELECT key, done_at, due_at,
+           CASE WHEN done_at IS NOT NULL AND (due_at IS NULL OR done_at <= due_at)
+                THEN done_at ELSE due_at END AS settle_at
+    FROM tk WHERE state <> 'void'
+),
+facts (key, at, metric, value) AS (
+    SELECT key, opened_at, 'registered', NULL::double precision FROM tk
+    UNION ALL
+    SELECT key, closed_at, 'voided', NULL FROM tk WHERE state = 'void'
+    UNION ALL
+    SELECT s.key, s.settle_at, v.metric, NULL FROM settled s
+    CROSS JOIN LATERAL (VALUES
+        ('due', true),
+        ('closed', s.done_at IS NOT NULL),
+        ('on_time', s.done_at IS NOT NULL AND (s.due_at IS NULL OR s.done_at <= s.due_at))
+    ) AS v (metric, counts)
+    WHERE v.counts
+    UNION ALL
+    SELECT key, done_at, 'completed', extract(epoch FROM done_at - opened_at)::float8 / 60
+    FROM tk WHERE done_at IS NOT NULL
+    UNION ALL
+    SELECT tk.key, f.dispatched, 'dispatched',
+           extract(epoch FROM f.dispatched - tk.opened_at)::float8 / 60
+    FROM tk JOIN firsts f ON f.ticket_id = tk.id WHERE f.dispatched IS NOT NULL
+    UNION ALL
+    SELECT tk.key, f.accepted, 'accepted',
+           extract(epoch FROM f.accepted - tk.opened_at)::float8 / 60
+    FROM tk JOIN firsts f ON f.ticket_id = tk.id WHERE f.accepted IS NOT NULL
+    UNION ALL
+    SELECT tk.key, ev.at,
+           CASE WHEN ev.action = ANY(%(rework)s) THEN 'rework' ELSE 'handled' END, NULL
+    FROM tk JOIN ev ON ev.ticket_id = tk.id
+    WHERE ev.action = ANY(%(handled)s) OR ev.action = ANY(%(rework)s)
+    UNION ALL
+    SELECT tk.key, ev.at, 'rated', tk.satisfaction::float8
+    FROM tk JOIN ev ON ev.ticket_id = tk.id
+    WHERE ev.action = 'rate' AND tk.satisfaction IS NOT NULL
+)
+SELECT {bucket} AS bucket, key,
+       count(*) FILTER (WHERE metric = 'registered') AS registered,
+       count(*) FILTER (WHERE metric = 'due') AS due,
+       count(*) FILTER (WHERE metric = 'closed') AS closed,
+       count(*) FILTER (WHERE metric = 'on_time') AS on_time,
+       count(*) FILTER (WHERE metric = 'completed') AS closed_in_period,
+       count(*) FILTER (WHERE metric = 'voided') AS voided,
+       count(*) FILTER (WHERE metric = 'handled') AS handled,
+       count(*) FILTER (WHERE metric = 'rework') AS rework,
+       avg(value) FILTER (WHERE metric = 'dispatched') AS dispatch_min,
+       avg(value) FILTER (WHERE metric = 'accepted') AS accept_min,
+       avg(value) FILTER (WHERE metric = 'completed') AS close_min,
+       count(*) FILTER (WHERE metric = 'rated') AS rated,
+       avg(value) FILTER (WHERE metric = 'rated') AS satisfaction
+FROM facts
+WHERE at >= %(start)s AND at < %(end)s AND at <= %(now)s
+GROUP BY 1, 2
+ORDER BY 1, 2 NULLS LAST
+"""
+
+
+async def counts(conn: Connection, *, level: str, district_id: str, start: datetime,
+                 end: datetime, now: datetime, period: str | None, tz: str,
+                 handled: Sequence[str], rework: Sequence[str],
+                 departments: Sequence[tuple[str, str]]) -> list[dict[str, Any]]:
+    """One row per bucket and group (``level``'s key) with any activity in [start, end) up to
+    ``now``: the bucket's start, the key and each count and mean (the columns of ``_SQL``).
+    ``period`` cuts the window into date_trunc units in ``tz`` (None: one bucket);
+    ``departments`` are the (department, event type) pairs of level "department"."""
+    join = ""
+    if level == "department":
+        join = ("LEFT JOIN unnest(%(dept_ids)s::text[], %(dept_types)s::text[])"
+                " AS d (department_id, event_type) ON d.event_type = t.event_type")
+    bucket = ("date_trunc(%(unit)s, at, %(tz)s)" if period is not None
+              else "%(start)s::timestamptz")
+    params = {"district": district_id, "start": start, "end": end, "now": now, "unit": period,
+              "tz": tz, "handled": list(handled), "rework": list(rework),
+              "dept_ids": [d for d, _ in departments],
+              "dept_types": [t for _, t in departments]}
+    cur = conn.cursor(row_factory=dict_row)
+    await cur.execute(_SQL.format(key=_KEYS[level], join=join, bucket=bucket), params)
+    return await cur.fetchall()
+
+
+# --- camera discoveries (alerts_daily: a continuous aggregate on TimescaleDB, else a view) ---
+
+@dataclass(frozen=True)
+class AlertDay:
+    day: datetime
+    camera_id: str
+    event_type: str
+    alerts: int
+    messages: int
+
+
+async def alerts_per_day(conn: Connection, start: datetime, end: datetime) -> list[AlertDay]:
+    """Camera alerts started per UTC day, camera and event type (``alerts_daily``)."""
+    cur = conn.cursor(row_factory=dict_row)
+    await cur.execute(
+        "SELECT day, camera_id, event_type, alerts, messages FROM alerts_daily"
+        " WHERE day >= %s AND day < %s ORDER BY day, camera_id, event_type", (start, end))
+    return [AlertDay(**r) for r in await cur.fetchall()]
+
+
+# --- cases per hour (the wall screen's "last 24 h" chart) ------------------------------------
+
+@dataclass(frozen=True)
+class HourCount:
+    hour: datetime  # start of the hour (UTC)
+    event_type: str
+    cases: int
+
+
+async def cases_per_hour(conn: Connection, start: datetime, end: datetime) -> list[HourCount]:
+    """Cases registered per hour and event type in [start, end), every source counted."""
+    cur = conn.cursor(row_factory=dict_row)
+    await cur.execute(
+        "SELECT date_trunc('hour', opened_at, 'UTC') AS hour, event_type, count(*) AS cases"
+        " FROM tickets WHERE opened_at >= %s AND opened_at < %s"
+        " GROUP BY 1, 2 ORDER BY 1, 2", (start, end))
+    return [HourCount(**r) for r in await cur.fetchall()]
