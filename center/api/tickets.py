@@ -34,6 +34,11 @@ class TicketAction(BaseModel):
     attachment_ids: list[int] = Field(default_factory=list, max_length=10)
 
 
+#: Who sees the assignee's phone on a ticket: those who dispatch and follow cases up (not the
+#: workers themselves, not engineers, who only read).
+_CALLERS = frozenset({"operator", "admin", "grid_leader", "micro_grid_leader", "department_staff"})
+
+
 def _check_visible(center: Center, actor: Principal, t: service.Ticket) -> None:
     if not actor.sees_ticket(center.ctx.district, t.micro_grid_id, t.event_type, t.assignee_id):
         raise HTTPException(403, actor.why_not_ticket(center.ctx.district, t.id))
@@ -110,7 +115,12 @@ async def get_ticket(
         view["allowed_actions"] = actions_for(t.state, role) if mine else []
     # Who a dispatch without an assignee goes to (the on-duty post): the leader's default.
     owner = center.ctx.district.owner_of(t.micro_grid_id, center.ctx.clock.now())
+    # The assignee's phone, for the staff who dispatch and follow the case up (the wall's tel:
+    # link); /people keeps phones to itself.
+    assignee = center.ctx.district.people.get(t.assignee_id or "")
+    phone = assignee.phone if assignee and actor.role in _CALLERS else None
     return {**view, "reporter": t.reporter, "owner_id": owner.id if owner else None,
+            "assignee_phone": phone,
             "photos": [{"url": f"/api/v1/tickets/{t.id}/attachments/{aid}", "uploaded_by": by,
                         "at": at.isoformat()} for aid, by, at in photos],
             "events": [center.views.ledger(e) for e in events]}

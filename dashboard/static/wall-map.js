@@ -214,6 +214,9 @@ export class DistrictMap {
   }
 
   _fit() {
+    // A hidden map (the video wall in its place) has no size to fit to: fit once it is shown.
+    this.fitPending = !this.el.clientWidth || !this.el.clientHeight;
+    if (this.fitPending) return;
     const bounds = this.gridLayer.getLayers().length
       ? L.featureGroup(this.gridLayer.getLayers()).getBounds()
       : L.featureGroup(this.microLayer.getLayers()).getBounds();
@@ -235,8 +238,10 @@ export class DistrictMap {
   }
 
   _resize() {
+    if (!this.el.clientWidth || !this.el.clientHeight) return; // hidden: nothing to redraw
     this.map.invalidateSize({ animate: false });
-    if (this.areas.size && this.fitZoom != null && Math.abs(this.map.getZoom() - this.fitZoom) < 0.01) this._fit();
+    const atFit = this.fitZoom != null && Math.abs(this.map.getZoom() - this.fitZoom) < 0.01;
+    if (this.areas.size && (this.fitPending || atFit)) this._fit();
     // Line widths and marker sizes are in rem: redraw them at the new scale.
     this._restyle();
     if (this._lastCameras) this.renderCameras(...this._lastCameras);

@@ -7,7 +7,7 @@
 import { h } from "./dom.js";
 import { fmtTime } from "./format.js";
 import { COLON, t } from "./i18n.js";
-import { signedImg } from "./signed-urls.js";
+import { signUrl } from "./signed-urls.js";
 import { eventName } from "./vocabulary.js";
 import "./wall-words.js";
 import { cameraSetup, latestAlert, playLive, zonesOf } from "./wall-cameras.js";
@@ -207,15 +207,20 @@ export class VideoWall {
     const camera = () => this.state.cameras.get(cameraId);
     const video = h("video", { class: "media-video", muted: true, autoplay: true, playsinline: true });
     video.muted = true;
-    const fallback = h("div", { class: "tile-fallback" });
-    const stage = h("div", { class: "media-stage" }, video);
+    // The stand-in picture sits in the stage with the video, so the zones lie over either.
+    const still = h("img", { class: "media-img tile-still", alt: "", hidden: true, "data-testid": "tile-evidence" });
+    still.addEventListener("error", () => (still.hidden = true));
+    const reasonEl = h("span", { class: "tile-reason", "data-testid": "tile-reason", hidden: true });
+    const noPicture = h("span", { class: "tile-no-picture", hidden: true }, t("wall.video.no_picture"));
+    const stage = h("div", { class: "media-stage" }, video, still);
     fitStage(stage, video);
+    fitStage(stage, still);
     const name = h("span", { class: "tile-name" });
     const label = h("span", { class: "tile-label", "data-testid": "tile-label" });
     const status = h("span", { class: "tile-status", "data-testid": "tile-status" });
     const dismiss = h("button", { type: "button", class: "tile-dismiss", "data-testid": "tile-dismiss", hidden: true }, t("wall.video.dismiss"));
     const el = h("div", { class: "video-tile", dataset: { cameraId }, tabindex: "0" },
-      h("div", { class: "tile-box" }, stage, fallback),
+      h("div", { class: "tile-box" }, stage, noPicture, reasonEl),
       h("div", { class: "tile-bar" }, name, label, status, dismiss));
     let pin = null;
     let overlay = null;
@@ -246,7 +251,9 @@ export class VideoWall {
     // else the frame its edge last sent) and why there is no live picture.
     const showFallback = async (reason, detail) => {
       el.dataset.live = reason;
-      status.textContent = detail ? `${t(`wall.live.${reason}`)}${COLON}${detail}` : t(`wall.live.${reason}`);
+      status.textContent = t(`wall.live.${reason}`);
+      reasonEl.textContent = detail ? `${t(`wall.live.${reason}`)}${COLON}${detail}` : t(`wall.live.${reason}`);
+      reasonEl.hidden = false;
       let url = pin?.snapshotUrl ?? null;
       if (!url) url = (await latestAlert(cameraId).catch(() => null))?.snapshot_url ?? null;
       if (!url) {
@@ -254,23 +261,27 @@ export class VideoWall {
         if (cam?.frame_url) url = `${cam.frame_url}?t=${encodeURIComponent(cam.frame_at)}`;
       }
       if (el.dataset.live !== reason) return; // live came back meanwhile
-      fallback.replaceChildren(
-        url ? signedImg(url, { class: "media-img", alt: "", "data-testid": "tile-evidence" }, (img) => img.replaceWith(h("span", {}, t("wall.video.no_picture")))) : h("span", {}, t("wall.video.no_picture")),
-        h("span", { class: "tile-reason", "data-testid": "tile-reason" }, status.textContent),
-      );
-      fallback.hidden = false;
+      noPicture.hidden = !!url;
+      still.hidden = !url;
+      if (url && still.dataset.path !== url) {
+        still.dataset.path = url;
+        signUrl(url).then((signed) => { if (still.dataset.path === url) still.src = signed; }, () => (still.hidden = true));
+      }
     };
     const stopLive = playLive(video, cameraId, (state, detail) => {
       liveState = state;
       if (state === "playing" || state === "starting") {
         el.dataset.live = state;
         status.textContent = t(`wall.live.${state}`);
-        if (state === "playing") fallback.hidden = true;
+        if (state === "playing") {
+          still.hidden = true;
+          noPicture.hidden = true;
+          reasonEl.hidden = true;
+        }
         return;
       }
       showFallback(state, detail);
     });
-    fallback.hidden = true;
 
     return {
       el,

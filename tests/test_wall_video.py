@@ -1,0 +1,85 @@
+"""The wall's video wall in Chromium against the real center: the layout switch gives 1 / 4 / 9 /
+16 tiles; a new alert pulls its camera into the first tile with its zone drawn and a label, where
+the evidence picture and the reason stand in for live video that is not available; rotation
+moves the other tiles on but never the pinned one; a dismissed tile is released."""
+
+from __future__ import annotations
+
+import pytest
+from playwright.sync_api import Browser, Page, expect
+
+from tests.browser import expect_image_loaded
+from tests.conftest import RunningCenter
+from tests.mqtt_helpers import Publisher, make_alert
+from tests.test_wall_detail import CAMERA, ZONE, report_zones, wall_page
+from tests.waiting import wait_until
+from wire.paths import REPO
+
+pytestmark = pytest.mark.browser
+
+ARTIFACTS = REPO / "test-artifacts"
+
+
+def tile_cameras(page: Page) -> list[str]:
+    return page.locator("#video-wall .video-tile").evaluate_all(
+        "tiles => tiles.map((t) => t.dataset.cameraId ?? '')")
+
+
+def test_layouts_linkage_rotation_and_dismiss(browser: Browser, center: RunningCenter,
+                                              mqtt_broker) -> None:
+    report_zones(mqtt_broker.port)
+    page, errors = wall_page(browser, center, "/wall?mode=video")
+    wall = page.locator("#video-wall")
+    expect(wall).to_be_visible()
+    expect(page.locator("#map")).to_be_hidden()
+    tiles = wall.locator(".video-tile")
+    for n in (1, 9, 16, 4):
+        wall.locator(f'[data-testid="video-layout-{n}"]').click()
+        expect(tiles).to_have_count(n)
+        expect(wall.locator(f'[data-testid="video-layout-{n}"]')).to_have_attribute(
+            "aria-pressed", "true")
+    # Four of the district's five cameras rotate through the 4 tiles (whole district).
+    expect(wall.locator(".video-tile[data-camera-id]")).to_have_count(4, timeout=5_000)
+
+    alert = make_alert()
+    pub = Publisher(mqtt_broker.port)
+    try:
+        pub.alert(alert)
+    finally:
+        pub.close()
+    pinned = wall.locator(f'.video-tile[data-camera-id="{CAMERA}"][data-pinned="true"]')
+    expect(pinned).to_have_count(1, timeout=5_000)
+    assert tile_cameras(page)[0] == CAMERA
+    expect(pinned.locator(f'polygon.overlay-zone.is-alert[data-zone-id="{ZONE}"]')).to_have_count(
+        1, timeout=5_000)
+    expect(pinned.locator('[data-testid="tile-label"]')).to_contain_text("非机动车乱停放")
+    expect(page.locator('[data-testid="wall-mode-count"]')).to_have_text("1")
+    # No edge streams in this test: the tile shows the alert's evidence and says why.
+    expect(pinned.locator('[data-testid="tile-reason"]')).to_be_visible(timeout=10_000)
+    expect_image_loaded(pinned.locator('[data-testid="tile-evidence"]'))
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "wall-video-1920x1080.png"))
+
+    # Rotation moves the three other tiles on; the pinned camera stays in the first tile.
+    before = tile_cameras(page)
+    page.evaluate("() => window.gridwatchWall.video.rotate()")
+    wait_until(lambda: tile_cameras(page)[1:] != before[1:], 5, "the rotation to move on")
+    assert tile_cameras(page)[0] == CAMERA
+
+    # Clicking the tile opens the alert's detail panel.
+    pinned.locator(".tile-name").click()
+    expect(page.locator("#detail")).to_have_attribute("data-alert-id", str(alert.alert_id))
+    page.keyboard.press("Escape")
+    expect(page.locator("#detail")).to_be_hidden()
+
+    pinned.locator('[data-testid="tile-dismiss"]').click()
+    expect(wall.locator('.video-tile[data-pinned="true"]')).to_have_count(0)
+    expect(page.locator('[data-testid="wall-mode-count"]')).to_be_hidden()
+    expect(wall.locator(".video-tile[data-camera-id]")).to_have_count(4)
+
+    # Back to the map: the video wall stops (no tiles), the map is there again.
+    page.locator('[data-testid="wall-mode"]').click()
+    expect(page.locator("#map")).to_be_visible()
+    expect(wall).to_be_hidden()
+    assert page.evaluate("() => window.gridwatchWall.video.tiles.size") == 0
+    assert errors == []
