@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from importlib.metadata import version
 from typing import Any
@@ -34,6 +34,7 @@ from center.api import (
     vocabulary,
 )
 from center.api import auth as auth_api
+from center.api import clips as clips_api
 from center.api.deps import Center, RateLimits
 from center.domain.context import Context
 from center.domain.district import load_district
@@ -41,8 +42,10 @@ from center.domain.event_types import load_event_types
 from center.domain.time_limits import load_time_limits
 from center.platform.clock import Clock, SystemClock
 from center.platform.metrics import registry_for
-from center.platform.settings import CenterSettings, HttpSettings
+from center.platform.settings import CenterSettings, ClipSettings, HttpSettings
 from center.services import auth, scheduler
+from center.services.clip_storage import FolderStorage
+from center.services.clips import ClipService
 from center.services.notify import Notifications
 from center.services.views import Views
 from center.store import alerts as queries
@@ -78,6 +81,24 @@ async def _maintain_storage(pool: db.Pool, ctx: Context,
         except db.DatabaseError as exc:
             log.warning("storage maintenance failed: %s", exc)
         await asyncio.sleep(STORAGE_CHECK_S)
+
+
+async def _sweep_clips(clips: ClipService, ctx: Context, settings: ClipSettings) -> None:
+    """Clip retention, hourly like the alerts': old clips and never-completed chunks go."""
+    while True:
+        try:
+            await clips.sweep(ctx.clock.now(), settings.retention_days,
+                              settings.partial_max_age_h * 3600)
+        except (db.DatabaseError, OSError) as exc:
+            log.warning("clip retention failed: %s", exc)
+        await asyncio.sleep(STORAGE_CHECK_S)
+
+
+def clip_service(pool: db.Pool, settings: ClipSettings,
+                 publish: Callable[..., None]) -> ClipService:
+    """The clips' storage: a folder (an S3-compatible store would plug in here, docs/video.md)."""
+    folder = settings.folder()
+    return ClipService(pool, FolderStorage(folder / "store"), folder / "partial", publish)
 
 
 def server_options(http: HttpSettings) -> dict[str, Any]:
@@ -141,10 +162,13 @@ def create_app(settings: CenterSettings, *, clock: Clock | None = None,
                                                             settings.auth.hash_queue))
         ingest = Ingest(settings.mqtt, pool, ctx, views, hub, announce,
                         stall_after_s=settings.ingest_stall_after_s)
+        ingest.clips = center.clips = clip_service(pool, settings.clips, hub.publish)
         app.state.center, app.state.ingest = center, ingest
         tasks = [asyncio.create_task(ingest.run(), name="mqtt-ingest"),
                  asyncio.create_task(_maintain_storage(pool, ctx, settings),
                                      name="storage"),
+                 asyncio.create_task(_sweep_clips(center.clips, ctx, settings.clips),
+                                     name="clip-retention"),
                  asyncio.create_task(notify.run(pool), name="notify"),
                  asyncio.create_task(tokens.listen(settings.db.dsn), name="token-revocations")]
         if timer_interval > 0:
@@ -165,7 +189,7 @@ def create_app(settings: CenterSettings, *, clock: Clock | None = None,
                   docs_url=None, redoc_url=None)  # /docs from /vendor: center/api/pages.py
     guard.install(app, img_sources=settings.http.csp_img_sources)
     app.state.settings = settings  # the engineer API publishes zone edits to the broker
-    for module in (auth_api, alerts, tickets, verdicts, intake, district, indicators, open311,
+    for module in (auth_api, alerts, clips_api, tickets, verdicts, intake, district, indicators, open311,
                    engineer, vocabulary, pages):
         app.include_router(module.router)
     if settings.cors_origins:  # closed by default: only the center's own pages call the API

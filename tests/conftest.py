@@ -235,10 +235,12 @@ def serve_center(settings: CenterSettings, clock: Clock | None = None
 
 @pytest.fixture
 def center(db_dsn: str, mqtt_broker: Mosquitto, center_clock: Clock | None,
-           center_settings: dict[str, Any]) -> Iterator[RunningCenter]:
+           center_settings: dict[str, Any], tmp_path: Path) -> Iterator[RunningCenter]:
     """The real center for one test; ``center.client(id)`` is an HTTP client logged in as a
-    person of the district, ``center.ws(id)`` their websocket."""
-    with serve_center(center_settings_for(db_dsn, mqtt_broker.port, **center_settings),
+    person of the district, ``center.ws(id)`` their websocket. Alert clips it receives are
+    kept under the test's ``tmp_path``."""
+    settings = {"clips": {"dir": tmp_path / "center-clips"}} | center_settings
+    with serve_center(center_settings_for(db_dsn, mqtt_broker.port, **settings),
                       center_clock) as running:
         yield running
 

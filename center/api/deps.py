@@ -25,6 +25,7 @@ from center.services.auth import (
     read_claims,
     read_signed_url,
 )
+from center.services.clips import ClipService
 from center.services.views import Views
 from center.store.db import Pool
 from center.transport.fanout import Announcer
@@ -50,6 +51,8 @@ class Center:
     tokens: TokenGenerations = field(default_factory=TokenGenerations)
     #: Password hashing off the event loop, bounded (center/services/auth.py).
     hashing: Hashing = field(default_factory=Hashing)
+    #: Alert clips (center/services/clips.py); set in the app's lifespan.
+    clips: ClipService | None = None
 
     def role(self, actor_id: str) -> str:
         role = self.ctx.role_of(actor_id)

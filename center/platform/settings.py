@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, TypeAdapter, model
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from wire.mqtt_tls import MqttTls
-from wire.paths import DEFAULTS_DIR
+from wire.paths import DEFAULTS_DIR, data_dir
 
 
 class DatabaseSettings(BaseModel):
@@ -254,6 +254,21 @@ class LiveSettings(BaseModel):
         return self
 
 
+class ClipSettings(BaseModel):
+    """Alert clips (docs/video.md "Alert clips"): where their videos are kept and how long."""
+
+    #: The clip storage folder (and, in ``partial/``, chunks of clips still arriving). Unset:
+    #: ``clips/`` in the data folder (``GRIDWATCH_DATA_DIR``, ``.gridwatch`` by default).
+    dir: Path | None = None
+    #: Days a clip is kept after it arrived (None: forever); swept hourly with the alerts'.
+    retention_days: int | None = Field(default=30, ge=1)
+    #: Hours the chunks of a clip that never completes are kept.
+    partial_max_age_h: float = Field(default=24.0, gt=0)
+
+    def folder(self) -> Path:
+        return self.dir if self.dir is not None else data_dir() / "clips"
+
+
 class CenterSettings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="GRIDWATCH_", env_nested_delimiter="__", env_file=".env", extra="ignore"
@@ -285,6 +300,7 @@ class CenterSettings(BaseSettings):
     secret_key: SecretStr | None = None
     secret_key_file: Path | None = None
     auth: AuthSettings = AuthSettings()
+    clips: ClipSettings = ClipSettings()
     live: LiveSettings = LiveSettings()
     #: Origins allowed to call the API from another site's pages; empty (default): no CORS at
     #: all, only the center's own pages.

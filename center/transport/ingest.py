@@ -62,6 +62,7 @@ from pydantic import ValidationError
 from center.domain.context import Context
 from center.platform.settings import MqttSettings
 from center.services import edge_state, model_rollout, tickets
+from center.services.clips import ClipRefused, ClipService
 from center.services.views import Views
 from center.store import alerts as queries
 from center.transport.push import Hub
@@ -272,6 +273,8 @@ class Ingest:
         self._views = views
         self._hub = hub
         self._announce = announce
+        #: Alert clip chunks go there (center.services.clips; set by the app); None: refused.
+        self.clips: ClipService | None = None
         self.connected = False
         self.db_holding = False
         self.stats = IngestStats()
@@ -579,6 +582,12 @@ class Ingest:
             if reason := await edge_state.handle(self._pool, self._ctx.district, kind, ids,
                                                  payload):
                 raise Rejected(reason)
+        elif kind == "clips" and len(ids) == 2 and self.clips is not None:
+            self._check_binding(ids[0], ids[1])
+            try:
+                await self.clips.receive(ids[0], ids[1], payload, self._ctx.clock.now())
+            except ClipRefused as exc:
+                raise Rejected(str(exc)) from None
         else:
             raise Rejected(f"unknown topic {topic}")
 

@@ -167,7 +167,7 @@ class Hub:
                 if not walls:
                     continue
             elif client.worker_id not in recipients and not (
-                    walls and type_ in ("ticket", "verdict") and client.sees is not None
+                    walls and type_ in ("ticket", "verdict", "clip") and client.sees is not None
                     and client.sees(data)):
                 continue
             self._offer(client, text, ())
