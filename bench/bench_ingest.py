@@ -2,7 +2,7 @@
 
 Starts its own PostgreSQL and Mosquitto (simulators.local_services) and the real center (uvicorn
 in a thread of this process) on the generated district, and measures, for each ingest variant
-(``Ingest.batch_max`` = 1: one transaction per message, the old path; 500: batched):
+(``AlertIntake.batch_max`` = 1: one transaction per message, the old path; 500: batched):
 
 * throughput, backlog: publishers queue N distinct alerts (+5 % redeliveries) at the broker
   for the center's persistent session while it is down, then the center starts and drains
@@ -43,7 +43,7 @@ N_ALERTS = int(os.environ.get("GRIDWATCH_BENCH_N", "40000"))
 LATENCY_S = float(os.environ.get("GRIDWATCH_BENCH_LATENCY_S", "30"))
 LATENCY_RATE = 1000
 FRESH = 0.01  # share of latency-test alerts at a place with no open ticket (a new dispatch)
-#: (label, Ingest.batch_max, Ingest.touch_interval_s). Per-message (the pre-batching path)
+#: (label, AlertIntake.batch_max, AlertIntake.touch_interval_s). Per-message (the pre-batching path)
 #: takes minutes at these sizes: GRIDWATCH_BENCH_PER_MESSAGE=1 adds it.
 VARIANTS: tuple[tuple[str, int, float], ...] = (
     ("batched, every push", 500, 0.0),
@@ -193,7 +193,7 @@ def _tokens(people: list[str]) -> dict[str, str]:
 
 
 class _Center:
-    """The real center in a thread of this process, with ``Ingest.batch_max`` set."""
+    """The real center in a thread of this process, with ``AlertIntake.batch_max`` set."""
 
     def __init__(self, dsn: str, mqtt_port: int, district: Path, batch_max: int,
                  client_id: str, touch_interval_s: float = 0.0) -> None:
@@ -206,11 +206,11 @@ class _Center:
             HttpSettings,
             MqttSettings,
         )
-        from center.transport.ingest import Ingest
+        from center.services.alert_intake import AlertIntake
         from simulators.local_services import free_port
 
-        Ingest.batch_max = batch_max
-        Ingest.touch_interval_s = touch_interval_s
+        AlertIntake.batch_max = batch_max
+        AlertIntake.touch_interval_s = touch_interval_s
         self.port = free_port()
         settings = CenterSettings(
             db=DatabaseSettings(dsn=dsn, pool_min=2, pool_max=8),

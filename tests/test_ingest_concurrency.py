@@ -16,7 +16,7 @@ import psycopg
 import uvicorn
 
 from center.platform.settings import CenterSettings, DatabaseSettings, HttpSettings, MqttSettings
-from center.transport.ingest import _runs
+from center.services.alert_intake import _runs
 from simulators.local_services import Mosquitto, free_port
 from tests.conftest import RunningCenter
 from tests.mqtt_helpers import Publisher, make_alert
@@ -150,12 +150,12 @@ def test_one_batch_keeps_the_order_of_a_place(center: RunningCenter, mqtt_broker
         assert r.status_code == 200
 
     ingest = center.app.state.ingest  # type: ignore[attr-defined]
-    ingest.batch_linger_s = 0.5  # this instance only: the burst below becomes one batch
+    ingest.intake.batch_linger_s = 0.5  # this instance only: the burst below becomes one batch
     # The wait already in progress took the old setting: let one heartbeat end it.
     beat = Heartbeat(edge_id="edge-demo", at=datetime.now(UTC), cameras=1, frames_analysed=0,
                      frames_dropped=0)
     pub.send(heartbeat_topic("edge-demo"), beat.model_dump_json())
-    wait_until(lambda: "edge-demo" in ingest.edges_seen, what="heartbeat")
+    wait_until(lambda: "edge-demo" in ingest.intake.edges_seen, what="heartbeat")
     before = ingest.stats.batches
     again = make_alert()
     for alert in (make_alert("update", alert_id=first.alert_id, seq=1), again,

@@ -6,9 +6,9 @@ from __future__ import annotations
 import dataclasses
 from datetime import UTC, datetime
 
+from center.services.alert_intake import _TouchThrottle
 from center.services.tickets import Change, Ticket
 from center.store.alerts import _bbox_literal
-from center.transport.ingest import _TouchThrottle
 
 
 def _ticket(**kw: object) -> Ticket:

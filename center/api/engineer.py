@@ -30,8 +30,8 @@ from fastapi import APIRouter, HTTPException, Request, Response
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from center.api.deps import Actor, CenterDep, ImageActor, same_actor
-from center.services import edge_state
-from center.store import alerts
+from center.services.edge_state import not_given
+from center.store import alerts, edge_state
 from center.transport.ingest import Ingest
 from wire.errors import describe
 from wire.protocol import ZonesPush, edge_config_topic
@@ -96,7 +96,7 @@ async def edges(center: CenterDep, _: Actor) -> list[dict[str, Any]]:
         row = rows.get(edge_id)
         config = row.config if row else {}
         running = [c for c in config.get("cameras", [])
-                   if not edge_state.not_given(district, edge_id, [c["id"]])]
+                   if not not_given(district, edge_id, [c["id"]])]
         ids = {c["id"] for c in running}
         out.append({
             "edge_id": edge_id, "state": states.get(edge_id, "unknown"),
