@@ -297,6 +297,41 @@ def test_bad_parameters_are_clear_422s(center, params: dict[str, str], fragment:
     assert fragment in r.text
 
 
+@pytest.mark.parametrize("path", ["/api/v1/rankings/grids", "/api/v1/indicators/false-alarms"])
+@pytest.mark.parametrize(("params", "fragment"), [
+    ({"period": "year"}, "period"),
+    ({"to": "2026-11-01"}, "give both `from` and `to`"),
+    ({"from": "2026-11-02", "to": "2026-11-01"}, "`to` must be after `from`"),
+    ({"date": "23/11/2026"}, "`date`='23/11/2026' is not a date"),
+])
+def test_every_windowed_route_answers_the_same_422s(center, path: str, params: dict[str, str],
+                                                    fragment: str) -> None:
+    r = _get(center, path, **params)
+    assert r.status_code == 422
+    assert fragment in r.text
+
+
+def test_windowed_routes_declare_the_same_window_parameters() -> None:
+    """The indicators, the grid ranking and the false alarms take period/date/from/to from
+    one dependency (``center.api.indicators.WindowQuery``): the same names, descriptions and
+    schemas in the OpenAPI of each."""
+    from fastapi import FastAPI
+
+    from center.api.indicators import router
+
+    app = FastAPI()
+    app.include_router(router)
+    paths = app.openapi()["paths"]
+
+    def window(path: str) -> dict[str, Any]:
+        return {p["name"]: p for p in paths[path]["get"]["parameters"]
+                if p["name"] in ("period", "date", "from", "to")}
+
+    assert sorted(window("/api/v1/indicators")) == ["date", "from", "period", "to"]
+    for path in ("/api/v1/rankings/grids", "/api/v1/indicators/false-alarms"):
+        assert window(path) == window("/api/v1/indicators")
+
+
 def test_a_ranking_is_one_window(center) -> None:
     r = _get(center, "/api/v1/rankings/grids", period="week",
              **{"from": "2026-11-01", "to": "2026-11-08"})

@@ -8,9 +8,9 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, HTTPException, Query, Response
+from fastapi import APIRouter, Depends, HTTPException, Query, Response
 
-from center.api.deps import Actor, CenterDep, ImageActor
+from center.api.deps import Actor, Center, CenterDep, ImageActor
 from center.services import indicators, verdicts
 from center.services.auth import Principal
 from center.services.indicators import COLUMNS, IndicatorRow, Level, Period, Window
@@ -54,32 +54,6 @@ def _parse_when(name: str, text: str, tz: ZoneInfo) -> datetime:
     return value if value.tzinfo else value.replace(tzinfo=tz)
 
 
-def _window(center: CenterDep, period: Period | None, on: str | None, start: str | None,
-            end: str | None, *, series: bool) -> Window:
-    """The window the parameters name: ``period`` (+ ``date``) for one calendar period, or
-    ``from``/``to``; with ``series`` both together mean "that range, bucket by period"."""
-    tz = ZoneInfo(center.ctx.district.timezone)
-    if (start is None) != (end is None):
-        raise HTTPException(422, "give both `from` and `to` (to is exclusive), or neither")
-    if start is not None and end is not None:
-        if on is not None:
-            raise HTTPException(422, "`date` picks a period; it cannot be combined with from/to")
-        if period is not None and not series:
-            raise HTTPException(
-                422, "a ranking covers one window: give `period` (and `date`) or `from`/`to`")
-        window = Window(_parse_when("from", start, tz), _parse_when("to", end, tz), tz, period)
-    else:
-        day = center.ctx.clock.now().astimezone(tz).date()
-        if on is not None:
-            try:
-                day = date.fromisoformat(on)
-            except ValueError:
-                raise HTTPException(422, f"`date`={on!r} is not a date (YYYY-MM-DD)") from None
-        window = indicators.period_window(period or "month", day, tz)
-    indicators.check_window(window)
-    return window
-
-
 def _csv(rows: list[dict[str, Any]], columns: tuple[str, ...], filename: str) -> Response:
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=columns, lineterminator="\r\n")
@@ -108,16 +82,62 @@ FromQ = Annotated[str | None, Query(alias="from", description=f"window start: {_
 ToQ = Annotated[str | None, Query(alias="to", description=f"window end, exclusive: {_WHEN}")]
 
 
+def _both_or_neither(start: str | None, end: str | None) -> None:
+    if (start is None) != (end is None):
+        raise HTTPException(422, "give both `from` and `to` (to is exclusive), or neither")
+
+
+class WindowQuery:
+    """The window parameters of the indicators, the grid ranking and the false alarms:
+    ``period`` (+ ``date``) for one calendar period, or ``from``/``to``. One declaration (a
+    dependency), so the three routes take the same names and answer the same errors. Read
+    only when the route asks (``window``), after its role check: a reader without the right
+    gets 403 whatever the window."""
+
+    def __init__(self, period: PeriodQ = None, on: DateQ = None, start: FromQ = None,
+                 end: ToQ = None) -> None:
+        self.period = period
+        self.on = on
+        self.start = start
+        self.end = end
+
+    def window(self, center: Center, *, series: bool) -> Window:
+        """The window the parameters name; with ``series``, ``period`` and ``from``/``to``
+        together mean "that range, bucket by period"."""
+        tz = ZoneInfo(center.ctx.district.timezone)
+        _both_or_neither(self.start, self.end)
+        if self.start is not None and self.end is not None:
+            if self.on is not None:
+                raise HTTPException(422, "`date` picks a period; it cannot be combined with"
+                                         " from/to")
+            if self.period is not None and not series:
+                raise HTTPException(422, "a ranking covers one window: give `period` (and"
+                                         " `date`) or `from`/`to`")
+            window = Window(_parse_when("from", self.start, tz), _parse_when("to", self.end, tz),
+                            tz, self.period)
+        else:
+            day = center.ctx.clock.now().astimezone(tz).date()
+            if self.on is not None:
+                try:
+                    day = date.fromisoformat(self.on)
+                except ValueError:
+                    raise HTTPException(422, f"`date`={self.on!r} is not a date (YYYY-MM-DD)"
+                                        ) from None
+            window = indicators.period_window(self.period or "month", day, tz)
+        indicators.check_window(window)
+        return window
+
+
+WindowQ = Annotated[WindowQuery, Depends()]
+
+
 @router.get("/indicators",
             responses={200: {"content": {"text/csv": {}}}, 401: {}, 403: {}, 422: {}})
 async def get_indicators(
     center: CenterDep,
     actor: ImageActor,  # a CSV download link is a signed URL
+    when: WindowQ,
     level: Level = "district",
-    period: PeriodQ = None,
-    on: DateQ = None,
-    start: FromQ = None,
-    end: ToQ = None,
     format: Fmt = "json",  # noqa: A002 - the public query parameter's name
 ) -> Any:
     """Indicators per ``level`` for one calendar period (``period`` + ``date``), for an explicit
@@ -130,7 +150,7 @@ async def get_indicators(
                                  f" {', '.join(LEADER_LEVELS)}), not level {level!r}")
     if not leader:
         _district_reader(actor, "indicators")
-    window = _window(center, period, on, start, end, series=True)
+    window = when.window(center, series=True)
     async with center.pool.connection() as conn:
         rows = await indicators.compute(conn, center.ctx, level=level, window=window)
     if leader:
@@ -148,10 +168,7 @@ async def get_indicators(
 async def grid_ranking(
     center: CenterDep,
     actor: ImageActor,  # a CSV download link is a signed URL
-    period: PeriodQ = None,
-    on: DateQ = None,
-    start: FromQ = None,
-    end: ToQ = None,
+    when: WindowQ,
     format: Fmt = "json",  # noqa: A002 - the public query parameter's name
 ) -> Any:
     """Every grid ranked by closure rate, then on-time closure rate, then cases due; grids
@@ -159,14 +176,14 @@ async def grid_ranking(
     ranking is published to the grids it compares)."""
     if actor.role not in ("grid_leader", "micro_grid_leader"):
         _district_reader(actor, "the grid ranking")
-    window = _window(center, period, on, start, end, series=False)
+    window = when.window(center, series=False)
     one = Window(window.start, window.end, window.tz)
     async with center.pool.connection() as conn:
         ranked = await indicators.grid_ranking(conn, center.ctx, one)
     data = [r.as_dict() for r in ranked]
     if format == "csv":
         return _csv(data, ("rank", *COLUMNS), _filename("grid_ranking", one))
-    return {"period": period if start is None else None, "from": one.start.isoformat(),
+    return {"period": when.period if when.start is None else None, "from": one.start.isoformat(),
             "to": one.end.isoformat(), "timezone": one.tz.key,
             "as_of": center.ctx.clock.now().isoformat(),
             "rule": "closure rate desc, then on-time closure rate desc, then cases due desc;"
@@ -181,8 +198,7 @@ async def alerts_daily(center: CenterDep, actor: Actor, start: FromQ = None, end
     aggregate where that extension is loaded, else a plain view). Default: the last 30 days."""
     _district_reader(actor, "district-wide alert counts")
     tz = ZoneInfo(center.ctx.district.timezone)
-    if (start is None) != (end is None):
-        raise HTTPException(422, "give both `from` and `to` (to is exclusive), or neither")
+    _both_or_neither(start, end)
     if start is None or end is None:
         now = center.ctx.clock.now()
         lo, hi = datetime.fromtimestamp(now.timestamp() - 30 * 86400, now.tzinfo), now
@@ -236,10 +252,7 @@ FALSE_ALARM_COLUMNS: tuple[str, ...] = (
 async def false_alarms(
     center: CenterDep,
     actor: ImageActor,  # a CSV download link is a signed URL
-    period: PeriodQ = None,
-    on: DateQ = None,
-    start: FromQ = None,
-    end: ToQ = None,
+    when: WindowQ,
     format: Fmt = "json",  # noqa: A002 - the public query parameter's name
 ) -> Any:
     """Verdicts on camera alerts per day (of the alert, district time zone), camera and zone:
@@ -248,7 +261,7 @@ async def false_alarms(
     leader = actor.role in ("grid_leader", "micro_grid_leader")
     if not leader:
         _district_reader(actor, "false-alarm counts")
-    window = _window(center, period, on, start, end, series=False)
+    window = when.window(center, series=False)
     async with center.pool.connection() as conn:
         days = await per_camera_day(conn, window.start, window.end, window.tz.key)
     d = center.ctx.district
