@@ -11,6 +11,7 @@ import { fmtDateTime } from "./format.js";
 import { API, api, getJSON } from "./http.js";
 import { applyI18n, LANG, otherLangHref, t } from "./i18n.js";
 import { ensureLogin } from "./login.js";
+import { attachLive, liveStateText } from "./live-view.js";
 import { signedImg, signUrl } from "./signed-urls.js";
 import {
   cameraStateName,
@@ -84,9 +85,35 @@ function findCamera(id) {
   return edges.flatMap((edge) => edge.cameras).find((cam) => cam.id === id) ?? null;
 }
 
+// Live view of the selected camera (live-view.js): the toggle opens it, choosing another camera
+// closes it.
+let stopLive = null;
+
+function closeLive() {
+  if (stopLive) stopLive();
+  stopLive = null;
+  $("live").hidden = true;
+  $("live-video").hidden = true;
+  $("live-toggle").textContent = t("live.open");
+}
+
+function toggleLive() {
+  if (stopLive || !camera) {
+    closeLive();
+    return;
+  }
+  $("live").hidden = false;
+  $("live-video").hidden = false;
+  $("live-toggle").textContent = t("live.close");
+  stopLive = attachLive($("live-video"), camera.id, {
+    onState: (state, detail) => { $("live-state").textContent = liveStateText(state, detail); },
+  });
+}
+
 function selectCamera(id) {
   const cam = findCamera(id);
   if (!cam) return;
+  if (camera?.id !== id) closeLive();
   camera = cam;
   zones = JSON.parse(JSON.stringify(cam.zones || []));
   selected = 0;
@@ -334,6 +361,7 @@ $("frame").addEventListener("load", draw);
 $("add-zone").addEventListener("click", newZone);
 $("save").addEventListener("click", save);
 $("reload-frame").addEventListener("click", () => loadEdges(false));
+$("live-toggle").addEventListener("click", toggleLive);
 window.addEventListener("resize", draw);
 await ensureLogin();
 mountAccount();
