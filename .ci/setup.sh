@@ -46,7 +46,7 @@ if [ ! -f "$npm_stamp" ] || [ "$(cat "$npm_stamp")" != "$npm_sig" ]; then
 fi
 
 stamp=.venv/.installed
-sig=$(cat pyproject.toml .ci/constraints.txt .ci/setup.sh | sha256sum | cut -c1-16)
+sig=$(cat pyproject.toml simulators/pyproject.toml .ci/constraints.txt .ci/setup.sh | sha256sum | cut -c1-16)
 if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$sig" ]; then
     exit 0
 fi
@@ -64,7 +64,9 @@ pip() {
 pip install --upgrade pip setuptools wheel
 # torch first, from the pinned CPU build: any looser spec pulls several GB of CUDA packages.
 pip install -c .ci/constraints.txt torch==2.13.0
-pip install -c .ci/constraints.txt -e '.[dev]'
+# gridwatch and, as a distribution of their own, the simulators (`gridwatch sim`, `gridwatch demo`;
+# the production package does not ship them).
+pip install -c .ci/constraints.txt -e '.[dev]' -e simulators/
 # ultralytics depends on the GUI build of OpenCV, which needs libGL and shadows the headless
 # build (same cv2 module). Keep only the headless one.
 if .venv/bin/python -m pip show opencv-python >/dev/null 2>&1; then
