@@ -189,7 +189,8 @@ def create_app(settings: CenterSettings, *, clock: Clock | None = None,
                   docs_url=None, redoc_url=None)  # /docs from /vendor: center/api/pages.py
     guard.install(app, img_sources=settings.http.csp_img_sources)
     app.state.settings = settings  # the engineer API publishes zone edits to the broker
-    for module in (auth_api, alerts, clips_api, tickets, verdicts, intake, district, indicators, open311,
+    for module in (auth_api, alerts, clips_api, tickets, verdicts, intake, district, indicators,
+                   open311,
                    engineer, vocabulary, pages):
         app.include_router(module.router)
     if settings.cors_origins:  # closed by default: only the center's own pages call the API

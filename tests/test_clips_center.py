@@ -18,18 +18,18 @@ import psycopg
 from tests.conftest import RunningCenter, shared
 from tests.mqtt_helpers import Publisher, make_alert
 from tests.waiting import wait_until
-from wire.protocol import CLIP_CHUNK_BYTES, clip_id_for, clip_topic
+from wire.protocol import CLIP_CHUNK_BYTES, ClipKind, clip_id_for, clip_topic
 
 #: A real H.264 MP4 (2.3 MB: 9 chunks).
 CLIP = shared("media/vn_truccat_intersection_pavement_vendor_6s.mp4").read_bytes()
 EDGE, CAMERA = "edge-demo", "cam-vn-01"
 
 
-def chunks(data: bytes, alert_id: uuid.UUID, *, kind: str = "violation", edge: str = EDGE,
+def chunks(data: bytes, alert_id: uuid.UUID, *, kind: ClipKind = "violation", edge: str = EDGE,
            camera: str = CAMERA, sha256: str | None = None) -> list[dict[str, Any]]:
     now = datetime.now(UTC)
     count = -(-len(data) // CLIP_CHUNK_BYTES)
-    return [{"schema_version": 1, "clip_id": str(clip_id_for(alert_id, kind)),  # type: ignore[arg-type]
+    return [{"schema_version": 1, "clip_id": str(clip_id_for(alert_id, kind)),
              "alert_id": str(alert_id), "kind": kind, "edge_id": edge, "camera_id": camera,
              "started_at": (now - timedelta(seconds=14)).isoformat(),
              "ended_at": now.isoformat(), "codec": "h264", "content_type": "video/mp4",
@@ -92,8 +92,8 @@ def test_bad_chunks_are_dead_lettered_and_a_good_clip_still_arrives(
         reasons = dead_letters(center)
         expected = ["Field required", "not valid base64", "larger than", "does not fit size",
                     "camera cam-sim-12 is given to edge-sim, not to edge edge-demo",
-                    "names edge edge-demo/camera cam-bj-01 but was published under "
-                    "edge-demo/cam-vn-01",
+                    ("names edge edge-demo/camera cam-bj-01 but was published under "
+                     "edge-demo/cam-vn-01"),
                     f"alert {alert_id} is camera cam-vn-01 of edge edge-demo, not cam-bj-01",
                     "join to 262154 bytes with sha256"]
         wait_until(lambda: len(dead_letters(center)) >= len(expected), 10, "the dead letters")
@@ -103,7 +103,7 @@ def test_bad_chunks_are_dead_lettered_and_a_good_clip_still_arrives(
         assert len(reasons) == len(expected), reasons
         # The refused end clip's chunks were dropped: nothing half-assembled is left.
         partial = center.settings.clips.folder() / "partial"
-        assert not [p for p in partial.iterdir()], list(partial.iterdir())
+        assert not list(partial.iterdir())
     finally:
         publisher.close()
 

@@ -28,7 +28,7 @@ from simulators.demo import DEMO_CAMERAS, DEMO_DETECTOR
 from tests.clip_media import VN_CLIP, arriving_bike_clip
 from tests.conftest import shared
 from tests.waiting import wait_until
-from wire.protocol import CLIP_CHUNK_BYTES, ClipChunk, clip_id_for
+from wire.protocol import CLIP_CHUNK_BYTES, ClipChunk, ClipKind, clip_id_for
 
 #: Seconds the pavement is hidden before the bike shows (tests/clip_media.py).
 HIDDEN_S = 5.0
@@ -112,7 +112,8 @@ def test_remux_keeps_every_frame_of_a_b_frame_stream(tmp_path: Path) -> None:
     assert sizes == [len(p.data) for p in window.packets]
 
 
-def _description(clip: bytes, alert_id: uuid.UUID, kind: str = "violation") -> dict[str, Any]:
+def _description(clip: bytes, alert_id: uuid.UUID,
+                 kind: ClipKind = "violation") -> dict[str, Any]:
     return {"clip_id": str(clip_id_for(alert_id, kind)), "alert_id": str(alert_id), "kind": kind,
             "edge_id": "edge-demo", "camera_id": "cam-vn-01",
             "started_at": "2026-12-07T10:00:00+00:00", "ended_at": "2026-12-07T10:00:12+00:00",
