@@ -18,6 +18,7 @@ from playwright.sync_api import Browser, Page, expect
 from edge.config import EdgeConfig
 from edge.publish import shareable
 from tests.browser import expect_image_loaded, new_page
+from tests.test_clips_center import CLIP, chunks, send
 from tests.conftest import RunningCenter, shared
 from tests.mqtt_helpers import Publisher, make_alert, wait_until
 from wire.paths import REPO
@@ -30,10 +31,9 @@ EDGE = "edge-demo"
 CAMERA = "cam-vn-01"
 ZONE = "pavement-east"  # make_alert's zone
 ZONE_POLYGON = [[0.55, 0.45], [0.95, 0.45], [0.95, 0.95], [0.55, 0.95]]
-#: Refusals the pages handle and Chromium logs as console errors: no edge streams in these tests,
-#: so POST /cameras/{id}/live answers 503 (the tile and the panel say "offline"), and a center
-#: without the clips route answers 404 for an alert's clips ("no clip yet" stays).
-HANDLED_REFUSALS = re.compile(r"/api/v1/(cameras/[\w-]+/live|alerts/[0-9a-f-]+/clips)$")
+#: The refusal the pages handle and Chromium logs as a console error: no edge streams in these
+#: tests, so POST /cameras/{id}/live answers 503 (the tile and the panel say "offline").
+HANDLED_REFUSALS = re.compile(r"/api/v1/cameras/[\w-]+/live$")
 
 def report_zones(port: int) -> None:
     """Edge-demo reports running cam-vn-01 with the alert's zone, as a real edge does on start
@@ -116,6 +116,19 @@ def test_alert_ticket_and_cameras_open_the_detail_panel(browser: Browser, center
     # does not play (no edge streams in this test).
     expect(panel.locator('[data-testid="no-clip"]')).to_be_visible()
     expect(panel.locator('[data-testid="detail-tel"]')).to_have_attribute("href", "tel:13800000111")
+    # The edge uploads the alert's clip while the panel is open: it appears (websocket "clip")
+    # as a player of the signed MP4, which loads.
+    pub = Publisher(mqtt_broker.port)
+    try:
+        send(pub, chunks(CLIP, alert.alert_id))
+    finally:
+        pub.close()
+    clip = panel.locator('[data-testid="clip-video"]')
+    expect(clip).to_have_count(1, timeout=15_000)
+    expect(panel.locator('[data-testid="no-clip"]')).to_have_count(0)
+    expect(clip).to_have_attribute("src", re.compile(r"/api/v1/clips/[0-9a-f-]+\.mp4\?sig="))
+    wait_until(lambda: clip.evaluate("(v) => v.readyState >= 1 && v.duration > 0"), 10,
+               "the clip's metadata to load")
     live = panel.locator('[data-testid="detail-live-state"]')
     expect(live).not_to_have_attribute("data-state", "starting", timeout=10_000)
     assert live.get_attribute("data-state") in {"offline", "unavailable", "error"}
@@ -129,6 +142,7 @@ def test_alert_ticket_and_cameras_open_the_detail_panel(browser: Browser, center
     # The operator reassigns from the panel opened on the ticket row: on top of the ledger.
     page.locator(f'#ticket-rows tr[data-ticket-id="{ticket_id}"]').click()
     expect_panel(page, ticket_id=ticket_id, newest="accept")
+    expect(panel.locator('[data-testid="clip-video"]')).to_have_count(1)  # listed by the center
     actions = panel.locator('[data-testid="detail-actions"]')
     for action in ("reassign", "void", "acknowledge"):
         expect(actions.locator(f'button[data-action="{action}"]')).to_be_visible()

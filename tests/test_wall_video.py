@@ -1,10 +1,12 @@
 """The wall's video wall in Chromium against the real center: the layout switch gives 1 / 4 / 9 /
 16 tiles; a new alert pulls its camera into the first tile with its zone drawn and a label, where
 the evidence picture and the reason stand in for live video that is not available; rotation
-moves the other tiles on but never the pinned one; a dismissed tile is released."""
+moves the other tiles on but never the pinned one; a dismissed tile is released; an escalated
+case pulls its camera back."""
 
 from __future__ import annotations
 
+import psycopg
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
@@ -76,6 +78,22 @@ def test_layouts_linkage_rotation_and_dismiss(browser: Browser, center: RunningC
     expect(wall.locator('.video-tile[data-pinned="true"]')).to_have_count(0)
     expect(page.locator('[data-testid="wall-mode-count"]')).to_be_hidden()
     expect(wall.locator(".video-tile[data-camera-id]")).to_have_count(4)
+
+    # The case's accept deadline passes (a test cannot wait the real minutes): the center's
+    # own scheduler escalates it, and the escalated case pulls its camera back onto the wall.
+    ticket_id = center.client("op-01").get("/api/v1/tickets?open=true").json()[0]["id"]
+    with psycopg.connect(center.settings.db.dsn, autocommit=True) as conn:
+        due = conn.execute("UPDATE ticket_timers SET due_at = now() - interval '1 second'"
+                           " WHERE ticket_id = %s AND kind = 'accept' AND fired_at IS NULL",
+                           (ticket_id,)).rowcount
+    assert due == 1
+    escalated = wall.locator(f'.video-tile[data-camera-id="{CAMERA}"][data-reason="escalated"]')
+    expect(escalated).to_have_count(1, timeout=10_000)
+    expect(escalated.locator('[data-testid="tile-label"]')).to_contain_text("升级督办")
+    expect(escalated.locator(f'polygon.overlay-zone.is-alert[data-zone-id="{ZONE}"]')).to_have_count(1)
+    assert tile_cameras(page)[0] == CAMERA
+    escalated.locator('[data-testid="tile-dismiss"]').click()
+    expect(wall.locator('.video-tile[data-pinned="true"]')).to_have_count(0)
 
     # Back to the map: the video wall stops (no tiles), the map is there again.
     page.locator('[data-testid="wall-mode"]').click()

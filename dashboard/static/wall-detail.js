@@ -212,7 +212,8 @@ export class DetailPanel {
     zonesOf(cameraId).then((zones) => stage.append(zoneOverlay({ zones, zoneId: this.subject?.alert?.zone_id ?? null })));
     this.stopLive = playLive(video, cameraId, (state, detail) => {
       status.dataset.state = state;
-      status.textContent = detail && state !== "playing" ? `${t(`wall.live.${state}`)}${COLON}${detail}` : t(`wall.live.${state}`);
+      status.textContent = t(`wall.live.${state}`);
+      status.title = detail ?? ""; // the center's English detail: a tooltip on the Chinese wall
       stage.dataset.state = state;
     });
     return h("section", { class: "detail-live" }, h("h3", {}, t("wall.detail.live")), stage, status);

@@ -6,7 +6,7 @@
 // stays on the wall keeps playing.
 import { h } from "./dom.js";
 import { fmtTime } from "./format.js";
-import { COLON, t } from "./i18n.js";
+import { t } from "./i18n.js";
 import { signUrl } from "./signed-urls.js";
 import { eventName } from "./vocabulary.js";
 import "./wall-words.js";
@@ -252,7 +252,9 @@ export class VideoWall {
     const showFallback = async (reason, detail) => {
       el.dataset.live = reason;
       status.textContent = t(`wall.live.${reason}`);
-      reasonEl.textContent = detail ? `${t(`wall.live.${reason}`)}${COLON}${detail}` : t(`wall.live.${reason}`);
+      // The center's detail (which edge, which limit) is its English: a tooltip, not the text.
+      reasonEl.textContent = t(`wall.live.${reason}`);
+      reasonEl.title = detail ?? "";
       reasonEl.hidden = false;
       let url = pin?.snapshotUrl ?? null;
       if (!url) url = (await latestAlert(cameraId).catch(() => null))?.snapshot_url ?? null;
