@@ -35,6 +35,7 @@ from center.api import (
 )
 from center.api import auth as auth_api
 from center.api import clips as clips_api
+from center.api import live as live_api
 from center.api.deps import Center, RateLimits
 from center.domain.context import Context
 from center.domain.district import load_district
@@ -46,6 +47,7 @@ from center.platform.settings import CenterSettings, ClipSettings, HttpSettings
 from center.services import auth, scheduler
 from center.services.clip_storage import FolderStorage
 from center.services.clips import ClipService
+from center.services.live import LiveService
 from center.services.notify import Notifications
 from center.services.views import Views
 from center.store import alerts as queries
@@ -163,14 +165,17 @@ def create_app(settings: CenterSettings, *, clock: Clock | None = None,
         ingest = Ingest(settings.mqtt, pool, ctx, views, hub, announce,
                         stall_after_s=settings.ingest_stall_after_s)
         ingest.clips = center.clips = clip_service(pool, settings.clips, hub.publish)
-        app.state.center, app.state.ingest = center, ingest
+        # Live view asks the edges on the ingest's connection, the center's only one.
+        ingest.live = live = LiveService(settings.live, ingest.publish)
+        app.state.center, app.state.ingest, app.state.live = center, ingest, live
         tasks = [asyncio.create_task(ingest.run(), name="mqtt-ingest"),
                  asyncio.create_task(_maintain_storage(pool, ctx, settings),
                                      name="storage"),
                  asyncio.create_task(_sweep_clips(center.clips, ctx, settings.clips),
                                      name="clip-retention"),
                  asyncio.create_task(notify.run(pool), name="notify"),
-                 asyncio.create_task(tokens.listen(settings.db.dsn), name="token-revocations")]
+                 asyncio.create_task(tokens.listen(settings.db.dsn), name="token-revocations"),
+                 asyncio.create_task(live.run(), name="live-streams")]
         if timer_interval > 0:
             tasks.append(asyncio.create_task(
                 scheduler.run(pool, ctx, announce, timer_interval), name="timers"))
@@ -191,7 +196,7 @@ def create_app(settings: CenterSettings, *, clock: Clock | None = None,
     app.state.settings = settings  # the engineer API publishes zone edits to the broker
     for module in (auth_api, alerts, clips_api, tickets, verdicts, intake, district, indicators,
                    open311,
-                   engineer, vocabulary, pages):
+                   engineer, vocabulary, live_api, pages):
         app.include_router(module.router)
     if settings.cors_origins:  # closed by default: only the center's own pages call the API
         app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins,
