@@ -18,9 +18,9 @@ from playwright.sync_api import Browser, Page, expect
 from edge.config import EdgeConfig
 from edge.publish import shareable
 from tests.browser import expect_image_loaded, new_page
-from tests.test_clips_center import CLIP, chunks, send
 from tests.conftest import RunningCenter, shared
 from tests.mqtt_helpers import Publisher, make_alert, wait_until
+from tests.test_clips_center import CLIP, chunks, send
 from wire.paths import REPO
 from wire.protocol import edge_config_state_topic
 
@@ -63,8 +63,10 @@ def open_case(center: RunningCenter, port: int) -> tuple[Any, int]:
         pub.alert(alert)
     finally:
         pub.close()
-    ticket = wait_until(lambda: next(iter(center.client("op-01").get(
-        "/api/v1/tickets?open=true").json()), None), 10, "the alert's ticket")
+    def first_ticket() -> Any:
+        return next(iter(center.client("op-01").get("/api/v1/tickets?open=true").json()), None)
+
+    ticket = wait_until(first_ticket, 10, "the alert's ticket")
     r = center.client("w-0111").post(f"/api/v1/tickets/{ticket['id']}/actions",
                                      json={"action": "accept"})
     assert r.status_code == 200, r.text
@@ -90,7 +92,8 @@ def expect_panel(page: Page, *, ticket_id: int, newest: str, assignee: str = "çŽ
     expect(panel).to_have_attribute("data-ticket-id", str(ticket_id))
     evidence = panel.locator('[data-testid="detail-evidence"]')
     img = evidence.locator("img.media-img")
-    expect(img).to_have_attribute("src", re.compile(r"/api/v1/alerts/[0-9a-f-]+/snapshot\.jpg\?sig="))
+    expect(img).to_have_attribute(
+        "src", re.compile(r"/api/v1/alerts/[0-9a-f-]+/snapshot\.jpg\?sig="))
     expect_image_loaded(img)
     expect(evidence.locator(f'polygon.overlay-zone.is-alert[data-zone-id="{ZONE}"]')).to_have_count(1)
     expect(evidence.locator("rect.overlay-box")).to_have_count(1)

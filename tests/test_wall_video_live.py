@@ -18,6 +18,7 @@ ARTIFACTS = REPO / "test-artifacts"
 
 pytestmark = pytest.mark.browser
 
+
 def test_a_linked_tile_and_the_detail_panel_play_live(browser: Browser, center: RunningCenter,
                                                       mqtt_broker, edge) -> None:  # noqa: F811
     page, errors = wall_page(browser, center, "/wall?mode=video")
