@@ -18,6 +18,7 @@ from center.domain.time_limits import load_time_limits
 from center.platform.clock import ManualClock
 from center.services import scheduler
 from center.services import tickets as service
+from center.services.auth import Principal
 from center.store import district_store, timers
 from tests.mqtt_helpers import make_alert
 from wire.paths import DEFAULTS_DIR
@@ -247,3 +248,32 @@ async def test_manual_intake_is_routed_by_location(loop) -> None:
     assert resident.ticket.micro_grid_id == "mg-021" and resident.ticket.assignee_id == "w-0211"
     assert nowhere.ticket.state == "registered" and nowhere.ticket.assignee_id is None
     assert len({patrol.ticket.public_token, resident.ticket.public_token}) == 2
+
+
+async def test_each_persons_list_is_what_they_may_read(loop) -> None:
+    """The SQL scope of a list and the check of one ticket read are one rule (Scope): for every
+    person of the district, their list holds exactly the tickets they may open, the ones
+    assigned to them outside their area or event types included."""
+    pool, ctx = loop
+    d = ctx.district
+    made = [(await _alert(pool, ctx, camera_id=cam, zone_id="z", event_type=code)).ticket
+            for cam in d.cameras for code in ("0504", "0506")]
+    async with pool.connection() as conn, conn.transaction():
+        nowhere = await service.intake(conn, ctx, source="resident", event_type="0506",
+                                       lon=100.0, lat=10.0, description="far away",
+                                       reporter=None, actor_id="resident")
+    other_area, other_type = [t for t in made if t.micro_grid_id != "mg-021"
+                              and t.event_type == "0506"][:2]
+    await _act(pool, ctx, other_area.id, "reassign", "op-01", assignee_id="l-021")
+    await _act(pool, ctx, other_type.id, "reassign", "op-01", assignee_id="d-market-01")
+    async with pool.connection() as conn:
+        everything = await service.list_tickets(conn, scope=service.EVERYTHING, limit=1000)
+        assert {t.id for t in everything} == {t.id for t in made} | {nowhere.ticket.id}
+        for person in d.people.values():
+            who = Principal(person)
+            listed = await service.list_tickets(conn, scope=who.scope(d), limit=1000)
+            readable = [t for t in everything if who.sees_ticket(
+                d, t.micro_grid_id, t.event_type, t.assignee_id)]
+            assert [t.id for t in listed] == [t.id for t in readable], person.id
+            if person.id in ("l-021", "d-market-01"):
+                assert any(t.assignee_id == person.id for t in listed), person.id
