@@ -16,7 +16,7 @@ from tests.conftest import shared
 from tests.waiting import wait_until
 
 VN_CLIP = "media/vn_truccat_intersection_pavement_vendor_6s.mp4"
-INFO = StreamInfo("h264", 64, 64, Fraction(1, 90000), b"template")
+INFO = StreamInfo("h264", 64, 64, Fraction(1, 90000), b"template", b"sps-pps")
 
 
 def feed(ring: PacketRing, seconds: float, *, fps: int = 25, gop: int = 25,
@@ -84,7 +84,9 @@ def test_new_codec_parameters_start_the_buffer_again() -> None:
     feed(ring, 2)
     ring.reset(INFO)  # the same stream again (a file's next loop): kept
     assert len(ring) == 50
-    ring.reset(StreamInfo("h264", 128, 128, Fraction(1, 90000), b"other"))
+    ring.reset(StreamInfo("h264", 64, 64, Fraction(1, 90000), b"other", b"sps-pps"))
+    assert len(ring) == 50  # another template of the same parameters
+    ring.reset(StreamInfo("h264", 128, 128, Fraction(1, 90000), b"other", b"sps-pps"))
     assert len(ring) == 0
 
 
@@ -130,5 +132,24 @@ def test_capture_feeds_every_packet_of_a_real_file_without_decoding_more() -> No
 def test_stream_info_template_copies_codec_parameters() -> None:
     with av.open(str(shared(VN_CLIP))) as container:
         info = StreamInfo.from_stream(container.streams.video[0])
+    with av.open(str(shared(VN_CLIP))) as container:
+        again = StreamInfo.from_stream(container.streams.video[0])
     assert (info.codec, info.width, info.height) == ("h264", 1280, 720)
     assert len(info.template) < 4096
+    assert info.same_codec(again)  # the file opened again (a loop): the buffer goes on
+
+
+def test_a_looping_file_keeps_one_buffer_across_its_loops() -> None:
+    """A file replayed in a loop (like a camera reconnecting to the same stream) continues
+    the buffer on one clock instead of starting it again at every pass."""
+    camera = CameraConfig(id="cam1", source=str(shared(VN_CLIP)), loop=True, duration_s=15,
+                          sample_fps=1)
+    packets = CameraPackets("cam1", PacketRing(max_s=60, max_bytes=64 * 1024 * 1024))
+    capture = CameraCapture(camera, threading.Event(), speed=0, packets=packets)
+    capture.start()
+    while not (capture.finished.is_set() and not len(capture.queue)):
+        capture.queue.get_nowait()
+    capture.join(5)
+    earliest, latest = packets.ring.earliest, packets.ring.latest
+    assert earliest == 0.0 and latest is not None and latest > 12
+    assert len(packets.ring) > 191  # more than one pass of the file

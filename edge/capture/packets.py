@@ -51,6 +51,8 @@ class StreamInfo:
     height: int
     time_base: Fraction
     template: bytes = field(repr=False)
+    #: The codec's global header (H.264 SPS/PPS): what must match for packets to share a file.
+    extradata: bytes = field(default=b"", repr=False)
 
     @property
     def browser_playable(self) -> bool:
@@ -72,13 +74,15 @@ class StreamInfo:
             out.mux(dummy)
         return cls(stream.codec_context.name, stream.codec_context.width or 0,
                    stream.codec_context.height or 0,
-                   Fraction(stream.time_base or Fraction(1, 90000)), buf.getvalue())
+                   Fraction(stream.time_base or Fraction(1, 90000)), buf.getvalue(),
+                   bytes(stream.codec_context.extradata or b""))
 
     def same_codec(self, other: StreamInfo | None) -> bool:
         """Whether packets of ``other`` can follow ours in one file (a file's next loop, a
-        reconnect to the same camera): same codec parameters."""
-        return other is not None and (self.codec, self.width, self.height, self.template) == (
-            other.codec, other.width, other.height, other.template)
+        reconnect to the same camera): same codec, size and global header. (Not the template:
+        a Matroska header holds a random segment id.)"""
+        return other is not None and (self.codec, self.width, self.height, self.extradata) == (
+            other.codec, other.width, other.height, other.extradata)
 
 
 @dataclass(frozen=True)
