@@ -2,6 +2,9 @@
 // (as its edge reports running them: GET /edges, the engineer view's source), its latest
 // evidence (GET /alerts?camera_id=), and its live view (live-view.js's attachLive).
 import { API, getJSON } from "./http.js";
+import { t } from "./i18n.js";
+import "./live-words.js";
+import "./wall-words.js";
 
 const ZONES_TTL_MS = 60_000;
 let zonesAt = 0;
@@ -53,6 +56,9 @@ function loadLive() {
   });
   return liveModule;
 }
+
+/** A live state in words: live-view.js's words, and the wall's own for "unavailable". */
+export const liveWord = (state) => t(state === "unavailable" ? "wall.live.unavailable" : `live.${state}`);
 
 /**
  * Play `cameraId` live in `video`; `onState(state, detail)` hears "starting", "playing",

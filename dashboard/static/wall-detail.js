@@ -15,7 +15,7 @@ import { signedHref, signedImg, signUrl } from "./signed-urls.js";
 import { cameraStateName, eventName, isOpenTicket, sourceName, stateName } from "./vocabulary.js";
 import "./staff-words.js";
 import "./wall-words.js";
-import { cameraSetup, findAlert, latestAlert, playLive, zonesOf } from "./wall-cameras.js";
+import { cameraSetup, findAlert, latestAlert, liveWord, playLive, zonesOf } from "./wall-cameras.js";
 import { fitStage, zoneOverlay } from "./zone-overlay.js";
 
 // Actions that need a reason, and those that need a person (as in the leader view). "rate" is
@@ -206,13 +206,13 @@ export class DetailPanel {
   _liveSection(cameraId) {
     const video = h("video", { class: "media-video", muted: true, autoplay: true, playsinline: true, "data-testid": "detail-live" });
     video.muted = true; // the attribute alone does not mute a video made by script
-    const status = h("p", { class: "live-state", "data-testid": "detail-live-state", dataset: { state: "starting" } }, t("wall.live.starting"));
+    const status = h("p", { class: "live-state", "data-testid": "detail-live-state", dataset: { state: "starting" } }, liveWord("starting"));
     const stage = h("div", { class: "media-stage is-live" }, video);
     fitStage(stage, video);
     zonesOf(cameraId).then((zones) => stage.append(zoneOverlay({ zones, zoneId: this.subject?.alert?.zone_id ?? null })));
     this.stopLive = playLive(video, cameraId, (state, detail) => {
       status.dataset.state = state;
-      status.textContent = t(`wall.live.${state}`);
+      status.textContent = liveWord(state);
       status.title = detail ?? ""; // the center's English detail: a tooltip on the Chinese wall
       stage.dataset.state = state;
     });

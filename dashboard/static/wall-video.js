@@ -10,7 +10,7 @@ import { t } from "./i18n.js";
 import { signUrl } from "./signed-urls.js";
 import { eventName } from "./vocabulary.js";
 import "./wall-words.js";
-import { cameraSetup, latestAlert, playLive, zonesOf } from "./wall-cameras.js";
+import { cameraSetup, latestAlert, liveWord, playLive, zonesOf } from "./wall-cameras.js";
 import { fitStage, zoneOverlay } from "./zone-overlay.js";
 
 export const LAYOUTS = [1, 4, 9, 16];
@@ -251,9 +251,9 @@ export class VideoWall {
     // else the frame its edge last sent) and why there is no live picture.
     const showFallback = async (reason, detail) => {
       el.dataset.live = reason;
-      status.textContent = t(`wall.live.${reason}`);
+      status.textContent = liveWord(reason);
       // The center's detail (which edge, which limit) is its English: a tooltip, not the text.
-      reasonEl.textContent = t(`wall.live.${reason}`);
+      reasonEl.textContent = liveWord(reason);
       reasonEl.title = detail ?? "";
       reasonEl.hidden = false;
       let url = pin?.snapshotUrl ?? null;
@@ -274,7 +274,7 @@ export class VideoWall {
       liveState = state;
       if (state === "playing" || state === "starting") {
         el.dataset.live = state;
-        status.textContent = t(`wall.live.${state}`);
+        status.textContent = liveWord(state);
         if (state === "playing") {
           still.hidden = true;
           noPicture.hidden = true;
