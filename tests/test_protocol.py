@@ -76,7 +76,8 @@ def test_topics_match_the_center_subscriptions() -> None:
 def test_json_schema_is_published_for_every_message() -> None:
     schemas = json_schemas()
     assert set(schemas) == {"Alert", "EdgeStatus", "CameraStatus", "Heartbeat", "EdgeConfigState",
-                            "ModelAssignment", "ZonesPush", "ClipChunk", "WsEvent"}
+                            "ModelAssignment", "ZonesPush", "ClipChunk", "LiveRequest",
+                            "LiveChunk", "LiveState", "WsEvent"}
     assert "alert_id" in schemas["Alert"]["required"]
 
 

@@ -648,7 +648,8 @@ def json_schemas() -> dict[str, dict[str, Any]]:
     return {
         m.__name__: m.model_json_schema()
         for m in (Alert, EdgeStatus, CameraStatus, Heartbeat, EdgeConfigState,
-                  ModelAssignment, ZonesPush, ClipChunk, WsEvent)
+                  ModelAssignment, ZonesPush, ClipChunk, LiveRequest, LiveChunk, LiveState,
+                  WsEvent)
     }
 
 
