@@ -67,6 +67,10 @@ class Rejected(ValueError):
 
 @dataclass
 class IngestStats:
+    """What ``/healthz`` and ``/metrics`` report of the ingest, in one object: the transport
+    counts what it received and acknowledged (``received``, ``batches``, ``largest_batch``,
+    ``acked``, ``slowest_batch_ms``), the intake what became of it."""
+
     received: int = 0
     stored: int = 0
     duplicates: int = 0
