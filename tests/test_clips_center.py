@@ -5,11 +5,14 @@ else is lost."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import json
+import os
 import uuid
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -156,3 +159,52 @@ def test_clip_is_served_with_ranges_to_those_who_see_the_alert(
             f"/api/v1/alerts/{uuid.uuid4()}/clips").status_code == 404
     finally:
         publisher.close()
+
+
+def test_retention_removes_old_clips_and_chunks_that_never_completed(
+        db_dsn: str, tmp_path: Path) -> None:
+    """What the hourly sweep does (app ``_sweep_clips``): rows and videos of clips stored
+    before the retention cutoff go, newer ones stay; staged chunks older than
+    ``partial_max_age_h`` go."""
+    from center.services.clip_storage import FolderStorage
+    from center.services.clips import ClipService
+    from center.store import clips as store
+    from center.store.clips import ClipRow
+    from center.store.db import open_pool
+
+    now = datetime.now(UTC)
+    storage = FolderStorage(tmp_path / "store")
+
+    def row(age_days: int) -> ClipRow:
+        alert_id = uuid.uuid4()
+        key = f"{alert_id}.mp4"
+        (tmp_path / "store" / key).write_bytes(b"mp4")
+        return ClipRow(clip_id_for(alert_id, "violation"), alert_id, "violation", EDGE,
+                       CAMERA, now, now, "h264", "video/mp4", 3, "0" * 64, key,
+                       now - timedelta(days=age_days))
+
+    old, recent = row(40), row(2)
+    stale = tmp_path / "partial" / str(uuid.uuid4())
+    stale.mkdir(parents=True)
+    (stale / "0.part").write_bytes(b"x")
+    os.utime(stale, (0, 0))
+
+    async def sweep() -> tuple[int, list[str]]:
+        pool = await open_pool(db_dsn, min_size=1, max_size=2)
+        try:
+            async with pool.connection() as conn:
+                for r in (old, recent):
+                    await store.insert(conn, r)
+            service = ClipService(pool, storage, tmp_path / "partial")
+            gone = await service.sweep(now, 30, 3600)
+            async with pool.connection() as conn:
+                cur = await conn.execute("SELECT storage_key FROM alert_clips")
+                return gone, [r[0] for r in await cur.fetchall()]
+        finally:
+            await pool.close()
+
+    gone, left = asyncio.run(sweep())
+    assert gone == 1 and left == [recent.storage_key]
+    assert not (tmp_path / "store" / old.storage_key).exists()
+    assert (tmp_path / "store" / recent.storage_key).exists()
+    assert not stale.exists()

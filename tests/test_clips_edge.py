@@ -16,6 +16,7 @@ from typing import Any
 import av
 import paho.mqtt.client as mqtt
 import pytest
+from pydantic import ValidationError
 
 from edge.capture import CameraCapture
 from edge.capture.packets import CameraPackets, PacketRing
@@ -223,3 +224,24 @@ def test_clips_cross_the_broker_and_resume_after_a_restart(arriving: Path, tmp_p
             assert hashlib.sha256(data).hexdigest() == first.sha256 and len(data) == first.size
     finally:
         collector.close()
+
+
+def test_a_buffer_too_short_for_the_dwell_is_refused_with_the_reason(tmp_path: Path) -> None:
+    from edge.config import ConfigError, load_config
+
+    path = tmp_path / "edge.yaml"
+    path.write_text(
+        "edge_id: edge-1\n"
+        "cameras:\n"
+        "  - id: cam1\n"
+        "    source: street.mp4\n"
+        "    clips: {buffer_s: 20, pre_roll_s: 5}\n"
+        "    zones:\n"
+        "      - {id: z, polygon: [[0, 0], [1, 0], [1, 1]], dwell_s: 30,\n"
+        "         rules: [{type: illegal_parking}]}\n")
+    with pytest.raises(ConfigError, match=r"edge.yaml:3: .*clips.buffer_s 20 is shorter than "
+                                          r"the longest dwell \(30 s\) \+ clips.pre_roll_s"):
+        load_config(path)
+    with pytest.raises(ValidationError, match="cameras.0.clips.pre_roll_s"):
+        EdgeConfig.model_validate({"edge_id": "e", "cameras": [
+            {"id": "c", "source": "x.mp4", "clips": {"pre_roll_s": -1}}]})
