@@ -242,6 +242,6 @@ def test_a_buffer_too_short_for_the_dwell_is_refused_with_the_reason(tmp_path: P
     with pytest.raises(ConfigError, match=r"edge.yaml:3: .*clips.buffer_s 20 is shorter than "
                                           r"the longest dwell \(30 s\) \+ clips.pre_roll_s"):
         load_config(path)
-    with pytest.raises(ValidationError, match="cameras.0.clips.pre_roll_s"):
+    with pytest.raises(ValidationError, match=r"cameras\.0\.clips\.pre_roll_s"):
         EdgeConfig.model_validate({"edge_id": "e", "cameras": [
             {"id": "c", "source": "x.mp4", "clips": {"pre_roll_s": -1}}]})
