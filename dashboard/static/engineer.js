@@ -25,9 +25,9 @@ import {
 import "./staff-words.js";
 import "./engineer-words.js";
 import { mountAccount } from "./account.js";
+import { svgEl as svg } from "./zone-overlay.js";
 
 const $ = (id) => document.getElementById(id);
-const SVG = "http://www.w3.org/2000/svg";
 
 let edges = [];
 let camera = null; // the selected camera view from GET /edges
@@ -157,12 +157,6 @@ function pointFrom(event) {
   const x = Math.min(1, Math.max(0, (event.clientX - box.left) / box.width));
   const y = Math.min(1, Math.max(0, (event.clientY - box.top) / box.height));
   return [Math.round(x * 10000) / 10000, Math.round(y * 10000) / 10000];
-}
-
-function svg(tag, attrs) {
-  const el = document.createElementNS(SVG, tag);
-  for (const [k, v] of Object.entries(attrs)) el.setAttribute(k, String(v));
-  return el;
 }
 
 function draw() {
