@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+from dataclasses import asdict
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo
@@ -189,6 +190,54 @@ async def grid_ranking(
             "rule": "closure rate desc, then on-time closure rate desc, then cases due desc;"
                     " nothing due ranks last; equal on all three share a rank",
             "grids": data}
+
+
+def _area_of(center: Center, actor: Principal) -> tuple[dict[str, str | None],
+                                                       frozenset[str] | None]:
+    """Whose figures: a leader's own area (grid or micro-grid, as the micro-grids it holds),
+    else the district for the district readers; anyone else 403."""
+    d = center.ctx.district
+    p = actor.person
+    if actor.role in ("grid_leader", "micro_grid_leader"):
+        key = p.grid if actor.role == "grid_leader" else p.micro_grid
+        area = d.areas.get(key or "")
+        return ({"level": "grid" if actor.role == "grid_leader" else "micro_grid", "key": key,
+                 "name": area.name if area else key},
+                frozenset(actor.micro_grids(d) or ()))
+    _district_reader(actor, "district-wide figures")
+    return {"level": "district", "key": d.id, "name": d.name}, None
+
+
+@router.get("/indicators/headline", responses={401: {}, 403: {}})
+async def headline(center: CenterDep, actor: Actor) -> dict[str, Any]:
+    """The KPI tiles' figures, each named by what it counts (docs/indicators.md, "Headline"):
+    ``today`` (cases registered today; due so far today, and of those closed: the closure
+    rate of cases due today), ``now`` (open and overdue cases at this moment), and
+    ``trends``: this week and this month so far against the same stretch of the previous
+    week and month. A leader gets their area's; operators, admins and engineers the
+    district's."""
+    scope, micro_grids = _area_of(center, actor)
+    tz = ZoneInfo(center.ctx.district.timezone)
+    async with center.pool.connection() as conn:
+        head = await indicators.headline(conn, center.ctx, tz, micro_grids)
+    return {"scope": scope, "timezone": tz.key, **head.as_dict()}
+
+
+@router.get("/indicators/hotspots", responses={401: {}, 403: {}, 422: {}})
+async def hotspots(center: CenterDep, actor: Actor, when: WindowQ) -> dict[str, Any]:
+    """Cases per place over one window (``period`` + ``date``, or ``from``/``to``; default
+    this month): per camera and per 0.001° square of hand reports, with coordinates (WGS-84),
+    and per micro-grid; voided cases are not counted. The wall draws ``places`` as its heat
+    layer. A leader gets their area's; operators, admins and engineers the district's."""
+    scope, micro_grids = _area_of(center, actor)
+    window = when.window(center, series=False)
+    one = Window(window.start, window.end, window.tz)
+    async with center.pool.connection() as conn:
+        places, areas = await indicators.hotspots(conn, center.ctx, one, micro_grids)
+    return {"scope": scope, "from": one.start.isoformat(), "to": one.end.isoformat(),
+            "timezone": one.tz.key, "as_of": center.ctx.clock.now().isoformat(),
+            "cases": sum(a.cases for a in areas),
+            "places": [asdict(p) for p in places], "micro_grids": [asdict(a) for a in areas]}
 
 
 @router.get("/indicators/alerts-daily", responses={401: {}, 403: {}})

@@ -25,6 +25,8 @@ from datetime import date, datetime, time, timedelta
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
+from shapely.geometry import shape
+
 from center.domain.context import Context
 from center.domain.ticket_states import REWORK_ACTIONS
 from center.store import indicators
@@ -242,3 +244,180 @@ async def grid_ranking(conn: Connection, ctx: Context, window: Window) -> list[G
                          0, 0, 0, 0, None, None, None, None, 0, None)
     grids = [a for a in ctx.district.areas.values() if a.level == "grid" and a.active]
     return rank_grids(rows.get(a.id) or replace(empty, key=a.id, name=a.name) for a in grids)
+
+
+# --- headline figures: today, now, and period over period -------------------------------------
+
+@dataclass(frozen=True)
+class Figures:
+    """The headline counts of one window, summed over the groups in scope (counts add up
+    across groups, see docs/indicators.md), with their rates recomputed from the sums."""
+
+    start: datetime
+    end: datetime            # the window's end, or now when the window is still running
+    registered: int
+    due: int
+    closed: int
+    on_time: int
+    closed_in_period: int
+    voided: int
+
+    @property
+    def closure_rate(self) -> float | None:
+        return _rate(self.closed, self.due)
+
+    @property
+    def on_time_rate(self) -> float | None:
+        return _rate(self.on_time, self.due)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"from": self.start.isoformat(), "to": self.end.isoformat(),
+                **{k: getattr(self, k) for k in HEADLINE_COUNTS},
+                "closure_rate": self.closure_rate, "on_time_rate": self.on_time_rate}
+
+
+#: The counts a trend compares (the rates are compared too, in rate points).
+HEADLINE_COUNTS = ("registered", "due", "closed", "on_time", "closed_in_period", "voided")
+HEADLINE_RATES = ("closure_rate", "on_time_rate")
+TREND_PERIODS: tuple[Period, ...] = ("week", "month")
+
+
+@dataclass(frozen=True)
+class Trend:
+    """This period so far against the same stretch of the previous one (this week Monday
+    00:00 to now against last week Monday 00:00 to the same time a week ago): comparing a
+    part-week with a whole week would make every Monday look like a collapse."""
+
+    period: Period
+    current: Figures
+    previous: Figures
+
+    def as_dict(self) -> dict[str, Any]:
+        cur, prev = self.current, self.previous
+        change: dict[str, int | float | None] = {
+            k: getattr(cur, k) - getattr(prev, k) for k in HEADLINE_COUNTS}
+        ratio = {k: _rate(getattr(cur, k) - getattr(prev, k), getattr(prev, k))
+                 for k in HEADLINE_COUNTS}
+        for k in HEADLINE_RATES:
+            a, b = getattr(cur, k), getattr(prev, k)
+            change[k] = None if a is None or b is None else round(a - b, 4)
+        return {"period": self.period, "current": cur.as_dict(), "previous": prev.as_dict(),
+                "change": change, "change_ratio": ratio}
+
+
+@dataclass(frozen=True)
+class Headline:
+    as_of: datetime
+    today: Figures
+    open_now: indicators.OpenNow
+    trends: tuple[Trend, ...]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"as_of": self.as_of.isoformat(), "today": self.today.as_dict(),
+                "now": {"open": self.open_now.open, "overdue": self.open_now.overdue},
+                "trends": {t.period: t.as_dict() for t in self.trends}}
+
+
+async def _figures(conn: Connection, ctx: Context, start: datetime, end: datetime,
+                   tz: ZoneInfo, micro_grids: frozenset[str] | None) -> Figures:
+    now = ctx.clock.now()
+    shown_end = min(end, max(now, start)).astimezone(tz)
+    if end <= start:
+        return Figures(start.astimezone(tz), shown_end, 0, 0, 0, 0, 0, 0)
+    level: Level = "district" if micro_grids is None else "micro_grid"
+    rows = [r for r in await compute(conn, ctx, level=level, window=Window(start, end, tz))
+            if micro_grids is None or r.key in micro_grids]
+    return Figures(start.astimezone(tz), shown_end, *(sum(getattr(r, k) for r in rows)
+                                       for k in HEADLINE_COUNTS))
+
+
+async def headline(conn: Connection, ctx: Context, tz: ZoneInfo,
+                   micro_grids: frozenset[str] | None = None) -> Headline:
+    """What the wall's and the leader's KPI tiles show, each named by what it counts: today's
+    figures (so far), the cases open and overdue now, and week-over-week and month-over-month
+    trends. ``micro_grids`` scopes it to a leader's area (None: the district)."""
+    now = ctx.clock.now()
+    today = period_window("day", now.astimezone(tz).date(), tz)
+    trends = []
+    for period in TREND_PERIODS:
+        cur = period_window(period, now.astimezone(tz).date(), tz)
+        prev = period_window(period, (cur.start - timedelta(days=1)).date(), tz)
+        prev_end = min(prev.start + (now - cur.start), cur.start)
+        trends.append(Trend(period,
+                            await _figures(conn, ctx, cur.start, cur.end, tz, micro_grids),
+                            await _figures(conn, ctx, prev.start, prev_end, tz, micro_grids)))
+    return Headline(now, await _figures(conn, ctx, today.start, today.end, tz, micro_grids),
+                    await indicators.open_now(conn, now, sorted(micro_grids)
+                                              if micro_grids is not None else None),
+                    tuple(trends))
+
+
+# --- hotspots -----------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Hotspot:
+    """Cases at one place over a window: a camera (at the camera), or hand reports (patrol,
+    resident) in one 0.001° square (about 100 m, at the square's rounded corner)."""
+
+    kind: Literal["camera", "report"]
+    key: str                 # camera id, or "lon,lat" of the square
+    name: str | None
+    micro_grid_id: str | None
+    lon: float
+    lat: float
+    cases: int               # non-void cases opened in the window
+    open: int                # of those, still open now
+
+
+@dataclass(frozen=True)
+class AreaCount:
+    """Cases per micro-grid (every source), at a point inside the micro-grid's polygon."""
+
+    id: str | None
+    name: str | None
+    grid_id: str | None
+    lon: float | None
+    lat: float | None
+    cases: int
+    open: int
+
+
+async def hotspots(conn: Connection, ctx: Context, window: Window,
+                   micro_grids: frozenset[str] | None = None
+                   ) -> tuple[list[Hotspot], list[AreaCount]]:
+    """Cases per place and per micro-grid over the window, most cases first. A camera that
+    has left the district file has no position and is left out of the places (its cases
+    still count in its micro-grid)."""
+    check_window(window)
+    d = ctx.district
+    rows = await indicators.cases_per_place(
+        conn, window.start, window.end, sorted(micro_grids) if micro_grids is not None else None)
+    places: dict[str, Hotspot] = {}
+    areas: dict[str | None, list[int]] = {}
+    for r in rows:
+        total = areas.setdefault(r.micro_grid_id, [0, 0])
+        total[0] += r.cases
+        total[1] += r.open
+        if r.camera_id is not None:
+            cam = d.cameras.get(r.camera_id)
+            if cam is None:
+                continue
+            spot = Hotspot("camera", cam.id, cam.name or cam.id, r.micro_grid_id, cam.lon,
+                           cam.lat, r.cases, r.open)
+        elif r.lon is not None and r.lat is not None:
+            spot = Hotspot("report", f"{r.lon:.3f},{r.lat:.3f}", None, r.micro_grid_id, r.lon,
+                           r.lat, r.cases, r.open)
+        else:
+            continue
+        had = places.get(spot.key)
+        places[spot.key] = spot if had is None else replace(
+            had, cases=had.cases + spot.cases, open=had.open + spot.open)
+    out = []
+    for aid, (cases, open_) in areas.items():
+        area = d.areas.get(aid or "")
+        point = shape(area.geometry).representative_point() if area else None
+        out.append(AreaCount(aid, area.name if area else None, area.parent if area else None,
+                             point.x if point else None, point.y if point else None,
+                             cases, open_))
+    by_cases = sorted(places.values(), key=lambda s: (-s.cases, s.key))
+    return by_cases, sorted(out, key=lambda a: (-a.cases, a.id or "~"))

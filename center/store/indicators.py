@@ -165,3 +165,59 @@ async def cases_per_hour(conn: Connection, start: datetime, end: datetime) -> li
         " FROM tickets WHERE opened_at >= %s AND opened_at < %s"
         " GROUP BY 1, 2 ORDER BY 1, 2", (start, end))
     return [HourCount(**r) for r in await cur.fetchall()]
+
+
+# --- now and where (the headline figures and the hotspots) ----------------------------------
+
+@dataclass(frozen=True)
+class OpenNow:
+    open: int     # tickets still being worked (``is_open``: registered .. handled)
+    overdue: int  # of those, past their stage or overall deadline
+
+
+async def open_now(conn: Connection, now: datetime,
+                   micro_grids: Sequence[str] | None) -> OpenNow:
+    """Open and overdue tickets at ``now``, the same rule as ``GET /tickets?open=true`` and
+    ``overdue=true``; ``micro_grids`` limits them to a leader's area (None: all)."""
+    where = "is_open"
+    args: list[object] = [now, now]
+    if micro_grids is not None:
+        where += " AND micro_grid_id = ANY(%s)"
+        args.append(list(micro_grids))
+    cur = conn.cursor(row_factory=dict_row)
+    await cur.execute(
+        "SELECT count(*) AS open,"
+        " count(*) FILTER (WHERE stage_due_at < %s OR due_at < %s) AS overdue"
+        f" FROM tickets WHERE {where}", args)
+    row = await cur.fetchone()
+    assert row is not None
+    return OpenNow(**row)
+
+
+@dataclass(frozen=True)
+class PlaceCount:
+    camera_id: str | None     # a camera's case; None: reported by hand at (lon, lat)
+    micro_grid_id: str | None
+    lon: float | None         # a hand report's position rounded to 0.001° (about 100 m)
+    lat: float | None
+    cases: int
+    open: int
+
+
+async def cases_per_place(conn: Connection, start: datetime, end: datetime,
+                          micro_grids: Sequence[str] | None) -> list[PlaceCount]:
+    """Non-void cases opened in [start, end) per camera, or per 0.001° square for cases
+    reported by hand (a camera's case keeps the camera's position, so it is not rounded)."""
+    where = "opened_at >= %s AND opened_at < %s AND state <> 'void'"
+    args: list[object] = [start, end]
+    if micro_grids is not None:
+        where += " AND micro_grid_id = ANY(%s)"
+        args.append(list(micro_grids))
+    cur = conn.cursor(row_factory=dict_row)
+    await cur.execute(
+        "SELECT camera_id, micro_grid_id,"
+        " CASE WHEN camera_id IS NULL THEN round(lon::numeric, 3)::float8 END AS lon,"
+        " CASE WHEN camera_id IS NULL THEN round(lat::numeric, 3)::float8 END AS lat,"
+        " count(*) AS cases, count(*) FILTER (WHERE is_open) AS open"
+        f" FROM tickets WHERE {where} GROUP BY 1, 2, 3, 4 ORDER BY 5 DESC, 1, 2", args)
+    return [PlaceCount(**r) for r in await cur.fetchall()]
