@@ -9,6 +9,7 @@ import subprocess
 import sys
 import threading
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +26,13 @@ from tests.browser import browser, new_page  # noqa: F401 - the fixture
 from tests.conftest import RunningCenter
 from tests.mqtt_helpers import Publisher
 from tests.waiting import wait_until
-from wire.protocol import LiveState, live_data_topic, live_state_topic
+from wire.protocol import (
+    LiveRequest,
+    LiveState,
+    live_data_topic,
+    live_request_topic,
+    live_state_topic,
+)
 
 #: The demo district's camera on edge-demo, in micro-grid mg-011 (worker w-0111's).
 CAMERA = "cam-vn-01"
@@ -164,6 +171,22 @@ def test_idle_stream_stops_at_the_center_and_the_edge(
     chunks = watcher.chunks
     # Once stopped, no more video flows (a later chunk would be from a new ask).
     wait_until(lambda: watcher.chunks == chunks, 5, "video to stop flowing")
+
+
+def test_edge_stops_on_its_own_when_the_keepalive_runs_out(
+        mqtt_broker: Any, edge: Any, watcher: LiveWatcher) -> None:
+    """A center that asked once and died: the edge streams for the request's TTL, then stops
+    by itself. The ask is published as the center would, and never renewed."""
+    request = LiveRequest(edge_id=EDGE, camera_id=CAMERA, stream_id="orphan-stream",
+                          action="start", ttl_s=3.0, at=datetime.now(UTC))
+    publisher = Publisher(mqtt_broker.port)
+    try:
+        publisher.send(live_request_topic(EDGE), request.model_dump_json())
+    finally:
+        publisher.close()
+    wait_until(lambda: watcher.said("playing"), 20, "the edge to stream")
+    stopped = wait_until(lambda: watcher.said("stopped"), 20, "the edge to stop by itself")
+    assert stopped.reason == "expired" and stopped.stream_id == "orphan-stream"
 
 
 def test_worker_outside_the_area_gets_403_and_one_inside_plays(
