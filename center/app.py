@@ -29,6 +29,7 @@ from center.api import (
     intake,
     open311,
     pages,
+    presence,
     tickets,
     verdicts,
     vocabulary,
@@ -49,6 +50,7 @@ from center.services.clip_storage import FolderStorage
 from center.services.clips import ClipService
 from center.services.live import LiveService
 from center.services.notify import Notifications
+from center.services.presence import Presence
 from center.services.views import Views
 from center.store import alerts as queries
 from center.store import db, district_store, migrate, retention
@@ -168,6 +170,7 @@ def create_app(settings: CenterSettings, *, clock: Clock | None = None,
         # Live view asks the edges on the ingest's connection, the center's only one.
         ingest.live = live = LiveService(settings.live, ingest.publish)
         app.state.center, app.state.ingest, app.state.live = center, ingest, live
+        app.state.presence = worker_presence = Presence(pool, ctx, settings.presence, hub.publish)
         tasks = [asyncio.create_task(ingest.run(), name="mqtt-ingest"),
                  asyncio.create_task(_maintain_storage(pool, ctx, settings),
                                      name="storage"),
@@ -175,7 +178,8 @@ def create_app(settings: CenterSettings, *, clock: Clock | None = None,
                                      name="clip-retention"),
                  asyncio.create_task(notify.run(pool), name="notify"),
                  asyncio.create_task(tokens.listen(settings.db.dsn), name="token-revocations"),
-                 asyncio.create_task(live.run(), name="live-streams")]
+                 asyncio.create_task(live.run(), name="live-streams"),
+                 asyncio.create_task(worker_presence.run(), name="presence-storage")]
         if timer_interval > 0:
             tasks.append(asyncio.create_task(
                 scheduler.run(pool, ctx, announce, timer_interval), name="timers"))
@@ -196,7 +200,7 @@ def create_app(settings: CenterSettings, *, clock: Clock | None = None,
     app.state.settings = settings  # the engineer API publishes zone edits to the broker
     for module in (auth_api, alerts, clips_api, tickets, verdicts, intake, district, indicators,
                    open311,
-                   engineer, vocabulary, live_api, pages):
+                   engineer, vocabulary, live_api, presence, pages):
         app.include_router(module.router)
     if settings.cors_origins:  # closed by default: only the center's own pages call the API
         app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins,

@@ -618,7 +618,7 @@ def clip_id_for(alert_id: UUID, kind: ClipKind) -> UUID:
 # --- center -> screens ------------------------------------------------------------------------
 
 WsEventType = Literal["hello", "alert", "ticket", "camera_status", "emergency", "broadcast",
-                      "verdict", "clip"]
+                      "verdict", "clip", "position", "duty"]
 
 
 class WsEvent(_Versioned):

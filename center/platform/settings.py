@@ -269,6 +269,26 @@ class ClipSettings(BaseModel):
         return self.dir if self.dir is not None else data_dir() / "clips"
 
 
+class PresenceSettings(BaseModel):
+    """Worker presence (docs/presence.md): how positions are thinned, kept and judged."""
+
+    #: A person's positions are stored at most once per this many seconds (a phone sending
+    #: more often is thinned, not stored; the phone asks for no more than this either).
+    min_interval_s: float = Field(default=5.0, ge=0.5, le=3600)
+    #: Days positions are kept (None: forever); swept hourly with the alerts'.
+    retention_days: int | None = Field(default=30, ge=1)
+    #: A last position older than this shows as stale on the wall.
+    stale_after_s: float = Field(default=120.0, gt=0)
+    #: Fixes less accurate than this (metres) are kept but not counted in patrol distance.
+    max_accuracy_m: float = Field(default=50.0, gt=0)
+    #: A step faster than this (m/s) is a jump of the fix, not a walk: not counted.
+    max_speed_mps: float = Field(default=15.0, gt=0)
+    #: Routing suggestion: the A post counts as far beyond this many metres from the case,
+    #: and busy from this many open cases on.
+    far_m: float = Field(default=800.0, gt=0)
+    busy_open_cases: int = Field(default=3, ge=1)
+
+
 class CenterSettings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="GRIDWATCH_", env_nested_delimiter="__", env_file=".env", extra="ignore"
@@ -302,6 +322,7 @@ class CenterSettings(BaseSettings):
     auth: AuthSettings = AuthSettings()
     clips: ClipSettings = ClipSettings()
     live: LiveSettings = LiveSettings()
+    presence: PresenceSettings = PresenceSettings()
     #: Origins allowed to call the API from another site's pages; empty (default): no CORS at
     #: all, only the center's own pages.
     cors_origins: list[str] = []
