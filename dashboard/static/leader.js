@@ -16,6 +16,7 @@ import "./staff-words.js";
 import { mountAccount } from "./account.js";
 import { drawMap } from "./phone-detail.js";
 import { verdictBlock } from "./verdict.js";
+import { renderHeadline } from "./leader-kpis.js";
 
 const LEVELS = ["district", "grid", "micro_grid", "worker", "department", "event_type"];
 const PERIODS = ["day", "week", "month", "quarter"];
@@ -402,7 +403,10 @@ async function loadRanking() {
 function showTab(name) {
   for (const tab of document.querySelectorAll(".tab")) tab.setAttribute("aria-selected", String(tab.dataset.tab === name));
   for (const panel of document.querySelectorAll(".tab-panel")) panel.hidden = panel.dataset.panel !== name;
-  if (name === "indicators") loadIndicators();
+  if (name === "indicators") {
+    loadIndicators();
+    renderHeadline($("headline"), (err) => showError(err, { what: t("load.failed"), key: "load.headline" }));
+  }
   if (name === "ranking") loadRanking();
 }
 
