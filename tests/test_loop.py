@@ -11,7 +11,7 @@ import pytest
 from psycopg_pool import AsyncConnectionPool
 
 from center.domain.context import Context
-from center.domain.district import DutyWindow, load_district
+from center.domain.district import DutyWindow, Person, load_district
 from center.domain.event_types import load_event_types
 from center.domain.ticket_states import IllegalTransition
 from center.domain.time_limits import load_time_limits
@@ -269,7 +269,11 @@ async def test_each_persons_list_is_what_they_may_read(loop) -> None:
     async with pool.connection() as conn:
         everything = await service.list_tickets(conn, scope=service.EVERYTHING, limit=1000)
         assert {t.id for t in everything} == {t.id for t in made} | {nowhere.ticket.id}
-        for person in d.people.values():
+        # Leaders of no area (the district file allows them) lead nothing: the list route
+        # once left their list unfiltered.
+        nobody = [Person(id=f"x-{role}", name="x", role=role)
+                  for role in ("micro_grid_leader", "grid_leader", "department_staff")]
+        for person in [*d.people.values(), *nobody]:
             who = Principal(person)
             listed = await service.list_tickets(conn, scope=who.scope(d), limit=1000)
             readable = [t for t in everything if who.sees_ticket(
@@ -277,3 +281,5 @@ async def test_each_persons_list_is_what_they_may_read(loop) -> None:
             assert [t.id for t in listed] == [t.id for t in readable], person.id
             if person.id in ("l-021", "d-market-01"):
                 assert any(t.assignee_id == person.id for t in listed), person.id
+            if person in nobody:
+                assert listed == [], person.id
