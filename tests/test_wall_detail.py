@@ -19,7 +19,7 @@ from edge.config import EdgeConfig
 from edge.publish import shareable
 from tests.browser import expect_image_loaded, new_page
 from tests.conftest import RunningCenter, shared
-from tests.mqtt_helpers import Publisher, make_alert, wait_until
+from tests.mqtt_helpers import Publisher, make_alert, tiny_jpeg, wait_until
 from tests.test_clips_center import CLIP, chunks, send
 from wire.paths import REPO
 from wire.protocol import edge_config_state_topic
@@ -143,7 +143,7 @@ def test_alert_ticket_and_cameras_open_the_detail_panel(browser: Browser, center
     assert focused == str(alert.alert_id)
 
     # The operator reassigns from the panel opened on the ticket row: on top of the ledger.
-    page.locator(f'#ticket-rows tr[data-ticket-id="{ticket_id}"]').click()
+    page.locator(f'#ticket-rows tr[data-ticket-id="{ticket_id}"] td.type').click()
     expect_panel(page, ticket_id=ticket_id, newest="accept")
     expect(panel.locator('[data-testid="clip-video"]')).to_have_count(1)  # listed by the center
     actions = panel.locator('[data-testid="detail-actions"]')
@@ -172,8 +172,15 @@ def test_alert_ticket_and_cameras_open_the_detail_panel(browser: Browser, center
     assert errors == []
 
 
-def test_detail_panel_in_english_and_a_camera_without_a_case(browser: Browser,
-                                                             center: RunningCenter) -> None:
+def test_detail_panel_in_english_a_camera_without_a_case_and_a_patrol_case(
+        browser: Browser, center: RunningCenter) -> None:
+    """A camera with no case says so; a worker's patrol report (no camera) shows the photo it
+    was filed with as its evidence and no live view."""
+    r = center.client("w-0111").post("/api/v1/reports", data={
+        "event_type": "0506", "note": "bikes on the pavement", "lon": "120.1520",
+        "lat": "30.2715"}, files={"photo": ("bikes.jpg", tiny_jpeg(), "image/jpeg")})
+    assert r.status_code == 201, r.text
+    patrol = r.json()["id"]
     page, errors = wall_page(browser, center, "/wall?lang=en")
     page.locator('#camera-list [data-camera-id="cam-bj-01"]').click()
     panel = page.locator("#detail")
@@ -184,6 +191,18 @@ def test_detail_panel_in_english_and_a_camera_without_a_case(browser: Browser,
     expect(panel.locator(".detail-close")).to_have_attribute("aria-label", "Close")
     page.keyboard.press("Escape")
     expect(panel).to_be_hidden()
+
+    page.locator(f'#ticket-rows tr[data-ticket-id="{patrol}"] td.id').click()
+    expect(panel).to_have_attribute("data-ticket-id", str(patrol))
+    img = panel.locator('[data-testid="detail-evidence"] img.media-img')
+    expect(img).to_have_attribute("src", re.compile(
+        rf"/api/v1/tickets/{patrol}/attachments/\d+\?sig="))
+    expect_image_loaded(img)
+    expect(panel.locator('[data-testid="detail-live"]')).to_have_count(0)
+    expect(panel.locator('[data-testid="detail-ledger"] li').first).to_have_attribute(
+        "data-action", "dispatch")
+    expect(panel.locator(".detail-history h3")).to_have_text("History (newest first)")
+    page.keyboard.press("Escape")
     assert errors == []
 
 

@@ -81,17 +81,12 @@ export class DetailPanel {
     this._open({ cameraId: alert.camera_id, alert, ticketId: alert.ticket_id ?? null, opener });
   }
 
-  async openTicket(ticketId, opener = null) {
+  openTicket(ticketId, opener = null) {
+    // The case's picture is its last alert's (from the feed here, else found once the ticket
+    // is loaded: _completeMedia); a closed case is not in the wall's open tickets at all.
     const ticket = this.state.tickets.get(String(ticketId));
-    const seq = this._open({ cameraId: ticket?.camera_id ?? null, alert: null, ticketId: Number(ticketId), opener });
-    // The case's picture is its last alert's: from the feed, else from the camera's alerts.
-    const alertId = ticket?.last_alert_id;
-    if (!alertId) return;
-    const alert = this.state.alerts.get(alertId) ?? (await findAlert(alertId, ticket.camera_id).catch(() => null));
-    if (alert && seq === this.seq) {
-      this.subject.alert = alert;
-      this._renderMedia();
-    }
+    const alert = ticket?.last_alert_id ? this.state.alerts.get(ticket.last_alert_id) ?? null : null;
+    this._open({ cameraId: ticket?.camera_id ?? null, alert, ticketId: Number(ticketId), opener });
   }
 
   async openCamera(cameraId, opener = null) {
@@ -149,8 +144,6 @@ export class DetailPanel {
         : camera?.name || s.cameraId || "";
     this.mediaEl = h("div", { class: "detail-media" });
     this.caseEl = h("div", { class: "detail-case", "data-testid": "detail-case" });
-    this.dialog.dataset.cameraId = s.cameraId ?? "";
-    this.dialog.dataset.alertId = s.alert?.alert_id ?? "";
     this.dialog.dataset.ticketId = s.ticketId ?? "";
     this.dialog.replaceChildren(
       h(
@@ -170,13 +163,34 @@ export class DetailPanel {
     const s = this.subject;
     this._stopLive();
     this.clipBoxes.clear();
+    this.dialog.dataset.cameraId = s.cameraId ?? "";
+    this.dialog.dataset.alertId = s.alert?.alert_id ?? "";
     const live = s.cameraId ? this._liveSection(s.cameraId) : null;
     this.mediaEl.replaceChildren(
-      ...[this._evidenceSection(s.alert, s.cameraId), live, this._clipsSection(s.alert)].filter(Boolean),
+      ...[this._evidenceSection(s.alert, s.cameraId, s.casePicture), live, this._clipsSection(s.alert)].filter(Boolean),
     );
   }
 
-  _evidenceSection(alert, cameraId) {
+  /**
+   * What the ticket tells once loaded and the opener did not know: its camera, its last alert
+   * (for the picture, the zone and the clips), or for a hand-reported case the photo it was
+   * filed with. Once per panel: a case that changes keeps its media (and its live view) playing.
+   */
+  async _completeMedia(full, seq) {
+    const s = this.subject;
+    if (s.alert || s.casePicture || s.completed) return;
+    s.completed = true;
+    const camera = s.cameraId ?? full.camera_id ?? null;
+    const alert = full.last_alert_id && camera ? await findAlert(full.last_alert_id, camera).catch(() => null) : null;
+    if (seq !== this.seq) return;
+    if (!alert && !full.snapshot_url && camera === s.cameraId) return;
+    s.cameraId = camera;
+    s.alert = alert;
+    s.casePicture = alert ? null : full.snapshot_url;
+    this._renderMedia();
+  }
+
+  _evidenceSection(alert, cameraId, casePicture = null) {
     const stage = h("div", { class: "media-stage", "data-testid": "detail-evidence" });
     const section = h("section", { class: "detail-evidence" }, h("h3", {}, t("wall.detail.evidence")), stage);
     const picture = alert?.snapshot_url ?? null;
@@ -192,13 +206,18 @@ export class DetailPanel {
       stage.dataset.alertId = alert.alert_id;
       section.append(h("p", { class: "detail-caption" },
         `${fmtDateTime(alert.started_at)} · ${t("wall.detail.zone")} ${alert.zone_id ?? "—"}${Number.isFinite(Number(alert.score)) ? ` · ${Math.round(Number(alert.score) * 100)}%` : ""}`));
+    } else if (casePicture) {
+      show(casePicture, null, []); // a hand-reported case: the photo it was filed with
     } else if (cameraId) {
       // No alert: the camera's latest frame as its edge sends it, with its zones.
       cameraSetup().then((setup) => {
+        if (!stage.isConnected) return;
         const cam = setup.get(String(cameraId));
         if (cam?.frame_url) show(`${cam.frame_url}?t=${encodeURIComponent(cam.frame_at)}`, null, []);
         else stage.replaceWith(h("p", { class: "detail-empty" }, t("wall.detail.no_evidence")));
       });
+    } else {
+      stage.replaceWith(h("p", { class: "detail-empty" }, t("wall.detail.no_evidence")));
     }
     return section;
   }
@@ -262,6 +281,7 @@ export class DetailPanel {
     }
     await loadPeople();
     if (seq !== this.seq) return;
+    this._completeMedia(full, seq);
     this.caseEl.dataset.state = full.state;
     this.caseEl.replaceChildren(
       this._caseFacts(full),
