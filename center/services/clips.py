@@ -32,6 +32,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from center.domain.district import District
+from center.services.alert_intake import Rejected
 from center.services.auth import Principal
 from center.services.clip_storage import ClipStorage
 from center.store import clips as store
@@ -47,10 +48,6 @@ _DESCRIPTION = ("clip_id", "alert_id", "kind", "edge_id", "camera_id", "started_
                 "ended_at", "codec", "content_type", "size", "sha256", "count")
 #: The codecs a browser's <video> plays from an MP4 (the edge's list too).
 BROWSER_CODECS = frozenset({"h264"})
-
-
-class ClipRefused(Exception):
-    """A chunk the center will not take; the message says why (for the dead letter)."""
 
 
 @dataclass(frozen=True)
@@ -77,16 +74,16 @@ class ClipService:
                       now: datetime) -> StoredClip | None:
         """Take one chunk published under ``edge_id``/``camera_id`` (the caller has checked
         that the district gives that camera to that edge); the stored clip once it is whole,
-        else None. Raises ``ClipRefused``."""
+        else None. Raises ``Rejected`` (the ingest dead-letters the message)."""
         try:
             chunk = ClipChunk.model_validate_json(payload)
         except ValidationError as exc:
-            raise ClipRefused(describe(exc, with_input=False)) from None
+            raise Rejected(describe(exc, with_input=False)) from None
         if (chunk.edge_id, chunk.camera_id) != (edge_id, camera_id):
-            raise ClipRefused(f"clip chunk names edge {chunk.edge_id}/camera {chunk.camera_id} "
+            raise Rejected(f"clip chunk names edge {chunk.edge_id}/camera {chunk.camera_id} "
                               f"but was published under {edge_id}/{camera_id}")
         if problem := time_window_problem(chunk.ended_at, now, MAX_ALERT_AGE, "ended_at"):
-            raise ClipRefused(problem)
+            raise Rejected(problem)
         async with self.pool.connection() as conn:
             if await store.exists(conn, chunk.clip_id):
                 self.duplicates += 1
@@ -94,7 +91,7 @@ class ClipService:
                 return None
             place = await store.alert_place(conn, chunk.alert_id)
         if place is not None and (place.edge_id, place.camera_id) != (edge_id, camera_id):
-            raise ClipRefused(f"alert {chunk.alert_id} is camera {place.camera_id} of edge "
+            raise Rejected(f"alert {chunk.alert_id} is camera {place.camera_id} of edge "
                               f"{place.edge_id}, not {camera_id} of {edge_id}")
         whole = await asyncio.to_thread(self._stage, chunk)
         if whole is None:
@@ -139,7 +136,7 @@ class ClipService:
             earlier = json.loads(known.read_text(encoding="utf-8"))
             if earlier != description:
                 differ = sorted(k for k in description if description[k] != earlier.get(k))
-                raise ClipRefused(f"chunk {chunk.index} of clip {chunk.clip_id} describes "
+                raise Rejected(f"chunk {chunk.index} of clip {chunk.clip_id} describes "
                                   f"another clip than its earlier chunks ({', '.join(differ)})")
         else:
             _write_atomic(known, json.dumps(description).encode())
@@ -158,7 +155,7 @@ class ClipService:
         size = whole.stat().st_size
         if size != chunk.size or digest.hexdigest() != chunk.sha256:
             shutil.rmtree(folder, ignore_errors=True)
-            raise ClipRefused(f"clip {chunk.clip_id}: its {chunk.count} chunks join to {size} "
+            raise Rejected(f"clip {chunk.clip_id}: its {chunk.count} chunks join to {size} "
                               f"bytes with sha256 {digest.hexdigest()}, not the {chunk.size} "
                               f"bytes with sha256 {chunk.sha256} it was sent as; dropped")
         return whole

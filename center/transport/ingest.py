@@ -56,7 +56,7 @@ from center.services.alert_intake import (
     Rejected,
     next_batch,
 )
-from center.services.clips import ClipRefused, ClipService
+from center.services.clips import ClipService
 from center.services.live import LiveService
 from center.services.views import Views
 from center.store.db import Pool
@@ -360,7 +360,4 @@ class Ingest:
         if self.clips is None:
             raise Rejected(f"unknown topic {TOPIC_ROOT}/clips/{'/'.join(ids)}")
         self.intake.check_binding(ids[0], ids[1])
-        try:
-            await self.clips.receive(ids[0], ids[1], payload, self._ctx.clock.now())
-        except ClipRefused as exc:
-            raise Rejected(str(exc)) from None
+        await self.clips.receive(ids[0], ids[1], payload, self._ctx.clock.now())
