@@ -1,8 +1,8 @@
 """The wall's video wall in Chromium against the real center: the layout switch gives 1 / 4 / 9 /
 16 tiles; a new alert pulls its camera into the first tile with its zone drawn and a label, where
 the evidence picture and the reason stand in for live video that is not available; rotation
-moves the other tiles on but never the pinned one; a dismissed tile is released; an escalated
-case pulls its camera back."""
+moves the other tiles on but never the pinned one, which also outlives a reload; a dismissed tile
+is released; an escalated case pulls its camera back."""
 
 from __future__ import annotations
 
@@ -66,6 +66,12 @@ def test_layouts_linkage_rotation_and_dismiss(browser: Browser, center: RunningC
     before = tile_cameras(page)
     page.evaluate("() => window.gridwatchWall.video.rotate()")
     wait_until(lambda: tile_cameras(page)[1:] != before[1:], 5, "the rotation to move on")
+    assert tile_cameras(page)[0] == CAMERA
+
+    # A wall screen that reloads keeps what waits for an operator.
+    page.reload()
+    expect(page.locator("#ws-status")).to_have_attribute("data-state", "online", timeout=10_000)
+    expect(pinned).to_have_count(1, timeout=5_000)
     assert tile_cameras(page)[0] == CAMERA
 
     # Clicking the tile opens the alert's detail panel.

@@ -16,6 +16,8 @@ import { fitStage, zoneOverlay } from "./zone-overlay.js";
 export const LAYOUTS = [1, 4, 9, 16];
 export const INTERVALS_S = [0, 10, 30, 60, 120];
 const SETTINGS_KEY = "gridwatch.wall.video";
+// Pinned cameras wait for an operator: a wall screen that reloads (or restarts) keeps them.
+const PINS_KEY = "gridwatch.wall.video.pins";
 const DEFAULTS = { layout: 4, area: "", interval: 30 };
 const PIN_MAX = 64; // linked cameras remembered (beyond the tiles, they wait for a free one)
 
@@ -30,6 +32,15 @@ function readSettings() {
   }
 }
 
+function readPins() {
+  try {
+    const saved = JSON.parse(localStorage.getItem(PINS_KEY) || "[]");
+    return Array.isArray(saved) ? saved.filter((p) => p && typeof p.cameraId === "string").slice(0, PIN_MAX) : [];
+  } catch {
+    return [];
+  }
+}
+
 export class VideoWall {
   /**
    * `root`: the panel; `state`: the wall's state (cameras, district); `openCamera(id, el)` and
@@ -41,7 +52,7 @@ export class VideoWall {
     this.openCamera = openCamera;
     this.openAlert = openAlert;
     this.settings = readSettings();
-    this.pins = []; // [{cameraId, zoneId, alertId, label, reason, at, snapshotUrl}], newest first
+    this.pins = readPins(); // [{cameraId, zoneId, alertId, eventType, eventName, reason, at, snapshotUrl}], newest first
     this.offset = 0; // rotation position in the area's camera list
     this.tiles = new Map(); // camera id -> tile
     this.active = false; // shown on screen (the wall's video mode)
@@ -158,12 +169,14 @@ export class VideoWall {
     this.pins = this.pins.filter((p) => p.cameraId !== id);
     this.pins.unshift({ cameraId: id, zoneId, alertId, eventType, eventName: name, snapshotUrl, reason, at: at ?? new Date().toISOString() });
     this.pins.length = Math.min(this.pins.length, PIN_MAX);
+    localStorage.setItem(PINS_KEY, JSON.stringify(this.pins));
     this.render();
   }
 
   /** The operator is done with a linked camera: its tile goes back to the rotation. */
   dismiss(cameraId) {
     this.pins = this.pins.filter((p) => p.cameraId !== String(cameraId));
+    localStorage.setItem(PINS_KEY, JSON.stringify(this.pins));
     this.render();
   }
 
@@ -225,7 +238,8 @@ export class VideoWall {
     let pin = null;
     let overlay = null;
     let liveState = "starting";
-    const open = () => (pin?.alertId ? this.openAlert(pin.alertId, el) : this.openCamera(cameraId, el));
+    // The pin's alert when the wall still holds it (the feed keeps the latest 60), else the camera.
+    const open = () => (pin?.alertId && this.state.alerts.has(pin.alertId) ? this.openAlert(pin.alertId, el) : this.openCamera(cameraId, el));
     el.addEventListener("click", (e) => {
       if (!e.target.closest("button")) open();
     });
