@@ -13,7 +13,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from center.domain.patrol import haversine_m, patrol_m
+from center.domain.geo import haversine_m
 from center.store import presence as store
 from tests.conftest import RunningCenter
 from tests.mqtt_helpers import Publisher, make_alert, wait_until
@@ -196,15 +196,39 @@ async def test_retention_drops_old_positions(db_dsn: str) -> None:
         assert [p.at for p in kept] == [now - timedelta(days=0)]
 
 
-def test_patrol_distance_leaves_out_jumps_and_poor_fixes() -> None:
-    t0 = datetime(2026, 12, 7, 9, tzinfo=UTC)
-
-    def fix(s: int, lon: float, acc: float = 5.0) -> store.Position:
-        return store.Position("w", t0 + timedelta(seconds=s), lon, 30.27, acc)
-
+async def test_patrol_distance_leaves_out_jumps_and_poor_fixes(db_dsn: str) -> None:
+    t0 = datetime(2026, 12, 7, 2, tzinfo=UTC)  # 10:00 in Asia/Shanghai
     step = haversine_m(120.15, 30.27, 120.151, 30.27)
-    assert 95 < step < 97  # 0.001° of longitude at 30° N
-    walk = [fix(0, 120.150), fix(60, 120.151), fix(120, 120.152)]
-    assert patrol_m(walk, max_accuracy_m=50, max_speed_mps=15) == pytest.approx(2 * step, rel=1e-3)
-    jumpy = [*walk[:2], fix(65, 120.20), fix(70, 120.151, acc=500), *walk[2:]]
-    assert patrol_m(jumpy, max_accuracy_m=50, max_speed_mps=15) == pytest.approx(2 * step, rel=1e-3)
+    assert 95 < step < 97  # 0.001 degree of longitude at 30 degrees north
+    fixes = [(0, 120.150, 5.0), (60, 120.151, 5.0), (120, 120.152, 5.0),  # a walk
+             (125, 120.200, 5.0), (130, 120.152, 5.0),  # a jump 4.6 km away and back
+             (135, 120.160, 500.0),  # a poor fix
+             (180, 120.153, None)]  # no accuracy given: counted
+    async with await psycopg.AsyncConnection.connect(db_dsn, autocommit=True) as conn:
+        await store.check_in(conn, "w-0122", t0)
+        for s, lon, acc in fixes:
+            await store.store_position(conn, store.Position(
+                "w-0122", t0 + timedelta(seconds=s), lon, 30.27, acc), timedelta(seconds=1))
+        await store.check_out(conn, "w-0122", t0 + timedelta(minutes=90))
+        [day] = await store.patrol_per_day(conn, t0 - timedelta(hours=2), t0 + timedelta(hours=2),
+                                           "Asia/Shanghai", max_accuracy_m=50, max_speed_mps=15,
+                                           person_ids=["w-0122"])
+    assert day.day.isoformat() == "2026-12-07" and day.fixes == 6
+    assert day.metres == pytest.approx(3 * step, rel=1e-3)
+
+
+def test_presence_indicators_per_day_and_worker(center: RunningCenter) -> None:
+    _duty(center, "w-0111", True)
+    center.client("w-0111").post(P + "/positions", json=NEAR_VN)
+    _duty(center, "w-0111", False)
+    url = "/api/v1/indicators/presence?period=day"
+    rows = center.client("op-01").get(url).json()["rows"]
+    [mine] = [r for r in rows if r["person_id"] == "w-0111"]
+    assert mine["fixes"] == 1 and mine["patrol_km"] == 0 and mine["on_duty_min"] >= 0
+    assert mine["name"] and mine["micro_grid_id"] == "mg-011"
+    assert [r["person_id"] for r in center.client("l-011").get(url).json()["rows"]] == ["w-0111"]
+    assert center.client("l-021").get(url).json()["rows"] == []
+    assert center.client("eng-01").get(url).status_code == 403
+    csv_text = center.client("op-01").get(url + "&format=csv").content.decode("utf-8-sig")
+    assert csv_text.splitlines()[0] == (
+        "day,person_id,name,micro_grid_id,on_duty_min,patrol_km,fixes")

@@ -12,9 +12,11 @@ from zoneinfo import ZoneInfo
 from fastapi import APIRouter, Depends, HTTPException, Query, Response
 
 from center.api.deps import Actor, Center, CenterDep, ImageActor
+from center.api.presence import PresenceDep
 from center.services import indicators, verdicts
 from center.services.auth import Principal
 from center.services.indicators import COLUMNS, IndicatorRow, Level, Period, Window
+from center.services.presence import NotAllowed
 from center.store.indicators import alerts_per_day, cases_per_hour
 from center.store.verdicts import per_camera_day
 
@@ -334,3 +336,32 @@ async def false_alarms(
     return {"from": window.start.isoformat(), "to": window.end.isoformat(),
             "timezone": window.tz.key, "false_alarms": sum(per_camera.values()),
             "per_camera": per_camera, "rows": rows}
+
+
+@router.get("/indicators/presence",
+            responses={200: {"content": {"text/csv": {}}}, 401: {}, 403: {}, 422: {}})
+async def presence_figures(
+    center: CenterDep,
+    presence: PresenceDep,
+    actor: ImageActor,  # a CSV download link is a signed URL
+    when: WindowQ,
+    format: Fmt = "json",  # noqa: A002 - the public query parameter's name
+) -> Any:
+    """On-duty minutes and patrol kilometres per local day and worker (docs/indicators.md,
+    "Presence"). Who sees whom as for positions (docs/presence.md): operators and admins
+    everyone, leaders their area's workers, a worker their own days."""
+    try:
+        seen = presence.visible(actor)
+    except NotAllowed as exc:
+        raise HTTPException(403, str(exc)) from None
+    window = when.window(center, series=False)
+    async with center.pool.connection() as conn:
+        days = await indicators.presence_days(
+            conn, center.ctx, window, max_accuracy_m=presence.settings.max_accuracy_m,
+            max_speed_mps=presence.settings.max_speed_mps)
+    rows = [asdict(d) | {"day": d.day.isoformat()} for d in days
+            if seen is None or d.person_id in seen]
+    if format == "csv":
+        return _csv(rows, indicators.PRESENCE_COLUMNS, _filename("presence", window))
+    return {"from": window.start.isoformat(), "to": window.end.isoformat(),
+            "timezone": window.tz.key, "rows": rows}

@@ -29,7 +29,7 @@ from shapely.geometry import shape
 
 from center.domain.context import Context
 from center.domain.ticket_states import REWORK_ACTIONS
-from center.store import indicators
+from center.store import indicators, presence
 from center.store.db import Connection
 
 Level = Literal["district", "grid", "micro_grid", "worker", "department", "event_type"]
@@ -421,3 +421,54 @@ async def hotspots(conn: Connection, ctx: Context, window: Window,
                              cases, open_))
     by_cases = sorted(places.values(), key=lambda s: (-s.cases, s.key))
     return by_cases, sorted(out, key=lambda a: (-a.cases, a.id or "~"))
+
+
+#: The presence CSV's columns: one row per local day and worker (docs/indicators.md,
+#: "Presence").
+PRESENCE_COLUMNS: tuple[str, ...] = ("day", "person_id", "name", "micro_grid_id",
+                                     "on_duty_min", "patrol_km", "fixes")
+
+
+@dataclass(frozen=True)
+class PresenceDay:
+    """One worker's day: minutes on duty (duty periods clipped to the local day and to now)
+    and patrol kilometres (``center.store.presence.patrol_per_day``)."""
+
+    day: date
+    person_id: str
+    name: str | None
+    micro_grid_id: str | None
+    on_duty_min: float
+    patrol_km: float
+    fixes: int
+
+
+async def presence_days(conn: Connection, ctx: Context, window: Window, *,
+                        max_accuracy_m: float, max_speed_mps: float) -> list[PresenceDay]:
+    """On-duty time and patrol distance per local day and person over the window, up to now."""
+    tz = window.tz
+    now = ctx.clock.now()
+    end = min(window.end, now)
+    seconds: dict[tuple[date, str], float] = {}
+    for p in await presence.periods_between(conn, window.start, end):
+        at, until = max(p.started_at, window.start), min(p.ended_at or now, end)
+        while at < until:  # cut at each local midnight
+            day = at.astimezone(tz).date()
+            cut = min(until, _midnight(day + timedelta(days=1), tz))
+            seconds[(day, p.person_id)] = (seconds.get((day, p.person_id), 0.0)
+                                           + (cut - at).total_seconds())
+            at = cut
+    patrol = {(r.day, r.person_id): r for r in await presence.patrol_per_day(
+        conn, window.start, end, tz.key, max_accuracy_m=max_accuracy_m,
+        max_speed_mps=max_speed_mps)}
+    people = ctx.district.people
+    rows = []
+    for day, person_id in sorted(set(seconds) | set(patrol)):
+        person = people.get(person_id)
+        walked = patrol.get((day, person_id))
+        rows.append(PresenceDay(day, person_id, person.name if person else None,
+                                person.micro_grid if person else None,
+                                round(seconds.get((day, person_id), 0.0) / 60, 1),
+                                round(walked.metres / 1000, 3) if walked else 0.0,
+                                walked.fixes if walked else 0))
+    return rows

@@ -16,7 +16,7 @@ from datetime import datetime
 from typing import Any
 
 from center.domain.district import Person
-from center.domain.patrol import haversine_m
+from center.domain.geo import haversine_m
 from center.services.auth import Principal
 from center.services.presence import NotAllowed, Presence
 from center.store import presence as store

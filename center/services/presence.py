@@ -19,7 +19,6 @@ from zoneinfo import ZoneInfo
 
 from center.domain.context import Context
 from center.domain.district import Person
-from center.domain.patrol import patrol_m
 from center.domain.ticket_states import OPEN
 from center.platform.settings import PresenceSettings
 from center.services.auth import Principal
@@ -152,14 +151,14 @@ class Presence:
         start, end = self.local_day(self.ctx.clock.now())
         async with self.pool.connection() as conn:
             fixes = await store.track(conn, person_id, start, end)
+            walked = await store.patrol_per_day(
+                conn, start, end, self.ctx.district.timezone,
+                max_accuracy_m=self.settings.max_accuracy_m,
+                max_speed_mps=self.settings.max_speed_mps, person_ids=[person_id])
         return {"person_id": person_id, "from": start.isoformat(), "to": end.isoformat(),
-                "patrol_km": round(self.patrol_km(fixes), 3),
+                "patrol_km": round(sum(w.metres for w in walked) / 1000, 3),
                 "points": [{"at": f.at.isoformat(), "lon": f.lon, "lat": f.lat,
                             "accuracy_m": f.accuracy_m} for f in fixes]}
-
-    def patrol_km(self, fixes: list[store.Position]) -> float:
-        return patrol_m(fixes, max_accuracy_m=self.settings.max_accuracy_m,
-                        max_speed_mps=self.settings.max_speed_mps) / 1000
 
     def local_day(self, at: datetime) -> tuple[datetime, datetime]:
         """[local midnight, next local midnight) of the district's day holding ``at``."""

@@ -9,7 +9,7 @@ or the position sees the check-out; no position of an off-duty person is ever co
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 from psycopg.rows import class_row
 
@@ -130,12 +130,43 @@ async def track(conn: Connection, person_id: str, start: datetime, end: datetime
     return await cur.fetchall()
 
 
-async def tracks(conn: Connection, start: datetime, end: datetime) -> list[Position]:
-    """Everyone's positions in [start, end), by person then time (for the indicators)."""
-    cur = conn.cursor(row_factory=class_row(Position))
+@dataclass(frozen=True)
+class PatrolDay:
+    day: date
+    person_id: str
+    metres: float
+    fixes: int
+
+
+async def patrol_per_day(conn: Connection, start: datetime, end: datetime, tz: str, *,
+                         max_accuracy_m: float, max_speed_mps: float,
+                         person_ids: list[str] | None = None) -> list[PatrolDay]:
+    """Patrol distance per local day and person over [start, end): great-circle metres
+    (haversine, the same formula as ``center.domain.patrol.haversine_m``) between consecutive
+    fixes of the day, leaving out fixes less accurate than ``max_accuracy_m`` and steps faster
+    than ``max_speed_mps`` (a fix that jumps away and back loses both of its steps, so a jump
+    never adds distance; a real walk between them is undercounted by one step). In SQL so that
+    a month of fixes never travels to Python; ``fixes`` counts the accurate ones."""
+    cur = conn.cursor(row_factory=class_row(PatrolDay))
     await cur.execute(
-        "SELECT person_id, at, lon, lat, accuracy_m FROM worker_positions"
-        " WHERE at >= %s AND at < %s ORDER BY person_id, at", (start, end))
+        "WITH fixes AS ("
+        "  SELECT person_id, at, lon, lat, (at AT TIME ZONE %(tz)s)::date AS day"
+        "  FROM worker_positions WHERE at >= %(start)s AND at < %(end)s"
+        "  AND (accuracy_m IS NULL OR accuracy_m <= %(acc)s)"
+        "  AND (%(ids)s::text[] IS NULL OR person_id = ANY(%(ids)s::text[]))"
+        "), steps AS ("
+        "  SELECT person_id, day,"
+        "   2 * 6371008.8 * asin(least(1, sqrt("
+        "     power(sin(radians(lat - lag(lat) OVER w) / 2), 2)"
+        "     + cos(radians(lag(lat) OVER w)) * cos(radians(lat))"
+        "       * power(sin(radians(lon - lag(lon) OVER w) / 2), 2)))) AS metres,"
+        "   extract(epoch FROM at - lag(at) OVER w) AS seconds"
+        "  FROM fixes WINDOW w AS (PARTITION BY person_id, day ORDER BY at)"
+        ") SELECT day, person_id, coalesce(sum(metres) FILTER (WHERE seconds > 0"
+        "   AND metres / seconds <= %(speed)s), 0)::float8 AS metres, count(*)::int AS fixes"
+        " FROM steps GROUP BY day, person_id ORDER BY day, person_id",
+        {"tz": tz, "start": start, "end": end, "acc": max_accuracy_m, "speed": max_speed_mps,
+         "ids": person_ids})
     return await cur.fetchall()
 
 
