@@ -18,6 +18,7 @@ const SHELL = [
   "/static/phone-detail.js",
   "/static/phone-format.js",
   "/static/phone-words.js",
+  "/static/phone-duty.js",
   "/static/staff-words.js",
   "/static/verdict.js",
   "/static/verdict-words.js",

@@ -20,6 +20,7 @@ import { mountAccount } from "./account.js";
 import { renderDetail } from "./phone-detail.js";
 import { CHANNEL, SYNC_TAG, enqueue, flush, pending as queuedEntries, retoken } from "./phone-outbox.js";
 import { countdown, sentBackText, tickCountdowns } from "./phone-format.js";
+import { DutyBar } from "./phone-duty.js";
 
 const params = new URLSearchParams(location.search);
 const WORKER_KEY = "gridwatch.worker_id";
@@ -667,6 +668,9 @@ if (!workerId) {
   }
   renderCards();
   loadWorker();
+  const dutyEl = h("div", { class: "duty-bar", id: "duty-bar", dataset: { testid: "duty-bar" } });
+  document.querySelector(".phone-header").after(dutyEl);
+  new DutyBar(dutyEl).load();
   loadTickets();
   refreshQueued().then(flushOutbox);
   window.addEventListener("online", flushOutbox);
