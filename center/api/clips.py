@@ -28,8 +28,10 @@ async def _place(center: Center, alert_id: UUID) -> AlertPlace:
     return place
 
 
-def _allowed(center: Center, who: Principal, place: AlertPlace) -> None:
-    if why := why_not_watch(who, center.ctx.district, place):
+async def _allowed(center: Center, who: Principal, place: AlertPlace) -> None:
+    async with center.pool.connection() as conn:
+        why = await why_not_watch(conn, who, center.ctx.district, place)
+    if why:
         raise HTTPException(403, why)
 
 
@@ -39,7 +41,7 @@ async def alert_clips(center: CenterDep, actor: Actor, alert_id: UUID) -> list[d
     ``end``: the seconds before the zone was reported clear), each with a signed URL of its
     MP4 made for the caller; empty while none has arrived."""
     place = await _place(center, alert_id)
-    _allowed(center, actor, place)
+    await _allowed(center, actor, place)
     async with center.pool.connection() as conn:
         rows = await store.for_alert(conn, alert_id)
     return [clip_view(r, sign_url(center.secret, clip_path(r.clip_id), actor.id,
@@ -56,7 +58,7 @@ async def clip_video(center: CenterDep, actor: ImageActor, clip_id: UUID) -> Res
         row = await store.get(conn, clip_id)
     if row is None:
         raise HTTPException(404, f"no clip {clip_id}")
-    _allowed(center, actor, await _place(center, row.alert_id))
+    await _allowed(center, actor, await _place(center, row.alert_id))
     storage = center.clips.storage if center.clips is not None else None
     path = storage.local_path(row.storage_key) if storage is not None else None
     if path is not None:

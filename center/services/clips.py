@@ -32,12 +32,13 @@ from typing import Any
 from pydantic import ValidationError
 
 from center.domain.district import District
+from center.services import live
 from center.services.alert_intake import Rejected
 from center.services.auth import Principal
 from center.services.clip_storage import ClipStorage
 from center.store import clips as store
 from center.store.clips import AlertPlace, ClipRow
-from center.store.db import Pool
+from center.store.db import Connection, Pool
 from wire.errors import describe
 from wire.protocol import MAX_ALERT_AGE, ClipChunk, time_window_problem
 
@@ -189,25 +190,18 @@ def _write_atomic(path: Path, data: bytes) -> None:
     tmp.replace(path)
 
 
-def why_not_watch(who: Principal, district: District, place: AlertPlace) -> str | None:
-    """Why ``who`` may not watch an alert's clips, or None. A clip is the alert's evidence,
-    so who sees its case sees it (``Principal.sees_ticket``: operators and engineers all,
-    leaders their areas, department staff their event types, a worker their own cases); a
-    leader or a worker sees besides the clips of the cameras in their own area."""
-    if who.is_wall:
-        return None
+async def why_not_watch(conn: Connection, who: Principal, district: District,
+                        place: AlertPlace) -> str | None:
+    """Why ``who`` may not watch an alert's clips, or None. A clip is the alert's evidence, so
+    whoever sees its case sees it (``Principal.sees_ticket``: leaders their areas, department
+    staff their event types, a worker their own cases); besides, the camera's video is open to
+    whoever may watch that camera live (``center.services.live.why_not_watch``: operators and
+    engineers every camera, leaders and workers those of their area, anyone those of their
+    open cases)."""
     if place.ticket_id is not None and who.sees_ticket(district, place.micro_grid_id,
                                                        place.event_type, place.assignee_id):
         return None
-    areas = who.micro_grids(district)
-    if who.role == "worker" and who.person.micro_grid:
-        areas = {who.person.micro_grid}
-    micro_grid = district.micro_grid_of(place.camera_id)
-    if areas is not None and micro_grid in areas:
-        return None
-    where = f"micro-grid {micro_grid}" if micro_grid else "no micro-grid"
-    return (f"the alert's camera {place.camera_id} is in {where}, outside what {who.id} "
-            f"({who.role}) sees, and its case is not theirs")
+    return await live.why_not_watch(conn, who, district, place.camera_id)
 
 
 def clip_view(row: ClipRow, url: str) -> dict[str, Any]:
