@@ -556,6 +556,9 @@ MAX_CLIP_BYTES = 256 * 1024 * 1024
 #: Longest clip (``ended_at`` - ``started_at``): the longest packet buffer plus the post-roll.
 MAX_CLIP_LENGTH = timedelta(minutes=15)
 ClipKind = Literal["violation", "end"]
+#: Codecs (FFmpeg's names) a browser's ``<video>`` plays from an MP4: H.264 everywhere; H.265
+#: in Safari and some Chromium builds only, so such a clip is stored but not promised.
+BROWSER_CODECS = frozenset({"h264"})
 
 
 class ClipChunk(_Message):

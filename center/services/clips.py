@@ -40,15 +40,13 @@ from center.store import clips as store
 from center.store.clips import AlertPlace, ClipRow
 from center.store.db import Connection, Pool
 from wire.errors import describe
-from wire.protocol import MAX_ALERT_AGE, ClipChunk, time_window_problem
+from wire.protocol import BROWSER_CODECS, MAX_ALERT_AGE, ClipChunk, time_window_problem
 
 log = logging.getLogger(__name__)
 
 #: Fields every chunk of one clip must agree on.
 _DESCRIPTION = ("clip_id", "alert_id", "kind", "edge_id", "camera_id", "started_at",
                 "ended_at", "codec", "content_type", "size", "sha256", "count")
-#: The codecs a browser's <video> plays from an MP4 (the edge's list too).
-BROWSER_CODECS = frozenset({"h264"})
 
 
 @dataclass(frozen=True)

@@ -30,11 +30,9 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any
 
-log = logging.getLogger(__name__)
+from wire.protocol import BROWSER_CODECS
 
-#: Codecs a browser's ``<video>`` plays from an MP4 (Chromium, Firefox, Safari all do H.264;
-#: H.265 plays in Safari and some Chromium builds only, so it is stored but not promised).
-BROWSER_CODECS = frozenset({"h264"})
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
