@@ -11,6 +11,10 @@ import { t } from "./i18n.js";
 import "./phone-words.js";
 
 const GEO_OPTIONS = { enableHighAccuracy: true, maximumAge: 5000, timeout: 30000 };
+// How often a phone on duty asks for a fix besides the watch's (well inside the wall's 120 s
+// before a position looks stale).
+const REFRESH_MS = 30000;
+const SEND_MARGIN_MS = 250;
 
 export class DutyBar {
   constructor(el) {
@@ -19,6 +23,9 @@ export class DutyBar {
     this.since = null;
     this.watchId = null;
     this.lastSent = 0; // ms of the last position sent
+    this.latest = null; // the newest fix, sent when the interval is over
+    this.pendingTimer = null;
+    this.refreshTimer = null;
     this.lastStored = null; // Date of the last position the center stored
     this.minIntervalMs = 5000;
     this.problem = "";
@@ -70,27 +77,48 @@ export class DutyBar {
       this.problem = t("duty.no_geo");
       return;
     }
-    this.watchId = navigator.geolocation.watchPosition(
-      (pos) => this.send(pos),
-      (err) => {
-        this.problem = err.code === err.PERMISSION_DENIED ? t("duty.denied") : t("duty.no_fix");
-        this.render();
-      },
-      GEO_OPTIONS,
-    );
+    const failed = (err) => {
+      this.problem = err.code === err.PERMISSION_DENIED ? t("duty.denied") : t("duty.no_fix");
+      this.render();
+    };
+    this.watchId = navigator.geolocation.watchPosition((pos) => this.send(pos), failed, GEO_OPTIONS);
+    // A worker standing still gets no new fix from the watch: ask now and then, so that their
+    // position does not turn stale on the wall while they are on duty.
+    this.refreshTimer = setInterval(() => {
+      navigator.geolocation.getCurrentPosition((pos) => this.send(pos), failed, GEO_OPTIONS);
+    }, REFRESH_MS);
   }
 
   unwatch() {
     if (this.watchId !== null) navigator.geolocation.clearWatch(this.watchId);
+    clearInterval(this.refreshTimer);
+    clearTimeout(this.pendingTimer);
     this.watchId = null;
+    this.refreshTimer = null;
+    this.pendingTimer = null;
+    this.latest = null;
     this.problem = "";
   }
 
-  async send(pos) {
+  /** A fix from the watch: sent now, or (sooner than the center would store it) kept and sent
+   * when the interval is over, so the last place a phone moved to always reaches the wall. */
+  send(pos) {
     if (!this.onDuty || this.watchId === null) return;
-    const now = Date.now();
-    if (now - this.lastSent < this.minIntervalMs) return; // the center would thin it anyway
-    this.lastSent = now;
+    this.latest = pos;
+    // A little past the interval: the center measures it between arrivals, not sends.
+    const wait = this.lastSent + this.minIntervalMs + SEND_MARGIN_MS - Date.now();
+    if (wait > 0) {
+      if (!this.pendingTimer) this.pendingTimer = setTimeout(() => {
+        this.pendingTimer = null;
+        this.send(this.latest);
+      }, wait);
+      return;
+    }
+    this.post(pos);
+  }
+
+  async post(pos) {
+    this.lastSent = Date.now();
     const { longitude: lon, latitude: lat, accuracy } = pos.coords;
     try {
       const r = await postJSON(`${API}/presence/positions`, { lon, lat, accuracy_m: accuracy ?? null });
