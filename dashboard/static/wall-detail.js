@@ -70,11 +70,6 @@ export class DetailPanel {
     return this.dialog.open;
   }
 
-  /** The subject currently shown: {kind, id} (tests and the video wall read it). */
-  get shown() {
-    return this.subject && { cameraId: this.subject.cameraId, alertId: this.subject.alert?.alert_id ?? null, ticketId: this.subject.ticketId };
-  }
-
   openAlert(alertId, opener = null) {
     const alert = this.state.alerts.get(alertId);
     if (!alert) return;
