@@ -190,7 +190,7 @@ def _run(config: EdgeConfig, active: _Active, wakeup: threading.Event,
     inbox = ConfigInbox(config, config_dir or Path.cwd())
     publisher = switcher = live = None
     # Captures by camera, for live view's packet sources (a camera read through OpenCV has
-    # none: its capture drops it).
+    # none: its capture drops it); before the captures exist, the sources they will get.
     by_camera: dict[str, CameraCapture] = {}
     if mqtt:
         if config.accept_pushed_config:
@@ -206,7 +206,7 @@ def _run(config: EdgeConfig, active: _Active, wakeup: threading.Event,
             live = LiveStreams(
                 config.edge_id, [c.id for c in config.cameras],
                 lambda camera_id: by_camera[camera_id].packets if camera_id in by_camera
-                else None, publisher.live, max_streams=config.live.max_streams,
+                else packets.get(camera_id), publisher.live, max_streams=config.live.max_streams,
                 segment_s=config.live.segment_s, transcode=config.live.transcode)
             publisher.on_live = live.offer
         publisher.start()

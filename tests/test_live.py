@@ -67,25 +67,38 @@ def edge_config(tmp_path: Path, broker_port: int, source: str) -> Path:
     return config
 
 
-@pytest.fixture
-def edge(center: RunningCenter, mqtt_broker: Any, clock_camera: ClockCamera,
-         tmp_path: Path) -> Iterator[subprocess.Popen[str]]:
-    """The real edge process, its camera online at the center."""
-    config = edge_config(tmp_path, mqtt_broker.port, clock_camera.url)
-    log = (tmp_path / "edge.log").open("w")
+def start_edge(center: RunningCenter, config: Path, log: Any) -> subprocess.Popen[str]:
+    """The real edge process, once its camera is online at the center."""
     process = subprocess.Popen(
         [sys.executable, "-m", "gridwatch.cli", "edge", "run", "--config", str(config)],
         stdout=log, stderr=subprocess.STDOUT, text=True)
+    client = center.client("op-01")
     try:
-        client = center.client("op-01")
         wait_until(lambda: process.poll() is None and any(
             c["id"] == CAMERA and c["state"] == "online"
             for c in client.get("/api/v1/cameras").json()), 30, "the camera online")
-        yield process
-    finally:
+    except BaseException:
         process.terminate()
         process.wait(20)
-        log.close()
+        raise
+    return process
+
+
+@pytest.fixture
+def edge_yaml(mqtt_broker: Any, clock_camera: ClockCamera, tmp_path: Path) -> Path:
+    return edge_config(tmp_path, mqtt_broker.port, clock_camera.url)
+
+
+@pytest.fixture
+def edge(center: RunningCenter, edge_yaml: Path,
+         tmp_path: Path) -> Iterator[subprocess.Popen[str]]:
+    with (tmp_path / "edge.log").open("a") as log:
+        process = start_edge(center, edge_yaml, log)
+        try:
+            yield process
+        finally:
+            process.terminate()
+            process.wait(20)
 
 
 class LiveWatcher:
@@ -187,6 +200,51 @@ def test_edge_stops_on_its_own_when_the_keepalive_runs_out(
     wait_until(lambda: watcher.said("playing"), 20, "the edge to stream")
     stopped = wait_until(lambda: watcher.said("stopped"), 20, "the edge to stop by itself")
     assert stopped.reason == "expired" and stopped.stream_id == "orphan-stream"
+
+
+def test_stream_goes_on_across_an_edge_restart(center: RunningCenter, edge_yaml: Path, watcher: LiveWatcher,
+                                               tmp_path: Path) -> None:
+    """The edge restarts mid-stream: the center keeps the stream and its viewer, the new edge
+    process takes the renewal as a start, and the playlist marks where its clock began
+    again (EXT-X-DISCONTINUITY) so hls.js plays on."""
+    client = center.client("op-01")
+    watching = threading.Event()
+
+    def keep_watching(playlist: str) -> None:  # as hls.js does while the edge is away
+        while not watching.wait(1.0):
+            center.client().get(playlist)
+
+    with (tmp_path / "edge.log").open("a") as log:
+        first = start_edge(center, edge_yaml, log)
+        try:
+            answer = wait_playing(client)
+            stream_id = answer["stream_id"]
+            viewer = threading.Thread(target=keep_watching, args=(answer["playlist"],))
+            viewer.start()
+        finally:
+            first.terminate()
+            first.wait(20)
+        try:
+            second = start_edge(center, edge_yaml, log)
+        finally:
+            watching.set()
+            viewer.join()
+        try:
+            answer = wait_playing(client)
+            assert answer["stream_id"] == stream_id
+
+            def resumed() -> str | None:
+                text = center.client().get(open_live(client).json()["playlist"]).text
+                after = text.split("#EXT-X-DISCONTINUITY\n", 1)
+                return after[1] if len(after) == 2 and "sig=" in after[1] else None
+
+            rest = wait_until(resumed, 30, "segments of the restarted edge")
+            url = next(line for line in rest.splitlines() if line and not line.startswith("#"))
+            with av.open(io.BytesIO(center.client().get(url).content)) as ts:
+                assert sum(1 for _ in ts.decode(video=0)) >= 5
+        finally:
+            second.terminate()
+            second.wait(20)
 
 
 def test_worker_outside_the_area_gets_403_and_one_inside_plays(

@@ -65,6 +65,9 @@ class Segment:
     msn: int  # media sequence number, given by the center
     duration_s: float
     data: bytes
+    #: The edge's numbering went back (the edge restarted and streams again under the same
+    #: id): its clock starts again too, which hls.js must be told (EXT-X-DISCONTINUITY).
+    discontinuity: bool = False
 
 
 @dataclass
@@ -88,6 +91,8 @@ class Stream:
     viewers: dict[str, float] = field(default_factory=dict)
     segments: deque[Segment] = field(default_factory=deque)
     next_msn: int = 0
+    last_seq: int = -1  # the edge's number of the newest segment completed
+    discontinuities: int = 0  # discontinuities dropped off the playlist's front
     renewed: float = 0.0
     assembling: dict[int, _Parts] = field(default_factory=dict)
     #: Bytes of segments served to viewers, for /metrics and the bench.
@@ -177,8 +182,11 @@ class LiveService:
         segments = list(stream.segments)
         target = max((math.ceil(s.duration_s) for s in segments), default=1)
         lines = ["#EXTM3U", "#EXT-X-VERSION:3", f"#EXT-X-TARGETDURATION:{target}",
-                 f"#EXT-X-MEDIA-SEQUENCE:{segments[0].msn if segments else 0}"]
+                 f"#EXT-X-MEDIA-SEQUENCE:{segments[0].msn if segments else 0}",
+                 f"#EXT-X-DISCONTINUITY-SEQUENCE:{stream.discontinuities}"]
         for segment in segments:
+            if segment.discontinuity:
+                lines.append("#EXT-X-DISCONTINUITY")
             lines += [f"#EXTINF:{segment.duration_s:.3f},", url_of(segment)]
         return "\n".join(lines) + "\n"
 
@@ -210,10 +218,12 @@ class LiveService:
         if len(data) > MAX_LIVE_SEGMENT_BYTES:
             self.chunks_refused += 1
             return f"segment {chunk.seq} larger than {MAX_LIVE_SEGMENT_BYTES} bytes"
-        stream.segments.append(Segment(stream.next_msn, parts.duration_s, data))
+        stream.segments.append(Segment(stream.next_msn, parts.duration_s, data,
+                                       discontinuity=chunk.seq <= stream.last_seq))
         stream.next_msn += 1
+        stream.last_seq = chunk.seq
         while len(stream.segments) > self.settings.segments_kept:
-            stream.segments.popleft()
+            stream.discontinuities += stream.segments.popleft().discontinuity
         stream.transcoded = chunk.transcoded
         if stream.state == "starting":
             stream.state = "playing"

@@ -126,10 +126,11 @@ class LiveStreams:
             self._refuse(request, "unsupported", "the camera is read through OpenCV, which "
                          "gives no encoded packets (set its decoder to pyav)")
             return
+        # A camera still opening (no state yet: the edge has just started and the center's
+        # renewal came first) gets its stream; it plays once the camera's packets come.
         state = self._states.get(camera_id)
-        if state is None or state[0] == "offline":
-            why = state[1] if state and state[1] else "no picture yet"
-            self._refuse(request, "offline", f"camera offline: {why}")
+        if state is not None and state[0] == "offline":
+            self._refuse(request, "offline", f"camera offline: {state[1] or 'no picture'}")
             return
         deadline = self._clock() + request.ttl_s
         with self._lock:
