@@ -28,6 +28,8 @@ class TicketAction(BaseModel):
     note: str = Field(default="", max_length=2000)
     #: reassign / dispatch: to whom.
     assignee_id: str | None = Field(default=None, max_length=64)
+    #: hand_off: to which line department (default: the one handling the event type).
+    department_id: str | None = Field(default=None, max_length=64)
     #: request_extension: how many minutes more.
     extension_min: int | None = Field(default=None, gt=0, le=60 * 24 * 30)
     #: Photos uploaded first with POST /tickets/{id}/attachments (handling evidence, checks).
@@ -40,7 +42,8 @@ _CALLERS = frozenset({"operator", "admin", "grid_leader", "micro_grid_leader", "
 
 
 def _check_visible(center: Center, actor: Principal, t: service.Ticket) -> None:
-    if not actor.sees_ticket(center.ctx.district, t.micro_grid_id, t.event_type, t.assignee_id):
+    if not actor.sees_ticket(center.ctx.district, t.micro_grid_id, t.event_type, t.assignee_id,
+                             t.department_id):
         raise HTTPException(403, actor.why_not_ticket(center.ctx.district, t.id))
 
 
@@ -61,11 +64,13 @@ async def list_tickets(
     grid_id: str | None = None,
     event_type: str | None = None,
     overdue: bool = False,
+    department_id: str | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> list[dict[str, Any]]:
     """Tickets matching the filters, within what the caller may see (``Principal.scope``,
     applied by the query): a worker's list is their own, a leader's their area's, department
-    staff's their event types'. A filter that asks outside it is refused, saying why."""
+    staff's their event types' and their department's queue (``department_id``: the cases
+    handed off to it). A filter that asks outside it is refused, saying why."""
     d = center.ctx.district
     p = actor.person
     if p.role == "worker" and assignee_id not in (None, p.id):
@@ -82,11 +87,15 @@ async def list_tickets(
             and event_type not in (actor.event_types(d) or set())):
         raise HTTPException(403, f"department {p.department} does not handle event type"
                                  f" {event_type} ({p.id} works there)")
+    if p.role == "department_staff" and department_id not in (None, p.department):
+        raise HTTPException(403, f"{p.id} works in department {p.department} and may list"
+                                 f" only its queue (department_id={p.department})")
     async with center.pool.connection() as conn:
         rows = await service.list_tickets(
             conn, scope=actor.scope(d), open_only=open, assignee_id=assignee_id, state=state,
             micro_grid_id=micro_grid_id, grid_id=grid_id, event_type=event_type,
-            overdue_at=center.ctx.clock.now() if overdue else None, limit=limit)
+            overdue_at=center.ctx.clock.now() if overdue else None,
+            department_id=department_id, limit=limit)
     return [center.views.ticket(t) for t in rows]
 
 
@@ -121,6 +130,8 @@ async def get_ticket(
     phone = assignee.phone if assignee and actor.role in _CALLERS else None
     return {**view, "reporter": t.reporter, "owner_id": owner.id if owner else None,
             "assignee_phone": phone,
+            # Where a hand_off naming no department goes (the leader view preselects it).
+            "department_default": service.handling_department(center.ctx, t.event_type),
             "photos": [{"url": f"/api/v1/tickets/{t.id}/attachments/{aid}", "uploaded_by": by,
                         "at": at.isoformat()} for aid, by, at in photos],
             "events": [center.views.ledger(e) for e in events]}
@@ -144,7 +155,7 @@ async def act(center: CenterDep, actor: Actor, ticket_id: int,
         change = await service.apply(
             conn, center.ctx, ticket_id, body.action, actor_id=actor_id, role=role,
             note=body.note, assignee_id=body.assignee_id, extension_min=body.extension_min,
-            attachments=body.attachment_ids)
+            attachments=body.attachment_ids, department_id=body.department_id)
     center.announce(change)
     return center.views.ticket(change.ticket)
 

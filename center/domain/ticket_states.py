@@ -4,8 +4,12 @@ Each entry reads "in state S, action A leads to state T, and may be taken by the
 follows the GB/T 30428 loop (register → dispatch → handle → feed back → verify → evaluate →
 close) with its special actions: void (false alarm), return (mis-dispatched: back for
 re-routing), extension (request, then approval), rework (verification failed: dispatched
-again). Actions whose target is their own state (reassign, extension, escalate, acknowledge)
-change no state but are still written to the ledger. docs/tickets.md is rendered from this table.
+again), and its chain of command (worker → micro-grid leader → departments): hand_off (a case
+the micro-grid cannot solve goes to a line department's queue; the department handles it and
+it comes back, handled, for the leader's or operator's verification), escalate (by the
+timers, or by hand with a reason), urge (a loud push to the assignee's phone). Actions whose
+target is their own state (reassign, extension, escalate, acknowledge, urge) change no state
+but are still written to the ledger. docs/tickets.md is rendered from this table.
 """
 
 from __future__ import annotations
@@ -29,6 +33,8 @@ _HANDLERS: frozenset[Role] = frozenset({"worker", "leader", "department"})
 _LIVE: tuple[State, ...] = tuple(s for s in STATES if s not in TERMINAL)
 _BEFORE_HANDLED: tuple[State, ...] = ("registered", "dispatched", "accepted", "handling")
 _WORKING: tuple[State, ...] = ("accepted", "handling")
+#: States in which someone has the case in hand and can be pushed to get on with it.
+_ASSIGNED: tuple[State, ...] = ("dispatched", "accepted", "handling")
 
 #: (from state, action) -> (to state, roles allowed to take it)
 TRANSITIONS: dict[tuple[str, str], tuple[State, frozenset[Role]]] = {
@@ -50,7 +56,11 @@ TRANSITIONS: dict[tuple[str, str], tuple[State, frozenset[Role]]] = {
     **{(s, "reassign"): ("dispatched", _STAFF) for s in _BEFORE_HANDLED},
     **{(s, "request_extension"): (s, frozenset({"worker", "department"})) for s in _WORKING},
     **{(s, "approve_extension"): (s, _STAFF) for s in _WORKING},
-    **{(s, "escalate"): (s, frozenset({"system"})) for s in _LIVE},
+    # To a department's queue (its staff accept it there), by those who route cases.
+    **{(s, "hand_off"): ("dispatched", _STAFF) for s in _BEFORE_HANDLED},
+    # The timers escalate on their own; staff escalate by hand, with a reason.
+    **{(s, "escalate"): (s, frozenset({"system", "leader", "operator"})) for s in _LIVE},
+    **{(s, "urge"): (s, _STAFF) for s in _ASSIGNED},
     **{(s, "acknowledge"): (s, frozenset({"leader", "department", "operator"})) for s in _LIVE},
 }
 

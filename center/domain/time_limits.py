@@ -102,16 +102,26 @@ class TimeLimits(_Strict):
     calendar: Calendar = Calendar()
     escalate_every_min: float = Field(default=30, gt=0)
     evaluate_within_min: float = Field(default=1440, gt=0)
+    #: A leader or operator may urge one case at most once in this many minutes: an urge is
+    #: loud on the phone, and a loud phone that rings every minute gets muted.
+    urge_every_min: float = Field(default=5, gt=0)
     emergency: Emergency = Emergency()
     default: Limits
     event_types: dict[str, Limits] = {}
+    #: A line department's own limits for the cases handed off to it (by department id): a
+    #: department works to its own service commitments, not the micro-grid's.
+    departments: dict[str, Limits] = {}
 
-    def for_event(self, event_type: str) -> Limits:
+    def for_event(self, event_type: str, department: str | None = None) -> Limits:
+        if department is not None and department in self.departments:
+            return self.departments[department]
         return self.event_types.get(event_type, self.default)
 
     def due(self, event_type: str, stage: Stage, start: datetime, *,
-            emergency: bool = False) -> datetime:
-        limits = self.for_event(event_type)
+            emergency: bool = False, department: str | None = None) -> datetime:
+        """When ``stage`` is due for a case of ``event_type`` started at ``start``; a case in a
+        department's queue (``department``) runs on that department's limits when it has any."""
+        limits = self.for_event(event_type, department)
         minutes = limits.minutes(stage) * (self.emergency.factor if emergency else 1.0)
         if limits.round_the_clock:
             return start + timedelta(minutes=minutes)

@@ -386,21 +386,23 @@ class Principal:
     def scope(self, d: District) -> Scope:
         """The tickets this person sees, as every ticket list and read applies it: the wall
         roles every ticket; everyone else those assigned to them, and a leader their area's,
-        department staff their event types'."""
+        department staff their event types' and those handed off to their department."""
         if self.is_wall:
             return EVERYTHING
         areas, types = self.micro_grids(d), self.event_types(d)
+        dept = self.person.department if self.person.role == "department_staff" else None
         return Scope(person_id=self.id,
                      micro_grids=None if areas is None else frozenset(areas),
-                     event_types=None if types is None else frozenset(types))
+                     event_types=None if types is None else frozenset(types),
+                     departments=None if dept is None else frozenset({dept}))
 
     def sees_ticket(self, d: District, micro_grid_id: str | None, event_type: str,
-                    assignee_id: str | None) -> bool:
-        return self.scope(d).admits(micro_grid_id, event_type, assignee_id)
+                    assignee_id: str | None, department_id: str | None = None) -> bool:
+        return self.scope(d).admits(micro_grid_id, event_type, assignee_id, department_id)
 
     def sees_ticket_view(self, d: District, data: dict[str, Any]) -> bool:
         return self.sees_ticket(d, data.get("micro_grid_id"), str(data.get("event_type", "")),
-                                data.get("assignee_id"))
+                                data.get("assignee_id"), data.get("department_id"))
 
     def why_not_ticket(self, d: District, ticket_id: int) -> str:
         """The 403 message when a ticket is outside what this person sees."""

@@ -47,7 +47,8 @@ __all__ = [
     "EVERYTHING", "Change", "LedgerEntry", "Scope", "Ticket", "TicketNotFound",
     "add_attachment", "apply", "are_its_attachments", "attach_to_open", "attachment",
     "attachment_list", "by_token", "camera_reports_clear", "dispatch_to_owner", "escalate",
-    "first_attachment", "get", "get_many", "intake", "ledger", "list_tickets",
+    "first_attachment", "get", "get_many", "handling_department", "intake", "ledger",
+    "list_tickets",
     "newest_opened", "open_or_attach", "open_or_attach_many",
 ]
 
@@ -178,20 +179,27 @@ async def intake(conn: Connection, ctx: Context, *, source: str, event_type: str
 async def apply(conn: Connection, ctx: Context, ticket_id: int, action: str, *,
                 actor_id: str, role: str, note: str = "", alert_id: UUID | None = None,
                 assignee_id: str | None = None, attachments: list[int] | None = None,
-                satisfaction: int | None = None, extension_min: int | None = None) -> Change:
+                satisfaction: int | None = None, extension_min: int | None = None,
+                department_id: str | None = None, escalate_to: int | None = None) -> Change:
     """Take ``action`` on a ticket, or raise IllegalTransition / TicketNotFound.
 
     Must run inside a transaction: the state update, its ledger row and its timers land
     together. The per-action effects below are the loop's rules of time and ownership.
+    ``department_id`` is where a ``hand_off`` goes; ``escalate_to`` the level an ``escalate``
+    raises the case to (default: one above its level, at most 2).
     """
     current = await get(conn, ticket_id, for_update=True)
     to_state = next_state(current.state, action, role)
     at = ctx.clock.now()
     emergency = current.emergency
+    dept = current.department_id  # a case in a department's queue runs on its limits
     sets: dict[str, Any] = {"state": to_state, "is_open": is_open(to_state), "updated_at": at}
     notify: dict[str, str] = {}
-    stage_timer: tuple[str, datetime] | None = None
+    stage_timer: tuple[str, datetime, int] | None = None
 
+    if action in ("dispatch", "reassign"):
+        dept = None  # dispatched to a person of the micro-grid: back out of any department
+        sets["department_id"] = None
     if action in ("dispatch", "reassign", "rework"):
         # A dispatch that names nobody goes where routing would send it (a returned case,
         # dispatched again by its leader).
@@ -201,29 +209,52 @@ async def apply(conn: Connection, ctx: Context, ticket_id: int, action: str, *,
             raise IllegalTransition(f"{action} needs an assignee")
         if ctx.role_of(target) not in ("worker", "leader", "department"):
             raise IllegalTransition(f"{target!r} cannot own a case")
-        due = ctx.limits.due(current.event_type, "accept", at, emergency=emergency)
+        due = ctx.limits.due(current.event_type, "accept", at, emergency=emergency,
+                             department=dept)
         sets |= {"assignee_id": target, "dispatched_at": at, "stage_due_at": due,
                  "escalation_level": 0, "acknowledged_by": None}
         if action == "rework":
             sets["rework_count"] = current.rework_count + 1
         await timers.cancel(conn, ticket_id, ("accept", "handle", "escalate"), at)
-        stage_timer = ("accept", due)
+        stage_timer = ("accept", due, 0)
         notify[target] = {"dispatch": "new", "reassign": "reassigned", "rework": "rework"}[action]
         if current.assignee_id not in (None, target):
             # Their phone still shows the case: it must hear that the case left them.
             notify[current.assignee_id] = "reassigned away"
+    elif action == "hand_off":
+        dept = _department_for(ctx, current, department_id)
+        # The department's own limits from now: its accept stage, and its overall limit.
+        due = ctx.limits.due(current.event_type, "accept", at, emergency=emergency,
+                             department=dept)
+        overall = ctx.limits.due(current.event_type, "overall", at, emergency=emergency,
+                                 department=dept)
+        sets |= {"department_id": dept, "assignee_id": None, "dispatched_at": at,
+                 "stage_due_at": due, "due_at": overall, "escalation_level": 0,
+                 "acknowledged_by": None}
+        await timers.cancel(conn, ticket_id, ("accept", "handle", "escalate", "overall"), at)
+        await timers.schedule(conn, ticket_id, "overall", overall)
+        stage_timer = ("accept", due, 0)
+        notify |= {p.id: "handed off" for p in ctx.district.people.values()
+                   if p.active and p.role == "department_staff" and p.department == dept}
+        if current.assignee_id is not None:
+            notify[current.assignee_id] = "reassigned away"
     elif action == "return":
-        sets |= {"assignee_id": None, "stage_due_at": None}
+        dept = None
+        sets |= {"assignee_id": None, "stage_due_at": None, "department_id": None}
         await timers.cancel(conn, ticket_id, ("accept", "handle", "escalate"), at)
         leader = ctx.district.leader_of(current.micro_grid_id)
         if leader is not None:
             notify[leader.id] = "returned"
     elif action == "accept":
-        due = ctx.limits.due(current.event_type, "handle", at, emergency=emergency)
+        if current.assignee_id is None:  # taken from a department's queue by one of its staff
+            _check_in_department(ctx, current, actor_id)
+            sets["assignee_id"] = actor_id
+        due = ctx.limits.due(current.event_type, "handle", at, emergency=emergency,
+                             department=dept)
         sets |= {"accepted_at": at, "stage_due_at": due, "escalation_level": 0,
                  "acknowledged_by": None}
         await timers.cancel(conn, ticket_id, ("accept", "escalate"), at)
-        stage_timer = ("handle", due)
+        stage_timer = ("handle", due, 0)
     elif action == "resolve":
         sets |= {"handled_at": at, "stage_due_at": None}
         await timers.cancel(conn, ticket_id, ("handle", "escalate"), at)
@@ -258,6 +289,22 @@ async def apply(conn: Connection, ctx: Context, ticket_id: int, action: str, *,
     elif action == "acknowledge":
         sets["acknowledged_by"] = actor_id
         await timers.cancel(conn, ticket_id, ("escalate",), at)
+    elif action == "escalate":
+        # The timers' and a person's escalation have the same effects; a person says why.
+        if role != "system" and not note.strip():
+            raise IllegalTransition("escalate by hand needs a reason (note)")
+        level = escalate_to if escalate_to is not None else min(current.escalation_level + 1, 2)
+        targets = ctx.district.escalation_targets(current.micro_grid_id, current.event_type,
+                                                  level)
+        note = ticket_notes.escalated(level, note.strip(), [p.id for p in targets])
+        sets["escalation_level"] = level
+        notify |= {p.id: f"escalated (level {level})" for p in targets}
+        if level < 2:
+            stage_timer = ("escalate",
+                           at + timedelta(minutes=ctx.limits.escalate_every_min), level + 1)
+    elif action == "urge":
+        await _check_may_urge(conn, ctx, current, at)
+        notify[str(current.assignee_id)] = "urged"
     if action in ("return", "rework"):
         sets["sent_back"] = {"action": action, "note": note, "actor_id": actor_id,
                              "at": at.isoformat()}
@@ -269,7 +316,7 @@ async def apply(conn: Connection, ctx: Context, ticket_id: int, action: str, *,
                                    to_state, note, alert_id, attachments)
     TICKET_TRANSITIONS.labels(action, to_state).inc()
     if stage_timer is not None:
-        await timers.schedule(conn, ticket_id, stage_timer[0], stage_timer[1])
+        await timers.schedule(conn, ticket_id, *stage_timer)
     change = Change(updated, notify=notify)
     if action == "rate":  # rated: the loop is complete, close the ledger
         change = await apply(conn, ctx, ticket_id, "close", actor_id="system", role="system",
@@ -279,19 +326,57 @@ async def apply(conn: Connection, ctx: Context, ticket_id: int, action: str, *,
 
 async def escalate(conn: Connection, ctx: Context, ticket: Ticket, level: int,
                    reason: str) -> Change:
-    """Raise a ticket to ``level`` and tell that level's people; the next level follows after
-    ``escalate_every_min`` unless someone acknowledges first."""
-    targets = ctx.district.escalation_targets(ticket.micro_grid_id, ticket.event_type, level)
-    change = await apply(conn, ctx, ticket.id, "escalate", actor_id="system", role="system",
-                         note=ticket_notes.escalated(level, reason, [p.id for p in targets]))
-    await tickets.set_escalation_level(conn, ticket.id, level)
-    if level < 2:
-        await timers.schedule(
-            conn, ticket.id, "escalate",
-            ctx.clock.now() + timedelta(minutes=ctx.limits.escalate_every_min), level + 1)
-    change.ticket = await get(conn, ticket.id)
-    change.notify = {p.id: f"escalated (level {level})" for p in targets}
-    return change
+    """The timers raise a ticket to ``level`` and tell that level's people; the next level
+    follows after ``escalate_every_min`` unless someone acknowledges first (``apply``'s
+    ``escalate``, which a leader or operator also takes by hand)."""
+    return await apply(conn, ctx, ticket.id, "escalate", actor_id="system", role="system",
+                       note=reason, escalate_to=level)
+
+
+def handling_department(ctx: Context, event_type: str) -> str | None:
+    """The (first) active department that handles ``event_type``: where a hand-off that names
+    no department goes, as a dispatch that names nobody goes where routing sends it."""
+    return next((d.id for d in ctx.district.departments.values()
+                 if d.active and event_type in d.event_types), None)
+
+
+def _department_for(ctx: Context, ticket: Ticket, department_id: str | None) -> str:
+    """The department a hand-off goes to: the one named, else ``handling_department``."""
+    depts = ctx.district.departments
+    if department_id is None:
+        handling = handling_department(ctx, ticket.event_type)
+        if handling is None:
+            raise IllegalTransition(f"hand_off needs a department_id: no department handles"
+                                    f" event type {ticket.event_type}")
+        return handling
+    found = depts.get(department_id)
+    if found is None or not found.active:
+        raise IllegalTransition(f"no active department {department_id!r}"
+                                f" (departments: {', '.join(sorted(depts)) or 'none'})")
+    return department_id
+
+
+def _check_in_department(ctx: Context, ticket: Ticket, actor_id: str) -> None:
+    """A case in a department's queue is taken by that department's staff only."""
+    person = ctx.district.people.get(actor_id)
+    if ticket.department_id is None or person is None or person.role != "department_staff" \
+            or person.department != ticket.department_id:
+        where = (f"department {ticket.department_id}'s queue" if ticket.department_id
+                 else "nobody's hands")
+        raise IllegalTransition(f"ticket {ticket.id} is in {where}: only its staff accept it")
+
+
+async def _check_may_urge(conn: Connection, ctx: Context, ticket: Ticket, at: datetime) -> None:
+    """An urge needs someone to push, and at most one per ``urge_every_min``: a phone that
+    rings loudly every minute gets muted, and then the urge that matters goes unheard."""
+    if ticket.assignee_id is None:
+        raise IllegalTransition(f"ticket {ticket.id} has no assignee to urge")
+    last = await tickets.last_action_at(conn, ticket.id, "urge")
+    if last is not None and at < (again := last + timedelta(minutes=ctx.limits.urge_every_min)):
+        raise IllegalTransition(
+            f"ticket {ticket.id} was urged at {last.isoformat(timespec='seconds')}; urge again"
+            f" from {again.isoformat(timespec='seconds')} (one urge per"
+            f" {ctx.limits.urge_every_min:g} min)")
 
 
 async def camera_reports_clear(conn: Connection, ctx: Context, alert: Alert) -> Change | None:

@@ -46,6 +46,7 @@ class Views:
         cam = d.cameras.get(t.camera_id or "")
         area = d.areas.get(t.micro_grid_id or "")
         person = d.people.get(t.assignee_id or "")
+        dept = d.departments.get(t.department_id or "")
         role = self.ctx.role_of(t.assignee_id) if t.assignee_id else None
         now = self.ctx.clock.now()
         return {
@@ -56,6 +57,9 @@ class Views:
             "zone_id": t.zone_id, "micro_grid_id": t.micro_grid_id,
             "micro_grid_name": area.name if area else None, "grid_id": t.grid_id,
             "assignee_id": t.assignee_id, "assignee_name": person.name if person else None,
+            # After a hand-off: the department whose queue the case is in.
+            "department_id": t.department_id,
+            "department_name": dept.name if dept else None,
             "lon": t.lon if t.lon is not None else (cam.lon if cam else None),
             "lat": t.lat if t.lat is not None else (cam.lat if cam else None),
             "description": t.description, "priority": t.priority, "emergency": t.emergency,

@@ -60,6 +60,8 @@ class Ticket:
     photo_id: int | None = None
     #: The last return or rework: {"action", "note", "actor_id", "at"} (migration 0016).
     sent_back: dict[str, Any] | None = None
+    #: The line department whose queue the case is in, after a hand-off (migration 0024).
+    department_id: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -106,7 +108,8 @@ class OpenTicketExists(Exception):
 @dataclass(frozen=True)
 class Scope:
     """The tickets one person may see: every ticket, or those assigned to ``person_id`` plus
-    those in ``micro_grids`` (a leader's area) or of ``event_types`` (a department's).
+    those in ``micro_grids`` (a leader's area), of ``event_types`` (a department's) or handed
+    off to one of ``departments`` (a department's queue).
 
     One rule in two forms side by side, so they cannot drift: ``condition()`` for the SQL of a
     list, ``admits()`` for a row already read (a ticket by id, a pushed event)."""
@@ -115,6 +118,7 @@ class Scope:
     person_id: str | None = None
     micro_grids: frozenset[str] | None = None
     event_types: frozenset[str] | None = None
+    departments: frozenset[str] | None = None
 
     def condition(self, table: str = "") -> tuple[str, list[object]]:
         """A WHERE condition (and its arguments) that holds for the tickets in scope."""
@@ -127,19 +131,21 @@ class Scope:
             tests.append(f"{prefix}assignee_id = %s")
             args.append(self.person_id)
         for column, values in (("micro_grid_id", self.micro_grids),
-                               ("event_type", self.event_types)):
+                               ("event_type", self.event_types),
+                               ("department_id", self.departments)):
             if values is not None:
                 tests.append(f"{prefix}{column} = ANY(%s)")
                 args.append(sorted(values))
         return (f"({' OR '.join(tests)})" if tests else "FALSE"), args
 
     def admits(self, micro_grid_id: str | None, event_type: str,
-               assignee_id: str | None) -> bool:
+               assignee_id: str | None, department_id: str | None = None) -> bool:
         """Whether a ticket with these values is in scope (what ``condition()`` selects)."""
         return (self.everything
                 or (self.person_id is not None and assignee_id == self.person_id)
                 or (self.micro_grids is not None and micro_grid_id in self.micro_grids)
-                or (self.event_types is not None and event_type in self.event_types))
+                or (self.event_types is not None and event_type in self.event_types)
+                or (self.departments is not None and department_id in self.departments))
 
 
 #: Everyone's tickets: the wall roles, and the center's own loops.
@@ -224,11 +230,6 @@ async def update_state(conn: Connection, ticket_id: int, expected_state: str,
     return await cur.fetchone()
 
 
-async def set_escalation_level(conn: Connection, ticket_id: int, level: int) -> None:
-    await conn.execute("UPDATE tickets SET escalation_level = %s WHERE id = %s",
-                       (level, ticket_id))
-
-
 async def set_photo(conn: Connection, ticket_id: int, attachment_id: int) -> None:
     """The case's filing photo: on the ticket, and in its ledger's ``register`` row."""
     await conn.execute("UPDATE ticket_events SET attachments = attachments || %s::bigint"
@@ -269,14 +270,14 @@ async def list_tickets(conn: Connection, *, scope: Scope, open_only: bool = Fals
                        assignee_id: str | None = None, state: str | None = None,
                        micro_grid_id: str | None = None, grid_id: str | None = None,
                        event_type: str | None = None, overdue_at: datetime | None = None,
-                       limit: int = 100) -> list[Ticket]:
+                       department_id: str | None = None, limit: int = 100) -> list[Ticket]:
     """The tickets in ``scope`` that match every filter given. Open tickets come highest
     priority first, then by the nearest deadline."""
     seen, args = scope.condition()
     where = [seen]
     for col, val in (("assignee_id", assignee_id), ("state", state),
                      ("micro_grid_id", micro_grid_id), ("grid_id", grid_id),
-                     ("event_type", event_type)):
+                     ("event_type", event_type), ("department_id", department_id)):
         if val is not None:
             where.append(f"{col} = %s")
             args.append(val)
@@ -331,6 +332,15 @@ async def add_ledger_entry(conn: Connection, ticket_id: int, at: datetime, actor
         (ticket_id, at, actor_id, action, from_state, to_state, note, alert_id,
          attachments or []),
     )
+
+
+async def last_action_at(conn: Connection, ticket_id: int, action: str) -> datetime | None:
+    """When ``action`` was last written to the ticket's ledger (None: never)."""
+    cur = await conn.execute(
+        "SELECT max(at) FROM ticket_events WHERE ticket_id = %s AND action = %s",
+        (ticket_id, action))
+    row = await cur.fetchone()
+    return None if row is None else row[0]
 
 
 async def violation_of(conn: Connection, ticket_id: int) -> UUID | None:
