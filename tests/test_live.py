@@ -45,6 +45,7 @@ OUTSIDER = "w-0211"
 def center_settings() -> dict[str, Any]:
     """Short timers, so that a stream nobody watches stops within seconds."""
     return {"live": {"idle_s": 3.0, "keepalive_s": 1.0, "edge_ttl_s": 4.0,
+                     "viewers_per_camera": 2,
                      "start_timeout_s": 15.0}}
 
 
@@ -202,7 +203,7 @@ def test_edge_stops_on_its_own_when_the_keepalive_runs_out(
     assert stopped.reason == "expired" and stopped.stream_id == "orphan-stream"
 
 
-def test_stream_goes_on_across_an_edge_restart(center: RunningCenter, edge_yaml: Path, watcher: LiveWatcher,
+def test_stream_goes_on_across_an_edge_restart(center: RunningCenter, edge_yaml: Path,
                                                tmp_path: Path) -> None:
     """The edge restarts mid-stream: the center keeps the stream and its viewer, the new edge
     process takes the renewal as a start, and the playlist marks where its clock began
@@ -247,12 +248,18 @@ def test_stream_goes_on_across_an_edge_restart(center: RunningCenter, edge_yaml:
             second.wait(20)
 
 
-def test_worker_outside_the_area_gets_403_and_one_inside_plays(
-        center: RunningCenter, edge: Any) -> None:
+def test_scope_and_the_viewer_limit(center: RunningCenter, edge: Any) -> None:
+    """A worker outside the camera's area gets 403, the area's worker and its leader may
+    watch; past live.viewers_per_camera (2 here) the next person gets 429; asking again is
+    no second viewer."""
     refused = open_live(center.client(OUTSIDER))
     assert refused.status_code == 403
     assert CAMERA in refused.json()["detail"] and OUTSIDER in refused.json()["detail"]
     assert open_live(center.client("w-0111")).status_code == 200
+    assert open_live(center.client("l-011")).status_code == 200
+    assert open_live(center.client("w-0111")).status_code == 200
+    full = open_live(center.client("op-01"))
+    assert full.status_code == 429 and "viewers_per_camera" in full.json()["detail"]
     assert open_live(center.client("op-01"), "no-such-camera").status_code == 404
 
 
