@@ -171,6 +171,9 @@ def test_live_stream_is_remuxed_h264_segments_over_mqtt(
         frames = [f.to_ndarray(format="rgb24") for f in ts.decode(stream)]
     assert len(frames) >= 5 and not np.array_equal(frames[0], frames[-1])
     assert watcher.said("playing") is not None
+    metrics = center.client().get("/metrics").text
+    assert "gridwatch_live_streams 1.0" in metrics
+    assert "gridwatch_live_transcoded_total 0.0" in metrics
     # Without the signature (or with another path's) nothing is served.
     assert center.client().get(urls[-1].split("?")[0]).status_code == 401
 

@@ -111,6 +111,5 @@ async def segment(live: LiveDep, actor: ImageActor, camera_id: str, stream_id: s
     found = stream.segment(msn)
     if found is None:
         raise HTTPException(404, f"segment {msn} of stream {stream_id} is no longer held")
-    stream.served_bytes += len(found.data)
-    return Response(found.data, media_type="video/mp2t",
+    return Response(live.served(found), media_type="video/mp2t",
                     headers={"Cache-Control": "private, max-age=60"})

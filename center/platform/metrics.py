@@ -40,6 +40,9 @@ class _CenterCollector(Collector):
             yield GaugeMetricFamily("gridwatch_mqtt_connected", "1 when the ingest is connected",
                                     value=int(ingest.connected))
             yield from _progress(ingest.progress())
+        live = getattr(self._app.state, "live", None)
+        if live is not None:
+            yield from _live(live)
         center = getattr(self._app.state, "center", None)
         if center is None:
             return
@@ -49,6 +52,22 @@ class _CenterCollector(Collector):
         yield CounterMetricFamily("gridwatch_websocket_dropped_clients",
                                   "Clients dropped for falling behind",
                                   value=hub.dropped_clients)
+
+
+def _live(live: Any) -> Iterator[CounterMetricFamily | GaugeMetricFamily]:
+    """Live view (center/services/live.py): streams and viewers now, and what went through."""
+    streams = live.streams()
+    yield GaugeMetricFamily("gridwatch_live_streams", "Live streams the center holds now",
+                            value=len(streams))
+    yield GaugeMetricFamily("gridwatch_live_viewers", "People watching a live stream now",
+                            value=sum(len(s.viewers) for s in streams))
+    counts = live.counts
+    for name, help_ in (("started", "Live streams asked of an edge"),
+                        ("transcoded", "Live streams the edge re-encoded (not H.264)"),
+                        ("segments", "Live segments completed from the edges' chunks"),
+                        ("chunks_refused", "Live chunks refused (inconsistent or too large)"),
+                        ("served_bytes", "Live segment bytes served to viewers")):
+        yield CounterMetricFamily(f"gridwatch_live_{name}", help_, value=getattr(counts, name))
 
 
 def _progress(progress: dict[str, Any]) -> Iterator[GaugeMetricFamily]:

@@ -87,6 +87,7 @@ class Stream:
     detail: str = ""
     status: int = 503  # the HTTP status a refusal is answered with
     transcoded: bool = False
+    counted_transcoded: bool = False
     #: person id -> when they last asked or fetched the playlist (monotonic).
     viewers: dict[str, float] = field(default_factory=dict)
     segments: deque[Segment] = field(default_factory=deque)
@@ -95,8 +96,6 @@ class Stream:
     discontinuities: int = 0  # discontinuities dropped off the playlist's front
     renewed: float = 0.0
     assembling: dict[int, _Parts] = field(default_factory=dict)
-    #: Bytes of segments served to viewers, for /metrics and the bench.
-    served_bytes: int = 0
 
     def segment(self, msn: int) -> Segment | None:
         return next((s for s in self.segments if s.msn == msn), None)
@@ -123,6 +122,15 @@ async def why_not_watch(conn: Connection, who: Principal, district: District,
             f"{who.id} has no open case there")
 
 
+@dataclass
+class LiveCounts:
+    started: int = 0  # streams asked of an edge
+    transcoded: int = 0  # of those, re-encoded by the edge (the fallback)
+    segments: int = 0  # segments completed from edges' chunks
+    chunks_refused: int = 0
+    served_bytes: int = 0  # segment bytes served to viewers
+
+
 class LiveService:
     def __init__(self, settings: LiveSettings, publish: Publish,
                  clock: Callable[[], float] = time.monotonic) -> None:
@@ -131,7 +139,8 @@ class LiveService:
         self._clock = clock
         self._by_camera: dict[str, Stream] = {}
         self._by_id: dict[str, Stream] = {}
-        self.chunks_refused = 0
+        #: Counters for /metrics (center/platform/metrics.py).
+        self.counts = LiveCounts()
 
     # --- viewers -------------------------------------------------------------------------
 
@@ -155,6 +164,7 @@ class LiveService:
             self._by_id[stream.stream_id] = stream
             log.info("live camera=%s edge=%s stream %s asked for by %s", camera_id, edge_id,
                      stream.stream_id, viewer)
+            self.counts.started += 1
             await self._ask(stream, "start")
         self._expire_viewers(stream, now)
         if viewer not in stream.viewers and (
@@ -199,7 +209,7 @@ class LiveService:
         if stream is None or stream.state in ("stopped", "refused"):
             return None
         if (chunk.camera_id, chunk.edge_id) != (stream.camera_id, stream.edge_id):
-            self.chunks_refused += 1
+            self.counts.chunks_refused += 1
             return (f"stream {chunk.stream_id} is camera {stream.camera_id} of edge "
                     f"{stream.edge_id}, not {chunk.camera_id} of {chunk.edge_id}")
         parts = stream.assembling.get(chunk.seq)
@@ -208,7 +218,7 @@ class LiveService:
             while len(stream.assembling) > ASSEMBLING:
                 del stream.assembling[min(stream.assembling)]
         if parts.parts != chunk.parts:
-            self.chunks_refused += 1
+            self.counts.chunks_refused += 1
             return f"segment {chunk.seq} said {parts.parts} parts, now {chunk.parts}"
         parts.got[chunk.part] = chunk.data
         if len(parts.got) < parts.parts:
@@ -216,10 +226,14 @@ class LiveService:
         del stream.assembling[chunk.seq]
         data = b"".join(parts.got[i] for i in range(parts.parts))
         if len(data) > MAX_LIVE_SEGMENT_BYTES:
-            self.chunks_refused += 1
+            self.counts.chunks_refused += 1
             return f"segment {chunk.seq} larger than {MAX_LIVE_SEGMENT_BYTES} bytes"
         stream.segments.append(Segment(stream.next_msn, parts.duration_s, data,
                                        discontinuity=chunk.seq <= stream.last_seq))
+        self.counts.segments += 1
+        if chunk.transcoded and not stream.counted_transcoded:
+            self.counts.transcoded += 1
+            stream.counted_transcoded = True
         stream.next_msn += 1
         stream.last_seq = chunk.seq
         while len(stream.segments) > self.settings.segments_kept:
@@ -301,6 +315,11 @@ class LiveService:
             await self._publish(live_request_topic(stream.edge_id), request.model_dump_json())
         except Exception as exc:  # noqa: BLE001 - the broker away: the next renewal retries
             log.warning("live camera=%s %s request not sent: %s", stream.camera_id, action, exc)
+
+    def served(self, segment: Segment) -> bytes:
+        """A segment's bytes, counted as served."""
+        self.counts.served_bytes += len(segment.data)
+        return segment.data
 
     def streams(self) -> list[Stream]:
         return list(self._by_camera.values())

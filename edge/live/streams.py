@@ -266,3 +266,8 @@ class LiveStreams:
         for camera_id in list(self._by_camera):
             self._stop(camera_id, None, "stopped", "edge stopped")
         self._reaper.join(timeout=2)
+        counts = self.counters()
+        if counts.started or counts.refused:
+            log.info("edge=%s live view: %d streams (%d transcoded), %d refused, %d segments, "
+                     "%d bytes", self.edge_id, counts.started, counts.transcoded,
+                     counts.refused, counts.segments, counts.bytes)
