@@ -6,6 +6,8 @@ is released; an escalated case pulls its camera back."""
 
 from __future__ import annotations
 
+import time
+
 import psycopg
 import pytest
 from playwright.sync_api import Browser, Page, expect
@@ -43,14 +45,32 @@ def test_layouts_linkage_rotation_and_dismiss(browser: Browser, center: RunningC
     # Four of the district's five cameras rotate through the 4 tiles (whole district).
     expect(wall.locator(".video-tile[data-camera-id]")).to_have_count(4, timeout=5_000)
 
+    # The page notes the moment the pinned tile appears (a MutationObserver: Playwright's own
+    # polling is too coarse to time it); both clocks are this machine's.
+    page.evaluate("""() => new Promise((ready) => {
+        window.__pinnedAt = null;
+        const grid = document.querySelector("#video-wall .video-grid");
+        const obs = new MutationObserver(() => {
+            if (grid.querySelector('.video-tile[data-pinned="true"]')) {
+                window.__pinnedAt = Date.now();
+                obs.disconnect();
+            }
+        });
+        obs.observe(grid, {childList: true, subtree: true, attributes: true});
+        ready();
+    })""")
     alert = make_alert()
     pub = Publisher(mqtt_broker.port)
     try:
+        sent = time.time() * 1000
         pub.alert(alert)
     finally:
         pub.close()
     pinned = wall.locator(f'.video-tile[data-camera-id="{CAMERA}"][data-pinned="true"]')
     expect(pinned).to_have_count(1, timeout=5_000)
+    linked_s = (page.evaluate("window.__pinnedAt") - sent) / 1000
+    print(f"publish -> camera pinned on the video wall: {linked_s * 1000:.0f} ms")
+    assert linked_s < 2.0, f"the alert took {linked_s:.2f}s to pull its camera onto the wall"
     assert tile_cameras(page)[0] == CAMERA
     expect(pinned.locator(f'polygon.overlay-zone.is-alert[data-zone-id="{ZONE}"]')).to_have_count(
         1, timeout=5_000)
