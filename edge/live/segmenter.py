@@ -174,7 +174,3 @@ class Segmenter:
         segment = Segment(self.seq, buffer.getvalue(), max(duration, 0.001), self.transcoded)
         self.seq += 1
         self.on_segment(segment)
-
-    def close(self) -> None:
-        """Drop the open segment (a stream that stops has nobody to send it to)."""
-        self._packets, self._bytes = [], 0

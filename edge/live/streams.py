@@ -61,7 +61,7 @@ class _Stream:
 
 @dataclass(frozen=True)
 class LiveCounters:
-    """What the edge has streamed since it started (logged at stop, read by tests/bench)."""
+    """What the edge has streamed since it started (logged at stop)."""
 
     started: int
     refused: int
@@ -248,17 +248,12 @@ class LiveStreams:
             self._state(stream, "playing", None,
                         "transcoded to H.264" if segment.transcoded else "remuxed")
 
-    # --- ----------------------------------------------------------------------------------
+    # --- totals and stop ---------------------------------------------------------------------
 
     def counters(self) -> LiveCounters:
         with self._lock:
             return LiveCounters(self._started, self._refused, self._transcoded,
                                 self._segments, self._bytes)
-
-    def active(self) -> dict[str, str]:
-        """camera_id -> stream_id of the streams running now."""
-        with self._lock:
-            return {c: s.stream_id for c, s in self._by_camera.items()}
 
     def close(self) -> None:
         """Stop every stream (the edge is stopping) and the reaper."""
