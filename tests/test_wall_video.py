@@ -2,7 +2,8 @@
 16 tiles; a new alert pulls its camera into the first tile with its zone drawn and a label, where
 the evidence picture and the reason stand in for live video that is not available; rotation
 moves the other tiles on but never the pinned one, which also outlives a reload; a dismissed tile
-is released; an escalated case pulls its camera back."""
+is released; an escalated case pulls its camera back; with more linked cameras than tiles the
+newest show and the others wait their turn."""
 
 from __future__ import annotations
 
@@ -120,6 +121,27 @@ def test_layouts_linkage_rotation_and_dismiss(browser: Browser, center: RunningC
     assert tile_cameras(page)[0] == CAMERA
     escalated.locator('[data-testid="tile-dismiss"]').click()
     expect(wall.locator('.video-tile[data-pinned="true"]')).to_have_count(0)
+
+    # More linked cameras than tiles: the newest shows, the header says how many wait, and
+    # dismissing it brings the next one in.
+    wall.locator('[data-testid="video-layout-1"]').click()
+    pub = Publisher(mqtt_broker.port)
+    try:
+        pub.alert(make_alert(camera_id="cam-bj-01", zone_id="crossing"))
+        expect(wall.locator('.video-tile[data-camera-id="cam-bj-01"]')).to_have_attribute(
+            "data-pinned", "true", timeout=5_000)
+        pub.alert(make_alert(camera_id="cam-vtest", zone_id="campus"))
+    finally:
+        pub.close()
+    expect(wall.locator('.video-tile[data-camera-id="cam-vtest"]')).to_have_attribute(
+        "data-pinned", "true", timeout=5_000)
+    expect(tiles).to_have_count(1)
+    expect(wall.locator('[data-testid="video-waiting"]')).to_have_text("另有1路联动待显示")
+    wall.locator('[data-testid="tile-dismiss"]').click()
+    expect(wall.locator('.video-tile[data-camera-id="cam-bj-01"]')).to_have_attribute(
+        "data-pinned", "true")
+    expect(wall.locator('[data-testid="video-waiting"]')).to_be_hidden()
+    wall.locator('[data-testid="tile-dismiss"]').click()
 
     # Back to the map: the video wall stops (no tiles), the map is there again.
     page.locator('[data-testid="wall-mode"]').click()
