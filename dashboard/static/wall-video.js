@@ -313,6 +313,9 @@ export class VideoWall {
           : "";
         label.hidden = !pin;
         dismiss.hidden = !pin;
+        // Focusable (Enter opens it): a screen reader says which camera and why it is there.
+        el.setAttribute("aria-label", [name.textContent, label.textContent].filter(Boolean).join(" · "));
+        dismiss.setAttribute("aria-label", `${t("wall.video.dismiss")} · ${name.textContent}`);
         if (changed) {
           drawZones();
           if (liveState !== "playing" && liveState !== "starting") showFallback(liveState);
