@@ -19,6 +19,8 @@ const SHELL = [
   "/static/phone-format.js",
   "/static/phone-words.js",
   "/static/phone-duty.js",
+  "/static/phone-urge.js",
+  "/static/handoff-words.js",
   "/static/staff-words.js",
   "/static/verdict.js",
   "/static/verdict-words.js",

@@ -62,7 +62,8 @@ def _check_may_judge(center: Center, actor: Principal, subject: Subject,
                                  " (needs a worker, leader, department staff or operator)")
     d = center.ctx.district
     if ticket is not None:
-        if not actor.sees_ticket(d, ticket.micro_grid_id, ticket.event_type, ticket.assignee_id):
+        if not actor.sees_ticket(d, ticket.micro_grid_id, ticket.event_type, ticket.assignee_id,
+                                 ticket.department_id):
             raise HTTPException(403, actor.why_not_ticket(d, ticket.id))
         return
     # An alert that opened no case: judged by whoever would see a case at that camera.
@@ -169,7 +170,8 @@ async def list_verdicts(
                 raise HTTPException(403, f"alert {alert_id} is outside what {actor.id} sees")
         if ticket_id is not None:
             t = await service.get(conn, ticket_id)
-            if not actor.sees_ticket(d, t.micro_grid_id, t.event_type, t.assignee_id):
+            if not actor.sees_ticket(d, t.micro_grid_id, t.event_type, t.assignee_id,
+                                     t.department_id):
                 raise HTTPException(403, actor.why_not_ticket(d, t.id))
         rows = await history(conn, ticket_id=None if alert_id else ticket_id,
                              alert_id=alert_id, current_only=current)

@@ -56,7 +56,7 @@ async def suggestion(presence: Presence, viewer: Principal, ticket_id: int) -> d
     async with presence.pool.connection() as conn:
         ticket = await get(conn, ticket_id)
         if not viewer.sees_ticket(d, ticket.micro_grid_id, ticket.event_type,
-                                  ticket.assignee_id):
+                                  ticket.assignee_id, ticket.department_id):
             raise NotAllowed(viewer.why_not_ticket(d, ticket.id))
         return await suggest(presence, conn, ticket)
 

@@ -17,13 +17,15 @@ import { mountAccount } from "./account.js";
 import { drawMap } from "./phone-detail.js";
 import { verdictBlock } from "./verdict.js";
 import { renderHeadline } from "./leader-kpis.js";
+import { callLink, handoffBlock, mountQueueFilter, pickedDepartment, queueQuery } from "./leader-handoff.js";
 
 const LEVELS = ["district", "grid", "micro_grid", "worker", "department", "event_type"];
 const PERIODS = ["day", "week", "month", "quarter"];
 const STAFF_ROLES = { operator: 0, admin: 0, grid_leader: 1, micro_grid_leader: 2, department_staff: 3, engineer: 4 };
 const LIST_LIMIT = 500;
-// Actions that need a note (why), and those that need a person (picked below the buttons).
-const NEEDS_NOTE = new Set(["void", "rework"]);
+// Actions that need a note (why), and those that need a person (picked below the buttons);
+// a hand-off's department is picked in its own row (leader-handoff.js).
+const NEEDS_NOTE = new Set(["void", "rework", "escalate"]);
 const NEEDS_PERSON = ["dispatch", "reassign"];
 
 const $ = (id) => document.getElementById(id);
@@ -79,6 +81,7 @@ function query() {
   }
   if ($("f-open").checked) q.set("open", "true");
   if ($("f-overdue").checked) q.set("overdue", "true");
+  queueQuery(q, me);
   return q;
 }
 
@@ -113,7 +116,7 @@ function renderList() {
       h("td", { class: "id" }, `#${x.id}`),
       h("td", {}, h("span", { class: `etype etype-${x.event_type}` }, x.event_type), " ", eventName(x.event_type, x.event_name)),
       h("td", {}, x.micro_grid_name || x.micro_grid_id || "—"),
-      h("td", {}, x.assignee_name || x.assignee_id || "—"),
+      h("td", {}, x.assignee_name || x.assignee_id || x.department_name || "—"),
       h("td", {}, h("span", { class: `badge state-${x.state}` }, stateName(x.state))),
       h("td", { class: "time" }, fmtDateTime(x.opened_at)),
       h("td", { class: "time" }, fmtDateTime(x.due_at), x.overdue ? h("span", { class: "overdue-tag" }, t("leader.overdue")) : null),
@@ -183,7 +186,8 @@ function renderDetail() {
         fact(t("leader.source"), sourceName(x.source)),
         fact(t("wall.col.camera"), x.camera_name || x.camera_id),
         fact(t("wall.col.grid"), `${x.micro_grid_name || x.micro_grid_id || "—"} (${areaName(x.grid_id) || "—"})`),
-        fact(t("wall.col.assignee"), x.assignee_id ? personName(x.assignee_id) : "—"),
+        fact(t("wall.col.assignee"), h("span", {}, x.assignee_id ? personName(x.assignee_id) : "—", " ", callLink(x.assignee_phone))),
+        fact(t("handoff.department"), x.department_name || x.department_id),
         fact(t("leader.opened"), fmtDateTime(x.opened_at)),
         fact(t("leader.due"), fmtDateTime(x.due_at)),
         fact(t("phone.alerts"), x.alert_count),
@@ -273,7 +277,7 @@ function actionsBlock(x) {
   const actions = x.allowed_actions ?? [];
   const note = h("input", { type: "text", id: "action-note", placeholder: t("leader.note"), maxlength: "2000" });
   const buttons = actions
-    .filter((a) => !NEEDS_PERSON.includes(a))
+    .filter((a) => !NEEDS_PERSON.includes(a) && a !== "hand_off")
     .map((a) => h("button", { type: "button", class: `act act-${a}`, dataset: { action: a }, onclick: () => act(a) }, actionName(a)));
   const withPerson = NEEDS_PERSON.filter((a) => actions.includes(a));
   let reassign = null;
@@ -295,6 +299,7 @@ function actionsBlock(x) {
     h("h3", {}, t("leader.actions")),
     actions.length ? h("div", { class: "action-row" }, note, ...buttons) : h("p", { class: "muted" }, t("leader.no_actions")),
     reassign,
+    handoffBlock(x, state.district?.departments ?? [], act),
   );
 }
 
@@ -317,11 +322,12 @@ async function act(action) {
   const what = `${actionName(action)} #${x.id}`;
   if (NEEDS_NOTE.has(action) && !note) {
     $("action-note").focus();
-    showError(t("leader.note_needed"), { what });
+    showError(t(action === "escalate" ? "handoff.escalate_reason" : "leader.note_needed"), { what });
     return;
   }
   const body = { action, actor_id: actingAs(), note };
   if (NEEDS_PERSON.includes(action) && $("reassign-to")?.value) body.assignee_id = $("reassign-to").value;
+  if (action === "hand_off") body.department_id = pickedDepartment();
   for (const b of document.querySelectorAll("#ticket-detail button.act")) b.disabled = true;
   try {
     await postJSON(`${API}/tickets/${x.id}/actions`, body);
@@ -423,6 +429,7 @@ async function loadPeople() {
   const wanted = params.get("as") || localStorage.getItem("gridwatch.leader.as");
   if (staff.some((p) => p.id === wanted)) $("acting-as").value = wanted;
   fillFilters();
+  mountQueueFilter(me);
 }
 
 let reloadTimer = null;

@@ -2,6 +2,7 @@
 // notes (noteText: note_key / note_args from center/domain/ticket_notes.py).
 import { LIST_SEP, t } from "./i18n.js";
 import "./staff-words.js";
+import "./handoff-words.js";
 
 const ACTORS = new Set(["system", "resident", "public"]);
 

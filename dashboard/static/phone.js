@@ -21,6 +21,7 @@ import { renderDetail } from "./phone-detail.js";
 import { CHANNEL, SYNC_TAG, enqueue, flush, pending as queuedEntries, retoken } from "./phone-outbox.js";
 import { countdown, sentBackText, tickCountdowns } from "./phone-format.js";
 import { DutyBar } from "./phone-duty.js";
+import { showUrge } from "./phone-urge.js";
 
 const params = new URLSearchParams(location.search);
 const WORKER_KEY = "gridwatch.worker_id";
@@ -321,10 +322,10 @@ function beep() {
   }
 }
 
-async function systemNotify(title, body, tag) {
+async function systemNotify(title, body, tag, extra = {}) {
   if (!("Notification" in window) || Notification.permission !== "granted") return;
   if (document.visibilityState === "visible" && document.hasFocus()) return; // the page shows it
-  const options = { body, tag, icon: "/static/icons/icon-192.png" };
+  const options = { body, tag, icon: "/static/icons/icon-192.png", ...extra };
   try {
     const reg = await navigator.serviceWorker?.getRegistration();
     if (reg) await reg.showNotification(title, { ...options, data: { url: `/phone?worker_id=${encodeURIComponent(workerId)}` } });
@@ -379,6 +380,9 @@ function upsert(ticket, { fromSocket = false } = {}) {
   const id = String(ticket.id);
   const prev = tickets.get(id);
   if (fromSocket && reasonFor(ticket) === "reassigned away") tellGone(ticket);
+  if (fromSocket && reasonFor(ticket) === "urged") {
+    showUrge(ticket, { showMessage, beep, systemNotify, eventName, cardOf: (cardId) => cards.get(cardId) });
+  }
   if (newer(prev, ticket) !== ticket) return;
   if (fromSocket) touched.set(id, Date.now());
   const mine = ticket.assignee_id != null && String(ticket.assignee_id) === workerId;

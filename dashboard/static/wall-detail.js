@@ -20,7 +20,7 @@ import { fitStage, zoneOverlay } from "./zone-overlay.js";
 
 // Actions that need a reason, and those that need a person (as in the leader view). "rate" is
 // the resident's score (1-5, the public page): the actions API takes none, so it is not offered.
-const NEEDS_NOTE = new Set(["void", "rework"]);
+const NEEDS_NOTE = new Set(["void", "rework", "escalate"]);
 const NEEDS_PERSON = new Set(["dispatch", "reassign"]);
 const NOT_HERE = new Set(["rate"]);
 const CASE_RELOAD_MS = 300;
