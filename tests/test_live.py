@@ -24,7 +24,7 @@ from playwright.sync_api import Browser, expect
 from simulators.clock_camera import ClockCamera
 from tests.browser import browser, new_page  # noqa: F401 - the fixture
 from tests.conftest import RunningCenter
-from tests.mqtt_helpers import Publisher
+from tests.mqtt_helpers import Publisher, make_alert
 from tests.waiting import wait_until
 from wire.protocol import (
     LiveRequest,
@@ -323,4 +323,28 @@ def test_live_tile_plays_in_chromium(center: RunningCenter, edge: Any,
                10, "the picture to change")
     page.get_by_test_id("live-toggle").click()
     expect(video).to_be_hidden()
+    assert not [e for e in errors if "favicon" not in e], errors
+
+
+def test_leader_watches_a_cases_camera_live(center: RunningCenter, mqtt_broker: Any,
+                                            edge: Any, browser: Browser) -> None:  # noqa: F811
+    """The leader view: a case's camera plays live under its facts, as the micro-grid's
+    leader may (l-011 leads mg-011)."""
+    publisher = Publisher(mqtt_broker.port)
+    try:
+        publisher.alert(make_alert())
+    finally:
+        publisher.close()
+    ticket = wait_until(lambda: center.client("l-011").get("/api/v1/tickets?open=true").json(),
+                        15, "the case")[0]
+    page, errors = new_page(browser, 1600, 1000, center=center, person_id="l-011")
+    page.goto(f"{center.url}/leader?ticket={ticket['id']}")
+    page.get_by_test_id("leader-live-toggle").click()
+    video = page.get_by_test_id("leader-live-video")
+    expect(video).to_have_attribute("data-live-state", "playing", timeout=30_000)
+    start = float(video.evaluate("v => v.currentTime"))
+    wait_until(lambda: float(video.evaluate("v => v.currentTime")) > start + 1.0, 20,
+               "the leader's video to advance")
+    page.get_by_test_id("leader-live-toggle").click()
+    expect(video).to_have_count(0)
     assert not [e for e in errors if "favicon" not in e], errors

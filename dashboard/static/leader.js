@@ -16,6 +16,7 @@ import "./staff-words.js";
 import { mountAccount } from "./account.js";
 import { drawMap } from "./phone-detail.js";
 import { verdictBlock } from "./verdict.js";
+import { attachLive, liveStateText } from "./live-view.js";
 import { renderHeadline } from "./leader-kpis.js";
 import { callLink, handoffBlock, mountQueueFilter, pickedDepartment, queueQuery } from "./leader-handoff.js";
 
@@ -129,6 +130,47 @@ function renderList() {
 
 // --- one ticket ----------------------------------------------------------------------------------
 
+// The ticket's camera live (live-view.js), under its facts. One player for the page: it survives
+// the detail's re-renders (moved, not rebuilt) and stops when another camera's ticket is shown.
+const live = { cameraId: null, stop: null, video: null, state: null, box: null };
+
+function liveBox() {
+  if (!live.box) {
+    live.video = h("video", { muted: true, playsinline: true, "data-testid": "leader-live-video" });
+    live.state = h("span", { class: "muted", role: "status", "data-testid": "leader-live-state" });
+    live.box = h("div", { class: "leader-live" }, live.video, live.state);
+  }
+  return live.box;
+}
+
+function closeLive() {
+  if (live.stop) live.stop();
+  live.stop = null;
+  live.cameraId = null;
+}
+
+function toggleLive(cameraId) {
+  const same = live.cameraId === cameraId;
+  closeLive();
+  if (!same) {
+    liveBox();
+    live.cameraId = cameraId;
+    live.stop = attachLive(live.video, cameraId, {
+      onState: (st, detail) => { live.state.textContent = liveStateText(st, detail); },
+    });
+  }
+  renderDetail();
+}
+
+function cameraFact(x) {
+  if (!x.camera_id) return null;
+  if (live.cameraId && live.cameraId !== x.camera_id) closeLive();
+  return fact(t("wall.col.camera"), [x.camera_name || x.camera_id, " ", h("button", {
+    type: "button", class: "link-button", "data-testid": "leader-live-toggle",
+    onclick: () => toggleLive(x.camera_id),
+  }, t(live.cameraId === x.camera_id ? "live.close" : "live.open"))]);
+}
+
 async function select(id) {
   state.selected = id;
   const url = new URL(location.href);
@@ -184,7 +226,7 @@ function renderDetail() {
         "dl",
         { class: "facts" },
         fact(t("leader.source"), sourceName(x.source)),
-        fact(t("wall.col.camera"), x.camera_name || x.camera_id),
+        cameraFact(x),
         fact(t("wall.col.grid"), `${x.micro_grid_name || x.micro_grid_id || "—"} (${areaName(x.grid_id) || "—"})`),
         fact(t("wall.col.assignee"), h("span", {}, x.assignee_id ? personName(x.assignee_id) : "—", " ", callLink(x.assignee_phone))),
         fact(t("handoff.department"), x.department_name || x.department_id),
@@ -198,6 +240,7 @@ function renderDetail() {
         fact("", h("a", { href: x.public_url, target: "_blank", rel: "noopener" }, t("leader.public"))),
       ),
     ),
+    live.cameraId === x.camera_id ? liveBox() : null,
     placeMap(x),
     photosBlock(x),
     actionsBlock(x),
