@@ -22,6 +22,8 @@ import { DetailPanel } from "./wall-detail.js";
 import { VideoWall } from "./wall-video.js";
 import "./wall-words.js";
 import { openVerdictDialog, verdictText } from "./verdict.js";
+import { renderKpiDetails } from "./wall-kpis.js";
+import { mountHotspots } from "./wall-hotspots.js";
 
 const ALERT_LIMIT = 50; // what the REST call asks for (the contract's limit)
 const FEED_MAX = 60; // alert items kept on screen
@@ -360,12 +362,13 @@ function renderKpis() {
   $("camera-count").textContent = cameras.length ? `${online}/${cameras.length}` : "";
 }
 
-/** Today's district indicators (GET /indicators?level=district&period=day). */
+/** Today's headline figures (GET /indicators/headline); the counts and trends under them: wall-kpis.js. */
 function renderIndicators(body) {
-  const row = body?.rows?.[0];
-  setKpi("kpi-cases-today", row ? row.registered : 0);
-  setKpi("kpi-closure-rate", fmtRate(row?.closure_rate), rateTone(row?.closure_rate));
-  setKpi("kpi-on-time-rate", fmtRate(row?.on_time_rate), rateTone(row?.on_time_rate));
+  const today = body?.today;
+  setKpi("kpi-cases-today", today ? today.registered : 0);
+  setKpi("kpi-closure-rate", fmtRate(today?.closure_rate), rateTone(today?.closure_rate));
+  setKpi("kpi-on-time-rate", fmtRate(today?.on_time_rate), rateTone(today?.on_time_rate));
+  renderKpiDetails(body);
 }
 
 /** Today's false alarms (verdicts on today's alerts): the KPI and each camera's badge. */
@@ -490,7 +493,7 @@ async function loadStats() {
   clearTimeout(statsTimer);
   statsTimer = setTimeout(loadStats, STATS_REFRESH_MS);
   const [ind, rank, hourly] = await Promise.allSettled([
-    getJSON(`${API}/indicators?level=district&period=day`),
+    getJSON(`${API}/indicators/headline`),
     getJSON(`${API}/rankings/grids?period=month`),
     getJSON(`${API}/indicators/cases-hourly?hours=24`),
   ]);
@@ -815,7 +818,8 @@ await ensureLogin();
 mountAccount({ compact: true }); // the operator picker shows the name
 loadPeople();
 loadAll();
+const hotspots = mountHotspots(districtMap.map);
 new LiveSocket("/ws", { onMessage, onStatus: setWsStatus }).start();
 
 // For browser tests and debugging on site.
-window.gridwatchWall = { state, loadAll, loadStats, map: districtMap, detail, video: videoWall, setMode };
+window.gridwatchWall = { state, loadAll, loadStats, map: districtMap, detail, video: videoWall, setMode, hotspots };
