@@ -36,6 +36,7 @@ const SHELL = [
   "/static/signed-urls.js",
   "/static/live-socket.js",
   "/static/ledger.js",
+  "/static/live-words.js",
   "/static/account.css",
   "/static/style.css",
   "/static/phone.css",

@@ -22,7 +22,7 @@ from PIL import Image
 from playwright.sync_api import Browser, expect
 
 from simulators.clock_camera import ClockCamera
-from tests.browser import browser, new_page  # noqa: F401 - the fixture
+from tests.browser import browser, new_page, new_ticket_card  # noqa: F401 - the fixture
 from tests.conftest import RunningCenter
 from tests.mqtt_helpers import Publisher, make_alert
 from tests.waiting import wait_until
@@ -322,6 +322,25 @@ def test_live_tile_plays_in_chromium(center: RunningCenter, edge: Any,
                                          dtype=np.int16) - np.asarray(first)).max() > 40,
                10, "the picture to change")
     page.get_by_test_id("live-toggle").click()
+    expect(video).to_be_hidden()
+    assert not [e for e in errors if "favicon" not in e], errors
+
+
+def test_worker_watches_their_cases_camera_on_the_phone(
+        center: RunningCenter, mqtt_broker: Any, edge: Any,
+        browser: Browser) -> None:  # noqa: F811
+    """The phone's case sheet: the worker plays the case's camera live (online only)."""
+    page, errors = new_page(browser, 375, 812, center=center, person_id="w-0111")
+    page.goto(f"{center.url}/phone?worker_id=w-0111")
+    expect(page.locator("#ws-status")).to_have_attribute("data-state", "online", timeout=10_000)
+    new_ticket_card(page, mqtt_broker.port).click()
+    page.get_by_test_id("phone-live-toggle").click()
+    video = page.get_by_test_id("phone-live-video")
+    expect(video).to_have_attribute("data-live-state", "playing", timeout=30_000)
+    start = float(video.evaluate("v => v.currentTime"))
+    wait_until(lambda: float(video.evaluate("v => v.currentTime")) > start + 1.0, 20,
+               "the phone's video to advance")
+    page.get_by_test_id("detail-back").click()
     expect(video).to_be_hidden()
     assert not [e for e in errors if "favicon" not in e], errors
 

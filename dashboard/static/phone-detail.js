@@ -14,6 +14,7 @@ import { countdown, sentBackText } from "./phone-format.js";
 import "./phone-words.js";
 import "./staff-words.js";
 import { verdictBlock } from "./verdict.js";
+import "./live-words.js";
 
 const LEAFLET = "/vendor/leaflet/dist/leaflet-src.esm.js";
 const LEAFLET_CSS = "/vendor/leaflet/dist/leaflet.css";
@@ -232,6 +233,55 @@ async function ledgerSection(ticket) {
   return box;
 }
 
+// The case's camera live, online only: live-view.js (and hls.js) load on the first press, so the
+// sheet works offline without them. One player, kept across re-renders of the same case's sheet.
+const live = { cameraId: null, stop: null, box: null, video: null, state: null };
+
+function closeLive() {
+  if (live.stop) live.stop();
+  live.stop = null;
+  live.cameraId = null;
+  if (live.box) live.box.hidden = true;
+}
+
+async function openLive(cameraId, button) {
+  if (!live.box) {
+    live.video = h("video", { muted: true, playsinline: true, "data-testid": "phone-live-video" });
+    live.state = h("span", { class: "hint", role: "status" });
+    live.box = h("div", { class: "detail-live" }, live.video, live.state);
+  }
+  button.after(live.box);
+  live.box.hidden = false;
+  live.cameraId = cameraId;
+  live.state.textContent = t("live.starting");
+  try {
+    const { attachLive, liveStateText } = await import("./live-view.js");
+    if (live.cameraId !== cameraId) return;
+    live.stop = attachLive(live.video, cameraId, {
+      onState: (st, detail) => { live.state.textContent = liveStateText(st, detail); },
+    });
+  } catch {
+    live.state.textContent = t("live.error");
+  }
+}
+
+function liveButton(ticket) {
+  if (!ticket.camera_id) return null;
+  if (live.cameraId && live.cameraId !== ticket.camera_id) closeLive();
+  const button = h("button", { type: "button", class: "detail-live-toggle", "data-testid": "phone-live-toggle" },
+    t(live.cameraId === ticket.camera_id ? "live.close" : "live.open"));
+  button.addEventListener("click", () => {
+    if (live.cameraId === ticket.camera_id) {
+      closeLive();
+      button.textContent = t("live.open");
+    } else {
+      button.textContent = t("live.close");
+      openLive(ticket.camera_id, button);
+    }
+  });
+  return live.cameraId === ticket.camera_id ? [button, live.box] : button;
+}
+
 /** Render the sheet for `ticket` into `root`; `pending` lists its queued actions. */
 export function renderDetail(root, ticket, { onAction, onClose, pending = [] }) {
   const name = eventName(ticket.event_type, ticket.event_name);
@@ -240,14 +290,14 @@ export function renderDetail(root, ticket, { onAction, onClose, pending = [] }) 
     "div",
     { class: "detail-sheet", dataset: { ticketId: ticket.id, state: ticket.state } },
     h("header", { class: "detail-head" },
-      h("button", { type: "button", class: "detail-back", "data-testid": "detail-back", onclick: onClose }, t("detail.back")),
+      h("button", { type: "button", class: "detail-back", "data-testid": "detail-back", onclick: () => { closeLive(); onClose(); } }, t("detail.back")),
       h("h2", {}, `#${ticket.id} ${name}`),
       h("span", { class: `badge state state-${ticket.state}`, dataset: { state: ticket.state } }, stateName(ticket.state))),
     pending.length
       ? h("p", { class: "detail-pending", "data-testid": "detail-pending" }, `${t("pending.waiting")}: ${pending.map((a) => t(`action.${a}`)).join(" → ")}`)
       : null,
     sentBackText(ticket) ? h("p", { class: "detail-sent-back", "data-testid": "detail-sent-back" }, sentBackText(ticket)) : null,
-    h("div", { class: "detail-media" }, snapshot(ticket.snapshot_url, name, "detail-img")),
+    h("div", { class: "detail-media" }, snapshot(ticket.snapshot_url, name, "detail-img"), liveButton(ticket)),
     h("dl", { class: "card-facts" },
       h("dt", {}, t("detail.source")), h("dd", {}, sourceName(ticket.source)),
       h("dt", {}, t("detail.camera")), h("dd", {}, ticket.camera_name || ticket.camera_id || "—"),
