@@ -147,9 +147,18 @@ def test_alert_ticket_and_cameras_open_the_detail_panel(browser: Browser, center
     expect_panel(page, ticket_id=ticket_id, newest="accept")
     expect(panel.locator('[data-testid="clip-video"]')).to_have_count(1)  # listed by the center
     actions = panel.locator('[data-testid="detail-actions"]')
-    for action in ("reassign", "void", "acknowledge"):
+    for action in ("reassign", "void", "acknowledge", "escalate"):
         expect(actions.locator(f'button[data-action="{action}"]')).to_be_visible()
-    expect(actions.locator('button[data-action="escalate"]')).to_have_count(0)  # the system's
+    expect(actions.locator('button[data-action="rate"]')).to_have_count(0)  # the resident's
+    # Escalating by hand needs a reason: refused without one, then done and on top.
+    actions.locator('button[data-action="escalate"]').click()
+    expect(actions.locator(".detail-note")).to_be_focused()
+    expect(actions.locator('[data-testid="detail-error"]')).to_contain_text("请先填写原因")
+    actions.locator(".detail-note").fill("blocking the fire lane")
+    actions.locator('button[data-action="escalate"]').click()
+    expect(panel.locator('[data-testid="detail-ledger"] li').first).to_have_attribute(
+        "data-action", "escalate", timeout=5_000)
+    actions = panel.locator('[data-testid="detail-actions"]')  # rebuilt with the case
     expect(actions.locator('[data-testid="detail-person"] option[value="w-0112"]')).to_have_count(1)
     actions.locator('[data-testid="detail-person"]').select_option("w-0112")
     actions.locator('button[data-action="reassign"]').click()

@@ -5,7 +5,7 @@
 // state machine gives the operator (the center's allowed_actions, never a list of our own).
 // A modal <dialog>: Esc and the close button close it, focus goes back where it came from.
 import { h } from "./dom.js";
-import { showError } from "./errors.js";
+import { errorText } from "./errors.js";
 import { fmtDateTime, fmtTime, parseTime } from "./format.js";
 import { API, getJSON, postJSON } from "./http.js";
 import { COLON, t } from "./i18n.js";
@@ -20,6 +20,7 @@ import { fitStage, zoneOverlay } from "./zone-overlay.js";
 
 // Actions that need a reason, and those that need a person (as in the leader view). "rate" is
 // the resident's score (1-5, the public page): the actions API takes none, so it is not offered.
+// hand_off, escalate and urge (issue 15's) come from the state table like every other action.
 const NEEDS_NOTE = new Set(["void", "rework", "escalate"]);
 const NEEDS_PERSON = new Set(["dispatch", "reassign"]);
 const NOT_HERE = new Set(["rate"]);
@@ -342,12 +343,19 @@ export class DetailPanel {
     return section;
   }
 
+  /**
+   * Take `action` on the case. A refusal is said inside the panel: the page's error banner lies
+   * under the modal panel (inert, behind its backdrop) where nobody would see it.
+   */
   async _act(x, action, noteEl, personEl, section) {
     const note = noteEl.value.trim();
-    const what = `${actionName(action)} #${x.id}`;
+    const say = (text) => {
+      section.querySelector(".detail-error")?.remove();
+      section.append(h("p", { class: "detail-error", role: "alert", "data-testid": "detail-error" }, `${actionName(action)} #${x.id}${COLON}${text}`));
+    };
     if (NEEDS_NOTE.has(action) && !note) {
       noteEl.focus();
-      showError(t("wall.detail.note_needed"), { what });
+      say(t("wall.detail.note_needed"));
       return;
     }
     const body = { action, note };
@@ -356,7 +364,10 @@ export class DetailPanel {
     try {
       await postJSON(`${API}/tickets/${x.id}/actions`, body);
     } catch (err) {
-      showError(err, { what });
+      const { text, detail } = errorText(err);
+      for (const b of section.querySelectorAll("button")) b.disabled = false;
+      say(detail ? `${text} (${detail})` : text);
+      return; // the panel keeps the note and the pick for another try
     }
     await this._loadCase(this.seq);
   }
