@@ -173,7 +173,7 @@ def test_wall_map_kpis_alert_latency_emergency_and_4k(browser: Browser, center: 
     en, en_errors = _page(browser, 1920, 1080, center, "op-01")
     en.goto(center.url + "/wall?lang=en")
     expect(en.locator("#ws-status")).to_have_attribute("data-state", "online", timeout=10_000)
-    expect(en.locator('[data-i18n="wall.kpi.overdue"]')).to_have_text("Overdue")
+    expect(en.locator('[data-i18n="wall.kpi.overdue"]')).to_have_text("Overdue now")
     expect(en.locator("#emergency-banner")).to_be_visible()
     expect(en.locator("#hourly-chart")).to_have_attribute("data-total", "2", timeout=8_000)
     expect(en.locator("#hourly-chart canvas").first).to_be_visible()
