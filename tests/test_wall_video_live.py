@@ -9,7 +9,13 @@ from playwright.sync_api import Browser, expect
 
 from tests.conftest import RunningCenter
 from tests.mqtt_helpers import Publisher, make_alert
-from tests.test_live import CAMERA, center_settings, clock_camera, edge  # noqa: F401 - fixtures
+from tests.test_live import (  # noqa: F401 - the live engineer's fixtures
+    CAMERA,
+    center_settings,
+    clock_camera,
+    edge,
+    edge_yaml,
+)
 from tests.test_wall_detail import wall_page
 from tests.waiting import wait_until
 from wire.paths import REPO
