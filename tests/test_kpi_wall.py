@@ -20,6 +20,9 @@ from center.domain.context import Context
 from center.platform.clock import ManualClock
 from tests.browser import browser, new_page  # noqa: F401 - the fixture
 from tests.test_kpi_api import at, build
+from wire.paths import REPO
+
+ARTIFACTS = REPO / "test-artifacts"
 
 # zh, en: what each tile's label must say it counts.
 LABELS = {
@@ -98,6 +101,9 @@ def test_wall_kpis_say_what_they_count_and_fit(browser: Browser, seeded,  # noqa
     expect(page.locator("#kpi-closure-rate .kpi-trend [data-testid=trend-month]")).to_have_text(
         f"{mom} ▼14.3{pp}")
     assert overflowing(page) == []
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"wall-kpis-{lang}-{width}x{height}.png"),
+                    animations="disabled")
     # The hotspots: this month's ten non-void cases at three places, drawn on the map.
     layer = page.locator("#map [data-testid=hotspot-layer]")
     expect(layer).to_have_attribute("data-cases", "10")
@@ -126,5 +132,7 @@ def test_leader_view_shows_the_headline_of_their_area(browser: Browser, seeded, 
                               "−14.3pp"])
     registered = page.locator('[data-testid=headline-table] tr[data-figure="registered"] td')
     expect(registered).to_have_text(["6", "7", "2", "+5 (+250%)", "11", "2", "+9 (+450%)"])
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "leader-headline-1280x800.png"))
     assert errors == []
     page.context.close()
