@@ -184,12 +184,22 @@ def test_alert_ticket_and_cameras_open_the_detail_panel(browser: Browser, center
 def test_detail_panel_in_english_a_camera_without_a_case_and_a_patrol_case(
         browser: Browser, center: RunningCenter) -> None:
     """A camera with no case says so; a worker's patrol report (no camera) shows the photo it
-    was filed with as its evidence and no live view."""
+    was filed with as its evidence and "before", no live view, and the photo its worker handled
+    it with as "after"."""
     r = center.client("w-0111").post("/api/v1/reports", data={
         "event_type": "0506", "note": "bikes on the pavement", "lon": "120.1520",
         "lat": "30.2715"}, files={"photo": ("bikes.jpg", tiny_jpeg(), "image/jpeg")})
     assert r.status_code == 201, r.text
     patrol = r.json()["id"]
+    # Its worker handles it with a photo of the cleared pavement: the "after" photo.
+    w = center.client("w-0111")
+    assert w.post(f"/api/v1/tickets/{patrol}/actions", json={"action": "accept"}).is_success
+    up = w.post(f"/api/v1/tickets/{patrol}/attachments",
+                files={"photo": ("after.jpg", tiny_jpeg(), "image/jpeg")})
+    assert up.status_code == 201, up.text
+    done = w.post(f"/api/v1/tickets/{patrol}/actions",
+                  json={"action": "resolve", "attachment_ids": [up.json()["id"]]})
+    assert done.status_code == 200, done.text
     page, errors = wall_page(browser, center, "/wall?lang=en")
     page.locator('#camera-list [data-camera-id="cam-bj-01"]').click()
     panel = page.locator("#detail")
@@ -209,7 +219,14 @@ def test_detail_panel_in_english_a_camera_without_a_case_and_a_patrol_case(
     expect_image_loaded(img)
     expect(panel.locator('[data-testid="detail-live"]')).to_have_count(0)
     expect(panel.locator('[data-testid="detail-ledger"] li').first).to_have_attribute(
-        "data-action", "dispatch")
+        "data-action", "resolve")
+    before = panel.locator('[data-testid="detail-before"] img')
+    after = panel.locator('[data-testid="detail-after"] img')
+    expect(before).to_have_count(1)
+    expect(after).to_have_count(1)
+    expect(after).to_have_attribute("src", re.compile(
+        rf"/api/v1/tickets/{patrol}/attachments/{up.json()['id']}\?sig="))
+    expect_image_loaded(after)
     expect(panel.locator(".detail-history h3")).to_have_text("History (newest first)")
     page.keyboard.press("Escape")
     assert errors == []
