@@ -247,6 +247,40 @@ def workers_cmd(url: str, workers: str, accept_after: float, handle_after: float
     click.echo(json.dumps(result, indent=1))
 
 
+@sim_group.command("patrols")
+@click.option("--center", "url", default="http://127.0.0.1:8000", show_default=True)
+@click.option("--workers", required=True, help="Worker ids (comma list).")
+@click.option("--every", "every_s", type=click.FloatRange(min=0.5), default=5.0,
+              show_default=True, help="Seconds between positions.")
+@click.option("--radius", "radius_m", type=click.FloatRange(min=10), default=250.0,
+              show_default=True, help="Metres from the micro-grid's middle they stay within.")
+@click.option("--duration", type=click.FloatRange(min=0), default=0.0,
+              help="Seconds (0: until Ctrl-C).")
+@click.option("--seed", type=int, default=1, show_default=True)
+@click.option("--passwords", "passwords_file", required=True,
+              type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="The bots' logins: a `gridwatch center gen-passwords` file.")
+def patrols_cmd(url: str, workers: str, every_s: float, radius_m: float, duration: float,
+                seed: int, passwords_file: Path) -> None:
+    """Workers on duty whose phones share a walk around their micro-grid (docs/presence.md);
+    they check out when stopped."""
+    import httpx
+
+    from simulators.patrols import run_patrols
+    from simulators.workers import PasswordBook, read_passwords
+
+    ids = [w.strip() for w in workers.split(",") if w.strip()]
+    try:
+        sent = asyncio.run(run_patrols(url, ids, PasswordBook(read_passwords(passwords_file)),
+                                       every_s=every_s, radius_m=radius_m, duration=duration,
+                                       seed=seed))
+    except (httpx.HTTPError, ValueError) as exc:
+        raise click.ClickException(f"{url}: {exc}") from None
+    except KeyboardInterrupt:
+        return
+    click.echo(json.dumps(sent, indent=1))
+
+
 @sim_group.command("replay-alerts")
 @click.argument("folder", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option("--broker", default="127.0.0.1:1883", show_default=True, help="HOST:PORT")

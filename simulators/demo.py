@@ -138,6 +138,10 @@ def sim_commands(broker_port: int, base_url: str, passwords: Path) -> dict[str, 
             "sim", "workers", "--center", base_url, "--workers", ",".join(SIM_WORKERS),
             "--accept-after", "10", "--handle-after", "30", "--verify-after", "15",
             "--fail-verify", "0.15", "--passwords", str(passwords)),
+        # The same workers on duty, walking their micro-grids: the wall's worker markers.
+        "sim-patrols": _gridwatch(
+            "sim", "patrols", "--center", base_url, "--workers", ",".join(SIM_WORKERS),
+            "--passwords", str(passwords)),
     }
 
 

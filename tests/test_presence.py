@@ -232,3 +232,19 @@ def test_presence_indicators_per_day_and_worker(center: RunningCenter) -> None:
     csv_text = center.client("op-01").get(url + "&format=csv").content.decode("utf-8-sig")
     assert csv_text.splitlines()[0] == (
         "day,person_id,name,micro_grid_id,on_duty_min,patrol_km,fixes")
+
+
+async def test_patrol_bots_walk_their_micro_grid_on_duty_and_check_out(
+        center: RunningCenter, db_dsn: str) -> None:
+    from simulators.patrols import run_patrols
+    from simulators.workers import PasswordBook
+    from tests.conftest import password_for
+
+    sent = await run_patrols(center.url, ["w-0121", "w-0211"], PasswordBook(password_for),
+                             every_s=1.0, duration=3.5)
+    assert sent["w-0121"] >= 2 and sent["w-0211"] >= 2, sent
+    assert _stored(db_dsn, "w-0121") == sent["w-0121"]
+    for person in ("w-0121", "w-0211"):
+        assert center.client(person).get(P + "/duty").json()["on_duty"] is False
+    track = center.client("op-01").get(P + "/tracks/w-0121/today").json()
+    assert 0 < track["patrol_km"] < 0.05  # a few seconds at walking pace
