@@ -87,7 +87,7 @@ async def run_patrols(base_url: str, workers: list[str], passwords: Passwords, *
     stop = stop or asyncio.Event()
     sent: dict[str, int] = {}
     async with httpx.AsyncClient(base_url=base_url, timeout=10) as http:
-        tasks = []
+        tasks: list[asyncio.Task[None]] = []
         for i, person in enumerate(workers):
             password = passwords(person)
             if password is None:
