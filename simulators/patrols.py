@@ -54,7 +54,13 @@ class Walk:
 
 
 async def _login(http: httpx.AsyncClient, person: str, password: str) -> dict[str, str]:
-    r = await http.post("/api/v1/auth/login", json={"person_id": person, "password": password})
+    """Log in, waiting out the login rate limit (the demo's worker bots log in too)."""
+    for _ in range(20):
+        r = await http.post("/api/v1/auth/login",
+                            json={"person_id": person, "password": password})
+        if r.status_code != 429:
+            break
+        await asyncio.sleep(float(r.headers.get("retry-after", "2")))
     r.raise_for_status()
     return {"Authorization": f"Bearer {r.json()['access_token']}"}
 
