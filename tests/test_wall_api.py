@@ -48,8 +48,10 @@ def test_ticket_allowed_actions_as_another_person(center: RunningCenter, mqtt_br
         return center.client("op-01").get(base, params=params).json()["allowed_actions"]
 
     assert allowed() == ["accept", "return"]  # the assignee's
-    assert allowed("op-01") == ["void", "reassign", "acknowledge"]
-    assert allowed("l-011") == ["accept", "return", "void", "reassign", "acknowledge"]
+    assert allowed("op-01") == ["void", "reassign", "hand_off", "escalate", "urge",
+                                "acknowledge"]
+    assert allowed("l-011") == ["accept", "return", "void", "reassign", "hand_off", "escalate",
+                                "urge", "acknowledge"]
     assert allowed("w-0112") == []  # not theirs
     assert allowed("w-0111") == ["accept", "return"]
     assert center.client("op-01").get(base, params={"as": "nobody"}).status_code == 403

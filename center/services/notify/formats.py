@@ -32,7 +32,7 @@ TITLES = {
     "new": "新工单", "reassigned": "工单改派", "reassigned_away": "工单已改派他人",
     "rework": "工单返工", "returned": "工单退回",
     "extension_requested": "申请延期", "extension_approved": "延期已批准",
-    "escalated": "工单升级",
+    "escalated": "工单升级", "handed_off": "工单移交部门", "urged": "工单催办",
 }
 #: WeCom rejects markdown content longer than 4096 bytes.
 WECOM_MAX_BYTES = 4096
