@@ -32,7 +32,6 @@ def tile_cameras(page: Page) -> list[str]:
 
 def test_layouts_linkage_rotation_and_dismiss(browser: Browser, center: RunningCenter,
                                               mqtt_broker) -> None:
-    report_zones(mqtt_broker.port)
     page, errors = wall_page(browser, center, "/wall?mode=video")
     wall = page.locator("#video-wall")
     expect(wall).to_be_visible()
@@ -45,6 +44,12 @@ def test_layouts_linkage_rotation_and_dismiss(browser: Browser, center: RunningC
             "aria-pressed", "true")
     # Four of the district's five cameras rotate through the 4 tiles (whole district).
     expect(wall.locator(".video-tile[data-camera-id]")).to_have_count(4, timeout=5_000)
+    expect(wall.locator('[data-testid="tile-reason"]').first).to_be_visible(timeout=10_000)
+    # The edge reports its zones only now, after the wall read the cameras' setup: the alert
+    # naming the new zone makes the wall read it again.
+    report_zones(mqtt_broker.port)
+    wait_until(lambda: any(c["id"] == CAMERA and c["zones"] for e in center.client("op-01").get(
+        "/api/v1/edges").json() for c in e["cameras"]), 10, "the edge's zones at the center")
 
     # The page notes the moment the pinned tile appears (a MutationObserver: Playwright's own
     # polling is too coarse to time it); both clocks are this machine's.

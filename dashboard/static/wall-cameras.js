@@ -7,28 +7,48 @@ import "./live-words.js";
 import "./wall-words.js";
 
 const ZONES_TTL_MS = 60_000;
+const ZONES_RETRY_MS = 3_000; // an alert naming a zone the copy lacks asks again, at most this often
 let zonesAt = 0;
 let zonesLoad = null; // Promise<Map camera id -> {zones, frame_url, frame_at}>
+let freshLoad = null; // the one re-read waiting for its turn
 
-/** The cameras' zones and latest frame URL, from the edges' reports (refreshed each minute). */
-export function cameraSetup() {
-  if (!zonesLoad || Date.now() - zonesAt > ZONES_TTL_MS) {
-    zonesAt = Date.now();
-    zonesLoad = getJSON(`${API}/edges`).then(
-      (edges) => new Map(edges.flatMap((edge) => edge.cameras.map((cam) => [String(cam.id), cam]))),
-      (err) => {
-        console.warn("zones not loaded", err.message);
-        zonesAt = 0; // try again next time
-        return new Map();
-      },
-    );
-  }
+function readSetup() {
+  zonesAt = Date.now();
+  zonesLoad = getJSON(`${API}/edges`).then(
+    (edges) => new Map(edges.flatMap((edge) => edge.cameras.map((cam) => [String(cam.id), cam]))),
+    (err) => {
+      console.warn("zones not loaded", err.message);
+      zonesAt = 0; // try again next time
+      return new Map();
+    },
+  );
   return zonesLoad;
 }
 
-/** One camera's zones ([] when its edge has not reported them). */
-export async function zonesOf(cameraId) {
-  return (await cameraSetup()).get(String(cameraId))?.zones ?? [];
+/** The cameras' zones and latest frame URL, from the edges' reports (refreshed each minute). */
+export function cameraSetup() {
+  return !zonesLoad || Date.now() - zonesAt > ZONES_TTL_MS ? readSetup() : zonesLoad;
+}
+
+/** Read the setup again (an alert named a zone the copy lacks), no more often than ZONES_RETRY_MS. */
+function freshSetup() {
+  freshLoad ??= new Promise((resolve) => {
+    setTimeout(() => {
+      freshLoad = null;
+      resolve(readSetup());
+    }, Math.max(0, zonesAt + ZONES_RETRY_MS - Date.now()));
+  });
+  return freshLoad;
+}
+
+/**
+ * One camera's zones ([] when its edge has not reported them). `zoneId`: the zone an alert
+ * names; when the copy lacks it (an edge reported or an engineer drew it since), ask again.
+ */
+export async function zonesOf(cameraId, zoneId = null) {
+  const zones = (await cameraSetup()).get(String(cameraId))?.zones ?? [];
+  if (!zoneId || zones.some((z) => z.id === zoneId)) return zones;
+  return (await freshSetup()).get(String(cameraId))?.zones ?? [];
 }
 
 /** The camera's latest alert message (its evidence picture, box and zone), or null. */

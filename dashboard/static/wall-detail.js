@@ -195,7 +195,7 @@ export class DetailPanel {
         el.replaceWith(h("p", { class: "detail-empty" }, t("wall.detail.no_evidence"))));
       fitStage(stage, img);
       stage.append(img);
-      zonesOf(cameraId).then((zones) => stage.append(zoneOverlay({ zones, zoneId, boxes })));
+      zonesOf(cameraId, zoneId).then((zones) => stage.append(zoneOverlay({ zones, zoneId, boxes })));
     };
     if (picture) {
       show(picture, alert.zone_id, [alert.bbox]);
@@ -224,7 +224,8 @@ export class DetailPanel {
     const status = h("p", { class: "live-state", "data-testid": "detail-live-state", dataset: { state: "starting" } }, liveWord("starting"));
     const stage = h("div", { class: "media-stage is-live" }, video);
     fitStage(stage, video);
-    zonesOf(cameraId).then((zones) => stage.append(zoneOverlay({ zones, zoneId: this.subject?.alert?.zone_id ?? null })));
+    const zoneId = this.subject?.alert?.zone_id ?? null;
+    zonesOf(cameraId, zoneId).then((zones) => stage.append(zoneOverlay({ zones, zoneId })));
     this.stopLive = playLive(video, cameraId, (state, detail) => {
       status.dataset.state = state;
       status.textContent = liveWord(state);
@@ -324,11 +325,11 @@ export class DetailPanel {
       section.append(h("p", { class: "detail-muted" }, t("wall.detail.no_actions")));
       return section;
     }
-    const note = h("input", { type: "text", class: "detail-note", maxlength: "2000", placeholder: t("wall.detail.note"), "aria-label": t("wall.detail.note") });
-    const person = h("select", { class: "detail-person", "data-testid": "detail-person", "aria-label": t("wall.detail.to") });
+    const { note, person } = this._fields();
     const withPerson = actions.filter((a) => NEEDS_PERSON.has(a));
     if (withPerson.length) {
-      const preset = withPerson.includes("dispatch") ? x.owner_id : x.assignee_id;
+      // The operator's own pick survives the case reloading under it; else the default.
+      const preset = person.dataset.picked || (withPerson.includes("dispatch") ? x.owner_id : x.assignee_id);
       loadWorkers().then((list) => {
         const people = [...list];
         if (x.owner_id && !people.some((w) => w.id === x.owner_id)) people.unshift({ id: x.owner_id, name: this.nameOf(x.owner_id) ?? x.owner_id });
@@ -341,6 +342,22 @@ export class DetailPanel {
       h("div", { class: "detail-action-row" }, ...buttons),
     );
     return section;
+  }
+
+  /**
+   * The note and the person picker, made once per panel: a live update of the case rebuilds the
+   * actions around the same elements, so what the operator typed or picked is not lost.
+   */
+  _fields() {
+    if (!this.subject.fields) {
+      const person = h("select", { class: "detail-person", "data-testid": "detail-person", "aria-label": t("wall.detail.to") });
+      person.addEventListener("change", () => (person.dataset.picked = person.value));
+      this.subject.fields = {
+        note: h("input", { type: "text", class: "detail-note", maxlength: "2000", placeholder: t("wall.detail.note"), "aria-label": t("wall.detail.note") }),
+        person,
+      };
+    }
+    return this.subject.fields;
   }
 
   /**
@@ -369,6 +386,8 @@ export class DetailPanel {
       say(detail ? `${text} (${detail})` : text);
       return; // the panel keeps the note and the pick for another try
     }
+    noteEl.value = "";
+    delete personEl.dataset.picked;
     await this._loadCase(this.seq);
   }
 

@@ -256,7 +256,7 @@ export class VideoWall {
       overlay = null;
       if (!pin) return;
       const mine = pin;
-      const zones = await zonesOf(cameraId);
+      const zones = await zonesOf(cameraId, mine.zoneId);
       if (pin !== mine) return;
       overlay = zoneOverlay({ zones: zones.filter((z) => !mine.zoneId || z.id === mine.zoneId), zoneId: mine.zoneId });
       stage.append(overlay);
