@@ -37,6 +37,7 @@ from center.api import (
 from center.api import auth as auth_api
 from center.api import clips as clips_api
 from center.api import live as live_api
+from center.api import video_patrol as video_patrol_api
 from center.api.deps import Center, RateLimits
 from center.domain.context import Context
 from center.domain.district import load_district
@@ -126,7 +127,7 @@ def create_app(settings: CenterSettings, *, clock: Clock | None = None,
     ctx = Context(district=file_district, event_types=load_event_types(settings.event_types),
                   limits=load_time_limits(settings.time_limits), clock=clock or SystemClock())
     views = Views(ctx)
-    hub = Hub(settings.ws_queue)
+    hub = Hub(settings.ws_queue, settings.ws_stall_after_s)
     auth.install_log_redaction()
     configured_secret = (settings.secret_key.get_secret_value()
                          if settings.secret_key is not None else None)
@@ -200,7 +201,7 @@ def create_app(settings: CenterSettings, *, clock: Clock | None = None,
     app.state.settings = settings  # the engineer API publishes zone edits to the broker
     for module in (auth_api, alerts, clips_api, tickets, verdicts, intake, district, indicators,
                    open311,
-                   engineer, vocabulary, live_api, presence, pages):
+                   engineer, vocabulary, live_api, video_patrol_api, presence, pages):
         app.include_router(module.router)
     if settings.cors_origins:  # closed by default: only the center's own pages call the API
         app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins,

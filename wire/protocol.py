@@ -621,7 +621,7 @@ def clip_id_for(alert_id: UUID, kind: ClipKind) -> UUID:
 # --- center -> screens ------------------------------------------------------------------------
 
 WsEventType = Literal["hello", "alert", "ticket", "camera_status", "emergency", "broadcast",
-                      "verdict", "clip", "position", "duty"]
+                      "verdict", "clip", "position", "duty", "summary"]
 
 
 class WsEvent(_Versioned):

@@ -311,8 +311,12 @@ class CenterSettings(BaseSettings):
     #: The ingest counts as stalled (``/healthz`` 503) when it has held one batch, or left
     #: waiting messages unacknowledged, this long (docs/reliability.md, "Stall detection").
     ingest_stall_after_s: float = Field(default=60.0, gt=0)
-    #: Per-websocket-client queue length; a client that falls this far behind is dropped.
+    #: Per-websocket-client outbox length: at half of it a client coalesces state events (latest
+    #: per ticket / camera, a ``summary`` with counts); it is dropped only when messages that
+    #: may not be merged fill it (center/transport/push.py).
     ws_queue: int = Field(default=256, ge=8)
+    #: A websocket client that takes no message for this long while messages wait is dropped.
+    ws_stall_after_s: float = Field(default=20.0, gt=0)
     notifiers: NotifierSettings = NotifierSettings()
     #: Signs the bearer tokens (HS256), ``GRIDWATCH_SECRET_KEY`` or a file
     #: (``GRIDWATCH_SECRET_KEY_FILE``). Unset: a random secret generated once and kept in the

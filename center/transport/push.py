@@ -1,7 +1,17 @@
 """Websocket fan-out to wall screens and phones.
 
-Each client gets a bounded queue: a broadcast never waits for a slow screen, and a client that
-falls a whole queue behind is dropped (it reconnects and reloads) rather than slowing the rest.
+A broadcast never waits for a slow screen. Each client has an outbox; once it holds
+``queue_size // 2`` messages (the high-water mark) the client is *coalescing*: state events
+(``ticket``, ``camera_status``, ``alert``, ``position``, ``duty``) no longer queue one by one but
+keep only the latest per ticket / camera / person, the rest counted, and when the outbox has
+drained the client gets those latest states and then one ``summary`` event with the counts (the
+wall reloads its lists and counters once on it). So a wall stays connected and current through
+an alert storm instead of being dropped (issue 16; docs/protocol.md "summary"). Messages that
+are never merged or dropped: anything with notification ids (a phone's notifications, whose
+receipts say "delivered"), ``emergency``, ``broadcast``, ``verdict``, ``clip``. A client is
+dropped (1013, it reconnects and reloads) only when those alone fill its outbox
+(``queue_size``), or when it has not taken a single message for ``stall_after_s`` while
+messages wait: it is not reading at all.
 
 Messages to a phone may carry notification ids (``center/notify``). The hub reports them to its
 ``receipts`` sink when it has actually written them to that phone's socket, passes on the read
@@ -25,6 +35,7 @@ import asyncio
 import contextlib
 import json
 import logging
+from collections import deque
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -114,8 +125,33 @@ async def _refuse(ws: WebSocket, code: int, reason: str) -> None:
         await ws.close(code=code, reason=reason.encode()[:120].decode(errors="ignore"))
 
 
-#: Close code and reason for a client dropped for being a whole queue behind.
+#: Close code and reason for a client dropped for not reading (or a full outbox of messages
+#: that may not be merged).
 TOO_SLOW = (1013, "too slow; reconnect")
+#: A client that has taken nothing for this long while messages wait is dropped
+#: (``Hub(stall_after_s=…)``, setting ``ws_stall_after_s``).
+STALL_AFTER_S = 20.0
+
+
+def _coalesce_key(type_: str, data: dict[str, Any]) -> str | None:
+    """The key under which a state event keeps only its latest copy while a client is
+    coalescing, or None for events that are never merged. Alerts fold per camera (the
+    wall's feed and map show the camera's latest; the count says how many were folded)."""
+    if type_ in {"ticket", "camera_status"}:
+        key = data.get("id")
+    elif type_ == "alert":
+        key = data.get("camera_id")
+    elif type_ in {"position", "duty"}:
+        key = data.get("person_id")
+    else:
+        return None
+    return None if key is None else f"{type_}:{key}"
+
+
+def summary_text(folded: dict[str, int], since: datetime) -> str:
+    """The ``summary`` event a coalescing client gets after the latest states: how many events
+    of each type were folded away since ``since`` (the wall reloads its lists once)."""
+    return _text("summary", {"folded": dict(folded), "since": since.isoformat()})
 #: Close code and reason for a client whose token was revoked (as for no valid token).
 REVOKED = (UNAUTHORIZED, "token revoked; log in again")
 
@@ -124,7 +160,16 @@ REVOKED = (UNAUTHORIZED, "token revoked; log in again")
 class _Client:
     ws: WebSocket
     worker_id: str | None  # None: sees everything (wall screen)
-    queue: asyncio.Queue[tuple[str, tuple[int, ...]]] = field(default_factory=asyncio.Queue)
+    #: Messages in order (text, notification ids); ``("", ())`` tells the sender to close.
+    outbox: deque[tuple[str, tuple[int, ...]]] = field(default_factory=deque)
+    #: While coalescing: the latest text per key (``_coalesce_key``), and counts of the
+    #: events folded away by type, since ``coalescing_since``.
+    latest: dict[str, str] = field(default_factory=dict)
+    folded: dict[str, int] = field(default_factory=dict)
+    coalescing_since: datetime | None = None
+    #: Set when there is something for the sender task.
+    wake: asyncio.Event = field(default_factory=asyncio.Event)
+    closing: bool = False
     queued_ids: set[int] = field(default_factory=set)  # notification ids already queued
     #: Leaders and department staff: which ticket events of others they see (their area).
     sees: Callable[[dict[str, Any]], bool] | None = None
@@ -143,9 +188,14 @@ def _ticket_filter(principal: Principal,
 
 
 class Hub:
-    def __init__(self, queue_size: int = 256) -> None:
+    def __init__(self, queue_size: int = 256, stall_after_s: float = STALL_AFTER_S) -> None:
         self._clients: set[_Client] = set()
         self._queue_size = queue_size
+        self._high_water = max(1, queue_size // 2)
+        self._stall_after_s = stall_after_s
+        #: Clients that went coalescing, and state events folded away (metrics, tests).
+        self.coalesced_clients = 0
+        self.folded_events = 0
         self.dropped_clients = 0
         self.receipts: ReceiptSink | None = None
         #: A person's current token generation
@@ -170,7 +220,7 @@ class Hub:
                     walls and type_ in ("ticket", "verdict", "clip") and client.sees is not None
                     and client.sees(data)):
                 continue
-            self._offer(client, text, ())
+            self._offer(client, text, (), _coalesce_key(type_, data))
 
     def send_to(self, person_id: str, type_: WsEventType, data: dict[str, Any],
                 notification_ids: Sequence[int]) -> int:
@@ -183,27 +233,51 @@ class Hub:
                 sent += self._offer(client, text, tuple(notification_ids))
         return sent
 
-    def _offer(self, client: _Client, text: str, ids: tuple[int, ...]) -> bool:
+    def _offer(self, client: _Client, text: str, ids: tuple[int, ...],
+               key: str | None = None) -> bool:
+        """Queue ``text`` for a client, or fold it into the client's latest states (``key``, no
+        ids, outbox at the high-water mark). False if it was already queued or the client was
+        dropped."""
+        if client.closing:
+            return False
         if ids and client.queued_ids.issuperset(ids):
             return False  # already on its way (a catch-up met the live message)
-        try:
-            client.queue.put_nowait((text, ids))
-        except asyncio.QueueFull:
-            log.warning("dropping slow websocket client worker=%s", client.worker_id)
-            self.dropped_clients += 1
-            self._close(client, TOO_SLOW)
-            return False
-        client.queued_ids.update(ids)
+        if key is not None and not ids and (client.latest
+                                            or len(client.outbox) >= self._high_water):
+            self._fold(client, key, text)
+        else:
+            if key is not None and key in client.latest:
+                # Keep this key's order: its held copy goes out first.
+                client.outbox.append((client.latest.pop(key), ()))
+            if len(client.outbox) >= self._queue_size:
+                log.warning("dropping slow websocket client worker=%s", client.worker_id)
+                self.dropped_clients += 1
+                self._close(client, TOO_SLOW)
+                return False
+            client.outbox.append((text, ids))
+            client.queued_ids.update(ids)
+        client.wake.set()
         return True
+
+    def _fold(self, client: _Client, key: str, text: str) -> None:
+        if not client.latest and not client.folded:
+            client.coalescing_since = datetime.now(UTC)
+            self.coalesced_clients += 1
+        if key in client.latest:
+            type_ = key.split(":", 1)[0]
+            client.folded[type_] = client.folded.get(type_, 0) + 1
+            self.folded_events += 1
+        client.latest[key] = text
 
     def _close(self, client: _Client, why: tuple[int, str]) -> None:
         """Unregister a client and have its sender task close it (after nothing more)."""
         self._clients.discard(client)
         client.close_with = why
-        # Make room for the sentinel that tells its sender task to close it.
-        with contextlib.suppress(asyncio.QueueEmpty):
-            client.queue.get_nowait()
-        client.queue.put_nowait(("", ()))
+        client.closing = True
+        client.outbox.clear()
+        client.latest.clear()
+        client.outbox.append(("", ()))
+        client.wake.set()
 
     def revoke(self, person_id: str, generation: int) -> int:
         """Close (4401) the sockets a person opened with tokens older than ``generation``:
@@ -227,7 +301,7 @@ class Hub:
         message instead cost twice the CPU at 1,000 screens: docs/performance.md.) The socket
         is accepted and its person known (``authenticate``)."""
         worker_id = None if principal.is_wall else principal.id
-        client = _Client(ws, worker_id, asyncio.Queue(self._queue_size),
+        client = _Client(ws, worker_id,
                          sees=_ticket_filter(principal, district), person_id=principal.id,
                          generation=principal.generation)
         self._clients.add(client)
@@ -246,18 +320,53 @@ class Hub:
             self._clients.discard(client)
 
     async def _send_loop(self, client: _Client) -> None:
+        """Send the outbox in order; once it is empty, the latest states held while coalescing
+        and then the ``summary`` of what was folded. A client that takes no message for
+        ``stall_after_s`` is dropped: it reads nothing at all."""
         try:
             while True:
-                text, ids = await client.queue.get()
+                if client.outbox:
+                    text, ids = client.outbox.popleft()
+                elif client.latest or client.folded:
+                    await self._send_coalesced(client)
+                    continue
+                else:
+                    client.wake.clear()
+                    await client.wake.wait()
+                    continue
                 if text == "":  # dropped: too slow, or its token was revoked
                     code, reason = client.close_with
                     await client.ws.close(code=code, reason=reason)
                     return
-                await client.ws.send_text(text)
+                await self._send(client, text)
                 if ids and self.receipts is not None and client.worker_id is not None:
                     self.receipts.delivered(client.worker_id, ids)
         except (WebSocketDisconnect, RuntimeError):
             pass
+        except TimeoutError:
+            log.warning("dropping websocket client worker=%s: took nothing for %g s",
+                        client.worker_id, self._stall_after_s)
+            self.dropped_clients += 1
+            self._close(client, TOO_SLOW)
+            with contextlib.suppress(WebSocketDisconnect, RuntimeError, TimeoutError):
+                async with asyncio.timeout(self._stall_after_s):
+                    await client.ws.close(code=TOO_SLOW[0], reason=TOO_SLOW[1])
+
+    async def _send(self, client: _Client, text: str) -> None:
+        """Write one message; TimeoutError when the socket takes none for ``stall_after_s``
+        (``asyncio.timeout``: a timer, not a task, per message)."""
+        async with asyncio.timeout(self._stall_after_s):
+            await client.ws.send_text(text)
+
+    async def _send_coalesced(self, client: _Client) -> None:
+        """Send the held latest states, then the summary. What arrives meanwhile queues behind
+        them in the outbox (the client is no longer coalescing), so each key keeps its order."""
+        held = list(client.latest.values())
+        folded, since = client.folded, client.coalescing_since or datetime.now(UTC)
+        client.latest, client.folded, client.coalescing_since = {}, {}, None
+        for text in held:
+            await self._send(client, text)
+        await self._send(client, summary_text(folded, since))
 
     async def _catch_up(self, client: _Client) -> None:
         """Queue what this phone's person was notified of while no phone of theirs was here.

@@ -163,3 +163,26 @@ export function newer(current, incoming) {
   if (a && b && b < a) return current;
   return incoming;
 }
+
+/**
+ * What a page does with a "summary" event (docs/protocol.md): in a storm the center sends a
+ * slow screen only the latest state per ticket / camera and counts the rest, so the page's
+ * lists and counters may miss what was folded; `reload` fetches them again. At most once per
+ * `minGapMs` (a storm sends a summary each time the screen catches up), the last one always
+ * followed by a reload.
+ */
+export function reloadOnSummary(reload, { minGapMs = 5000 } = {}) {
+  let last = 0;
+  let timer = null;
+  const run = () => {
+    timer = null;
+    last = Date.now();
+    reload();
+  };
+  return () => {
+    if (timer) return;
+    const wait = last + minGapMs - Date.now();
+    if (wait <= 0) run();
+    else timer = setTimeout(run, wait);
+  };
+}

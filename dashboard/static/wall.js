@@ -10,7 +10,7 @@ import { clearError, showError } from "./errors.js";
 import { ageSeconds, fmtAge, fmtRate, fmtTime, isToday, parseTime } from "./format.js";
 import { API, getJSON, putJSON } from "./http.js";
 import { applyI18n, LANG, LIST_SEP, otherLangHref, t } from "./i18n.js";
-import { LiveSocket, newer, setWsStatus } from "./live-socket.js";
+import { LiveSocket, newer, reloadOnSummary, setWsStatus } from "./live-socket.js";
 import { ensureLogin } from "./login.js";
 import { me } from "./session.js";
 import { snapshot } from "./signed-urls.js";
@@ -691,6 +691,8 @@ async function loadPeople() {
 
 // --- wiring ----------------------------------------------------------------------------------
 
+const reloadAfterStorm = reloadOnSummary(() => loadAll());
+
 function onMessage(msg) {
   switch (msg.type) {
     case "hello":
@@ -714,6 +716,9 @@ function onMessage(msg) {
       break;
     case "clip":
       detail.onClip(msg.data);
+      break;
+    case "summary": // a storm folded events away: fetch the lists and counters again
+      reloadAfterStorm();
       break;
     default: // "broadcast" (for phones) and anything newer: nothing to do
   }
