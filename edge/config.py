@@ -248,6 +248,10 @@ class LiveConfig(Strict):
     #: Re-encode to H.264 a camera whose codec browsers do not play (MJPEG, HEVC); off: such
     #: a camera's stream is refused instead. Costs a decode and an encode per frame.
     transcode: bool = True
+    #: H.264 whose key frames are seen further apart than this is transcoded too (with
+    #: ``transcode`` on): remuxed, its segments would be that long and the picture that late.
+    #: Cameras at the usual 1-2 s remux; null: remux whatever the spacing.
+    max_keyframe_interval_s: float | None = Field(default=3.0, ge=0.5, le=60.0)
 
 
 class MotionConfig(Strict):

@@ -207,7 +207,8 @@ def _run(config: EdgeConfig, active: _Active, wakeup: threading.Event,
                 config.edge_id, [c.id for c in config.cameras],
                 lambda camera_id: by_camera[camera_id].packets if camera_id in by_camera
                 else packets.get(camera_id), publisher.live, max_streams=config.live.max_streams,
-                segment_s=config.live.segment_s, transcode=config.live.transcode)
+                segment_s=config.live.segment_s, transcode=config.live.transcode,
+                max_keyframe_interval_s=config.live.max_keyframe_interval_s)
             publisher.on_live = live.offer
         publisher.start()
         publisher.config_state(config, model=switcher.state if switcher else None)

@@ -10,6 +10,12 @@ Any other codec (MJPEG, HEVC, which Chromium does not play through hls.js) is th
 decoded and encoded to H.264 (libx264, ``ultrafast``/``zerolatency``, a key frame every
 ``target_s``), and the stream says ``transcoded`` so the cost is counted and visible.
 
+H.264 whose key frames come further apart than ``max_key_s`` (a camera in a "smart codec"
+mode, a looped clip with one key frame per loop) is switched to that same fallback as soon as
+the spacing is seen: remuxed, it would make segments as long as the spacing and put the picture
+that far behind. The switch loses nothing: the open segment (which starts at a key frame) is
+decoded from its start. Once switched, the stream stays transcoded until its input changes.
+
 Packets come from the camera's packet source (``edge.capture.packets.CameraPackets``, shared
 with alert clips), on the capture's clock. Each segment is a self-contained file with
 continuous timestamps across segments, source loops and reconnects (the output clock is rebased
@@ -88,11 +94,17 @@ class Segmenter:
     ``on_segment`` with each finished segment. Runs on the camera's capture thread: a stream
     costs that thread a mux per segment (bench/bench_live.py)."""
 
-    def __init__(self, on_segment: SegmentCallback, *, target_s: float = 1.0) -> None:
+    def __init__(self, on_segment: SegmentCallback, *, target_s: float = 1.0,
+                 max_key_s: float | None = None) -> None:
         self.on_segment = on_segment
         self.target_s = target_s
+        #: Longest key-frame spacing remuxed; None: any spacing is remuxed.
+        self.max_key_s = max_key_s
         self.seq = 0
         self.transcoded = False
+        #: Why the stream is transcoded ("" while it is remuxed), for its state and logs.
+        self.transcode_reason = ""
+        self._key_dts: int | None = None  # output dts of the input's last key frame
         self._info: StreamInfo | None = None  # the input the clock offset belongs to
         self._offset = 0.0  # output seconds = input seconds + offset
         self._last: float | None = None  # input seconds (decode time) of the last packet
@@ -117,11 +129,46 @@ class Segmenter:
         self._end = max(self._end, decode_s + self._offset + frame_s)
         dts = round((decode_s + self._offset) / TS_BASE)
         pts = round((packet.pts + self._offset) / TS_BASE)
+        if self._transcoder is None and self._key_spacing_too_long(dts, packet.keyframe):
+            self._transcode_open_segment()
         if self._transcoder is not None:
-            for out in self._transcoder.packets(packet.data, pts):
-                self._take(int(out.dts), int(out.pts), bool(out.is_keyframe), bytes(out))
+            self._transcode(packet.data, pts)
         else:
             self._take(dts, pts, packet.keyframe, packet.data)
+
+    def _transcode(self, data: bytes, pts: int) -> None:
+        assert self._transcoder is not None
+        for out in self._transcoder.packets(data, pts):
+            self._take(int(out.dts), int(out.pts), bool(out.is_keyframe), bytes(out))
+
+    def _key_spacing_too_long(self, dts: int, key: bool) -> bool:
+        """Whether the input's key frames are now seen to be more than ``max_key_s`` apart
+        (measured on the output clock, so source loops and reconnects do not fool it)."""
+        if key:
+            self._key_dts = dts
+            return False
+        if self.max_key_s is None or self._key_dts is None or not self._packets:
+            return False
+        return (dts - self._key_dts) * TS_BASE > self.max_key_s
+
+    def _transcode_open_segment(self) -> None:
+        """Switch a remuxed stream to the fallback: the open segment's packets (from a key
+        frame) are decoded and encoded again, so its picture is not lost."""
+        assert self._info is not None and self._input is not None
+        self.transcode_reason = (
+            f"key frames more than {self.max_key_s:g} s apart "
+            "(live.max_keyframe_interval_s)")
+        log.warning("live: %s %s; transcoding to H.264 (a decode and an encode per frame)",
+                    self._info.codec, self.transcode_reason)
+        self._start_transcoder(self._input.streams.video[0])
+        packets, self._packets, self._bytes = self._packets, [], 0
+        for _dts, pts, _key, data in packets:
+            self._transcode(data, pts)
+
+    def _start_transcoder(self, source: Any) -> None:
+        self._transcoder = _Transcoder(source, self.target_s, self._holder)
+        self._template = self._transcoder.stream
+        self.transcoded = True
 
     def _new_input(self, info: StreamInfo) -> None:
         """Other codec parameters: the open segment ends, the next uses the new ones."""
@@ -130,16 +177,16 @@ class Segmenter:
         self._input = av.open(io.BytesIO(info.template), "r")
         source = self._input.streams.video[0]
         self._holder = av.open(io.BytesIO(), "w", format="mpegts")
+        self._key_dts = None
         if info.codec in REMUX_CODECS:
             self._transcoder = None
             self._template = self._holder.add_stream_from_template(source)
             return
-        self._transcoder = _Transcoder(source, self.target_s, self._holder)
-        self._template = self._transcoder.stream
         if not self.transcoded:
             log.warning("live: %s cannot be remuxed for browsers; transcoding to H.264 "
                         "(a decode and an encode per frame)", info.codec)
-        self.transcoded = True
+        self.transcode_reason = f"{info.codec}, which browsers do not play"
+        self._start_transcoder(source)
 
     def _take(self, dts: int, pts: int, key: bool, data: bytes) -> None:
         if not self._packets and not key:

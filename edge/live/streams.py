@@ -55,6 +55,7 @@ class _Stream:
     segmenter: Segmenter
     segments: int = 0
     bytes: int = 0
+    counted_transcoded: bool = False
     stopped: threading.Event = field(default_factory=threading.Event)
     unlisten: Callable[[], None] = lambda: None
 
@@ -74,6 +75,7 @@ class LiveStreams:
     def __init__(self, edge_id: str, cameras: list[str], packets: PacketsLookup,
                  publish: Publish, *, max_streams: int = 4,
                  segment_s: float = 1.0, transcode: bool = True,
+                 max_keyframe_interval_s: float | None = None,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.edge_id = edge_id
         self.cameras = set(cameras)
@@ -83,6 +85,9 @@ class LiveStreams:
         self.max_streams = max_streams
         self.segment_s = segment_s
         self.transcode = transcode
+        #: H.264 with key frames further apart is transcoded (``Segmenter``'s ``max_key_s``);
+        #: ignored (remuxed whatever the spacing) where ``transcode`` is off.
+        self.max_key_s = max_keyframe_interval_s if transcode else None
         self._publish = publish
         self._clock = clock
         self._lock = threading.Lock()
@@ -145,7 +150,8 @@ class LiveStreams:
             else:
                 refused = None
                 stream = _Stream(camera_id, stream_id, deadline, Segmenter(
-                    partial(self._send, camera_id), target_s=self.segment_s))
+                    partial(self._send, camera_id), target_s=self.segment_s,
+                    max_key_s=self.max_key_s))
                 self._by_camera[camera_id] = stream
                 self._started += 1
         if refused is not None:
@@ -237,16 +243,19 @@ class LiveStreams:
                 data=data[part * MAX_LIVE_CHUNK_BYTES:(part + 1) * MAX_LIVE_CHUNK_BYTES])
             self._publish(topic, chunk.model_dump_json(), 0)
         first = stream.segments == 0
+        newly_transcoded = segment.transcoded and not stream.counted_transcoded
+        stream.counted_transcoded |= segment.transcoded
         stream.segments += 1
         stream.bytes += len(data)
         with self._lock:
             self._segments += 1
             self._bytes += len(data)
-            if first and segment.transcoded:
+            if newly_transcoded:
                 self._transcoded += 1
-        if first:
+        if first or newly_transcoded:
+            reason = stream.segmenter.transcode_reason
             self._state(stream, "playing", None,
-                        "transcoded to H.264" if segment.transcoded else "remuxed")
+                        f"transcoded to H.264: {reason}" if segment.transcoded else "remuxed")
 
     # --- totals and stop ---------------------------------------------------------------------
 
