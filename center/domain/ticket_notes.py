@@ -23,6 +23,9 @@ ESCALATED = "level {level}: {reason}; notified {people}"
 STAGE_LIMIT = "{stage} time limit passed"  # stage: accept, handle, overall
 UNACKNOWLEDGED = "not acknowledged in time"
 NOBODY = "nobody (no one holds that post)"
+#: The register row of a case an operator filed from a camera's frame: who, which camera, and
+#: the box they drew (x0,y0,x1,y1 as fractions of the frame), kept as data in the ledger.
+VIDEO_PATROL = "filed from video patrol of camera {camera} by {person}; box {box}"
 
 _FIXED = {CAMERA_AGAIN: "camera_again", CAMERA_CLEAR: "camera_clear",
           CAMERA_CLEAR_EARLY: "camera_clear_early", CLOSED_AFTER_RATING: "closed_after_rating",
@@ -30,12 +33,19 @@ _FIXED = {CAMERA_AGAIN: "camera_again", CAMERA_CLEAR: "camera_clear",
 _ROUTED = re.compile(r"routed to (?P<person>\S+) \((?P<role>[a-z_]+)(?: (?P<post>[AB]) post)?\)")
 _ESCALATED = re.compile(r"level (?P<level>\d+): (?P<reason>.+); notified (?P<people>.+)")
 _STAGE = re.compile(r"(?P<stage>\w+) time limit passed")
+_VIDEO_PATROL = re.compile(r"filed from video patrol of camera (?P<camera>\S+) by (?P<person>\S+);"
+                           r" box (?P<box>[0-9.]+,[0-9.]+,[0-9.]+,[0-9.]+)")
 _CLEAR_OTHER = re.compile(r"camera sees the place clear, but this ends alert \S+, not \S+"
                           r" that opened the case: not a verification")
 
 
 def routed(person_id: str, role: str, post: str | None) -> str:
     return ROUTED.format(person=person_id, post=f"{role} {post} post" if post else role)
+
+
+def video_patrol(camera_id: str, person_id: str, box: tuple[float, float, float, float]) -> str:
+    return VIDEO_PATROL.format(camera=camera_id, person=person_id,
+                               box=",".join(f"{v:.4f}" for v in box))
 
 
 def escalated(level: int, reason: str, people: list[str]) -> str:
@@ -50,6 +60,9 @@ def read(note: str) -> tuple[str, dict[str, Any]] | None:
         return "camera_clear_other", {}
     if m := _ROUTED.fullmatch(note):
         return "routed", {"person": m["person"], "role": m["role"], "post": m["post"]}
+    if m := _VIDEO_PATROL.fullmatch(note):
+        return "video_patrol", {"camera": m["camera"], "person": m["person"],
+                                "box": [float(v) for v in m["box"].split(",")]}
     if m := _ESCALATED.fullmatch(note):
         stage = _STAGE.fullmatch(m["reason"])
         reason = (f"limit_{stage['stage']}" if stage

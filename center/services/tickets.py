@@ -47,7 +47,8 @@ __all__ = [
     "EVERYTHING", "Change", "LedgerEntry", "Scope", "Ticket", "TicketNotFound",
     "add_attachment", "apply", "are_its_attachments", "attach_to_open", "attachment",
     "attachment_list", "by_token", "camera_reports_clear", "dispatch_to_owner", "escalate",
-    "first_attachment", "get", "get_many", "handling_department", "intake", "ledger",
+    "first_attachment", "get", "get_many", "handling_department", "intake", "intake_at_camera",
+    "ledger",
     "list_tickets",
     "newest_opened", "open_or_attach", "open_or_attach_many",
 ]
@@ -64,8 +65,9 @@ class Change:
 
 async def _register(conn: Connection, ctx: Context, *, source: str, event_type: str,
                     micro_grid: str | None, actor_id: str, values: dict[str, Any],
-                    alert_id: UUID | None = None) -> Change:
-    """Insert a registered ticket, then route and dispatch it. ``values`` are extra columns."""
+                    alert_id: UUID | None = None, note: str = "") -> Change:
+    """Insert a registered ticket, then route and dispatch it. ``values`` are extra columns;
+    ``note`` goes on the ledger's ``register`` row."""
     at = ctx.clock.now()
     emergency = ctx.in_emergency(micro_grid)
     cols = {"source": source, "event_type": event_type, "state": "registered",
@@ -76,7 +78,7 @@ async def _register(conn: Connection, ctx: Context, *, source: str, event_type: 
             "public_token": secrets.token_urlsafe(12), **values}
     ticket = await tickets.insert(conn, cols)
     await tickets.add_ledger_entry(conn, ticket.id, at, actor_id, "register", None, "registered",
-                                   alert_id=alert_id)
+                                   note, alert_id=alert_id)
     await timers.schedule(conn, ticket.id, "overall", ticket.due_at)
     change = await dispatch_to_owner(conn, ctx, ticket)
     change.created = True
@@ -168,6 +170,26 @@ async def intake(conn: Connection, ctx: Context, *, source: str, event_type: str
         conn, ctx, source=source, event_type=event_type,
         micro_grid=ctx.district.micro_grid_at(lon, lat), actor_id=actor_id,
         values={"lon": lon, "lat": lat, "description": description, "reporter": reporter})
+    return await _with_photo(conn, ctx, change, photo, actor_id)
+
+
+async def intake_at_camera(conn: Connection, ctx: Context, *, source: str, event_type: str,
+                           camera_id: str, description: str, actor_id: str, note: str,
+                           photo: tuple[bytes, str]) -> Change:
+    """A case reported by hand from what a camera shows (an operator's video patrol): routed
+    by the camera's micro-grid exactly as the camera's own alerts are, its camera on the case
+    (the wall plays it), no zone (so it never meets the camera's alerts at their place), the
+    frame as its picture."""
+    change = await _register(
+        conn, ctx, source=source, event_type=event_type,
+        micro_grid=ctx.district.micro_grid_of(camera_id), actor_id=actor_id, note=note,
+        values={"camera_id": camera_id, "description": description, "reporter": actor_id})
+    return await _with_photo(conn, ctx, change, photo, actor_id)
+
+
+async def _with_photo(conn: Connection, ctx: Context, change: Change,
+                      photo: tuple[bytes, str] | None, actor_id: str) -> Change:
+    """The case's filing photo stored and set as its picture (``photo_id``)."""
     if photo is None:
         return change
     aid = await add_attachment(conn, ctx, change.ticket.id, photo[0], photo[1], actor_id)
