@@ -29,14 +29,14 @@ SECONDS = 13
 @pytest.fixture(scope="module")
 def long_gop_source(tmp_path_factory: pytest.TempPathFactory) -> tuple[StreamInfo,
                                                                        list[Packet]]:
-    """An H.264 MP4 (320x240, 25 fps, ``GOP`` frames per key frame, no scene-cut key
+    """An H.264 MP4 (320x240, 25 fps, B-frames, ``GOP`` frames per key frame, no scene-cut key
     frames), demuxed into the packets the edge's capture hands the live view."""
     path = tmp_path_factory.mktemp("gop") / "long-gop.mp4"
     with av.open(str(path), "w") as out:
         stream = out.add_stream("libx264", rate=FPS)
         stream.width, stream.height, stream.pix_fmt = 320, 240, "yuv420p"
         stream.codec_context.gop_size = GOP
-        stream.codec_context.options = {"sc_threshold": "0", "bf": "0"}
+        stream.codec_context.options = {"sc_threshold": "0", "bf": "2"}  # B-frames, as cameras
         for i in range(FPS * SECONDS):
             picture = np.zeros((240, 320, 3), np.uint8)
             picture[:, (i * 4) % 320:(i * 4) % 320 + 20] = 255  # a moving bar

@@ -24,6 +24,7 @@ should the input clock jump), which is what hls.js needs to play a live playlist
 
 from __future__ import annotations
 
+import heapq
 import io
 import logging
 from collections.abc import Callable
@@ -45,6 +46,8 @@ REMUX_CODECS = {"h264"}
 #: An input clock that jumps further than this (or backwards) is a new timeline. The output
 #: clock continues one frame after the last packet instead.
 MAX_GAP_S = 5.0
+#: Input pts a transcoder keeps for frames still inside its decoder (H.264 delays at most 16).
+MAX_PENDING = 32
 #: Frame length assumed where packets carry none.
 DEFAULT_FRAME_S = 1 / 25
 
@@ -69,6 +72,10 @@ class _Transcoder:
         self.decoder = source.codec_context  # the template's own stream: never demuxed
         self.key = round(key_s / TS_BASE)
         self.last_key: int | None = None
+        #: Input pts not yet given to a decoded frame. Frames come out in presentation
+        #: order, later than their packets where the camera uses B-frames, so each takes the
+        #: smallest pending pts, not its packet's.
+        self.pending: list[int] = []
         self.stream = holder.add_stream("libx264", rate=25)
         self.stream.width, self.stream.height = self.decoder.width, self.decoder.height
         self.stream.pix_fmt = "yuv420p"
@@ -79,12 +86,16 @@ class _Transcoder:
     def packets(self, data: bytes, pts: int) -> list[Any]:
         """The encoded packets for one input packet (``pts`` on the 90 kHz clock)."""
         out = []
+        heapq.heappush(self.pending, pts)
+        if len(self.pending) > MAX_PENDING:  # packets the decoder dropped (corrupt input)
+            heapq.heappop(self.pending)
         for decoded in self.decoder.decode(av.Packet(data)):
             frame = decoded.reformat(format="yuv420p")
-            frame.pts, frame.time_base = pts, TS_BASE
-            if self.last_key is None or pts - self.last_key >= self.key:
+            frame_pts = heapq.heappop(self.pending) if self.pending else pts
+            frame.pts, frame.time_base = frame_pts, TS_BASE
+            if self.last_key is None or frame_pts - self.last_key >= self.key:
                 frame.pict_type = av.video.frame.PictureType.I
-                self.last_key = pts
+                self.last_key = frame_pts
             out.extend(self.stream.encode(frame))
         return out
 
