@@ -58,6 +58,7 @@ export class DetailPanel {
     this.seq = 0;
     this.subject = null; // {cameraId, alert, ticketId, opener}
     this.stopLive = null;
+    this.live = null; // {cameraId, zoneId, section} of the live view playing
     this.clipBoxes = new Map(); // alert id -> the clip list element shown for it
     this.caseTimer = null;
     dialog.addEventListener("close", () => this._closed());
@@ -96,8 +97,12 @@ export class DetailPanel {
     const alert = await latestAlert(id).catch(() => null);
     if (!alert || seq !== this.seq) return;
     this.subject.alert = alert;
-    if (this.subject.ticketId == null && alert.ticket_id != null) this.subject.ticketId = alert.ticket_id;
-    this._render();
+    this._renderMedia(); // the live view already playing stays
+    if (this.subject.ticketId == null && alert.ticket_id != null) {
+      this.subject.ticketId = alert.ticket_id;
+      this.dialog.dataset.ticketId = String(alert.ticket_id);
+      this._loadCase(seq);
+    }
   }
 
   close() {
@@ -155,13 +160,20 @@ export class DetailPanel {
     this._loadCase(seq);
   }
 
+  /** Evidence, live and clips; a live view of the same camera keeps playing (no second ask). */
   _renderMedia() {
     const s = this.subject;
-    this._stopLive();
     this.clipBoxes.clear();
     this.dialog.dataset.cameraId = s.cameraId ?? "";
     this.dialog.dataset.alertId = s.alert?.alert_id ?? "";
-    const live = s.cameraId ? this._liveSection(s.cameraId) : null;
+    const zoneId = s.alert?.zone_id ?? null;
+    let live = null;
+    if (s.cameraId && this.live?.cameraId === s.cameraId && this.live.zoneId === zoneId) {
+      live = this.live.section;
+    } else {
+      this._stopLive();
+      live = s.cameraId ? this._liveSection(s.cameraId, zoneId) : null;
+    }
     this.mediaEl.replaceChildren(
       ...[this._evidenceSection(s.alert, s.cameraId, s.casePicture), live, this._clipsSection(s.alert)].filter(Boolean),
     );
@@ -218,21 +230,22 @@ export class DetailPanel {
     return section;
   }
 
-  _liveSection(cameraId) {
+  _liveSection(cameraId, zoneId) {
     const video = h("video", { class: "media-video", muted: true, autoplay: true, playsinline: true, "data-testid": "detail-live" });
     video.muted = true; // the attribute alone does not mute a video made by script
     const status = h("p", { class: "live-state", "data-testid": "detail-live-state", dataset: { state: "starting" } }, liveWord("starting"));
     const stage = h("div", { class: "media-stage is-live" }, video);
     fitStage(stage, video);
-    const zoneId = this.subject?.alert?.zone_id ?? null;
     zonesOf(cameraId, zoneId).then((zones) => stage.append(zoneOverlay({ zones, zoneId })));
+    const section = h("section", { class: "detail-live" }, h("h3", {}, t("wall.detail.live")), stage, status);
+    this.live = { cameraId, zoneId, section };
     this.stopLive = playLive(video, cameraId, (state, detail) => {
       status.dataset.state = state;
       status.textContent = liveWord(state);
       status.title = detail ?? ""; // the center's English detail: a tooltip on the Chinese wall
       stage.dataset.state = state;
     });
-    return h("section", { class: "detail-live" }, h("h3", {}, t("wall.detail.live")), stage, status);
+    return section;
   }
 
   _clipsSection(alert) {
@@ -422,6 +435,7 @@ export class DetailPanel {
   _stopLive() {
     this.stopLive?.();
     this.stopLive = null;
+    this.live = null;
   }
 
   _closed() {
