@@ -11,13 +11,19 @@ in a thread of this process) on the generated district, and measures, for each i
 * latency: one publisher process at a steady 1,000 alerts/s over the whole district, a phone
   websocket for every A-post worker (172) and one wall screen; each alert id carries its publish
   time (high 64 bits, microseconds), so a ticket push naming it as ``last_alert_id`` gives
-  publish -> worker's websocket. p50/p95/p99 over every push received.
+  publish -> worker's websocket. p50/p95/p99 over every push received. Run
+  ``GRIDWATCH_BENCH_LATENCY_RUNS`` times (3 by default; each on a fresh center and database),
+  reported as the median and the worst of the runs' p50 and p99, and whether the target
+  (p99 < 200 ms) held in every run: one run lands on either side of saturation by luck
+  (issue 16), so a single figure says little. The load average before each run is printed
+  beside it: on a shared box the figures are the box's, not the center's.
 
 Publishers and websocket clients are separate processes (the paho client tops out near
 10-12k msg/s per process). Everything shares this machine's cores: the numbers are for the
 whole system on one box, not for the center alone.
 
-Run: ``.venv/bin/python -m bench ingest`` (sizes: GRIDWATCH_BENCH_N, GRIDWATCH_BENCH_LATENCY_S).
+Run: ``.venv/bin/python -m bench ingest`` (sizes: GRIDWATCH_BENCH_N, GRIDWATCH_BENCH_LATENCY_S,
+GRIDWATCH_BENCH_LATENCY_RUNS; ``GRIDWATCH_BENCH_ONLY_LATENCY=1`` for the latency runs alone).
 """
 
 from __future__ import annotations
@@ -42,6 +48,9 @@ from bench.harness import helper_cli, services, spawn, wait_for, write_results
 N_ALERTS = int(os.environ.get("GRIDWATCH_BENCH_N", "40000"))
 LATENCY_S = float(os.environ.get("GRIDWATCH_BENCH_LATENCY_S", "30"))
 LATENCY_RATE = 1000
+LATENCY_RUNS = max(1, int(os.environ.get("GRIDWATCH_BENCH_LATENCY_RUNS", "3")))
+#: The latency target (issue 16): p99 alert -> worker's phone under this, in every run.
+LATENCY_TARGET_P99_MS = 200.0
 FRESH = 0.01  # share of latency-test alerts at a place with no open ticket (a new dispatch)
 #: (label, AlertIntake.batch_max, AlertIntake.touch_interval_s). Per-message (the pre-batching path)
 #: takes minutes at these sizes: GRIDWATCH_BENCH_PER_MESSAGE=1 adds it.
@@ -145,7 +154,7 @@ async def _listen(args: argparse.Namespace) -> None:
     latencies: list[tuple[float, bool]] = []
     wall_alerts: list[float] = []
     stop = time.monotonic() + args.seconds
-    counts = {"wall": 0, "dropped": 0}
+    counts = {"wall": 0, "dropped": 0, "wall_summaries": 0}
 
     tokens = json.loads(await asyncio.to_thread(Path(args.tokens).read_text))
 
@@ -161,6 +170,8 @@ async def _listen(args: argparse.Namespace) -> None:
                 event = json.loads(text)
                 if worker is None:
                     counts["wall"] += 1
+                    # The hub coalesced for this screen (it fell behind): alerts were folded.
+                    counts["wall_summaries"] += event["type"] == "summary"
                     if event["type"] == "alert":  # every alert, pushed at once
                         sent_us = uuid.UUID(event["data"]["alert_id"]).int >> 64
                         wall_alerts.append((now_us - sent_us) / 1000)
@@ -366,10 +377,29 @@ def _pct(values: list[float], p: float) -> float:
     return values[min(len(values) - 1, int(p / 100 * len(values)))] if values else float("nan")
 
 
+def _spread(label: str, runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """Median and worst of the runs' p50 and p99, and whether the target held in each run."""
+    def median(values: list[float]) -> float:
+        ordered = sorted(values)
+        mid = len(ordered) // 2
+        return ordered[mid] if len(ordered) % 2 else (ordered[mid - 1] + ordered[mid]) / 2
+
+    p50s = [r["p50_ms"] for r in runs]
+    p99s = [r["p99_ms"] for r in runs]
+    held = [r["p99_ms"] < LATENCY_TARGET_P99_MS and r["ws_clients_dropped"] == 0 for r in runs]
+    return {"variant": label, "test": "latency spread", "runs": len(runs),
+            "p50_median_ms": median(p50s), "p50_worst_ms": max(p50s),
+            "p99_median_ms": median(p99s), "p99_worst_ms": max(p99s),
+            "p99_each_ms": p99s, "target_p99_ms": LATENCY_TARGET_P99_MS,
+            "target_held_runs": sum(held), "target_held_every_run": all(held),
+            "load_before_each": [r["load_before"] for r in runs]}
+
+
 def _latency(admin_dsn: str, broker: Any, district: Path, cameras: Path,
              variant: tuple[str, int, float], key: str, workers: list[str],
              tmp: Path) -> dict[str, Any]:
     label, batch_max, touch = variant
+    load_before = os.getloadavg()[0]
     dsn = _new_db(admin_dsn, f"bench_latency_{key}")
     out = tmp / f"latency-{key}.json"
     with _Center(dsn, broker.port, district, batch_max, f"bench-center-lat-{key}",
@@ -398,8 +428,9 @@ def _latency(admin_dsn: str, broker: Any, district: Path, cameras: Path,
             "new_p50_ms": _pct(new, 50), "new_p99_ms": _pct(new, 99),
             "wall_alerts": len(wall), "wall_p50_ms": _pct(wall, 50),
             "wall_p99_ms": _pct(wall, 99),
-            "wall_events": data["wall"], "ws_clients_dropped": data["dropped"], "stats": stats,
-            **check}
+            "wall_events": data["wall"], "wall_summaries": data["wall_summaries"],
+            "ws_clients_dropped": data["dropped"], "stats": stats,
+            "load_before": load_before, **check}
 
 
 def _alerts_for_stages(cameras: Path, n: int) -> list[tuple[str, bytes]]:
@@ -527,20 +558,40 @@ def main() -> None:
                       f" sum(alert_count) {r['ticket_alert_count']}", flush=True)
         for i, variant in enumerate(VARIANTS):
             label = variant[0]
-            r = _latency(admin, broker, district, cameras, variant, str(i), workers, tmp)
-            results.append(r)
-            print(f"latency  {label:28} at {r['rate']:.0f}/s: p50 {r['p50_ms']:.1f} ms,"
-                  f" p95 {r['p95_ms']:.1f} ms, p99 {r['p99_ms']:.1f} ms, max {r['max_ms']:.0f} ms"
-                  f" over {r['samples']} pushes to phones; new tickets ({r['new_samples']}):"
-                  f" p50 {r['new_p50_ms']:.1f} ms, p99 {r['new_p99_ms']:.1f} ms;"
-                  f" wall alert events ({r['wall_alerts']}): p50 {r['wall_p50_ms']:.1f} ms,"
-                  f" p99 {r['wall_p99_ms']:.1f} ms;"
-                  f" {r['wall_events']} wall events, {r['ws_clients_dropped']} clients dropped;"
-                  f" lost {r['lost']}, duplicated {r['duplicated']},"
-                  f" {r['stats']['batches']} batches, {r['stats']['touches_coalesced']}"
-                  f" touch pushes coalesced, slowest batch {r['stats']['slowest_batch_ms']:.0f}"
-                  " ms", flush=True)
+            runs = []
+            for run in range(LATENCY_RUNS):
+                r = _latency(admin, broker, district, cameras, variant, f"{i}_{run}", workers,
+                             tmp)
+                runs.append(r)
+                results.append(r)
+                _print_latency(label, run, r)
+            s = _spread(label, runs)
+            results.append(s)
+            print(f"latency  {label:28} over {s['runs']} runs: p50 median"
+                  f" {s['p50_median_ms']:.0f} ms, worst {s['p50_worst_ms']:.0f} ms; p99 median"
+                  f" {s['p99_median_ms']:.0f} ms, worst {s['p99_worst_ms']:.0f} ms; target p99 <"
+                  f" {LATENCY_TARGET_P99_MS:.0f} ms with no client dropped held in"
+                  f" {s['target_held_runs']}/{s['runs']} runs"
+                  f" ({'met in every run' if s['target_held_every_run'] else 'NOT met'}); load"
+                  f" average before each run: "
+                  + ", ".join(f"{x:.1f}" for x in s["load_before_each"]), flush=True)
     write_results(tmp, results)
+
+
+def _print_latency(label: str, run: int, r: dict[str, Any]) -> None:
+    print(f"latency  {label:28} run {run + 1} (load {r['load_before']:.1f}) at"
+          f" {r['rate']:.0f}/s: p50 {r['p50_ms']:.1f} ms,"
+          f" p95 {r['p95_ms']:.1f} ms, p99 {r['p99_ms']:.1f} ms, max {r['max_ms']:.0f} ms"
+          f" over {r['samples']} pushes to phones; new tickets ({r['new_samples']}):"
+          f" p50 {r['new_p50_ms']:.1f} ms, p99 {r['new_p99_ms']:.1f} ms;"
+          f" wall alert events ({r['wall_alerts']}): p50 {r['wall_p50_ms']:.1f} ms,"
+          f" p99 {r['wall_p99_ms']:.1f} ms;"
+          f" {r['wall_events']} wall events ({r['wall_summaries']} summaries),"
+          f" {r['ws_clients_dropped']} clients dropped;"
+          f" lost {r['lost']}, duplicated {r['duplicated']},"
+          f" {r['stats']['batches']} batches, {r['stats']['touches_coalesced']}"
+          f" touch pushes coalesced, slowest batch {r['stats']['slowest_batch_ms']:.0f}"
+          " ms", flush=True)
 
 
 def _publish_options(p: argparse.ArgumentParser) -> None:
