@@ -4,15 +4,16 @@
 // their track of today and a second click clears it. Check-out removes the marker.
 //
 // The layer keeps its own websocket (the wall's code needs no change to feed it): "position"
-// and "duty" events move and remove markers within the push's latency; every (re)connect
-// reloads GET /api/v1/presence/positions.
+// and "duty" events move and remove markers within the push's latency; every (re)connect, and
+// a "summary" (this wall fell behind and got only the latest events), reloads
+// GET /api/v1/presence/positions.
 import * as L from "/vendor/leaflet/dist/leaflet-src.esm.js";
 
 import { h } from "./dom.js";
 import { fmtDateTime, parseTime } from "./format.js";
 import { API, getJSON } from "./http.js";
 import { t } from "./i18n.js";
-import { LiveSocket } from "./live-socket.js";
+import { LiveSocket, reloadOnSummary } from "./live-socket.js";
 import "./presence-words.js";
 
 const COLORS = { fresh: "#22d3ee", stale: "#64748b", track: "#22d3ee" };
@@ -26,6 +27,7 @@ export class WorkerLayer {
     this.workers = new Map(); // person id -> {data, marker}
     this.selected = null;
     this.socket = null;
+    this.reloadSoon = reloadOnSummary(() => this.load());
   }
 
   start() {
@@ -51,7 +53,9 @@ export class WorkerLayer {
   }
 
   onMessage(msg) {
-    if (msg.type === "position") this.place(msg.data);
+    // A wall that fell behind got only each worker's latest event, then a summary: reload.
+    if (msg.type === "summary") this.reloadSoon();
+    else if (msg.type === "position") this.place(msg.data);
     else if (msg.type === "duty" && !msg.data?.on_duty) this.remove(msg.data?.person_id);
   }
 
