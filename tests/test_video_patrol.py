@@ -5,11 +5,15 @@ real center on PostgreSQL; in Chromium, grabbed from the live view that a real e
 from __future__ import annotations
 
 import io
+import re
 from typing import Any
 
 import numpy as np
+import pytest
 from PIL import Image
+from playwright.sync_api import Browser, expect
 
+from tests.browser import browser  # noqa: F401 - the fixture
 from tests.conftest import RunningCenter
 from tests.test_live import (  # noqa: F401 - the live engineer's fixtures
     CAMERA,
@@ -19,6 +23,8 @@ from tests.test_live import (  # noqa: F401 - the live engineer's fixtures
     edge,
     edge_yaml,
 )
+from tests.test_wall_detail import wall_page
+from tests.waiting import wait_until
 
 
 def frame_jpeg() -> bytes:
@@ -84,3 +90,59 @@ def test_outsiders_and_bad_inputs_are_refused_and_nothing_is_stored(
         assert answer.status_code == status, answer.text
         assert said in answer.text, answer.text
     assert op.get("/api/v1/tickets").json() == []
+
+
+@pytest.mark.browser
+def test_an_operator_files_a_case_from_the_live_frame_in_chromium(
+        browser: Browser, center: RunningCenter, edge: Any) -> None:  # noqa: F811
+    """On the wall: the camera's panel plays it live; "grab frame" puts the frame on a canvas
+    (the HLS video is same-origin: the canvas is not tainted), the operator drags a box,
+    picks the event type, files; the case is in the open cases, routed to the camera's
+    worker, its picture the grabbed frame and its ledger keeping the box."""
+    page, errors = wall_page(browser, center, "/wall?lang=en")
+    page.locator(f'#camera-list [data-camera-id="{CAMERA}"]').click()
+    panel = page.locator("#detail")
+    expect(panel.locator('[data-testid="detail-live-state"]')).to_have_attribute(
+        "data-state", "playing", timeout=30_000)
+    live = panel.locator('[data-testid="detail-live"]')
+    wait_until(lambda: float(live.evaluate("v => v.currentTime")) > 0.5, 20,
+               "the panel's video to play")
+    panel.locator('[data-testid="patrol-grab"]').click()
+    dialog = page.locator('[data-testid="patrol-dialog"]')
+    expect(dialog).to_be_visible()
+    frame = dialog.locator('[data-testid="patrol-frame"]')
+    size = frame.evaluate("c => [c.width, c.height]")
+    assert size == live.evaluate("v => [v.videoWidth, v.videoHeight]") and size[0] > 0
+    stage = dialog.locator('[data-testid="patrol-stage"]')
+    box = stage.bounding_box()
+    assert box is not None
+    page.mouse.move(box["x"] + box["width"] * 0.25, box["y"] + box["height"] * 0.25)
+    page.mouse.down()
+    page.mouse.move(box["x"] + box["width"] * 0.5, box["y"] + box["height"] * 0.5, steps=5)
+    page.mouse.move(box["x"] + box["width"] * 0.75, box["y"] + box["height"] * 0.6, steps=5)
+    page.mouse.up()
+    drawn = [float(v) for v in (stage.get_attribute("data-box") or "").split(",")]
+    assert drawn == pytest.approx([0.25, 0.25, 0.75, 0.6], abs=0.02)
+    dialog.locator('[data-testid="patrol-type"]').select_option("0504")
+    dialog.locator('[data-testid="patrol-note"]').fill("stall on the pavement")
+    dialog.locator('[data-testid="patrol-file"]').click()
+    expect(dialog).to_have_count(0)
+    filed = panel.locator('[data-testid="patrol-filed"]')
+    expect(filed).to_have_attribute("data-ticket-id", re.compile(r"^\d+$"))
+    ticket_id = int(filed.get_attribute("data-ticket-id") or 0)
+    expect(filed).to_have_text(f"Filed: case #{ticket_id}")
+    page.keyboard.press("Escape")
+    row = page.locator(f'#ticket-rows tr[data-ticket-id="{ticket_id}"]')
+    expect(row).to_be_visible(timeout=10_000)
+
+    case = center.client("op-01").get(f"/api/v1/tickets/{ticket_id}").json()
+    assert (case["source"], case["camera_id"], case["assignee_id"], case["event_type"],
+            case["description"]) == ("video_patrol", CAMERA, "w-0111", "0504",
+                                     "stall on the pavement")
+    assert case["events"][0]["note_args"]["box"] == pytest.approx(drawn, abs=1e-4)
+    picture = center.client("w-0111").get(case["snapshot_url"])
+    assert picture.headers["content-type"] == "image/jpeg"
+    image = Image.open(io.BytesIO(picture.content))
+    assert (image.format, list(image.size)) == ("JPEG", size)
+    assert np.asarray(image).std() > 5  # the camera's picture, not a blank canvas
+    assert errors == []

@@ -35,6 +35,8 @@ export function noteText(entry, nameOf = () => null) {
         reason: t(`note.reason.${args.reason}`),
         people: (args.people || []).map((id) => nameOf(id) ?? id).join(LIST_SEP) || t("note.nobody"),
       });
+    case "video_patrol":
+      return t("note.video_patrol", { person: nameOf(args.person) ?? args.person, camera: nameOf(args.camera) ?? args.camera });
     case null:
     case undefined:
       return entry.note || "";

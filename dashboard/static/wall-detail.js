@@ -17,6 +17,7 @@ import "./staff-words.js";
 import "./wall-words.js";
 import { cameraSetup, findAlert, latestAlert, liveWord, playLive, zonesOf } from "./wall-cameras.js";
 import { fitStage, zoneOverlay } from "./zone-overlay.js";
+import { addPatrol } from "./wall-patrol.js";
 
 // Actions that need a reason, and those that need a person (as in the leader view). "rate" is
 // the resident's score (1-5, the public page): the actions API takes none, so it is not offered.
@@ -236,6 +237,7 @@ export class DetailPanel {
     const status = h("p", { class: "live-state", "data-testid": "detail-live-state", dataset: { state: "starting" } }, liveWord("starting"));
     const stage = h("div", { class: "media-stage is-live" }, video);
     fitStage(stage, video);
+    addPatrol(stage, video, cameraId);
     zonesOf(cameraId, zoneId).then((zones) => stage.append(zoneOverlay({ zones, zoneId })));
     const section = h("section", { class: "detail-live" }, h("h3", {}, t("wall.detail.live")), stage, status);
     this.live = { cameraId, zoneId, section };

@@ -11,6 +11,7 @@ import { signUrl } from "./signed-urls.js";
 import { eventName } from "./vocabulary.js";
 import "./wall-words.js";
 import { cameraSetup, latestAlert, liveWord, playLive, zonesOf } from "./wall-cameras.js";
+import { addPatrol } from "./wall-patrol.js";
 import { fitStage, zoneOverlay } from "./zone-overlay.js";
 
 export const LAYOUTS = [1, 4, 9, 16];
@@ -228,6 +229,7 @@ export class VideoWall {
     const stage = h("div", { class: "media-stage" }, video, still);
     fitStage(stage, video);
     fitStage(stage, still);
+    addPatrol(stage, video, cameraId);
     const name = h("span", { class: "tile-name" });
     const label = h("span", { class: "tile-label", "data-testid": "tile-label" });
     const status = h("span", { class: "tile-status", "data-testid": "tile-status" });
