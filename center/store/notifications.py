@@ -40,16 +40,29 @@ class OutboundRow:
 
 # --- phones (channel 'ws') ------------------------------------------------------------------
 
-async def add_phone(conn: Connection, ticket_id: int, person_id: str, event: str, reason: str,
-                    at: datetime) -> int:
-    """A message for ``person_id``'s phones; its id."""
-    cur = await conn.execute(
-        "INSERT INTO notifications (ticket_id, channel, person_id, event, reason,"
-        " created_at) VALUES (%s, 'ws', %s, %s, %s, %s) RETURNING id",
-        (ticket_id, person_id, event, reason, at))
-    row = await cur.fetchone()
-    assert row is not None
-    return int(row[0])
+async def add_phones(conn: Connection, rows: Sequence[tuple[int, str, str, str]],
+                     at: datetime) -> list[int]:
+    """Messages for phones, one per ``(ticket_id, person_id, event, reason)``; their ids, in
+    order. One pipelined ``executemany``, so a batch of changes costs about one round trip, not
+    one per row: at 1,000 alerts/s, where nearly every alert changes a ticket whose assignee
+    gets it, that was a thousand awaited round trips a second in the one writer task that
+    stands between a change and the phones (issue 16)."""
+    if not rows:
+        return []
+    ids = []
+    async with conn.cursor() as cur:
+        await cur.executemany(
+            "INSERT INTO notifications (ticket_id, channel, person_id, event, reason,"
+            " created_at) VALUES (%s, 'ws', %s, %s, %s, %s) RETURNING id",
+            [(ticket_id, person_id, event, reason, at)
+             for ticket_id, person_id, event, reason in rows], returning=True)
+        while True:
+            row = await cur.fetchone()
+            assert row is not None
+            ids.append(int(row[0]))
+            if not cur.nextset():
+                break
+    return ids
 
 
 async def undelivered(conn: Connection, person_id: str, limit: int) -> list[Undelivered]:

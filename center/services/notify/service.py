@@ -214,15 +214,15 @@ class Notifications:
         assert self._pool is not None
         now = datetime.now(UTC)
         made = []
+        wanted = [(job.change.ticket.id, person_id, job.change.notify.get(person_id, UPDATE))
+                  for job in jobs for person_id in sorted(job.recipients)]
         async with self._pool.connection() as conn, conn.transaction():
+            ids = iter(await notifications.add_phones(
+                conn, [(t, p, event_of(reason), reason) for t, p, reason in wanted], now))
             for job in jobs:
                 ticket_id = job.change.ticket.id
-                phones = []
-                for person_id in sorted(job.recipients):
-                    reason = job.change.notify.get(person_id, UPDATE)
-                    nid = await notifications.add_phone(conn, ticket_id, person_id,
-                                                        event_of(reason), reason, now)
-                    phones.append((person_id, nid, reason))
+                phones = [(person_id, next(ids), job.change.notify.get(person_id, UPDATE))
+                          for person_id in sorted(job.recipients)]
                 outbound = []
                 for event, reason, who in _events(job.change):
                     payload = {"event": event, "reason": reason, "recipients": who,
@@ -244,7 +244,10 @@ class Notifications:
                 batch.append(self._receipts.get_nowait())
             try:
                 assert self._pool is not None
-                async with self._pool.connection() as conn, conn.transaction():
+                # Pipelined: the batch's statements go out without waiting for each other's
+                # results, in order (a receipt per message pushed: issue 16).
+                async with self._pool.connection() as conn, conn.transaction(), \
+                        conn.pipeline():
                     for r in batch:
                         await _store_receipt(conn, r)
             except Exception as exc:  # undelivered rows are simply re-sent later
