@@ -215,7 +215,7 @@ class Bots:
         assert self._http is not None
         try:
             r = await self._http.post(f"/api/v1/tickets/{ticket_id}/actions",
-                                      json={"action": action, "actor_id": actor, **extra},
+                                      json={"action": action, **extra},
                                       headers=await self._auth(actor))
         except (httpx.HTTPError, LoginFailed) as exc:
             self.report.errors += 1
@@ -237,7 +237,6 @@ class Bots:
         assert self._http is not None
         try:
             r = await self._http.post(f"/api/v1/tickets/{ticket_id}/attachments",
-                                      data={"actor_id": actor},
                                       files={"photo": ("handled.jpg", self.photo, "image/jpeg")},
                                       headers=await self._auth(actor))
         except (httpx.HTTPError, LoginFailed):

@@ -98,7 +98,7 @@ def test_changing_the_password_on_the_phone_keeps_it_logged_in(
         () => new Promise((release) => { window.__releaseOutbox = release; held(); })))""")
     page.evaluate("""async (id) => (await import('/static/phone-outbox.js')).enqueue({
         ticket_id: Number(id), worker_id: 'w-0111', token: localStorage.getItem('gridwatch.token'),
-        body: {action: 'accept', actor_id: 'w-0111'}})""", ticket_id)
+        body: {action: 'accept'}})""", ticket_id)
     assert _outbox_tokens(page) == [old]
 
     button.click()
@@ -180,6 +180,9 @@ def test_logging_out_everywhere_sends_other_devices_to_the_login_form(
     wall_button = wall.locator("#account-button")
     expect(wall_button).to_be_visible()
     expect(wall_button).to_have_attribute("aria-label", re.compile("op-01|值班"))
+    # The wall names who is on duty here (the emergency switch acts as them): no picker.
+    expect(wall_button.locator(".account-name")).to_be_visible()
+    expect(wall.locator("#operator")).to_have_count(0)
     _no_page_scroll(wall)
     ARTIFACTS.mkdir(exist_ok=True)
     wall.locator(".wall-header").screenshot(path=str(ARTIFACTS / "wall-header-1920.png"))

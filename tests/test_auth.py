@@ -112,9 +112,12 @@ def test_each_role_sees_and_does_only_its_part(center: RunningCenter, mqtt_broke
     r = w121.get(path)
     assert r.status_code == 403 and "not assigned to worker w-0121" in r.json()["detail"]
     assert w121.post(path + "/actions", json={"action": "accept"}).status_code == 403
-    # the body's actor_id must be the token's person
+    # the token decides who acts: naming someone else in the body is refused, not obeyed
     r = w111.post(path + "/actions", json={"action": "accept", "actor_id": "w-0121"})
-    assert r.status_code == 403 and "not the logged-in person" in r.json()["detail"]
+    assert r.status_code == 422 and r.json()["detail"] == [{
+        "type": "no_longer_accepted", "loc": ["body", "actor_id"],
+        "msg": "actor_id is no longer accepted: the acting person is the bearer token's"
+               " (leave the field out)"}]
     assert w111.post(path + "/actions", json={"action": "accept"}).json()["state"] == "accepted"
     assert w111.get("/api/v1/indicators").status_code == 403
 

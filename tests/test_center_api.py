@@ -31,10 +31,10 @@ def test_handled_with_photo_then_leader_verifies_with_photo(center: RunningCente
                      files={"photo": ("after.jpg", tiny_jpeg(), "image/jpeg")})
     assert up.status_code == 201
     photo_id = up.json()["id"]
-    r = worker.post(base + "/actions", json={"action": "resolve", "actor_id": "w-0111",
-                                             "note": "bikes moved", "attachment_ids": [photo_id]})
+    r = worker.post(base + "/actions", json={"action": "resolve", "note": "bikes moved",
+                                             "attachment_ids": [photo_id]})
     assert r.json()["state"] == "handled"
-    check = leader.post(base + "/attachments", data={"actor_id": "l-011"},
+    check = leader.post(base + "/attachments",
                         files={"photo": ("check.png", PNG, "image/png")}).json()["id"]
     r = leader.post(base + "/actions", json={"action": "verify", "attachment_ids": [check]})
     assert r.json()["state"] == "verified"
@@ -59,26 +59,28 @@ def test_uploads_are_checked(center: RunningCenter, mqtt_broker):
     t = _ticket_from_alert(center, mqtt_broker)
     url = f"/api/v1/tickets/{t['id']}/attachments"
     worker = center.client("w-0111")
-    gif = worker.post(url, data={"actor_id": "w-0111"},
+    gif = worker.post(url,
                       files={"photo": ("x.jpg", b"GIF89a" + b"\0" * 10, "image/jpeg")})
     assert gif.status_code == 415
-    big = worker.post(url, data={"actor_id": "w-0111"},
+    big = worker.post(url,
                       files={"photo": ("x.jpg", b"\xff\xd8\xff" + b"\0" * (5 * 1024 * 1024),
                                        "image/jpeg")})
     assert big.status_code == 413
-    assert worker.post(url, data={"actor_id": "nobody"},
-                       files={"photo": ("x.jpg", tiny_jpeg(), "image/jpeg")}).status_code == 403
+    # An old client's form naming the actor is refused: the token says who uploads.
+    old = worker.post(url, data={"actor_id": "w-0111"},
+                      files={"photo": ("x.jpg", tiny_jpeg(), "image/jpeg")})
+    assert old.status_code == 422 and old.json()["detail"][0]["loc"] == ["body", "actor_id"]
     assert httpx.post(center.url + url,
                       files={"photo": ("x.jpg", tiny_jpeg(), "image/jpeg")}).status_code == 401
     wrong = worker.post(f"/api/v1/tickets/{t['id']}/actions",
-                        json={"action": "accept", "actor_id": "w-0111", "attachment_ids": [999]})
+                        json={"action": "accept", "attachment_ids": [999]})
     assert wrong.status_code == 422
 
 
 def test_patrol_report_and_resident_request_are_routed(center: RunningCenter):
     r = center.client("w-0121").post(
                    "/api/v1/reports",
-                   data={"actor_id": "w-0121", "event_type": "0504", "lon": "120.1565",
+                   data={"event_type": "0504", "lon": "120.1565",
                          "lat": "30.2712", "note": "fruit stall on the pavement"},
                    files={"photo": ("p.jpg", tiny_jpeg(), "image/jpeg")})
     assert r.status_code == 201, r.text
@@ -106,11 +108,11 @@ def test_emergency_mode_and_broadcast_reach_workers(center: RunningCenter, mqtt_
     url = "/api/v1/emergency"
     op = center.client("op-01")
     assert center.client("w-0111").put(url, json={"active": True}).status_code == 403
-    assert op.put(url, json={"actor_id": "op-01", "scope": "mg-011",
+    assert op.put(url, json={"scope": "mg-011",
                              "active": True}).status_code == 404
     with center.ws("w-0111", worker_id="w-0111") as phone:
         phone.recv(5)
-        r = op.put(url, json={"actor_id": "op-01", "scope": "g-01", "active": True,
+        r = op.put(url, json={"scope": "g-01", "active": True,
                               "note": "typhoon", "broadcast": "all hands: clear drains"})
         assert r.status_code == 200 and r.json()["active"] == ["g-01"]
         kinds = [json.loads(phone.recv(5))["type"] for _ in range(2)]
@@ -127,10 +129,10 @@ def test_operator_changes_posts_and_routing_follows(center: RunningCenter, mqtt_
     url = "/api/v1/micro-grids/mg-011/posts"
     op = center.client("op-01")
     assert center.client("w-0111").put(url, json={"A": "w-0112"}).status_code == 403
-    assert op.put(url, json={"actor_id": "op-01", "A": "l-011"}).status_code == 422
+    assert op.put(url, json={"A": "l-011"}).status_code == 422
     # w-0121 has no duty windows (always on duty), so this holds at any time of day; w-0112's
     # 07:00-23:00 shift would make the routing depend on when the test runs.
-    r = op.put(url, json={"actor_id": "op-01", "A": "w-0121", "B": "w-0111"})
+    r = op.put(url, json={"A": "w-0121", "B": "w-0111"})
     assert r.status_code == 200 and r.json()["posts"] == {"A": "w-0121", "B": "w-0111"}
     t = _ticket_from_alert(center, mqtt_broker)
     assert t["assignee_id"] == "w-0121"

@@ -146,7 +146,7 @@ def test_one_batch_keeps_the_order_of_a_place(center: RunningCenter, mqtt_broker
                         what="ticket")[0]
     url = f"{center.url}/api/v1/tickets/{ticket['id']}/actions"
     for action in ("accept", "resolve"):
-        r = center.client("w-0111").post(url, json={"action": action, "actor_id": "w-0111"})
+        r = center.client("w-0111").post(url, json={"action": action})
         assert r.status_code == 200
 
     ingest = center.app.state.ingest  # type: ignore[attr-defined]

@@ -230,7 +230,7 @@ def test_only_the_end_of_the_opening_violation_verifies(center: RunningCenter,
     url = f"/api/v1/tickets/{ticket['id']}"
     for action in ("accept", "resolve"):
         r = center.client("w-0111").post(url + "/actions",
-                                         json={"action": action, "actor_id": "w-0111"})
+                                         json={"action": action})
         assert r.status_code == 200, r.text
     foreign = make_alert("end", alert_id=opening.alert_id, seq=1, edge_id="edge-sim",
                          snapshot=False)

@@ -35,7 +35,7 @@ def _open_ticket(center: RunningCenter, mqtt_port: int) -> dict[str, Any]:
 
 def _act(center: RunningCenter, person: str, ticket_id: int, **body: Any) -> dict[str, Any]:
     r = center.client(person).post(f"/api/v1/tickets/{ticket_id}/actions",
-                                   json={"actor_id": person, **body})
+                                   json=body)
     r.raise_for_status()
     return r.json()
 

@@ -340,7 +340,7 @@ def test_phone_delivery_and_read_receipts(db_dsn, mqtt_broker) -> None:
             # An action by the worker reaches their phone as an "update" notification, which
             # a ticket_id receipt acknowledges with everything else about that ticket.
             r = center.client("w-0111").post(f"/api/v1/tickets/{event['id']}/actions",
-                           json={"action": "accept", "actor_id": "w-0111"})
+                           json={"action": "accept"})
             assert r.status_code == 200, r.text
             update = _ticket_event(phone)["data"]
             assert update["state"] == "accepted" and update["reason"] == "update"

@@ -108,7 +108,6 @@ def test_post_creates_a_routed_ticket_and_reads_back_field_by_field(center) -> N
 
     # A worker's photo stays with the staff: it is no media_url, and the staff URL needs a login.
     up = center.client("w-0111").post(f"/api/v1/tickets/{rid}/attachments",
-                    data={"actor_id": "w-0111"},
                     files={"photo": ("p.jpg", tiny_jpeg(), "image/jpeg")})
     assert up.status_code == 201, up.text
     [req] = httpx.get(f"{center.url}{BASE}/requests/{rid}.json").json()

@@ -103,7 +103,7 @@ def _no_page_scroll(page: Page) -> None:
 def test_wall_map_kpis_alert_latency_emergency_and_4k(browser: Browser, center: RunningCenter,
                                                       mqtt_broker) -> None:
     page, errors = _page(browser, 1920, 1080, center, "op-01")
-    page.goto(center.url + "/wall?operator=op-01")
+    page.goto(center.url + "/wall")
     expect(page.locator("#ws-status")).to_have_attribute("data-state", "online", timeout=10_000)
     # The map: one SVG path per grid, drawn from GET /api/v1/district, no tile layer at all.
     grids = page.locator('#map .leaflet-overlay-pane svg path[data-level="grid"]')
@@ -155,10 +155,10 @@ def test_wall_map_kpis_alert_latency_emergency_and_4k(browser: Browser, center: 
     expect(page.locator("#emergency-banner")).to_be_visible(timeout=5_000)
     assert center.client("op-01").get("/api/v1/emergency").json()["active"] == ["district"]
     center.client("admin-01").put("/api/v1/emergency", json={
-        "actor_id": "admin-01", "scope": "district", "active": False}).raise_for_status()
+        "scope": "district", "active": False}).raise_for_status()
     expect(page.locator("#emergency-banner")).to_be_hidden(timeout=5_000)
     center.client("op-01").put("/api/v1/emergency",
-              json={"actor_id": "op-01", "scope": "g-02", "active": True}).raise_for_status()
+              json={"scope": "g-02", "active": True}).raise_for_status()
     expect(page.locator("#emergency-banner")).to_be_visible(timeout=5_000)
 
     # 4K: the same layout, everything twice the size, still no page scrolling.
@@ -200,16 +200,17 @@ def test_leader_filters_opens_timeline_and_reassigns(browser: Browser, center: R
     base = f"{center.url}/api/v1/tickets/{bikes['id']}"
     worker = center.client("w-0111")
     worker.post(base + "/actions",
-                json={"action": "accept", "actor_id": "w-0111"}).raise_for_status()
-    photo = worker.post(base + "/attachments", data={"actor_id": "w-0111"},
+                json={"action": "accept"}).raise_for_status()
+    photo = worker.post(base + "/attachments",
                         files={"photo": ("p.jpg", tiny_jpeg(), "image/jpeg")}).json()["id"]
-    worker.post(base + "/actions", json={"action": "request_extension", "actor_id": "w-0111",
-                                         "extension_min": 30, "note": "waiting for the owner",
+    worker.post(base + "/actions", json={"action": "request_extension", "extension_min": 30,
+                                         "note": "waiting for the owner",
                                          "attachment_ids": [photo]}).raise_for_status()
 
     page, errors = _page(browser, 1600, 1000, center, "op-01")
-    page.goto(center.url + "/leader?as=op-01")
+    page.goto(center.url + "/leader")
     expect(page.locator("#ws-status")).to_have_attribute("data-state", "online", timeout=10_000)
+    expect(page.locator("#acting-as")).to_have_count(0)  # the login says who acts
     rows = page.locator("#ticket-rows tr[data-ticket-id]")
     expect(rows).to_have_count(2)
     page.select_option("#f-type", "0506")

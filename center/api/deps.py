@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from limits import RateLimitItem, parse
 from limits.storage import MemoryStorage
@@ -150,12 +151,35 @@ Actor = Annotated[Principal, Depends(_principal)]
 ImageActor = Annotated[Principal, Depends(_principal_or_signed)]
 
 
-def same_actor(actor: Principal, actor_id: str | None) -> str:
-    """The acting person's id. A body's ``actor_id`` (from before logins) must be them."""
-    if actor_id is not None and actor_id != actor.id:
-        raise HTTPException(403, f"actor_id {actor_id!r} is not the logged-in person {actor.id!r}"
-                                 " (the actor is the token's person; actor_id may be left out)")
-    return actor.id
+#: Body fields from before logins that a client may no longer send.
+_RETIRED_FIELDS = ("actor_id",)
+
+
+async def _refuse_retired_fields(request: Request) -> None:
+    """422 naming ``actor_id`` when a JSON body or form still sends it. Since logins the acting
+    person is the bearer token's; an old client sending it gets told so rather than having it
+    ignored (which would hide the bug) or meeting a bare "extra inputs" error. Runs before the
+    body's own validation (FastAPI has already read and cached the body)."""
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    sent: Iterable[str] = ()
+    if content_type == "application/json":
+        try:
+            body = await request.json()
+        except ValueError:
+            return  # not JSON: the route's own validation answers that
+        sent = body.keys() if isinstance(body, dict) else ()
+    elif content_type in ("multipart/form-data", "application/x-www-form-urlencoded"):
+        sent = (await request.form()).keys()
+    retired = [name for name in _RETIRED_FIELDS if name in sent]
+    if retired:
+        raise RequestValidationError([{
+            "type": "no_longer_accepted", "loc": ("body", name),
+            "msg": f"{name} is no longer accepted: the acting person is the bearer token's"
+                   " (leave the field out)"} for name in retired])
+
+
+#: For routes where a person acts (ticket actions, uploads, reports, posts, emergency, zones).
+NoActorId = Depends(_refuse_retired_fields)
 
 
 def client_ip(request: Request) -> str:

@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import APIRouter, HTTPException
 from pydantic import BaseModel, ConfigDict, Field
 
-from center.api.deps import Actor, CenterDep, same_actor
+from center.api.deps import Actor, CenterDep, NoActorId
 from center.store import district_store
 
 router = APIRouter(prefix="/api/v1", tags=["district"])
@@ -42,19 +42,17 @@ async def people(center: CenterDep, _: Actor) -> list[dict[str, Any]]:
 
 class Posts(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    #: Redundant since logins (the token's person acts); when sent it must be them.
-    actor_id: str | None = None
     A: str | None = Field(default=None, description="person for the A post (null: leave empty)")
     B: str | None = None
 
 
-@router.put("/micro-grids/{micro_grid_id}/posts", responses={401: {}, 403: {}, 404: {}, 422: {}})
+@router.put("/micro-grids/{micro_grid_id}/posts", dependencies=[NoActorId],
+            responses={401: {}, 403: {}, 404: {}, 422: {}})
 async def set_posts(center: CenterDep, actor: Actor, micro_grid_id: str,
                     body: Posts) -> dict[str, Any]:
     """Give a micro-grid's A / B post to workers; routing uses it from the next case on.
     Operators and admins anywhere, with anyone; a grid leader in their grid, with workers of
     their grid; a micro-grid leader in theirs, with their own workers."""
-    actor_id = same_actor(actor, body.actor_id)
     d = center.ctx.district
     area = d.areas.get(micro_grid_id)
     if not actor.is_operator and not actor.leads_area(d, micro_grid_id):
@@ -75,7 +73,7 @@ async def set_posts(center: CenterDep, actor: Actor, micro_grid_id: str,
             raise HTTPException(403, f"{person_id} works in {person.micro_grid or 'no micro-grid'},"
                                      f" which {actor.id} does not lead")
     async with center.pool.connection() as conn, conn.transaction():
-        await district_store.set_posts(conn, micro_grid_id, posts, actor_id=actor_id,
+        await district_store.set_posts(conn, micro_grid_id, posts, actor_id=actor.id,
                                        at=center.ctx.clock.now())
         fresh = await district_store.load_district(conn)
     assert fresh is not None
@@ -87,8 +85,6 @@ async def set_posts(center: CenterDep, actor: Actor, micro_grid_id: str,
 
 class EmergencySwitch(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    #: Redundant since logins (the token's person acts); when sent it must be them.
-    actor_id: str | None = None
     scope: str = Field(default="district", description="'district' or a grid id")
     active: bool
     note: str = Field(default="", max_length=2000)
@@ -103,13 +99,12 @@ async def emergency(center: CenterDep, _: Actor) -> dict[str, Any]:
     return {"active": sorted(center.ctx.emergency_scopes), "modes": modes}
 
 
-@router.put("/emergency", responses={401: {}, 403: {}, 404: {}})
+@router.put("/emergency", dependencies=[NoActorId], responses={401: {}, 403: {}, 404: {}})
 async def switch_emergency(center: CenterDep, actor: Actor,
                            body: EmergencySwitch) -> dict[str, Any]:
     """Peacetime / emergency switch for the district or one grid: new cases there get shorter
     time limits and top priority; the switch goes into the operations ledger. Operators and
     admins switch anything; a grid leader only their own grid."""
-    actor_id = same_actor(actor, body.actor_id)
     if not actor.is_operator:
         if actor.role != "grid_leader":
             raise HTTPException(403, "switching emergency mode needs role operator, admin or"
@@ -124,7 +119,7 @@ async def switch_emergency(center: CenterDep, actor: Actor,
     at = center.ctx.clock.now()
     async with center.pool.connection() as conn, conn.transaction():
         await district_store.switch_emergency(conn, body.scope, active=body.active,
-                                              actor_id=actor_id, at=at, note=body.note,
+                                              actor_id=actor.id, at=at, note=body.note,
                                               broadcast=body.broadcast)
     scopes = center.ctx.emergency_scopes
     (scopes.add if body.active else scopes.discard)(body.scope)
@@ -135,6 +130,6 @@ async def switch_emergency(center: CenterDep, actor: Actor,
                        recipients=everyone)
     if body.broadcast:
         center.hub.publish("broadcast", {"scope": body.scope, "text": body.broadcast,
-                                         "from": actor_id, "at": at.isoformat()},
+                                         "from": actor.id, "at": at.isoformat()},
                            recipients=everyone)
     return {"active": sorted(scopes), "notified": len(everyone)}

@@ -29,7 +29,7 @@ import aiomqtt
 from fastapi import APIRouter, HTTPException, Request, Response
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
-from center.api.deps import Actor, CenterDep, ImageActor, same_actor
+from center.api.deps import Actor, CenterDep, ImageActor, NoActorId
 from center.services.edge_state import not_given
 from center.store import alerts, edge_state
 from center.transport.ingest import Ingest
@@ -48,8 +48,6 @@ class ZonesUpdate(BaseModel):
     #: The camera's whole zone list (``wire.zones.ZoneConfig`` documents); [] removes every
     #: zone.
     zones: list[dict[str, Any]] = Field(max_length=64)
-    #: Redundant since logins (the token's person acts); when sent it must be them.
-    actor_id: str | None = Field(default=None, max_length=64)
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -131,13 +129,12 @@ async def camera_frame(center: CenterDep, _: ImageActor, camera_id: str) -> Resp
                     headers={"Cache-Control": "no-cache", "X-Frame-At": at.isoformat()})
 
 
-@router.put("/cameras/{camera_id}/zones",
+@router.put("/cameras/{camera_id}/zones", dependencies=[NoActorId],
             responses={401: {}, 403: {}, 404: {}, 422: {}, 503: {}})
 async def put_zones(center: CenterDep, actor: Actor, request: Request, camera_id: str,
                     body: ZonesUpdate) -> dict[str, Any]:
     """Replace a camera's zones and push its edge's zones to it (retained). Engineers,
     operators and admins."""
-    actor_id = same_actor(actor, body.actor_id)
     if actor.role not in ZONE_EDITORS:
         raise HTTPException(403, f"editing zones needs role {' or '.join(ZONE_EDITORS)};"
                                  f" {actor.id} is {actor.role}")
@@ -163,7 +160,7 @@ async def put_zones(center: CenterDep, actor: Actor, request: Request, camera_id
         raise HTTPException(422, describe(exc, with_input=False)) from None
     await _publish(request.app.state.ingest, edge_id, push.model_dump_json(exclude_none=True))
     log.info("edge=%s camera=%s zones pushed by %s: %s", edge_id, camera_id,
-             actor_id, [z.id for z in zones])
+             actor.id, [z.id for z in zones])
     return {"edge_id": edge_id, "camera_id": camera_id, "topic": edge_config_topic(edge_id),
             "pushed_at": pushed_at.isoformat(), "zones": dumped}
 

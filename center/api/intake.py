@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Form, HTTPException, Response, UploadFile
 from pydantic import BaseModel, ConfigDict, Field
 
-from center.api.deps import Actor, Center, CenterDep, PublicForm, same_actor
+from center.api.deps import Actor, Center, CenterDep, NoActorId, PublicForm
 from center.api.uploads import read_photo
 from center.services import tickets as service
 from center.services.tickets import Change
@@ -50,7 +50,7 @@ async def _open(center: Center, *, source: str, event_type: str, lon: float, lat
     return change
 
 
-@router.post("/reports", status_code=201,
+@router.post("/reports", status_code=201, dependencies=[NoActorId],
              responses={401: {}, 403: {}, 413: {}, 415: {}, 422: {}})
 async def patrol_report(
     center: CenterDep,
@@ -59,15 +59,13 @@ async def patrol_report(
     lon: Lon, lat: Lat,
     note: Annotated[str, Form(max_length=2000)] = "",
     photo: UploadFile | None = None,
-    actor_id: Annotated[str | None, Form(min_length=1, max_length=64)] = None,
 ) -> dict[str, Any]:
     """A worker's patrol report: routed by where it was taken, like a camera alert. Anyone of
     the district but engineers (who only read cases)."""
-    actor_id = same_actor(actor, actor_id)
     if actor.role == "engineer":
         raise HTTPException(403, f"engineers do not report cases; {actor.id} is engineer")
     change = await _open(center, source="patrol", event_type=event_type, lon=lon, lat=lat,
-                         description=note, reporter=actor_id, actor_id=actor_id, photo=photo)
+                         description=note, reporter=actor.id, actor_id=actor.id, photo=photo)
     return center.views.ticket(change.ticket)
 
 

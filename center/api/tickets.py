@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Form, HTTPException, Query, Response, UploadFile
+from fastapi import APIRouter, HTTPException, Query, Response, UploadFile
 from pydantic import BaseModel, ConfigDict, Field
 
-from center.api.deps import Actor, Center, CenterDep, ImageActor, same_actor
+from center.api.deps import Actor, Center, CenterDep, ImageActor, NoActorId
 from center.api.uploads import read_photo
 from center.domain.ticket_states import STATES, actions_for
 from center.services import tickets as service
@@ -21,10 +21,11 @@ router = APIRouter(prefix="/api/v1/tickets", tags=["tickets"])
 
 
 class TicketAction(BaseModel):
+    """An action on a ticket. Who acts is the token's person: an ``actor_id`` (from before
+    logins) is refused with a 422 (``NoActorId``)."""
+
     model_config = ConfigDict(extra="forbid")
     action: str = Field(min_length=1, max_length=32)
-    #: Redundant since logins (the actor is the token's person); when sent it must be them.
-    actor_id: str | None = Field(default=None, min_length=1, max_length=64)
     note: str = Field(default="", max_length=2000)
     #: reassign / dispatch: to whom.
     assignee_id: str | None = Field(default=None, max_length=64)
@@ -104,13 +105,15 @@ async def get_ticket(
     center: CenterDep, actor: Actor, ticket_id: int,
     as_: Annotated[str | None, Query(
         alias="as", max_length=64,
-        description="a person of the district: allowed_actions are then that person's "
-                    "(default: the assignee's); someone else than yourself only for "
-                    "operators and admins")] = None,
+        description="yourself: allowed_actions are then yours (default: the assignee's); the"
+                    " wall's detail panel and the leader view show the buttons you may press")
+    ] = None,
 ) -> dict[str, Any]:
-    if as_ is not None and as_ != actor.id and not actor.is_operator:
-        raise HTTPException(403, f"`as` must be yourself ({actor.id}); only operators and"
-                                 " admins look at a ticket as someone else")
+    """One ticket with its ledger and photos. Since logins nobody looks as someone else (the
+    pickers that did are gone): ``as`` naming another person is a 403."""
+    if as_ is not None and as_ != actor.id:
+        raise HTTPException(403, f"`as` must be yourself ({actor.id}): allowed_actions are the"
+                                 " logged-in person's or, without `as`, the assignee's")
     role = center.role(as_) if as_ is not None else None
     async with center.pool.connection() as conn:
         t = await service.get(conn, ticket_id)
@@ -137,13 +140,13 @@ async def get_ticket(
             "events": [center.views.ledger(e) for e in events]}
 
 
-@router.post("/{ticket_id}/actions",
+@router.post("/{ticket_id}/actions", dependencies=[NoActorId],
              responses={401: {}, 403: {}, 404: {},
                         409: {"description": "not allowed in this state"}})
 async def act(center: CenterDep, actor: Actor, ticket_id: int,
               body: TicketAction) -> dict[str, Any]:
-    actor_id = same_actor(actor, body.actor_id)
     _check_may_act(actor)
+    actor_id = actor.id
     role = center.role(actor_id)
     async with center.pool.connection() as conn, conn.transaction():
         current = await service.get(conn, ticket_id, for_update=True)
@@ -160,18 +163,16 @@ async def act(center: CenterDep, actor: Actor, ticket_id: int,
     return center.views.ticket(change.ticket)
 
 
-@router.post("/{ticket_id}/attachments", status_code=201,
+@router.post("/{ticket_id}/attachments", status_code=201, dependencies=[NoActorId],
              responses={401: {}, 403: {}, 404: {}, 413: {}, 415: {}})
-async def upload(center: CenterDep, actor: Actor, ticket_id: int, photo: UploadFile,
-                 actor_id: Annotated[str | None, Form(min_length=1, max_length=64)] = None,
-                 ) -> dict[str, Any]:
-    actor_id = same_actor(actor, actor_id)
+async def upload(center: CenterDep, actor: Actor, ticket_id: int,
+                 photo: UploadFile) -> dict[str, Any]:
     _check_may_act(actor)
     data, content_type = await read_photo(photo)
     async with center.pool.connection() as conn, conn.transaction():
         _check_visible(center, actor, await service.get(conn, ticket_id))
         aid = await service.add_attachment(conn, center.ctx, ticket_id, data, content_type,
-                                           actor_id)
+                                           actor.id)
     return {"id": aid, "url": f"/api/v1/tickets/{ticket_id}/attachments/{aid}"}
 
 

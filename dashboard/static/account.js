@@ -39,8 +39,8 @@ async function post(path, body) {
 
 /**
  * Put the account button into the page header (before `before`, default the language link) and
- * wire its panel. `compact`: the icon only (the page shows the name elsewhere: the wall's
- * operator, the phone's heading). `onToken(token)`: told the new token after a password change
+ * wire its panel. `compact`: the icon only (the page shows the name elsewhere: the phone's
+ * heading). `onToken(token)`: told the new token after a password change
  * (the phone re-tokens its offline queue). Returns the button.
  */
 export function mountAccount({ before = document.getElementById("lang-switch"), compact = false, onToken } = {}) {

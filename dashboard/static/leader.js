@@ -1,5 +1,5 @@
 // Leader / operator view: tickets with filters, one ticket's timeline (from the ledger) with its
-// photos and the actions the acting person may take, the indicators table with CSV export and
+// photos and the actions the logged-in person may take, the indicators table with CSV export and
 // the grid ranking. Live: ticket messages on the websocket refresh the list and the open ticket.
 import { h } from "./dom.js";
 import { clearError, showError } from "./errors.js";
@@ -22,7 +22,6 @@ import { callLink, handoffBlock, mountQueueFilter, pickedDepartment, queueQuery 
 
 const LEVELS = ["district", "grid", "micro_grid", "worker", "department", "event_type"];
 const PERIODS = ["day", "week", "month", "quarter"];
-const STAFF_ROLES = { operator: 0, admin: 0, grid_leader: 1, micro_grid_leader: 2, department_staff: 3, engineer: 4 };
 const LIST_LIMIT = 500;
 // Actions that need a note (why), and those that need a person (picked below the buttons);
 // a hand-off's department is picked in its own row (leader-handoff.js).
@@ -51,7 +50,6 @@ function showNotice(message) {
 }
 
 const option = (value, label) => h("option", { value }, label);
-const actingAs = () => $("acting-as").value;
 const areaName = (id) => state.district?.areas?.features?.find((f) => f.properties?.id === id)?.properties?.name || id || "";
 
 // --- filters -----------------------------------------------------------------------------------
@@ -177,14 +175,7 @@ async function select(id) {
   url.searchParams.set("ticket", String(id));
   history.replaceState(null, "", url);
   for (const tr of $("ticket-rows").children) tr.classList.toggle("is-selected", Number(tr.dataset.ticketId) === id);
-  showCaseView("detail");
   await loadDetail();
-}
-
-/** On a phone the list and a case take turns on the screen (leader.css); a desk shows both. */
-function showCaseView(view) {
-  document.body.dataset.caseView = view;
-  if (view === "detail") window.scrollTo(0, 0);
 }
 
 let detailSeq = 0;
@@ -193,7 +184,8 @@ async function loadDetail() {
   if (state.selected == null) return;
   const mine = ++detailSeq;
   try {
-    const q = new URLSearchParams({ as: actingAs() });
+    // allowed_actions for the logged-in person (the default is the assignee's).
+    const q = new URLSearchParams({ as: me.id });
     const [detail, verdicts] = await Promise.all([
       getJSON(`${API}/tickets/${state.selected}?${q}`),
       getJSON(`${API}/verdicts?ticket_id=${state.selected}&current=true`),
@@ -375,7 +367,7 @@ async function act(action) {
     showError(t(action === "escalate" ? "handoff.escalate_reason" : "leader.note_needed"), { what });
     return;
   }
-  const body = { action, actor_id: actingAs(), note };
+  const body = { action, note };
   if (NEEDS_PERSON.includes(action) && $("reassign-to")?.value) body.assignee_id = $("reassign-to").value;
   if (action === "hand_off") body.department_id = pickedDepartment();
   for (const b of document.querySelectorAll("#ticket-detail button.act")) b.disabled = true;
@@ -471,13 +463,6 @@ async function loadPeople() {
   state.district = district;
   state.people = people;
   state.workers = workers.sort((a, b) => String(a.micro_grid_id).localeCompare(String(b.micro_grid_id)) || String(a.post).localeCompare(String(b.post)));
-  // Actions are the logged-in person's (the token's): the picker shows only them.
-  const staff = people
-    .filter((p) => p.id === me?.id)
-    .sort((a, b) => STAFF_ROLES[a.role] - STAFF_ROLES[b.role] || a.id.localeCompare(b.id));
-  $("acting-as").replaceChildren(...staff.map((p) => option(p.id, `${p.name} · ${t(`role.${p.role}`)}`)));
-  const wanted = params.get("as") || localStorage.getItem("gridwatch.leader.as");
-  if (staff.some((p) => p.id === wanted)) $("acting-as").value = wanted;
   fillFilters();
   mountQueueFilter(me);
 }
@@ -515,12 +500,6 @@ async function main() {
   } catch (err) {
     showError(err, { what: t("load.failed"), key: "load.people" });
   }
-  $("acting-as").addEventListener("change", () => {
-    localStorage.setItem("gridwatch.leader.as", actingAs());
-    loadDetail();
-  });
-  showCaseView(state.selected == null ? "list" : "detail");
-  $("detail-back").addEventListener("click", () => showCaseView("list"));
   $("f-grid").addEventListener("change", fillMicro);
   $("filters").addEventListener("change", loadList);
   $("filters").addEventListener("submit", (e) => e.preventDefault());

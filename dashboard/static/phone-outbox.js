@@ -43,7 +43,7 @@ const req2p = (req) => new Promise((resolve, reject) => {
 });
 
 /**
- * Queue an action: {ticket_id, token, body: {action, actor_id, note?, extension_min?}, photos:
+ * Queue an action: {ticket_id, token, body: {action, note?, extension_min?}, photos:
  * [Blob]}. ``token`` is the bearer token of the login that queued it (the service worker, which
  * sends in the background, cannot read localStorage).
  */
@@ -125,14 +125,15 @@ async function deliver(entry) {
   while (entry.uploaded.length < entry.photos.length) {
     const photo = entry.photos[entry.uploaded.length];
     const form = new FormData();
-    form.append("actor_id", entry.body.actor_id);
     form.append("photo", photo, photo.name || "photo.jpg");
     const res = await send(`${base}/attachments`, { method: "POST", body: form, headers: auth });
     if (!res.ok) return { done: true, ok: false, status: res.status, error: detail(res) };
     entry.uploaded.push(res.data.id);
     await put(entry); // a retry after a crash does not upload this photo again
   }
-  const body = { ...entry.body };
+  // Entries queued by an older page carry actor_id, which the center now refuses (the token
+  // says who acts, and it is the same person): leave it out rather than lose the action.
+  const { actor_id: _queuedBeforeLogins, ...body } = entry.body;
   if (entry.uploaded.length) body.attachment_ids = [...(body.attachment_ids || []), ...entry.uploaded];
   const res = await send(`${base}/actions`, {
     method: "POST",

@@ -22,6 +22,7 @@ import { CHANNEL, SYNC_TAG, enqueue, flush, pending as queuedEntries, retoken } 
 import { countdown, sentBackText, tickCountdowns } from "./phone-format.js";
 import { DutyBar } from "./phone-duty.js";
 import { showUrge } from "./phone-urge.js";
+import { simulatedBadge } from "./simulated-badge.js";
 
 const params = new URLSearchParams(location.search);
 const WORKER_KEY = "gridwatch.worker_id";
@@ -201,6 +202,7 @@ function ticketCard(raw) {
         { class: "card-head" },
         h("span", { class: `etype etype-${ticket.event_type}` }, ticket.event_type || ""),
         h("h2", { class: "card-type" }, name),
+        simulatedBadge(ticket),
         h("span", { class: `badge state state-${ticket.state}`, dataset: { state: ticket.state } }, stateName(ticket.state)),
       ),
       sentBack ? h("div", { class: "card-sent-back", "data-testid": "card-sent-back" }, sentBack) : null,
@@ -402,7 +404,7 @@ function upsert(ticket, { fromSocket = false } = {}) {
 
 // Actions that need a word from the worker first; null from a prompt means "cancelled".
 function actionBody(action) {
-  const body = { action, actor_id: workerId };
+  const body = { action };
   if (action === "return") {
     const reason = window.prompt(t("prompt.return"));
     if (reason === null) return null;
@@ -435,7 +437,6 @@ async function queueAction(ticketId, body, photos = []) {
       const ids = [];
       for (const photo of photos) {
         const form = new FormData();
-        form.append("actor_id", body.actor_id);
         form.append("photo", photo, photo.name || "photo.jpg");
         ids.push((await postJSON(`${base}/attachments`, form)).id);
       }
@@ -528,7 +529,7 @@ function showDetail(id, { refresh = false } = {}) {
     pending: view.pending_actions || [],
     onClose: closeDetail,
     onAction: async (action, extra) => {
-      const body = { action, actor_id: workerId };
+      const body = { action };
       if (extra.note) body.note = extra.note;
       if (extra.extension_min) body.extension_min = extra.extension_min;
       await queueAction(id, body, extra.photos || []);

@@ -24,6 +24,7 @@ import "./wall-words.js";
 import { openVerdictDialog, verdictText } from "./verdict.js";
 import { renderKpiDetails } from "./wall-kpis.js";
 import { mountHotspots } from "./wall-hotspots.js";
+import { simulatedBadge } from "./simulated-badge.js";
 
 const ALERT_LIMIT = 50; // what the REST call asks for (the contract's limit)
 const FEED_MAX = 60; // alert items kept on screen
@@ -42,7 +43,7 @@ const state = {
   cameras: new Map(), // id -> camera
   district: null, // GET /district: areas, cameras, emergency scopes
   emergency: new Set(), // active emergency scopes ("district" or grid ids)
-  people: [], // operators and leaders who may switch emergency mode
+  people: [], // staff (operators, admins, leaders, engineers): names in case ledgers
   falseAlarms: new Map(), // camera id -> false alarms today (GET /indicators/false-alarms)
   verdicts: new Map(), // alert id -> the latest verdict pushed ("verdict" messages)
 };
@@ -89,6 +90,7 @@ function alertItem(alert) {
         { class: "alert-title" },
         h("span", { class: `etype etype-${alert.event_type}` }, alert.event_type || ""),
         h("span", { class: "alert-name" }, eventName(alert.event_type, alert.event_name)),
+        simulatedBadge(alert),
       ),
       // The camera's name says where; a zone has an id only (the engineer view's word), so it
       // stays out of the text and in the tooltip.
@@ -218,6 +220,7 @@ function ticketRow(ticket) {
       " ",
       eventName(ticket.event_type, ticket.event_name),
       ticket.alert_count > 1 ? h("span", { class: "alert-count", title: "alerts" }, `×${ticket.alert_count}`) : null,
+      simulatedBadge(ticket),
     ),
     h("td", { class: "camera", title: ticket.camera_name || ticket.camera_id || "" }, ticket.camera_name || ticket.camera_id || ""),
     h("td", { class: "grid" }, ticket.micro_grid_name || ticket.micro_grid_id || ""),
@@ -453,12 +456,15 @@ function renderHourly(body) {
   const total = (body?.series ?? []).reduce((sum, s) => sum + s.total, 0);
   $("hourly-total").textContent = String(total);
   el.dataset.total = String(total);
+  // The legend is HTML above the chart: every type's full name, wrapping onto more lines where
+  // the panel is narrow (ECharts' own legend cuts or pages them).
+  $("hourly-legend").replaceChildren(...series.map((s) =>
+    h("li", { class: "chart-legend-item" }, h("span", { class: "swatch", style: { background: s.itemStyle.color } }), s.name)));
   const text = { color: "#9fb3d1", fontSize: 0.8 * r };
   chart.setOption(
     {
       animation: false,
-      grid: { left: 2.2 * r, right: 0.8 * r, top: 2.4 * r, bottom: 1.8 * r },
-      legend: { top: 0.2 * r, left: 0.4 * r, itemWidth: 0.9 * r, itemHeight: 0.6 * r, textStyle: text, type: "scroll", pageTextStyle: text },
+      grid: { left: 2.2 * r, right: 0.8 * r, top: 0.8 * r, bottom: 1.8 * r },
       tooltip: { trigger: "axis", axisPointer: { type: "shadow" }, textStyle: { fontSize: 0.85 * r } },
       xAxis: {
         type: "category",
@@ -536,23 +542,6 @@ function disarm(button) {
   delete button.dataset.armedFrom;
 }
 
-const OPERATOR_KEY = "gridwatch.wall.operator";
-
-function currentOperator() {
-  return me?.id || $("operator").value || null;
-}
-
-function renderOperators() {
-  const select = $("operator");
-  const wanted = new URLSearchParams(location.search).get("operator") || localStorage.getItem(OPERATOR_KEY) || "";
-  // The emergency switch acts as the logged-in person (the token's), nobody else.
-  const people = me ? [state.people.find((p) => p.id === me.id) ?? me] : state.people;
-  select.replaceChildren(...people.map((p) => h("option", { value: p.id }, `${p.name || p.id}`)));
-  const pick = people.find((p) => p.id === wanted) ?? people.find((p) => p.role === "operator") ?? people[0];
-  if (pick) select.value = pick.id;
-  $("emergency-switch").disabled = !pick;
-}
-
 async function onEmergencySwitch() {
   const button = $("emergency-switch");
   // Two clicks: the first arms the switch for a few seconds (a wall is easy to touch by mistake).
@@ -571,7 +560,7 @@ async function onEmergencySwitch() {
   const active = !state.emergency.has("district");
   button.disabled = true;
   try {
-    const body = await putJSON(`${API}/emergency`, { actor_id: currentOperator(), scope: "district", active });
+    const body = await putJSON(`${API}/emergency`, { scope: "district", active });
     state.emergency = new Set(body.active);
   } catch (err) {
     showError(err, { what: t("emergency.failed") });
@@ -679,14 +668,11 @@ async function loadAll() {
 async function loadPeople() {
   try {
     const people = await getJSON(`${API}/people`);
-    const staff = { operator: 0, admin: 0, grid_leader: 1, micro_grid_leader: 2, engineer: 3 };
-    state.people = people
-      .filter((p) => p.role in staff)
-      .sort((a, b) => staff[a.role] - staff[b.role] || String(a.id).localeCompare(String(b.id)));
+    const staff = new Set(["operator", "admin", "grid_leader", "micro_grid_leader", "engineer"]);
+    state.people = people.filter((p) => staff.has(p.role));
   } catch (err) {
     console.warn("could not load people", err.message);
   }
-  renderOperators();
 }
 
 // --- wiring ----------------------------------------------------------------------------------
@@ -808,7 +794,6 @@ setMode(new URLSearchParams(location.search).get("mode") || localStorage.getItem
 for (const el of document.querySelectorAll("[data-verdict-word]")) el.textContent = t(`verdict.${el.dataset.verdictWord}`);
 $("lang-switch").href = otherLangHref();
 $("emergency-switch").addEventListener("click", onEmergencySwitch);
-$("operator").addEventListener("change", () => localStorage.setItem(OPERATOR_KEY, currentOperator() ?? ""));
 // Font sizes and bar widths are in rem: redraw at the new scale, then fit the canvas.
 new ResizeObserver(() => {
   if (!chart) return;
@@ -820,7 +805,7 @@ setInterval(tick, 1000);
 setInterval(renderMapCameras, 30_000); // "alerting" wears off
 setWsStatus(false);
 await ensureLogin();
-mountAccount({ compact: true }); // the operator picker shows the name
+mountAccount(); // who is on duty, by name: the emergency switch acts as them (the token)
 loadPeople();
 loadAll();
 const hotspots = mountHotspots(districtMap.map);
