@@ -20,6 +20,7 @@ const SHELL = [
   "/static/phone-words.js",
   "/static/phone-duty.js",
   "/static/phone-urge.js",
+  "/static/simulated-badge.js",
   "/static/handoff-words.js",
   "/static/staff-words.js",
   "/static/verdict.js",

@@ -18,6 +18,7 @@ import "./wall-words.js";
 import { cameraSetup, findAlert, latestAlert, liveWord, playLive, zonesOf } from "./wall-cameras.js";
 import { fitStage, zoneOverlay } from "./zone-overlay.js";
 import { addPatrol } from "./wall-patrol.js";
+import { simulatedBadge } from "./simulated-badge.js";
 
 // Actions that need a reason, and those that need a person (as in the leader view). "rate" is
 // the resident's score (1-5, the public page): the actions API takes none, so it is not offered.
@@ -151,7 +152,7 @@ export class DetailPanel {
       h(
         "header",
         { class: "detail-head" },
-        h("h2", { id: "detail-title" }, title, h("span", { class: "detail-where" }, camera?.name || s.cameraId || "")),
+        h("h2", { id: "detail-title" }, title, simulatedBadge(s.alert), h("span", { class: "detail-where" }, camera?.name || s.cameraId || "")),
         h("button", { type: "button", class: "detail-close", "data-testid": "detail-close", "aria-label": t("wall.detail.close"), onclick: () => this.close() }, "×"),
       ),
       h("div", { class: "detail-body" }, this.mediaEl, this.caseEl),
@@ -317,7 +318,8 @@ export class DetailPanel {
     return h("section", { class: "detail-case-head" },
       h("h3", {}, `${t("wall.detail.case")} #${x.id} `,
         h("span", { class: `badge state-${x.state}`, "data-testid": "detail-state", dataset: { state: x.state } }, stateName(x.state)),
-        x.overdue ? h("span", { class: "detail-overdue" }, t("wall.map.overdue")) : null),
+        x.overdue ? h("span", { class: "detail-overdue" }, t("wall.map.overdue")) : null,
+        simulatedBadge(x)),
       h("dl", { class: "detail-facts" },
         h("dt", {}, t("wall.col.type")), h("dd", {}, eventName(x.event_type, x.event_name)),
         h("dt", {}, t("wall.detail.source")), h("dd", {}, sourceName(x.source)),
