@@ -68,6 +68,9 @@ def test_a_case_filed_from_a_frame_is_routed_by_the_camera(center: RunningCenter
     assert [(t["id"], t["source"]) for t in mine] == [(case["id"], "video_patrol")]
     # The area's leader may file too (they watch its cameras live).
     assert file_case(center.client("l-011"), event_type="0506").status_code == 201
+    # The indicators count cases by source: this month's two are video patrol's.
+    rows = center.client("op-01").get("/api/v1/indicators?level=source").json()["rows"]
+    assert [(r["key"], r["registered"]) for r in rows] == [("video_patrol", 2)]
 
 
 def test_outsiders_and_bad_inputs_are_refused_and_nothing_is_stored(

@@ -32,10 +32,13 @@ from center.domain.ticket_states import REWORK_ACTIONS
 from center.store import indicators, presence
 from center.store.db import Connection
 
-Level = Literal["district", "grid", "micro_grid", "worker", "department", "event_type"]
+#: ``source``: where cases came from (camera, patrol, video_patrol, resident, open311), so a
+#: video patrol's cases are counted and closed like, and apart from, the others.
+Level = Literal["district", "grid", "micro_grid", "worker", "department", "event_type",
+                "source"]
 Period = Literal["day", "week", "month", "quarter"]
 LEVELS: tuple[Level, ...] = ("district", "grid", "micro_grid", "worker", "department",
-                             "event_type")
+                             "event_type", "source")
 PERIODS: tuple[Period, ...] = ("day", "week", "month", "quarter")
 #: Ledger actions that are one handling attempt (the denominator of the rework rate).
 HANDLED_ACTIONS = frozenset({"resolve"})
@@ -176,6 +179,8 @@ def name_of(ctx: Context, level: str, key: str | None) -> str | None:
     if level == "department":
         dept = d.departments.get(key)
         return dept.name if dept else key
+    if level == "source":
+        return key  # pages name sources from the vocabulary (GET /api/v1/vocabulary)
     et = ctx.event_types.get(key)
     return et.zh if et else key
 

@@ -25,6 +25,7 @@ _KEYS: dict[str, str] = {
     "worker": "t.assignee_id",
     "department": "d.department_id",
     "event_type": "t.event_type",
+    "source": "t.source",
 }
 
 _SQL = """
