@@ -5,6 +5,8 @@ for the cameras of a district, as the edges would: each violation is a ``new`` (
 ``update``s and usually an ``end``, at one place (camera, zone, event type) at a time. A chosen
 share of the messages is malformed (each kind of mistake the center must dead-letter) and a
 chosen share repeats an earlier message byte for byte (what QoS 1 redelivery looks like).
+Every message says ``simulated: true``: its box is made up, and the wall, the phone and the
+API badge it 模拟 / SIMULATED (docs/simulators.md).
 
 It keeps an exact account of what the broker acknowledged (``StormReport``), so a test or a
 drill can reconcile the database with it: every distinct ``(alert_id, seq)`` stored once,
@@ -230,7 +232,8 @@ class AlertStorm:
                      bbox=(round(x, 3), round(y, 3), round(x + 0.1, 3), round(y + 0.15, 3)),
                      started_at=v.started_at, last_seen_at=max(now, v.started_at),
                      snapshot_jpeg=self.rng.choice(self.camera_snapshots.get(v.camera.id)
-                                                   or self.snapshots) if snapshot else None)
+                                                   or self.snapshots) if snapshot else None,
+                     simulated=True)  # a random box on a real frame: screens must say so
 
     def _next_valid(self) -> _Out:
         """Start a violation somewhere, or move an active one on (update / end)."""

@@ -139,7 +139,7 @@ def broker_outage(stack: Stack, result: Result) -> None:
             edge_id=edge_id, camera_id=cameras[n % len(cameras)], zone_id=f"drill-{n % 25}",
             event_type="0506", label="two_wheeler", score=0.8, bbox=(0.1, 0.2, 0.3, 0.4),
             started_at=violation[1], last_seen_at=max(now, violation[1] + timedelta(0)),
-            snapshot_jpeg=jpeg if seq == 0 else None))
+            snapshot_jpeg=jpeg if seq == 0 else None, simulated=True))
         sent += 1
         peak_queued = max(peak_queued, store.pending())
         time.sleep(max(0.0, t0 + sent / rate - time.monotonic()))

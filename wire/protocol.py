@@ -24,6 +24,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    StrictBool,
     field_serializer,
     field_validator,
     model_validator,
@@ -314,6 +315,10 @@ class Alert(_Message):
     snapshot_jpeg: bytes | None = None
     #: The clean full frame (edge ``evidence.keep_frame``), on ``new`` messages.
     frame: AlertFrame | None = None
+    #: Made up by a simulator (the demo's synthetic alerts: random boxes on real frames), so
+    #: screens can say so. A real edge never sets it. Strict: only JSON ``true``/``false``
+    #: (lax mode would take ``"yes"`` or ``1``).
+    simulated: StrictBool = False
 
     @field_validator("snapshot_jpeg", mode="before")
     @classmethod

@@ -387,7 +387,7 @@ class AlertIntake:
             label=alert.label, score=alert.score, bbox=list(alert.bbox),
             started_at=alert.started_at, last_seen_at=alert.last_seen_at,
             received_at=datetime.now(UTC), ticket_id=ticket_id,
-            has_snapshot=alert.snapshot_jpeg is not None,
+            has_snapshot=alert.snapshot_jpeg is not None, simulated=alert.simulated,
         )
         self._publish("alert", self._views.alert(row))
 

@@ -132,7 +132,7 @@ async def open_or_attach_many(conn: Connection, ctx: Context,
                     actor_id="camera:" + first.camera_id, alert_id=first.alert_id,
                     values={"camera_id": first.camera_id, "zone_id": first.zone_id,
                             "alert_count": len(alerts), "first_alert_id": first.alert_id,
-                            "last_alert_id": last.alert_id})
+                            "last_alert_id": last.alert_id, "simulated": first.simulated})
         except OpenTicketExists:  # another alert for this place opened it first: attach
             return await open_or_attach_many(conn, ctx, alerts)
     violation = next((a for a in alerts if a.kind == "new"), None)

@@ -39,6 +39,8 @@ class Views:
             "snapshot_url": f"/api/v1/alerts/{row.alert_id}/snapshot.jpg"
             if row.has_snapshot else None,
             "ticket_id": row.ticket_id,
+            # Made up by a simulator (the demo): screens badge it 模拟 / SIMULATED.
+            "simulated": row.simulated,
         }
 
     def ticket(self, t: Ticket) -> dict[str, Any]:
@@ -51,6 +53,8 @@ class Views:
         now = self.ctx.clock.now()
         return {
             "id": t.id, "state": t.state, "source": t.source, "event_type": t.event_type,
+            # Opened by a simulated alert (the demo): screens badge it 模拟 / SIMULATED.
+            "simulated": t.simulated,
             "event_name": self.event_name(t.event_type),
             "camera_id": t.camera_id,
             "camera_name": cam.name if cam else t.camera_id,

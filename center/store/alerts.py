@@ -32,6 +32,8 @@ class AlertRow:
     received_at: datetime
     ticket_id: int | None
     has_snapshot: bool
+    #: Made up by a simulator (wire ``Alert.simulated``, migration 0026).
+    simulated: bool = False
 
 
 @dataclass(frozen=True)
@@ -53,8 +55,8 @@ _INSERT_KEYS = (
     " ON CONFLICT DO NOTHING RETURNING alert_id, seq")
 _INSERT_ALERT = (
     "INSERT INTO alerts (alert_id, seq, kind, edge_id, camera_id, zone_id, event_type,"
-    " label, score, bbox, started_at, observed_at, has_snapshot)"
-    " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s::real[], %s, %s, %s)"
+    " label, score, bbox, started_at, observed_at, has_snapshot, simulated)"
+    " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s::real[], %s, %s, %s, %s)"
     " ON CONFLICT DO NOTHING")
 
 #: Most bytes of one dead-lettered payload that are stored (its size and SHA-256 are kept
@@ -70,15 +72,19 @@ def _bbox_literal(bbox: Sequence[float]) -> str:
 
 def content_digest(alert: Alert) -> bytes:
     """What makes two copies of ``(alert_id, seq)`` the same message: everything but the
-    pictures (snapshot, kept frame), which an edge's outbox may strip under pressure."""
-    return hashlib.sha256(alert.model_dump_json(exclude={"snapshot_jpeg", "frame"}).encode()
-                          ).digest()
+    pictures (snapshot, kept frame), which an edge's outbox may strip under pressure.
+    ``simulated`` counts only when true, so a real edge's digest is the one it had before
+    the field existed (a redelivery across the upgrade is not a conflict)."""
+    leave_out = {"snapshot_jpeg", "frame"} if alert.simulated else {"snapshot_jpeg", "frame",
+                                                                     "simulated"}
+    return hashlib.sha256(alert.model_dump_json(exclude=leave_out).encode()).digest()
 
 
 def _alert_params(alert: Alert) -> tuple[object, ...]:
     return (alert.alert_id, alert.seq, alert.kind, alert.edge_id, alert.camera_id, alert.zone_id,
             alert.event_type, alert.label, alert.score, _bbox_literal(alert.bbox),
-            alert.started_at, alert.last_seen_at, alert.snapshot_jpeg is not None)
+            alert.started_at, alert.last_seen_at, alert.snapshot_jpeg is not None,
+            alert.simulated)
 
 
 async def insert_alert(conn: AsyncConnection, alert: Alert) -> bool:
@@ -212,7 +218,8 @@ async def upsert_edge_status(conn: AsyncConnection, status: EdgeStatus) -> list[
 
 
 _ALERT_COLS = ("alert_id, seq, kind, edge_id, camera_id, zone_id, event_type, label, score, bbox,"
-               " started_at, observed_at AS last_seen_at, received_at, ticket_id, has_snapshot")
+               " started_at, observed_at AS last_seen_at, received_at, ticket_id, has_snapshot,"
+               " simulated")
 
 
 async def list_alerts(conn: AsyncConnection, *, limit: int = 50, camera_id: str | None = None,

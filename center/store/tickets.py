@@ -62,6 +62,8 @@ class Ticket:
     sent_back: dict[str, Any] | None = None
     #: The line department whose queue the case is in, after a hand-off (migration 0024).
     department_id: str | None = None
+    #: Opened by a simulated alert (the demo's synthetic ones; migration 0026).
+    simulated: bool = False
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
