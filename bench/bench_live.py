@@ -34,6 +34,7 @@ import tempfile
 import threading
 import time
 import uuid
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
@@ -82,8 +83,8 @@ def _serve(args: argparse.Namespace) -> None:
 
 
 async def _viewers(args: argparse.Namespace) -> None:
-    """``--n`` viewers of one camera, each as hls.js plays a live playlist; on SIGTERM, the
-    bytes and segments they got into ``--out``."""
+    """``--n`` viewers of each camera of ``--camera`` (comma-separated), each as hls.js plays
+    a live playlist; on SIGTERM, the bytes and segments they got into ``--out``."""
     import httpx
 
     stop = asyncio.Event()
@@ -91,12 +92,12 @@ async def _viewers(args: argparse.Namespace) -> None:
     got = {"bytes": 0, "segments": 0, "errors": 0}
     auth = {"Authorization": f"Bearer {args.token}"}
 
-    async def one(client: httpx.AsyncClient) -> None:
+    async def one(client: httpx.AsyncClient, camera: str) -> None:
         seen: set[str] = set()
         playlist, asked = None, 0.0
         while not stop.is_set():
             if time.monotonic() - asked > 8 or playlist is None:
-                r = await client.post(f"/api/v1/cameras/{args.camera}/live", headers=auth)
+                r = await client.post(f"/api/v1/cameras/{camera}/live", headers=auth)
                 asked = time.monotonic()
                 if r.status_code != 200 or r.json()["state"] != "playing":
                     playlist = None
@@ -123,13 +124,17 @@ async def _viewers(args: argparse.Namespace) -> None:
                 await asyncio.wait_for(stop.wait(), 1.0)  # hls.js reloads every target
 
     async with httpx.AsyncClient(base_url=args.url, timeout=10) as client:
-        await asyncio.gather(*(one(client) for _ in range(args.n)))
+        await asyncio.gather(*(one(client, camera) for camera in args.camera.split(",")
+                               for _ in range(args.n)))
     await asyncio.to_thread(Path(args.out).write_text, json.dumps(got))
 
 
-def _segment_cost(media: str, loops: int) -> tuple[float, float, int, bool]:
+def _segment_cost(media: str, loops: int,
+                  max_key_s: float | None = None) -> tuple[float, float, int, bool]:
     """The edge's work for one stream of ``media`` (looped): segmenting and the chunk
-    messages, without the demuxing that runs anyway. (CPU s, video s, bytes, transcoded)."""
+    messages, without the demuxing that runs anyway; ``max_key_s``: the edge's
+    ``live.max_keyframe_interval_s`` (None: remux whatever the key-frame spacing).
+    (CPU s, video s, bytes, transcoded)."""
     import av
 
     from edge.capture.packets import Packet, StreamInfo
@@ -159,24 +164,37 @@ def _segment_cost(media: str, loops: int) -> tuple[float, float, int, bool]:
     length = max(pts + d for _, pts, _, _, d in raw)
     packets = [Packet(pts + i * length, dts + i * length, data, key, d)
                for i in range(loops) for data, pts, dts, key, d in raw]
-    segmenter = Segmenter(send)
+    segmenter = Segmenter(send, max_key_s=max_key_s)
     t0 = time.process_time()
     for packet in packets:
         segmenter.add(info, packet)
     return time.process_time() - t0, length * loops, sent, segmenter.transcoded
 
 
+#: The demo's street clips: one key frame per loop (Beijing 960x540, 8.3 s apart; Vietnam
+#: 1280x720, 6.4 s), so the edge's default ``live.max_keyframe_interval_s`` transcodes them.
+DEMO_CLIPS = (("media/cn_beijing_uadetrac_intersection_8s.mp4", 8),
+              ("media/vn_truccat_intersection_pavement_vendor_6s.mp4", 10))
+#: The edge's default ``live.max_keyframe_interval_s``.
+DEFAULT_MAX_KEY_S = 3.0
+
+
 def _per_stream(_: argparse.Namespace) -> None:
-    """Edge CPU per stream on the shared street clips: the remux (H.264, 1280x720 and
-    960x540 at 30 fps) and the transcoding fallback (vtest.avi, MPEG-4 part 2, 768x576)."""
-    for media, loops in (("media/cn_beijing_uadetrac_intersection_8s.mp4", 8),
-                         ("media/vn_truccat_intersection_pavement_vendor_6s.mp4", 10),
-                         ("media/vtest.avi", 1)):
+    """Edge CPU per stream on the shared street clips (H.264, 960x540 and 1280x720 at
+    30 fps): remuxed (``live.max_keyframe_interval_s`` off), transcoded for their long
+    key-frame spacing (the default), and the codec fallback (vtest.avi, MPEG-4 part 2,
+    768x576, 10 fps)."""
+    cases: list[tuple[str, int, float | None]] = [
+        (media, loops, None) for media, loops in DEMO_CLIPS]
+    cases += [(media, 3, DEFAULT_MAX_KEY_S) for media, _loops in DEMO_CLIPS]
+    cases += [("media/vtest.avi", 1, None)]
+    for media, loops, max_key_s in cases:
         costs = []
         for _run in range(RUNS):
-            cpu, video_s, sent, transcoded = _segment_cost(media, loops)
+            cpu, video_s, sent, transcoded = _segment_cost(media, loops, max_key_s)
             costs.append(cpu / video_s)
-        print(f"{Path(media).name}: {'transcoded' if transcoded else 'remuxed'}, "
+        print(f"{Path(media).name}: {'transcoded' if transcoded else 'remuxed'}"
+              f" (max_key_s {max_key_s}), "
               f"{sent * 8 / video_s / 1e6:.2f} Mbit/s on the wire; CPU per second of video: "
               f"{_summary(costs)} (runs {', '.join(f'{c:.4f}' for c in costs)})", flush=True)
 
@@ -199,14 +217,15 @@ def _healthy(url: str) -> bool:
 
 
 class _States:
-    """Counts the edge's ``playing`` and ``stopped`` live states on the broker."""
+    """Counts the edge's ``playing`` (and of those, transcoded) and ``stopped`` live states on
+    the broker."""
 
     def __init__(self, port: int) -> None:
         import paho.mqtt.client as mqtt
 
         from wire.protocol import live_state_topic
 
-        self.playing = self.stopped = 0
+        self.playing = self.stopped = self.transcoded = 0
         self._lock = threading.Lock()
         self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2)
         self.client.on_message = self._on_message
@@ -218,6 +237,7 @@ class _States:
         with self._lock:
             self.playing += b'"playing"' in msg.payload
             self.stopped += b'"stopped"' in msg.payload
+            self.transcoded += b'"playing"' in msg.payload and b'"transcoded":true' in msg.payload
 
 
 def _measure(procs: dict[str, subprocess.Popen[str]]) -> dict[str, float]:
@@ -228,10 +248,12 @@ def _measure(procs: dict[str, subprocess.Popen[str]]) -> dict[str, float]:
     return {f"{k}_cpu": (_cpu_s(p.pid) - cpu0[k]) / wall for k, p in procs.items()}
 
 
-def _watch(url: str, token: str, n: int, out: Path) -> subprocess.Popen[str]:
-    """``n`` viewers, started; measuring starts once the first segments are out."""
+def _watch(url: str, token: str, n: int, out: Path,
+           cameras: str = CAMERA) -> subprocess.Popen[str]:
+    """``n`` viewers (of each of ``cameras``, comma-separated), started; measuring starts once
+    the first segments are out."""
     viewers = spawn("bench.bench_live", "viewers", "--url", url, "--token", token,
-                    "--camera", CAMERA, "--n", str(n), "--out", str(out))
+                    "--camera", cameras, "--n", str(n), "--out", str(out))
     time.sleep(3.0)  # the stream's start: first key frame, first segments fetched
     return viewers
 
@@ -292,7 +314,9 @@ def _summary(values: list[float]) -> str:
     return f"median {statistics.median(values):.3f}, worst {max(values):.3f}"
 
 
-def main() -> None:
+def main(gop_s: float = 1.0, cpu_runs: bool = True) -> None:
+    """The whole run; ``gop_s``: the camera's key-frame interval; ``cpu_runs`` False: glass to
+    glass only."""
     import psycopg
     import yaml
 
@@ -304,7 +328,8 @@ def main() -> None:
     print(f"{RUNS} runs of {MEASURE_S:.0f} s; {os.cpu_count()} CPU cores shared by camera, "
           "edge, broker, center, PostgreSQL, viewers and Chromium", flush=True)
     results: list[dict[str, Any]] = []
-    camera = ClockCamera(width=1280, height=720, fps=25, gop_s=1.0).start()
+    print(f"camera: a key frame every {gop_s:g} s; load {os.getloadavg()[0]:.1f}", flush=True)
+    camera = ClockCamera(width=1280, height=720, fps=25, gop_s=gop_s).start()
     with services(tmp, "bench_live_template") as (admin, broker):
         with psycopg.connect(admin, autocommit=True) as conn:
             conn.execute("CREATE DATABASE bench_live TEMPLATE bench_live_template")
@@ -333,7 +358,7 @@ def main() -> None:
             wait_for(lambda: any(c["id"] == CAMERA and c["state"] == "online"
                                  for c in _get(url, token, "/api/v1/cameras").json()), 60,
                      "the camera online", every=0.5)
-            for run in range(RUNS):
+            for run in range(RUNS if cpu_runs else 0):
                 idle = _measure(procs)
                 playing = states.playing
                 one = _watch(url, token, 1, out)
@@ -372,12 +397,148 @@ def main() -> None:
     rows = [r for r in results if "run" in r]
     print("summary over runs (median, worst):")
     for key in ("edge_stream_cpu", "center_1_cpu", "center_per_viewer_cpu",
-                "bytes_per_viewer_s"):
+                "bytes_per_viewer_s") if rows else ():
         print(f"  {key}: {_summary([r[key] for r in rows])}")
+    print(f"  streams played {states.playing}, of them transcoded {states.transcoded}; "
+          f"load {os.getloadavg()[0]:.1f}")
     medians = [statistics.median(s) for s in results[-1]["latency_s"]]
     worst = [max(s) for s in results[-1]["latency_s"]]
     print(f"  glass to glass s: median of run medians {statistics.median(medians):.2f}, "
           f"worst {max(worst):.2f} (target <= 3 s)")
+
+
+def _long_gop(_: argparse.Namespace) -> None:
+    """Glass to glass of a camera with a key frame every 6 s (the demo's clips: one per 6-8 s
+    loop), which the edge's default ``live.max_keyframe_interval_s`` (3 s) transcodes."""
+    main(gop_s=6.0, cpu_runs=False)
+
+
+# --- a wall of 16 cameras ------------------------------------------------------------------------
+
+#: Tiles of the wall's largest layout: 16 different cameras, one viewer each.
+WALL_TILES = 16
+
+
+def _wall_district(tmp: Path) -> Path:
+    """The demo district plus ``WALL_TILES`` cameras on the bench's edge (a district with 16
+    cameras on one edge; the demo's has 3)."""
+    import yaml
+
+    from center.platform.settings import DEFAULTS_DIR
+
+    source = DEFAULTS_DIR / "district" / "district.yaml"
+    district = yaml.safe_load(source.read_text())
+    district["grids"] = str(source.parent / district["grids"])
+    district["cameras"] += [
+        {"id": f"cam-wall-{i:02d}", "name": f"Wall {i:02d}", "lon": 120.1520 + i * 0.0005,
+         "lat": 30.2715, "edge_id": EDGE} for i in range(1, WALL_TILES + 1)]
+    path = tmp / "district-wall.yaml"
+    path.write_text(yaml.safe_dump(district, allow_unicode=True))
+    return path
+
+
+def _one_second_gop(media: str, out: Path) -> Path:
+    """``media`` re-encoded once with a key frame every second, as street cameras send: the
+    clips themselves have one key frame per loop, which would make 6-8 s segments."""
+    import av
+
+    from tests.conftest import shared
+
+    with av.open(str(shared(media))) as source, av.open(str(out), "w") as target:
+        video = source.streams.video[0]
+        rate = video.average_rate or 30
+        stream = target.add_stream("libx264", rate=rate)
+        stream.width, stream.height, stream.pix_fmt = video.width, video.height, "yuv420p"
+        stream.codec_context.gop_size = round(rate)
+        stream.codec_context.options = {"preset": "ultrafast", "crf": "26",
+                                        "sc_threshold": "0"}
+        for i, frame in enumerate(source.decode(video)):
+            picture = frame.reformat(format="yuv420p")
+            picture.pts, picture.time_base = i, 1 / Fraction(rate)
+            target.mux(stream.encode(picture))
+        target.mux(stream.encode(None))
+    return out
+
+
+def _wall(_: argparse.Namespace) -> None:
+    """Center CPU and bandwidth for a 16-tile wall of 16 different cameras, one viewer each:
+    the real edge replays the demo's two H.264 street clips as 16 cameras (8 each, looped,
+    re-encoded beforehand with a key frame every second, so remuxed like street cameras),
+    ``RUNS`` runs of ``MEASURE_S``."""
+    import psycopg
+    import yaml
+
+    from center.services.auth import issue_token
+    from simulators.local_services import free_port
+    tmp = Path(tempfile.mkdtemp(prefix="gridwatch-bench-live-wall-"))
+    clips = [_one_second_gop(media, tmp / f"clip-{i}.mp4")
+             for i, (media, _loops) in enumerate(DEMO_CLIPS)]
+    print(f"{RUNS} runs of {MEASURE_S:.0f} s, {WALL_TILES} cameras x 1 viewer; "
+          f"{os.cpu_count()} CPU cores; load {os.getloadavg()[0]:.1f}", flush=True)
+    cameras = [f"cam-wall-{i:02d}" for i in range(1, WALL_TILES + 1)]
+    results: list[dict[str, Any]] = []
+    with services(tmp, "bench_live_wall_template") as (admin, broker):
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute("CREATE DATABASE bench_live TEMPLATE bench_live_wall_template")
+        port = free_port()
+        url = f"http://127.0.0.1:{port}"
+        center = subprocess.Popen(
+            [sys.executable, "-m", "bench.bench_live", "serve", "--dsn",
+             psycopg.conninfo.make_conninfo(admin, dbname="bench_live"), "--mqtt-port",
+             str(broker.port), "--port", str(port), "--secret", BENCH_SECRET],
+            env={**os.environ, **LIVE_ENV, "GRIDWATCH_DISTRICT": str(_wall_district(tmp)),
+                 "GRIDWATCH_LIVE__STREAMS_PER_EDGE": str(WALL_TILES)}, text=True)
+        boxes = tmp / "boxes.yaml"
+        boxes.write_text("frames: {}\n")
+        config = tmp / "edge.yaml"
+        config.write_text(yaml.safe_dump({
+            "edge_id": EDGE, "broker": {"port": broker.port},
+            "detector": {"model": "fake", "path": str(boxes)},
+            "live": {"max_streams": WALL_TILES},
+            "cameras": [{"id": camera, "source": str(clips[i % 2]),
+                         "loop": True, "sample_fps": 0.2}
+                        for i, camera in enumerate(cameras)]}))
+        edge = subprocess.Popen([sys.executable, "-m", "gridwatch.cli", "edge", "run",
+                                 "--config", str(config)], stderr=subprocess.DEVNULL, text=True)
+        states = _States(broker.port)
+        try:
+            token = issue_token(BENCH_SECRET, "eng-01", 3600)[0]
+            procs = {"edge": edge, "center": center}
+            wait_for(lambda: _healthy(url), 60, "center start", every=0.2)
+            wait_for(lambda: sum(c["id"] in cameras and c["state"] == "online"
+                                 for c in _get(url, token, "/api/v1/cameras").json())
+                     == WALL_TILES, 120, "the cameras online", every=1.0)
+            out = tmp / "viewers.json"
+            for run in range(RUNS):
+                idle = _measure(procs)
+                playing = states.playing
+                viewers = _watch(url, token, 1, out, ",".join(cameras))
+                wait_for(lambda p=playing: states.playing >= p + WALL_TILES, 120,
+                         "the 16 streams to play")
+                m = _measure(procs)
+                m |= _end(viewers, out, MEASURE_S)
+                row = {"run": run + 1, "load": os.getloadavg()[0],
+                       "center_idle_cpu": idle["center_cpu"], "center_16_cpu": m["center_cpu"],
+                       "edge_idle_cpu": idle["edge_cpu"], "edge_16_cpu": m["edge_cpu"],
+                       "mbit_s": m["bytes_per_s"] * 8 / 1e6, "segments": m["segments"],
+                       "errors": m["errors"]}
+                results.append(row)
+                print(f"run {run + 1}: center {idle['center_cpu']:.3f} cores idle, "
+                      f"{m['center_cpu']:.3f} with {WALL_TILES} streams x 1 viewer; edge "
+                      f"{idle['edge_cpu']:.3f} -> {m['edge_cpu']:.3f}; served "
+                      f"{row['mbit_s']:.1f} Mbit/s ({m['segments']} segments, "
+                      f"{m['errors']} errors); load {row['load']:.1f}", flush=True)
+                wait_for(lambda r=run: states.stopped >= (r + 1) * WALL_TILES, 90,
+                         "the streams to stop")
+        finally:
+            edge.terminate()
+            edge.wait(30)
+            center.send_signal(signal.SIGINT)
+            center.wait(30)
+    write_results(tmp, results)
+    print("summary over runs (median, worst):")
+    for key in ("center_idle_cpu", "center_16_cpu", "edge_16_cpu", "mbit_s", "load"):
+        print(f"  {key}: {_summary([r[key] for r in results])}")
 
 
 def _options_serve(p: argparse.ArgumentParser) -> None:
@@ -397,4 +558,5 @@ def _options_viewers(p: argparse.ArgumentParser) -> None:
 
 if __name__ == "__main__":
     helper_cli({"serve": (_serve, _options_serve), "viewers": (_viewers, _options_viewers),
-                "per-stream": (_per_stream, lambda _p: None)})
+                "per-stream": (_per_stream, lambda _p: None),
+                "wall": (_wall, lambda _p: None), "long-gop": (_long_gop, lambda _p: None)})

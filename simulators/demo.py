@@ -46,7 +46,9 @@ SIM_RATE = 0.25
 #: The demo's cameras: real clips replayed in a loop, with zones placed by looking at their
 #: frames (tests/test_edge_clips.py checks what each raises). Camera ids match
 #: center/defaults/district/district.yaml. NanoDet-m scores the small pavement motorbikes only
-#: 0.20-0.27 (models/README.md), hence the low score floors.
+#: 0.20-0.27 (models/README.md), hence the low score floors. The two street clips have one key
+#: frame per loop (6.4 s, 8.3 s apart): the edge's default ``live.max_keyframe_interval_s``
+#: (3 s) transcodes them for live view, so they play within its 3 s target (docs/video.md).
 DEMO_CAMERAS: list[dict[str, Any]] = [
     {
         "id": "cam-vn-01", "name": "Renmin Rd shops (pavement vendor, parked motorbikes)",
