@@ -21,6 +21,7 @@ const SHELL = [
   "/static/phone-duty.js",
   "/static/phone-urge.js",
   "/static/simulated-badge.js",
+  "/static/simulated-words.js",
   "/static/handoff-words.js",
   "/static/staff-words.js",
   "/static/verdict.js",

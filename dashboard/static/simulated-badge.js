@@ -5,18 +5,8 @@
 // does. Its look is set here, not in a page's stylesheet, so every page that imports it shows
 // the same badge.
 import { h } from "./dom.js";
-import { addWords, t } from "./i18n.js";
-
-addWords({
-  zh: {
-    "simulated.badge": "模拟",
-    "simulated.title": "模拟告警：由演示程序生成，检测框是随机的，不是真实识别结果",
-  },
-  en: {
-    "simulated.badge": "SIMULATED",
-    "simulated.title": "Simulated alert: made up by the demo, its box is random, not a real detection",
-  },
-});
+import { t } from "./i18n.js";
+import "./simulated-words.js";
 
 const LOOK = {
   display: "inline-block",
