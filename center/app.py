@@ -37,6 +37,7 @@ from center.api import (
 from center.api import auth as auth_api
 from center.api import clips as clips_api
 from center.api import live as live_api
+from center.api import map as map_api
 from center.api import video_patrol as video_patrol_api
 from center.api.deps import Center, RateLimits
 from center.domain.context import Context
@@ -197,11 +198,12 @@ def create_app(settings: CenterSettings, *, clock: Clock | None = None,
     app = FastAPI(title="gridwatch center", version=version("gridwatch"), lifespan=lifespan,
                   dependencies=[Depends(guard.reject_nul)],
                   docs_url=None, redoc_url=None)  # /docs from /vendor: center/api/pages.py
-    guard.install(app, img_sources=settings.http.csp_img_sources)
+    guard.install(app, img_sources=[*settings.http.csp_img_sources,
+                                   *settings.map.tile_origins()])
     app.state.settings = settings  # the engineer API publishes zone edits to the broker
     for module in (auth_api, alerts, clips_api, tickets, verdicts, intake, district, indicators,
                    open311,
-                   engineer, vocabulary, live_api, video_patrol_api, presence, pages):
+                   engineer, vocabulary, live_api, video_patrol_api, presence, map_api, pages):
         app.include_router(module.router)
     if settings.cors_origins:  # closed by default: only the center's own pages call the API
         app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins,

@@ -8,9 +8,18 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, TypeAdapter, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    TypeAdapter,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from wire.mqtt_tls import MqttTls
@@ -289,6 +298,45 @@ class PresenceSettings(BaseModel):
     busy_open_cases: int = Field(default=3, ge=1)
 
 
+class MapSettings(BaseModel):
+    """The wall's map (docs/map.md): an optional tile server under the district's own vectors.
+
+    Off by default: wall screens often run on isolated networks, and the district's polygons
+    with the GeoJSON layers below still read as a town."""
+
+    #: Tile URL template with ``{z}``/``{x}``/``{y}`` (and ``{s}`` for ``subdomains``): an XYZ
+    #: server, or a WMTS GetTile URL in Web Mercator (TILEMATRIX={z}&TILEROW={y}&TILECOL={x}).
+    #: Empty (default): no tiles. Its origin is added to the pages' CSP ``img-src``.
+    tiles: str = ""
+    subdomains: str = ""
+    attribution: str = ""
+    max_zoom: int = Field(default=19, ge=1, le=23)
+    #: The tile source's datum: ``wgs84`` (OSM, Tianditu's CGCS2000, most own GIS servers) or
+    #: ``gcj02`` (AMap/Gaode, Tencent): everything stored stays WGS-84, the page shifts it.
+    datum: Literal["wgs84", "gcj02"] = "wgs84"
+    #: A folder of ``*.geojson`` files (roads, buildings, POIs) drawn under the areas. None
+    #: (default): the ``layers/`` folder next to the district file, if there is one.
+    layers_dir: Path | None = None
+
+    @field_validator("tiles")
+    @classmethod
+    def _template(cls, value: str) -> str:
+        if value and not all(k in value for k in ("{z}", "{x}", "{y}")):
+            raise ValueError(f"map.tiles {value!r} needs {{z}}, {{x}} and {{y}} placeholders")
+        if value and urlsplit(value).scheme not in ("http", "https"):
+            raise ValueError(f"map.tiles {value!r} is not an http(s) URL")
+        return value
+
+    def tile_origins(self) -> list[str]:
+        """The origins the tiles come from, for the CSP (one per subdomain)."""
+        if not self.tiles:
+            return []
+        url = urlsplit(self.tiles)
+        hosts = ({url.netloc.replace("{s}", s) for s in self.subdomains}
+                 if "{s}" in url.netloc and self.subdomains else {url.netloc})
+        return sorted(f"{url.scheme}://{h}" for h in hosts)
+
+
 class CenterSettings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="GRIDWATCH_", env_nested_delimiter="__", env_file=".env", extra="ignore"
@@ -327,6 +375,7 @@ class CenterSettings(BaseSettings):
     clips: ClipSettings = ClipSettings()
     live: LiveSettings = LiveSettings()
     presence: PresenceSettings = PresenceSettings()
+    map: MapSettings = MapSettings()
     #: Origins allowed to call the API from another site's pages; empty (default): no CORS at
     #: all, only the center's own pages.
     cors_origins: list[str] = []

@@ -1,12 +1,16 @@
-// The wall screen's district map: grid polygons from GET /api/v1/district (vector only, no tile
-// server: wall screens run on isolated networks), coloured by open and overdue cases; micro-grids
-// appear when zoomed in; cameras as markers coloured online / offline / alerting; a new alert
-// pulses at its camera. A click on a camera hands its id to `onCamera` (the detail panel).
+// The wall screen's district map (docs/map.md): grid and micro-grid polygons from GET
+// /api/v1/district, coloured by open and overdue cases and labelled at district zoom, over the
+// base the center's settings name (wall-map-base.js: tiles, or offline the deployment's GeoJSON
+// roads, buildings and POIs); cameras as markers coloured by state, grouped into counted
+// clusters where many sit close; a new alert pulses at its camera; a legend names every symbol.
+// A click on a camera hands its id to `onCamera` (the detail panel).
 import * as L from "/vendor/leaflet/dist/leaflet-src.esm.js";
 
 import { h } from "./dom.js";
 import { t } from "./i18n.js";
 import { cameraStateName } from "./vocabulary.js";
+import { BASE_COLORS, loadBase } from "./wall-map-base.js";
+import { MapLegend } from "./wall-map-legend.js";
 import "./staff-words.js";
 
 const PULSE_MS = 6000;
@@ -17,7 +21,22 @@ const COLORS = {
   emergency: "#f43f5e",
   cam: { online: "#22c55e", offline: "#ef4444", frozen: "#a78bfa", lagging: "#f59e0b", unknown: "#64748b" },
   alerting: "#ff3b30",
+  micro: "#93c5fd",
+  cluster: "#0ea5e9",
+  ...BASE_COLORS,
 };
+//: From this many cameras on, cameras closer than CLUSTER_REM on screen show as one counted dot.
+const CLUSTER_FROM = 40;
+const CLUSTER_REM = 2.2;
+
+/** The camera's id and state on its SVG path, for the detail panel's and tests' selectors. */
+function tagMarker(marker) {
+  const path = marker.getElement?.();
+  if (path && marker.gridwatch) {
+    path.dataset.cameraId = marker.gridwatch.id;
+    path.dataset.state = marker.gridwatch.state;
+  }
+}
 
 /** Root font size in px: everything on the wall scales with it (1 rem = 16 px at 1920×1080). */
 export const rem = () => parseFloat(getComputedStyle(document.documentElement).fontSize) || 16;
@@ -44,8 +63,30 @@ export class DistrictMap {
     this.counts = new Map(); // area id -> {open, overdue}
     this.emergency = new Set();
     this.fitZoom = null;
+    this.clusterLayer = L.layerGroup().addTo(this.map);
     this.map.on("zoomend", () => this._toggleMicro());
+    this.map.on("zoomend", () => this._cluster());
+    this.legend = new MapLegend(COLORS).addTo(this.map);
+    this.fitted = new Promise((resolve) => (this._fittedNow = resolve));
+    this.base = loadBase(this.map, { onCrs: (crs) => this._setCrs(crs), fitted: this.fitted }).then(
+      (base) => {
+        if (base.tiles || base.layers.size) this.legend.show("base");
+        el.dataset.base = base.tiles ? "tiles" : base.layers.size ? "layers" : "none";
+        return base;
+      },
+      (err) => {
+        el.dataset.base = "failed";
+        console.warn("map base:", err);
+      },
+    );
     new ResizeObserver(() => this._resize()).observe(el);
+  }
+
+  /** A tile source in another datum (GCJ-02): reproject everything, stored WGS-84 stays. */
+  _setCrs(crs) {
+    this.map.options.crs = crs;
+    this.map.setView(this.map.getCenter(), this.map.getZoom(), { reset: true, animate: false });
+    if (this.areas.size) this._fit();
   }
 
   /** (Re)build the polygons from the district's GeoJSON areas. */
@@ -58,12 +99,20 @@ export class DistrictMap {
       const p = feature.properties || {};
       const layer = L.geoJSON(feature, { style: () => this._style(p) }).getLayers()[0];
       if (!layer) continue;
-      layer.bindTooltip(this._label(p), {
+      // Labels sit on the polygon's edge, not its middle where cameras are: a grid's name above
+      // its top edge, a micro-grid's just inside its bottom edge.
+      const b = layer.getBounds();
+      const micro = p.level === "micro_grid";
+      const label = L.tooltip({
         permanent: true,
-        direction: "center",
+        direction: "top",
+        offset: [0, micro ? -0.2 * rem() : 0],
         className: `area-label area-label-${p.level}`,
-      });
-      this.areas.set(p.id, { feature, layer, props: p });
+      })
+        .setLatLng([micro ? b.getSouth() : b.getNorth(), b.getCenter().lng])
+        .setContent(this._label(p));
+      (micro ? this.microLayer : this.gridLayer).addLayer(label);
+      this.areas.set(p.id, { feature, layer, label, props: p });
       (p.level === "micro_grid" ? this.microLayer : this.gridLayer).addLayer(layer);
     }
     if (features.length) this._fit();
@@ -133,11 +182,8 @@ export class DistrictMap {
       }
       // A node, not a string: Leaflet parses a string tooltip as HTML, and names come from the API.
       marker.setTooltipContent(h("span", {}, `${camera.name || id} · ${alerting ? t("cam.alerting") : cameraStateName(state)}`));
-      const path = marker.getElement?.();
-      if (path) {
-        path.dataset.cameraId = id;
-        path.dataset.state = alerting ? "alerting" : state;
-      }
+      marker.gridwatch = { id, state: alerting ? "alerting" : state };
+      tagMarker(marker);
     }
     for (const [id, marker] of this.cameraMarkers) {
       if (!seen.has(id)) {
@@ -145,6 +191,74 @@ export class DistrictMap {
         this.cameraMarkers.delete(id);
       }
     }
+    this._cluster();
+    this._labelsClearOfCameras();
+  }
+
+  /**
+   * A micro-grid's name sits inside its bottom edge, or inside its top edge where a camera
+   * dot would be under it there (names and dots must both stay readable).
+   */
+  _labelsClearOfCameras() {
+    const dots = [...this.el.querySelectorAll("path.cam-marker, .cam-cluster span")].map((d) => d.getBoundingClientRect());
+    const hits = (box) => dots.some((d) => d.left < box.right && box.left < d.right && d.top < box.bottom && box.top < d.bottom);
+    for (const { layer, label, props } of this.areas.values()) {
+      if (props.level !== "micro_grid" || !label.getElement()) continue;
+      const b = layer.getBounds();
+      for (const top of [false, true]) {
+        label.options.direction = top ? "bottom" : "top";
+        label.options.offset = [0, (top ? 0.2 : -0.2) * rem()];
+        label.setLatLng([top ? b.getNorth() : b.getSouth(), b.getCenter().lng]);
+        if (!hits(label.getElement().getBoundingClientRect())) break;
+      }
+    }
+  }
+
+  /**
+   * Many cameras (a district has about a thousand): those closer than CLUSTER_REM on screen
+   * show as one dot with their count, red when one of them alerts; a click zooms to them.
+   * Regrouped at every zoom, so zooming in splits clusters down to single cameras.
+   */
+  _cluster() {
+    this.clusterLayer.clearLayers();
+    const show = (m) => {
+      if (!this.cameraLayer.hasLayer(m)) {
+        this.cameraLayer.addLayer(m);
+        tagMarker(m); // a re-added path is a new element
+      }
+    };
+    if (this.cameraMarkers.size < CLUSTER_FROM || !this.el.clientWidth) {
+      this.cameraMarkers.forEach(show);
+      this.el.dataset.clusters = "0";
+      return;
+    }
+    const cell = CLUSTER_REM * rem();
+    const cells = new Map();
+    for (const marker of this.cameraMarkers.values()) {
+      const p = this.map.latLngToLayerPoint(marker.getLatLng());
+      const key = `${Math.floor(p.x / cell)}:${Math.floor(p.y / cell)}`;
+      if (!cells.has(key)) cells.set(key, []);
+      cells.get(key).push(marker);
+    }
+    let clusters = 0;
+    for (const group of cells.values()) {
+      if (group.length === 1) {
+        show(group[0]);
+        continue;
+      }
+      clusters += 1;
+      for (const m of group) this.cameraLayer.removeLayer(m);
+      const bounds = L.latLngBounds(group.map((m) => m.getLatLng()));
+      const alerting = group.some((m) => m.gridwatch?.state === "alerting");
+      const icon = L.divIcon({
+        className: `cam-cluster${alerting ? " is-alerting" : ""}`,
+        html: h("span", { dataset: { count: String(group.length) } }, String(group.length)),
+        iconSize: null,
+      });
+      const marker = L.marker(bounds.getCenter(), { icon, keyboard: false }).addTo(this.clusterLayer);
+      marker.on("click", () => this.map.fitBounds(bounds.pad(0.3), { animate: false, maxZoom: this.map.getMaxZoom() }));
+    }
+    this.el.dataset.clusters = String(clusters);
   }
 
   /** A ring that pulses at the alert's camera for a few seconds. */
@@ -179,7 +293,7 @@ export class DistrictMap {
     const micro = p.level === "micro_grid";
     const r = rem();
     const emergency = this.emergency.has("district") || this.emergency.has(p.id) || this.emergency.has(p.parent);
-    let color = COLORS.none;
+    let color = micro ? COLORS.micro : COLORS.none;
     let fillOpacity = micro ? 0.04 : 0.08;
     if (c.overdue) {
       color = COLORS.overdue;
@@ -190,9 +304,9 @@ export class DistrictMap {
     }
     return {
       color: emergency && !micro ? COLORS.emergency : color,
-      weight: (micro ? 0.09 : emergency ? 0.28 : 0.16) * r,
-      opacity: micro ? 0.8 : 1,
-      dashArray: micro ? `${0.4 * r} ${0.3 * r}` : emergency ? `${0.8 * r} ${0.4 * r}` : null,
+      weight: (micro ? 0.1 : emergency ? 0.28 : 0.16) * r,
+      opacity: micro ? 0.9 : 1,
+      dashArray: emergency && !micro ? `${0.8 * r} ${0.4 * r}` : null,
       fillColor: color,
       fillOpacity,
       className: `area area-${p.level} ${c.overdue ? "area-overdue" : c.open ? "area-open" : "area-clear"}`,
@@ -200,7 +314,7 @@ export class DistrictMap {
   }
 
   _restyle() {
-    for (const { layer, props } of this.areas.values()) {
+    for (const { layer, label, props } of this.areas.values()) {
       layer.setStyle(this._style(props));
       const el = layer.getElement?.();
       if (el) {
@@ -209,27 +323,33 @@ export class DistrictMap {
         el.dataset.open = String(this.counts.get(props.id)?.open ?? 0);
         el.dataset.overdue = String(this.counts.get(props.id)?.overdue ?? 0);
       }
-      layer.getTooltip()?.setContent(this._label(props));
+      label.setContent(this._label(props));
     }
+    this._labelsClearOfCameras();
   }
 
   _fit() {
     // A hidden map (the video wall in its place) has no size to fit to: fit once it is shown.
     this.fitPending = !this.el.clientWidth || !this.el.clientHeight;
     if (this.fitPending) return;
-    const bounds = this.gridLayer.getLayers().length
-      ? L.featureGroup(this.gridLayer.getLayers()).getBounds()
-      : L.featureGroup(this.microLayer.getLayers()).getBounds();
+    const bounds = L.latLngBounds([]);
+    for (const { layer } of this.areas.values()) bounds.extend(layer.getBounds());
     if (!bounds.isValid()) return;
-    this.map.fitBounds(bounds, { padding: [1.5 * rem(), 1.5 * rem()], animate: false });
+    // Room above for the grids' names, and on the left for the legend (bottom-left corner):
+    // it must not cover a camera or a name.
+    const r = rem();
+    const legend = this.legend.getContainer()?.offsetWidth ?? 0;
+    this.map.fitBounds(bounds, { paddingTopLeft: [legend + 1.5 * r, 3.5 * r], paddingBottomRight: [1.5 * r, 1.5 * r], animate: false });
     this.fitZoom = this.map.getZoom();
+    this._fittedNow();
     this._toggleMicro();
     this._restyle();
   }
 
   _toggleMicro() {
-    // Micro-grids show once zoomed in past the whole-district view (or when there are no grids).
-    const show = !this.gridLayer.getLayers().length || (this.fitZoom != null && this.map.getZoom() >= this.fitZoom + 0.75);
+    // Micro-grids (and their names) show from the whole-district view on: that is where an
+    // operator reads them. Zoomed out further they would be a blur of lines and names.
+    const show = !this.gridLayer.getLayers().length || this.fitZoom == null || this.map.getZoom() >= this.fitZoom - 0.5;
     if (show && !this.map.hasLayer(this.microLayer)) this.map.addLayer(this.microLayer);
     if (!show && this.map.hasLayer(this.microLayer)) this.map.removeLayer(this.microLayer);
     this.el.dataset.microGrids = show ? "shown" : "hidden";
