@@ -174,3 +174,26 @@ def test_gcj02_conversion_matches_the_reference_values(browser: Browser,
         assert there == pytest.approx([glat, glng], abs=1e-9)
         assert back == pytest.approx([wlat, wlng], abs=1e-7)
     assert out["paris"] == [48.8566, 2.3522]
+
+
+@pytest.mark.parametrize("center_settings", [{"map": {"datum": "gcj02"}}], indirect=True)
+def test_gcj02_datum_draws_the_stored_wgs84_shifted_onto_gcj02_tiles(
+        browser: Browser, center: RunningCenter) -> None:
+    page, errors = _wall(browser, center)
+    expect(page.locator(".area-label-micro_grid")).to_have_count(4)
+    # The map projects through GCJ-02: a stored WGS-84 point lands ~500 m off plain Mercator
+    # in Hangzhou, and clicking there gives the stored WGS-84 point back.
+    shift = page.evaluate("""async () => {
+        const L = await import("/vendor/leaflet/dist/leaflet-src.esm.js");
+        const map = window.gridwatchWall.map.map;
+        const here = L.latLng(30.2715, 120.152);
+        const a = map.options.crs.project(here);
+        const b = L.CRS.EPSG3857.project(here);
+        const back = map.options.crs.unproject(a);
+        return {code: map.options.crs.code, metres: a.distanceTo(b),
+                back: [back.lat, back.lng]};
+    }""")
+    assert shift["code"] == "EPSG:3857-GCJ02"
+    assert 300 < shift["metres"] < 800, shift
+    assert shift["back"] == pytest.approx([30.2715, 120.152], abs=1e-7)
+    assert errors == []
