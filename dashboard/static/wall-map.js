@@ -11,6 +11,7 @@ import { t } from "./i18n.js";
 import { cameraStateName } from "./vocabulary.js";
 import { BASE_COLORS, loadBase } from "./wall-map-base.js";
 import { MapLegend } from "./wall-map-legend.js";
+import { WorkerLayer } from "./wall-workers.js";
 import "./staff-words.js";
 
 const PULSE_MS = 6000;
@@ -67,6 +68,7 @@ export class DistrictMap {
     this.map.on("zoomend", () => this._toggleMicro());
     this.map.on("zoomend", () => this._cluster());
     this.legend = new MapLegend(COLORS).addTo(this.map);
+    this.workers = new WorkerLayer(this.map).start(); // on-duty workers (docs/presence.md)
     this.fitted = new Promise((resolve) => (this._fittedNow = resolve));
     this.base = loadBase(this.map, { onCrs: (crs) => this._setCrs(crs), fitted: this.fitted }).then(
       (base) => {
