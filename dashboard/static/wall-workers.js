@@ -18,6 +18,8 @@ import "./presence-words.js";
 
 const COLORS = { fresh: "#22d3ee", stale: "#64748b", track: "#22d3ee" };
 const RESTALE_MS = 10000;
+// Roles that see no positions (docs/presence.md, "Who sees what").
+const HIDDEN_FROM = ["engineer", "department_staff"];
 
 export class WorkerLayer {
   constructor(map) {
@@ -27,14 +29,12 @@ export class WorkerLayer {
     this.workers = new Map(); // person id -> {data, marker}
     this.selected = null;
     this.socket = null;
+    this.shown = false;
     this.reloadSoon = reloadOnSummary(() => this.load());
   }
 
   start() {
-    this.socket = new LiveSocket("/ws", {
-      onOpen: () => this.load(),
-      onMessage: (msg) => this.onMessage(msg),
-    }).start();
+    this.socket = new LiveSocket("/ws", { onMessage: (msg) => this.onMessage(msg) }).start();
     setInterval(() => this.restyle(), RESTALE_MS);
     return this;
   }
@@ -53,6 +53,12 @@ export class WorkerLayer {
   }
 
   onMessage(msg) {
+    // Each (re)connect's hello names the screen's person: engineers' walls show no workers.
+    if (msg.type === "hello") {
+      this.shown = !HIDDEN_FROM.includes(msg.data?.role);
+      if (this.shown) this.load();
+    }
+    if (!this.shown) return;
     // A wall that fell behind got only each worker's latest event, then a summary: reload.
     if (msg.type === "summary") this.reloadSoon();
     else if (msg.type === "position") this.place(msg.data);
