@@ -148,4 +148,9 @@ def test_an_operator_files_a_case_from_the_live_frame_in_chromium(
     image = Image.open(io.BytesIO(picture.content))
     assert (image.format, list(image.size)) == ("JPEG", size)
     assert np.asarray(image).std() > 5  # the camera's picture, not a blank canvas
+
+    # The video wall's tiles carry the same button.
+    page.goto(f"{center.url}/wall?mode=video&lang=en")
+    tile = page.locator(f'#video-wall .video-tile[data-camera-id="{CAMERA}"]')
+    expect(tile.locator('[data-testid="patrol-grab"]')).to_have_text("Grab frame")
     assert errors == []
