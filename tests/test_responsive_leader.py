@@ -38,7 +38,10 @@ def _accepted_ticket(center: RunningCenter, mqtt_port: int) -> dict[str, Any]:
 
 def _fits_the_screen(page: Page) -> None:
     widths = page.evaluate("() => [document.scrollingElement.scrollWidth, innerWidth]")
-    assert widths[0] <= widths[1], f"the page is {widths[0]} px wide on a {widths[1]} px screen"
+    wide = page.evaluate("""() => [...document.querySelectorAll('body *')]
+        .filter(el => el.offsetParent !== null && el.getBoundingClientRect().right > innerWidth)
+        .map(el => `${el.tagName}#${el.id}.${el.className}`).slice(0, 8)""")
+    assert widths[0] <= widths[1], f"{widths[0]} px wide on a {widths[1]} px screen: {wide}"
 
 
 def _small_buttons(page: Page) -> list[str]:
@@ -85,5 +88,10 @@ def test_a_leader_acts_on_a_case_from_a_phone(browser: Browser, center: RunningC
     page.locator("#detail-back").click()
     expect(row).to_be_visible()
     expect(detail).to_be_hidden()
+    # The figures fit too (their tables scroll inside their own box).
+    for tab in ("indicators", "ranking"):
+        page.locator(f'.tab[data-tab="{tab}"]').click()
+        expect(page.locator(f'[data-panel="{tab}"]')).to_be_visible()
+        _fits_the_screen(page)
     expect(page.locator("#error-banner")).to_be_hidden()
     assert errors == []
