@@ -111,11 +111,11 @@ def test_wall_map_kpis_alert_latency_emergency_and_4k(browser: Browser, center: 
     assert page.locator("#map .leaflet-tile-pane img").count() == 0
     # The demo district's three real cameras and edge-sim's two simulated ones.
     expect(page.locator("#map path.cam-marker")).to_have_count(5)
-    # Micro-grids appear when zoomed in.
-    expect(page.locator("#map")).to_have_attribute("data-micro-grids", "hidden")
-    page.evaluate("window.gridwatchWall.map.map.zoomIn(1.5, {animate: false})")
+    # Micro-grids show from the district zoom on (docs/map.md); zoomed out past it they hide.
     expect(page.locator("#map")).to_have_attribute("data-micro-grids", "shown")
     expect(page.locator('#map path[data-level="micro_grid"]')).to_have_count(4)
+    page.evaluate("window.gridwatchWall.map.map.zoomOut(1.5, {animate: false})")
+    expect(page.locator("#map")).to_have_attribute("data-micro-grids", "hidden")
     page.evaluate("window.gridwatchWall.map._fit()")
 
     pub = Publisher(mqtt_broker.port)
