@@ -175,7 +175,14 @@ async function select(id) {
   url.searchParams.set("ticket", String(id));
   history.replaceState(null, "", url);
   for (const tr of $("ticket-rows").children) tr.classList.toggle("is-selected", Number(tr.dataset.ticketId) === id);
+  showCaseView("detail");
   await loadDetail();
+}
+
+/** On a phone the list and a case take turns on the screen (leader.css); a desk shows both. */
+function showCaseView(view) {
+  document.body.dataset.caseView = view;
+  if (view === "detail") window.scrollTo(0, 0);
 }
 
 let detailSeq = 0;
@@ -500,6 +507,8 @@ async function main() {
   } catch (err) {
     showError(err, { what: t("load.failed"), key: "load.people" });
   }
+  showCaseView(state.selected == null ? "list" : "detail");
+  $("detail-back").addEventListener("click", () => showCaseView("list"));
   $("f-grid").addEventListener("change", fillMicro);
   $("filters").addEventListener("change", loadList);
   $("filters").addEventListener("submit", (e) => e.preventDefault());
