@@ -258,7 +258,9 @@ export class DistrictMap {
         iconSize: null,
       });
       const marker = L.marker(bounds.getCenter(), { icon, keyboard: false }).addTo(this.clusterLayer);
-      marker.on("click", () => this.map.fitBounds(bounds.pad(0.3), { animate: false, maxZoom: this.map.getMaxZoom() }));
+      // Cameras at one spot have no extent: stop at street level, not at an endless zoom.
+      const maxZoom = Math.min(this.map.getMaxZoom(), 19);
+      marker.on("click", () => this.map.fitBounds(bounds.pad(0.3), { animate: false, maxZoom }));
     }
     this.el.dataset.clusters = String(clusters);
   }
