@@ -82,7 +82,8 @@ def test_the_wall_shows_every_event_name_whole_at_every_size(
         assert _cut_event_names(page) == [], f"{width}x{height}"
         assert _legend_outside_its_panel(page) == [], f"{width}x{height}"
         assert page.locator("#hourly-chart canvas").count() == 1  # the chart is drawn
-        root = page.evaluate("() => parseFloat(getComputedStyle(document.documentElement).fontSize)")
+        root = page.evaluate(
+            "() => parseFloat(getComputedStyle(document.documentElement).fontSize)")
         if (width, height) == (3840, 2160):
             assert root == 32  # twice the 1080p type: readable across the room
         else:
