@@ -154,6 +154,20 @@ def test_a_position_reaches_the_wall_and_the_area_leader_within_2s(
         assert (msg["type"], msg["data"]["person_id"]) == ("duty", "w-0211")
 
 
+def test_an_engineers_wall_gets_no_positions(center: RunningCenter) -> None:
+    """Engineers' screens are walls (they see every alert) but not where workers are
+    (docs/presence.md): their socket skips position and duty events."""
+    with center.ws("eng-01") as engineer:
+        _receive(engineer, "hello", 5)
+        _duty(center, "w-0111", True)
+        assert center.client("w-0111").post(P + "/positions", json=NEAR_VN).status_code == 201
+        # The next thing an engineer's wall hears is an emergency switch, not the worker.
+        assert center.client("op-01").put("/api/v1/emergency", json={
+            "scope": "district", "active": True}).status_code == 200
+        msg = json.loads(engineer.recv(timeout=5))
+        assert msg["type"] == "emergency", msg
+
+
 def test_the_suggestion_names_the_nearest_on_duty_worker_when_the_a_post_is_off(
         center: RunningCenter, mqtt_broker: Any) -> None:
     pub = Publisher(mqtt_broker.port)

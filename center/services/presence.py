@@ -57,6 +57,16 @@ def _duty(person_id: str, period: store.DutyPeriod | None) -> Duty:
     return Duty(person_id, False, period.ended_at)
 
 
+#: The websocket events that carry a worker's whereabouts (filtered by ``sees_all_positions``).
+PRESENCE_EVENTS = frozenset({"position", "duty"})
+
+
+def sees_all_positions(viewer: Principal) -> bool:
+    """Whether a wall screen's person gets every worker's position on its socket: operators and
+    admins do; an engineer's wall (a wall role too) does not, as ``Presence.visible`` says."""
+    return viewer.is_operator
+
+
 class Presence:
     def __init__(self, pool: Pool, ctx: Context, settings: PresenceSettings,
                  publish: Publish) -> None:

@@ -46,6 +46,7 @@ from fastapi import WebSocket, WebSocketDisconnect
 from center.domain.district import District
 from center.services.auth import InvalidToken, Principal
 from center.services.notify.service import ReceiptSink
+from center.services.presence import PRESENCE_EVENTS, sees_all_positions
 from wire.protocol import WsEvent, WsEventType
 
 log = logging.getLogger(__name__)
@@ -173,6 +174,8 @@ class _Client:
     queued_ids: set[int] = field(default_factory=set)  # notification ids already queued
     #: Leaders and department staff: which ticket events of others they see (their area).
     sees: Callable[[dict[str, Any]], bool] | None = None
+    #: Whether workers' positions reach it (a wall screen whose person may see them all).
+    positions: bool = True
     #: Whose token opened it, and its generation (``revoke`` closes it when that is revoked).
     person_id: str = ""
     generation: int = 0
@@ -214,7 +217,7 @@ class Hub:
         text = _text(type_, data)
         for client in list(self._clients):
             if client.worker_id is None:
-                if not walls:
+                if not walls or (type_ in PRESENCE_EVENTS and not client.positions):
                     continue
             elif client.worker_id not in recipients and not (
                     walls and type_ in ("ticket", "verdict", "clip") and client.sees is not None
@@ -303,6 +306,7 @@ class Hub:
         worker_id = None if principal.is_wall else principal.id
         client = _Client(ws, worker_id,
                          sees=_ticket_filter(principal, district), person_id=principal.id,
+                         positions=sees_all_positions(principal),
                          generation=principal.generation)
         self._clients.add(client)
         if principal.generation < self.generation_of(principal.id):
