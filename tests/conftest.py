@@ -26,7 +26,7 @@ from center.platform.clock import Clock
 from center.platform.settings import CenterSettings, DatabaseSettings, HttpSettings, MqttSettings
 from center.store.migrate import migrate
 from simulators.local_services import Mosquitto, Postgres, free_port
-from tests.mqtt_helpers import clear_retained
+from tests.mqtt_helpers import Publisher, clear_retained, make_alert
 from tests.waiting import wait_until
 from wire.paths import shared_file
 
@@ -155,6 +155,20 @@ class RunningCenter:
             headers = self.headers(person_id) if person_id else {}
             self._clients[key] = httpx.Client(base_url=self.url, headers=headers, **kw)
         return self._clients[key]
+
+    def dispatched_case(self, mqtt_port: int) -> dict[str, Any]:
+        """A camera case at the demo place (0506, cam-vn-01 in micro-grid mg-011) from a real
+        alert through the broker, as the center has it once dispatched to w-0111: where most
+        loop and page tests start."""
+        pub = Publisher(mqtt_port)
+        pub.alert(make_alert())
+        pub.close()
+
+        def dispatched() -> dict[str, Any] | None:
+            found = self.client("op-01").get("/api/v1/tickets?open=true").json()
+            return found[0] if found and found[0]["state"] == "dispatched" else None
+
+        return wait_until(dispatched, what="a dispatched ticket")
 
     @contextlib.contextmanager
     def ws(self, person_id: str | None = None, *, token: str | None = None,

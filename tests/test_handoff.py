@@ -11,23 +11,11 @@ from typing import Any
 
 from center.domain.time_limits import load_time_limits
 from tests.conftest import RunningCenter
-from tests.mqtt_helpers import Publisher, make_alert, wait_until
 from wire.paths import DEFAULTS_DIR
 
 LIMITS = load_time_limits(DEFAULTS_DIR / "time_limits.yaml")
 
 
-def _open_ticket(center: RunningCenter, mqtt_port: int) -> dict[str, Any]:
-    """A camera case (0506, cam-vn-01 in mg-011), dispatched to w-0111."""
-    pub = Publisher(mqtt_port)
-    pub.alert(make_alert())
-    pub.close()
-
-    def one() -> dict[str, Any] | None:
-        found = center.client("op-01").get("/api/v1/tickets?open=true").json()
-        return found[0] if found and found[0]["state"] == "dispatched" else None
-
-    return wait_until(one, what="a dispatched ticket")
 
 
 def _post(center: RunningCenter, person: str, ticket_id: int, **body: Any) -> Any:
@@ -68,7 +56,7 @@ def test_a_hand_off_reaches_the_departments_queue_and_returns_for_verification(
     """The leader hands a case to market supervision (not the department of its event type):
     it leaves the worker, sits in that department's queue on that department's limits, only
     its staff take it, and once handled it is the leader's to verify."""
-    ticket = _open_ticket(center, mqtt_broker.port)
+    ticket = center.dispatched_case(mqtt_broker.port)
     tid = ticket["id"]
     with center.ws("w-0111", worker_id="w-0111") as worker, center.ws("d-market-01") as staff:
         for ws in (worker, staff):
@@ -123,7 +111,7 @@ def test_a_hand_off_reaches_the_departments_queue_and_returns_for_verification(
 
 def test_hand_off_without_a_department_goes_to_the_one_handling_the_event_type(
         center: RunningCenter, mqtt_broker) -> None:
-    ticket = _open_ticket(center, mqtt_broker.port)
+    ticket = center.dispatched_case(mqtt_broker.port)
     detail = center.client("op-01").get(f"/api/v1/tickets/{ticket['id']}").json()
     assert detail["department_default"] == "d-urban"  # 0506 is urban management's
     assert _act(center, "op-01", ticket["id"], action="hand_off")["department_id"] == "d-urban"
@@ -137,7 +125,7 @@ def test_hand_off_without_a_department_goes_to_the_one_handling_the_event_type(
 
 def test_department_staff_list_only_their_own_departments_queue(
         center: RunningCenter, mqtt_broker) -> None:
-    ticket = _open_ticket(center, mqtt_broker.port)
+    ticket = center.dispatched_case(mqtt_broker.port)
     _act(center, "op-01", ticket["id"], action="hand_off", department_id="d-urban")
     other = center.client("d-market-01").get("/api/v1/tickets?department_id=d-urban")
     assert other.status_code == 403 and "department d-market" in other.json()["detail"]
@@ -147,7 +135,7 @@ def test_department_staff_list_only_their_own_departments_queue(
 
 def test_an_urge_reaches_the_assignees_phone_is_in_the_ledger_and_cannot_spam(
         center: RunningCenter, mqtt_broker) -> None:
-    ticket = _open_ticket(center, mqtt_broker.port)
+    ticket = center.dispatched_case(mqtt_broker.port)
     tid = ticket["id"]
     with center.ws("w-0111", worker_id="w-0111") as phone:
         assert json.loads(phone.recv(5))["type"] == "hello"
@@ -166,7 +154,7 @@ def test_an_urge_reaches_the_assignees_phone_is_in_the_ledger_and_cannot_spam(
 
 def test_a_worker_may_neither_urge_nor_hand_off_nor_escalate(
         center: RunningCenter, mqtt_broker) -> None:
-    ticket = _open_ticket(center, mqtt_broker.port)
+    ticket = center.dispatched_case(mqtt_broker.port)
     for action in ("urge", "hand_off", "escalate"):
         r = _post(center, "w-0111", ticket["id"], action=action, note="x")
         assert r.status_code == 409, (action, r.text)
@@ -178,7 +166,7 @@ def test_a_worker_may_neither_urge_nor_hand_off_nor_escalate(
 
 def test_escalate_by_hand_needs_a_reason_and_raises_the_level_like_the_timers(
         center: RunningCenter, mqtt_broker) -> None:
-    ticket = _open_ticket(center, mqtt_broker.port)
+    ticket = center.dispatched_case(mqtt_broker.port)
     tid = ticket["id"]
     bare = _post(center, "op-01", tid, action="escalate")
     assert bare.status_code == 409 and "needs a reason" in bare.json()["detail"]
@@ -195,7 +183,7 @@ def test_escalate_by_hand_needs_a_reason_and_raises_the_level_like_the_timers(
 
 
 def test_actions_outside_the_table_are_refused(center: RunningCenter, mqtt_broker) -> None:
-    ticket = _open_ticket(center, mqtt_broker.port)
+    ticket = center.dispatched_case(mqtt_broker.port)
     tid = ticket["id"]
     _act(center, "w-0111", tid, action="accept")
     _act(center, "w-0111", tid, action="resolve")

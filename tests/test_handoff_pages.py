@@ -7,14 +7,12 @@ ledger."""
 from __future__ import annotations
 
 import re
-from typing import Any
 
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
 from tests.browser import new_page, new_ticket_card
 from tests.conftest import RunningCenter
-from tests.mqtt_helpers import Publisher, make_alert, wait_until
 
 pytestmark = pytest.mark.browser
 
@@ -23,16 +21,6 @@ RECORD_VIBRATION = ("window.vibrations = [];"
                     " navigator.vibrate = (p) => { window.vibrations.push(p); return true; };")
 
 
-def _open_ticket(center: RunningCenter, mqtt_port: int) -> dict[str, Any]:
-    pub = Publisher(mqtt_port)
-    pub.alert(make_alert())  # cam-vn-01, mg-011, 0506: dispatched to w-0111
-    pub.close()
-
-    def one() -> dict[str, Any] | None:
-        found = center.client("op-01").get("/api/v1/tickets?open=true").json()
-        return found[0] if found and found[0]["state"] == "dispatched" else None
-
-    return wait_until(one, what="a dispatched ticket")
 
 
 def _leader_page(browser: Browser, center: RunningCenter, person: str,
@@ -49,7 +37,7 @@ def _click(page: Page, action: str) -> None:
 
 def test_a_hand_off_from_the_leader_view_reaches_the_department_queue_and_comes_back(
         browser: Browser, center: RunningCenter, mqtt_broker) -> None:
-    ticket = _open_ticket(center, mqtt_broker.port)
+    ticket = center.dispatched_case(mqtt_broker.port)
     tid = ticket["id"]
     leader, leader_errors = _leader_page(browser, center, "l-011", tid)
     detail = leader.locator("#ticket-detail")
@@ -94,7 +82,7 @@ def test_a_hand_off_from_the_leader_view_reaches_the_department_queue_and_comes_
 
 def test_other_department_staff_do_not_see_the_case_in_their_queue(
         browser: Browser, center: RunningCenter, mqtt_broker) -> None:
-    ticket = _open_ticket(center, mqtt_broker.port)
+    ticket = center.dispatched_case(mqtt_broker.port)
     r = center.client("op-01").post(f"/api/v1/tickets/{ticket['id']}/actions",
                                     json={"action": "hand_off", "department_id": "d-market"})
     assert r.status_code == 200, r.text

@@ -20,17 +20,6 @@ ARTIFACTS = REPO / "test-artifacts"
 pytestmark = pytest.mark.browser
 
 
-def _open_ticket(center: RunningCenter, mqtt_port: int) -> dict[str, Any]:
-    """A camera case at the demo place (cam-vn-01, micro-grid mg-011), dispatched to w-0111."""
-    pub = Publisher(mqtt_port)
-    pub.alert(make_alert())
-    pub.close()
-
-    def one() -> dict[str, Any] | None:
-        found = center.client("op-01").get("/api/v1/tickets?open=true").json()
-        return found[0] if found and found[0]["state"] == "dispatched" else None
-
-    return wait_until(one, what="a dispatched ticket")
 
 
 def _act(center: RunningCenter, person: str, ticket_id: int, **body: Any) -> dict[str, Any]:
@@ -53,7 +42,7 @@ def test_leader_dispatches_a_returned_case_to_the_on_duty_worker_or_another(
         browser: Browser, center: RunningCenter, mqtt_broker) -> None:
     """A worker returns a case; the leader's 派遣 offers the on-duty post first and sends the
     one chosen (it used to send nobody: 409, and the case stayed unowned)."""
-    ticket = _open_ticket(center, mqtt_broker.port)
+    ticket = center.dispatched_case(mqtt_broker.port)
     _act(center, "w-0111", ticket["id"], action="return", note="不属于本网格")
     page, errors = _leader(browser, center, ticket["id"])
     detail = page.locator("#ticket-detail")
@@ -81,7 +70,7 @@ def test_a_refused_action_stays_on_screen_in_the_pages_language(
     """The center refuses (409: nothing to approve); the banner says so in the page's language,
     keeps the API's words as a second line, and outlives the list reloads that follow (they
     used to wipe it at once) until it is dismissed."""
-    ticket = _open_ticket(center, mqtt_broker.port)
+    ticket = center.dispatched_case(mqtt_broker.port)
     _act(center, "w-0111", ticket["id"], action="accept")
     page, errors = _leader(browser, center, ticket["id"], lang)
     detail = page.locator("#ticket-detail")

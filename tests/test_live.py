@@ -122,10 +122,14 @@ class LiveWatcher:
             else:
                 self.chunks += 1
 
-    def said(self, state: str, reason: str | None = None) -> LiveState | None:
+    def said(self, state: str, reason: str | None = None,
+             stream_id: str | None = None) -> LiveState | None:
+        """The first ``state`` heard (of that stream: a retained state of an earlier test's
+        stream may come first)."""
         with self._lock:
             return next((s for s in self.states if s.state == state
-                         and (reason is None or s.reason == reason)), None)
+                         and (reason is None or s.reason == reason)
+                         and (stream_id is None or s.stream_id == stream_id)), None)
 
     def close(self) -> None:
         self.client.loop_stop()
@@ -201,9 +205,11 @@ def test_edge_stops_on_its_own_when_the_keepalive_runs_out(
         publisher.send(live_request_topic(EDGE), request.model_dump_json())
     finally:
         publisher.close()
-    wait_until(lambda: watcher.said("playing"), 20, "the edge to stream")
-    stopped = wait_until(lambda: watcher.said("stopped"), 20, "the edge to stop by itself")
-    assert stopped.reason == "expired" and stopped.stream_id == "orphan-stream"
+    wait_until(lambda: watcher.said("playing", stream_id="orphan-stream"), 20,
+               "the edge to stream")
+    stopped = wait_until(lambda: watcher.said("stopped", stream_id="orphan-stream"), 20,
+                         "the edge to stop by itself")
+    assert stopped.reason == "expired"
 
 
 def test_stream_goes_on_across_an_edge_restart(center: RunningCenter, edge_yaml: Path,

@@ -11,7 +11,6 @@ from playwright.sync_api import Browser, Page, expect
 
 from tests.browser import browser, new_page  # noqa: F401 - the fixture
 from tests.conftest import RunningCenter
-from tests.mqtt_helpers import Publisher, make_alert, wait_until
 from wire.paths import REPO
 
 ARTIFACTS = REPO / "test-artifacts"
@@ -21,15 +20,7 @@ pytestmark = pytest.mark.browser
 
 def _accepted_ticket(center: RunningCenter, mqtt_port: int) -> dict[str, Any]:
     """A camera case at the demo place, dispatched to w-0111, who accepts it."""
-    pub = Publisher(mqtt_port)
-    pub.alert(make_alert())
-    pub.close()
-
-    def one() -> dict[str, Any] | None:
-        found = center.client("op-01").get("/api/v1/tickets?open=true").json()
-        return found[0] if found and found[0]["state"] == "dispatched" else None
-
-    ticket = wait_until(one, what="a dispatched ticket")
+    ticket = center.dispatched_case(mqtt_port)
     r = center.client("w-0111").post(f"/api/v1/tickets/{ticket['id']}/actions",
                                      json={"action": "accept"})
     r.raise_for_status()
