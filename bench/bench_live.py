@@ -34,6 +34,7 @@ import tempfile
 import threading
 import time
 import uuid
+from collections.abc import Iterator
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -310,6 +311,47 @@ def _latency(url: str, token: str, states: _States) -> list[list[float]]:
     return runs
 
 
+@contextlib.contextmanager
+def _center_and_edge(tmp: Path, template: str, edge: dict[str, Any], env: dict[str, str]
+                     ) -> Iterator[tuple[str, _States, dict[str, subprocess.Popen[str]]]]:
+    """PostgreSQL, Mosquitto, the center (this file's ``serve``, with ``env`` over
+    ``LIVE_ENV``) and a real edge on the fake detector with ``edge``'s cameras and settings:
+    what every live benchmark runs. Yields the center's URL, the live-state counter and the
+    processes ``_measure`` reads."""
+    import psycopg
+    import yaml
+
+    from simulators.local_services import free_port
+
+    with services(tmp, template) as (admin, broker):
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f"CREATE DATABASE bench_live TEMPLATE {template}")
+        port = free_port()
+        url = f"http://127.0.0.1:{port}"
+        center = subprocess.Popen(
+            [sys.executable, "-m", "bench.bench_live", "serve", "--dsn",
+             psycopg.conninfo.make_conninfo(admin, dbname="bench_live"), "--mqtt-port",
+             str(broker.port), "--port", str(port), "--secret", BENCH_SECRET],
+            env={**os.environ, **LIVE_ENV, **env}, text=True)
+        boxes = tmp / "boxes.yaml"
+        boxes.write_text("frames: {}\n")
+        config = tmp / "edge.yaml"
+        config.write_text(yaml.safe_dump({
+            "edge_id": EDGE, "broker": {"port": broker.port},
+            "detector": {"model": "fake", "path": str(boxes)}, **edge}))
+        process = subprocess.Popen([sys.executable, "-m", "gridwatch.cli", "edge", "run",
+                                    "--config", str(config)], stderr=subprocess.DEVNULL,
+                                   text=True)
+        try:
+            wait_for(lambda: _healthy(url), 60, "center start", every=0.2)
+            yield url, _States(broker.port), {"edge": process, "center": center}
+        finally:
+            process.terminate()
+            process.wait(30)
+            center.send_signal(signal.SIGINT)
+            center.wait(30)
+
+
 def _summary(values: list[float]) -> str:
     return f"median {statistics.median(values):.3f}, worst {max(values):.3f}"
 
@@ -317,12 +359,8 @@ def _summary(values: list[float]) -> str:
 def main(gop_s: float = 1.0, cpu_runs: bool = True) -> None:
     """The whole run; ``gop_s``: the camera's key-frame interval; ``cpu_runs`` False: glass to
     glass only."""
-    import psycopg
-    import yaml
-
     from center.services.auth import issue_token
     from simulators.clock_camera import ClockCamera
-    from simulators.local_services import free_port
 
     tmp = Path(tempfile.mkdtemp(prefix="gridwatch-bench-live-"))
     print(f"{RUNS} runs of {MEASURE_S:.0f} s; {os.cpu_count()} CPU cores shared by camera, "
@@ -330,30 +368,11 @@ def main(gop_s: float = 1.0, cpu_runs: bool = True) -> None:
     results: list[dict[str, Any]] = []
     print(f"camera: a key frame every {gop_s:g} s; load {os.getloadavg()[0]:.1f}", flush=True)
     camera = ClockCamera(width=1280, height=720, fps=25, gop_s=gop_s).start()
-    with services(tmp, "bench_live_template") as (admin, broker):
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute("CREATE DATABASE bench_live TEMPLATE bench_live_template")
-        port = free_port()
-        url = f"http://127.0.0.1:{port}"
-        center = subprocess.Popen(
-            [sys.executable, "-m", "bench.bench_live", "serve", "--dsn",
-             psycopg.conninfo.make_conninfo(admin, dbname="bench_live"), "--mqtt-port",
-             str(broker.port), "--port", str(port), "--secret", BENCH_SECRET],
-            env={**os.environ, **LIVE_ENV}, text=True)
-        boxes = tmp / "boxes.yaml"
-        boxes.write_text("frames: {}\n")
-        config = tmp / "edge.yaml"
-        config.write_text(yaml.safe_dump({
-            "edge_id": EDGE, "broker": {"port": broker.port},
-            "detector": {"model": "fake", "path": str(boxes)},
-            "cameras": [{"id": CAMERA, "source": camera.url, "sample_fps": 1}]}))
-        edge = subprocess.Popen([sys.executable, "-m", "gridwatch.cli", "edge", "run",
-                                 "--config", str(config)], stderr=subprocess.DEVNULL, text=True)
-        states = _States(broker.port)
-        try:
+    edge_cameras = {"cameras": [{"id": CAMERA, "source": camera.url, "sample_fps": 1}]}
+    try:
+        with _center_and_edge(tmp, "bench_live_template", edge_cameras, {}) as (
+                url, states, procs):
             token = issue_token(BENCH_SECRET, "eng-01", 3600)[0]
-            procs = {"edge": edge, "center": center}
-            wait_for(lambda: _healthy(url), 60, "center start", every=0.2)
             out = tmp / "viewers.json"
             wait_for(lambda: any(c["id"] == CAMERA and c["state"] == "online"
                                  for c in _get(url, token, "/api/v1/cameras").json()), 60,
@@ -387,12 +406,8 @@ def main(gop_s: float = 1.0, cpu_runs: bool = True) -> None:
                 wait_for(lambda r=run: states.stopped > r, 60, "the stream to stop")
             latency = _latency(url, token, states)
             results.append({"latency_s": latency})
-        finally:
-            edge.terminate()
-            edge.wait(30)
-            center.send_signal(signal.SIGINT)
-            center.wait(30)
-            camera.stop()
+    finally:
+        camera.stop()
     write_results(tmp, results)
     rows = [r for r in results if "run" in r]
     print("summary over runs (median, worst):")
@@ -465,11 +480,8 @@ def _wall(_: argparse.Namespace) -> None:
     the real edge replays the demo's two H.264 street clips as 16 cameras (8 each, looped,
     re-encoded beforehand with a key frame every second, so remuxed like street cameras),
     ``RUNS`` runs of ``MEASURE_S``."""
-    import psycopg
-    import yaml
-
     from center.services.auth import issue_token
-    from simulators.local_services import free_port
+
     tmp = Path(tempfile.mkdtemp(prefix="gridwatch-bench-live-wall-"))
     clips = [_one_second_gop(media, tmp / f"clip-{i}.mp4")
              for i, (media, _loops) in enumerate(DEMO_CLIPS)]
@@ -477,64 +489,38 @@ def _wall(_: argparse.Namespace) -> None:
           f"{os.cpu_count()} CPU cores; load {os.getloadavg()[0]:.1f}", flush=True)
     cameras = [f"cam-wall-{i:02d}" for i in range(1, WALL_TILES + 1)]
     results: list[dict[str, Any]] = []
-    with services(tmp, "bench_live_wall_template") as (admin, broker):
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute("CREATE DATABASE bench_live TEMPLATE bench_live_wall_template")
-        port = free_port()
-        url = f"http://127.0.0.1:{port}"
-        center = subprocess.Popen(
-            [sys.executable, "-m", "bench.bench_live", "serve", "--dsn",
-             psycopg.conninfo.make_conninfo(admin, dbname="bench_live"), "--mqtt-port",
-             str(broker.port), "--port", str(port), "--secret", BENCH_SECRET],
-            env={**os.environ, **LIVE_ENV, "GRIDWATCH_DISTRICT": str(_wall_district(tmp)),
-                 "GRIDWATCH_LIVE__STREAMS_PER_EDGE": str(WALL_TILES)}, text=True)
-        boxes = tmp / "boxes.yaml"
-        boxes.write_text("frames: {}\n")
-        config = tmp / "edge.yaml"
-        config.write_text(yaml.safe_dump({
-            "edge_id": EDGE, "broker": {"port": broker.port},
-            "detector": {"model": "fake", "path": str(boxes)},
-            "live": {"max_streams": WALL_TILES},
-            "cameras": [{"id": camera, "source": str(clips[i % 2]),
-                         "loop": True, "sample_fps": 0.2}
-                        for i, camera in enumerate(cameras)]}))
-        edge = subprocess.Popen([sys.executable, "-m", "gridwatch.cli", "edge", "run",
-                                 "--config", str(config)], stderr=subprocess.DEVNULL, text=True)
-        states = _States(broker.port)
-        try:
-            token = issue_token(BENCH_SECRET, "eng-01", 3600)[0]
-            procs = {"edge": edge, "center": center}
-            wait_for(lambda: _healthy(url), 60, "center start", every=0.2)
-            wait_for(lambda: sum(c["id"] in cameras and c["state"] == "online"
-                                 for c in _get(url, token, "/api/v1/cameras").json())
-                     == WALL_TILES, 120, "the cameras online", every=1.0)
-            out = tmp / "viewers.json"
-            for run in range(RUNS):
-                idle = _measure(procs)
-                playing = states.playing
-                viewers = _watch(url, token, 1, out, ",".join(cameras))
-                wait_for(lambda p=playing: states.playing >= p + WALL_TILES, 120,
-                         "the 16 streams to play")
-                m = _measure(procs)
-                m |= _end(viewers, out, MEASURE_S)
-                row = {"run": run + 1, "load": os.getloadavg()[0],
-                       "center_idle_cpu": idle["center_cpu"], "center_16_cpu": m["center_cpu"],
-                       "edge_idle_cpu": idle["edge_cpu"], "edge_16_cpu": m["edge_cpu"],
-                       "mbit_s": m["bytes_per_s"] * 8 / 1e6, "segments": m["segments"],
-                       "errors": m["errors"]}
-                results.append(row)
-                print(f"run {run + 1}: center {idle['center_cpu']:.3f} cores idle, "
-                      f"{m['center_cpu']:.3f} with {WALL_TILES} streams x 1 viewer; edge "
-                      f"{idle['edge_cpu']:.3f} -> {m['edge_cpu']:.3f}; served "
-                      f"{row['mbit_s']:.1f} Mbit/s ({m['segments']} segments, "
-                      f"{m['errors']} errors); load {row['load']:.1f}", flush=True)
-                wait_for(lambda r=run: states.stopped >= (r + 1) * WALL_TILES, 90,
-                         "the streams to stop")
-        finally:
-            edge.terminate()
-            edge.wait(30)
-            center.send_signal(signal.SIGINT)
-            center.wait(30)
+    edge = {"live": {"max_streams": WALL_TILES},
+            "cameras": [{"id": camera, "source": str(clips[i % 2]), "loop": True,
+                         "sample_fps": 0.2} for i, camera in enumerate(cameras)]}
+    env = {"GRIDWATCH_DISTRICT": str(_wall_district(tmp)),
+           "GRIDWATCH_LIVE__STREAMS_PER_EDGE": str(WALL_TILES)}
+    with _center_and_edge(tmp, "bench_live_wall_template", edge, env) as (url, states, procs):
+        token = issue_token(BENCH_SECRET, "eng-01", 3600)[0]
+        wait_for(lambda: sum(c["id"] in cameras and c["state"] == "online"
+                             for c in _get(url, token, "/api/v1/cameras").json())
+                 == WALL_TILES, 120, "the cameras online", every=1.0)
+        out = tmp / "viewers.json"
+        for run in range(RUNS):
+            idle = _measure(procs)
+            playing = states.playing
+            viewers = _watch(url, token, 1, out, ",".join(cameras))
+            wait_for(lambda p=playing: states.playing >= p + WALL_TILES, 120,
+                     "the 16 streams to play")
+            m = _measure(procs)
+            m |= _end(viewers, out, MEASURE_S)
+            row = {"run": run + 1, "load": os.getloadavg()[0],
+                   "center_idle_cpu": idle["center_cpu"], "center_16_cpu": m["center_cpu"],
+                   "edge_idle_cpu": idle["edge_cpu"], "edge_16_cpu": m["edge_cpu"],
+                   "mbit_s": m["bytes_per_s"] * 8 / 1e6, "segments": m["segments"],
+                   "errors": m["errors"]}
+            results.append(row)
+            print(f"run {run + 1}: center {idle['center_cpu']:.3f} cores idle, "
+                  f"{m['center_cpu']:.3f} with {WALL_TILES} streams x 1 viewer; edge "
+                  f"{idle['edge_cpu']:.3f} -> {m['edge_cpu']:.3f}; served "
+                  f"{row['mbit_s']:.1f} Mbit/s ({m['segments']} segments, "
+                  f"{m['errors']} errors); load {row['load']:.1f}", flush=True)
+            wait_for(lambda r=run: states.stopped >= (r + 1) * WALL_TILES, 90,
+                     "the streams to stop")
     write_results(tmp, results)
     print("summary over runs (median, worst):")
     for key in ("center_idle_cpu", "center_16_cpu", "edge_16_cpu", "mbit_s", "load"):
