@@ -29,9 +29,6 @@ ALLOWED: dict[tuple[str, str], str] = {
         "the PostgreSQL outage's length is the drill's input",
     ("test_notify.py", "time.sleep(1.0)"):
         "the HTTP receiver plays a slow webhook (paths /slow...)",
-    ("test_presence.py", "time.sleep(1.1)"):
-        "outlasts the 1 s thinning interval, so that a refusal can only come from duty (the"
-        " answer, 409, is the positive witness)",
     ("test_presence.py", "time.sleep(max(0.0, start + (i + 1) * 0.1 - time.monotonic()))"):
         "paces a phone at 10 positions a second: the rate the thinning is tested against",
     ("test_push_storm.py", "time.sleep(READ_COST_S)"):
