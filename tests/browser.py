@@ -8,7 +8,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Locator, Page, expect, sync_playwright
+from playwright.sync_api import (Browser, BrowserContext, ConsoleMessage, Locator, Page, expect,
+                                 sync_playwright)
 
 from tests.mqtt_helpers import Publisher, make_alert, wait_until
 
@@ -36,6 +37,13 @@ def log_in(context: BrowserContext | Page, center: Any, person_id: str) -> None:
                             f" localStorage.setItem('gridwatch.login.person', {person});")
 
 
+def _with_url(message: ConsoleMessage) -> str:
+    """A console error with the address it is about: Chromium's "Failed to load resource"
+    names only the status, and a failure in CI must say which request it was."""
+    url = message.location.get("url", "")
+    return f"{message.text} ({url})" if url else message.text
+
+
 def new_page(browser: Browser, width: int, height: int, *, center: Any = None,
              person_id: str | None = None) -> tuple[Page, list[str]]:
     """A page in its own context (own storage and service workers) and its console errors;
@@ -45,7 +53,7 @@ def new_page(browser: Browser, width: int, height: int, *, center: Any = None,
         log_in(context, center, person_id)
     page = context.new_page()
     errors: list[str] = []
-    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.on("console", lambda m: errors.append(_with_url(m)) if m.type == "error" else None)
     page.on("pageerror", lambda e: errors.append(str(e)))
     return page, errors
 

@@ -91,6 +91,10 @@ class Stream:
     #: person id -> when they last asked or fetched the playlist (monotonic).
     viewers: dict[str, float] = field(default_factory=dict)
     segments: deque[Segment] = field(default_factory=deque)
+    #: Segments dropped off the playlist, still served for as long again: a player that
+    #: read the playlist just before they went may still fetch them (RFC 8216 6.2.2; a
+    #: loaded box's player asking for one got 404 and a console error).
+    retired: deque[Segment] = field(default_factory=deque)
     next_msn: int = 0
     last_seq: int = -1  # the edge's number of the newest segment completed
     discontinuities: int = 0  # discontinuities dropped off the playlist's front
@@ -98,7 +102,8 @@ class Stream:
     assembling: dict[int, _Parts] = field(default_factory=dict)
 
     def segment(self, msn: int) -> Segment | None:
-        return next((s for s in self.segments if s.msn == msn), None)
+        return next((s for held in (self.segments, self.retired) for s in held
+                     if s.msn == msn), None)
 
 
 async def why_not_watch(conn: Connection, who: Principal, district: District,
@@ -237,7 +242,11 @@ class LiveService:
         stream.next_msn += 1
         stream.last_seq = chunk.seq
         while len(stream.segments) > self.settings.segments_kept:
-            stream.discontinuities += stream.segments.popleft().discontinuity
+            retired = stream.segments.popleft()
+            stream.discontinuities += retired.discontinuity
+            stream.retired.append(retired)
+        while len(stream.retired) > self.settings.segments_kept:
+            stream.retired.popleft()
         stream.transcoded = chunk.transcoded
         if stream.state == "starting":
             stream.state = "playing"
