@@ -8,8 +8,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import (Browser, BrowserContext, ConsoleMessage, Locator, Page, expect,
-                                 sync_playwright)
+from playwright.sync_api import (
+    Browser,
+    BrowserContext,
+    ConsoleMessage,
+    Locator,
+    Page,
+    expect,
+    sync_playwright,
+)
 
 from tests.mqtt_helpers import Publisher, make_alert, wait_until
 

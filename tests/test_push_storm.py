@@ -24,6 +24,7 @@ from typing import Any
 import paho.mqtt.client as mqtt
 import psycopg
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
@@ -187,6 +188,11 @@ def test_wall_stays_connected_and_current_through_a_storm(center, mqtt_broker, d
         assert hub.client_count == 1
         assert hub.dropped_clients == 1
         folded = sum(sum(s["folded"].values()) for s in wall.summaries)
+        metrics = {s.name: s.value for family in text_string_to_metric_families(
+            center.client().get("/metrics").text) for s in family.samples}
+        assert metrics["gridwatch_websocket_dropped_clients_total"] == 1
+        assert metrics["gridwatch_websocket_coalesced_clients_total"] >= 1
+        assert metrics["gridwatch_websocket_folded_events_total"] == hub.folded_events > 0
         print(f"storm {achieved:.0f} alerts/s; wall read {wall.messages} messages,"
               f" {len(wall.summaries)} summaries, {folded} events folded")
         wall.stop.set()

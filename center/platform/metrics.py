@@ -52,6 +52,13 @@ class _CenterCollector(Collector):
         yield CounterMetricFamily("gridwatch_websocket_dropped_clients",
                                   "Clients dropped for falling behind",
                                   value=hub.dropped_clients)
+        yield CounterMetricFamily("gridwatch_websocket_coalesced_clients",
+                                  "Times a client fell behind and its outbox began coalescing "
+                                  "(latest state per ticket and a summary, not dropped)",
+                                  value=hub.coalesced_clients)
+        yield CounterMetricFamily("gridwatch_websocket_folded_events",
+                                  "Events folded into a newer state of the same key while a "
+                                  "client was coalescing", value=hub.folded_events)
 
 
 def _live(live: Any) -> Iterator[CounterMetricFamily | GaugeMetricFamily]:
