@@ -14,7 +14,7 @@ async def test_old_partitions_and_snapshots_go_young_ones_stay(db_dsn: str) -> N
     now = datetime.now(UTC)
     old, young = make_alert(), make_alert()
     async with await psycopg.AsyncConnection.connect(db_dsn, autocommit=True) as conn:
-        await conn.execute("SELECT gridwatch_ensure_partitions(1, 1)")
+        await conn.execute("SELECT gridwatch_ensure_daily_partitions('alerts', 1, 1)")
         await conn.execute("CREATE TABLE alerts_20200101 PARTITION OF alerts"
                            " FOR VALUES FROM ('2020-01-01 00:00+00') TO ('2020-01-02 00:00+00')")
         for alert, at in ((old, datetime(2020, 1, 1, 12, tzinfo=UTC)), (young, now)):

@@ -12,6 +12,7 @@ from uuid import UUID
 from psycopg import AsyncConnection
 from psycopg.rows import class_row
 
+from center.store import partitions
 from wire.protocol import Alert, CameraStatus, EdgeStatus
 
 
@@ -259,6 +260,5 @@ async def camera_statuses(conn: AsyncConnection) -> dict[str, CameraStatusRow]:
 
 
 async def ensure_partitions(conn: AsyncConnection) -> int:
-    cur = await conn.execute("SELECT gridwatch_ensure_partitions(1, 7)")
-    row = await cur.fetchone()
-    return int(row[0]) if row else 0
+    """The coming days' alert partitions (0 on TimescaleDB)."""
+    return await partitions.ensure_daily(conn, "alerts")

@@ -52,12 +52,13 @@ def pending(conn: psycopg.Connection) -> list[Migration]:
     return [m for m in available() if m.version not in done]
 
 
-def migrate(dsn: str, *, commit: bool) -> list[Migration]:
-    """Pending migrations; applied (each in its own transaction) when ``commit``."""
+def migrate(dsn: str, *, commit: bool, up_to: int | None = None) -> list[Migration]:
+    """Pending migrations; applied (each in its own transaction) when ``commit``. ``up_to``
+    stops after that version: a database as an older release left it, for upgrade tests."""
     with psycopg.connect(dsn, autocommit=True) as conn:
         conn.execute("SELECT pg_advisory_lock(%s)", (_LOCK_KEY,))
         try:
-            todo = pending(conn)
+            todo = [m for m in pending(conn) if up_to is None or m.version <= up_to]
             if commit:
                 for m in todo:
                     with conn.transaction():

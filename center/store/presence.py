@@ -13,6 +13,7 @@ from datetime import date, datetime, timedelta
 
 from psycopg.rows import class_row
 
+from center.store import partitions
 from center.store.db import Connection
 
 
@@ -183,9 +184,7 @@ async def periods_between(conn: Connection, start: datetime, end: datetime
 
 async def ensure_partitions(conn: Connection) -> int:
     """The coming days' position partitions (0 on TimescaleDB)."""
-    cur = await conn.execute("SELECT gridwatch_ensure_position_partitions(1, 7)")
-    row = await cur.fetchone()
-    return int(row[0]) if row else 0
+    return await partitions.ensure_daily(conn, "worker_positions")
 
 
 async def sweep(conn: Connection, now: datetime, days: int) -> int:
@@ -194,13 +193,8 @@ async def sweep(conn: Connection, now: datetime, days: int) -> int:
     the wall never shows a position the series no longer holds."""
     cutoff = now - timedelta(days=days)
     dropped = 0
-    cur = await conn.execute("SELECT EXISTS (SELECT 1 FROM pg_partitioned_table"
-                             " WHERE partrelid = 'worker_positions'::regclass)")
-    row = await cur.fetchone()
-    if row and row[0]:
-        cur = await conn.execute("SELECT gridwatch_drop_position_partitions(%s)", (cutoff,))
-        row = await cur.fetchone()
-        dropped = int(row[0]) if row else 0
+    if await partitions.natively_partitioned(conn, "worker_positions"):
+        dropped = await partitions.drop_daily(conn, "worker_positions", cutoff)
     else:
         await conn.execute(
             "SELECT add_retention_policy('worker_positions', %s::interval,"

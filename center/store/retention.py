@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 
 from psycopg import AsyncConnection
 
+from center.store import partitions
 from wire.protocol import MAX_ALERT_AGE
 
 log = logging.getLogger(__name__)
@@ -58,9 +59,7 @@ async def sweep(conn: AsyncConnection, now: datetime, *, alert_days: int | None,
                 "SELECT add_retention_policy('alerts', %s::interval, if_not_exists => true)",
                 (timedelta(days=alert_days),))
         else:
-            cur = await conn.execute("SELECT gridwatch_drop_alert_partitions(%s)", (cutoff,))
-            row = await cur.fetchone()
-            dropped = int(row[0]) if row else 0
+            dropped = await partitions.drop_daily(conn, "alerts", cutoff)
     deleted = 0
     if snapshot_days is not None:
         cur = await conn.execute("DELETE FROM alert_snapshots WHERE stored_at < %s",

@@ -1,0 +1,49 @@
+"""Daily partitions of the time-series tables (alerts, worker positions) on plain PostgreSQL:
+made a few days ahead and dropped whole once older than their retention, by the two SQL
+functions of migration 0027 that take the table as a parameter, so both tables follow one rule.
+
+On TimescaleDB these tables are hypertables that make their own chunks and age them out by a
+retention policy (``retention.sweep``, ``presence.sweep``); there both functions return 0.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from center.store.db import Connection
+
+#: The tables partitioned by day when TimescaleDB is not loaded (migrations 0001 and 0023).
+TimeSeries = Literal["alerts", "worker_positions"]
+
+#: Yesterday's partition (a late message) to a week ahead (an hourly job that stopped for a
+#: while still finds its days made).
+DAYS_BACK = 1
+DAYS_AHEAD = 7
+
+
+async def ensure_daily(conn: Connection, table: TimeSeries, days_back: int = DAYS_BACK,
+                       days_ahead: int = DAYS_AHEAD) -> int:
+    """The daily partitions from ``days_back`` days ago to ``days_ahead`` days ahead that are
+    missing; returns how many were made (0 on TimescaleDB)."""
+    cur = await conn.execute("SELECT gridwatch_ensure_daily_partitions(%s, %s, %s)",
+                             (table, days_back, days_ahead))
+    row = await cur.fetchone()
+    return int(row[0]) if row else 0
+
+
+async def drop_daily(conn: Connection, table: TimeSeries, older_than: datetime) -> int:
+    """Drop the partitions that end at or before ``older_than`` and delete the DEFAULT
+    partition's older rows; returns how many partitions were dropped (0 on TimescaleDB)."""
+    cur = await conn.execute("SELECT gridwatch_drop_daily_partitions(%s, %s)",
+                             (table, older_than))
+    row = await cur.fetchone()
+    return int(row[0]) if row else 0
+
+
+async def natively_partitioned(conn: Connection, table: TimeSeries) -> bool:
+    """Whether ``table`` is partitioned by PostgreSQL itself (else a TimescaleDB hypertable)."""
+    cur = await conn.execute("SELECT EXISTS (SELECT 1 FROM pg_partitioned_table"
+                             " WHERE partrelid = %s::regclass)", (table,))
+    row = await cur.fetchone()
+    return bool(row and row[0])
