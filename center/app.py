@@ -8,7 +8,6 @@ pass a ManualClock to walk tickets through their deadlines.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -47,6 +46,7 @@ from center.domain.time_limits import load_time_limits
 from center.platform.clock import Clock, SystemClock
 from center.platform.metrics import registry_for
 from center.platform.settings import CenterSettings, ClipSettings, HttpSettings
+from center.platform.tasks import cancel_and_wait
 from center.services import auth, scheduler
 from center.services.clip_storage import FolderStorage
 from center.services.clips import ClipService
@@ -188,11 +188,7 @@ def create_app(settings: CenterSettings, *, clock: Clock | None = None,
         try:
             yield
         finally:
-            for t in tasks:
-                t.cancel()
-            for t in tasks:
-                with contextlib.suppress(asyncio.CancelledError):
-                    await t
+            await cancel_and_wait(tasks)
             await pool.close()
 
     app = FastAPI(title="gridwatch center", version=version("gridwatch"), lifespan=lifespan,

@@ -23,7 +23,6 @@ Example (what a phone receives, in ``WsEvent.data``)::
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
@@ -33,6 +32,7 @@ from typing import Any, Protocol
 import httpx
 
 from center.platform.settings import NotifierSettings
+from center.platform.tasks import cancel_and_wait
 from center.services import tickets
 from center.services.notify.formats import event_of
 from center.services.notify.outbound import Outbound
@@ -177,11 +177,7 @@ class Notifications:
                 try:
                     await asyncio.gather(*tasks)
                 finally:
-                    for t in tasks:
-                        t.cancel()
-                    for t in tasks:
-                        with contextlib.suppress(asyncio.CancelledError):
-                            await t
+                    await cancel_and_wait(tasks)
         finally:
             self.running = False
             if self._hub.receipts is self:
