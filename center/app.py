@@ -55,10 +55,11 @@ from center.services.notify import Notifications
 from center.services.presence import Presence
 from center.services.views import Views
 from center.store import alerts as queries
-from center.store import db, district_store, migrate, retention
+from center.store import db, district_store, migrate, replicas, retention
 from center.transport.fanout import Announcer
 from center.transport.ingest import Ingest
 from center.transport.push import Hub, authenticate
+from center.transport.replica_push import ReplicaPush
 from wire.paths import DASHBOARD_DIR
 
 log = logging.getLogger(__name__)
@@ -72,16 +73,20 @@ class SchemaOutOfDate(RuntimeError):
 
 async def _maintain_storage(pool: db.Pool, ctx: Context,
                             settings: CenterSettings) -> None:
-    """Make the coming days' alert partitions and apply retention, hourly."""
+    """Make the coming days' alert partitions and apply retention, hourly, in one transaction
+    that one replica at a time runs (another that finds it running skips the round:
+    concurrent partition DDL would collide)."""
     while True:
         try:
             async with pool.connection() as conn:
-                made = await queries.ensure_partitions(conn)
-                await retention.sweep(conn, ctx.clock.now(),
-                                      alert_days=settings.alert_retention_days,
-                                      snapshot_days=settings.snapshot_retention_days,
-                                      frame_days=settings.frame_retention_days,
-                                      dead_letter_days=settings.dead_letter_retention_days)
+                made = 0
+                if await replicas.singleton(conn, "storage"):
+                    made = await queries.ensure_partitions(conn)
+                    await retention.sweep(conn, ctx.clock.now(),
+                                          alert_days=settings.alert_retention_days,
+                                          snapshot_days=settings.snapshot_retention_days,
+                                          frame_days=settings.frame_retention_days,
+                                          dead_letter_days=settings.dead_letter_retention_days)
             if made:
                 log.info("created %d alert partitions", made)
         except db.DatabaseError as exc:
@@ -89,12 +94,16 @@ async def _maintain_storage(pool: db.Pool, ctx: Context,
         await asyncio.sleep(STORAGE_CHECK_S)
 
 
-async def _sweep_clips(clips: ClipService, ctx: Context, settings: ClipSettings) -> None:
-    """Clip retention, hourly like the alerts': old clips and never-completed chunks go."""
+async def _sweep_clips(clips: ClipService, ctx: Context, settings: ClipSettings,
+                       pool: db.Pool) -> None:
+    """Clip retention, hourly like the alerts', by one replica at a time (the lock is held
+    by a transaction of its own for the sweep): old clips and never-completed chunks go."""
     while True:
         try:
-            await clips.sweep(ctx.clock.now(), settings.retention_days,
-                              settings.partial_max_age_h * 3600)
+            async with pool.connection() as conn:
+                if await replicas.singleton(conn, "clip-retention"):
+                    await clips.sweep(ctx.clock.now(), settings.retention_days,
+                                      settings.partial_max_age_h * 3600)
         except (db.DatabaseError, OSError) as exc:
             log.warning("clip retention failed: %s", exc)
         await asyncio.sleep(STORAGE_CHECK_S)
@@ -142,7 +151,11 @@ def create_app(settings: CenterSettings, *, clock: Clock | None = None,
                 f"database schema is behind by {len(todo)} migration(s) "
                 f"({', '.join(m.name for m in todo)}): run `gridwatch center migrate --commit`"
             )
-        pool = await db.open_pool(settings.db.dsn, min_size=settings.db.pool_min,
+        # A replica's connections carry its name: its writes notify the other replicas
+        # (center/transport/replica_push.py, migration 0028).
+        replica = settings.mqtt.client_id if settings.mqtt.share_group else None
+        dsn = replicas.replica_dsn(settings.db.dsn, replica) if replica else settings.db.dsn
+        pool = await db.open_pool(dsn, min_size=settings.db.pool_min,
                                   max_size=settings.db.pool_max, wait_s=30)
         async with pool.connection() as conn, conn.transaction():
             stored = await district_store.load_district(conn)
@@ -176,12 +189,16 @@ def create_app(settings: CenterSettings, *, clock: Clock | None = None,
         tasks = [asyncio.create_task(ingest.run(), name="mqtt-ingest"),
                  asyncio.create_task(_maintain_storage(pool, ctx, settings),
                                      name="storage"),
-                 asyncio.create_task(_sweep_clips(center.clips, ctx, settings.clips),
+                 asyncio.create_task(_sweep_clips(center.clips, ctx, settings.clips, pool),
                                      name="clip-retention"),
                  asyncio.create_task(notify.run(pool), name="notify"),
                  asyncio.create_task(tokens.listen(settings.db.dsn), name="token-revocations"),
                  asyncio.create_task(live.run(), name="live-streams"),
                  asyncio.create_task(worker_presence.run(), name="presence-storage")]
+        app.state.replica_push = relay = (ReplicaPush(replica, pool, views, hub) if replica
+                                          else None)
+        if relay is not None:
+            tasks.append(asyncio.create_task(relay.run(settings.db.dsn), name="replica-push"))
         if timer_interval > 0:
             tasks.append(asyncio.create_task(
                 scheduler.run(pool, ctx, announce, timer_interval), name="timers"))
@@ -227,7 +244,9 @@ def create_app(settings: CenterSettings, *, clock: Clock | None = None,
         response.status_code = 503 if problems else 200
         return {"status": "degraded" if problems else "ok", "problems": problems,
                 "database": db_ok, "mqtt": ingest.connected, "ingest": vars(ingest.stats),
-                "ingest_progress": ingest.progress(), "websocket_clients": hub.client_count}
+                "ingest_progress": ingest.progress(), "websocket_clients": hub.client_count,
+                "replica": (request.app.state.replica_push.status()
+                            if request.app.state.replica_push is not None else None)}
 
     metrics_registry = registry_for(app)
 

@@ -52,6 +52,11 @@ class MqttSettings(BaseModel):
     #: A broker with accounts replaces it with ``username`` (``use_username_as_clientid``,
     #: docs/security.md), so the center's account keeps a single connection.
     client_id: str = "gridwatch-center"
+    #: Run as one of N center replicas (docs/scaling.md "Replicas"): the topics that must be
+    #: handled once are subscribed as ``$share/<share_group>/...``, so the broker hands each
+    #: message to one replica; ``client_id`` (unique per replica) then also names the replica
+    #: in the cross-replica ticket push. Empty (default): one center, plain subscriptions.
+    share_group: str = Field(default="", pattern=r"^[A-Za-z0-9_.-]{0,64}$")
     tls: MqttTlsSettings = MqttTlsSettings()
 
     @model_validator(mode="after")

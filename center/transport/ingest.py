@@ -82,6 +82,26 @@ _M = TypeVar("_M", Heartbeat, CameraStatus, EdgeStatus, EdgeConfigState)
 Route = Callable[[list[str], bytes], Awaitable[None]]
 
 
+#: Topic kinds every replica must see itself, never shared: a live stream's segments are
+#: assembled in the memory of the replica whose viewer asked for it (center/services/live.py),
+#: so each replica takes every live message and keeps those of its own streams (others'
+#: are dropped quietly, ``LiveService.chunk``/``state``).
+PER_REPLICA_KINDS = live_messages.KINDS
+
+
+def subscriptions(share_group: str) -> list[str]:
+    """The center's topic filters. With a share group (N replicas, docs/scaling.md), each
+    edge-to-center topic whose message must be handled once -- alerts, statuses, heartbeats,
+    what the edges report, clip chunks -- is ``$share/<group>/<filter>``: the broker gives
+    each message to one member of the group (MQTT 5 shared subscriptions; Mosquitto 2 offers
+    them to v3.1.1 clients too), and a QoS 1 message stays that member's until it
+    acknowledges it. Live view kinds stay plain (``PER_REPLICA_KINDS``)."""
+    if not share_group:
+        return list(CENTER_SUBSCRIPTIONS)
+    return [topic if _split_topic(topic)[0] in PER_REPLICA_KINDS
+            else f"$share/{share_group}/{topic}" for topic in CENTER_SUBSCRIPTIONS]
+
+
 def _split_topic(topic: str) -> tuple[str, list[str]]:
     """``gridwatch/v1/<kind>/<ids...>`` as (kind, ids)."""
     parts = topic.split("/")
@@ -223,7 +243,7 @@ class Ingest:
             assigner: asyncio.Task[None] | None = None
             try:
                 async with client:
-                    for topic in CENTER_SUBSCRIPTIONS:
+                    for topic in subscriptions(self._mqtt.share_group):
                         await client.subscribe(topic, qos=QOS_RELIABLE)
                     self.connected, backoff = True, 0.5
                     self._client = client

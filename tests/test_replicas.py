@@ -1,0 +1,309 @@
+"""Three center replicas on one Mosquitto and one PostgreSQL (issue 16, docs/scaling.md
+"Replicas"): alerts shared by an MQTT shared subscription, ticket changes pushed across
+replicas through LISTEN/NOTIFY, one replica killed with SIGKILL mid-storm.
+
+Each replica is the real center as its own process (``gridwatch center run``), with its own
+client id and the share group set. A wall (the duty operator's websocket) is connected to each.
+A storm of alerts over 400 places (a generated district of 100 cameras), with some messages
+sent twice as an edge's redeliveries would be, goes to the broker; a third of the way in one
+replica is killed. Mosquitto keeps that replica's share in its persistent session -- what it
+had received and not acknowledged, and what the group gave it while it was down -- so it is
+started again under the same client id, as a supervisor would, and drains it. Then: every
+alert stored once, one open ticket per place, and each surviving wall holds every ticket's
+final state, whichever replica wrote it. Last, every ticket's accept deadline is made due and
+the replicas' timers race for them: each fires once.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import secrets
+import signal
+import subprocess
+import sys
+import threading
+import uuid
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import paho.mqtt.client as mqtt
+import psycopg
+import pytest
+from websockets.exceptions import ConnectionClosed
+from websockets.sync.client import connect
+
+from center.domain.district import load_district
+from center.services.auth import issue_token
+from center.transport.push import auth_message
+from simulators.district_gen import generate
+from simulators.local_services import Mosquitto, free_port
+from tests.mqtt_helpers import make_alert
+from tests.waiting import wait_until
+from wire.protocol import Alert, alert_topic
+
+N_REPLICAS = 3
+N_ALERTS = int(os.environ.get("GRIDWATCH_TEST_REPLICA_ALERTS", "3000"))
+SHARE_GROUP = "centers"
+SECRET = secrets.token_urlsafe(48)
+WALL = "op-01"  # the generated district's duty operator
+
+
+class _Replica:
+    """``python -m gridwatch.cli center run`` as replica ``name`` of the share group."""
+
+    def __init__(self, name: str, dsn: str, mqtt_port: int, district: Path,
+                 log: Path) -> None:
+        self.name, self.log = name, log
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.env = {**os.environ, "GRIDWATCH_DB__DSN": dsn,
+                    "GRIDWATCH_MQTT__PORT": str(mqtt_port),
+                    "GRIDWATCH_MQTT__CLIENT_ID": name,
+                    "GRIDWATCH_MQTT__SHARE_GROUP": SHARE_GROUP,
+                    "GRIDWATCH_HTTP__PORT": str(self.port),
+                    "GRIDWATCH_DISTRICT": str(district),
+                    "GRIDWATCH_SECRET_KEY": SECRET}
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> _Replica:
+        with self.log.open("ab") as out:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "gridwatch.cli", "center", "run"], env=self.env,
+                cwd=self.log.parent, stdout=out, stderr=subprocess.STDOUT)
+        wait_until(self._ready, timeout=60,
+                   what=f"replica {self.name} subscribed and listening to the others")
+        return self
+
+    def _ready(self) -> bool:
+        assert self.proc is not None
+        if self.proc.poll() is not None:
+            pytest.fail(f"replica {self.name} exited:\n{self.log.read_text()[-3000:]}")
+        try:
+            health = httpx.get(self.url + "/healthz", timeout=2).json()
+        except httpx.HTTPError:
+            return False
+        return bool(health["mqtt"] and health["replica"] and health["replica"]["listening"])
+
+    def health(self) -> dict[str, Any]:
+        return dict(httpx.get(self.url + "/healthz", timeout=5).json())
+
+    def kill(self) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(10)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+class _Wall(threading.Thread):
+    """The duty operator's websocket on one replica: the latest view of each ticket it was
+    pushed, by ticket id, keeping the newest ``updated_at`` as the wall does."""
+
+    def __init__(self, replica: _Replica) -> None:
+        super().__init__(daemon=True)
+        self.replica = replica
+        self.tickets: dict[int, dict[str, Any]] = {}
+        self.hello = threading.Event()
+        self.stopping = threading.Event()
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        url = self.replica.url.replace("http://", "ws://") + "/ws"
+        try:
+            with connect(url, open_timeout=5, max_size=None) as ws:
+                ws.send(auth_message(issue_token(SECRET, WALL, 3600)[0]))
+                while not self.stopping.is_set():
+                    try:
+                        message = json.loads(ws.recv(timeout=0.5))
+                    except TimeoutError:
+                        continue
+                    if message["type"] == "hello":
+                        self.hello.set()
+                    elif message["type"] == "ticket":
+                        self._keep(message["data"])
+        except ConnectionClosed as exc:
+            if not self.stopping.is_set():
+                self.error = exc
+        except BaseException as exc:  # noqa: BLE001 - the test asserts there was none
+            self.error = exc
+
+    def _keep(self, data: dict[str, Any]) -> None:
+        held = self.tickets.get(data["id"])
+        if held is None or _at(data["updated_at"]) >= _at(held["updated_at"]):
+            self.tickets[data["id"]] = data
+
+
+def _at(iso: str) -> datetime:
+    return datetime.fromisoformat(iso)
+
+
+def _storm(district: Path, n: int, seed: int = 16) -> tuple[list[Alert], set[uuid.UUID]]:
+    """``n`` new alerts over every place of the district (camera x zone x event type), and a
+    twentieth of them again (an edge's redeliveries), shuffled."""
+    rng = random.Random(seed)
+    cameras = sorted(load_district(district).cameras.values(), key=lambda c: c.id)
+    places = [(c, z, e) for c in cameras for z in ("z1", "z2") for e in ("0506", "0504")]
+    alerts = [make_alert(camera_id=c.id, edge_id=str(c.edge_id), zone_id=z, event_type=e,
+                         snapshot=False)
+              for c, z, e in (rng.choice(places) for _ in range(n))]
+    messages = alerts + rng.sample(alerts, n // 20)
+    rng.shuffle(messages)
+    return messages, {a.alert_id for a in alerts}
+
+
+class _Edges(threading.Thread):
+    """Publishes the storm with QoS 1 as fast as the broker acknowledges (at most 500
+    unacknowledged), as edges do after an outage: the replicas take it at their pace."""
+
+    def __init__(self, port: int, messages: list[Alert]) -> None:
+        super().__init__(daemon=True)
+        self.port, self.messages = port, messages
+        self.done = threading.Event()
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        try:
+            client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2,
+                                 client_id=f"replica-storm-{uuid.uuid4().hex[:8]}")
+            client.max_inflight_messages_set(500)
+            client.connect("127.0.0.1", self.port)
+            client.loop_start()
+            infos = []
+            for a in self.messages:
+                infos.append(client.publish(alert_topic(a.edge_id, a.camera_id),
+                                            a.model_dump_json(), qos=1))
+                if len(infos) >= 500:
+                    infos.pop(0).wait_for_publish(60)
+            for info in infos:
+                info.wait_for_publish(60)
+            client.loop_stop()
+            client.disconnect()
+        except BaseException as exc:  # noqa: BLE001 - the test asserts there was none
+            self.error = exc
+        finally:
+            self.done.set()
+
+
+@pytest.fixture
+def district(tmp_path: Path) -> Path:
+    return generate(tmp_path / "district", communities=5, micro_grids=20, cameras=100)
+
+
+@pytest.fixture
+def replicas(db_dsn: str, mqtt_broker: Mosquitto, district: Path,
+             tmp_path: Path) -> Iterator[list[_Replica]]:
+    started = [_Replica(f"center-{i + 1}", db_dsn, mqtt_broker.port, district,
+                        tmp_path / f"center-{i + 1}.log") for i in range(N_REPLICAS)]
+    try:
+        for r in started:  # one by one: the first start imports the district
+            r.start()
+        yield started
+    finally:
+        for r in started:
+            r.stop()
+
+
+def _stored(dsn: str) -> int:
+    with psycopg.connect(dsn, connect_timeout=3) as conn:
+        return int(conn.execute("SELECT count(*) FROM alerts").fetchone()[0])
+
+
+def _tickets(dsn: str) -> dict[int, tuple[datetime, int, str]]:
+    with psycopg.connect(dsn) as conn:
+        return {tid: (at, n, state) for tid, at, n, state in conn.execute(
+            "SELECT id, updated_at, alert_count, state FROM tickets")}
+
+
+def _walls_current(walls: list[_Wall], dsn: str) -> list[str]:
+    """What each wall lacks of the tickets' final states (empty: every wall is current)."""
+    final = _tickets(dsn)
+    behind = []
+    for wall in walls:
+        missing = [tid for tid, (at, n, state) in final.items()
+                   if (seen := wall.tickets.get(tid)) is None
+                   or (_at(seen["updated_at"]), seen["alert_count"], seen["state"]) != (at, n,
+                                                                                       state)]
+        if missing:
+            behind.append(f"{wall.replica.name}: {len(missing)} of {len(final)} tickets "
+                          f"not current (e.g. {missing[:5]})")
+    return behind
+
+
+def _assert_each_alert_once_one_ticket_per_place(dsn: str, distinct: set[uuid.UUID]) -> None:
+    with psycopg.connect(dsn) as conn:
+        stored = [r[0] for r in conn.execute("SELECT alert_id FROM alerts")]
+        assert len(stored) == len(set(stored)), "an alert stored twice"
+        assert set(stored) == distinct, (f"lost {len(distinct - set(stored))}, "
+                                         f"unexpected {len(set(stored) - distinct)}")
+        per_place = conn.execute(
+            "SELECT camera_id, zone_id, event_type, count(*), count(*) FILTER (WHERE is_open)"
+            " FROM tickets GROUP BY 1, 2, 3").fetchall()
+        assert all(n == 1 and n_open == 1 for *_, n, n_open in per_place), [
+            p for p in per_place if p[3:] != (1, 1)]
+        assert conn.execute("SELECT sum(alert_count) FROM tickets").fetchone()[0] == len(stored)
+
+
+def test_three_replicas_share_a_storm_survive_a_kill_and_push_to_every_wall(
+        replicas: list[_Replica], district: Path, db_dsn: str, mqtt_broker: Mosquitto) -> None:
+    walls = [_Wall(r) for r in replicas]
+    for wall in walls:
+        wall.start()
+        assert wall.hello.wait(10), f"no hello from {wall.replica.name}"
+    messages, distinct = _storm(district, N_ALERTS)
+    edges = _Edges(mqtt_broker.port, messages)
+    edges.start()
+    victim, survivors = replicas[1], [replicas[0], replicas[2]]
+    wait_until(lambda: _stored(db_dsn) >= len(distinct) // 3, timeout=60,
+               what="a third of the storm stored")
+    victim.kill()
+    walls[1].stopping.set()
+    assert edges.done.wait(120) and edges.error is None, edges.error
+    # The group shared the storm: every replica took some of it before the kill.
+    assert all(r.health()["ingest"]["acked"] > 0 for r in survivors)
+    victim.start()  # same client id: it takes back its session and drains what it held
+    wait_until(lambda: _stored(db_dsn) >= len(distinct), timeout=120,
+               what=f"{len(distinct)} alerts stored")
+    _assert_each_alert_once_one_ticket_per_place(db_dsn, distinct)
+    assert victim.health()["ingest"]["acked"] > 0, "the restarted replica drained nothing"
+
+    surviving_walls = [walls[0], walls[2]]
+    wait_until(lambda: not _walls_current(surviving_walls, db_dsn), timeout=60,
+               what="every surviving wall holding every ticket's final state")
+    for r in survivors:
+        relayed = r.health()["replica"]
+        assert relayed["tickets_pushed"] > 0 and relayed["own"] > 0, relayed
+
+    # Every accept deadline due at once: three schedulers race, each timer fires once.
+    with psycopg.connect(db_dsn, autocommit=True) as conn:
+        due = conn.execute(
+            "UPDATE ticket_timers SET due_at = now() - interval '1 second' WHERE kind = 'accept'"
+            " AND fired_at IS NULL AND cancelled_at IS NULL RETURNING ticket_id").fetchall()
+    assert due, "no accept timers to race for"
+
+    def escalations() -> list[tuple[int, int]]:
+        with psycopg.connect(db_dsn) as conn:
+            return conn.execute(
+                "SELECT ticket_id, count(*) FROM ticket_events WHERE action = 'escalate'"
+                " AND ticket_id = ANY(%s) GROUP BY 1", ([t for (t,) in due],)).fetchall()
+
+    wait_until(lambda: len(escalations()) == len(due), timeout=60,
+               what=f"{len(due)} accept deadlines fired")
+    assert all(n == 1 for _, n in escalations()), "a deadline fired twice"
+    wait_until(lambda: not _walls_current(surviving_walls, db_dsn), timeout=60,
+               what="every surviving wall holding every escalation")
+    for wall in walls:
+        wall.stopping.set()
+        wall.join(5)
+    assert all(w.error is None for w in surviving_walls), [w.error for w in surviving_walls]
