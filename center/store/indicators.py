@@ -9,9 +9,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
-from psycopg.rows import dict_row
+from psycopg.rows import class_row, dict_row
 
 from center.store.db import Connection
 
@@ -129,6 +129,21 @@ async def counts(conn: Connection, *, level: str, district_id: str, start: datet
     return await cur.fetchall()
 
 
+# --- counts per day or hour in a window (alerts-daily, the wall's cases-hourly chart) -----
+
+#: A count's row type (``AlertDay``, ``HourCount``).
+Count = TypeVar("Count")
+
+
+async def _counts_between(conn: Connection, row: type[Count], start: datetime, end: datetime,
+                          sql: str) -> list[Count]:
+    """``sql``'s rows for [start, end) (its two placeholders, in that order), each as a
+    ``row`` whose fields are the query's columns: the one way the time-bucket counts are read."""
+    cur = conn.cursor(row_factory=class_row(row))
+    await cur.execute(sql, (start, end))
+    return await cur.fetchall()
+
+
 # --- camera discoveries (alerts_daily: a continuous aggregate on TimescaleDB, else a view) ---
 
 @dataclass(frozen=True)
@@ -142,11 +157,10 @@ class AlertDay:
 
 async def alerts_per_day(conn: Connection, start: datetime, end: datetime) -> list[AlertDay]:
     """Camera alerts started per UTC day, camera and event type (``alerts_daily``)."""
-    cur = conn.cursor(row_factory=dict_row)
-    await cur.execute(
+    return await _counts_between(
+        conn, AlertDay, start, end,
         "SELECT day, camera_id, event_type, alerts, messages FROM alerts_daily"
-        " WHERE day >= %s AND day < %s ORDER BY day, camera_id, event_type", (start, end))
-    return [AlertDay(**r) for r in await cur.fetchall()]
+        " WHERE day >= %s AND day < %s ORDER BY day, camera_id, event_type")
 
 
 # --- cases per hour (the wall screen's "last 24 h" chart) ------------------------------------
@@ -160,12 +174,10 @@ class HourCount:
 
 async def cases_per_hour(conn: Connection, start: datetime, end: datetime) -> list[HourCount]:
     """Cases registered per hour and event type in [start, end), every source counted."""
-    cur = conn.cursor(row_factory=dict_row)
-    await cur.execute(
+    return await _counts_between(
+        conn, HourCount, start, end,
         "SELECT date_trunc('hour', opened_at, 'UTC') AS hour, event_type, count(*) AS cases"
-        " FROM tickets WHERE opened_at >= %s AND opened_at < %s"
-        " GROUP BY 1, 2 ORDER BY 1, 2", (start, end))
-    return [HourCount(**r) for r in await cur.fetchall()]
+        " FROM tickets WHERE opened_at >= %s AND opened_at < %s GROUP BY 1, 2 ORDER BY 1, 2")
 
 
 # --- now and where (the headline figures and the hotspots) ----------------------------------
