@@ -23,6 +23,11 @@ export function legendEntries(colors) {
       ["cluster", "cluster", colors.cluster],
       ["pulse", "ring", colors.alerting],
     ],
+    cases: [
+      ...["new", "assigned", "in_hand", "to_verify"].map((k) => [`case_${k}`, "pin", colors.cases[k]]),
+      ["case_late", "pin-late", colors.cases.assigned],
+      ["case_cluster", "pin-cluster", colors.cases.late],
+    ],
     workers: [
       ["worker", "dot", "#22d3ee"],
       ["worker_stale", "dot", "#64748b"],
@@ -53,7 +58,7 @@ export class MapLegend extends L.Control {
           h("li", { dataset: { symbol: key } }, h("span", { class: `map-key-swatch swatch-${shape}`, style: `--c: ${color}` }), t(`map.legend.${key}`)),
         ),
       );
-      el.hidden = !["areas", "cameras"].includes(section);
+      el.hidden = !["areas", "cameras", "cases"].includes(section);
       this.sections.set(section, el);
       box.append(el);
     }

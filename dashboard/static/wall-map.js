@@ -2,8 +2,9 @@
 // /api/v1/district, coloured by open and overdue cases and labelled at district zoom, over the
 // base the center's settings name (wall-map-base.js: tiles, or offline the deployment's GeoJSON
 // roads, buildings and POIs); cameras as markers coloured by state, grouped into counted
-// clusters where many sit close; a new alert pulses at its camera; a legend names every symbol.
-// A click on a camera hands its id to `onCamera` (the detail panel).
+// clusters where many sit close; open cases as pins coloured by state and lateness
+// (wall-map-cases.js); a new alert pulses at its camera; a legend names every symbol. A click on
+// a camera hands its id to `onCamera`, on a case its ticket id to `onCase` (the detail panel).
 import * as L from "/vendor/leaflet/dist/leaflet-src.esm.js";
 
 import { h } from "./dom.js";
@@ -11,6 +12,9 @@ import { t } from "./i18n.js";
 import { cameraStateName } from "./vocabulary.js";
 import { BASE_COLORS, loadBase } from "./wall-map-base.js";
 import { MapLegend } from "./wall-map-legend.js";
+import { CASE_COLORS, CaseLayer, isLate } from "./wall-map-cases.js";
+import { groupByCell, rem } from "./wall-map-cluster.js";
+import { declutter } from "./wall-map-labels.js";
 import { WorkerLayer } from "./wall-workers.js";
 import "./staff-words.js";
 
@@ -25,10 +29,13 @@ const COLORS = {
   micro: "#93c5fd",
   cluster: "#0ea5e9",
   ...BASE_COLORS,
+  cases: CASE_COLORS,
 };
 //: From this many cameras on, cameras closer than CLUSTER_REM on screen show as one counted dot.
 const CLUSTER_FROM = 40;
 const CLUSTER_REM = 2.2;
+//: How often a case's lateness is looked at again (its deadline passes without a message).
+const LATE_CHECK_MS = 15_000;
 
 /** The camera's id and state on its SVG path, for the detail panel's and tests' selectors. */
 function tagMarker(marker) {
@@ -39,11 +46,10 @@ function tagMarker(marker) {
   }
 }
 
-/** Root font size in px: everything on the wall scales with it (1 rem = 16 px at 1920×1080). */
-export const rem = () => parseFloat(getComputedStyle(document.documentElement).fontSize) || 16;
+export { rem }; // wall-hotspots.js's and wall.js's import
 
 export class DistrictMap {
-  constructor(el, { onCamera = null } = {}) {
+  constructor(el, { onCamera = null, onCase = null } = {}) {
     this.el = el;
     this.onCamera = onCamera;
     this.map = L.map(el, {
@@ -67,7 +73,12 @@ export class DistrictMap {
     this.clusterLayer = L.layerGroup().addTo(this.map);
     this.map.on("zoomend", () => this._toggleMicro());
     this.map.on("zoomend", () => this._cluster());
+    // Whatever is added, removed or rescaled may now overlap a label: one pass per frame.
+    this.map.on("zoomend layeradd layerremove", () => this._declutterSoon());
     this.legend = new MapLegend(COLORS).addTo(this.map);
+    this.cases = new CaseLayer(this.map, { onCase });
+    this.tickets = [];
+    setInterval(() => this.cases.lateChanged() && this.setTickets(this.tickets), LATE_CHECK_MS);
     this.workers = new WorkerLayer(this.map).start(); // on-duty workers (docs/presence.md)
     this.fitted = new Promise((resolve) => (this._fittedNow = resolve));
     this.base = loadBase(this.map, { onCrs: (crs) => this._setCrs(crs), fitted: this.fitted }).then(
@@ -127,8 +138,9 @@ export class DistrictMap {
     }
   }
 
-  /** Per-area open / overdue counts from the open tickets. */
+  /** Per-area open / overdue counts and the case pins, from the open tickets. */
   setTickets(tickets) {
+    this.tickets = [...tickets];
     const counts = new Map();
     const bump = (id, overdue) => {
       if (!id) return;
@@ -137,11 +149,14 @@ export class DistrictMap {
       if (overdue) c.overdue += 1;
       counts.set(id, c);
     };
-    for (const ticket of tickets) {
-      bump(ticket.grid_id, ticket.overdue);
-      bump(ticket.micro_grid_id, ticket.overdue);
+    const now = Date.now();
+    for (const ticket of this.tickets) {
+      const late = isLate(ticket, now); // the pins' rule: an area is overdue when a pin in it is late
+      bump(ticket.grid_id, late);
+      bump(ticket.micro_grid_id, late);
     }
     this.counts = counts;
+    this.cases.setTickets(this.tickets);
     this._restyle();
   }
 
@@ -198,22 +213,50 @@ export class DistrictMap {
   }
 
   /**
-   * A micro-grid's name sits inside its bottom edge, or inside its top edge where a camera
-   * dot would be under it there (names and dots must both stay readable).
+   * A micro-grid's name sits inside its bottom edge, or inside its top edge, in the middle or
+   * slid to either side within the micro-grid: the first place where no camera dot or case pin
+   * is under it, else the one with fewest (names and markers must both stay readable).
    */
   _labelsClearOfCameras() {
-    const dots = [...this.el.querySelectorAll("path.cam-marker, .cam-cluster span")].map((d) => d.getBoundingClientRect());
-    const hits = (box) => dots.some((d) => d.left < box.right && box.left < d.right && d.top < box.bottom && box.top < d.bottom);
+    const dots = [...this.el.querySelectorAll("path.cam-marker, .cam-cluster span, .case-pin")].map((d) => d.getBoundingClientRect());
+    const hits = (box) => dots.filter((d) => d.left < box.right && box.left < d.right && d.top < box.bottom && box.top < d.bottom).length;
     for (const { layer, label, props } of this.areas.values()) {
-      if (props.level !== "micro_grid" || !label.getElement()) continue;
+      const el = label.getElement();
+      if (props.level !== "micro_grid" || !el) continue;
       const b = layer.getBounds();
-      for (const top of [false, true]) {
+      // How far the name's centre may slide from the middle and stay inside the micro-grid.
+      const width = this.map.latLngToContainerPoint(b.getSouthEast()).x - this.map.latLngToContainerPoint(b.getSouthWest()).x;
+      const slack = Math.max(0, (width - el.offsetWidth) / 2 - 0.3 * rem()) / Math.max(width, 1);
+      const lng = (f) => b.getCenter().lng + f * (b.getEast() - b.getWest());
+      const places = [false, true].flatMap((top) => [0, -slack, slack].map((f) => [top, lng(f)]));
+      const put = ([top, at]) => {
         label.options.direction = top ? "bottom" : "top";
         label.options.offset = [0, (top ? 0.2 : -0.2) * rem()];
-        label.setLatLng([top ? b.getNorth() : b.getSouth(), b.getCenter().lng]);
-        if (!hits(label.getElement().getBoundingClientRect())) break;
+        label.setLatLng([top ? b.getNorth() : b.getSouth(), at]);
+        return hits(el.getBoundingClientRect());
+      };
+      let best = null;
+      for (const place of places) {
+        const n = put(place);
+        if (!n) {
+          best = null;
+          break;
+        }
+        if (!best || n < best.n) best = { place, n };
       }
+      if (best) put(best.place);
     }
+    this._declutterSoon();
+  }
+
+  /** The label rule (wall-map-labels.js), once the frame's changes are in. */
+  _declutterSoon() {
+    if (this._declutterFrame) return;
+    this._declutterFrame = requestAnimationFrame(() => {
+      this._declutterFrame = null;
+      // Base names from the district zoom on: zoomed out they would be a blur.
+      declutter(this.el, { baseNames: this.fitZoom == null || this.map.getZoom() >= this.fitZoom - 0.01 });
+    });
   }
 
   /**
@@ -234,16 +277,8 @@ export class DistrictMap {
       this.el.dataset.clusters = "0";
       return;
     }
-    const cell = CLUSTER_REM * rem();
-    const cells = new Map();
-    for (const marker of this.cameraMarkers.values()) {
-      const p = this.map.latLngToLayerPoint(marker.getLatLng());
-      const key = `${Math.floor(p.x / cell)}:${Math.floor(p.y / cell)}`;
-      if (!cells.has(key)) cells.set(key, []);
-      cells.get(key).push(marker);
-    }
     let clusters = 0;
-    for (const group of cells.values()) {
+    for (const group of groupByCell(this.map, this.cameraMarkers.values(), CLUSTER_REM * rem(), (m) => m.getLatLng())) {
       if (group.length === 1) {
         show(group[0]);
         continue;
@@ -369,5 +404,6 @@ export class DistrictMap {
     // Line widths and marker sizes are in rem: redraw them at the new scale.
     this._restyle();
     if (this._lastCameras) this.renderCameras(...this._lastCameras);
+    this.cases.render();
   }
 }

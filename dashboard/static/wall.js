@@ -52,7 +52,10 @@ const $ = (id) => document.getElementById(id);
 const feedEl = $("alert-feed");
 const rowsEl = $("ticket-rows");
 const cameraListEl = $("camera-list");
-const districtMap = new DistrictMap($("map"), { onCamera: (id) => detail.openCamera(id, `#camera-list [data-camera-id="${CSS.escape(id)}"]`) });
+const districtMap = new DistrictMap($("map"), {
+  onCamera: (id) => detail.openCamera(id, `#camera-list [data-camera-id="${CSS.escape(id)}"]`),
+  onCase: (id) => detail.openTicket(id, `#ticket-rows [data-ticket-id="${CSS.escape(id)}"]`),
+});
 let chart = null;
 
 // --- alerts ----------------------------------------------------------------------------------
