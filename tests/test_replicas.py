@@ -307,3 +307,63 @@ def test_three_replicas_share_a_storm_survive_a_kill_and_push_to_every_wall(
         wall.stopping.set()
         wall.join(5)
     assert all(w.error is None for w in surviving_walls), [w.error for w in surviving_walls]
+
+
+def test_a_phone_on_one_replica_gets_the_notification_another_replica_wrote(
+        db_dsn: str, mqtt_broker: Mosquitto, district: Path, tmp_path: Path) -> None:
+    """An operator reassigns a case on replica A; the new assignee's phone is connected to
+    replica B. B hears A's notification row, pushes it with its id, and the phone's read
+    receipt, taken by B, marks A's row."""
+    a, b = (_Replica(f"center-{x}", db_dsn, mqtt_broker.port, district, tmp_path / f"{x}.log")
+            for x in ("a", "b"))
+    try:
+        a.start()
+        b.start()
+        d = load_district(district)
+        camera = sorted(d.cameras.values(), key=lambda c: c.id)[0]
+        publisher = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="replica-phone")
+        publisher.connect("127.0.0.1", mqtt_broker.port)
+        publisher.loop_start()
+        alert = make_alert(camera_id=camera.id, edge_id=str(camera.edge_id), zone_id="z1",
+                           snapshot=False)
+        publisher.publish(alert_topic(alert.edge_id, alert.camera_id), alert.model_dump_json(),
+                          qos=1).wait_for_publish(10)
+        publisher.loop_stop()
+        publisher.disconnect()
+
+        def dispatched() -> tuple[int, str] | None:
+            with psycopg.connect(db_dsn) as conn:
+                row = conn.execute("SELECT id, assignee_id FROM tickets WHERE state ="
+                                   " 'dispatched'").fetchone()
+            return (row[0], row[1]) if row else None
+
+        ticket_id, first = wait_until(dispatched, timeout=30, what="the case dispatched")
+        other = next(p.id for p in sorted(d.people.values(), key=lambda p: p.id)
+                     if p.role == "worker" and p.id != first)
+        with connect(b.url.replace("http://", "ws://") + "/ws", open_timeout=5) as phone:
+            phone.send(auth_message(issue_token(SECRET, other, 3600)[0]))
+            assert json.loads(phone.recv(timeout=10))["type"] == "hello"
+            r = httpx.post(f"{a.url}/api/v1/tickets/{ticket_id}/actions",
+                           headers={"Authorization":
+                                    f"Bearer {issue_token(SECRET, WALL, 3600)[0]}"},
+                           json={"action": "reassign", "assignee_id": other}, timeout=10)
+            assert r.status_code == 200, r.text
+            event = json.loads(phone.recv(timeout=15))
+            assert event["type"] == "ticket" and event["data"]["id"] == ticket_id
+            data = event["data"]
+            assert data["assignee_id"] == other and data["reason"] == "reassigned"
+            nid = data["notification_id"]
+            assert data["notification_ids"] == [nid]
+            phone.send(json.dumps({"type": "read", "notification_id": nid}))
+
+            def read() -> bool:
+                with psycopg.connect(db_dsn) as conn:
+                    row = conn.execute("SELECT person_id, delivered_at, read_at FROM"
+                                       " notifications WHERE id = %s", (nid,)).fetchone()
+                return bool(row and row[0] == other and row[1] and row[2])
+
+            wait_until(read, timeout=15, what=f"notification {nid} delivered and read")
+        assert b.health()["replica"]["phone_pushes"] >= 1
+    finally:
+        a.stop()
+        b.stop()
