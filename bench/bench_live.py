@@ -33,13 +33,20 @@ import sys
 import tempfile
 import threading
 import time
-import uuid
 from collections.abc import Iterator
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
-from bench.harness import helper_cli, services, spawn, wait_for, write_results
+from bench.harness import (
+    helper_cli,
+    serve_center,
+    serve_options,
+    services,
+    spawn,
+    wait_for,
+    write_results,
+)
 
 RUNS = 3
 MEASURE_S = 20.0
@@ -60,28 +67,6 @@ def _cpu_s(pid: int) -> float:
 
 
 # --- helper processes ---------------------------------------------------------------------------
-
-def _serve(args: argparse.Namespace) -> None:
-    import logging
-
-    import uvicorn
-
-    from center.app import create_app
-    from center.platform.settings import (
-        CenterSettings,
-        DatabaseSettings,
-        HttpSettings,
-        MqttSettings,
-    )
-
-    logging.basicConfig(level=logging.WARNING)
-    settings = CenterSettings(
-        db=DatabaseSettings(dsn=args.dsn, pool_min=2, pool_max=8),
-        mqtt=MqttSettings(port=args.mqtt_port, client_id=f"bench-live-{uuid.uuid4().hex[:8]}"),
-        http=HttpSettings(port=args.port), secret_key=args.secret)
-    uvicorn.run(create_app(settings), host="127.0.0.1", port=args.port, log_level="warning",
-                log_config=None)
-
 
 async def _viewers(args: argparse.Namespace) -> None:
     """``--n`` viewers of each camera of ``--camera`` (comma-separated), each as hls.js plays
@@ -527,13 +512,6 @@ def _wall(_: argparse.Namespace) -> None:
         print(f"  {key}: {_summary([r[key] for r in results])}")
 
 
-def _options_serve(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--dsn", required=True)
-    p.add_argument("--mqtt-port", type=int, required=True)
-    p.add_argument("--port", type=int, required=True)
-    p.add_argument("--secret", required=True)
-
-
 def _options_viewers(p: argparse.ArgumentParser) -> None:
     p.add_argument("--url", required=True)
     p.add_argument("--token", required=True)
@@ -543,6 +521,7 @@ def _options_viewers(p: argparse.ArgumentParser) -> None:
 
 
 if __name__ == "__main__":
-    helper_cli({"serve": (_serve, _options_serve), "viewers": (_viewers, _options_viewers),
+    helper_cli({"serve": (lambda args: serve_center(args, "bench-live"), serve_options),
+                "viewers": (_viewers, _options_viewers),
                 "per-stream": (_per_stream, lambda _p: None),
                 "wall": (_wall, lambda _p: None), "long-gop": (_long_gop, lambda _p: None)})

@@ -39,7 +39,15 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from bench.harness import helper_cli, services, spawn, wait_for, write_results
+from bench.harness import (
+    helper_cli,
+    serve_center,
+    serve_options,
+    services,
+    spawn,
+    wait_for,
+    write_results,
+)
 from simulators.local_services import stop_process
 
 SECONDS = float(os.environ.get("GRIDWATCH_BENCH_WS_S", "15"))
@@ -68,26 +76,9 @@ if ONLY:
 # --- the center, in a subprocess ----------------------------------------------------------------
 
 def _serve(args: argparse.Namespace) -> None:
-    import logging
-
-    import uvicorn
-
-    from center.app import create_app
-    from center.platform.settings import (
-        CenterSettings,
-        DatabaseSettings,
-        HttpSettings,
-        MqttSettings,
-    )
-
-    logging.basicConfig(level=logging.WARNING)
+    """The center with this variant's websocket server (``--ws``, ``--deflate``)."""
     warnings.filterwarnings("ignore", category=DeprecationWarning)  # uvicorn's legacy ws impl
-    settings = CenterSettings(
-        db=DatabaseSettings(dsn=args.dsn, pool_min=2, pool_max=8),
-        mqtt=MqttSettings(port=args.mqtt_port, client_id=f"bench-ws-{uuid.uuid4().hex[:8]}"),
-        http=HttpSettings(port=args.port), secret_key=args.secret)
-    uvicorn.run(create_app(settings), host="127.0.0.1", port=args.port, log_level="warning",
-                ws=args.ws, ws_per_message_deflate=args.deflate == "on", log_config=None)
+    serve_center(args, "bench-ws", ws=args.ws, ws_per_message_deflate=args.deflate == "on")
 
 
 def _cpu_s(pid: int) -> float:
@@ -303,12 +294,9 @@ def main() -> None:
 
 
 def _serve_options(s: argparse.ArgumentParser) -> None:
-    s.add_argument("--dsn", required=True)
-    s.add_argument("--mqtt-port", type=int, required=True)
-    s.add_argument("--port", type=int, required=True)
+    serve_options(s)
     s.add_argument("--ws", required=True)
     s.add_argument("--deflate", choices=("on", "off"), required=True)
-    s.add_argument("--secret", required=True)
 
 
 def _clients_options(c: argparse.ArgumentParser) -> None:

@@ -1,7 +1,8 @@
-"""What the service benchmarks (``bench_ingest``, ``bench_ws``) share, so each keeps only what it
-measures: the private PostgreSQL and Mosquitto a run starts and always tears down, its results
-file, and the helper subprocesses (publishers, websocket clients, a center) it runs as
-``python -m bench.bench_NAME COMMAND ...``, because one process cannot load the system alone.
+"""What the service benchmarks (``bench_ingest``, ``bench_ws``, ``bench_live``) share, so each
+keeps only what it measures: the private PostgreSQL and Mosquitto a run starts and always tears
+down, its results file, and the helper subprocesses (publishers, websocket clients, a center) it
+runs as ``python -m bench.bench_NAME COMMAND ...``, because one process cannot load the system
+alone; the center's helper is ``serve_center`` with ``serve_options``.
 
 Not named ``bench_*``: ``python -m bench`` runs every such module as a benchmark.
 """
@@ -15,6 +16,7 @@ import json
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -91,3 +93,38 @@ def helper_cli(commands: dict[str, tuple[Command, Options]]) -> None:
     result = commands[args.cmd][0](args)
     if inspect.iscoroutine(result):
         asyncio.run(result)
+
+
+def serve_options(p: argparse.ArgumentParser) -> None:
+    """The options of a benchmark's ``serve`` helper: its database, broker, port and secret."""
+    p.add_argument("--dsn", required=True)
+    p.add_argument("--mqtt-port", type=int, required=True)
+    p.add_argument("--port", type=int, required=True)
+    p.add_argument("--secret", required=True)
+
+
+def serve_center(args: argparse.Namespace, client_id: str, **uvicorn_options: Any) -> None:
+    """The real center (``create_app`` under uvicorn) on 127.0.0.1:``args.port`` until the
+    process is stopped: a benchmark's ``serve`` helper (``serve_options``). Its MQTT client id
+    is ``client_id`` and a random suffix (a restarted run never takes over an old session);
+    ``uvicorn_options`` choose the server's variant (``bench_ws``: the websocket
+    implementation, permessage-deflate)."""
+    import logging
+
+    import uvicorn
+
+    from center.app import create_app
+    from center.platform.settings import (
+        CenterSettings,
+        DatabaseSettings,
+        HttpSettings,
+        MqttSettings,
+    )
+
+    logging.basicConfig(level=logging.WARNING)
+    settings = CenterSettings(
+        db=DatabaseSettings(dsn=args.dsn, pool_min=2, pool_max=8),
+        mqtt=MqttSettings(port=args.mqtt_port, client_id=f"{client_id}-{uuid.uuid4().hex[:8]}"),
+        http=HttpSettings(port=args.port), secret_key=args.secret)
+    uvicorn.run(create_app(settings), host="127.0.0.1", port=args.port, log_level="warning",
+                log_config=None, **uvicorn_options)
