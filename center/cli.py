@@ -169,9 +169,11 @@ def mqtt_group(edge_id_of: Callable[[Path], str]) -> click.Group:
     @click.option("--broker", default="127.0.0.1:1883", show_default=True,
                   help="HOST:PORT written into the edge snippets and center.env.")
     @click.option("--rotate", is_flag=True, help="New passwords for every account.")
+    @click.option("--center-replicas", default=1, show_default=True, type=click.IntRange(1),
+                  help="Center replicas: one account each (center-<i>.env), docs/scaling.md.")
     def mqtt_gen_auth(out_dir: Path, edges: str, district: Path | None,
                       edge_configs: tuple[Path, ...], center_user: str, broker: str,
-                      rotate: bool) -> None:
+                      rotate: bool, center_replicas: int) -> None:
         """Write Mosquitto's password file and ACL, and each account's credentials (0600).
 
         Existing passwords are kept unless --rotate; passwords are never printed."""
@@ -192,7 +194,8 @@ def mqtt_group(edge_id_of: Callable[[Path], str]) -> click.Group:
             raise click.BadParameter(f"{broker!r}: expected HOST:PORT", param_hint="--broker")
         try:
             files = gen_auth(ids, out_dir, center_user=center_user, rotate=rotate,
-                             broker_host=host or "127.0.0.1", broker_port=int(port))
+                             broker_host=host or "127.0.0.1", broker_port=int(port),
+                             center_replicas=center_replicas)
         except AuthError as exc:
             raise click.ClickException(str(exc)) from None
         click.echo(f"wrote {files.password_file} and {files.acl_file} ({len(files.edges)} edges"

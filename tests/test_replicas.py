@@ -39,6 +39,7 @@ from websockets.sync.client import connect
 
 from center.domain.district import load_district
 from center.services.auth import issue_token
+from center.transport.mqtt_auth import gen_auth
 from center.transport.push import auth_message
 from simulators.district_gen import generate
 from simulators.local_services import Mosquitto, free_port
@@ -57,7 +58,7 @@ class _Replica:
     """``python -m gridwatch.cli center run`` as replica ``name`` of the share group."""
 
     def __init__(self, name: str, dsn: str, mqtt_port: int, district: Path,
-                 log: Path) -> None:
+                 log: Path, env: dict[str, str] | None = None) -> None:
         self.name, self.log = name, log
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -67,7 +68,7 @@ class _Replica:
                     "GRIDWATCH_MQTT__SHARE_GROUP": SHARE_GROUP,
                     "GRIDWATCH_HTTP__PORT": str(self.port),
                     "GRIDWATCH_DISTRICT": str(district),
-                    "GRIDWATCH_SECRET_KEY": SECRET}
+                    "GRIDWATCH_SECRET_KEY": SECRET, **(env or {})}
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> _Replica:
@@ -367,3 +368,59 @@ def test_a_phone_on_one_replica_gets_the_notification_another_replica_wrote(
     finally:
         a.stop()
         b.stop()
+
+
+def _env_file(path: Path) -> dict[str, str]:
+    return dict(line.split("=", 1) for line in path.read_text().splitlines() if line)
+
+
+def test_replicas_with_broker_accounts_each_log_in_as_their_own_and_share_the_alerts(
+        db_dsn: str, district: Path, tmp_path: Path) -> None:
+    """``gridwatch mqtt gen-auth --center-replicas 2``: an account per replica (the broker
+    binds client ids to accounts, so two replicas of one account would throw each other off),
+    whose ``center-<i>.env`` names its client id and the share group, and an ACL under which
+    ``$share/...`` subscriptions receive the edges' alerts. Both replicas stay logged in once
+    each and store the edge's alerts between them."""
+    d = load_district(district)
+    cameras = sorted(d.cameras.values(), key=lambda c: c.id)[:20]
+    edge_ids = sorted({str(c.edge_id) for c in d.cameras.values()})
+    auth = gen_auth(edge_ids, tmp_path / "auth", center_replicas=2)
+    envs = [_env_file(tmp_path / "auth" / "center.env"),
+            _env_file(tmp_path / "auth" / "center-2.env")]
+    assert [e["GRIDWATCH_MQTT__CLIENT_ID"] for e in envs] == ["gridwatch-center",
+                                                             "gridwatch-center-2"]
+    assert {e["GRIDWATCH_MQTT__SHARE_GROUP"] for e in envs} == {"gridwatch-center"}
+    broker = Mosquitto(tmp_path / "mqtt-accounts", password_file=auth.password_file,
+                       acl_file=auth.acl_file).start()
+    started: list[_Replica] = []
+    try:
+        for i, env in enumerate(envs):
+            env["GRIDWATCH_MQTT__PORT"] = str(broker.port)
+            started.append(_Replica(env["GRIDWATCH_MQTT__CLIENT_ID"], db_dsn, broker.port,
+                                    district, tmp_path / f"account-{i}.log", env).start())
+        alerts = [make_alert(camera_id=c.id, edge_id=str(c.edge_id), zone_id=z, snapshot=False)
+                  for c in cameras for z in ("z1", "z2") for _ in range(3)]
+        by_edge: dict[str, list[Alert]] = {}
+        for a in alerts:
+            by_edge.setdefault(a.edge_id, []).append(a)
+        for edge_id, theirs in by_edge.items():
+            edge = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=edge_id)
+            edge.username_pw_set(edge_id, auth.password(edge_id))
+            edge.connect("127.0.0.1", broker.port)
+            edge.loop_start()
+            for info in [edge.publish(alert_topic(a.edge_id, a.camera_id), a.model_dump_json(),
+                                      qos=1) for a in theirs]:
+                info.wait_for_publish(10)
+            edge.loop_stop()
+            edge.disconnect()
+        wait_until(lambda: _stored(db_dsn) == len(alerts), timeout=30,
+                   what=f"{len(alerts)} alerts stored by the two replicas")
+        acked = [r.health()["ingest"]["acked"] for r in started]
+        assert all(n > 0 for n in acked) and sum(acked) == len(alerts), acked
+        log = broker.log_path.read_text(errors="replace")
+        for user in ("gridwatch-center", "gridwatch-center-2"):
+            assert log.count(f"u'{user}'") == 1, f"{user} was thrown off and came back"
+    finally:
+        for r in started:
+            r.stop()
+        broker.stop()
