@@ -35,7 +35,7 @@ const COLORS = {
 const CLUSTER_FROM = 40;
 const CLUSTER_REM = 2.2;
 //: How often a case's lateness is looked at again (its deadline passes without a message).
-const LATE_CHECK_MS = 15_000;
+const LATE_CHECK_MS = 5_000;
 
 /** The camera's id and state on its SVG path, for the detail panel's and tests' selectors. */
 function tagMarker(marker) {
