@@ -63,6 +63,50 @@ def center_migrate(commit: bool) -> None:
         click.echo("(dry run: nothing changed; add --commit to apply)")
 
 
+_PG_BIN = click.option("--pg-bin", type=click.Path(file_okay=False, path_type=Path),
+                       envvar="GRIDWATCH_PG_BIN",
+                       help="Folder of pg_dump/pg_restore (default: PATH, then the newest "
+                            "/usr/lib/postgresql/<N>/bin).")
+
+
+@center.command("backup")
+@click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
+@_PG_BIN
+def center_backup(path: Path, pg_bin: Path | None) -> None:
+    """Write a pg_dump archive of the center's database to PATH (mode 0600), while it runs.
+    Clips and secret files are not in it: docs/deployment.md "Backups"."""
+    from center.platform.settings import CenterSettings
+    from center.store.backup import BackupError, backup
+
+    try:
+        done = backup(CenterSettings().db.dsn, path, bin_dir=pg_bin)
+    except BackupError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"wrote {done.path}: {done.size_bytes} bytes, {done.tables} tables, "
+               f"{done.seconds:.1f} s")
+
+
+@center.command("restore")
+@click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--dsn", required=True,
+              help="The database to restore into: created when missing, refused when not empty.")
+@_PG_BIN
+def center_restore(path: Path, dsn: str, pg_bin: Path | None) -> None:
+    """Restore a `gridwatch center backup` archive into a new or empty database (one
+    transaction: all or nothing). Point GRIDWATCH_DB__DSN at it and start the center."""
+    from center.store.backup import BackupError, restore
+
+    try:
+        done = restore(path, dsn, bin_dir=pg_bin)
+    except BackupError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"restored {path} into {'new' if done.created else 'empty'} database "
+               f"{done.database} in {done.seconds:.1f} s (schema version {done.schema_version})")
+    if done.pending:
+        click.echo(f"{done.pending} migration(s) newer than the backup: run "
+                   "`gridwatch center migrate --commit` with GRIDWATCH_DB__DSN on it")
+
+
 @center.command("check-district")
 @click.argument("path", type=click.Path(path_type=Path))
 def check_district(path: Path) -> None:
