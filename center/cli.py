@@ -215,9 +215,11 @@ def mqtt_group(edge_id_of: Callable[[Path], str]) -> click.Group:
     @click.option("--rotate", is_flag=True, help="New passwords for every account.")
     @click.option("--center-replicas", default=1, show_default=True, type=click.IntRange(1),
                   help="Center replicas: one account each (center-<i>.env), docs/scaling.md.")
+    @click.option("--emqx", is_flag=True,
+                  help="Also EMQX 5's users, ACL and settings in OUT/emqx/ (docs/deployment.md).")
     def mqtt_gen_auth(out_dir: Path, edges: str, district: Path | None,
                       edge_configs: tuple[Path, ...], center_user: str, broker: str,
-                      rotate: bool, center_replicas: int) -> None:
+                      rotate: bool, center_replicas: int, emqx: bool) -> None:
         """Write Mosquitto's password file and ACL, and each account's credentials (0600).
 
         Existing passwords are kept unless --rotate; passwords are never printed."""
@@ -246,6 +248,11 @@ def mqtt_group(edge_id_of: Callable[[Path], str]) -> click.Group:
                    f" + {center_user}); add {out_dir}/mosquitto-auth.conf to mosquitto.conf")
         click.echo(f"center: {out_dir}/center.env; edges: {out_dir}/edges/<edge_id>"
                    ".broker.yaml (+ .secret, copy it to the edge, mode 0600)")
+        if emqx:
+            from center.transport.emqx_auth import write_emqx_auth
+
+            made = write_emqx_auth(files)
+            click.echo(f"EMQX: import {made.users}, ACL {made.acl}, include {made.settings}")
 
     return mqtt
 
