@@ -135,7 +135,8 @@ def create_app(settings: CenterSettings, *, clock: Clock | None = None,
     ``scheduler.fire_due`` themselves against a ManualClock)."""
     file_district = load_district(settings.district)  # fail fast on a broken file
     ctx = Context(district=file_district, event_types=load_event_types(settings.event_types),
-                  limits=load_time_limits(settings.time_limits), clock=clock or SystemClock())
+                  limits=load_time_limits(settings.time_limits), clock=clock or SystemClock(),
+                  presence=settings.presence)
     views = Views(ctx)
     hub = Hub(settings.ws_queue, settings.ws_stall_after_s)
     auth.install_log_redaction()

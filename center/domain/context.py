@@ -12,6 +12,7 @@ from center.domain.district import District
 from center.domain.event_types import EventType
 from center.domain.time_limits import TimeLimits
 from center.platform.clock import Clock
+from center.platform.settings import PresenceSettings
 
 
 @dataclass
@@ -22,6 +23,9 @@ class Context:
     clock: Clock
     #: Emergency scopes in force ("district" or grid ids), mirrored from emergency_modes.
     emergency_scopes: set[str] = field(default_factory=set)
+    #: Presence thresholds and whether routing chooses the nearest on-duty worker itself
+    #: (``auto_assign_nearest``; center/services/nearest_worker.py).
+    presence: PresenceSettings = field(default_factory=PresenceSettings)
 
     def in_emergency(self, micro_grid_id: str | None) -> bool:
         if "district" in self.emergency_scopes:

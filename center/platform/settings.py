@@ -301,6 +301,10 @@ class PresenceSettings(BaseModel):
     #: and busy from this many open cases on.
     far_m: float = Field(default=800.0, gt=0)
     busy_open_cases: int = Field(default=3, ge=1)
+    #: Routing chooses that worker itself (off: it only suggests): a new case goes to the
+    #: nearest on-duty, free worker of its micro-grid when the A post is off duty, busy or
+    #: far; the ledger's dispatch row is the system's, like every automatic routing.
+    auto_assign_nearest: bool = False
 
 
 class MapSettings(BaseModel):

@@ -19,11 +19,10 @@ from zoneinfo import ZoneInfo
 
 from center.domain.context import Context
 from center.domain.district import Person
-from center.domain.ticket_states import OPEN
 from center.platform.settings import PresenceSettings
 from center.services.auth import Principal
 from center.store import presence as store
-from center.store.db import Connection, DatabaseError, Pool
+from center.store.db import DatabaseError, Pool
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +64,14 @@ def sees_all_positions(viewer: Principal) -> bool:
     """Whether a wall screen's person gets every worker's position on its socket: operators and
     admins do; an engineer's wall (a wall role too) does not, as ``Presence.visible`` says."""
     return viewer.is_operator
+
+
+def district_day(ctx: Context, at: datetime) -> tuple[datetime, datetime]:
+    """[local midnight, next local midnight) of the district's day holding ``at``."""
+    tz = ZoneInfo(ctx.district.timezone)
+    day = at.astimezone(tz).date()
+    start = datetime.combine(day, time(), tz)
+    return start, datetime.combine(day + timedelta(days=1), time(), tz)
 
 
 class Presence:
@@ -158,7 +165,7 @@ class Presence:
         """A person's positions since the district's local midnight, and their patrol
         distance over them."""
         self.check_sees(viewer, person_id)
-        start, end = self.local_day(self.ctx.clock.now())
+        start, end = district_day(self.ctx, self.ctx.clock.now())
         async with self.pool.connection() as conn:
             fixes = await store.track(conn, person_id, start, end)
             walked = await store.patrol_per_day(
@@ -169,27 +176,6 @@ class Presence:
                 "patrol_km": round(sum(w.metres for w in walked) / 1000, 3),
                 "points": [{"at": f.at.isoformat(), "lon": f.lon, "lat": f.lat,
                             "accuracy_m": f.accuracy_m} for f in fixes]}
-
-    def local_day(self, at: datetime) -> tuple[datetime, datetime]:
-        """[local midnight, next local midnight) of the district's day holding ``at``."""
-        tz = ZoneInfo(self.ctx.district.timezone)
-        day = at.astimezone(tz).date()
-        start = datetime.combine(day, time(), tz)
-        return start, datetime.combine(day + timedelta(days=1), time(), tz)
-
-    # --- routing ----------------------------------------------------------------------------
-
-    async def candidates(self, conn: Connection, micro_grid_id: str
-                         ) -> list[tuple[Person, datetime | None, store.Position | None, int]]:
-        """The micro-grid's workers with their duty start (None: off duty), last position and
-        open cases (center/services/nearest_worker.py chooses among them)."""
-        workers = [p for p in self.ctx.district.people.values()
-                   if p.role == "worker" and p.active and p.micro_grid == micro_grid_id]
-        ids = [p.id for p in workers]
-        duty = await store.on_duty(conn, ids)
-        last = {p.person_id: p for p in await store.last_positions(conn, ids)}
-        busy = await store.open_case_counts(conn, ids, sorted(OPEN))
-        return [(p, duty.get(p.id), last.get(p.id), busy.get(p.id, 0)) for p in workers]
 
     # --- storage ----------------------------------------------------------------------------
 

@@ -21,6 +21,7 @@ from center.domain import ticket_notes
 from center.domain.context import Context
 from center.domain.ticket_states import IllegalTransition, is_open, next_state
 from center.platform.metrics import TICKET_TRANSITIONS
+from center.services import nearest_worker
 from center.store import tickets, timers
 from center.store.db import Connection
 from center.store.tickets import (
@@ -86,13 +87,18 @@ async def _register(conn: Connection, ctx: Context, *, source: str, event_type: 
 
 
 async def dispatch_to_owner(conn: Connection, ctx: Context, ticket: Ticket) -> Change:
-    """Route a registered ticket: on-duty A post, else B post, else the micro-grid leader.
+    """Route a registered ticket: on-duty A post, else B post, else the micro-grid leader;
+    by setting (``presence.auto_assign_nearest``), the nearest on-duty worker of the
+    micro-grid when the A post is off duty, busy or far (the suggestion, chosen).
 
     With nobody to own the place (outside every micro-grid), it stays registered and waits on
     the wall screen for an operator."""
     owner = ctx.district.owner_of(ticket.micro_grid_id, ctx.clock.now())
     if owner is None:
         return Change(ticket)
+    if ctx.presence.auto_assign_nearest:
+        _, _, nearest = await nearest_worker.choose(conn, ctx, ticket)
+        owner = nearest.person if nearest is not None else owner
     return await apply(conn, ctx, ticket.id, "dispatch", actor_id="system", role="system",
                        note=ticket_notes.routed(owner.id, owner.role, owner.post),
                        assignee_id=owner.id)
