@@ -11,6 +11,7 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from datetime import datetime
 from importlib.metadata import version
 from typing import Any
 
@@ -48,7 +49,7 @@ from center.platform.metrics import registry_for
 from center.platform.settings import CenterSettings, ClipSettings, HttpSettings
 from center.platform.tasks import cancel_and_wait
 from center.services import auth, scheduler
-from center.services.clip_storage import FolderStorage
+from center.services.clip_storage import open_storage
 from center.services.clips import ClipService
 from center.services.live import LiveService
 from center.services.notify import Notifications
@@ -109,11 +110,12 @@ async def _sweep_clips(clips: ClipService, ctx: Context, settings: ClipSettings,
         await asyncio.sleep(STORAGE_CHECK_S)
 
 
-def clip_service(pool: db.Pool, settings: ClipSettings,
-                 publish: Callable[..., None]) -> ClipService:
-    """The clips' storage: a folder (an S3-compatible store would plug in here, docs/video.md)."""
-    folder = settings.folder()
-    return ClipService(pool, FolderStorage(folder / "store"), folder / "partial", publish)
+def clip_service(pool: db.Pool, settings: ClipSettings, publish: Callable[..., None],
+                 now: Callable[[], datetime]) -> ClipService:
+    """The clips: staged in the clips folder, kept in the storage ``clips.storage`` names (a
+    folder or an S3 bucket, docs/video.md)."""
+    return ClipService(pool, open_storage(settings), settings.folder() / "partial", publish,
+                       now)
 
 
 def server_options(http: HttpSettings) -> dict[str, Any]:
@@ -182,7 +184,8 @@ def create_app(settings: CenterSettings, *, clock: Clock | None = None,
                                                             settings.auth.hash_queue))
         ingest = Ingest(settings.mqtt, pool, ctx, views, hub, announce,
                         stall_after_s=settings.ingest_stall_after_s)
-        ingest.clips = center.clips = clip_service(pool, settings.clips, hub.publish)
+        ingest.clips = center.clips = clip_service(pool, settings.clips, hub.publish,
+                                                   ctx.clock.now)
         # Live view asks the edges on the ingest's connection, the center's only one.
         ingest.live = live = LiveService(settings.live, ingest.publish)
         app.state.center, app.state.ingest, app.state.live = center, ingest, live
@@ -192,6 +195,7 @@ def create_app(settings: CenterSettings, *, clock: Clock | None = None,
                                      name="storage"),
                  asyncio.create_task(_sweep_clips(center.clips, ctx, settings.clips, pool),
                                      name="clip-retention"),
+                 asyncio.create_task(center.clips.run_uploads(), name="clip-uploads"),
                  asyncio.create_task(notify.run(pool), name="notify"),
                  asyncio.create_task(tokens.listen(settings.db.dsn), name="token-revocations"),
                  asyncio.create_task(live.run(), name="live-streams"),

@@ -268,16 +268,53 @@ class LiveSettings(BaseModel):
         return self
 
 
+class ClipS3Settings(BaseModel):
+    """An S3-compatible bucket for the clips' videos (``GRIDWATCH_CLIPS__S3__*``; docs/video.md
+    "Object storage"). Credentials left unset come from boto3's standard chain (the
+    ``AWS_ACCESS_KEY_ID``/``AWS_SECRET_ACCESS_KEY`` environment, ``~/.aws``, an instance or
+    container role), so a production secret need not sit in gridwatch's own settings."""
+
+    bucket: str = Field(min_length=3, max_length=63)
+    #: The store's URL (MinIO, Ceph RGW: ``http://minio:9000``); unset: AWS S3 of ``region``.
+    endpoint_url: str | None = None
+    region: str | None = None
+    #: Prepended to every clip's key (``gridwatch/clips/``): one bucket shared with others.
+    prefix: str = ""
+    #: Path-style addressing (``endpoint/bucket/key``): what MinIO and Ceph usually need, since
+    #: their buckets have no DNS names of their own.
+    path_style: bool = False
+    access_key_id: str | None = None
+    secret_access_key: SecretStr | None = None
+
+    @model_validator(mode="after")
+    def _both_keys_or_neither(self) -> ClipS3Settings:
+        if (self.access_key_id is None) != (self.secret_access_key is None):
+            raise ValueError("clips.s3: set both access_key_id and secret_access_key, or "
+                             "neither (boto3's credential chain)")
+        return self
+
+
 class ClipSettings(BaseModel):
     """Alert clips (docs/video.md "Alert clips"): where their videos are kept and how long."""
 
+    #: Where the videos go: ``filesystem`` (``dir``/store) or ``s3`` (``s3``: the bucket).
+    storage: Literal["filesystem", "s3"] = "filesystem"
+    s3: ClipS3Settings | None = None
     #: The clip storage folder (and, in ``partial/``, chunks of clips still arriving). Unset:
     #: ``clips/`` in the data folder (``GRIDWATCH_DATA_DIR``, ``.gridwatch`` by default).
+    #: With ``s3`` storage only the staging is kept here.
     dir: Path | None = None
     #: Days a clip is kept after it arrived (None: forever); swept hourly with the alerts'.
     retention_days: int | None = Field(default=30, ge=1)
     #: Hours the chunks of a clip that never completes are kept.
     partial_max_age_h: float = Field(default=24.0, gt=0)
+
+    @model_validator(mode="after")
+    def _s3_has_a_bucket(self) -> ClipSettings:
+        if self.storage == "s3" and self.s3 is None:
+            raise ValueError("clips.storage is s3 but clips.s3 is not set (at least "
+                             "GRIDWATCH_CLIPS__S3__BUCKET)")
+        return self
 
     def folder(self) -> Path:
         return self.dir if self.dir is not None else data_dir() / "clips"

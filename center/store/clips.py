@@ -40,6 +40,8 @@ class AlertPlace:
     ticket_id: int | None
     micro_grid_id: str | None
     assignee_id: str | None
+    #: The department the case was handed off to (migration 0024), whose staff see it.
+    department_id: str | None
 
 
 _COLUMNS = ("clip_id, alert_id, kind, edge_id, camera_id, started_at, ended_at, codec,"
@@ -82,15 +84,23 @@ async def alert_place(conn: Connection, alert_id: UUID) -> AlertPlace | None:
     async with conn.cursor(row_factory=class_row(AlertPlace)) as cur:
         await cur.execute(
             "SELECT a.edge_id, a.camera_id, a.event_type, t.id AS ticket_id, t.micro_grid_id,"
-            " t.assignee_id FROM alerts a LEFT JOIN tickets t ON t.id = a.ticket_id"
+            " t.assignee_id, t.department_id"
+            " FROM alerts a LEFT JOIN tickets t ON t.id = a.ticket_id"
             " WHERE a.alert_id = %s ORDER BY (a.ticket_id IS NULL), a.seq LIMIT 1",
             (alert_id,))
         return await cur.fetchone()
 
 
-async def delete_stored_before(conn: Connection, cutoff: datetime) -> list[str]:
-    """Drop the rows of clips stored before ``cutoff``; returns their storage keys, for the
-    caller to delete the videos (after the commit: a row never points at a missing video)."""
+async def stored_before(conn: Connection, cutoff: datetime,
+                        limit: int = 1000) -> list[tuple[UUID, str]]:
+    """Clips stored before ``cutoff`` (the oldest first), as (clip_id, storage_key): the
+    caller deletes each video, then its row (``delete``), so a video the storage could not
+    delete keeps its row and is tried again at the next sweep."""
     cur = await conn.execute(
-        "DELETE FROM alert_clips WHERE stored_at < %s RETURNING storage_key", (cutoff,))
-    return [r[0] for r in await cur.fetchall()]
+        "SELECT clip_id, storage_key FROM alert_clips WHERE stored_at < %s"
+        " ORDER BY stored_at LIMIT %s", (cutoff, limit))
+    return [(r[0], r[1]) for r in await cur.fetchall()]
+
+
+async def delete(conn: Connection, clip_id: UUID) -> None:
+    await conn.execute("DELETE FROM alert_clips WHERE clip_id = %s", (clip_id,))
