@@ -193,6 +193,14 @@ def _ticket_filter(principal: Principal,
 class Hub:
     def __init__(self, queue_size: int = 256, stall_after_s: float = STALL_AFTER_S) -> None:
         self._clients: set[_Client] = set()
+        #: The same clients by who gets what, so an event visits only its own sockets, not
+        #: every one (a check per socket per event, two events per alert, was one of the
+        #: largest costs per alert with 173 phones: docs/performance.md, "CPU per alert by
+        #: stage"): wall screens, phones by person, and the phones whose person sees an
+        #: area's tickets (``_Client.sees``).
+        self._walls: set[_Client] = set()
+        self._phones: dict[str, set[_Client]] = {}
+        self._seers: set[_Client] = set()
         self._queue_size = queue_size
         self._high_water = max(1, queue_size // 2)
         self._stall_after_s = stall_after_s
@@ -214,16 +222,40 @@ class Hub:
                 recipients: Collection[str] = (), walls: bool = True) -> None:
         """Send to every wall screen (unless ``walls`` is false), and to the phones of the
         people in ``recipients``."""
-        text = _text(type_, data)
-        for client in list(self._clients):
-            if client.worker_id is None:
-                if not walls or (type_ in PRESENCE_EVENTS and not client.positions):
-                    continue
-            elif client.worker_id not in recipients and not (
-                    walls and type_ in ("ticket", "verdict", "clip") and client.sees is not None
-                    and client.sees(data)):
-                continue
-            self._offer(client, text, (), _coalesce_key(type_, data))
+        text, key = _text(type_, data), _coalesce_key(type_, data)
+        targets: list[_Client] = []
+        if walls:
+            presence = type_ in PRESENCE_EVENTS
+            targets += (c for c in self._walls if not presence or c.positions)
+        if recipients:
+            people = set(recipients)
+            targets += (c for p in people for c in self._phones.get(p, ()))
+        else:
+            people = set()
+        if walls and type_ in ("ticket", "verdict", "clip"):
+            targets += (c for c in self._seers
+                        if c.worker_id not in people and c.sees is not None and c.sees(data))
+        for client in targets:
+            self._offer(client, text, (), key)
+
+    def register(self, client: _Client) -> None:
+        """A client the hub sends to from now on (``serve``)."""
+        self._clients.add(client)
+        if client.worker_id is None:
+            self._walls.add(client)
+            return
+        self._phones.setdefault(client.worker_id, set()).add(client)
+        if client.sees is not None:
+            self._seers.add(client)
+
+    def _unregister(self, client: _Client) -> None:
+        self._clients.discard(client)
+        self._walls.discard(client)
+        self._seers.discard(client)
+        if client.worker_id is not None and (mine := self._phones.get(client.worker_id)):
+            mine.discard(client)
+            if not mine:
+                del self._phones[client.worker_id]
 
     def send_to(self, person_id: str, type_: WsEventType, data: dict[str, Any],
                 notification_ids: Sequence[int]) -> int:
@@ -231,9 +263,8 @@ class Hub:
         ids are reported to ``receipts.delivered`` once the message is written to a socket."""
         text = _text(type_, data)
         sent = 0
-        for client in list(self._clients):
-            if client.worker_id == person_id:
-                sent += self._offer(client, text, tuple(notification_ids))
+        for client in list(self._phones.get(person_id, ())):
+            sent += self._offer(client, text, tuple(notification_ids))
         return sent
 
     def _offer(self, client: _Client, text: str, ids: tuple[int, ...],
@@ -274,7 +305,7 @@ class Hub:
 
     def _close(self, client: _Client, why: tuple[int, str]) -> None:
         """Unregister a client and have its sender task close it (after nothing more)."""
-        self._clients.discard(client)
+        self._unregister(client)
         client.close_with = why
         client.closing = True
         client.outbox.clear()
@@ -308,7 +339,7 @@ class Hub:
                          sees=_ticket_filter(principal, district), person_id=principal.id,
                          positions=sees_all_positions(principal),
                          generation=principal.generation)
-        self._clients.add(client)
+        self.register(client)
         if principal.generation < self.generation_of(principal.id):
             self._close(client, REVOKED)  # revoked while it was being accepted
         hello = WsEvent(type="hello", at=datetime.now(UTC),
@@ -321,7 +352,7 @@ class Hub:
             await self._drain_incoming(client)
         finally:
             sender.cancel()
-            self._clients.discard(client)
+            self._unregister(client)
 
     async def _send_loop(self, client: _Client) -> None:
         """Send the outbox in order; once it is empty, the latest states held while coalescing
