@@ -240,12 +240,19 @@ class Notifications:
                 batch.append(self._receipts.get_nowait())
             try:
                 assert self._pool is not None
-                # Pipelined: the batch's statements go out without waiting for each other's
-                # results, in order (a receipt per message pushed: issue 16).
+                # Pipelined, in order: each run of delivered receipts is one statement (a
+                # receipt per message pushed: issue 16), each read receipt one.
                 async with self._pool.connection() as conn, conn.transaction(), \
                         conn.pipeline():
+                    delivered: list[tuple[int, str, datetime]] = []
                     for r in batch:
-                        await _store_receipt(conn, r)
+                        if r.kind == "delivered":
+                            delivered += ((i, r.person_id, r.at) for i in r.ids)
+                            continue
+                        await notifications.mark_delivered_many(conn, delivered)
+                        delivered = []
+                        await _store_read(conn, r)
+                    await notifications.mark_delivered_many(conn, delivered)
             except Exception as exc:  # undelivered rows are simply re-sent later
                 log.warning("writing %d receipts failed: %s", len(batch), exc,
                             exc_info=not isinstance(exc, DatabaseError))
@@ -260,10 +267,7 @@ def _events(change: Change) -> list[tuple[str, str, dict[str, str]]]:
     return [(event, reason, who) for event, (reason, who) in out.items()]
 
 
-async def _store_receipt(conn: Connection, r: _Receipt) -> None:
-    if r.kind == "delivered":
-        await notifications.mark_delivered(conn, r.person_id, r.ids, r.at)
-        return
+async def _store_read(conn: Connection, r: _Receipt) -> None:
     await notifications.mark_read(conn, r.person_id, r.at,
                                   notification_id=r.ids[0] if r.ids else None,
                                   ticket_id=r.ticket_id)
