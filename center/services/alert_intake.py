@@ -4,10 +4,11 @@ what the center does with a message once it is decoded.
 
 Messages are taken in batches (``next_batch``): whatever is waiting when the previous batch is
 done, up to ``AlertIntake.batch_max``, so a quiet center handles each alert at once and a busy
-one amortises its round trips. One batch is one transaction: all alerts go in with one
-pipelined INSERT ... ON CONFLICT DO NOTHING, ticket work is done only for the ones that were
+one amortises its round trips. One batch is one transaction: the alerts' keys are claimed
+with one INSERT ... ON CONFLICT DO NOTHING, ticket work is done only for the ones that were
 new, grouped by place (camera, zone, event type) so a storm of repeats for a place is one
-UPDATE, and the screens are told after the commit.
+UPDATE, the new alerts' rows go in with one INSERT that already names their tickets, and the
+screens are told after the commit.
 
 No message can stop the loop: whatever fails for one message -- bad JSON, text PostgreSQL
 refuses, an event time outside the window (``wire.protocol.time_window_problem``), a camera
@@ -277,10 +278,11 @@ class AlertIntake:
             async with self._pool.connection() as conn, conn.transaction():
                 for d in rejected:
                     await alerts.dead_letter(conn, d.topic, d.payload, d.reason)
-                new = await alerts.insert_alerts(conn, [r.alert for r in received])
+                new = await alerts.claim_keys(conn, [r.alert for r in received])
                 conflicts = await self._conflicts(conn, received, new)
                 changes, links = await self._ticket_work(conn, new)
-                await alerts.link_alerts_to_tickets(conn, links)
+                ticket_of = {(a.alert_id, a.seq): t for a, t in links}
+                await alerts.insert_rows(conn, new, ticket_of)
         except Exception as exc:  # a bug or a lost race: never let one message stop ingest
             if unavailable(exc) or lock_race(exc):
                 raise
@@ -304,7 +306,7 @@ class AlertIntake:
         self.stats.stored += len(new)
         self.stats.duplicates += len(received) - len(new) - conflicts
         try:
-            self._push_stored(new, changes, links)
+            self._push_stored(new, changes, ticket_of)
         except Exception:  # stored and committed: a failed push must not stop the loop
             log.exception("pushing %d stored alerts failed", len(new))
         log.info("alerts stored=%d duplicates=%d dead_letters=%d conflicts=%d"
@@ -363,18 +365,18 @@ class AlertIntake:
     # --- pushes after the commit -----------------------------------------------------------------
 
     def _push_stored(self, new: list[Alert], changes: list[tickets.Change],
-                     links: list[tuple[Alert, int]]) -> None:
-        ticket_of = {(a.alert_id, a.seq): t for a, t in links}
-        now = asyncio.get_running_loop().time()
+                     ticket_of: dict[tuple[UUID, int], int]) -> None:
+        now, received_at = asyncio.get_running_loop().time(), datetime.now(UTC)
         for a in new:
-            self._push_alert(a, ticket_of.get((a.alert_id, a.seq)), now)
+            self._push_alert(a, ticket_of.get((a.alert_id, a.seq)), now, received_at)
         for change in changes:
             if self._throttle.offer(change, now):
                 self._announce(change)
             else:
                 self.stats.touches_coalesced += 1
 
-    def _push_alert(self, alert: Alert, ticket_id: int | None, now: float) -> None:
+    def _push_alert(self, alert: Alert, ticket_id: int | None, now: float,
+                    received_at: datetime) -> None:
         if alert.kind == "update" and self.touch_interval_s > 0:
             last = self._update_pushed.get(alert.alert_id)
             if last is not None and now - last < self.touch_interval_s:
@@ -386,7 +388,7 @@ class AlertIntake:
             camera_id=alert.camera_id, zone_id=alert.zone_id, event_type=alert.event_type,
             label=alert.label, score=alert.score, bbox=list(alert.bbox),
             started_at=alert.started_at, last_seen_at=alert.last_seen_at,
-            received_at=datetime.now(UTC), ticket_id=ticket_id,
+            received_at=received_at, ticket_id=ticket_id,
             has_snapshot=alert.snapshot_jpeg is not None, simulated=alert.simulated,
         )
         self._publish("alert", self._views.alert(row))

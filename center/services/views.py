@@ -7,6 +7,7 @@ loaded with what it is pushed.
 from __future__ import annotations
 
 from datetime import datetime
+from functools import cache
 from typing import Any
 
 from center.domain import ticket_notes
@@ -18,6 +19,12 @@ from center.store.tickets import LedgerEntry, Ticket
 
 def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value else None
+
+
+@cache
+def _actions(state: str, role: str) -> tuple[str, ...]:
+    """``actions_for``, worked out once per (state, role): every pushed ticket needs it."""
+    return tuple(actions_for(state, role))
 
 
 class Views:
@@ -83,7 +90,7 @@ class Views:
             if t.last_alert_id else self.photo_url(t),
             "sent_back": t.sent_back,
             "public_url": f"/t/{t.public_token}",
-            "allowed_actions": actions_for(t.state, role) if role else [],
+            "allowed_actions": list(_actions(t.state, role)) if role else [],
         }
 
     @staticmethod

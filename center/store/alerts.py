@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID
@@ -54,10 +54,21 @@ _INSERT_KEYS = (
     "INSERT INTO alert_keys (alert_id, seq, digest, observed_at)"
     " SELECT * FROM unnest(%s::uuid[], %s::integer[], %s::bytea[], %s::timestamptz[])"
     " ON CONFLICT DO NOTHING RETURNING alert_id, seq")
-_INSERT_ALERT = (
+# The new rows in one statement too, one array per column, each with its ticket (known by
+# then: no UPDATE afterwards). A row per message through ``executemany``, then an UPDATE of the
+# same rows for their tickets, cost psycopg ~30 µs of Python per row and PostgreSQL a second
+# row version (docs/performance.md, "CPU per alert by stage"). The boxes go as text literals,
+# cast per row (``unnest`` of a 2-D array would flatten them).
+_INSERT_ALERTS = (
     "INSERT INTO alerts (alert_id, seq, kind, edge_id, camera_id, zone_id, event_type,"
-    " label, score, bbox, started_at, observed_at, has_snapshot, simulated)"
-    " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s::real[], %s, %s, %s, %s)"
+    " label, score, bbox, started_at, observed_at, has_snapshot, simulated, ticket_id)"
+    " SELECT alert_id, seq, kind, edge_id, camera_id, zone_id, event_type, label, score,"
+    " bbox::real[], started_at, observed_at, has_snapshot, simulated, ticket_id"
+    " FROM unnest(%s::uuid[], %s::integer[], %s::text[], %s::text[], %s::text[], %s::text[],"
+    " %s::text[], %s::text[], %s::real[], %s::text[], %s::timestamptz[], %s::timestamptz[],"
+    " %s::boolean[], %s::boolean[], %s::bigint[])"
+    " AS v (alert_id, seq, kind, edge_id, camera_id, zone_id, event_type, label, score, bbox,"
+    " started_at, observed_at, has_snapshot, simulated, ticket_id)"
     " ON CONFLICT DO NOTHING")
 
 #: Most bytes of one dead-lettered payload that are stored (its size and SHA-256 are kept
@@ -81,11 +92,17 @@ def content_digest(alert: Alert) -> bytes:
     return hashlib.sha256(alert.model_dump_json(exclude=leave_out).encode()).digest()
 
 
-def _alert_params(alert: Alert) -> tuple[object, ...]:
-    return (alert.alert_id, alert.seq, alert.kind, alert.edge_id, alert.camera_id, alert.zone_id,
-            alert.event_type, alert.label, alert.score, _bbox_literal(alert.bbox),
-            alert.started_at, alert.last_seen_at, alert.snapshot_jpeg is not None,
-            alert.simulated)
+def _alert_columns(alerts: Sequence[Alert], ticket_of: Mapping[tuple[UUID, int], int]
+                   ) -> tuple[list[object], ...]:
+    """``_INSERT_ALERTS``'s parameters: one list per column."""
+    return ([a.alert_id for a in alerts], [a.seq for a in alerts], [a.kind for a in alerts],
+            [a.edge_id for a in alerts], [a.camera_id for a in alerts],
+            [a.zone_id for a in alerts], [a.event_type for a in alerts],
+            [a.label for a in alerts], [a.score for a in alerts],
+            [_bbox_literal(a.bbox) for a in alerts], [a.started_at for a in alerts],
+            [a.last_seen_at for a in alerts], [a.snapshot_jpeg is not None for a in alerts],
+            [a.simulated for a in alerts],
+            [ticket_of.get((a.alert_id, a.seq)) for a in alerts])
 
 
 async def insert_alert(conn: AsyncConnection, alert: Alert) -> bool:
@@ -94,9 +111,18 @@ async def insert_alert(conn: AsyncConnection, alert: Alert) -> bool:
 
 
 async def insert_alerts(conn: AsyncConnection, alerts: Sequence[Alert]) -> list[Alert]:
-    """Store many alert messages in two round trips (keys, then the pipelined rows); returns
-    those that were new, in order. A message stored before (a QoS 1 redelivery) or twice in
-    ``alerts`` counts once: the first copy is the one stored."""
+    """Store many alert messages, no ticket yet, in two round trips (``claim_keys``, then
+    ``insert_rows``); returns those that were new, in order."""
+    new = await claim_keys(conn, alerts)
+    await insert_rows(conn, new)
+    return new
+
+
+async def claim_keys(conn: AsyncConnection, alerts: Sequence[Alert]) -> list[Alert]:
+    """The messages whose ``(alert_id, seq)`` is new, in order, their keys taken in one
+    statement: only these are to be stored (``insert_rows``, in the same transaction). A
+    message stored before (a QoS 1 redelivery) or twice in ``alerts`` counts once: the first
+    copy is the one stored."""
     if not alerts:
         return []
     first: dict[tuple[UUID, int], Alert] = {}
@@ -107,10 +133,16 @@ async def insert_alerts(conn: AsyncConnection, alerts: Sequence[Alert]) -> list[
         [k[0] for k in keys], [k[1] for k in keys], [content_digest(first[k]) for k in keys],
         [first[k].last_seen_at for k in keys]))
     fresh = {(r[0], r[1]) for r in await cur.fetchall()}
-    async with conn.cursor() as cur:
-        await cur.executemany(_INSERT_ALERT, [_alert_params(first[k]) for k in keys
-                                              if k in fresh])
-    new = [a for a in alerts if (key := (a.alert_id, a.seq)) in fresh and first[key] is a]
+    return [a for a in alerts if (key := (a.alert_id, a.seq)) in fresh and first[key] is a]
+
+
+async def insert_rows(conn: AsyncConnection, new: Sequence[Alert],
+                      ticket_of: Mapping[tuple[UUID, int], int] | None = None) -> None:
+    """Store the messages ``claim_keys`` returned, each with its ticket (``ticket_of``, by
+    ``(alert_id, seq)``; none where missing), and their pictures."""
+    if not new:
+        return
+    await conn.execute(_INSERT_ALERTS, _alert_columns(new, ticket_of or {}))
     snapshots = [(a.alert_id, a.seq, a.snapshot_jpeg) for a in new if a.snapshot_jpeg is not None]
     if snapshots:
         async with conn.cursor() as cur:
@@ -124,7 +156,6 @@ async def insert_alerts(conn: AsyncConnection, alerts: Sequence[Alert]) -> list[
                 "INSERT INTO alert_frames (alert_id, seq, camera_id, jpeg, width, height,"
                 " blurred, boxes) VALUES (%s, %s, %s, %s, %s, %s, %s, %s::jsonb)"
                 " ON CONFLICT DO NOTHING", frames)
-    return new
 
 
 def _frame_params(alert: Alert) -> tuple[object, ...]:
@@ -149,24 +180,6 @@ async def conflicting(conn: AsyncConnection, repeats: Sequence[Alert]) -> list[A
     return [a for a in repeats
             if (d := stored.get((a.alert_id, a.seq))) is not None
             and bytes(d) != content_digest(a)]
-
-
-async def link_alerts_to_tickets(conn: AsyncConnection,
-                                 links: Sequence[tuple[Alert, int]]) -> None:
-    """Set the ticket of many stored alerts in one statement."""
-    if not links:
-        return
-    observed = [a.last_seen_at for a, _ in links]
-    await conn.execute(
-        "UPDATE alerts SET ticket_id = v.ticket_id"
-        " FROM unnest(%s::uuid[], %s::integer[], %s::timestamptz[], %s::bigint[])"
-        "   AS v (alert_id, seq, observed_at, ticket_id)"
-        " WHERE alerts.alert_id = v.alert_id AND alerts.seq = v.seq"
-        " AND alerts.observed_at = v.observed_at"
-        " AND alerts.observed_at BETWEEN %s AND %s",  # lets the planner skip other partitions
-        ([a.alert_id for a, _ in links], [a.seq for a, _ in links], observed,
-         [t for _, t in links], min(observed), max(observed)),
-    )
 
 
 def _text(value: str) -> str:
