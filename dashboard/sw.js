@@ -16,6 +16,8 @@ const SHELL = [
   "/static/phone.js",
   "/static/phone-outbox.js",
   "/static/phone-detail.js",
+  "/static/wall-map-base.js", // the case map's base (phone-detail.js imports it when shown)
+  "/static/gcj02.js",
   "/static/phone-format.js",
   "/static/phone-words.js",
   "/static/phone-duty.js",

@@ -69,7 +69,30 @@ export async function drawMap(container, lat, lon, area = null) {
   L.circle([lat, lon], { radius: 25, color: "#f59e0b", weight: 2, fillOpacity: 0.2 }).addTo(map);
   L.circleMarker([lat, lon], { radius: 7, color: "#fff", weight: 2, fillColor: "#dc2626", fillOpacity: 1 }).addTo(map);
   container.dataset.map = "leaflet";
+  if (!tiles) drawBase(map, container);
   return true;
+}
+
+/**
+ * Under the point, the deployment's map base (docs/map.md, the wall's: the tile server its
+ * settings name, else its GeoJSON roads, buildings and places), so the small map reads as a
+ * street, not a grey box. Offline or without it, the point and outline stay as they are.
+ */
+async function drawBase(map, container) {
+  try {
+    const { loadBase } = await import("./wall-map-base.js");
+    const base = await loadBase(map, {
+      onCrs: (crs) => {
+        map.options.crs = crs; // GCJ-02 tiles: the stored WGS-84 point drawn where they show it
+        map.setView(map.getCenter(), map.getZoom(), { reset: true, animate: false });
+      },
+      fitted: Promise.resolve(), // the view is set already
+    });
+    container.dataset.base = base.tiles ? "tiles" : base.layers.size ? "layers" : "none";
+  } catch (err) {
+    container.dataset.base = "failed";
+    console.warn("map base not loaded", err.message);
+  }
 }
 
 function placeSection(ticket) {
@@ -262,6 +285,13 @@ async function openLive(cameraId, button) {
     });
   } catch {
     live.state.textContent = t("live.error");
+    return;
+  }
+  try { // video patrol: file a case from the frame (phone-patrol.js); the live view works without it
+    const { addPhonePatrol } = await import("./phone-patrol.js");
+    if (live.cameraId === cameraId) addPhonePatrol(live.box, live.video, cameraId);
+  } catch (err) {
+    console.warn("video patrol not loaded", err.message);
   }
 }
 
