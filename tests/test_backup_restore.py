@@ -130,6 +130,16 @@ def test_backup_and_restore_refuse_clearly_and_change_nothing(
     with pytest.raises(BackupError, match="cannot connect to the target server"):
         restore(archive, psycopg.conninfo.make_conninfo(db_dsn, port=free_port()))
 
+    empty = f"empty_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(pg_admin_dsn, autocommit=True) as conn:
+        conn.execute(f"CREATE DATABASE {empty}")
+    try:
+        into_empty = restore(archive, psycopg.conninfo.make_conninfo(pg_admin_dsn, dbname=empty))
+        assert (into_empty.database, into_empty.created, into_empty.pending) == (empty, False, 0)
+    finally:
+        with psycopg.connect(pg_admin_dsn, autocommit=True) as conn:
+            conn.execute(f"DROP DATABASE IF EXISTS {empty} WITH (FORCE)")
+
     with psycopg.connect(db_dsn) as conn:
         people = conn.execute("SELECT count(*) FROM district_people").fetchone()[0]
         conn.execute("INSERT INTO schema_migrations (version, name) VALUES (9999, 'marker')")

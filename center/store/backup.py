@@ -163,6 +163,23 @@ def _tables_in(dsn: str) -> int:
     return int(row[0]) if row else 0
 
 
+def _open_target(dsn: str, name: str) -> tuple[bool, int]:
+    """Whether the target database had to be created, and how many tables it has. Connects to
+    it first (a user allowed only there never needs the ``postgres`` database); only when that
+    fails is it created through the server's ``postgres`` database."""
+    try:
+        return False, _tables_in(dsn)
+    except psycopg.OperationalError:
+        pass
+    try:
+        created = ensure_database(dsn)
+        return created, 0 if created else _tables_in(dsn)
+    except psycopg.OperationalError as exc:
+        raise BackupError(f"cannot connect to the target server: {str(exc).strip()}") from None
+    except psycopg.Error as exc:
+        raise BackupError(f"cannot create database {name}: {str(exc).strip()}") from None
+
+
 def _schema_version(dsn: str) -> int:
     with psycopg.connect(dsn) as conn:
         row = conn.execute("SELECT coalesce(max(version), 0) FROM schema_migrations").fetchone()
@@ -181,13 +198,8 @@ def restore(path: Path, dsn: str, *, bin_dir: Path | None = None) -> RestoreInfo
     path = Path(path)
     listing = _archive_listing(path, pg_restore, env)
     start = time.monotonic()
-    try:
-        created = ensure_database(dsn)
-    except psycopg.OperationalError as exc:
-        raise BackupError(f"cannot connect to the target server: {str(exc).strip()}") from None
-    except psycopg.Error as exc:
-        raise BackupError(f"cannot create database {name}: {str(exc).strip()}") from None
-    if not created and (tables := _tables_in(dsn)):
+    created, tables = _open_target(dsn, name)
+    if tables:
         raise BackupError(f"database {name} is not empty ({tables} tables): restore into a new "
                           "database (it is created) or an empty one; nothing was changed")
     timescale = bool(_TIMESCALE_ENTRY.search(listing))
