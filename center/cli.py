@@ -198,7 +198,8 @@ def mqtt_group(edge_id_of: Callable[[Path], str]) -> click.Group:
 
     @click.group()
     def mqtt() -> None:
-        """MQTT broker security: accounts, ACL and TLS for Mosquitto (docs/security.md)."""
+        """MQTT broker security: accounts, ACL and TLS for Mosquitto (docs/security.md) and EMQX
+        (docs/deployment.md)."""
 
     @mqtt.command("gen-auth")
     @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
@@ -220,7 +221,8 @@ def mqtt_group(edge_id_of: Callable[[Path], str]) -> click.Group:
     def mqtt_gen_auth(out_dir: Path, edges: str, district: Path | None,
                       edge_configs: tuple[Path, ...], center_user: str, broker: str,
                       rotate: bool, center_replicas: int, emqx: bool) -> None:
-        """Write Mosquitto's password file and ACL, and each account's credentials (0600).
+        """Write Mosquitto's password file and ACL (with --emqx, EMQX's users, ACL and
+        settings too), and each account's credentials (0600).
 
         Existing passwords are kept unless --rotate; passwords are never printed."""
         from center.transport.mqtt_auth import AuthError, gen_auth
