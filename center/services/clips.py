@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
-from uuid import UUID
+from uuid import UUID, uuid4
 
 from pydantic import ValidationError
 
@@ -224,7 +224,7 @@ class ClipService:
             _write_atomic(part, chunk.data)
         if sum(1 for _ in folder.glob("*.part")) < chunk.count:
             return False
-        joined = folder / "joined.tmp"
+        joined = folder / f"joined-{uuid4().hex}.tmp"  # replicas sharing the folder: one each
         digest = hashlib.sha256()
         with open(joined, "wb") as out:
             for index in range(chunk.count):
@@ -303,7 +303,9 @@ def _row(description: dict[str, Any], stored_at: datetime) -> ClipRow:
 
 
 def _write_atomic(path: Path, data: bytes) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
+    """Write ``path`` whole or not at all, through a temporary file of this writer's own (center
+    replicas may share the staging folder, docs/scaling.md)."""
+    tmp = path.with_name(f"{path.name}.{uuid4().hex}.tmp")
     tmp.write_bytes(data)
     tmp.replace(path)
 
