@@ -14,6 +14,7 @@ import asyncio
 import logging
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -23,9 +24,11 @@ import httpx
 import psycopg
 import pytest
 from moto.server import ThreadedMotoServer
+from playwright.sync_api import Browser
 
 from center.platform.settings import ClipS3Settings
 from simulators.local_services import free_port
+from tests.browser import browser, new_page  # noqa: F401 - the fixture
 from tests.conftest import RunningCenter, center_settings_for, serve_center
 from tests.mqtt_helpers import Publisher
 from tests.test_clips_center import CLIP, alert_in, chunks, send, stored_clips
@@ -92,7 +95,8 @@ def signed_url(center: RunningCenter, alert_id: uuid.UUID) -> str:
 
 
 def test_clip_is_stored_in_the_bucket_served_with_ranges_and_removed_by_retention(
-        db_dsn: str, mqtt_broker: Any, s3: MotoS3, tmp_path: Path) -> None:
+        db_dsn: str, mqtt_broker: Any, s3: MotoS3, tmp_path: Path,
+        browser: Browser) -> None:  # noqa: F811
     s3.start()
     with s3_center(db_dsn, mqtt_broker.port, s3, tmp_path) as center:
         publisher = Publisher(mqtt_broker.port)
@@ -127,9 +131,26 @@ def test_clip_is_stored_in_the_bucket_served_with_ranges_and_removed_by_retentio
         assert past.headers["content-range"] == f"bytes */{len(CLIP)}"
         assert plain.get(url.split("?")[0]).status_code == 401
 
-        # The hourly retention sweep, a month on: the object and the row go.
-        assert asyncio.run(sweep(db_dsn, s3, tmp_path, datetime.now(UTC) + timedelta(days=31))
-                           ) == 1
+        # Chromium plays it from the wall's page (its <video> asks for ranges itself).
+        page, errors = new_page(browser, 1280, 800, center=center, person_id="op-01")
+        page.goto(f"{center.url}/wall?lang=en")
+        duration = page.evaluate("""(src) => new Promise((resolve, reject) => {
+            const video = document.createElement("video");
+            video.muted = true;
+            video.onloadedmetadata = () => resolve(video.duration);
+            video.onerror = () => reject(new Error(`video error ${video.error?.code}`));
+            video.src = src;
+            document.body.append(video);
+        })""", url)
+        assert 5 < duration < 8  # the 6 s street clip
+        page.context.close()
+        assert errors == []
+
+        # The hourly retention sweep, a month on: the object and the row go. (In a thread of
+        # its own: Playwright's sync API keeps an event loop running in this one.)
+        with ThreadPoolExecutor(1) as pool:
+            month_on = datetime.now(UTC) + timedelta(days=31)
+            assert pool.submit(asyncio.run, sweep(db_dsn, s3, tmp_path, month_on)).result() == 1
         assert s3.objects() == {} and stored_clips(center) == []
         assert plain.get(url).status_code == 404
 

@@ -44,7 +44,7 @@ from center.services.auth import Principal
 from center.services.clip_storage import ClipStorage
 from center.store import clips as store
 from center.store.clips import AlertPlace, ClipRow
-from center.store.db import Connection, Pool
+from center.store.db import Connection, DatabaseError, Pool
 from wire.errors import describe
 from wire.protocol import BROWSER_CODECS, MAX_ALERT_AGE, ClipChunk, time_window_problem
 
@@ -147,7 +147,7 @@ class ClipService:
                 if str(exc) != self.problem:
                     log.error("clip %s could not be stored; it waits in %s and is tried "
                               "again: %s", folder.name, folder, exc,
-                              exc_info=not isinstance(exc, OSError))
+                              exc_info=not isinstance(exc, (OSError, DatabaseError)))
                 self.problem = str(exc)
                 return False
         if self.problem is not None and waiting:
