@@ -49,23 +49,26 @@ from wire.protocol import Alert, alert_topic
 
 N_REPLICAS = 3
 N_ALERTS = int(os.environ.get("GRIDWATCH_TEST_REPLICA_ALERTS", "3000"))
-SHARE_GROUP = "centers"
 SECRET = secrets.token_urlsafe(48)
 WALL = "op-01"  # the generated district's duty operator
 
 
 class _Replica:
-    """``python -m gridwatch.cli center run`` as replica ``name`` of the share group."""
+    """``python -m gridwatch.cli center run`` as replica ``name`` of share group ``group``.
 
-    def __init__(self, name: str, dsn: str, mqtt_port: int, district: Path,
+    The broker is the session's: each test names its own group and client ids and drops
+    their sessions at the end (``_forget``), since a stopped replica's persistent session
+    stays a member of its group and would take its turn of a later test's messages."""
+
+    def __init__(self, name: str, group: str, dsn: str, mqtt_port: int, district: Path,
                  log: Path, env: dict[str, str] | None = None) -> None:
-        self.name, self.log = name, log
+        self.name, self.log, self.mqtt_port = name, log, mqtt_port
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.env = {**os.environ, "GRIDWATCH_DB__DSN": dsn,
                     "GRIDWATCH_MQTT__PORT": str(mqtt_port),
                     "GRIDWATCH_MQTT__CLIENT_ID": name,
-                    "GRIDWATCH_MQTT__SHARE_GROUP": SHARE_GROUP,
+                    "GRIDWATCH_MQTT__SHARE_GROUP": group,
                     "GRIDWATCH_HTTP__PORT": str(self.port),
                     "GRIDWATCH_DISTRICT": str(district),
                     "GRIDWATCH_SECRET_KEY": SECRET, **(env or {})}
@@ -106,6 +109,21 @@ class _Replica:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+
+    def forget(self) -> None:
+        """Stop, and drop its persistent session (a clean-session connect under its id)."""
+        self.stop()
+        client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=self.name,
+                             clean_session=True)
+        client.connect("127.0.0.1", self.mqtt_port)
+        client.loop_start()
+        wait_until(client.is_connected, timeout=10, what=f"a clean session for {self.name}")
+        client.disconnect()
+        client.loop_stop()
+
+
+def _unique(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:8]}"
 
 
 class _Wall(threading.Thread):
@@ -205,7 +223,8 @@ def district(tmp_path: Path) -> Path:
 @pytest.fixture
 def replicas(db_dsn: str, mqtt_broker: Mosquitto, district: Path,
              tmp_path: Path) -> Iterator[list[_Replica]]:
-    started = [_Replica(f"center-{i + 1}", db_dsn, mqtt_broker.port, district,
+    group = _unique("centers")
+    started = [_Replica(_unique(f"center-{i + 1}"), group, db_dsn, mqtt_broker.port, district,
                         tmp_path / f"center-{i + 1}.log") for i in range(N_REPLICAS)]
     try:
         for r in started:  # one by one: the first start imports the district
@@ -213,7 +232,7 @@ def replicas(db_dsn: str, mqtt_broker: Mosquitto, district: Path,
         yield started
     finally:
         for r in started:
-            r.stop()
+            r.forget()
 
 
 def _stored(dsn: str) -> int:
@@ -315,8 +334,9 @@ def test_a_phone_on_one_replica_gets_the_notification_another_replica_wrote(
     """An operator reassigns a case on replica A; the new assignee's phone is connected to
     replica B. B hears A's notification row, pushes it with its id, and the phone's read
     receipt, taken by B, marks A's row."""
-    a, b = (_Replica(f"center-{x}", db_dsn, mqtt_broker.port, district, tmp_path / f"{x}.log")
-            for x in ("a", "b"))
+    group = _unique("centers")
+    a, b = (_Replica(_unique(f"center-{x}"), group, db_dsn, mqtt_broker.port, district,
+                     tmp_path / f"{x}.log") for x in ("a", "b"))
     try:
         a.start()
         b.start()
@@ -366,8 +386,8 @@ def test_a_phone_on_one_replica_gets_the_notification_another_replica_wrote(
             wait_until(read, timeout=15, what=f"notification {nid} delivered and read")
         assert b.health()["replica"]["phone_pushes"] >= 1
     finally:
-        a.stop()
-        b.stop()
+        a.forget()
+        b.forget()
 
 
 def _env_file(path: Path) -> dict[str, str]:
@@ -396,7 +416,8 @@ def test_replicas_with_broker_accounts_each_log_in_as_their_own_and_share_the_al
     try:
         for i, env in enumerate(envs):
             env["GRIDWATCH_MQTT__PORT"] = str(broker.port)
-            started.append(_Replica(env["GRIDWATCH_MQTT__CLIENT_ID"], db_dsn, broker.port,
+            started.append(_Replica(env["GRIDWATCH_MQTT__CLIENT_ID"],
+                                    env["GRIDWATCH_MQTT__SHARE_GROUP"], db_dsn, broker.port,
                                     district, tmp_path / f"account-{i}.log", env).start())
         alerts = [make_alert(camera_id=c.id, edge_id=str(c.edge_id), zone_id=z, snapshot=False)
                   for c in cameras for z in ("z1", "z2") for _ in range(3)]

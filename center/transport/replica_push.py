@@ -32,7 +32,7 @@ import json
 import logging
 from collections import OrderedDict
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from center.services.views import Views
@@ -100,7 +100,9 @@ class ReplicaPush:
                                             application_name=LISTENER_NAME) as conn:
                     await replicas.listen(conn)
                     self.listening = True
-                    if self._heard_at is not None:  # after LISTEN: nothing falls in between
+                    if self._heard_at is None:  # the first LISTEN: clients load on connect
+                        self._heard_at = datetime.now(UTC)
+                    else:  # after LISTEN: nothing falls in between
                         self.stats.reconnects += 1
                         await self._catch_up(self._heard_at)
                     while True:
@@ -169,8 +171,8 @@ class ReplicaPush:
                     "notification_ids": [note.notification_id], "reason": note.reason}
                 self.stats.phone_pushes += self._hub.send_to(note.person_id, "ticket", data,
                                                              [note.notification_id])
-        if now:
-            self._heard_at = max(t.updated_at for t in now)
+        if now and (latest := max(t.updated_at for t in now)) > (self._heard_at or latest):
+            self._heard_at = latest
 
     def _push_ticket(self, t: Ticket) -> None:
         """A ticket view to this replica's walls and scoped leaders, unless one as new or
