@@ -180,6 +180,11 @@ def test_unreachable_store_loses_nothing_and_the_clip_is_stored_when_it_answers(
             alert_id = alert_in(center, publisher)
             send(publisher, chunks(CLIP, alert_id))
 
+            # Said at start-up, before any clip needs the store.
+            wait_until(lambda: any("the bucket cannot be used" in r.getMessage()
+                                   and s3.endpoint in r.getMessage() for r in caplog.records),
+                       30, "the start-up check's error")
+
             def refused() -> str | None:
                 return next((r.getMessage() for r in caplog.records
                              if "could not be stored" in r.getMessage()), None)

@@ -52,6 +52,10 @@ class ClipStorage(Protocol):
         """Bytes ``first``..``last`` (inclusive) of a video, in pieces. Opens the video before
         returning, so a missing or unreachable one raises here, before any byte is sent."""
 
+    def check(self) -> None:
+        """Raise ``ClipStorageError`` when the storage cannot be used (at start-up: a wrong
+        endpoint, bucket or key is said before the first clip needs it)."""
+
 
 def open_storage(settings: ClipSettings) -> ClipStorage:
     """The storage the settings name (``clips.storage``)."""
@@ -93,6 +97,10 @@ class FolderStorage:
             raise ClipMissing(f"{key} is not in the clip folder {self.root}") from None
         file.seek(first)
         return _pieces(file, last - first + 1)
+
+    def check(self) -> None:
+        if not self.root.is_dir():
+            raise ClipStorageError(f"the clip folder {self.root} is not a folder")
 
 
 def _pieces(file: IO[bytes], length: int) -> Iterator[bytes]:
@@ -156,6 +164,13 @@ class S3Storage:
         except BotoCoreError as exc:
             raise self._fail("read of", key, exc) from exc
         return self._stream(answer["Body"], key)
+
+    def check(self) -> None:
+        try:
+            self.client.head_bucket(Bucket=self.bucket)
+        except (BotoCoreError, ClientError) as exc:
+            raise ClipStorageError(f"clip storage {self.where}: the bucket cannot be used: "
+                                   f"{exc}") from exc
 
     def _stream(self, body: Any, key: str) -> Iterator[bytes]:
         with body:

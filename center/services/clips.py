@@ -41,7 +41,7 @@ from center.domain.district import District
 from center.services import live
 from center.services.alert_intake import Rejected
 from center.services.auth import Principal
-from center.services.clip_storage import ClipStorage
+from center.services.clip_storage import ClipStorage, ClipStorageError
 from center.store import clips as store
 from center.store.clips import AlertPlace, ClipRow
 from center.store.db import Connection, DatabaseError, Pool
@@ -124,7 +124,13 @@ class ClipService:
     async def run_uploads(self) -> None:
         """For as long as the center runs: store the verified clips waiting in the staging
         folder (those a restart left first), each as soon as its last chunk is in; after a
-        failure, again after a pause that doubles up to ``RETRY_MAX_S``."""
+        failure, again after a pause that doubles up to ``RETRY_MAX_S``. Checks the storage
+        first, so a wrong endpoint, bucket or key is logged at start-up."""
+        try:
+            await asyncio.to_thread(self.storage.check)
+            log.info("clip storage: %s", self.storage.where)
+        except ClipStorageError as exc:
+            log.error("%s; clips will wait in %s until it works", exc, self.staging)
         pause = RETRY_FIRST_S
         while True:
             self._wake.clear()
