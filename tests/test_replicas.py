@@ -445,3 +445,45 @@ def test_replicas_with_broker_accounts_each_log_in_as_their_own_and_share_the_al
         for r in started:
             r.stop()
         broker.stop()
+
+
+def test_a_replica_whose_listener_lost_its_connection_pushes_what_changed_meanwhile(
+        db_dsn: str, mqtt_broker: Mosquitto, district: Path, tmp_path: Path) -> None:
+    """NOTIFYs sent while a replica's listener is away are lost to it; back, it pushes every
+    ticket changed since the last one it heard. The change here is made by plain SQL (a
+    connection of no replica: no NOTIFY at all), so only that catch-up can bring it to the
+    wall."""
+    replica = _Replica(_unique("center-r"), _unique("centers"), db_dsn, mqtt_broker.port,
+                       district, tmp_path / "r.log").start()
+    try:
+        wall = _Wall(replica)
+        wall.start()
+        assert wall.hello.wait(10)
+        camera = sorted(load_district(district).cameras.values(), key=lambda c: c.id)[0]
+        publisher = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=_unique("pub"))
+        publisher.connect("127.0.0.1", mqtt_broker.port)
+        publisher.loop_start()
+        alert = make_alert(camera_id=camera.id, edge_id=str(camera.edge_id), zone_id="z1",
+                           snapshot=False)
+        publisher.publish(alert_topic(alert.edge_id, alert.camera_id), alert.model_dump_json(),
+                          qos=1).wait_for_publish(10)
+        publisher.loop_stop()
+        publisher.disconnect()
+        ticket_id = wait_until(lambda: next(iter(wall.tickets), None), timeout=30,
+                               what="the new case on the wall")
+        with psycopg.connect(db_dsn, autocommit=True) as conn:
+            conn.execute("UPDATE tickets SET escalation_level = 2, updated_at = now()"
+                         " WHERE id = %s", (ticket_id,))
+            killed = conn.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                " WHERE application_name = %s",
+                (f"gridwatch-replica-listener {replica.name}",)).fetchall()
+        assert killed == [(True,)], killed
+        wait_until(lambda: wall.tickets[ticket_id]["escalation_level"] == 2, timeout=30,
+                   what="the change made while the listener was away on the wall")
+        assert replica.health()["replica"]["reconnects"] >= 1
+        wall.stopping.set()
+        wall.join(5)
+        assert wall.error is None, wall.error
+    finally:
+        replica.forget()

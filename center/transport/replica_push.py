@@ -42,7 +42,7 @@ from center.transport.push import Hub
 
 log = logging.getLogger(__name__)
 
-#: The listener's ``application_name`` (``pg_stat_activity``).
+#: The listener's ``application_name`` (``pg_stat_activity``), followed by the replica's name.
 LISTENER_NAME = "gridwatch-replica-listener"
 #: Quiet this long: check that the connection lives. Lost: retry after ``RETRY_S``.
 PING_S = 30.0
@@ -97,7 +97,8 @@ class ReplicaPush:
             pusher = asyncio.create_task(self._pusher(heard), name="replica-push")
             try:
                 async with await db.connect(dsn, autocommit=True,
-                                            application_name=LISTENER_NAME) as conn:
+                                            application_name=f"{LISTENER_NAME} {self.replica}"
+                                            ) as conn:
                     await replicas.listen(conn)
                     self.listening = True
                     if self._heard_at is None:  # the first LISTEN: clients load on connect
