@@ -76,7 +76,12 @@ def test_case_pins_by_state_and_lateness_live_legend_detail_and_clusters(
     expect(_pin(page, in_hand)).to_have_class("case-pin case-in_hand is-late")
     expect(_pin(page, in_hand)).to_have_text("!")
     expect(_pin(page, dispatched)).to_have_attribute("data-late", "false")
-    # The pin's tip is the case's place: the head stands above it, clear of the camera dot.
+    # Pins stand above the place: every camera dot stays clickable at its centre.
+    covered = page.evaluate("""() => [...document.querySelectorAll('#map path.cam-marker')]
+        .filter((dot) => { const r = dot.getBoundingClientRect();
+            return document.elementFromPoint(r.x + r.width / 2, r.y + r.height / 2) !== dot; })
+        .map((dot) => dot.dataset.cameraId)""")
+    assert covered == [], covered
     # The legend explains the pins.
     legend = page.get_by_test_id("map-legend")
     shown = {li.get_attribute("data-symbol") for li in legend.locator("li").all()
