@@ -444,38 +444,30 @@ def _alerts_for_stages(cameras: Path, n: int) -> list[tuple[str, bytes]]:
 def _store_stage(admin_dsn: str, messages: list[tuple[str, bytes]]) -> list[dict[str, Any]]:
     """``queries.insert_alerts`` alone (no MQTT, no tickets, no pushes): the "stored
     idempotently" number. Batches of 500, one transaction each; then the same alerts again
-    (every one a duplicate). bbox as a text literal (now) and through psycopg's list dumper."""
+    (every one a duplicate)."""
     import psycopg
 
     from center.store import alerts as queries
     from wire.protocol import parse_alert
 
     alerts = [parse_alert(payload) for _, payload in messages]
-    out = []
-    for label, bbox in (("bbox text literal", queries._bbox_literal), ("bbox list", list)):
-        dsn = _new_db(admin_dsn, "bench_store")
+    dsn = _new_db(admin_dsn, "bench_store")
 
-        async def run(dsn: str = dsn) -> tuple[float, float]:
-            async with await psycopg.AsyncConnection.connect(dsn) as conn:
-                times = []
-                for _ in range(2):
-                    t0 = time.perf_counter()
-                    for i in range(0, len(alerts), 500):
-                        async with conn.transaction():
-                            await queries.insert_alerts(conn, alerts[i:i + 500])
-                    times.append(time.perf_counter() - t0)
-                return times[0], times[1]
+    async def run() -> tuple[float, float]:
+        async with await psycopg.AsyncConnection.connect(dsn) as conn:
+            times = []
+            for _ in range(2):
+                t0 = time.perf_counter()
+                for i in range(0, len(alerts), 500):
+                    async with conn.transaction():
+                        await queries.insert_alerts(conn, alerts[i:i + 500])
+                times.append(time.perf_counter() - t0)
+            return times[0], times[1]
 
-        saved = queries._bbox_literal
-        queries._bbox_literal = bbox  # type: ignore[assignment]
-        try:
-            new_s, dup_s = asyncio.run(run())
-        finally:
-            queries._bbox_literal = saved
-        out.append({"test": "store", "variant": label, "n": len(alerts),
-                    "new_per_s": len(alerts) / new_s, "dup_per_s": len(alerts) / dup_s,
-                    **_verify(dsn, len(alerts) + _WARM_PLACES[0])})
-    return out
+    new_s, dup_s = asyncio.run(run())
+    return [{"test": "store", "variant": "insert_alerts", "n": len(alerts),
+             "new_per_s": len(alerts) / new_s, "dup_per_s": len(alerts) / dup_s,
+             **_verify(dsn, len(alerts) + _WARM_PLACES[0])}]
 
 
 def _handle_stage(admin_dsn: str, broker: Any, district: Path,
