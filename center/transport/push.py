@@ -222,7 +222,6 @@ class Hub:
                 recipients: Collection[str] = (), walls: bool = True) -> None:
         """Send to every wall screen (unless ``walls`` is false), and to the phones of the
         people in ``recipients``."""
-        text, key = _text(type_, data), _coalesce_key(type_, data)
         targets: list[_Client] = []
         if walls:
             presence = type_ in PRESENCE_EVENTS
@@ -235,6 +234,9 @@ class Hub:
         if walls and type_ in ("ticket", "verdict", "clip"):
             targets += (c for c in self._seers
                         if c.worker_id not in people and c.sees is not None and c.sees(data))
+        if not targets:
+            return  # nobody to tell: not even serialised
+        text, key = _text(type_, data), _coalesce_key(type_, data)
         for client in targets:
             self._offer(client, text, (), key)
 
