@@ -28,7 +28,7 @@ import psycopg
 import pytest
 
 from center.store.migrate import migrate
-from simulators.local_services import Mosquitto, Postgres, free_port
+from simulators.local_services import Mosquitto, Postgres, free_port, stop_process
 from tests.mqtt_helpers import make_alert
 from tests.waiting import wait_until
 from wire.protocol import Alert, alert_topic
@@ -145,17 +145,11 @@ class _CenterProcess:
 
     def kill(self) -> None:
         assert self.proc is not None
-        self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait(10)
+        stop_process(self.proc, signal.SIGKILL)
 
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+            stop_process(self.proc, timeout=15)
 
 
 @contextmanager

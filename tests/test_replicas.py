@@ -42,7 +42,7 @@ from center.services.auth import issue_token
 from center.transport.mqtt_auth import gen_auth
 from center.transport.push import auth_message
 from simulators.district_gen import generate
-from simulators.local_services import Mosquitto, free_port
+from simulators.local_services import Mosquitto, free_port, stop_process
 from tests.mqtt_helpers import make_alert
 from tests.waiting import wait_until
 from wire.protocol import Alert, alert_topic
@@ -98,17 +98,11 @@ class _Replica:
 
     def kill(self) -> None:
         assert self.proc is not None
-        self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait(10)
+        stop_process(self.proc, signal.SIGKILL)
 
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+            stop_process(self.proc, timeout=15)
 
     def forget(self) -> None:
         """Stop, and drop its persistent session (a clean-session connect under its id)."""
