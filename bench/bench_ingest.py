@@ -35,7 +35,6 @@ import os
 import random
 import secrets
 import subprocess
-import tempfile
 import threading
 import time
 import uuid
@@ -43,7 +42,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Self
 
-from bench.harness import helper_cli, services, spawn, wait_for, write_results
+from bench.harness import generated_district, helper_cli, services, spawn, wait_for, write_results
 
 N_ALERTS = int(os.environ.get("GRIDWATCH_BENCH_N", "40000"))
 LATENCY_S = float(os.environ.get("GRIDWATCH_BENCH_LATENCY_S", "30"))
@@ -497,15 +496,7 @@ _WARM_PLACES = [0]
 
 
 def main() -> None:
-    from center.domain.district import load_district
-    from simulators.district_gen import generate
-
-    tmp = Path(tempfile.mkdtemp(prefix="gridwatch-bench-ingest-"))
-    district = generate(tmp / "district")
-    d = load_district(district)
-    cameras = tmp / "cameras.json"
-    cameras.write_text(json.dumps([{"id": c.id, "edge_id": c.edge_id}
-                                   for c in d.cameras.values()]))
+    tmp, district, d, cameras = generated_district("gridwatch-bench-ingest-")
     workers = sorted(p.id for p in d.people.values() if p.role == "worker" and p.post == "A")
     print(f"district: {len(d.cameras)} cameras, "
           f"{sum(a.level == 'micro_grid' for a in d.areas.values())} micro-grids, "

@@ -32,7 +32,6 @@ import os
 import pstats
 import random
 import statistics
-import tempfile
 import time
 import uuid
 from datetime import UTC, datetime
@@ -40,7 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.bench_ingest import _Center, _new_db, _payload, _places, _stamped_id
-from bench.harness import services, write_results
+from bench.harness import generated_district, services, write_results
 
 N = int(os.environ.get("GRIDWATCH_BENCH_CPU_N", "5000"))
 BATCH = int(os.environ.get("GRIDWATCH_BENCH_CPU_BATCH", "50"))
@@ -173,12 +172,7 @@ def _stage_table(profile: cProfile.Profile) -> list[dict[str, Any]]:
 
 
 def main() -> None:
-    from center.domain.district import load_district
-    from simulators.district_gen import generate
-
-    tmp = Path(tempfile.mkdtemp(prefix="gridwatch-bench-intake-cpu-"))
-    district = generate(tmp / "district")
-    d = load_district(district)
+    tmp, district, d, _ = generated_district("gridwatch-bench-intake-cpu-")
     cams = [{"id": c.id, "edge_id": c.edge_id or ""} for c in d.cameras.values()]
     workers = sorted(p.id for p in d.people.values() if p.role == "worker" and p.post == "A")
     print(f"{len(cams)} cameras, {len(workers)} phones + 1 wall; {N} alerts a run in batches of"

@@ -18,15 +18,13 @@ competes for them. The gain needs cores (or machines) per replica.
 
 from __future__ import annotations
 
-import json
 import os
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 from bench.bench_ingest import _finish, _new_db, _publishers, _verify, _warm
-from bench.harness import services, wait_for, write_results
+from bench.harness import generated_district, services, wait_for, write_results
 
 N_ALERTS = int(os.environ.get("GRIDWATCH_BENCH_REPLICA_ALERTS", "20000"))
 #: (label, replicas, with a share group)
@@ -93,15 +91,7 @@ def _variant(admin: str, broker: Any, district: Path, cameras: Path, tmp: Path, 
 
 
 def main() -> None:
-    from center.domain.district import load_district
-    from simulators.district_gen import generate
-
-    tmp = Path(tempfile.mkdtemp(prefix="gridwatch-bench-replicas-"))
-    district = generate(tmp / "district")
-    d = load_district(district)
-    cameras = tmp / "cameras.json"
-    cameras.write_text(json.dumps([{"id": c.id, "edge_id": c.edge_id}
-                                   for c in d.cameras.values()]))
+    tmp, district, d, cameras = generated_district("gridwatch-bench-replicas-")
     print(f"district: {len(d.cameras)} cameras; N={N_ALERTS} alerts flat out per variant; "
           f"{os.cpu_count()} CPU cores shared by publishers, broker, PostgreSQL and every "
           "replica (overhead, not speed-up)", flush=True)

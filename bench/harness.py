@@ -55,6 +55,24 @@ def services(tmp: Path, template: str) -> Iterator[tuple[str, Mosquitto]]:
         pg.stop("immediate")
 
 
+def generated_district(prefix: str) -> tuple[Path, Path, Any, Path]:
+    """A fresh temp folder with a generated town (simulators/district_gen): (the folder, the
+    district file, the loaded district, ``cameras.json``, the cameras and their edges that the
+    publisher processes read)."""
+    import tempfile
+
+    from center.domain.district import load_district
+    from simulators.district_gen import generate
+
+    tmp = Path(tempfile.mkdtemp(prefix=prefix))
+    district = generate(tmp / "district")
+    d = load_district(district)
+    cameras = tmp / "cameras.json"
+    cameras.write_text(json.dumps([{"id": c.id, "edge_id": c.edge_id}
+                                   for c in d.cameras.values()]))
+    return tmp, district, d, cameras
+
+
 def write_results(tmp: Path, results: list[dict[str, Any]]) -> None:
     """Every figure of the run, unrounded, in ``tmp/results.json``; prints where it is."""
     path = tmp / "results.json"
