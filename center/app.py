@@ -57,6 +57,7 @@ from center.services.presence import Presence
 from center.services.views import Views
 from center.store import alerts as queries
 from center.store import db, district_store, migrate, replicas, retention
+from center.store import read_pool as read_pool_store
 from center.transport.fanout import Announcer
 from center.transport.ingest import Ingest
 from center.transport.push import Hub, authenticate
@@ -154,6 +155,10 @@ def create_app(settings: CenterSettings, *, clock: Clock | None = None,
                 f"database schema is behind by {len(todo)} migration(s) "
                 f"({', '.join(m.name for m in todo)}): run `gridwatch center migrate --commit`"
             )
+        # Indicator reads on a replica (GRIDWATCH_DB__READ_DSN), checked before anything else
+        # opens; without one they share the main pool.
+        read_pool = (await read_pool_store.open_read_pool(settings.db.read_dsn)
+                     if settings.db.read_dsn else None)
         # A replica's connections carry its name: its writes notify the other replicas
         # (center/transport/replica_push.py, migration 0028).
         replica = settings.mqtt.client_id if settings.mqtt.share_group else None
@@ -189,6 +194,7 @@ def create_app(settings: CenterSettings, *, clock: Clock | None = None,
         # Live view asks the edges on the ingest's connection, the center's only one.
         ingest.live = live = LiveService(settings.live, ingest.publish)
         app.state.center, app.state.ingest, app.state.live = center, ingest, live
+        app.state.read_pool = read_pool or pool
         app.state.presence = worker_presence = Presence(pool, ctx, settings.presence, hub.publish)
         tasks = [asyncio.create_task(ingest.run(), name="mqtt-ingest"),
                  asyncio.create_task(_maintain_storage(pool, ctx, settings),
@@ -212,6 +218,8 @@ def create_app(settings: CenterSettings, *, clock: Clock | None = None,
         finally:
             await cancel_and_wait(tasks)
             await pool.close()
+            if read_pool is not None:
+                await read_pool.close()
 
     app = FastAPI(title="gridwatch center", version=version("gridwatch"), lifespan=lifespan,
                   dependencies=[Depends(guard.reject_nul)],

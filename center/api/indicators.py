@@ -9,7 +9,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Response
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 
 from center.api.deps import Actor, Center, CenterDep, ImageActor
 from center.api.presence import PresenceDep
@@ -17,10 +17,22 @@ from center.services import indicators, verdicts
 from center.services.auth import Principal
 from center.services.indicators import COLUMNS, IndicatorRow, Level, Period, Window
 from center.services.presence import NotAllowed
+from center.store.db import Pool
 from center.store.indicators import alerts_per_day, cases_per_hour
 from center.store.verdicts import per_camera_day
 
 router = APIRouter(prefix="/api/v1", tags=["indicators"])
+
+
+def _read_pool(request: Request) -> Pool:
+    """The pool these reads run on: the read replica's (``GRIDWATCH_DB__READ_DSN``) when one is
+    set, else the main one (center/app.py). Nothing here writes, so a replica a little behind
+    only makes the figures a little late (docs/scaling.md, "A read-only DSN")."""
+    pool: Pool = request.app.state.read_pool
+    return pool
+
+
+ReadPool = Annotated[Pool, Depends(_read_pool)]
 
 _WHEN = ("a date (YYYY-MM-DD, midnight in the district's time zone) or an ISO 8601 date-time;"
          " without an offset it is read in the district's time zone")
@@ -138,6 +150,7 @@ WindowQ = Annotated[WindowQuery, Depends()]
             responses={200: {"content": {"text/csv": {}}}, 401: {}, 403: {}, 422: {}})
 async def get_indicators(
     center: CenterDep,
+    reads: ReadPool,
     actor: ImageActor,  # a CSV download link is a signed URL
     when: WindowQ,
     level: Level = "district",
@@ -154,7 +167,7 @@ async def get_indicators(
     if not leader:
         _district_reader(actor, "indicators")
     window = when.window(center, series=True)
-    async with center.pool.connection() as conn:
+    async with reads.connection() as conn:
         rows = await indicators.compute(conn, center.ctx, level=level, window=window)
     if leader:
         rows = _leader_rows(center, actor, level, rows)
@@ -170,6 +183,7 @@ async def get_indicators(
             responses={200: {"content": {"text/csv": {}}}, 401: {}, 403: {}, 422: {}})
 async def grid_ranking(
     center: CenterDep,
+    reads: ReadPool,
     actor: ImageActor,  # a CSV download link is a signed URL
     when: WindowQ,
     format: Fmt = "json",  # noqa: A002 - the public query parameter's name
@@ -181,7 +195,7 @@ async def grid_ranking(
         _district_reader(actor, "the grid ranking")
     window = when.window(center, series=False)
     one = Window(window.start, window.end, window.tz)
-    async with center.pool.connection() as conn:
+    async with reads.connection() as conn:
         ranked = await indicators.grid_ranking(conn, center.ctx, one)
     data = [r.as_dict() for r in ranked]
     if format == "csv":
@@ -211,7 +225,7 @@ def _area_of(center: Center, actor: Principal) -> tuple[dict[str, str | None],
 
 
 @router.get("/indicators/headline", responses={401: {}, 403: {}})
-async def headline(center: CenterDep, actor: Actor) -> dict[str, Any]:
+async def headline(center: CenterDep, reads: ReadPool, actor: Actor) -> dict[str, Any]:
     """The KPI tiles' figures, each named by what it counts (docs/indicators.md, "Headline"):
     ``today`` (cases registered today; due so far today, and of those closed: the closure
     rate of cases due today), ``now`` (open and overdue cases at this moment), and
@@ -220,13 +234,14 @@ async def headline(center: CenterDep, actor: Actor) -> dict[str, Any]:
     district's."""
     scope, micro_grids = _area_of(center, actor)
     tz = ZoneInfo(center.ctx.district.timezone)
-    async with center.pool.connection() as conn:
+    async with reads.connection() as conn:
         head = await indicators.headline(conn, center.ctx, tz, micro_grids)
     return {"scope": scope, "timezone": tz.key, **head.as_dict()}
 
 
 @router.get("/indicators/hotspots", responses={401: {}, 403: {}, 422: {}})
-async def hotspots(center: CenterDep, actor: Actor, when: WindowQ) -> dict[str, Any]:
+async def hotspots(center: CenterDep, reads: ReadPool, actor: Actor,
+                   when: WindowQ) -> dict[str, Any]:
     """Cases per place over one window (``period`` + ``date``, or ``from``/``to``; default
     this month): per camera and per 0.001° square of hand reports, with coordinates (WGS-84),
     and per micro-grid; voided cases are not counted. The wall draws ``places`` as its heat
@@ -234,7 +249,7 @@ async def hotspots(center: CenterDep, actor: Actor, when: WindowQ) -> dict[str, 
     scope, micro_grids = _area_of(center, actor)
     window = when.window(center, series=False)
     one = Window(window.start, window.end, window.tz)
-    async with center.pool.connection() as conn:
+    async with reads.connection() as conn:
         places, areas = await indicators.hotspots(conn, center.ctx, one, micro_grids)
     return {"scope": scope, "from": one.start.isoformat(), "to": one.end.isoformat(),
             "timezone": one.tz.key, "as_of": center.ctx.clock.now().isoformat(),
@@ -243,8 +258,8 @@ async def hotspots(center: CenterDep, actor: Actor, when: WindowQ) -> dict[str, 
 
 
 @router.get("/indicators/alerts-daily", responses={401: {}, 403: {}})
-async def alerts_daily(center: CenterDep, actor: Actor, start: FromQ = None, end: ToQ = None,
-                       ) -> list[dict[str, Any]]:
+async def alerts_daily(center: CenterDep, reads: ReadPool, actor: Actor, start: FromQ = None,
+                       end: ToQ = None) -> list[dict[str, Any]]:
     """Camera alerts started per UTC day, camera and event type (a TimescaleDB continuous
     aggregate where that extension is loaded, else a plain view). Default: the last 30 days."""
     _district_reader(actor, "district-wide alert counts")
@@ -257,7 +272,7 @@ async def alerts_daily(center: CenterDep, actor: Actor, start: FromQ = None, end
         lo, hi = _parse_when("from", start, tz), _parse_when("to", end, tz)
         if hi <= lo:
             raise HTTPException(422, "`to` must be after `from`")
-    async with center.pool.connection() as conn:
+    async with reads.connection() as conn:
         days = await alerts_per_day(conn, lo, hi)
     return [{"day": d.day.isoformat(), "camera_id": d.camera_id, "event_type": d.event_type,
              "alerts": d.alerts, "messages": d.messages} for d in days]
@@ -266,6 +281,7 @@ async def alerts_daily(center: CenterDep, actor: Actor, start: FromQ = None, end
 @router.get("/indicators/cases-hourly", responses={401: {}, 403: {}})
 async def cases_hourly(
     center: CenterDep,
+    reads: ReadPool,
     actor: Actor,
     hours: Annotated[int, Query(ge=1, le=168, description="how many hours back")] = 24,
 ) -> dict[str, Any]:
@@ -276,7 +292,7 @@ async def cases_hourly(
     now = center.ctx.clock.now().astimezone(UTC)
     end = now.replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
     start = end - timedelta(hours=hours)
-    async with center.pool.connection() as conn:
+    async with reads.connection() as conn:
         counts = await cases_per_hour(conn, start, end)
     slots = [start + timedelta(hours=i) for i in range(hours)]
     index = {slot: i for i, slot in enumerate(slots)}
@@ -302,6 +318,7 @@ FALSE_ALARM_COLUMNS: tuple[str, ...] = (
             responses={200: {"content": {"text/csv": {}}}, 401: {}, 403: {}, 422: {}})
 async def false_alarms(
     center: CenterDep,
+    reads: ReadPool,
     actor: ImageActor,  # a CSV download link is a signed URL
     when: WindowQ,
     format: Fmt = "json",  # noqa: A002 - the public query parameter's name
@@ -313,7 +330,7 @@ async def false_alarms(
     if not leader:
         _district_reader(actor, "false-alarm counts")
     window = when.window(center, series=False)
-    async with center.pool.connection() as conn:
+    async with reads.connection() as conn:
         days = await per_camera_day(conn, window.start, window.end, window.tz.key)
     d = center.ctx.district
     if leader:
@@ -342,6 +359,7 @@ async def false_alarms(
             responses={200: {"content": {"text/csv": {}}}, 401: {}, 403: {}, 422: {}})
 async def presence_figures(
     center: CenterDep,
+    reads: ReadPool,
     presence: PresenceDep,
     actor: ImageActor,  # a CSV download link is a signed URL
     when: WindowQ,
@@ -355,7 +373,7 @@ async def presence_figures(
     except NotAllowed as exc:
         raise HTTPException(403, str(exc)) from None
     window = when.window(center, series=False)
-    async with center.pool.connection() as conn:
+    async with reads.connection() as conn:
         days = await indicators.presence_days(
             conn, center.ctx, window, max_accuracy_m=presence.settings.max_accuracy_m,
             max_speed_mps=presence.settings.max_speed_mps)

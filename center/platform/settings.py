@@ -30,6 +30,10 @@ class DatabaseSettings(BaseModel):
     dsn: str = "postgresql://postgres@127.0.0.1:5432/gridwatch"
     pool_min: int = Field(default=2, ge=1)
     pool_max: int = Field(default=10, ge=1)
+    #: ``GRIDWATCH_DB__READ_DSN``: a read replica (or a SELECT-only role) for the indicator,
+    #: KPI, hotspot and ranking reads, so their scans stay off the primary that ingests;
+    #: empty = those reads use the main pool (docs/scaling.md, "A read-only DSN").
+    read_dsn: str = ""
 
 
 class MqttTlsSettings(MqttTls):
