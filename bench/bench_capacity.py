@@ -81,6 +81,12 @@ class Assumptions:
     #: Violation clip: dwell (two_wheeler default 60 s) + pre-roll 5 + post-roll 5; end clip 5.
     clip_seconds_per_violation: float = 60 + 5 + 5 + 5
     wall_screens: int = 50
+    #: Workers with the phone app on duty on a day, each for ``duty_hours``, sending a position
+    #: every ``position_every_s`` (presence.min_interval_s, the most that is stored).
+    workers_on_duty: int = 5_000
+    duty_hours: float = 8.0
+    position_every_s: float = 5.0
+    position_days: int = 30  # presence.retention_days
     #: A center replica runs at most this share of its one event-loop core.
     replica_target_utilisation: float = 0.5
     #: TimescaleDB native compression on the alert rows: the vendor's typical ratio,
@@ -213,6 +219,22 @@ async def _lifecycle(app: Any, ticket_ids: list[int]) -> None:
             center.announce(change)
 
 
+async def _positions(app: Any, workers: list[str], per_worker: int) -> None:
+    """Check the workers in (the presence service), then store ``per_worker`` positions each,
+    5 s apart (the thinning interval), through the store's writer the service uses."""
+    from center.store import presence as store
+
+    presence, ctx = app.state.presence, app.state.center.ctx
+    t0 = ctx.clock.now() - timedelta(hours=1)
+    for pid in workers:
+        await presence.set_duty(ctx.district.people[pid], True)
+        async with presence.pool.connection() as conn, conn.transaction():
+            for k in range(per_worker):
+                await store.store_position(
+                    conn, store.Position(pid, t0 + timedelta(seconds=5 * k), 120.15 + k * 1e-5,
+                                         30.27, 8.0), timedelta(seconds=5))
+
+
 def measure() -> dict[str, Any]:
     """The sample's rows and bytes per table, per alert message and per ticket."""
     import psycopg
@@ -241,6 +263,7 @@ def measure() -> dict[str, Any]:
                     "SELECT id FROM tickets WHERE state = 'dispatched' ORDER BY id")]
             c.call(_lifecycle(c.app, ids))
             c.call(_settled(c.app, sockets))
+            c.call(_positions(c.app, workers[:20], 50))
         written = _tables(dsn)
         with psycopg.connect(dsn, autocommit=True) as conn:
             conn.execute("VACUUM FULL ANALYZE")
@@ -354,6 +377,8 @@ def model(m: dict[str, Any], a: Assumptions = Assumptions()) -> list[tuple[str, 
                           / max(1, sample_tickets), None),
         "ticket_timers": (per_day_tickets * rows_of(compact, "ticket_timers")
                           / max(1, sample_tickets), None),
+        "worker_positions": (a.workers_on_duty * a.duty_hours * 3600 / a.position_every_s,
+                             a.position_days),
         "notifications": (per_day_messages * rows_of(ingest, "notifications") / msgs
                           + per_day_tickets * rows_of(lifecycle, "notifications")
                           / max(1, sample_tickets), None),
