@@ -27,9 +27,12 @@ import json
 import math
 import os
 import random
+import shutil
 import uuid
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
+from itertools import islice
 from typing import Any
 
 N = int(os.environ.get("GRIDWATCH_BENCH_CAPACITY_N", "10000"))
@@ -135,9 +138,10 @@ def _evidence() -> tuple[list[bytes], list[tuple[bytes, int, int]], list[int]]:
 
 def _messages(cams: list[dict[str, str]], n: int, snaps: list[bytes],
               frames: list[tuple[bytes, int, int]],
-              ) -> list[tuple[str, bytes]]:
+              ) -> Iterator[tuple[str, bytes]]:
     """``n`` alert messages: n / (UPDATES + 2) violations at random places, sent round by
-    round (every violation's new, then each update, then every end)."""
+    round (every violation's new, then each update, then every end); made as they are sent
+    (10,000 with their pictures are a gigabyte)."""
     from bench.bench_ingest import _places
 
     rng = random.Random(7)
@@ -145,7 +149,6 @@ def _messages(cams: list[dict[str, str]], n: int, snaps: list[bytes],
     t0 = datetime.now(UTC) - timedelta(minutes=30)
     violations = [(rng.choice(places), uuid.uuid4(), i % len(snaps))
                   for i in range(n // (UPDATES + 2))]
-    out = []
     for seq in range(UPDATES + 2):
         kind = "new" if seq == 0 else "end" if seq == UPDATES + 1 else "update"
         for (cam, zone, event_type), alert_id, pic in violations:
@@ -162,9 +165,8 @@ def _messages(cams: list[dict[str, str]], n: int, snaps: list[bytes],
                 jpeg, width, height = frames[pic]
                 body["frame"] = {"jpeg": base64.b64encode(jpeg).decode(), "width": width,
                                  "height": height, "blurred": True, "boxes": []}
-            out.append((f"gridwatch/v1/alerts/{cam['edge_id']}/{cam['id']}",
-                        json.dumps(body).encode()))
-    return out
+            yield (f"gridwatch/v1/alerts/{cam['edge_id']}/{cam['id']}",
+                   json.dumps(body).encode())
 
 
 def _tables(dsn: str) -> dict[str, tuple[int, int]]:
@@ -248,13 +250,14 @@ def measure() -> dict[str, Any]:
     cams = [{"id": c.id, "edge_id": c.edge_id or ""} for c in d.cameras.values()]
     workers = sorted(p.id for p in d.people.values() if p.role == "worker" and p.post == "A")
     messages = _messages(cams, N, snaps, frames)
+    sent = N // (UPDATES + 2) * (UPDATES + 2)
     with services(tmp, "cap_template") as (admin, broker):
         dsn = _new_db(admin, "cap_sample", "cap_template")
         with _Center(dsn, broker.port, district, 500, "bench-capacity") as c:
             sockets = c.call(_attach_screens(c.app.state.center.hub, workers))
             empty = _tables(dsn)
-            for i in range(0, len(messages), BATCH):
-                c.call(c.app.state.ingest.handle_batch(messages[i:i + BATCH]))
+            while batch := list(islice(messages, BATCH)):
+                c.call(c.app.state.ingest.handle_batch(batch))
                 c.call(_settled(c.app, sockets))
             stored, dead = c.stats.stored, c.stats.dead_letters
             after_alerts = _tables(dsn)
@@ -268,10 +271,11 @@ def measure() -> dict[str, Any]:
         with psycopg.connect(dsn, autocommit=True) as conn:
             conn.execute("VACUUM FULL ANALYZE")
         compact = _tables(dsn)
+    shutil.rmtree(tmp, ignore_errors=True)  # the sample's database is a gigabyte
     tickets = compact["tickets"][0] - empty["tickets"][0]
     return {
-        "alert_messages": len(messages), "stored": stored, "dead_letters": dead,
-        "violations": len(messages) // (UPDATES + 2), "tickets": tickets,
+        "alert_messages": sent, "stored": stored, "dead_letters": dead,
+        "violations": sent // (UPDATES + 2), "tickets": tickets,
         "tickets_through_lifecycle": len(ids),
         "snapshot_bytes": [len(s) for s in snaps], "frame_bytes": [len(f[0]) for f in frames],
         "zone_picture_bytes": zone_pictures,
