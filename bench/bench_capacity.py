@@ -320,6 +320,10 @@ def model(m: dict[str, Any], a: Assumptions = Assumptions()) -> list[tuple[str, 
     row("wall pushes, normal", f"{peak * 2 * a.wall_screens:,.0f} messages/s, {walls:.2f} cores",
         f"{a.wall_screens} walls x 2 messages per alert x {cost('ws_us_per_message_client'):g}"
         " µs; in a storm walls coalesce (latest state per ticket), so this is the ceiling")
+    per_alert = m["ingest"].get("notifications", {"rows": 0})["rows"] / m["alert_messages"]
+    row("phone pushes/s, normal / storm", f"{peak * per_alert:,.0f} / {storm * per_alert:,.0f}",
+        f"{per_alert:.2f} notification rows (one push each) per alert message, measured in the"
+        " sample; their CPU is in the center's µs per alert")
     edges = a.cameras / a.cameras_per_edge
     heartbeats = edges / a.edge_heartbeat_s
     zone_pics = a.cameras / a.camera_frame_every_s
