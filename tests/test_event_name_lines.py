@@ -1,10 +1,13 @@
 """Event names never break inside a word (issue 15): CJK text may wrap between any two
 characters, so "非机动车乱停放" used to come out as "非机动车乱停" / "放" on an alert card. Measured
-in Chromium, per word (a Chinese name is one word; an English name wraps only at its spaces):
+in Chromium, per word (a Chinese name is one word; an English name wraps only at its spaces and
+after its hyphens, as English typesetting does: "Open-" / "air" in a narrow column):
 the word's text ranges all lie on one line. On the wall at 1920×1080, 3840×1080 and 3840×2160
 and in the leader view at 390×844, in Chinese and English, with a case of every event type."""
 
 from __future__ import annotations
+
+import re
 
 import pytest
 import yaml
@@ -41,8 +44,8 @@ def _a_simulated_case_of_every_type(center: RunningCenter, mqtt_port: int) -> No
 
 def _broken_words(page: Page, selector: str, lang: str) -> list[str]:
     """Each word of an event name shown in `selector` that spans two lines."""
-    words = sorted({w for code in EVENT_TYPES for w in NAMES[code][lang].split()}, key=len,
-                   reverse=True)
+    words = sorted({w for code in EVENT_TYPES for w in re.split(r"[\s-]+", NAMES[code][lang])
+                    if w}, key=len, reverse=True)
     return page.evaluate("""([selector, words]) => {
         const broken = [];
         for (const el of document.querySelectorAll(selector)) {
