@@ -338,8 +338,8 @@ def model(m: dict[str, Any], a: Assumptions = Assumptions()) -> list[tuple[str, 
         f"alerts + {heartbeats:,.0f} heartbeats + {zone_pics:,.0f} zone pictures (QoS 0);"
         " clip chunks below")
     here = cost("broker_msgs_per_s_here")
-    row("broker nodes", f"Mosquitto: {math.ceil(in_storm / here)} by the floor measured here;"
-        " EMQX cluster: 3 (for availability)",
+    row("broker nodes", f"Mosquitto: {math.ceil(in_storm / here)} by the floor measured here"
+        " (it does not cluster: one per group of districts); EMQX cluster: 3 (availability)",
         f"storm {in_storm:,.0f} msgs/s in / {here:,.0f} (a measured floor: Mosquitto's"
         " limit on a core of its own was not measured); EMQX's rate per node is the"
         " vendor's, not measured here")
