@@ -293,8 +293,11 @@ def test_three_replicas_share_a_storm_survive_a_kill_and_push_to_every_wall(
     assert victim.health()["ingest"]["acked"] > 0, "the restarted replica drained nothing"
 
     surviving_walls = [walls[0], walls[2]]
-    wait_until(lambda: not _walls_current(surviving_walls, db_dsn), timeout=60,
-               what="every surviving wall holding every ticket's final state")
+    try:
+        wait_until(lambda: not _walls_current(surviving_walls, db_dsn), timeout=60,
+                   what="every surviving wall holding every ticket's final state")
+    except AssertionError:
+        raise AssertionError(_walls_current(surviving_walls, db_dsn)) from None
     for r in survivors:
         relayed = r.health()["replica"]
         assert relayed["tickets_pushed"] > 0 and relayed["own"] > 0, relayed
