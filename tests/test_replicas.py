@@ -43,7 +43,7 @@ from center.transport.mqtt_auth import gen_auth
 from center.transport.push import auth_message
 from simulators.district_gen import generate
 from simulators.local_services import Mosquitto, free_port, stop_process
-from tests.mqtt_helpers import make_alert
+from tests.mqtt_helpers import Publisher, make_alert
 from tests.waiting import wait_until
 from wire.protocol import Alert, alert_topic
 
@@ -339,15 +339,10 @@ def test_a_phone_on_one_replica_gets_the_notification_another_replica_wrote(
         b.start()
         d = load_district(district)
         camera = sorted(d.cameras.values(), key=lambda c: c.id)[0]
-        publisher = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="replica-phone")
-        publisher.connect("127.0.0.1", mqtt_broker.port)
-        publisher.loop_start()
-        alert = make_alert(camera_id=camera.id, edge_id=str(camera.edge_id), zone_id="z1",
-                           snapshot=False)
-        publisher.publish(alert_topic(alert.edge_id, alert.camera_id), alert.model_dump_json(),
-                          qos=1).wait_for_publish(10)
-        publisher.loop_stop()
-        publisher.disconnect()
+        publisher = Publisher(mqtt_broker.port, client_id="replica-phone")
+        publisher.alert(make_alert(camera_id=camera.id, edge_id=str(camera.edge_id),
+                                   zone_id="z1", snapshot=False))
+        publisher.close()
 
         def dispatched() -> tuple[int, str] | None:
             with psycopg.connect(db_dsn) as conn:
@@ -457,15 +452,10 @@ def test_a_replica_whose_listener_lost_its_connection_pushes_what_changed_meanwh
         wall.start()
         assert wall.hello.wait(10)
         camera = sorted(load_district(district).cameras.values(), key=lambda c: c.id)[0]
-        publisher = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=_unique("pub"))
-        publisher.connect("127.0.0.1", mqtt_broker.port)
-        publisher.loop_start()
-        alert = make_alert(camera_id=camera.id, edge_id=str(camera.edge_id), zone_id="z1",
-                           snapshot=False)
-        publisher.publish(alert_topic(alert.edge_id, alert.camera_id), alert.model_dump_json(),
-                          qos=1).wait_for_publish(10)
-        publisher.loop_stop()
-        publisher.disconnect()
+        publisher = Publisher(mqtt_broker.port, client_id=_unique("pub"))
+        publisher.alert(make_alert(camera_id=camera.id, edge_id=str(camera.edge_id),
+                                   zone_id="z1", snapshot=False))
+        publisher.close()
         ticket_id = wait_until(lambda: next(iter(wall.tickets), None), timeout=30,
                                what="the new case on the wall")
         with psycopg.connect(db_dsn, autocommit=True) as conn:
