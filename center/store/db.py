@@ -46,10 +46,17 @@ def lock_race(exc: BaseException) -> str | None:
     return None
 
 
-async def open_pool(dsn: str, *, min_size: int, max_size: int, wait_s: float = 30) -> Pool:
+async def _read_only(conn: Connection) -> None:
+    await conn.set_read_only(True)
+
+
+async def open_pool(dsn: str, *, min_size: int, max_size: int, wait_s: float = 30,
+                    read_only: bool = False) -> Pool:
     """An open pool; waits (up to ``wait_s``) until its first connections are made, so a
-    center with an unreachable database fails its start instead of its first request."""
-    pool = AsyncConnectionPool(dsn, min_size=min_size, max_size=max_size, open=False)
+    center with an unreachable database fails its start instead of its first request.
+    ``read_only``: every transaction on it is READ ONLY (the indicator reads' pool)."""
+    pool = AsyncConnectionPool(dsn, min_size=min_size, max_size=max_size, open=False,
+                               configure=_read_only if read_only else None)
     await pool.open(wait=True, timeout=wait_s)
     return pool
 

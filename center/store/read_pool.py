@@ -15,9 +15,8 @@ write cannot be written through by these routes.
 from __future__ import annotations
 
 import psycopg
-from psycopg_pool import AsyncConnectionPool
 
-from center.store.db import Connection, Pool
+from center.store.db import Pool, open_pool
 
 #: Small: a handful of people read indicators at once, and each read is one query.
 READ_POOL_MIN, READ_POOL_MAX = 1, 4
@@ -28,10 +27,6 @@ READ_TABLES = ("tickets", "ticket_events", "alerts", "alerts_daily", "verdicts",
 
 class ReadDsnUnusable(RuntimeError):
     """``GRIDWATCH_DB__READ_DSN`` is set but the center cannot read the indicators through it."""
-
-
-async def _read_only(conn: Connection) -> None:
-    await conn.set_read_only(True)
 
 
 async def open_read_pool(dsn: str, *, wait_s: float = 10) -> Pool:
@@ -45,7 +40,5 @@ async def open_read_pool(dsn: str, *, wait_s: float = 10) -> Pool:
         raise ReadDsnUnusable(
             f"GRIDWATCH_DB__READ_DSN is set but unusable for the indicator reads: {reason}"
             " (fix it, or leave it empty to read indicators from the main database)") from exc
-    pool = AsyncConnectionPool(dsn, min_size=READ_POOL_MIN, max_size=READ_POOL_MAX,
-                               configure=_read_only, open=False)
-    await pool.open(wait=True, timeout=wait_s)
-    return pool
+    return await open_pool(dsn, min_size=READ_POOL_MIN, max_size=READ_POOL_MAX, wait_s=wait_s,
+                           read_only=True)
