@@ -179,7 +179,7 @@ def create_app(settings: CenterSettings, *, clock: Clock | None = None,
             await tokens.load(conn)  # before serving: no revoked token works after a restart
         assert stored is not None
         ctx.district = stored
-        limits = RateLimits(login_person=settings.auth.login_rate_person,
+        limits = RateLimits(pool, login_person=settings.auth.login_rate_person,
                             login_ip=settings.auth.login_rate_ip,
                             public_ip=settings.auth.public_rate_ip)
         announce = Announcer(views, hub, notify)

@@ -35,7 +35,7 @@ async def login(center: CenterDep, request: Request, body: Login) -> dict[str, A
     """A bearer token for ``Authorization: Bearer …`` (and the websocket's first message,
     docs/protocol.md). Attempts are limited per person and per client address (429 with
     Retry-After; 503 with Retry-After while too many password checks wait)."""
-    _count_attempt(center, request, body.person_id)
+    await _count_attempt(center, request, body.person_id)
     async with center.pool.connection() as conn:
         hashed, generation = await people.login_record(conn, body.person_id)
     person = center.ctx.district.people.get(body.person_id)
@@ -48,7 +48,7 @@ async def login(center: CenterDep, request: Request, body: Login) -> dict[str, A
     return _token(center, auth.Principal(person, generation))
 
 
-def _count_attempt(center: Center, request: Request, person_id: str) -> None:
+async def _count_attempt(center: Center, request: Request, person_id: str) -> None:
     """One login attempt against the limits: per person *from this address*, and per address
     in all (docs/security.md "Rate limits"). Keyed by the person alone, five wrong passwords
     sent from anywhere locked the person out of their own phone; keyed by the pair, the
@@ -56,9 +56,9 @@ def _count_attempt(center: Center, request: Request, person_id: str) -> None:
     if center.limiter is None:
         return
     ip = client_ip(request)
-    center.limiter.hit("login_ip", ip, "login attempts from this address")
-    center.limiter.hit("login_person", f"{person_id}@{ip}",
-                       f"login attempts for {person_id} from this address")
+    await center.limiter.hit("login_ip", ip, "login attempts from this address")
+    await center.limiter.hit("login_person", f"{person_id}@{ip}",
+                             f"login attempts for {person_id} from this address")
 
 
 def _token(center: Center, principal: auth.Principal) -> dict[str, Any]:
@@ -82,7 +82,7 @@ async def change_password(center: CenterDep, actor: Actor, request: Request,
     """Change your own password. Every token issued to you so far, the one sent here included,
     stops working and their websockets close (a stolen token dies with the old password); the
     answer is a new token, as from ``/login``. Attempts count against the login limit."""
-    _count_attempt(center, request, actor.id)
+    await _count_attempt(center, request, actor.id)
     async with center.pool.connection() as conn:
         hashed, _ = await people.login_record(conn, actor.id)
     if not await center.hashing.verify(body.current_password, hashed):

@@ -6,14 +6,13 @@ import math
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from limits import RateLimitItem, parse
-from limits.storage import MemoryStorage
-from limits.strategies import MovingWindowRateLimiter
 
 from center.domain.context import Context
 from center.services.auth import (
@@ -28,6 +27,7 @@ from center.services.auth import (
 )
 from center.services.clips import ClipService
 from center.services.views import Views
+from center.store import rate_limits
 from center.store.db import Pool
 from center.transport.fanout import Announcer
 from center.transport.push import Hub
@@ -80,21 +80,34 @@ class Center:
 
 
 class RateLimits:
-    """In-memory moving-window limits (the ``limits`` library), one center process each."""
+    """Moving-window limits on login attempts and residents' forms, counted in PostgreSQL so
+    that every center replica shares one budget per key (center/store/rate_limits.py): behind
+    a round-robin balancer, N replicas with limits of their own gave a client N times the
+    attempts. The rule strings are the ``limits`` library's (``5/minute``)."""
 
-    def __init__(self, *, login_person: str, login_ip: str, public_ip: str) -> None:
-        self._limiter = MovingWindowRateLimiter(MemoryStorage())
+    #: How often a replica drops the rows of keys that went quiet.
+    PRUNE_EVERY_S = 60.0
+
+    def __init__(self, pool: Pool, *, login_person: str, login_ip: str,
+                 public_ip: str) -> None:
+        self._pool = pool
         self.rules: dict[str, RateLimitItem] = {
             "login_person": parse(login_person), "login_ip": parse(login_ip),
             "public_ip": parse(public_ip)}
+        self._pruned_at = time.monotonic()
 
-    def hit(self, rule: str, key: str, what: str) -> None:
+    async def hit(self, rule: str, key: str, what: str) -> None:
         """Count one attempt; 429 with Retry-After when over the limit."""
         item = self.rules[rule]
-        if self._limiter.hit(item, rule, key):
+        async with self._pool.connection() as conn:
+            outcome = await rate_limits.hit(conn, rule, key, amount=item.amount,
+                                            window=timedelta(seconds=item.get_expiry()))
+            if time.monotonic() - self._pruned_at > self.PRUNE_EVERY_S:
+                self._pruned_at = time.monotonic()
+                await rate_limits.prune(conn)
+        if outcome.allowed:
             return
-        reset, _ = self._limiter.get_window_stats(item, rule, key)
-        retry = max(1, math.ceil(reset - time.time()))
+        retry = max(1, math.ceil(outcome.reset_in_s))
         raise HTTPException(429, f"too many {what}: limit {item}; retry in {retry} s",
                             headers={"Retry-After": str(retry)})
 
@@ -186,11 +199,11 @@ def client_ip(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
-def public_form(request: Request) -> None:
+async def public_form(request: Request) -> None:
     """Rate limit for residents' forms (per client address)."""
     center: Center = request.app.state.center
     if center.limiter is not None:
-        center.limiter.hit("public_ip", client_ip(request), "public submissions from this address")
+        await center.limiter.hit("public_ip", client_ip(request), "public submissions from this address")
 
 
 PublicForm = Depends(public_form)
