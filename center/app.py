@@ -206,8 +206,8 @@ def create_app(settings: CenterSettings, *, clock: Clock | None = None,
                  asyncio.create_task(tokens.listen(settings.db.dsn), name="token-revocations"),
                  asyncio.create_task(live.run(), name="live-streams"),
                  asyncio.create_task(worker_presence.run(), name="presence-storage")]
-        app.state.replica_push = relay = (ReplicaPush(replica, pool, views, hub) if replica
-                                          else None)
+        app.state.replica_push = relay = (ReplicaPush(replica, pool, views, hub,
+                                                      worker_presence) if replica else None)
         if relay is not None:
             tasks.append(asyncio.create_task(relay.run(settings.db.dsn), name="replica-push"))
         if timer_interval > 0:

@@ -126,6 +126,11 @@ class Presence:
             else:
                 await store.check_out(conn, person.id, now)
                 period = await store.last_period(conn, person.id)
+        return self.push_duty(person, period)
+
+    def push_duty(self, person: Person, period: store.DutyPeriod | None) -> Duty:
+        """Tell the wall and the person's watchers their duty state: this replica's check-in
+        or out, or another replica's (center/transport/replica_events.py)."""
         duty = _duty(person.id, period)
         self._publish("duty", self._describe(person) | duty.view(),
                       recipients=self._watchers(person))
@@ -146,9 +151,14 @@ class Presence:
                 conn, position, timedelta(seconds=self.settings.min_interval_s))
         if not stored:
             return "thinned"
-        self._publish("position", self._position_view(person, position, period.started_at),
-                      recipients=self._watchers(person))
+        self.push_position(person, position, period.started_at)
         return "stored"
+
+    def push_position(self, person: Person, position: store.Position, since: datetime) -> None:
+        """Put a stored position of someone on duty ``since`` on the wall's map and their
+        watchers' screens: this replica's, or another replica's (replica_events.py)."""
+        self._publish("position", self._position_view(person, position, since),
+                      recipients=self._watchers(person))
 
     async def last_positions(self, viewer: Principal) -> list[dict[str, Any]]:
         """The last position of each on-duty person the viewer sees (off-duty people are not

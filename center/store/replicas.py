@@ -1,7 +1,7 @@
 """What center replicas share through PostgreSQL (docs/scaling.md "Replicas"): the NOTIFY
-channels the triggers of migration 0028 speak on, the setting that names a replica's
-connections, the tickets a listener re-reads after it lost its connection, and the advisory
-locks that keep a job to one replica at a time.
+channels the triggers of migrations 0028 and 0030 speak on, the setting that names a replica's
+connections, the rows a listener reads for what it heard (tickets, alerts, camera statuses),
+and the advisory locks that keep a job to one replica at a time.
 
 The rules (what a notification becomes, when to catch up) are
 center/transport/replica_push.py's; here is only how they are written.
@@ -11,11 +11,14 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
+from uuid import UUID
 from zlib import crc32
 
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from psycopg.rows import class_row
 
+from center.store.alerts import _ALERT_COLS as ALERT_COLUMNS
+from center.store.alerts import AlertRow, CameraStatusRow
 from center.store.db import Connection
 from center.store.tickets import TICKET_COLUMNS, Ticket
 
@@ -24,8 +27,16 @@ from center.store.tickets import TICKET_COLUMNS, Ticket
 #: notification id, "t": ticket id, "p": person id, "reason"}``).
 TICKET_CHANNEL = "gridwatch_ticket_changes"
 PHONE_CHANNEL = "gridwatch_phone_notifications"
+#: Channel of migration 0030's triggers, the wall's other live events: ``{"r": replica, "k":
+#: kind, ...}``, kind "alerts" (``"a": [[alert_id, seq], ...]`` up to 100, ``"lo"``/``"hi"``:
+#: their observed_at bounds), "camera" (``"c"``: camera id), "position"/"duty" (``"p"``).
+WALL_CHANNEL = "gridwatch_wall_events"
+CHANNELS = (TICKET_CHANNEL, PHONE_CHANNEL, WALL_CHANNEL)
 #: The custom setting a replica's connections carry; the triggers notify only when it is set.
 REPLICA_SETTING = "gridwatch.replica"
+#: Longest replica name: the payloads carry it, and a NOTIFY takes at most 8000 bytes
+#: (migration 0030 leaves room for 200 characters beside 100 alert keys).
+REPLICA_NAME_MAX = 200
 
 
 def replica_dsn(dsn: str, replica: str) -> str:
@@ -33,14 +44,17 @@ def replica_dsn(dsn: str, replica: str) -> str:
     added to any the DSN already has), so every write of this replica notifies the others."""
     if not replica or any(c in replica for c in " \\'\""):
         raise ValueError(f"replica name {replica!r}: no spaces, quotes or backslashes")
+    if len(replica) > REPLICA_NAME_MAX:
+        raise ValueError(f"replica name of {len(replica)} characters: at most"
+                         f" {REPLICA_NAME_MAX} (the cross-replica notifications carry it)")
     options = conninfo_to_dict(dsn).get("options") or ""
     return make_conninfo(dsn, options=f"{options} -c {REPLICA_SETTING}={replica}".strip())
 
 
 async def listen(conn: Connection) -> None:
-    """Subscribe ``conn`` (autocommit) to both channels."""
-    await conn.execute(f"LISTEN {TICKET_CHANNEL}")
-    await conn.execute(f"LISTEN {PHONE_CHANNEL}")
+    """Subscribe ``conn`` (autocommit) to every channel."""
+    for channel in CHANNELS:
+        await conn.execute(f"LISTEN {channel}")
 
 
 async def notified(conn: Connection, timeout_s: float) -> AsyncIterator[tuple[str, str]]:
@@ -84,4 +98,26 @@ async def tickets(conn: Connection, ticket_ids: Sequence[int]) -> list[Ticket]:
     cur = conn.cursor(row_factory=class_row(Ticket))
     await cur.execute(f"SELECT {TICKET_COLUMNS} FROM tickets WHERE id = ANY(%s)"
                       " ORDER BY updated_at", (list(ticket_ids),))
+    return await cur.fetchall()
+
+
+async def alerts(conn: Connection, keys: Sequence[tuple[UUID, int]], lo: datetime,
+                 hi: datetime) -> list[AlertRow]:
+    """The stored alerts of these ``(alert_id, seq)`` keys, in the keys' order; ``lo`` and
+    ``hi`` bound their observed_at, so only the partitions holding them are read."""
+    cur = conn.cursor(row_factory=class_row(AlertRow))
+    await cur.execute(
+        f"SELECT {ALERT_COLUMNS} FROM alerts JOIN unnest(%b::uuid[], %b::integer[])"
+        " WITH ORDINALITY AS k (alert_id, seq, n) USING (alert_id, seq)"
+        " WHERE observed_at BETWEEN %s AND %s ORDER BY k.n",
+        ([k[0] for k in keys], [k[1] for k in keys], lo, hi))
+    return await cur.fetchall()
+
+
+async def camera_statuses(conn: Connection, camera_ids: Sequence[str]
+                          ) -> list[CameraStatusRow]:
+    """The stored status of these cameras (those that have one)."""
+    cur = conn.cursor(row_factory=class_row(CameraStatusRow))
+    await cur.execute("SELECT camera_id, edge_id, state, detail, updated_at FROM camera_status"
+                      " WHERE camera_id = ANY(%s)", (list(camera_ids),))
     return await cur.fetchall()

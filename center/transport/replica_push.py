@@ -1,5 +1,7 @@
 """Push across center replicas: the walls and phones connected to this replica hear the ticket
-changes and phone notifications committed by the others (docs/scaling.md "Replicas").
+changes and phone notifications committed by the others (docs/scaling.md "Replicas"), and the
+wall's other live events -- alert feed, camera status, presence -- which
+center/transport/replica_events.py reads and pushes.
 
 Each replica's writes notify through PostgreSQL (the triggers of migration 0028, inside the
 writing transaction, so what commits is told even when its replica dies the next moment; ids
@@ -21,8 +23,9 @@ also drops one that loses a race with a later read); the wall drops a view older
 it shows, so a late relayed view never undoes this replica's own newer push either.
 
 While the listener's connection is down, notifications are lost; when it is back it pushes
-every ticket changed since the last one it heard (``CATCH_UP_LIMIT``), and phones get missed
-notifications on their next connect, from the rows (center/transport/push.py ``_catch_up``).
+every ticket changed since the last one it heard (``CATCH_UP_LIMIT``) and tells its walls to
+reload the rest (``WallEvents.catch_up``); phones get missed notifications on their next
+connect, from the rows (center/transport/push.py ``_catch_up``).
 """
 
 from __future__ import annotations
@@ -35,10 +38,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from center.services.presence import Presence
 from center.services.views import Views
 from center.store import db, replicas
 from center.store.tickets import Ticket
 from center.transport.push import Hub
+from center.transport.replica_events import WallBatch, WallEvents
 
 log = logging.getLogger(__name__)
 
@@ -76,11 +81,13 @@ class ReplicaPush:
     """One replica's listener. ``run(dsn)`` until cancelled; ``listening`` says whether it
     hears the others now."""
 
-    def __init__(self, replica: str, pool: db.Pool, views: Views, hub: Hub) -> None:
+    def __init__(self, replica: str, pool: db.Pool, views: Views, hub: Hub,
+                 presence: Presence) -> None:
         self.replica = replica
         self._pool = pool
         self._views = views
         self._hub = hub
+        self._wall = WallEvents(views, hub, presence)
         self.listening = False
         self.stats = RelayStats()
         #: ticket id -> updated_at of the view last pushed from here (bounded, oldest out).
@@ -88,7 +95,8 @@ class ReplicaPush:
         self._heard_at: datetime | None = None
 
     def status(self) -> dict[str, Any]:
-        return {"replica": self.replica, "listening": self.listening, **vars(self.stats)}
+        return {"replica": self.replica, "listening": self.listening, **vars(self.stats),
+                **vars(self._wall.stats)}
 
     async def run(self, dsn: str) -> None:
         """LISTEN, catch up after a lost connection, relay the notifications in batches."""
@@ -128,15 +136,16 @@ class ReplicaPush:
                 notes.append(heard.get_nowait())
             changed: list[int] = []
             phones: list[_PhoneNote] = []
+            wall = WallBatch()
             for channel, payload in notes:
-                self._take(channel, payload, changed, phones)
+                self._take(channel, payload, changed, phones, wall)
             try:
-                await self._push(changed, phones)
+                await self._push(changed, phones, wall)
             except Exception:  # never the end of the relay: the next batch goes on
                 log.exception("replica push: a batch of %d notification(s) failed", len(notes))
 
     def _take(self, channel: str, payload: str, changed: list[int],
-              phones: list[_PhoneNote]) -> None:
+              phones: list[_PhoneNote], wall: WallBatch) -> None:
         self.stats.heard += 1
         try:
             msg = json.loads(payload)
@@ -148,19 +157,27 @@ class ReplicaPush:
             elif channel == replicas.PHONE_CHANNEL:
                 phones.append(_PhoneNote(int(msg["n"]), int(msg["t"]), str(msg["p"]),
                                          str(msg["reason"])))
+            elif channel == replicas.WALL_CHANNEL:
+                wall.take(msg)
         except (ValueError, KeyError, TypeError):
             log.warning("unreadable %s notification", channel)
 
-    async def _push(self, changed: list[int], phones: list[_PhoneNote]) -> None:
-        if not changed and not phones:
+    async def _push(self, changed: list[int], phones: list[_PhoneNote],
+                    wall: WallBatch) -> None:
+        """One batch: its rows read in one connection, then pushed (alerts first, as this
+        replica's intake pushes its own before the tickets they changed)."""
+        if not changed and not phones and not wall:
             return
         ids = dict.fromkeys([*changed, *(p.ticket_id for p in phones)])
         try:
             async with self._pool.connection() as conn:
-                now = await replicas.tickets(conn, list(ids))
+                now = await replicas.tickets(conn, list(ids)) if ids else []
+                wall_rows = await self._wall.read(conn, wall)
         except db.DatabaseError as exc:  # the walls reload on reconnect; phones catch up
-            log.warning("replica push: %d ticket(s) not read: %s", len(ids), exc)
+            log.warning("replica push: %d ticket(s) and wall events not read: %s", len(ids),
+                        exc)
             return
+        self._wall.push(wall_rows)
         by_id = {t.id: t for t in now}
         for ticket_id in dict.fromkeys(changed):
             if (t := by_id.get(ticket_id)) is not None:
@@ -190,11 +207,12 @@ class ReplicaPush:
 
     async def _catch_up(self, since: datetime) -> None:
         """Push the tickets changed since the last one heard (a second earlier, for clocks of
-        other writers), as if notified."""
+        other writers), as if notified; the walls reload the rest (``WallEvents.catch_up``)."""
         async with self._pool.connection() as conn:
             missed = await replicas.changed_since(conn, since - timedelta(seconds=1),
                                                   CATCH_UP_LIMIT)
         for t in missed:
             self._push_ticket(t)
+        self._wall.catch_up(since)
         log.info("replica push listener back: %d ticket(s) pushed again", len(missed))
 

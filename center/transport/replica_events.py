@@ -1,0 +1,151 @@
+"""The wall's live events other than tickets, across center replicas: the alert feed, camera
+status and worker presence committed by another replica, pushed to this replica's walls (and
+the leaders' phones that get presence), as this replica's own intake and presence service push
+theirs (docs/scaling.md "Replicas").
+
+``center/transport/replica_push.py`` hears the notifications of migration 0030's triggers on
+its LISTEN connection, skips this replica's own and hands the rest here a batch at a time:
+``WallBatch`` gathers what a batch names, ``WallEvents.read`` reads those rows in one
+connection (the alerts of a whole batch in one query) and ``WallEvents.push`` sends them.
+
+The alert feed is the high-volume one: the trigger sends one NOTIFY per 100 alerts of an
+insert, never one per alert, and the listener reads them back by key, so relaying costs a
+replica one query per batch and the views it would have built for its own alerts.
+
+Order: notifications come in commit order and alerts are pushed in the order they were
+inserted, so an alert's messages reach the wall in seq order. Camera and presence rows are
+read as they are now; a state older than one pushed from here already is not pushed again
+(``_newer``), so a late read never takes a wall back.
+
+Catch-up: while the listener is down the notifications are lost. When it is back the walls
+are told to reload (a ``summary``, the event after which a wall that fell behind in a storm
+refetches its feed, cameras, tickets and workers), which is what a wall does on its own
+(re)connect: the alert feed is the latest 50 from ``GET /alerts``, not a replay.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from center.services.presence import Presence
+from center.services.views import Views
+from center.store import replicas
+from center.store.alerts import AlertRow, CameraStatusRow
+from center.store.db import Connection
+from center.store.presence import DutyPeriod, Position, last_period, last_positions, on_duty
+from center.transport.push import Hub
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class WallStats:
+    alerts_pushed: int = 0
+    cameras_pushed: int = 0
+    presence_pushed: int = 0
+
+
+@dataclass
+class WallBatch:
+    """What one batch of wall-event notifications names (each id once, alerts in order)."""
+
+    alerts: dict[tuple[UUID, int], None] = field(default_factory=dict)
+    lo: datetime | None = None
+    hi: datetime | None = None
+    cameras: dict[str, None] = field(default_factory=dict)
+    positions: dict[str, None] = field(default_factory=dict)
+    duty: dict[str, None] = field(default_factory=dict)
+
+    def take(self, msg: dict[str, Any]) -> None:
+        """One payload of migration 0030 (ValueError, KeyError or TypeError when unreadable)."""
+        kind = msg["k"]
+        if kind == "alerts":
+            lo, hi = datetime.fromisoformat(msg["lo"]), datetime.fromisoformat(msg["hi"])
+            self.lo = lo if self.lo is None else min(self.lo, lo)
+            self.hi = hi if self.hi is None else max(self.hi, hi)
+            self.alerts.update(((UUID(a), int(s)), None) for a, s in msg["a"])
+        elif kind == "camera":
+            self.cameras[str(msg["c"])] = None
+        elif kind == "position":
+            self.positions[str(msg["p"])] = None
+        elif kind == "duty":
+            self.duty[str(msg["p"])] = None
+        else:
+            raise ValueError(f"unknown wall event kind {kind!r}")
+
+    def __bool__(self) -> bool:
+        return bool(self.alerts or self.cameras or self.positions or self.duty)
+
+
+@dataclass
+class WallRows:
+    """The rows a ``WallBatch`` names, as they are now."""
+
+    alerts: list[AlertRow] = field(default_factory=list)
+    cameras: list[CameraStatusRow] = field(default_factory=list)
+    positions: list[tuple[Position, datetime]] = field(default_factory=list)
+    duty: list[tuple[str, DutyPeriod | None]] = field(default_factory=list)
+
+
+class WallEvents:
+    """Reads and pushes the wall events another replica committed."""
+
+    def __init__(self, views: Views, hub: Hub, presence: Presence) -> None:
+        self._views, self._hub, self._presence = views, hub, presence
+        self.stats = WallStats()
+        #: updated_at of the camera status, ``at`` of the position, last pushed from here.
+        #: Bounded by the district's cameras and people.
+        self._camera_at: dict[str, datetime] = {}
+        self._position_at: dict[str, datetime] = {}
+
+    async def read(self, conn: Connection, batch: WallBatch) -> WallRows:
+        rows = WallRows()
+        if batch.alerts and batch.lo is not None and batch.hi is not None:
+            rows.alerts = await replicas.alerts(conn, list(batch.alerts), batch.lo, batch.hi)
+        if batch.cameras:
+            rows.cameras = await replicas.camera_statuses(conn, list(batch.cameras))
+        if batch.positions:
+            fixes = await last_positions(conn, list(batch.positions))
+            since = await on_duty(conn, [p.person_id for p in fixes])
+            rows.positions = [(p, since[p.person_id]) for p in fixes if p.person_id in since]
+        for person_id in batch.duty:
+            rows.duty.append((person_id, await last_period(conn, person_id)))
+        return rows
+
+    def push(self, rows: WallRows) -> None:
+        """The alerts (in insert order), then camera states, duty and positions."""
+        for alert in rows.alerts:
+            self._hub.publish("alert", self._views.alert(alert))
+        self.stats.alerts_pushed += len(rows.alerts)
+        for cam in rows.cameras:
+            if _newer(self._camera_at, cam.camera_id, cam.updated_at):
+                self._hub.publish("camera_status", self._views.camera(cam.camera_id, cam))
+                self.stats.cameras_pushed += 1
+        people = self._views.ctx.district.people
+        for person_id, period in rows.duty:
+            if (person := people.get(person_id)) is not None:
+                self._presence.push_duty(person, period)
+                self.stats.presence_pushed += 1
+        for fix, since in rows.positions:
+            if ((person := people.get(fix.person_id)) is not None
+                    and _newer(self._position_at, fix.person_id, fix.at)):
+                self._presence.push_position(person, fix, since)
+                self.stats.presence_pushed += 1
+
+    def catch_up(self, since: datetime) -> None:
+        """After the listener was away: every wall here reloads its lists (``summary``)."""
+        self._hub.publish("summary", {"folded": {}, "since": since.isoformat()})
+        log.info("replica push listener back: the walls reload what they may have missed")
+
+
+def _newer(pushed: dict[str, datetime], key: str, at: datetime) -> bool:
+    """Whether ``at`` is newer than the state of ``key`` pushed last (and remember it)."""
+    last = pushed.get(key)
+    if last is not None and at <= last:
+        return False
+    pushed[key] = at
+    return True

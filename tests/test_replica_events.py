@@ -1,0 +1,183 @@
+"""The wall's live events other than tickets across center replicas (issue 16, docs/scaling.md
+"Replicas"): the alert feed, camera status and worker presence that one replica took reach
+the wall connected to another, each alert message exactly once; a replica whose listener lost
+its connection tells its walls to reload.
+
+Two replicas (``gridwatch center run`` processes, tests/test_replicas.py's ``_Replica``) in
+one share group on the session's Mosquitto and a real PostgreSQL; the broker's round robin
+gives each some of the messages, and the test checks that it did.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections import Counter
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psycopg
+import pytest
+from websockets.exceptions import ConnectionClosed
+from websockets.sync.client import connect
+
+from center.domain.district import load_district
+from center.services.auth import issue_token
+from center.transport.push import auth_message
+from simulators.district_gen import generate
+from simulators.local_services import Mosquitto
+from tests.mqtt_helpers import Publisher, make_alert
+from tests.test_replicas import SECRET, WALL, _Replica, _unique
+from tests.waiting import wait_until
+from wire.protocol import CameraStatus, camera_status_topic
+
+N_ALERTS = 60
+
+
+class _Screen(threading.Thread):
+    """The duty operator's wall socket on one replica: every event it is sent, in order."""
+
+    def __init__(self, replica: _Replica) -> None:
+        super().__init__(daemon=True)
+        self.replica = replica
+        self.events: list[dict[str, Any]] = []
+        self.hello = threading.Event()
+        self.stopping = threading.Event()
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        url = self.replica.url.replace("http://", "ws://") + "/ws"
+        try:
+            with connect(url, open_timeout=5, max_size=None) as ws:
+                ws.send(auth_message(issue_token(SECRET, WALL, 3600)[0]))
+                while not self.stopping.is_set():
+                    try:
+                        message = json.loads(ws.recv(timeout=0.5))
+                    except TimeoutError:
+                        continue
+                    if message["type"] == "hello":
+                        self.hello.set()
+                    self.events.append(message)
+        except ConnectionClosed as exc:
+            if not self.stopping.is_set():
+                self.error = exc
+        except BaseException as exc:  # noqa: BLE001 - the test asserts there was none
+            self.error = exc
+
+    def of(self, type_: str) -> list[dict[str, Any]]:
+        return [e["data"] for e in list(self.events) if e["type"] == type_]
+
+    def alert_keys(self) -> Counter[tuple[str, int]]:
+        return Counter((a["alert_id"], a["seq"]) for a in self.of("alert"))
+
+    def close(self) -> None:
+        self.stopping.set()
+        self.join(5)
+        assert self.error is None, self.error
+
+
+@pytest.fixture
+def district(tmp_path: Path) -> Path:
+    return generate(tmp_path / "district", communities=2, micro_grids=4, cameras=20)
+
+
+@pytest.fixture
+def pair(db_dsn: str, mqtt_broker: Mosquitto, district: Path,
+         tmp_path: Path) -> Iterator[tuple[_Replica, _Replica]]:
+    """Replicas A and B of one share group, each with its own client id."""
+    group = _unique("centers")
+    a, b = (_Replica(_unique(f"center-{x}"), group, db_dsn, mqtt_broker.port, district,
+                     tmp_path / f"{x}.log") for x in ("a", "b"))
+    try:
+        a.start()  # first: it imports the district
+        b.start()
+        yield a, b
+    finally:
+        a.forget()
+        b.forget()
+
+
+def _screens(*replicas: _Replica) -> list[_Screen]:
+    screens = [_Screen(r) for r in replicas]
+    for s in screens:
+        s.start()
+        assert s.hello.wait(10), f"no hello from {s.replica.name}"
+    return screens
+
+
+def test_each_wall_gets_every_alert_once_and_every_camera_state_whichever_replica_took_it(
+        pair: tuple[_Replica, _Replica], district: Path, mqtt_broker: Mosquitto) -> None:
+    a, b = pair
+    screens = _screens(a, b)
+    cameras = sorted(load_district(district).cameras.values(), key=lambda c: c.id)
+    alerts = [make_alert(camera_id=c.id, edge_id=str(c.edge_id), zone_id=z, snapshot=False)
+              for c in cameras for z in ("z1", "z2", "z3")][:N_ALERTS]
+    sent = {(str(x.alert_id), x.seq) for x in alerts}
+    publisher = Publisher(mqtt_broker.port, client_id=_unique("edges"))
+    for x in alerts:
+        publisher.alert(x)
+    now = datetime.now(UTC)
+    for c in cameras:
+        publisher.send(camera_status_topic(str(c.edge_id), c.id),
+                       CameraStatus(edge_id=str(c.edge_id), camera_id=c.id, state="frozen",
+                                    at=now, detail="no new frame").model_dump_json())
+    publisher.close()
+
+    for s in screens:
+        wait_until(lambda s=s: set(s.alert_keys()) >= sent, timeout=15,
+                   what=f"every alert on {s.replica.name}'s wall")
+        wait_until(lambda s=s: {c["id"] for c in s.of("camera_status")
+                                if c["state"] == "frozen"} >= {c.id for c in cameras},
+                   timeout=15, what=f"every camera frozen on {s.replica.name}'s wall")
+    # Both replicas took some (the round robin), so each wall got some from the other.
+    took = [r.health()["ingest"]["acked"] for r in (a, b)]
+    assert all(n > 0 for n in took) and sum(took) == len(alerts) + len(cameras), took
+    for s in screens:
+        twice = [k for k, n in s.alert_keys().items() if n > 1]
+        assert not twice, f"{s.replica.name}'s wall got {len(twice)} alerts twice: {twice[:3]}"
+        assert set(s.alert_keys()) == sent
+    relayed = [r.health()["replica"] for r in (a, b)]
+    assert all(x["alerts_pushed"] > 0 and x["cameras_pushed"] > 0 for x in relayed), relayed
+    assert sum(x["alerts_pushed"] for x in relayed) == len(alerts), relayed
+    for s in screens:
+        s.close()
+
+
+def test_a_workers_check_in_and_position_on_one_replica_reach_the_wall_on_the_other(
+        pair: tuple[_Replica, _Replica], district: Path, db_dsn: str) -> None:
+    """Presence goes through HTTP (a phone's requests land on A, the wall is on B); then B's
+    listener loses its connection and B's wall is told to reload (a ``summary``)."""
+    a, b = pair
+    (wall_b,) = _screens(b)
+    d = load_district(district)
+    worker = next(p for p in sorted(d.people.values(), key=lambda p: p.id)
+                  if p.role == "worker")
+    cam = d.cameras[sorted(d.cameras)[0]]
+    auth = {"Authorization": f"Bearer {issue_token(SECRET, worker.id, 3600)[0]}"}
+    r = httpx.post(f"{a.url}/api/v1/presence/duty", headers=auth, json={"on_duty": True},
+                   timeout=10)
+    assert r.status_code == 200, r.text
+    r = httpx.post(f"{a.url}/api/v1/presence/positions", headers=auth,
+                   json={"lon": cam.lon, "lat": cam.lat, "accuracy_m": 8}, timeout=10)
+    assert r.status_code == 201, r.text
+
+    def on_b(type_: str) -> dict[str, Any] | None:
+        return next((e for e in wall_b.of(type_) if e["person_id"] == worker.id), None)
+
+    duty = wait_until(lambda: on_b("duty"), timeout=10, what="the check-in on B's wall")
+    assert duty["on_duty"] is True
+    fix = wait_until(lambda: on_b("position"), timeout=10, what="the position on B's wall")
+    assert (fix["lon"], fix["lat"], fix["on_duty"]) == (cam.lon, cam.lat, True)
+    assert b.health()["replica"]["presence_pushed"] >= 2
+
+    with psycopg.connect(db_dsn, autocommit=True) as conn:
+        killed = conn.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = %s",
+            (f"gridwatch-replica-listener {b.name}",)).fetchall()
+    assert killed == [(True,)], killed
+    wait_until(lambda: wall_b.of("summary"), timeout=15,
+               what="B's wall told to reload after its listener came back")
+    wall_b.close()
