@@ -2,8 +2,9 @@
 made a few days ahead and dropped whole once older than their retention, by the two SQL
 functions of migration 0027 that take the table as a parameter, so both tables follow one rule.
 
-On TimescaleDB these tables are hypertables that make their own chunks and age them out by a
-retention policy (``retention.sweep``, ``presence.sweep``); there both functions return 0.
+On TimescaleDB these tables are hypertables that make their own chunks: ``ensure_daily`` returns
+0 there, and ``drop_daily`` drops the old chunks (``drop_chunks``, migration 0032), so retention
+(``retention.sweep``, ``presence.sweep``) is the center's hourly job on both engines.
 """
 
 from __future__ import annotations
@@ -34,16 +35,10 @@ async def ensure_daily(conn: Connection, table: TimeSeries, days_back: int = DAY
 
 async def drop_daily(conn: Connection, table: TimeSeries, older_than: datetime) -> int:
     """Drop the partitions that end at or before ``older_than`` and delete the DEFAULT
-    partition's older rows; returns how many partitions were dropped (0 on TimescaleDB)."""
+    partition's older rows (on TimescaleDB: the chunks that end by then); returns how many
+    partitions or chunks were dropped."""
     cur = await conn.execute("SELECT gridwatch_drop_daily_partitions(%s, %s)",
                              (table, older_than))
     row = await cur.fetchone()
     return int(row[0]) if row else 0
 
-
-async def natively_partitioned(conn: Connection, table: TimeSeries) -> bool:
-    """Whether ``table`` is partitioned by PostgreSQL itself (else a TimescaleDB hypertable)."""
-    cur = await conn.execute("SELECT EXISTS (SELECT 1 FROM pg_partitioned_table"
-                             " WHERE partrelid = %s::regclass)", (table,))
-    row = await cur.fetchone()
-    return bool(row and row[0])

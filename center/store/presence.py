@@ -188,17 +188,11 @@ async def ensure_partitions(conn: Connection) -> int:
 
 
 async def sweep(conn: Connection, now: datetime, days: int) -> int:
-    """Drop positions older than ``days``: a retention policy on the hypertable, whole daily
-    partitions on plain PostgreSQL (returns how many). The last-position rows go with them, so
-    the wall never shows a position the series no longer holds."""
+    """Drop positions older than ``days``: whole daily partitions on plain PostgreSQL, whole
+    chunks on TimescaleDB (returns how many). The last-position rows go with them, so the wall
+    never shows a position the series no longer holds."""
     cutoff = now - timedelta(days=days)
-    dropped = 0
-    if await partitions.natively_partitioned(conn, "worker_positions"):
-        dropped = await partitions.drop_daily(conn, "worker_positions", cutoff)
-    else:
-        await conn.execute(
-            "SELECT add_retention_policy('worker_positions', %s::interval,"
-            " if_not_exists => true)", (timedelta(days=days),))
+    dropped = await partitions.drop_daily(conn, "worker_positions", cutoff)
     await conn.execute("DELETE FROM worker_last_positions WHERE at < %s", (cutoff,))
     return dropped
 

@@ -1,11 +1,14 @@
 """How long alerts, evidence pictures, kept full frames and dead letters are kept: partitions
 or chunks are dropped whole.
 
-On TimescaleDB a retention policy drops old chunks of the alerts hypertable; on plain
-PostgreSQL the daily partitions older than the cut-off are dropped. Tickets and their ledger
-are never deleted here: they are the record. Idempotency keys (``alert_keys``) are kept only
-as long as the ingest would still take a message of that age (``MAX_ALERT_AGE`` and a day):
-an older copy is refused for its time before its key is looked at.
+The alerts older than the cut-off go by this hourly job on both engines: whole daily partitions
+on plain PostgreSQL, whole chunks (``drop_chunks``) on TimescaleDB, through the one SQL function
+of ``partitions.drop_daily`` (migration 0032). No TimescaleDB retention policy: a policy keeps
+the interval it was added with, so a changed setting would not apply, and its own clock is not
+the center's. Tickets and their ledger are never deleted here: they are the record.
+Idempotency keys (``alert_keys``) are kept only as long as the ingest would still take a
+message of that age (``MAX_ALERT_AGE`` and a day): an older copy is refused for its time
+before its key is looked at.
 """
 
 from __future__ import annotations
@@ -31,35 +34,13 @@ class Swept:
     frames_deleted: int = 0
 
 
-async def has_timescale(conn: AsyncConnection) -> bool:
-    cur = await conn.execute(
-        "SELECT EXISTS (SELECT 1 FROM timescaledb_information.hypertables"
-        " WHERE hypertable_name = 'alerts')"
-        if await _extension_loaded(conn) else "SELECT false")
-    row = await cur.fetchone()
-    return bool(row and row[0])
-
-
-async def _extension_loaded(conn: AsyncConnection) -> bool:
-    cur = await conn.execute("SELECT EXISTS (SELECT 1 FROM pg_extension"
-                             " WHERE extname = 'timescaledb')")
-    row = await cur.fetchone()
-    return bool(row and row[0])
-
-
 async def sweep(conn: AsyncConnection, now: datetime, *, alert_days: int | None,
                 snapshot_days: int | None, dead_letter_days: int | None = None,
                 frame_days: int | None = None) -> Swept:
     """Apply the retention settings once (None keeps forever)."""
     dropped = 0
     if alert_days is not None:
-        cutoff = now - timedelta(days=alert_days)
-        if await has_timescale(conn):
-            await conn.execute(
-                "SELECT add_retention_policy('alerts', %s::interval, if_not_exists => true)",
-                (timedelta(days=alert_days),))
-        else:
-            dropped = await partitions.drop_daily(conn, "alerts", cutoff)
+        dropped = await partitions.drop_daily(conn, "alerts", now - timedelta(days=alert_days))
     deleted = 0
     if snapshot_days is not None:
         cur = await conn.execute("DELETE FROM alert_snapshots WHERE stored_at < %s",
@@ -79,6 +60,6 @@ async def sweep(conn: AsyncConnection, now: datetime, *, alert_days: int | None,
                              (now - MAX_ALERT_AGE - timedelta(days=1),))
     keys = cur.rowcount
     if dropped or deleted or dead or frames:
-        log.info("retention: dropped %d alert partitions, %d snapshots, %d full frames, "
-                 "%d dead letters", dropped, deleted, frames, dead)
+        log.info("retention: dropped %d alert partitions or chunks, %d snapshots,"
+                 " %d full frames, %d dead letters", dropped, deleted, frames, dead)
     return Swept(dropped, deleted, dead, keys, frames)
