@@ -1,7 +1,8 @@
 """The wall's live events other than tickets across center replicas (issue 16, docs/scaling.md
-"Replicas"): the alert feed, camera status and worker presence that one replica took reach
-the wall connected to another, each alert message exactly once; a replica whose listener lost
-its connection tells its walls to reload.
+"Replicas"): the alert feed, camera status, worker presence and the emergency switch that one
+replica took reach the wall connected to another, each alert message exactly once, and the
+switch changes the other replica's own emergency scopes; a replica whose listener lost its
+connection tells its walls to reload.
 
 Two replicas (``gridwatch center run`` processes, tests/test_replicas.py's ``_Replica``) in
 one share group on the session's Mosquitto and a real PostgreSQL; the broker's round robin
@@ -146,10 +147,11 @@ def test_each_wall_gets_every_alert_once_and_every_camera_state_whichever_replic
         s.close()
 
 
-def test_a_workers_check_in_and_position_on_one_replica_reach_the_wall_on_the_other(
+def test_presence_and_the_emergency_switch_made_on_one_replica_reach_the_other(
         pair: tuple[_Replica, _Replica], district: Path, db_dsn: str) -> None:
-    """Presence goes through HTTP (a phone's requests land on A, the wall is on B); then B's
-    listener loses its connection and B's wall is told to reload (a ``summary``)."""
+    """Presence and the switch go through HTTP (a phone's and the operator's requests land on
+    A, the wall is on B); then B's listener loses its connection and B's wall is told to
+    reload (a ``summary``)."""
     a, b = pair
     (wall_b,) = _screens(b)
     d = load_district(district)
@@ -172,6 +174,21 @@ def test_a_workers_check_in_and_position_on_one_replica_reach_the_wall_on_the_ot
     fix = wait_until(lambda: on_b("position"), timeout=10, what="the position on B's wall")
     assert (fix["lon"], fix["lat"], fix["on_duty"]) == (cam.lon, cam.lat, True)
     assert b.health()["replica"]["presence_pushed"] >= 2
+
+    operator = {"Authorization": f"Bearer {issue_token(SECRET, WALL, 3600)[0]}"}
+    r = httpx.put(f"{a.url}/api/v1/emergency", headers=operator, timeout=10,
+                  json={"scope": "district", "active": True, "note": "flood",
+                        "broadcast": "everyone to the river gates"})
+    assert r.status_code == 200, r.text
+    switched = wait_until(lambda: wall_b.of("emergency"), timeout=10,
+                          what="the emergency switch on B's wall")
+    assert switched[0]["scope"] == "district" and switched[0]["active"] is True
+    told = wait_until(lambda: wall_b.of("broadcast"), timeout=10,
+                      what="the broadcast on B's wall")
+    assert told[0]["text"] == "everyone to the river gates" and told[0]["from"] == WALL
+    # B's own cases follow the switch: its emergency scopes changed, not only its wall.
+    r = httpx.get(f"{b.url}/api/v1/emergency", headers=operator, timeout=10)
+    assert r.json()["active"] == ["district"], r.text
 
     with psycopg.connect(db_dsn, autocommit=True) as conn:
         killed = conn.execute(

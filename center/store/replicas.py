@@ -1,6 +1,7 @@
 """What center replicas share through PostgreSQL (docs/scaling.md "Replicas"): the NOTIFY
 channels the triggers of migrations 0028 and 0030 speak on, the setting that names a replica's
-connections, the rows a listener reads for what it heard (tickets, alerts, camera statuses),
+connections, the rows a listener reads for what it heard (tickets, alerts, camera statuses,
+broadcasts),
 and the advisory locks that keep a job to one replica at a time.
 
 The rules (what a notification becomes, when to catch up) are
@@ -11,11 +12,12 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
+from typing import Any
 from uuid import UUID
 from zlib import crc32
 
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
-from psycopg.rows import class_row
+from psycopg.rows import class_row, dict_row
 
 from center.store.alerts import _ALERT_COLS as ALERT_COLUMNS
 from center.store.alerts import AlertRow, CameraStatusRow
@@ -29,7 +31,8 @@ TICKET_CHANNEL = "gridwatch_ticket_changes"
 PHONE_CHANNEL = "gridwatch_phone_notifications"
 #: Channel of migration 0030's triggers, the wall's other live events: ``{"r": replica, "k":
 #: kind, ...}``, kind "alerts" (``"a": [[alert_id, seq], ...]`` up to 100, ``"lo"``/``"hi"``:
-#: their observed_at bounds), "camera" (``"c"``: camera id), "position"/"duty" (``"p"``).
+#: their observed_at bounds), "camera" (``"c"``: camera id), "position"/"duty" (``"p"``:
+#: person id), "emergency" (``"s"``: scope), "broadcast" (``"l"``: ops_ledger id).
 WALL_CHANNEL = "gridwatch_wall_events"
 CHANNELS = (TICKET_CHANNEL, PHONE_CHANNEL, WALL_CHANNEL)
 #: The custom setting a replica's connections carry; the triggers notify only when it is set.
@@ -120,4 +123,14 @@ async def camera_statuses(conn: Connection, camera_ids: Sequence[str]
     cur = conn.cursor(row_factory=class_row(CameraStatusRow))
     await cur.execute("SELECT camera_id, edge_id, state, detail, updated_at FROM camera_status"
                       " WHERE camera_id = ANY(%s)", (list(camera_ids),))
+    return await cur.fetchall()
+
+
+async def broadcasts(conn: Connection, ledger_ids: Sequence[int]) -> list[dict[str, Any]]:
+    """The broadcasts among these operations ledger entries (id, at, actor_id, scope, note),
+    in the order they were sent."""
+    cur = conn.cursor(row_factory=dict_row)
+    await cur.execute("SELECT id, at, actor_id, scope, note FROM ops_ledger"
+                      " WHERE id = ANY(%s) AND action = 'broadcast' ORDER BY id",
+                      (list(ledger_ids),))
     return await cur.fetchall()

@@ -1,7 +1,8 @@
 """The wall's live events other than tickets, across center replicas: the alert feed, camera
-status and worker presence committed by another replica, pushed to this replica's walls (and
-the leaders' phones that get presence), as this replica's own intake and presence service push
-theirs (docs/scaling.md "Replicas").
+status, worker presence and the emergency switch with its broadcast committed by another
+replica, pushed to this replica's walls and phones as the replica that wrote them pushed them
+to its own (docs/scaling.md "Replicas"). The emergency switch also changes this replica's
+``Context.emergency_scopes``: new cases here get the emergency deadlines too.
 
 ``center/transport/replica_push.py`` hears the notifications of migration 0030's triggers on
 its LISTEN connection, skips this replica's own and hands the rest here a batch at a time:
@@ -17,10 +18,11 @@ inserted, so an alert's messages reach the wall in seq order. Camera and presenc
 read as they are now; a state older than one pushed from here already is not pushed again
 (``_newer``), so a late read never takes a wall back.
 
-Catch-up: while the listener is down the notifications are lost. When it is back the walls
-are told to reload (a ``summary``, the event after which a wall that fell behind in a storm
-refetches its feed, cameras, tickets and workers), which is what a wall does on its own
-(re)connect: the alert feed is the latest 50 from ``GET /alerts``, not a replay.
+Catch-up: while the listener is down the notifications are lost. When it is back the
+emergency scopes are read again and the walls are told to reload (a ``summary``, the event
+after which a wall that fell behind in a storm refetches its feed, cameras, tickets and
+workers), which is what a wall does on its own (re)connect: the alert feed is the latest 50
+from ``GET /alerts``, not a replay.
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ from uuid import UUID
 
 from center.services.presence import Presence
 from center.services.views import Views
-from center.store import replicas
+from center.store import district_store, replicas
 from center.store.alerts import AlertRow, CameraStatusRow
 from center.store.db import Connection
 from center.store.presence import DutyPeriod, Position, last_period, last_positions, on_duty
@@ -47,6 +49,7 @@ class WallStats:
     alerts_pushed: int = 0
     cameras_pushed: int = 0
     presence_pushed: int = 0
+    emergency_pushed: int = 0
 
 
 @dataclass
@@ -59,6 +62,8 @@ class WallBatch:
     cameras: dict[str, None] = field(default_factory=dict)
     positions: dict[str, None] = field(default_factory=dict)
     duty: dict[str, None] = field(default_factory=dict)
+    emergency: dict[str, None] = field(default_factory=dict)
+    broadcasts: dict[int, None] = field(default_factory=dict)
 
     def take(self, msg: dict[str, Any]) -> None:
         """One payload of migration 0030 (ValueError, KeyError or TypeError when unreadable)."""
@@ -74,11 +79,16 @@ class WallBatch:
             self.positions[str(msg["p"])] = None
         elif kind == "duty":
             self.duty[str(msg["p"])] = None
+        elif kind == "emergency":
+            self.emergency[str(msg["s"])] = None
+        elif kind == "broadcast":
+            self.broadcasts[int(msg["l"])] = None
         else:
             raise ValueError(f"unknown wall event kind {kind!r}")
 
     def __bool__(self) -> bool:
-        return bool(self.alerts or self.cameras or self.positions or self.duty)
+        return bool(self.alerts or self.cameras or self.positions or self.duty
+                    or self.emergency or self.broadcasts)
 
 
 @dataclass
@@ -89,6 +99,10 @@ class WallRows:
     cameras: list[CameraStatusRow] = field(default_factory=list)
     positions: list[tuple[Position, datetime]] = field(default_factory=list)
     duty: list[tuple[str, DutyPeriod | None]] = field(default_factory=list)
+    #: The emergency switches named (scope, active, since, actor_id, note), and broadcasts
+    #: (id, at, actor_id, scope, note).
+    emergency: list[dict[str, Any]] = field(default_factory=list)
+    broadcasts: list[dict[str, Any]] = field(default_factory=list)
 
 
 class WallEvents:
@@ -114,10 +128,24 @@ class WallEvents:
             rows.positions = [(p, since[p.person_id]) for p in fixes if p.person_id in since]
         for person_id in batch.duty:
             rows.duty.append((person_id, await last_period(conn, person_id)))
+        if batch.emergency:
+            rows.emergency = [m for m in await district_store.emergency_modes(conn)
+                              if m["scope"] in batch.emergency]
+        if batch.broadcasts:
+            rows.broadcasts = await replicas.broadcasts(conn, list(batch.broadcasts))
         return rows
 
     def push(self, rows: WallRows) -> None:
-        """The alerts (in insert order), then camera states, duty and positions."""
+        """The emergency switches and broadcasts, the alerts (in insert order), then camera
+        states, duty and positions."""
+        for mode in rows.emergency:
+            self._switch(mode)
+        for sent in rows.broadcasts:
+            self._hub.publish("broadcast", {"scope": sent["scope"], "text": sent["note"],
+                                            "from": sent["actor_id"],
+                                            "at": sent["at"].isoformat()},
+                              recipients=self._everyone_in(sent["scope"]))
+            self.stats.emergency_pushed += 1
         for alert in rows.alerts:
             self._hub.publish("alert", self._views.alert(alert))
         self.stats.alerts_pushed += len(rows.alerts)
@@ -136,8 +164,27 @@ class WallEvents:
                 self._presence.push_position(person, fix, since)
                 self.stats.presence_pushed += 1
 
-    def catch_up(self, since: datetime) -> None:
-        """After the listener was away: every wall here reloads its lists (``summary``)."""
+    def _switch(self, mode: dict[str, Any]) -> None:
+        """Another replica's emergency switch: this replica's cases follow it from now on, and
+        its screens are told as center/api/district.py tells the writer's."""
+        scopes = self._views.ctx.emergency_scopes
+        (scopes.add if mode["active"] else scopes.discard)(mode["scope"])
+        self._hub.publish("emergency", {"scope": mode["scope"], "active": mode["active"],
+                                        "note": mode["note"], "at": mode["since"].isoformat()},
+                          recipients=self._everyone_in(mode["scope"]))
+        self.stats.emergency_pushed += 1
+
+    def _everyone_in(self, scope: str) -> list[str]:
+        """The people of an emergency's scope (the district, or a grid), as the switch names
+        them."""
+        return [p.id for p in self._views.ctx.district.people_in(
+            None if scope == "district" else scope)]
+
+    async def catch_up(self, conn: Connection, since: datetime) -> None:
+        """After the listener was away: the emergency scopes as stored now, and every wall
+        here reloads its lists (``summary``)."""
+        self._views.ctx.emergency_scopes = {
+            m["scope"] for m in await district_store.emergency_modes(conn) if m["active"]}
         self._hub.publish("summary", {"folded": {}, "since": since.isoformat()})
         log.info("replica push listener back: the walls reload what they may have missed")
 

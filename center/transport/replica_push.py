@@ -1,7 +1,7 @@
 """Push across center replicas: the walls and phones connected to this replica hear the ticket
 changes and phone notifications committed by the others (docs/scaling.md "Replicas"), and the
-wall's other live events -- alert feed, camera status, presence -- which
-center/transport/replica_events.py reads and pushes.
+wall's other live events -- alert feed, camera status, presence, the emergency switch --
+which center/transport/replica_events.py reads and pushes.
 
 Each replica's writes notify through PostgreSQL (the triggers of migration 0028, inside the
 writing transaction, so what commits is told even when its replica dies the next moment; ids
@@ -211,8 +211,8 @@ class ReplicaPush:
         async with self._pool.connection() as conn:
             missed = await replicas.changed_since(conn, since - timedelta(seconds=1),
                                                   CATCH_UP_LIMIT)
+            await self._wall.catch_up(conn, since)
         for t in missed:
             self._push_ticket(t)
-        self._wall.catch_up(since)
         log.info("replica push listener back: %d ticket(s) pushed again", len(missed))
 

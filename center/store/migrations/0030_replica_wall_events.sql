@@ -1,6 +1,7 @@
 -- Center replicas, the wall's other live events (docs/scaling.md "Replicas"): the alert feed,
--- camera status (an edge going offline included) and worker presence (check-in/out,
--- positions) committed by one replica reach the walls, and the leaders' phones, of the others.
+-- camera status (an edge going offline included), worker presence (check-in/out, positions)
+-- and the emergency switch with its broadcast, committed by one replica, reach the walls and
+-- phones of the others.
 --
 -- As in 0028: triggers inside the writing transaction (told if and only if it commits, in
 -- commit order), only on a replica's connections (`gridwatch.replica` set; a single center
@@ -17,7 +18,8 @@
 --
 -- One channel for these events, `gridwatch_wall_events`, payload {"r": replica, "k": kind,
 -- ...}: "alerts" (+ "a": [[alert_id, seq], ...], "lo", "hi"), "camera" (+ "c": camera id),
--- "position" and "duty" (+ "p": person id).
+-- "position" and "duty" (+ "p": person id), "emergency" (+ "s": scope), "broadcast" (+ "l":
+-- ops_ledger id).
 
 CREATE OR REPLACE FUNCTION replica_alerts_stored() RETURNS trigger
 LANGUAGE plpgsql AS $$
@@ -98,3 +100,18 @@ CREATE TRIGGER replica_duty_changed
     AFTER INSERT OR UPDATE ON duty_periods
     FOR EACH ROW WHEN (coalesce(current_setting('gridwatch.replica', true), '') <> '')
     EXECUTE FUNCTION replica_wall_row_changed('duty', 'p', 'person_id');
+
+-- The emergency switch (a replica holds the switched scopes in memory, Context.emergency_scopes:
+-- the others must learn of it, not only their walls) and the broadcast sent with it.
+DROP TRIGGER IF EXISTS replica_emergency_switched ON emergency_modes;
+CREATE TRIGGER replica_emergency_switched
+    AFTER INSERT OR UPDATE ON emergency_modes
+    FOR EACH ROW WHEN (coalesce(current_setting('gridwatch.replica', true), '') <> '')
+    EXECUTE FUNCTION replica_wall_row_changed('emergency', 's', 'scope');
+
+DROP TRIGGER IF EXISTS replica_broadcast_sent ON ops_ledger;
+CREATE TRIGGER replica_broadcast_sent
+    AFTER INSERT ON ops_ledger
+    FOR EACH ROW WHEN (NEW.action = 'broadcast'
+                       AND coalesce(current_setting('gridwatch.replica', true), '') <> '')
+    EXECUTE FUNCTION replica_wall_row_changed('broadcast', 'l', 'id');
