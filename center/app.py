@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import signal
+import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import datetime
 from importlib.metadata import version
 from typing import Any
 
+import uvicorn
 from fastapi import Depends, FastAPI, Request, Response, WebSocket
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.staticfiles import StaticFiles
@@ -67,6 +70,8 @@ from wire.paths import DASHBOARD_DIR
 log = logging.getLogger(__name__)
 
 STORAGE_CHECK_S = 3600
+#: Of a drain's ``drain_s``, what is kept for closing websockets and the lifespan's shutdown.
+DRAIN_CLOSE_S = 3.0
 
 
 class SchemaOutOfDate(RuntimeError):
@@ -132,6 +137,69 @@ def server_options(http: HttpSettings) -> dict[str, Any]:
             "ws": "websockets-sansio", "ws_per_message_deflate": False}
 
 
+async def drain(app: FastAPI, seconds: float) -> None:
+    """The first part of a SIGTERM (``DrainingServer``): /healthz answers 503 "draining" from
+    now on, and the ingest stores and acknowledges what the broker gave this center and takes
+    no more (``Ingest.drain``), for up to ``seconds``."""
+    app.state.draining = True
+    ingest: Ingest = app.state.ingest
+    log.info("draining: not ready; finishing what the broker gave this center")
+    if await ingest.drain(time.monotonic() + seconds):
+        log.info("drained: everything received is stored and acknowledged")
+    else:
+        log.warning("drain incomplete after %.0fs: what is unacknowledged stays in the broker "
+                    "session of client id %s", seconds, app.state.settings.mqtt.client_id)
+
+
+class DrainingServer(uvicorn.Server):
+    """uvicorn, with a drain before its shutdown on SIGTERM (Kubernetes' pod deletion, a
+    rolling update, systemd's stop). uvicorn alone stops listening at once, closes the
+    websockets with 1012 (service restart) and cancels the ingest; a replica's batch in hand
+    and its inbox then stay unacknowledged in a session nobody resumes. Here SIGTERM first
+    runs ``drain`` (still serving: /healthz says 503 "draining"), then hands over to uvicorn's
+    own shutdown, which closes the websockets with 1012 so that clients reconnect through the
+    balancer to another replica; all within ``drain_s``. A second signal, or SIGINT, stops at
+    once as before."""
+
+    def __init__(self, config: uvicorn.Config, app: FastAPI, drain_s: float) -> None:
+        super().__init__(config)
+        self._app, self._drain_s = app, drain_s
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._drain: asyncio.Task[None] | None = None
+
+    async def serve(self, sockets: Any = None) -> None:
+        self._loop = asyncio.get_running_loop()
+        await super().serve(sockets)
+
+    def handle_exit(self, sig: int, frame: Any) -> None:
+        if (sig != signal.SIGTERM or not self.started or self.should_exit
+                or self._drain is not None or self._loop is None):
+            super().handle_exit(sig, frame)
+            return
+        self._loop.call_soon_threadsafe(self._start_drain, sig)
+
+    def _start_drain(self, sig: int) -> None:
+        if self._drain is None:
+            self._drain = asyncio.create_task(self._drain_then_exit(sig), name="drain")
+
+    async def _drain_then_exit(self, sig: int) -> None:
+        started = time.monotonic()
+        try:
+            await drain(self._app, max(0.0, self._drain_s - DRAIN_CLOSE_S))
+        except Exception:  # never keep the process from stopping
+            log.exception("drain failed")
+        finally:
+            left = self._drain_s - (time.monotonic() - started)
+            self.config.timeout_graceful_shutdown = max(1, int(left))
+            super().handle_exit(sig, None)  # uvicorn's shutdown; re-raises SIGTERM at the end
+
+
+def serve(app: FastAPI, settings: CenterSettings) -> None:
+    """Run the center (``gridwatch center run``) until SIGTERM or SIGINT."""
+    config = uvicorn.Config(app, log_config=None, **server_options(settings.http))
+    DrainingServer(config, app, settings.drain_s).run()
+
+
 def create_app(settings: CenterSettings, *, clock: Clock | None = None,
                timer_interval: float = 1.0) -> FastAPI:
     """The center app. ``timer_interval=0`` leaves timers to the caller (tests drive
@@ -195,6 +263,7 @@ def create_app(settings: CenterSettings, *, clock: Clock | None = None,
         ingest.live = live = LiveService(settings.live, ingest.publish)
         app.state.center, app.state.ingest, app.state.live = center, ingest, live
         app.state.read_pool = read_pool or pool
+        app.state.draining = False
         app.state.presence = worker_presence = Presence(pool, ctx, settings.presence, hub.publish)
         tasks = [asyncio.create_task(ingest.run(), name="mqtt-ingest"),
                  asyncio.create_task(_maintain_storage(pool, ctx, settings),
@@ -254,8 +323,12 @@ def create_app(settings: CenterSettings, *, clock: Clock | None = None,
                                             not ingest.connected)) if bad]
         if stalled := ingest.stall():
             problems.append(f"ingest stalled: {stalled}")
+        draining = request.app.state.draining
+        if draining:  # SIGTERM: the balancer and Kubernetes take this replica out at once
+            problems.insert(0, "draining: this center is stopping")
         response.status_code = 503 if problems else 200
-        return {"status": "degraded" if problems else "ok", "problems": problems,
+        status = "draining" if draining else "degraded" if problems else "ok"
+        return {"status": status, "problems": problems,
                 "database": db_ok, "mqtt": ingest.connected, "ingest": vars(ingest.stats),
                 "ingest_progress": ingest.progress(), "websocket_clients": hub.client_count,
                 "replica": (request.app.state.replica_push.status()

@@ -25,9 +25,7 @@ def center() -> None:
 @center.command("run")
 def center_run() -> None:
     """Serve the center (settings from GRIDWATCH_* environment variables or .env)."""
-    import uvicorn
-
-    from center.app import create_app, server_options
+    from center.app import create_app, serve
     from center.domain.district import DistrictError
     from center.platform.settings import CenterSettings
 
@@ -36,7 +34,7 @@ def center_run() -> None:
         app = create_app(settings)
     except (DistrictError, ValueError) as exc:
         raise click.ClickException(str(exc)) from None
-    uvicorn.run(app, log_config=None, **server_options(settings.http))
+    serve(app, settings)  # drains on SIGTERM (docs/deployment.md, "Removing a replica")
 
 
 @center.command("migrate")

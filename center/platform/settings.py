@@ -409,6 +409,10 @@ class CenterSettings(BaseSettings):
     #: The ingest counts as stalled (``/healthz`` 503) when it has held one batch, or left
     #: waiting messages unacknowledged, this long (docs/reliability.md, "Stall detection").
     ingest_stall_after_s: float = Field(default=60.0, gt=0)
+    #: On SIGTERM the center drains (not ready, unsubscribes, stores and acknowledges what it
+    #: holds, closes websockets with 1012) and exits within this many seconds; keep it below
+    #: Kubernetes' terminationGracePeriodSeconds (docs/deployment.md, "Removing a replica").
+    drain_s: float = Field(default=20.0, ge=1)
     #: Per-websocket-client outbox length: at half of it a client coalesces state events (latest
     #: per ticket / camera, a ``summary`` with counts); it is dropped only when messages that
     #: may not be merged fill it (center/transport/push.py).

@@ -23,6 +23,15 @@ the session. See docs/performance.md, "Center ingest and dispatch", for the brok
 this needs. ``stall()`` says when the loop has nevertheless stopped making progress, for
 ``/healthz`` and ``/metrics``.
 
+Drain (``drain``, on SIGTERM: docs/deployment.md "Removing a replica"): a replica unsubscribes,
+so the broker gives the group's new messages to the other replicas, and goes on storing and
+acknowledging what it was already given -- the batch in hand, its inbox, and what the broker
+had queued for its session (Mosquitto still delivers those after the UNSUBACK) -- until none
+has come for ``DRAIN_QUIET_S``. Its session is then empty: nothing waits for it to come back.
+A single center (no share group) must not unsubscribe: its session is what keeps the alerts
+published while it restarts. It finishes the batch in hand and takes no more; the rest is
+redelivered to it on its next start.
+
 aiomqtt has no manual-acknowledgement API yet (empicano/aiomqtt#345, draft PR #346); paho
 2.x has one (``manual_ack_set(True)``, ``ack(mid, qos)``). We reach aiomqtt's paho client in
 one place (``_paho``), the workaround that issue documents. Under aiomqtt, paho is driven from
@@ -82,6 +91,9 @@ _M = TypeVar("_M", Heartbeat, CameraStatus, EdgeStatus, EdgeConfigState)
 Route = Callable[[list[str], bytes], Awaitable[None]]
 
 
+#: A draining replica is done once no message has come for this long after its UNSUBACK.
+DRAIN_QUIET_S = 1.0
+
 #: Topic kinds every replica must see itself, never shared: a live stream's segments are
 #: assembled in the memory of the replica whose viewer asked for it (center/services/live.py),
 #: so each replica takes every live message and keeps those of its own streams (others'
@@ -118,6 +130,19 @@ def _validate(model: type[_M], payload: bytes) -> _M:
         return model.model_validate_json(payload)
     except ValidationError as exc:
         raise Rejected(describe(exc, with_input=False)) from None
+
+
+class _Inbox(asyncio.Queue[aiomqtt.Message]):
+    """The connection's inbox (aiomqtt puts each message received into it), stamped with the
+    time the last message arrived: a draining replica is done when nothing came for a while."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.last_put = time.monotonic()
+
+    def put_nowait(self, item: aiomqtt.Message) -> None:
+        self.last_put = time.monotonic()
+        super().put_nowait(item)
 
 
 def _paho(client: aiomqtt.Client) -> paho_mqtt.Client:
@@ -180,7 +205,9 @@ class Ingest:
         #: (started at, size), the connection's inbox, and why the loop ended if it did.
         self._progress_at = time.monotonic()
         self._in_hand: tuple[float, int] | None = None
-        self._inbox: asyncio.Queue[aiomqtt.Message] | None = None
+        self._inbox: _Inbox | None = None
+        #: Set by ``drain``: unsubscribed (a replica) or taking no more batches (one center).
+        self.draining = False
         self.failure: str | None = None
         self._client: aiomqtt.Client | None = None  # while connected, for ``publish``
 
@@ -231,7 +258,7 @@ class Ingest:
             # Our own handle on the queue aiomqtt fills, so a batch is taken without a task per
             # message. One per connection: what a dead connection left unacknowledged is the
             # broker's to redeliver, and must not be acknowledged on the next one.
-            inbox: asyncio.Queue[aiomqtt.Message] = asyncio.Queue()
+            inbox = _Inbox()
             client = aiomqtt.Client(
                 self._mqtt.host, self._mqtt.port, identifier=self._mqtt.client_id,
                 **self._mqtt.client_kwargs(), clean_session=False, keepalive=30,
@@ -243,7 +270,8 @@ class Ingest:
             assigner: asyncio.Task[None] | None = None
             try:
                 async with client:
-                    for topic in subscriptions(self._mqtt.share_group):
+                    for topic in ([] if self.draining else
+                                  subscriptions(self._mqtt.share_group)):
                         await client.subscribe(topic, qos=QOS_RELIABLE)
                     self.connected, backoff = True, 0.5
                     self._client = client
@@ -253,6 +281,8 @@ class Ingest:
                         model_rollout.publish_assignments(self._pool, self.publish),
                         name="model-assignments")
                     while True:
+                        if self.draining and not self._mqtt.share_group:
+                            await asyncio.Future()  # one center drained: cancelled at exit
                         batch = await next_batch(client.messages, inbox, self.intake.batch_max,
                                                  self.intake.batch_linger_s)
                         self._in_hand = (time.monotonic(), len(batch))
@@ -271,6 +301,43 @@ class Ingest:
                 if assigner is not None:
                     assigner.cancel()
                     assigner = None
+
+    async def drain(self, until: float) -> bool:
+        """Stop taking new messages and store and acknowledge those already given to this
+        center (module docstring, "Drain"); True once done, False when ``until`` (a
+        ``time.monotonic()``) came first -- what is unacknowledged then stays in the broker
+        session, for this client id's next start."""
+        self.draining = True
+        client = self._client
+        if not self._mqtt.share_group:
+            while self._in_hand is not None and time.monotonic() < until:
+                await asyncio.sleep(0.02)
+            return self._in_hand is None
+        if client is None:
+            log.warning("draining while not connected to the broker: what the group gives "
+                        "this replica's session waits for its next start")
+            return False
+        try:
+            await client.unsubscribe(subscriptions(self._mqtt.share_group),
+                                     timeout=max(0.1, until - time.monotonic()))
+        except (aiomqtt.MqttError, TimeoutError) as exc:
+            log.warning("drain: unsubscribe failed (%s); the session keeps its share", exc)
+            return False
+        log.info("drain: unsubscribed; storing what this replica was given")
+        while time.monotonic() < until:
+            if self._quiet():
+                return True
+            await asyncio.sleep(0.02)
+        return self._quiet()
+
+    def _quiet(self) -> bool:
+        """Nothing in hand or waiting, and no message for ``DRAIN_QUIET_S`` (longer than a
+        batch's linger, so a message being gathered into a batch is never missed)."""
+        inbox = self._inbox
+        if inbox is None or self._in_hand is not None or inbox.qsize():
+            return False
+        quiet_s = max(DRAIN_QUIET_S, 2 * self.intake.batch_linger_s)
+        return time.monotonic() - inbox.last_put >= quiet_s
 
     async def publish(self, topic: str, payload: str | bytes, *, retain: bool = False) -> None:
         """Publish with QoS 1 on the ingest's connection, the center's only one: a broker with
