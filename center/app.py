@@ -231,8 +231,13 @@ def create_app(settings: CenterSettings, *, clock: Clock | None = None,
         # (center/transport/replica_push.py, migration 0028).
         replica = settings.mqtt.client_id if settings.mqtt.share_group else None
         dsn = replicas.replica_dsn(settings.db.dsn, replica) if replica else settings.db.dsn
-        pool = await db.open_pool(dsn, min_size=settings.db.pool_min,
-                                  max_size=settings.db.pool_max, wait_s=30)
+        try:
+            pool = await db.open_pool(dsn, min_size=settings.db.pool_min,
+                                      max_size=settings.db.pool_max, wait_s=30)
+        except BaseException:
+            if read_pool is not None:  # opened above: the failed start must not leak it
+                await read_pool.close()
+            raise
         async with pool.connection() as conn, conn.transaction():
             stored = await district_store.load_district(conn)
             if stored is None:  # first start: the configured file becomes the district
