@@ -52,7 +52,7 @@ from center.platform.metrics import registry_for
 from center.platform.settings import CenterSettings, ClipSettings, HttpSettings
 from center.platform.tasks import cancel_and_wait
 from center.services import auth, scheduler
-from center.services.clip_storage import open_storage
+from center.services.clip_storage import StorageProbe, open_storage
 from center.services.clips import ClipService
 from center.services.live import LiveService
 from center.services.notify import Notifications
@@ -268,6 +268,7 @@ def create_app(settings: CenterSettings, *, clock: Clock | None = None,
         ingest.live = live = LiveService(settings.live, ingest.publish)
         app.state.center, app.state.ingest, app.state.live = center, ingest, live
         app.state.read_pool = read_pool or pool
+        app.state.clip_probe = clip_probe = StorageProbe(center.clips.storage)
         app.state.draining = False
         app.state.presence = worker_presence = Presence(pool, ctx, settings.presence, hub.publish)
         tasks = [asyncio.create_task(ingest.run(), name="mqtt-ingest"),
@@ -290,6 +291,7 @@ def create_app(settings: CenterSettings, *, clock: Clock | None = None,
         try:
             yield
         finally:
+            clip_probe.close()
             await cancel_and_wait(tasks)
             await pool.close()
             if read_pool is not None:
@@ -331,9 +333,20 @@ def create_app(settings: CenterSettings, *, clock: Clock | None = None,
         draining = request.app.state.draining
         if draining:  # SIGTERM: the balancer and Kubernetes take this replica out at once
             problems.insert(0, "draining: this center is stopping")
+        # Clips wait in the staging folder while their store is away; alerts flow: a warning,
+        # not a problem (the center stays ready).
+        probe: StorageProbe = request.app.state.clip_probe
+        waiting_clips = await asyncio.to_thread(center.clips.waiting_clips) if center.clips else 0
+        clip_problem = probe.status() or (center.clips.problem
+                                          if center.clips and waiting_clips else None)
+        warnings = [f"clip storage: {clip_problem}; {waiting_clips} clip(s) wait for it, "
+                    "alerts are unaffected"] if clip_problem else []
         response.status_code = 503 if problems else 200
-        status = "draining" if draining else "degraded" if problems else "ok"
-        return {"status": status, "problems": problems,
+        status = "draining" if draining else "degraded" if problems or warnings else "ok"
+        return {"status": status, "problems": problems, "warnings": warnings,
+                "clip_storage": {"where": probe.storage.where,
+                                 "answers": (probe.problem is None) if probe.checked else None,
+                                 "waiting_clips": waiting_clips},
                 "database": db_ok, "mqtt": ingest.connected, "ingest": vars(ingest.stats),
                 "ingest_progress": ingest.progress(), "websocket_clients": hub.client_count,
                 "replica": (request.app.state.replica_push.status()

@@ -14,8 +14,10 @@ cause; a video that is not there raises ``ClipMissing``.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any, Protocol
@@ -55,6 +57,43 @@ class ClipStorage(Protocol):
     def check(self) -> None:
         """Raise ``ClipStorageError`` when the storage cannot be used (at start-up: a wrong
         endpoint, bucket or key is said before the first clip needs it)."""
+
+
+class StorageProbe:
+    """Whether the clip storage answers, for ``/healthz``: ``check()`` in a thread at most every
+    ``every_s`` seconds, one at a time. ``/healthz`` never waits on it -- an unreachable bucket
+    takes its connect timeout and retries, seconds -- it reads the last answer. A store that
+    does not answer is a warning, not a failure: clips wait in the staging folder and alerts
+    flow (center/services/clips.py), so the center stays ready."""
+
+    def __init__(self, storage: ClipStorage, every_s: float = 10.0) -> None:
+        self.storage, self.every_s = storage, every_s
+        #: The last check's error; None when it answered (or before the first check ended).
+        self.problem: str | None = None
+        self.checked = False
+        self._checked_at = -every_s
+        self._running: asyncio.Task[None] | None = None
+
+    def status(self) -> str | None:
+        """The last check's problem, None when the storage answered; starts the next check in
+        the background when the last one is ``every_s`` old."""
+        if self._running is None and time.monotonic() - self._checked_at >= self.every_s:
+            self._running = asyncio.create_task(self._check(), name="clip-storage-probe")
+        return self.problem
+
+    def close(self) -> None:
+        """Stop a check in progress (the center is stopping)."""
+        if self._running is not None:
+            self._running.cancel()
+
+    async def _check(self) -> None:
+        try:
+            await asyncio.to_thread(self.storage.check)
+            self.problem = None
+        except ClipStorageError as exc:
+            self.problem = str(exc)
+        finally:
+            self.checked, self._checked_at, self._running = True, time.monotonic(), None
 
 
 def open_storage(settings: ClipSettings) -> ClipStorage:

@@ -141,6 +141,10 @@ class ClipService:
                 await asyncio.sleep(pause)
                 pause = min(pause * 2, RETRY_MAX_S)
 
+    def waiting_clips(self) -> int:
+        """Verified clips in the staging folder that the storage has not taken yet."""
+        return sum(1 for f in self.staging.iterdir() if _waiting(f))
+
     async def store_waiting(self) -> bool:
         """Store every verified clip waiting in the staging, oldest first; False when the
         storage or the database failed (the rest wait for the next try)."""
