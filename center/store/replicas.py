@@ -30,15 +30,15 @@ from center.store.tickets import TICKET_COLUMNS, Ticket
 TICKET_CHANNEL = "gridwatch_ticket_changes"
 PHONE_CHANNEL = "gridwatch_phone_notifications"
 #: Channel of migration 0030's triggers, the wall's other live events: ``{"r": replica, "k":
-#: kind, ...}``, kind "alerts" (``"a": [[alert_id, seq], ...]`` up to 100, ``"lo"``/``"hi"``:
-#: their observed_at bounds), "camera" (``"c"``: camera id), "position"/"duty" (``"p"``:
+#: kind, ...}``, kind "alerts" (``"a": [[alert_id, seq, observed_at in µs since the epoch],
+#: ...]``, up to 80), "camera" (``"c"``: camera id), "position"/"duty" (``"p"``:
 #: person id), "emergency" (``"s"``: scope), "broadcast" (``"l"``: ops_ledger id).
 WALL_CHANNEL = "gridwatch_wall_events"
 CHANNELS = (TICKET_CHANNEL, PHONE_CHANNEL, WALL_CHANNEL)
 #: The custom setting a replica's connections carry; the triggers notify only when it is set.
 REPLICA_SETTING = "gridwatch.replica"
 #: Longest replica name: the payloads carry it, and a NOTIFY takes at most 8000 bytes
-#: (migration 0030 leaves room for 200 characters beside 100 alert keys).
+#: (migration 0030 leaves room for 200 characters beside 80 alert keys).
 REPLICA_NAME_MAX = 200
 
 
@@ -104,16 +104,20 @@ async def tickets(conn: Connection, ticket_ids: Sequence[int]) -> list[Ticket]:
     return await cur.fetchall()
 
 
-async def alerts(conn: Connection, keys: Sequence[tuple[UUID, int]], lo: datetime,
-                 hi: datetime) -> list[AlertRow]:
-    """The stored alerts of these ``(alert_id, seq)`` keys, in the keys' order; ``lo`` and
-    ``hi`` bound their observed_at, so only the partitions holding them are read."""
+async def alerts(conn: Connection, keys: Sequence[tuple[UUID, int, datetime]]
+                 ) -> list[AlertRow]:
+    """The stored alerts of these primary keys ``(alert_id, seq, observed_at)``, in the keys'
+    order: found by index, and only in the partitions of the keys' days."""
+    if not keys:
+        return []
     cur = conn.cursor(row_factory=class_row(AlertRow))
     await cur.execute(
-        f"SELECT {ALERT_COLUMNS} FROM alerts JOIN unnest(%b::uuid[], %b::integer[])"
-        " WITH ORDINALITY AS k (alert_id, seq, n) USING (alert_id, seq)"
+        f"SELECT {ALERT_COLUMNS} FROM alerts"
+        " JOIN unnest(%b::uuid[], %b::integer[], %b::timestamptz[])"
+        " WITH ORDINALITY AS k (alert_id, seq, observed_at, n) USING (alert_id, seq, observed_at)"
         " WHERE observed_at BETWEEN %s AND %s ORDER BY k.n",
-        ([k[0] for k in keys], [k[1] for k in keys], lo, hi))
+        ([k[0] for k in keys], [k[1] for k in keys], [k[2] for k in keys],
+         min(k[2] for k in keys), max(k[2] for k in keys)))
     return await cur.fetchall()
 
 

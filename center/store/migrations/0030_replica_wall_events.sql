@@ -10,14 +10,15 @@
 --
 -- The alert feed is the high-volume one (a storm is 1,000 alerts/s and more): ONE trigger
 -- call per INSERT statement, whose transition table holds the batch's new rows (a whole
--- intake batch, up to 500), sends one NOTIFY per 100 of them, not one per alert. 100 keys of
--- (uuid, seq) are at most ~5,300 bytes of JSON; the replica name is limited to 200
--- characters (center/store/replicas.py `replica_dsn`), so a payload stays under 8000 bytes.
--- `lo`/`hi` are the chunk's observed_at bounds: the reader names them so that PostgreSQL
--- reads only the daily partitions holding those rows.
+-- intake batch, up to 500), sends one NOTIFY per 80 of them, not one per alert. Each is named
+-- by its whole primary key, [alert_id, seq, observed_at in µs since the epoch], so the reader
+-- finds it by index in the one daily partition holding it, however old (an edge's backlog
+-- after an outage) it is: at most 72 bytes of JSON a key, ~5,800 for 80; the replica name is
+-- limited to 200 characters (center/store/replicas.py `replica_dsn`), so a payload stays
+-- under 8000 bytes.
 --
 -- One channel for these events, `gridwatch_wall_events`, payload {"r": replica, "k": kind,
--- ...}: "alerts" (+ "a": [[alert_id, seq], ...], "lo", "hi"), "camera" (+ "c": camera id),
+-- ...}: "alerts" (+ "a": [[alert_id, seq, observed_at µs], ...]), "camera" (+ "c": camera id),
 -- "position" and "duty" (+ "p": person id), "emergency" (+ "s": scope), "broadcast" (+ "l":
 -- ops_ledger id).
 
@@ -28,10 +29,11 @@ DECLARE
 BEGIN
     FOR payload IN
         SELECT json_build_object('r', current_setting('gridwatch.replica', true), 'k', 'alerts',
-                                 'lo', min(observed_at), 'hi', max(observed_at),
-                                 'a', json_agg(json_build_array(alert_id, seq) ORDER BY n))::text
-        FROM (SELECT alert_id, seq, observed_at, row_number() OVER () - 1 AS n FROM stored) s
-        GROUP BY n / 100 ORDER BY n / 100
+                                 'a', json_agg(json_build_array(alert_id, seq, us) ORDER BY n))::text
+        FROM (SELECT alert_id, seq, row_number() OVER () - 1 AS n,
+                     (extract(epoch FROM observed_at) * 1000000)::bigint AS us
+              FROM stored) s
+        GROUP BY n / 80 ORDER BY n / 80
     LOOP
         PERFORM pg_notify('gridwatch_wall_events', payload);
     END LOOP;
@@ -45,10 +47,11 @@ LANGUAGE plpgsql AS $$
 BEGIN
     PERFORM pg_notify('gridwatch_wall_events',
                       json_build_object('r', current_setting('gridwatch.replica', true),
-                                        'k', 'alerts', 'lo', NEW.observed_at,
-                                        'hi', NEW.observed_at,
-                                        'a', json_build_array(json_build_array(NEW.alert_id,
-                                                                               NEW.seq)))::text);
+                                        'k', 'alerts',
+                                        'a', json_build_array(json_build_array(
+                                            NEW.alert_id, NEW.seq,
+                                            (extract(epoch FROM NEW.observed_at) * 1000000)::bigint
+                                        )))::text);
     RETURN NULL;
 END $$;
 
