@@ -59,12 +59,12 @@ from center.services.notify import Notifications
 from center.services.presence import Presence
 from center.services.views import Views
 from center.store import alerts as queries
-from center.store import db, district_store, migrate, replicas, retention
+from center.store import db, district_store, migrate, replica_drain, replicas, retention
 from center.store import read_pool as read_pool_store
 from center.transport.fanout import Announcer
 from center.transport.ingest import Ingest
 from center.transport.push import Hub, authenticate
-from center.transport.replica_push import ReplicaPush
+from center.transport.replica_push import LISTENER_NAME, ReplicaPush
 from wire.paths import DASHBOARD_DIR
 
 log = logging.getLogger(__name__)
@@ -140,15 +140,46 @@ def server_options(http: HttpSettings) -> dict[str, Any]:
 async def drain(app: FastAPI, seconds: float) -> None:
     """The first part of a SIGTERM (``DrainingServer``): /healthz answers 503 "draining" from
     now on, and the ingest stores and acknowledges what the broker gave this center and takes
-    no more (``Ingest.drain``), for up to ``seconds``."""
+    no more (``Ingest.drain``), for up to ``seconds``. A replica leaves its share group only
+    while another stays (``_may_leave_group``)."""
     app.state.draining = True
+    until = time.monotonic() + seconds
     ingest: Ingest = app.state.ingest
+    settings: CenterSettings = app.state.settings
     log.info("draining: not ready; finishing what the broker gave this center")
-    if await ingest.drain(time.monotonic() + seconds):
-        log.info("drained: everything received is stored and acknowledged")
-    else:
+    leave = bool(settings.mqtt.share_group) and await _may_leave_group(app, settings)
+    if not await ingest.drain(until, leave_group=leave):
         log.warning("drain incomplete after %.0fs: what is unacknowledged stays in the broker "
-                    "session of client id %s", seconds, app.state.settings.mqtt.client_id)
+                    "session of client id %s", seconds, settings.mqtt.client_id)
+    elif leave:
+        log.info("drained: everything this replica was given is stored and acknowledged")
+    else:
+        log.info("drained in place: the batch in hand is stored; the broker keeps the rest "
+                 "in the session of client id %s for its next start", settings.mqtt.client_id)
+
+
+async def _may_leave_group(app: FastAPI, settings: CenterSettings) -> bool:
+    """Whether another replica of the share group stays (center/store/replica_drain.py): the
+    last one must keep its subscriptions, or the broker drops the group's messages until a
+    replica is back. Marks this replica as draining for the others' decisions, with a
+    connection held until the center exits (closed by the lifespan)."""
+    me = settings.mqtt.client_id
+    try:
+        mark = await asyncio.wait_for(db.connect(
+            settings.db.dsn, application_name=f"{replica_drain.DRAINING_NAME} {me}"), 5)
+        app.state.drain_mark = mark
+        async with mark.transaction():
+            staying = await replica_drain.others_staying(mark, me, LISTENER_NAME)
+    except (db.DatabaseError, TimeoutError) as exc:
+        log.warning("drain: cannot tell whether another replica stays (%s): staying "
+                    "subscribed; what the group gives this session waits for its next start",
+                    exc)
+        return False
+    if not staying:
+        log.warning("drain: the last replica of share group %s: staying subscribed, so the "
+                    "broker keeps the group's messages in this session for its next start",
+                    settings.mqtt.share_group)
+    return staying > 0
 
 
 class DrainingServer(uvicorn.Server):
@@ -269,7 +300,7 @@ def create_app(settings: CenterSettings, *, clock: Clock | None = None,
         app.state.center, app.state.ingest, app.state.live = center, ingest, live
         app.state.read_pool = read_pool or pool
         app.state.clip_probe = clip_probe = StorageProbe(center.clips.storage)
-        app.state.draining = False
+        app.state.draining, app.state.drain_mark = False, None
         app.state.presence = worker_presence = Presence(pool, ctx, settings.presence, hub.publish)
         tasks = [asyncio.create_task(ingest.run(), name="mqtt-ingest"),
                  asyncio.create_task(_maintain_storage(pool, ctx, settings),
@@ -293,6 +324,8 @@ def create_app(settings: CenterSettings, *, clock: Clock | None = None,
         finally:
             clip_probe.close()
             await cancel_and_wait(tasks)
+            if app.state.drain_mark is not None:  # after the listener: never "staying" alone
+                await app.state.drain_mark.close()
             await pool.close()
             if read_pool is not None:
                 await read_pool.close()
@@ -339,8 +372,8 @@ def create_app(settings: CenterSettings, *, clock: Clock | None = None,
         waiting_clips = await asyncio.to_thread(center.clips.waiting_clips) if center.clips else 0
         clip_problem = probe.status() or (center.clips.problem
                                           if center.clips and waiting_clips else None)
-        warnings = [f"clip storage: {clip_problem}; {waiting_clips} clip(s) wait for it, "
-                    "alerts are unaffected"] if clip_problem else []
+        warnings = [(f"clip storage: {clip_problem}; {waiting_clips} clip(s) wait for it, "
+                     "alerts are unaffected")] if clip_problem else []
         response.status_code = 503 if problems else 200
         status = "draining" if draining else "degraded" if problems or warnings else "ok"
         return {"status": status, "problems": problems, "warnings": warnings,

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import base64
+import threading
+import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -46,9 +48,13 @@ def alert_json(alert: Alert) -> dict[str, Any]:
 class Publisher:
     """A connected paho client that publishes with QoS 1 and waits for the broker's ack."""
 
-    def __init__(self, port: int, client_id: str | None = None) -> None:
+    def __init__(self, port: int, client_id: str | None = None, *, inflight: int = 20) -> None:
+        """``inflight``: how many QoS 1 messages may wait for their PUBACK (paho's 20 by
+        default; ``send_all`` keeps that many under way)."""
         self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2,
                                   client_id=client_id or f"test-{uuid.uuid4().hex[:8]}")
+        self.inflight = inflight
+        self.client.max_inflight_messages_set(inflight)  # paho takes it only before connecting
         self.client.connect("127.0.0.1", port)
         self.client.loop_start()
 
@@ -58,6 +64,22 @@ class Publisher:
 
     def alert(self, alert: Alert) -> None:
         self.send(alert_topic(alert.edge_id, alert.camera_id), alert.model_dump_json())
+
+    def send_all(self, alerts: list[Alert], *, rate: float = 0.0) -> None:
+        """Publish ``alerts`` with QoS 1 as edges do in a storm: at most ``inflight``
+        unacknowledged, ``rate`` per second (0: flat out); the broker's PUBACK is all it
+        waits for. Returns once every one was acknowledged."""
+        t0 = time.monotonic()
+        pending: list[mqtt.MQTTMessageInfo] = []
+        for i, a in enumerate(alerts):
+            if rate and (delay := t0 + i / rate - time.monotonic()) > 0:
+                time.sleep(delay)  # paces the load generator: the edges send at a rate
+            pending.append(self.client.publish(alert_topic(a.edge_id, a.camera_id),
+                                               a.model_dump_json(), qos=1))
+            if len(pending) >= self.inflight:
+                pending.pop(0).wait_for_publish(60)
+        for info in pending:
+            info.wait_for_publish(60)
 
     def close(self) -> None:
         self.client.loop_stop()
@@ -100,3 +122,29 @@ def clear_retained(port: int, root: str = "gridwatch/#", timeout: float = 10.0) 
         client.loop_stop()
         client.disconnect()
     return len(seen)
+
+
+class Storm(threading.Thread):
+    """``Publisher.send_all`` in a thread of its own, so a test can kill or drain a center
+    while the storm arrives. ``done`` is set when it ended; ``sent`` counts the alerts the
+    broker acknowledged (all or none); ``error`` is what stopped it, if anything."""
+
+    def __init__(self, port: int, alerts: list[Alert], rate: float = 0.0) -> None:
+        super().__init__(daemon=True)
+        self.port, self.alerts, self.rate = port, alerts, rate
+        self.sent = 0
+        self.done = threading.Event()
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        try:
+            publisher = Publisher(self.port, f"storm-{uuid.uuid4().hex[:8]}", inflight=500)
+            try:
+                publisher.send_all(self.alerts, rate=self.rate)
+                self.sent = len(self.alerts)
+            finally:
+                publisher.close()
+        except BaseException as exc:  # noqa: BLE001 - anything: the test asserts there was none
+            self.error = exc
+        finally:
+            self.done.set()

@@ -20,16 +20,16 @@ import pytest
 from websockets.exceptions import ConnectionClosed
 
 from simulators.local_services import Mosquitto
-from tests.test_replicas import (  # noqa: F401 - district is a fixture
+from tests.mqtt_helpers import Storm
+from tests.test_replicas import (
     _assert_each_alert_once_one_ticket_per_place,
-    _Edges,
     _Replica,
-    _storm,
     _stored,
-    _unique,
-    _Wall,
+    _storm,
     _walls_current,
     district,
+    started_replicas,
+    walls_on,
 )
 from tests.waiting import wait_until
 
@@ -40,19 +40,11 @@ N_ALERTS = 2000
 
 
 @pytest.fixture
-def pair(db_dsn: str, mqtt_broker: Mosquitto, district: Path,  # noqa: F811
+def pair(db_dsn: str, mqtt_broker: Mosquitto, district: Path,
          tmp_path: Path) -> Iterator[list[_Replica]]:
-    group = _unique("drain")
-    started = [_Replica(_unique(f"drain-{i + 1}"), group, db_dsn, mqtt_broker.port, district,
-                        tmp_path / f"drain-{i + 1}.log", env={"GRIDWATCH_DRAIN_S": str(DRAIN_S)})
-               for i in range(2)]
-    try:
-        for r in started:  # one by one: the first start imports the district
-            r.start()
+    with started_replicas(2, "drain", db_dsn, mqtt_broker.port, district, tmp_path,
+                          env={"GRIDWATCH_DRAIN_S": str(DRAIN_S)}) as started:
         yield started
-    finally:
-        for r in started:
-            r.forget()
 
 
 def _draining(replica: _Replica) -> bool:
@@ -64,15 +56,12 @@ def _draining(replica: _Replica) -> bool:
 
 
 def test_a_replica_drained_by_sigterm_mid_storm_loses_nothing_and_closes_walls_with_1012(
-        pair: list[_Replica], district: Path, db_dsn: str,  # noqa: F811
+        pair: list[_Replica], district: Path, db_dsn: str,
         mqtt_broker: Mosquitto) -> None:
-    survivor, leaving = pair
-    walls = [_Wall(r) for r in pair]
-    for wall in walls:
-        wall.start()
-        assert wall.hello.wait(10), f"no hello from {wall.replica.name}"
+    leaving = pair[1]
+    walls = walls_on(pair)
     messages, distinct = _storm(district, N_ALERTS)
-    edges = _Edges(mqtt_broker.port, messages)
+    edges = Storm(mqtt_broker.port, messages)
     edges.start()
     wait_until(lambda: _stored(db_dsn) >= len(distinct) // 3, timeout=60,
                what="a third of the storm stored")
@@ -85,7 +74,7 @@ def test_a_replica_drained_by_sigterm_mid_storm_loses_nothing_and_closes_walls_w
     took = time.monotonic() - sent
     assert took <= DRAIN_S + 2, f"exited {took:.1f}s after SIGTERM (bound {DRAIN_S}s)"
     log = leaving.log.read_text()
-    assert "drained: everything received is stored and acknowledged" in log, log[-3000:]
+    assert "drained: everything this replica was given is stored" in log, log[-3000:]
 
     # its wall was told to come back elsewhere: close code 1012 (service restart)
     walls[1].join(10)
@@ -104,3 +93,28 @@ def test_a_replica_drained_by_sigterm_mid_storm_loses_nothing_and_closes_walls_w
         raise AssertionError(_walls_current([walls[0]], db_dsn)) from None
     finally:
         walls[0].stopping.set()
+
+
+def test_the_last_replica_of_its_group_drains_in_place_and_its_session_keeps_the_rest(
+        db_dsn: str, mqtt_broker: Mosquitto, district: Path, tmp_path: Path) -> None:
+    """Alone in its share group, a replica must not unsubscribe: the broker would drop the
+    group's messages until a replica is back. It finishes its batch, stays subscribed and
+    exits; started again under its client id, it stores what its session kept."""
+    with started_replicas(1, "alone", db_dsn, mqtt_broker.port, district, tmp_path,
+                          env={"GRIDWATCH_DRAIN_S": str(DRAIN_S)}) as [alone]:
+        messages, distinct = _storm(district, N_ALERTS, seed=61)
+        edges = Storm(mqtt_broker.port, messages)
+        edges.start()
+        wait_until(lambda: _stored(db_dsn) >= len(distinct) // 3, timeout=60,
+                   what="a third of the storm stored")
+        assert alone.proc is not None
+        alone.proc.send_signal(signal.SIGTERM)
+        alone.proc.wait(DRAIN_S + 10)
+        log = alone.log.read_text()
+        assert "the last replica of share group" in log and "drained in place" in log, log[-3000:]
+        assert edges.done.wait(120) and edges.error is None, edges.error
+        assert _stored(db_dsn) < len(distinct), "the storm was over before the drain"
+        alone.start()  # the same client id: its session held the rest
+        wait_until(lambda: _stored(db_dsn) >= len(distinct), timeout=120,
+                   what=f"{len(distinct)} alerts stored after the restart")
+        _assert_each_alert_once_one_ticket_per_place(db_dsn, distinct)

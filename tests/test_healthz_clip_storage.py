@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 
 from tests.mqtt_helpers import Publisher
-from tests.test_clip_storage_s3 import MotoS3, s3, s3_center  # noqa: F401 - s3 is a fixture
+from tests.test_clip_storage_s3 import MotoS3, s3, s3_center
 from tests.test_clips_center import CLIP, alert_in, chunks, send, stored_clips
 from tests.waiting import wait_until
 
@@ -24,7 +24,7 @@ def _health(url: str) -> tuple[int, dict[str, Any]]:
 
 
 def test_an_unreachable_clip_store_is_a_warning_not_a_failed_readiness(
-        db_dsn: str, mqtt_broker: Any, s3: MotoS3, tmp_path: Path) -> None:  # noqa: F811
+        db_dsn: str, mqtt_broker: Any, s3: MotoS3, tmp_path: Path) -> None:
     with s3_center(db_dsn, mqtt_broker.port, s3, tmp_path) as center:  # nothing listens yet
         publisher = Publisher(mqtt_broker.port)
         try:

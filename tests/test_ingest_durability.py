@@ -15,7 +15,6 @@ import random
 import signal
 import subprocess
 import sys
-import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -23,15 +22,14 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
-import paho.mqtt.client as mqtt
 import psycopg
 import pytest
 
 from center.store.migrate import migrate
 from simulators.local_services import Mosquitto, Postgres, free_port, stop_process
-from tests.mqtt_helpers import make_alert
+from tests.mqtt_helpers import Storm, make_alert
 from tests.waiting import wait_until
-from wire.protocol import Alert, alert_topic
+from wire.protocol import Alert
 
 CAMERAS = ("cam-vn-01", "cam-bj-01", "cam-vtest")  # the default district's cameras
 PLACES = [(c, z, e) for c in CAMERAS for z in ("z1", "z2", "z3") for e in ("0506", "0504")]
@@ -72,41 +70,6 @@ def _storm(n: int, dup: float, seed: int) -> tuple[list[Alert], set[Key]]:
             seen.add(a.alert_id)
             ordered.append(a)
     return ordered + later, distinct
-
-
-class _Publisher(threading.Thread):
-    """Publishes the messages with QoS 1 (at most 500 unacknowledged), ``rate`` per second
-    (0: flat out); the broker's PUBACK is all it waits for, as an edge."""
-
-    def __init__(self, port: int, messages: list[Alert], rate: float = 0.0) -> None:
-        super().__init__(daemon=True)
-        self.port, self.messages, self.rate = port, messages, rate
-        self.sent = 0
-        self.error: BaseException | None = None
-
-    def run(self) -> None:
-        try:
-            client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2,
-                                 client_id=f"drill-pub-{uuid.uuid4().hex[:8]}")
-            client.max_inflight_messages_set(500)
-            client.connect("127.0.0.1", self.port)
-            client.loop_start()
-            t0 = time.monotonic()
-            infos = []
-            for i, a in enumerate(self.messages):
-                if self.rate and (delay := t0 + i / self.rate - time.monotonic()) > 0:
-                    time.sleep(delay)  # paces the load generator: the drill's edges send at a rate
-                infos.append(client.publish(alert_topic(a.edge_id, a.camera_id),
-                                            a.model_dump_json(), qos=1))
-                if len(infos) >= 500:
-                    infos.pop(0).wait_for_publish(30)
-            for info in infos:
-                info.wait_for_publish(30)
-            self.sent = len(self.messages)
-            client.loop_stop()
-            client.disconnect()
-        except BaseException as exc:  # noqa: BLE001 - anything: the test asserts there was none
-            self.error = exc
 
 
 class _CenterProcess:
@@ -205,7 +168,7 @@ def test_center_killed_mid_storm_loses_nothing(db_dsn: str, mqtt_broker: Mosquit
     client_id = f"center-drill-{uuid.uuid4().hex[:8]}"
     with _center(db_dsn, mqtt_broker.port, tmp_path, client_id) as center:
         center.start()
-        pub = _Publisher(mqtt_broker.port, messages, rate=1500)
+        pub = Storm(mqtt_broker.port, messages, rate=1500)
         pub.start()
         wait_until(lambda: _count(db_dsn) >= 300, timeout=30, what="the storm being stored")
         center.kill()
@@ -245,7 +208,7 @@ def test_postgres_down_during_storm_catches_up(own_pg: tuple[Postgres, str],
     messages, distinct = _storm(int(rate * (PG_OUTAGE_S + 6)), dup=0.05, seed=11)
     with _center(dsn, mqtt_broker.port, tmp_path, f"center-pg-{uuid.uuid4().hex[:8]}") as c:
         c.start()
-        pub = _Publisher(mqtt_broker.port, messages, rate=rate)
+        pub = Storm(mqtt_broker.port, messages, rate=rate)
         pub.start()
         wait_until(lambda: _count(dsn) >= 200, timeout=30, what="the storm being stored")
         pg.stop("fast")

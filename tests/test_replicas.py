@@ -26,6 +26,7 @@ import sys
 import threading
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -43,7 +44,7 @@ from center.transport.mqtt_auth import gen_auth
 from center.transport.push import auth_message
 from simulators.district_gen import generate
 from simulators.local_services import Mosquitto, free_port, stop_process
-from tests.mqtt_helpers import Publisher, make_alert
+from tests.mqtt_helpers import Publisher, Storm, make_alert
 from tests.waiting import wait_until
 from wire.protocol import Alert, alert_topic
 
@@ -158,6 +159,15 @@ class _Wall(threading.Thread):
             self.tickets[data["id"]] = data
 
 
+def walls_on(replicas: list[_Replica]) -> list[_Wall]:
+    """The duty operator's wall on each replica, connected and greeted."""
+    walls = [_Wall(r) for r in replicas]
+    for wall in walls:
+        wall.start()
+        assert wall.hello.wait(10), f"no hello from {wall.replica.name}"
+    return walls
+
+
 def _at(iso: str) -> datetime:
     return datetime.fromisoformat(iso)
 
@@ -176,57 +186,35 @@ def _storm(district: Path, n: int, seed: int = 16) -> tuple[list[Alert], set[uui
     return messages, {a.alert_id for a in alerts}
 
 
-class _Edges(threading.Thread):
-    """Publishes the storm with QoS 1 as fast as the broker acknowledges (at most 500
-    unacknowledged), as edges do after an outage: the replicas take it at their pace."""
-
-    def __init__(self, port: int, messages: list[Alert]) -> None:
-        super().__init__(daemon=True)
-        self.port, self.messages = port, messages
-        self.done = threading.Event()
-        self.error: BaseException | None = None
-
-    def run(self) -> None:
-        try:
-            client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2,
-                                 client_id=f"replica-storm-{uuid.uuid4().hex[:8]}")
-            client.max_inflight_messages_set(500)
-            client.connect("127.0.0.1", self.port)
-            client.loop_start()
-            infos = []
-            for a in self.messages:
-                infos.append(client.publish(alert_topic(a.edge_id, a.camera_id),
-                                            a.model_dump_json(), qos=1))
-                if len(infos) >= 500:
-                    infos.pop(0).wait_for_publish(60)
-            for info in infos:
-                info.wait_for_publish(60)
-            client.loop_stop()
-            client.disconnect()
-        except BaseException as exc:  # noqa: BLE001 - the test asserts there was none
-            self.error = exc
-        finally:
-            self.done.set()
-
-
 @pytest.fixture
 def district(tmp_path: Path) -> Path:
     return generate(tmp_path / "district", communities=5, micro_grids=20, cameras=100)
 
 
-@pytest.fixture
-def replicas(db_dsn: str, mqtt_broker: Mosquitto, district: Path,
-             tmp_path: Path) -> Iterator[list[_Replica]]:
-    group = _unique("centers")
-    started = [_Replica(_unique(f"center-{i + 1}"), group, db_dsn, mqtt_broker.port, district,
-                        tmp_path / f"center-{i + 1}.log") for i in range(N_REPLICAS)]
+@contextmanager
+def started_replicas(n: int, name: str, dsn: str, mqtt_port: int, district: Path,
+                     folder: Path, env: dict[str, str] | None = None
+                     ) -> Iterator[list[_Replica]]:
+    """``n`` replicas ``<name>-1``... in a share group of their own, started one by one (the
+    first start imports the district); their sessions dropped at the end."""
+    group = _unique(f"{name}s")
+    started = [_Replica(_unique(f"{name}-{i + 1}"), group, dsn, mqtt_port, district,
+                        folder / f"{name}-{i + 1}.log", env) for i in range(n)]
     try:
-        for r in started:  # one by one: the first start imports the district
+        for r in started:
             r.start()
         yield started
     finally:
         for r in started:
             r.forget()
+
+
+@pytest.fixture
+def replicas(db_dsn: str, mqtt_broker: Mosquitto, district: Path,
+             tmp_path: Path) -> Iterator[list[_Replica]]:
+    with started_replicas(N_REPLICAS, "center", db_dsn, mqtt_broker.port, district,
+                          tmp_path) as started:
+        yield started
 
 
 def _stored(dsn: str) -> int:
@@ -271,12 +259,9 @@ def _assert_each_alert_once_one_ticket_per_place(dsn: str, distinct: set[uuid.UU
 
 def test_three_replicas_share_a_storm_survive_a_kill_and_push_to_every_wall(
         replicas: list[_Replica], district: Path, db_dsn: str, mqtt_broker: Mosquitto) -> None:
-    walls = [_Wall(r) for r in replicas]
-    for wall in walls:
-        wall.start()
-        assert wall.hello.wait(10), f"no hello from {wall.replica.name}"
+    walls = walls_on(replicas)
     messages, distinct = _storm(district, N_ALERTS)
-    edges = _Edges(mqtt_broker.port, messages)
+    edges = Storm(mqtt_broker.port, messages)
     edges.start()
     victim, survivors = replicas[1], [replicas[0], replicas[2]]
     wait_until(lambda: _stored(db_dsn) >= len(distinct) // 3, timeout=60,

@@ -13,25 +13,17 @@ import httpx
 import pytest
 
 from simulators.local_services import Mosquitto
-from tests.test_replicas import _Replica, _unique, district  # noqa: F401 - the fixture
+from tests.test_replicas import _Replica, district, started_replicas
 
 __all__ = ["district"]
 
 
 @pytest.fixture
-def two_replicas(db_dsn: str, mqtt_broker: Mosquitto, district: Path,  # noqa: F811
+def two_replicas(db_dsn: str, mqtt_broker: Mosquitto, district: Path,
                  tmp_path: Path) -> Iterator[list[_Replica]]:
-    group = _unique("limits")
-    pair = [_Replica(_unique(f"limits-{i + 1}"), group, db_dsn, mqtt_broker.port, district,
-                     tmp_path / f"limits-{i + 1}.log",
-                     env={"GRIDWATCH_AUTH__PUBLIC_RATE_IP": "3/minute"}) for i in range(2)]
-    try:
-        for r in pair:  # one by one: the first start imports the district
-            r.start()
+    with started_replicas(2, "limits", db_dsn, mqtt_broker.port, district, tmp_path,
+                          env={"GRIDWATCH_AUTH__PUBLIC_RATE_IP": "3/minute"}) as pair:
         yield pair
-    finally:
-        for r in pair:
-            r.forget()
 
 
 def test_login_and_public_limits_hold_across_two_replicas(two_replicas: list[_Replica]) -> None:

@@ -203,7 +203,8 @@ async def public_form(request: Request) -> None:
     """Rate limit for residents' forms (per client address)."""
     center: Center = request.app.state.center
     if center.limiter is not None:
-        await center.limiter.hit("public_ip", client_ip(request), "public submissions from this address")
+        await center.limiter.hit("public_ip", client_ip(request),
+                                 "public submissions from this address")
 
 
 PublicForm = Depends(public_form)

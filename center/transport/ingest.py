@@ -29,8 +29,9 @@ acknowledging what it was already given -- the batch in hand, its inbox, and wha
 had queued for its session (Mosquitto still delivers those after the UNSUBACK) -- until none
 has come for ``DRAIN_QUIET_S``. Its session is then empty: nothing waits for it to come back.
 A single center (no share group) must not unsubscribe: its session is what keeps the alerts
-published while it restarts. It finishes the batch in hand and takes no more; the rest is
-redelivered to it on its next start.
+published while it restarts. Nor must the last replica of a group (the app asks the database,
+center/store/replica_drain.py). These finish the batch in hand and take no more; the rest is
+redelivered to them on their next start under the same client id.
 
 aiomqtt has no manual-acknowledgement API yet (empicano/aiomqtt#345, draft PR #346); paho
 2.x has one (``manual_ack_set(True)``, ``ack(mid, qos)``). We reach aiomqtt's paho client in
@@ -145,6 +146,17 @@ class _Inbox(asyncio.Queue[aiomqtt.Message]):
         super().put_nowait(item)
 
 
+async def _polled(done: Callable[[], bool], until: float) -> bool:
+    """Whether ``done()`` came true before ``until`` (``time.monotonic()``), looking every
+    20 ms: the drain waits on the ingest loop's state, which signals no event."""
+    while True:
+        if done():
+            return True
+        if time.monotonic() >= until:
+            return False
+        await asyncio.sleep(0.02)
+
+
 def _paho(client: aiomqtt.Client) -> paho_mqtt.Client:
     """The paho client inside aiomqtt: the only place we reach in, for manual acks (see the
     module docstring). Fails loudly if a future aiomqtt moves it."""
@@ -206,8 +218,9 @@ class Ingest:
         self._progress_at = time.monotonic()
         self._in_hand: tuple[float, int] | None = None
         self._inbox: _Inbox | None = None
-        #: Set by ``drain``: unsubscribed (a replica) or taking no more batches (one center).
+        #: Set by ``drain``; ``_holding``: it takes no more batches (it stays subscribed).
         self.draining = False
+        self._holding = False
         self.failure: str | None = None
         self._client: aiomqtt.Client | None = None  # while connected, for ``publish``
 
@@ -281,8 +294,8 @@ class Ingest:
                         model_rollout.publish_assignments(self._pool, self.publish),
                         name="model-assignments")
                     while True:
-                        if self.draining and not self._mqtt.share_group:
-                            await asyncio.Future()  # one center drained: cancelled at exit
+                        if self._holding:
+                            await asyncio.Future()  # drained in place: cancelled at exit
                         batch = await next_batch(client.messages, inbox, self.intake.batch_max,
                                                  self.intake.batch_linger_s)
                         self._in_hand = (time.monotonic(), len(batch))
@@ -302,17 +315,17 @@ class Ingest:
                     assigner.cancel()
                     assigner = None
 
-    async def drain(self, until: float) -> bool:
-        """Stop taking new messages and store and acknowledge those already given to this
-        center (module docstring, "Drain"); True once done, False when ``until`` (a
-        ``time.monotonic()``) came first -- what is unacknowledged then stays in the broker
-        session, for this client id's next start."""
+    async def drain(self, until: float, *, leave_group: bool) -> bool:
+        """Stop taking new messages (module docstring, "Drain"): with ``leave_group`` (a
+        replica while others stay), unsubscribe and store and acknowledge everything this
+        replica was given; else finish the batch in hand and stay subscribed. True once done,
+        False when ``until`` (a ``time.monotonic()``) came first -- what is unacknowledged then
+        stays in the broker session, for this client id's next start."""
         self.draining = True
         client = self._client
-        if not self._mqtt.share_group:
-            while self._in_hand is not None and time.monotonic() < until:
-                await asyncio.sleep(0.02)
-            return self._in_hand is None
+        if not (leave_group and self._mqtt.share_group):
+            self._holding = True
+            return await _polled(lambda: self._in_hand is None, until)
         if client is None:
             log.warning("draining while not connected to the broker: what the group gives "
                         "this replica's session waits for its next start")
@@ -324,11 +337,7 @@ class Ingest:
             log.warning("drain: unsubscribe failed (%s); the session keeps its share", exc)
             return False
         log.info("drain: unsubscribed; storing what this replica was given")
-        while time.monotonic() < until:
-            if self._quiet():
-                return True
-            await asyncio.sleep(0.02)
-        return self._quiet()
+        return await _polled(self._quiet, until)
 
     def _quiet(self) -> bool:
         """Nothing in hand or waiting, and no message for ``DRAIN_QUIET_S`` (longer than a
