@@ -45,6 +45,18 @@ def alert_json(alert: Alert) -> dict[str, Any]:
     return data
 
 
+def close_client(client: mqtt.Client) -> None:
+    """Disconnect a paho client whose network loop runs in its thread, then end that thread.
+
+    In this order, not the other: ``disconnect`` wakes the loop thread, which then ends at
+    once; ``loop_stop`` first waits for the thread's select() to time out (paho's 1 s), so
+    every client closed that way cost a test a second (about 6 minutes of the suite). Call it
+    after the QoS 1 publishes that matter were acknowledged (``wait_for_publish``).
+    """
+    client.disconnect()
+    client.loop_stop()
+
+
 class Publisher:
     """A connected paho client that publishes with QoS 1 and waits for the broker's ack."""
 
@@ -82,8 +94,7 @@ class Publisher:
             info.wait_for_publish(60)
 
     def close(self) -> None:
-        self.client.loop_stop()
-        self.client.disconnect()
+        close_client(self.client)
 
 
 def clear_retained(port: int, root: str = "gridwatch/#", timeout: float = 10.0) -> int:
@@ -119,8 +130,7 @@ def clear_retained(port: int, root: str = "gridwatch/#", timeout: float = 10.0) 
         for topic in [*seen, marker]:
             client.publish(topic, b"", qos=1, retain=True).wait_for_publish(timeout)
     finally:
-        client.loop_stop()
-        client.disconnect()
+        close_client(client)
     return len(seen)
 
 

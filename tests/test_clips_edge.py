@@ -28,6 +28,7 @@ from edge.runner import run
 from simulators.demo import DEMO_CAMERAS, DEMO_DETECTOR
 from tests.clip_media import VN_CLIP, arriving_bike_clip
 from tests.conftest import shared
+from tests.mqtt_helpers import close_client
 from tests.waiting import wait_until
 from wire.protocol import CLIP_CHUNK_BYTES, ClipChunk, ClipKind, clip_id_for
 
@@ -190,8 +191,7 @@ class ChunkCollector:
         return out
 
     def close(self) -> None:
-        self.client.loop_stop()
-        self.client.disconnect()
+        close_client(self.client)
 
 
 def test_clips_cross_the_broker_and_resume_after_a_restart(arriving: Path, tmp_path: Path,

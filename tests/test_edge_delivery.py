@@ -20,7 +20,7 @@ from edge.publish import MqttPublisher, read_recorded
 from edge.runner import run
 from simulators.local_services import Mosquitto
 from tests.conftest import shared
-from tests.mqtt_helpers import make_alert
+from tests.mqtt_helpers import close_client, make_alert
 from tests.waiting import wait_until
 from wire.protocol import (
     TOPIC_ROOT,
@@ -263,5 +263,4 @@ def test_pushed_config_applies_live_and_bad_pushes_are_rejected(
         stop.set()
         edge.join(20)
         pusher.publish(topic, b"", qos=1, retain=True).wait_for_publish(5)  # clear retained
-        pusher.loop_stop()
-        pusher.disconnect()
+        close_client(pusher)

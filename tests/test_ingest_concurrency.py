@@ -19,7 +19,7 @@ from center.platform.settings import CenterSettings, DatabaseSettings, HttpSetti
 from center.services.alert_intake import _runs
 from simulators.local_services import Mosquitto, free_port
 from tests.conftest import RunningCenter
-from tests.mqtt_helpers import Publisher, make_alert
+from tests.mqtt_helpers import Publisher, close_client, make_alert
 from tests.waiting import wait_until
 from wire.protocol import Alert, Heartbeat, alert_topic, heartbeat_topic
 
@@ -55,8 +55,7 @@ def _storm(port: int) -> tuple[set[uuid.UUID], int]:
         for info in infos:
             info.wait_for_publish(20)
         sent[i] = len(infos)
-        client.loop_stop()
-        client.disconnect()
+        close_client(client)
 
     threads = [threading.Thread(target=publish, args=(i,)) for i in range(PUBLISHERS)]
     for t in threads:

@@ -24,7 +24,7 @@ from playwright.sync_api import Browser, expect
 from simulators.clock_camera import ClockCamera
 from tests.browser import browser, new_page, new_ticket_card  # noqa: F401 - the fixture
 from tests.conftest import RunningCenter
-from tests.mqtt_helpers import Publisher, make_alert
+from tests.mqtt_helpers import Publisher, close_client, make_alert
 from tests.waiting import wait_until
 from wire.protocol import (
     LiveRequest,
@@ -132,8 +132,7 @@ class LiveWatcher:
                          and (stream_id is None or s.stream_id == stream_id)), None)
 
     def close(self) -> None:
-        self.client.loop_stop()
-        self.client.disconnect()
+        close_client(self.client)
 
 
 @pytest.fixture

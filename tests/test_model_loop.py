@@ -30,7 +30,7 @@ from edge.detect import Detections
 from edge.evidence import blur_regions, privacy_regions
 from edge.runner import run
 from tests.conftest import RunningCenter, shared
-from tests.mqtt_helpers import tiny_jpeg
+from tests.mqtt_helpers import close_client, tiny_jpeg
 from tests.waiting import wait_until
 from wire.protocol import edge_config_topic
 
@@ -278,5 +278,4 @@ def test_privacy_switch_and_frame_keeping_are_pushed_live(tmp_path: Path,
         stop.set()
         edge.join(20)
         pusher.publish(topic, b"", qos=1, retain=True).wait_for_publish(5)
-        pusher.loop_stop()
-        pusher.disconnect()
+        close_client(pusher)

@@ -34,7 +34,7 @@ from edge.model_switch import ModelSwitcher, Refused, Switch
 from edge.runner import open_detector, run
 from simulators.local_services import Mosquitto
 from tests.conftest import RunningCenter, shared
-from tests.mqtt_helpers import wait_until
+from tests.mqtt_helpers import close_client, wait_until
 from wire.protocol import ModelAssignment, model_assignment_topic
 
 VN_CLIP = "media/vn_truccat_intersection_pavement_vendor_6s.mp4"
@@ -342,5 +342,4 @@ def test_only_the_center_writes_and_only_that_edge_reads_its_model_assignment(
             assert b"forged" not in [p for _, p in got[CENTER_USER] + got["edge-a"]]
         finally:
             for client in clients.values():
-                client.loop_stop()
-                client.disconnect()
+                close_client(client)

@@ -42,7 +42,7 @@ from edge.config import BrokerConfig, EdgeConfig
 from edge.publish import MqttPublisher
 from simulators.local_services import BrokerTls, Mosquitto, free_port
 from tests.conftest import RunningCenter, serve_center
-from tests.mqtt_helpers import Publisher, make_alert, wait_until
+from tests.mqtt_helpers import Publisher, close_client, make_alert, wait_until
 from tests.tls_helpers import Pki, make_pki
 from wire.mqtt_tls import MqttTls
 from wire.protocol import MAX_PAYLOAD_BYTES, alert_topic, edge_config_topic
@@ -355,8 +355,7 @@ def test_an_account_cannot_take_over_another_accounts_session(
                        "every alert of edge-demo stored by the center")
             assert edge.drain(10)
         finally:
-            attacker.loop_stop()
-            attacker.disconnect()
+            close_client(attacker)
             edge.close(2)
         assert sessions == [False], "edge-b must get a fresh session of its own, once"
         assert stolen == []

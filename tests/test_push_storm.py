@@ -29,7 +29,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
 from center.transport.push import auth_message
-from tests.mqtt_helpers import make_alert
+from tests.mqtt_helpers import close_client, make_alert
 from tests.waiting import wait_until
 from wire.protocol import alert_topic
 
@@ -127,8 +127,7 @@ def _storm(port: int, n: int, rate: float) -> float:
             info.wait_for_publish(30)
         return achieved
     finally:
-        client.loop_stop()
-        client.disconnect()
+        close_client(client)
 
 
 @contextmanager
