@@ -317,6 +317,11 @@ def test_password_commands(center: RunningCenter, tmp_path) -> None:
     r = runner.invoke(cli, ["center", "set-password", "w-0122"], input="a new pass 123\n", env=env)
     assert r.exit_code == 0, r.output
     assert "a new pass 123" not in r.output
+    with psycopg.connect(center.settings.db.dsn) as conn:
+        stored = conn.execute("SELECT password_hash FROM district_people"
+                              " WHERE id = 'w-0122'").fetchone()[0]
+    # the production argon2 parameters (the fixture's own hashes are cheaper: tests/conftest.py)
+    assert stored.split("$")[:4] == auth.hash_password("x").split("$")[:4], stored
     login = httpx.post(center.url + "/api/v1/auth/login",
                        json={"person_id": "w-0122", "password": "a new pass 123"})
     assert login.status_code == 200

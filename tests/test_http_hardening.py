@@ -26,7 +26,12 @@ from center.services.auth import hash_password, verify_password
 from simulators.center_process import start_center, stop_center
 from simulators.local_services import free_port
 from tests.browser import new_page
-from tests.conftest import center_settings_for, password_for, serve_center
+from tests.conftest import (
+    center_settings_for,
+    give_production_hash,
+    password_for,
+    serve_center,
+)
 from tests.mqtt_helpers import tiny_jpeg
 from tests.waiting import wait_until
 
@@ -61,6 +66,7 @@ def test_wrong_password_storm_does_not_stall_the_server(center: Any) -> None:
     Hashed on the event loop, every request waited behind the argon2 runs in front of it
     (a 2 s median); in worker threads, /healthz stays near its quiet time. The bound is
     generous (ten times the quiet median, or one argon2 check), never a tight timing."""
+    give_production_hash(center.settings.db.dsn, "w-0111")  # the storm's checks cost as live
     quiet = _healthz_median(center.url)
     stored = hash_password("something else")
     t0 = time.perf_counter()
@@ -101,6 +107,7 @@ def test_logins_beyond_the_hashing_queue_get_503(db_dsn: str, mqtt_broker: Any) 
         "hash_concurrency": 1, "hash_queue": 0, "login_rate_person": "10000/minute",
         "login_rate_ip": "10000/minute"})
     with serve_center(settings) as running:
+        give_production_hash(db_dsn, "w-0111")  # a check long enough for the four to overlap
         answers: list[httpx.Response] = []
 
         def login() -> None:
