@@ -84,16 +84,23 @@ def pg_template(pg_admin_dsn: str) -> str:
     return TEMPLATE_DB
 
 
+@contextlib.contextmanager
+def cloned_database(admin_dsn: str, template: str) -> Iterator[str]:
+    """A fresh database cloned from the migrated template, dropped when the block ends."""
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(admin_dsn, autocommit=True) as conn:
+        conn.execute(f"CREATE DATABASE {name} TEMPLATE {template}")
+    try:
+        yield psycopg.conninfo.make_conninfo(admin_dsn, dbname=name)
+    finally:
+        with psycopg.connect(admin_dsn, autocommit=True) as conn:
+            conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
 @pytest.fixture
 def db_dsn(pg_admin_dsn: str, pg_template: str) -> Iterator[str]:
-    name = f"t_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(pg_admin_dsn, autocommit=True) as conn:
-        conn.execute(f"CREATE DATABASE {name} TEMPLATE {pg_template}")
-    try:
-        yield psycopg.conninfo.make_conninfo(pg_admin_dsn, dbname=name)
-    finally:
-        with psycopg.connect(pg_admin_dsn, autocommit=True) as conn:
-            conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    with cloned_database(pg_admin_dsn, pg_template) as dsn:
+        yield dsn
 
 
 @pytest.fixture(scope="session")
@@ -308,6 +315,20 @@ def center(db_dsn: str, mqtt_broker: Mosquitto, center_clock: Clock | None,
     settings = {"clips": {"dir": tmp_path / "center-clips"}} | center_settings
     with serve_center(center_settings_for(db_dsn, mqtt_broker.port, **settings),
                       center_clock) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def read_only_center(pg_admin_dsn: str, pg_template: str, mqtt_broker: Mosquitto,
+                     tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningCenter]:
+    """One center, on the system clock and default settings, for all of a module's tests that
+    only read from it and change nothing (a request refused with a 422, a GET of the untouched
+    district): a center of its own costs a test 1-3 s of this box (its database, its start,
+    FastAPI's first request). A test that writes, publishes or needs its own clock or settings
+    uses ``center``."""
+    clips = {"clips": {"dir": tmp_path_factory.mktemp("center-clips")}}
+    with cloned_database(pg_admin_dsn, pg_template) as dsn, \
+            serve_center(center_settings_for(dsn, mqtt_broker.port, **clips)) as running:
         yield running
 
 

@@ -291,8 +291,9 @@ def test_ranking_rule_closure_then_on_time_then_volume() -> None:
     ({"date": "2026-11-23", "from": "2026-11-01", "to": "2026-11-02"}, "`date` picks"),
     ({"period": "day", "from": "2020-01-01", "to": "2026-01-01"}, "too many day buckets"),
 ])
-def test_bad_parameters_are_clear_422s(center, params: dict[str, str], fragment: str) -> None:
-    r = _get(center, "/api/v1/indicators", **params)
+def test_bad_parameters_are_clear_422s(read_only_center: Any, params: dict[str, str],
+                                       fragment: str) -> None:
+    r = _get(read_only_center, "/api/v1/indicators", **params)
     assert r.status_code == 422
     assert fragment in r.text
 
@@ -304,9 +305,9 @@ def test_bad_parameters_are_clear_422s(center, params: dict[str, str], fragment:
     ({"from": "2026-11-02", "to": "2026-11-01"}, "`to` must be after `from`"),
     ({"date": "23/11/2026"}, "`date`='23/11/2026' is not a date"),
 ])
-def test_every_windowed_route_answers_the_same_422s(center, path: str, params: dict[str, str],
-                                                    fragment: str) -> None:
-    r = _get(center, path, **params)
+def test_every_windowed_route_answers_the_same_422s(read_only_center: Any, path: str,
+                                                    params: dict[str, str], fragment: str) -> None:
+    r = _get(read_only_center, path, **params)
     assert r.status_code == 422
     assert fragment in r.text
 
@@ -332,8 +333,8 @@ def test_windowed_routes_declare_the_same_window_parameters() -> None:
         assert window(path) == window("/api/v1/indicators")
 
 
-def test_a_ranking_is_one_window(center) -> None:
-    r = _get(center, "/api/v1/rankings/grids", period="week",
+def test_a_ranking_is_one_window(read_only_center: Any) -> None:
+    r = _get(read_only_center, "/api/v1/rankings/grids", period="week",
              **{"from": "2026-11-01", "to": "2026-11-08"})
     assert r.status_code == 422 and "one window" in r.text
 
