@@ -62,6 +62,9 @@ class Change:
     ticket: Ticket
     created: bool = False
     notify: dict[str, str] = field(default_factory=dict)  # person id -> reason
+    #: Only another alert at an open ticket (its count and last alert): nothing for anyone to
+    #: act on, so the wall and the assignee's phone get the view with no notification row.
+    touch: bool = False
 
 
 async def _register(conn: Connection, ctx: Context, *, source: str, event_type: str,
@@ -162,7 +165,8 @@ async def attach_to_open(conn: Connection, ctx: Context,
         conn, [(r[0].camera_id, r[0].zone_id, r[0].event_type) for r in runs],
         [len(r) for r in runs], [r[-1].alert_id for r in runs], ctx.clock.now())
     attached = {(t.camera_id, t.zone_id, t.event_type): t for t in changed}
-    return [Change(t) if (t := attached.get((r[0].camera_id, r[0].zone_id, r[0].event_type)))
+    return [Change(t, touch=True)
+            if (t := attached.get((r[0].camera_id, r[0].zone_id, r[0].event_type)))
             else None for r in runs]
 
 

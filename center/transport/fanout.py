@@ -33,13 +33,17 @@ class Announcer:
 
         The wall gets it at once. With notifications running, the phones get it as soon as
         their notification rows are written (with ``notification_id`` to acknowledge), and the
-        outbound notifiers are queued; nothing here waits."""
+        outbound notifiers are queued; nothing here waits. A touch (another alert at an open
+        ticket, nobody notified) goes to the assignee's phones at once, without a row: at
+        1,000 alerts/s nearly every alert is one, and a row, a push after it and a receipt
+        each cost more than the push itself (docs/notifications.md); the phone loads its
+        cases whenever it connects, so a touch it missed is never news it lacks."""
         t = change.ticket
         recipients = set(change.notify) | ({t.assignee_id} if t.assignee_id else set())
         data = self.views.ticket(t)
         if change.notify:
             data["notify"] = change.notify
-        if self.notify is None:
+        if self.notify is None or (change.touch and not change.notify):
             self.hub.publish("ticket", data, recipients=recipients)
             return
         self.hub.publish("ticket", data)

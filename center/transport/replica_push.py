@@ -193,8 +193,8 @@ class ReplicaPush:
             self._heard_at = latest
 
     def _push_ticket(self, t: Ticket) -> None:
-        """A ticket view to this replica's walls and scoped leaders, unless one as new or
-        newer went out from here already."""
+        """A ticket view to this replica's walls, scoped leaders and the assignee's phones,
+        unless one as new or newer went out from here already."""
         last = self._pushed.get(t.id)
         if last is not None and t.updated_at <= last:
             return
@@ -202,7 +202,10 @@ class ReplicaPush:
         self._pushed.move_to_end(t.id)
         while len(self._pushed) > REMEMBERED:
             self._pushed.popitem(last=False)
-        self._hub.publish("ticket", self._views.ticket(t))
+        # Its assignee's phones too: a touch (another alert at the ticket) has no notification
+        # row to relay (center/transport/fanout.py); a phone drops a view older than its own.
+        self._hub.publish("ticket", self._views.ticket(t),
+                          recipients=(t.assignee_id,) if t.assignee_id else ())
         self.stats.tickets_pushed += 1
 
     async def _catch_up(self, since: datetime) -> None:
