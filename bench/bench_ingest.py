@@ -159,26 +159,31 @@ async def _listen(args: argparse.Namespace) -> None:
 
     async def phone(worker: str | None) -> None:
         async with connect(args.url, max_queue=None, compression=None) as ws:
-            await ws.send(auth_message(tokens[worker or BENCH_OPERATOR]))
+            # As the pages do: several events per frame when the center is busy.
+            await ws.send(auth_message(tokens[worker or BENCH_OPERATOR], batch=True))
             while (left := stop - time.monotonic()) > 0:
                 try:
                     text = await asyncio.wait_for(ws.recv(), left)
                 except TimeoutError:
                     return
                 now_us = time.time_ns() // 1000
-                event = json.loads(text)
-                if worker is None:
-                    counts["wall"] += 1
-                    # The hub coalesced for this screen (it fell behind): alerts were folded.
-                    counts["wall_summaries"] += event["type"] == "summary"
-                    if event["type"] == "alert":  # every alert, pushed at once
-                        sent_us = uuid.UUID(event["data"]["alert_id"]).int >> 64
-                        wall_alerts.append((now_us - sent_us) / 1000)
-                elif (event["type"] == "ticket" and event["data"].get("last_alert_id")
-                      and not event["data"].get("catch_up")):
-                    sent_us = uuid.UUID(event["data"]["last_alert_id"]).int >> 64
-                    created = event["data"]["alert_count"] == 1  # a new ticket, dispatched
-                    latencies.append(((now_us - sent_us) / 1000, created))
+                parsed = json.loads(text)
+                for event in parsed if isinstance(parsed, list) else [parsed]:
+                    take(worker, event, now_us)
+
+    def take(worker: str | None, event: dict[str, Any], now_us: int) -> None:
+        if worker is None:
+            counts["wall"] += 1
+            # The hub coalesced for this screen (it fell behind): alerts were folded.
+            counts["wall_summaries"] += event["type"] == "summary"
+            if event["type"] == "alert":  # every alert, pushed at once
+                sent_us = uuid.UUID(event["data"]["alert_id"]).int >> 64
+                wall_alerts.append((now_us - sent_us) / 1000)
+        elif (event["type"] == "ticket" and event["data"].get("last_alert_id")
+              and not event["data"].get("catch_up")):
+            sent_us = uuid.UUID(event["data"]["last_alert_id"]).int >> 64
+            created = event["data"]["alert_count"] == 1  # a new ticket, dispatched
+            latencies.append(((now_us - sent_us) / 1000, created))
 
     workers = args.workers.split(",")
     results = await asyncio.gather(*(phone(w) for w in [None, *workers]),

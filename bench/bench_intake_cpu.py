@@ -119,7 +119,8 @@ async def _attach_screens(hub: Any, workers: list[str]) -> list[_Socket]:
     sockets = []
     for worker in [None, *workers]:
         ws = _Socket()
-        client = _Client(ws, worker, person_id=worker or "op-01")  # type: ignore[arg-type]
+        client = _Client(ws, worker, person_id=worker or "op-01",  # type: ignore[arg-type]
+                         batch=True)  # as the pages ask (live-socket.js)
         hub.register(client) if hasattr(hub, "register") else hub._clients.add(client)
         asyncio.get_running_loop().create_task(hub._send_loop(client))
         sockets.append(ws)

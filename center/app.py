@@ -396,9 +396,10 @@ def create_app(settings: CenterSettings, *, clock: Clock | None = None,
         """What the person of the token in the first message may see (center/transport/push.py;
         docs/protocol.md). No valid token in time: closed with 4401."""
         center: Center = websocket.app.state.center
-        principal = await authenticate(websocket, center.principal, worker_id=worker_id)
-        if principal is not None:
-            await hub.serve(websocket, principal, lambda: center.ctx.district)
+        opened = await authenticate(websocket, center.principal, worker_id=worker_id)
+        if opened is not None:
+            await hub.serve(websocket, opened.principal, lambda: center.ctx.district,
+                            batch=opened.batch)
 
     app.mount("/static", StaticFiles(directory=DASHBOARD_DIR / "static", check_dir=False),
               name="static")

@@ -27,6 +27,12 @@ what is sent to them (their own tickets, broadcasts).
 The bearer token comes as the socket's first message, ``{"type": "auth", "token": …}``
 (``authenticate``; docs/protocol.md), never in the URL: proxies, access logs and browser
 histories keep URLs, and a browser's WebSocket cannot send an ``Authorization`` header.
+
+A client that says ``"batch": true`` in that message may get several events in one frame, a
+JSON array of events in order: whatever waits in its outbox when the socket can take more
+goes out together (``MAX_BATCH``), so a quiet center still sends each event alone and a busy
+one pays the frame, the send and the client's parse once per batch instead of once per event
+(at 1,000 alerts/s a wall gets two events per alert). The pages all say it (live-socket.js).
 """
 
 from __future__ import annotations
@@ -56,6 +62,8 @@ MAX_INCOMING = 1024
 CATCH_UP_TIMEOUT_S = 5.0
 
 
+#: Most events in one frame for a client that takes batches.
+MAX_BATCH = 200
 #: How long a new socket may take to send its auth message before it is closed (4401).
 AUTH_DEADLINE_S = 5.0
 #: Longest auth message (a token is a few hundred bytes).
@@ -65,14 +73,23 @@ UNAUTHORIZED = 4401
 FORBIDDEN = 4403
 
 
-def auth_message(token: str) -> str:
-    """The first message a client sends on ``/ws``: its bearer token."""
-    return json.dumps({"type": "auth", "token": token})
+def auth_message(token: str, *, batch: bool = False) -> str:
+    """The first message a client sends on ``/ws``: its bearer token, and whether it takes
+    events in batches (JSON arrays)."""
+    return json.dumps({"type": "auth", "token": token} | ({"batch": True} if batch else {}))
+
+
+@dataclass(frozen=True)
+class Handshake:
+    """Who opened a socket, and whether it takes batches."""
+
+    principal: Principal
+    batch: bool = False
 
 
 async def authenticate(ws: WebSocket, principal_of: Callable[[str | None], Principal], *,
                        worker_id: str | None = None,
-                       deadline_s: float = AUTH_DEADLINE_S) -> Principal | None:
+                       deadline_s: float = AUTH_DEADLINE_S) -> Handshake | None:
     """Accept a socket and read its first message, the token (``auth_message``), within
     ``deadline_s``: the person it names, or None once the socket is closed (4401: no valid
     token in time, or a token in the URL; 4403: ``worker_id``, kept for old clients, names
@@ -93,10 +110,11 @@ async def authenticate(ws: WebSocket, principal_of: Callable[[str | None], Princ
         return None
     if message["type"] == "websocket.disconnect":
         return None
-    token = _auth_token(message.get("text"))
-    if token is None:
+    auth = _auth(message.get("text"))
+    if auth is None:
         await _refuse(ws, UNAUTHORIZED, 'the first message must be {"type": "auth", "token": …}')
         return None
+    token, batch = auth
     try:
         principal = principal_of(token)
     except InvalidToken as exc:
@@ -105,10 +123,11 @@ async def authenticate(ws: WebSocket, principal_of: Callable[[str | None], Princ
     if worker_id is not None and worker_id != principal.id:
         await _refuse(ws, FORBIDDEN, "worker_id is not the token's person")
         return None
-    return principal
+    return Handshake(principal, batch)
 
 
-def _auth_token(text: str | None) -> str | None:
+def _auth(text: str | None) -> tuple[str, bool] | None:
+    """(token, takes batches) from the auth message, or None if it is not one."""
     if not text or len(text) > MAX_AUTH:
         return None
     try:
@@ -118,7 +137,7 @@ def _auth_token(text: str | None) -> str | None:
     if not isinstance(msg, dict) or msg.get("type") != "auth":
         return None
     token = msg.get("token")
-    return token if isinstance(token, str) and token else None
+    return (token, msg.get("batch") is True) if isinstance(token, str) and token else None
 
 
 async def _refuse(ws: WebSocket, code: int, reason: str) -> None:
@@ -181,6 +200,8 @@ class _Client:
     generation: int = 0
     #: Why its sender task closes it when it finds the "" sentinel.
     close_with: tuple[int, str] = TOO_SLOW
+    #: Takes several events in one frame (a JSON array; ``Handshake.batch``).
+    batch: bool = False
 
 
 def _ticket_filter(principal: Principal,
@@ -329,7 +350,7 @@ class Hub:
         return closed
 
     async def serve(self, ws: WebSocket, principal: Principal,
-                    district: Callable[[], District]) -> None:
+                    district: Callable[[], District], *, batch: bool = False) -> None:
         """Run one client until it disconnects or is dropped.
 
         One sender task per client drains its queue; this coroutine reads what the screen sends,
@@ -340,7 +361,7 @@ class Hub:
         client = _Client(ws, worker_id,
                          sees=_ticket_filter(principal, district), person_id=principal.id,
                          positions=sees_all_positions(principal),
-                         generation=principal.generation)
+                         generation=principal.generation, batch=batch)
         self.register(client)
         if principal.generation < self.generation_of(principal.id):
             self._close(client, REVOKED)  # revoked while it was being accepted
@@ -363,7 +384,7 @@ class Hub:
         try:
             while True:
                 if client.outbox:
-                    text, ids = client.outbox.popleft()
+                    text, ids = self._next_frame(client)
                 elif client.latest or client.folded:
                     await self._send_coalesced(client)
                     continue
@@ -395,15 +416,33 @@ class Hub:
         async with asyncio.timeout(self._stall_after_s):
             await client.ws.send_text(text)
 
+    @staticmethod
+    def _next_frame(client: _Client) -> tuple[str, tuple[int, ...]]:
+        """The next message to write: the outbox's first, or for a client that takes batches
+        everything that waits (up to ``MAX_BATCH``, never past a close) as one array."""
+        text, ids = client.outbox.popleft()
+        if not client.batch or not client.outbox or not text or not client.outbox[0][0]:
+            return text, ids
+        texts, all_ids = [text], list(ids)
+        while client.outbox and len(texts) < MAX_BATCH and client.outbox[0][0]:
+            text, ids = client.outbox.popleft()
+            texts.append(text)
+            all_ids += ids
+        return _array(texts), tuple(all_ids)
+
     async def _send_coalesced(self, client: _Client) -> None:
         """Send the held latest states, then the summary. What arrives meanwhile queues behind
         them in the outbox (the client is no longer coalescing), so each key keeps its order."""
         held = list(client.latest.values())
         folded, since = client.folded, client.coalescing_since or datetime.now(UTC)
         client.latest, client.folded, client.coalescing_since = {}, {}, None
-        for text in held:
+        texts = [*held, summary_text(folded, since)]
+        if client.batch:
+            for start in range(0, len(texts), MAX_BATCH):
+                await self._send(client, _array(texts[start:start + MAX_BATCH]))
+            return
+        for text in texts:
             await self._send(client, text)
-        await self._send(client, summary_text(folded, since))
 
     async def _catch_up(self, client: _Client) -> None:
         """Queue what this phone's person was notified of while no phone of theirs was here.
@@ -434,6 +473,11 @@ class Hub:
 
 def _text(type_: WsEventType, data: dict[str, Any]) -> str:
     return WsEvent(type=type_, at=datetime.now(UTC), data=data).model_dump_json()
+
+
+def _array(texts: Sequence[str]) -> str:
+    """Events already serialised, as one JSON array (a batch frame)."""
+    return "[" + ",".join(texts) + "]"
 
 
 def _read_receipt(text: str) -> tuple[int | None, int | None] | None:

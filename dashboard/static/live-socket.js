@@ -80,6 +80,16 @@ export class LiveSocket {
     this._connect();
   }
 
+  _deliver(msg) {
+    if (!msg || typeof msg !== "object" || msg.schema_version !== SCHEMA_VERSION) return;
+    if (msg.type === "hello") this._live();
+    try {
+      this.onMessage?.(msg);
+    } catch (err) {
+      console.error(err);
+    }
+  }
+
   _connect() {
     if (this.stopped || this.ws) return;
     let ws;
@@ -92,22 +102,17 @@ export class LiveSocket {
     }
     this.ws = ws;
     // The token goes as the first message, never in the URL (docs/protocol.md); the server
-    // answers "hello" once it has checked it, and only then is the page live.
-    ws.addEventListener("open", () => ws.send(JSON.stringify({ type: "auth", token })));
+    // answers "hello" once it has checked it, and only then is the page live. "batch": a busy
+    // center may send several events in one frame, a JSON array of them in order.
+    ws.addEventListener("open", () => ws.send(JSON.stringify({ type: "auth", token, batch: true })));
     ws.addEventListener("message", (event) => {
-      let msg;
+      let parsed;
       try {
-        msg = JSON.parse(event.data);
+        parsed = JSON.parse(event.data);
       } catch {
         return;
       }
-      if (!msg || typeof msg !== "object" || msg.schema_version !== SCHEMA_VERSION) return;
-      if (msg.type === "hello") this._live();
-      try {
-        this.onMessage?.(msg);
-      } catch (err) {
-        console.error(err);
-      }
+      for (const msg of Array.isArray(parsed) ? parsed : [parsed]) this._deliver(msg);
     });
     ws.addEventListener("close", (event) => {
       if (this.ws !== ws) return;
