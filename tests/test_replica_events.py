@@ -11,8 +11,6 @@ gives each some of the messages, and the test checks that it did.
 
 from __future__ import annotations
 
-import json
-import threading
 from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -22,62 +20,21 @@ from typing import Any
 import httpx
 import psycopg
 import pytest
-from websockets.exceptions import ConnectionClosed
-from websockets.sync.client import connect
 
 from center.domain.district import load_district
 from center.services.auth import issue_token
-from center.transport.push import auth_message
 from simulators.district_gen import generate
 from simulators.local_services import Mosquitto
 from tests.mqtt_helpers import Publisher, make_alert
-from tests.test_replicas import SECRET, WALL, _Replica, _unique
+from tests.test_replicas import SECRET, WALL, _Replica, _unique, _Wall, walls_on
 from tests.waiting import wait_until
 from wire.protocol import CameraStatus, camera_status_topic
 
 N_ALERTS = 60
 
 
-class _Screen(threading.Thread):
-    """The duty operator's wall socket on one replica: every event it is sent, in order."""
-
-    def __init__(self, replica: _Replica) -> None:
-        super().__init__(daemon=True)
-        self.replica = replica
-        self.events: list[dict[str, Any]] = []
-        self.hello = threading.Event()
-        self.stopping = threading.Event()
-        self.error: BaseException | None = None
-
-    def run(self) -> None:
-        url = self.replica.url.replace("http://", "ws://") + "/ws"
-        try:
-            with connect(url, open_timeout=5, max_size=None) as ws:
-                ws.send(auth_message(issue_token(SECRET, WALL, 3600)[0]))
-                while not self.stopping.is_set():
-                    try:
-                        message = json.loads(ws.recv(timeout=0.5))
-                    except TimeoutError:
-                        continue
-                    if message["type"] == "hello":
-                        self.hello.set()
-                    self.events.append(message)
-        except ConnectionClosed as exc:
-            if not self.stopping.is_set():
-                self.error = exc
-        except BaseException as exc:  # noqa: BLE001 - the test asserts there was none
-            self.error = exc
-
-    def of(self, type_: str) -> list[dict[str, Any]]:
-        return [e["data"] for e in list(self.events) if e["type"] == type_]
-
-    def alert_keys(self) -> Counter[tuple[str, int]]:
-        return Counter((a["alert_id"], a["seq"]) for a in self.of("alert"))
-
-    def close(self) -> None:
-        self.stopping.set()
-        self.join(5)
-        assert self.error is None, self.error
+def _alert_keys(screen: _Wall) -> Counter[tuple[str, int]]:
+    return Counter((a["alert_id"], a["seq"]) for a in screen.of("alert"))
 
 
 @pytest.fixture
@@ -101,18 +58,10 @@ def pair(db_dsn: str, mqtt_broker: Mosquitto, district: Path,
         b.forget()
 
 
-def _screens(*replicas: _Replica) -> list[_Screen]:
-    screens = [_Screen(r) for r in replicas]
-    for s in screens:
-        s.start()
-        assert s.hello.wait(10), f"no hello from {s.replica.name}"
-    return screens
-
-
 def test_each_wall_gets_every_alert_once_and_every_camera_state_whichever_replica_took_it(
         pair: tuple[_Replica, _Replica], district: Path, mqtt_broker: Mosquitto) -> None:
     a, b = pair
-    screens = _screens(a, b)
+    screens = walls_on([a, b])
     cameras = sorted(load_district(district).cameras.values(), key=lambda c: c.id)
     alerts = [make_alert(camera_id=c.id, edge_id=str(c.edge_id), zone_id=z, snapshot=False)
               for c in cameras for z in ("z1", "z2", "z3")][:N_ALERTS]
@@ -128,7 +77,7 @@ def test_each_wall_gets_every_alert_once_and_every_camera_state_whichever_replic
     publisher.close()
 
     for s in screens:
-        wait_until(lambda s=s: set(s.alert_keys()) >= sent, timeout=15,
+        wait_until(lambda s=s: set(_alert_keys(s)) >= sent, timeout=15,
                    what=f"every alert on {s.replica.name}'s wall")
         wait_until(lambda s=s: {c["id"] for c in s.of("camera_status")
                                 if c["state"] == "frozen"} >= {c.id for c in cameras},
@@ -137,9 +86,9 @@ def test_each_wall_gets_every_alert_once_and_every_camera_state_whichever_replic
     took = [r.health()["ingest"]["acked"] for r in (a, b)]
     assert all(n > 0 for n in took) and sum(took) == len(alerts) + len(cameras), took
     for s in screens:
-        twice = [k for k, n in s.alert_keys().items() if n > 1]
+        twice = [k for k, n in _alert_keys(s).items() if n > 1]
         assert not twice, f"{s.replica.name}'s wall got {len(twice)} alerts twice: {twice[:3]}"
-        assert set(s.alert_keys()) == sent
+        assert set(_alert_keys(s)) == sent
     relayed = [r.health()["replica"] for r in (a, b)]
     assert all(x["alerts_pushed"] > 0 and x["cameras_pushed"] > 0 for x in relayed), relayed
     assert sum(x["alerts_pushed"] for x in relayed) == len(alerts), relayed
@@ -153,7 +102,7 @@ def test_presence_and_the_emergency_switch_made_on_one_replica_reach_the_other(
     A, the wall is on B); then B's listener loses its connection and B's wall is told to
     reload (a ``summary``)."""
     a, b = pair
-    (wall_b,) = _screens(b)
+    (wall_b,) = walls_on([b])
     d = load_district(district)
     worker = next(p for p in sorted(d.people.values(), key=lambda p: p.id)
                   if p.role == "worker")

@@ -122,12 +122,14 @@ def _unique(prefix: str) -> str:
 
 
 class _Wall(threading.Thread):
-    """The duty operator's websocket on one replica: the latest view of each ticket it was
-    pushed, by ticket id, keeping the newest ``updated_at`` as the wall does."""
+    """The duty operator's websocket on one replica: every event it is sent, in order, and the
+    latest view of each ticket it was pushed, by ticket id, keeping the newest ``updated_at``
+    as the wall does."""
 
     def __init__(self, replica: _Replica) -> None:
         super().__init__(daemon=True)
         self.replica = replica
+        self.events: list[dict[str, Any]] = []
         self.tickets: dict[int, dict[str, Any]] = {}
         self.hello = threading.Event()
         self.stopping = threading.Event()
@@ -143,6 +145,7 @@ class _Wall(threading.Thread):
                         message = json.loads(ws.recv(timeout=0.5))
                     except TimeoutError:
                         continue
+                    self.events.append(message)
                     if message["type"] == "hello":
                         self.hello.set()
                     elif message["type"] == "ticket":
@@ -157,6 +160,15 @@ class _Wall(threading.Thread):
         held = self.tickets.get(data["id"])
         if held is None or _at(data["updated_at"]) >= _at(held["updated_at"]):
             self.tickets[data["id"]] = data
+
+    def of(self, type_: str) -> list[dict[str, Any]]:
+        """The data of the events of one type, in order."""
+        return [e["data"] for e in list(self.events) if e["type"] == type_]
+
+    def close(self) -> None:
+        self.stopping.set()
+        self.join(5)
+        assert self.error is None, self.error
 
 
 def walls_on(replicas: list[_Replica]) -> list[_Wall]:
