@@ -3,7 +3,8 @@
 A broadcast never waits for a slow screen. Each client has an outbox; once it holds
 ``queue_size // 2`` messages (the high-water mark) the client is *coalescing*: state events
 (``ticket``, ``camera_status``, ``alert``, ``position``, ``duty``) no longer queue one by one but
-keep only the latest per ticket / camera / person, the rest counted, and when the outbox has
+keep only the newest per ticket / camera / person (by its ``updated_at`` or ``at`` where it has
+one, else the last offered), the rest counted, and when the outbox has
 drained the client gets those latest states and then one ``summary`` event with the counts (the
 wall reloads its lists and counters once on it). So a wall stays connected and current through
 an alert storm instead of being dropped (issue 16; docs/protocol.md "summary"). Messages that
@@ -168,6 +169,22 @@ def _coalesce_key(type_: str, data: dict[str, Any]) -> str | None:
     return None if key is None else f"{type_}:{key}"
 
 
+#: Which field dates a state event's copy (ISO 8601), per type; a later copy may be older: a
+#: replica's relay reads a ticket, and its own batch commits a newer change before the read
+#: returns (center/transport/replica_push.py).
+_VERSION_FIELD = {"ticket": "updated_at", "camera_status": "updated_at", "position": "at"}
+
+
+def _older(version: str | None, than: str | None) -> bool:
+    """Whether a copy dated ``version`` is older than one dated ``than`` (undated: not)."""
+    if not version or not than:
+        return False
+    try:
+        return datetime.fromisoformat(version) < datetime.fromisoformat(than)
+    except ValueError:
+        return False
+
+
 def summary_text(folded: dict[str, int], since: datetime) -> str:
     """The ``summary`` event a coalescing client gets after the latest states: how many events
     of each type were folded away since ``since`` (the wall reloads its lists once)."""
@@ -182,9 +199,9 @@ class _Client:
     worker_id: str | None  # None: sees everything (wall screen)
     #: Messages in order (text, notification ids); ``("", ())`` tells the sender to close.
     outbox: deque[tuple[str, tuple[int, ...]]] = field(default_factory=deque)
-    #: While coalescing: the latest text per key (``_coalesce_key``), and counts of the
-    #: events folded away by type, since ``coalescing_since``.
-    latest: dict[str, str] = field(default_factory=dict)
+    #: While coalescing: the newest (text, version) per key (``_coalesce_key``), and counts of
+    #: the events folded away by type, since ``coalescing_since``.
+    latest: dict[str, tuple[str, str | None]] = field(default_factory=dict)
     folded: dict[str, int] = field(default_factory=dict)
     coalescing_since: datetime | None = None
     #: Set when there is something for the sender task.
@@ -258,8 +275,9 @@ class Hub:
         if not targets:
             return  # nobody to tell: not even serialised
         text, key = _text(type_, data), _coalesce_key(type_, data)
+        version = data.get(_VERSION_FIELD[type_]) if type_ in _VERSION_FIELD else None
         for client in targets:
-            self._offer(client, text, (), key)
+            self._offer(client, text, (), key, version)
 
     def register(self, client: _Client) -> None:
         """A client the hub sends to from now on (``serve``)."""
@@ -291,7 +309,7 @@ class Hub:
         return sent
 
     def _offer(self, client: _Client, text: str, ids: tuple[int, ...],
-               key: str | None = None) -> bool:
+               key: str | None = None, version: str | None = None) -> bool:
         """Queue ``text`` for a client, or fold it into the client's latest states (``key``, no
         ids, outbox at the high-water mark). False if it was already queued or the client was
         dropped."""
@@ -301,11 +319,11 @@ class Hub:
             return False  # already on its way (a catch-up met the live message)
         if key is not None and not ids and (client.latest
                                             or len(client.outbox) >= self._high_water):
-            self._fold(client, key, text)
+            self._fold(client, key, text, version)
         else:
             if key is not None and key in client.latest:
                 # Keep this key's order: its held copy goes out first.
-                client.outbox.append((client.latest.pop(key), ()))
+                client.outbox.append((client.latest.pop(key)[0], ()))
             if len(client.outbox) >= self._queue_size:
                 log.warning("dropping slow websocket client worker=%s", client.worker_id)
                 self.dropped_clients += 1
@@ -316,15 +334,20 @@ class Hub:
         client.wake.set()
         return True
 
-    def _fold(self, client: _Client, key: str, text: str) -> None:
+    def _fold(self, client: _Client, key: str, text: str, version: str | None) -> None:
+        """Hold ``text`` as the key's state to send, unless the copy held is newer: the client
+        then gets the newest state, never the last one offered."""
         if not client.latest and not client.folded:
             client.coalescing_since = datetime.now(UTC)
             self.coalesced_clients += 1
-        if key in client.latest:
+        held = client.latest.get(key)
+        if held is not None:
             type_ = key.split(":", 1)[0]
             client.folded[type_] = client.folded.get(type_, 0) + 1
             self.folded_events += 1
-        client.latest[key] = text
+            if _older(version, held[1]):
+                return
+        client.latest[key] = (text, version)
 
     def _close(self, client: _Client, why: tuple[int, str]) -> None:
         """Unregister a client and have its sender task close it (after nothing more)."""
@@ -433,7 +456,7 @@ class Hub:
     async def _send_coalesced(self, client: _Client) -> None:
         """Send the held latest states, then the summary. What arrives meanwhile queues behind
         them in the outbox (the client is no longer coalescing), so each key keeps its order."""
-        held = list(client.latest.values())
+        held = [text for text, _ in client.latest.values()]
         folded, since = client.folded, client.coalescing_since or datetime.now(UTC)
         client.latest, client.folded, client.coalescing_since = {}, {}, None
         texts = [*held, summary_text(folded, since)]
