@@ -24,6 +24,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -374,6 +375,25 @@ def test_a_phone_on_one_replica_gets_the_notification_another_replica_wrote(
 
             wait_until(read, timeout=15, what=f"notification {nid} delivered and read")
         assert b.health()["replica"]["phone_pushes"] >= 1
+
+        # More alerts at the case's place, shared between A and B: each is a touch (no
+        # notification row); the phone on B gets B's own and, relayed, A's, up to the last.
+        with connect(b.url.replace("http://", "ws://") + "/ws", open_timeout=5) as phone:
+            phone.send(auth_message(issue_token(SECRET, other, 3600)[0]))
+            assert json.loads(phone.recv(timeout=10))["type"] == "hello"
+            publisher = Publisher(mqtt_broker.port, client_id="replica-phone-touches")
+            for _ in range(20):
+                publisher.alert(make_alert(camera_id=camera.id, edge_id=str(camera.edge_id),
+                                           zone_id="z1", snapshot=False))
+            publisher.close()
+            counts: list[int] = []
+            deadline = time.monotonic() + 30
+            while not counts or counts[-1] < 21:
+                assert time.monotonic() < deadline, f"the phone got counts {counts}"
+                event = json.loads(phone.recv(timeout=deadline - time.monotonic()))
+                if event["type"] == "ticket" and event["data"]["id"] == ticket_id:
+                    counts.append(event["data"]["alert_count"])
+        assert a.health()["ingest"]["acked"] >= 2, "A took none of the touches"
     finally:
         a.forget()
         b.forget()

@@ -90,8 +90,9 @@ class ReplicaPush:
         self._wall = WallEvents(views, hub, presence)
         self.listening = False
         self.stats = RelayStats()
-        #: ticket id -> updated_at of the view last pushed from here (bounded, oldest out).
-        self._pushed: OrderedDict[int, datetime] = OrderedDict()
+        #: ticket id -> (updated_at, state, assignee) of the view last pushed from here
+        #: (bounded, oldest out).
+        self._pushed: OrderedDict[int, tuple[datetime, str, str | None]] = OrderedDict()
         self._heard_at: datetime | None = None
 
     def status(self) -> dict[str, Any]:
@@ -193,19 +194,21 @@ class ReplicaPush:
             self._heard_at = latest
 
     def _push_ticket(self, t: Ticket) -> None:
-        """A ticket view to this replica's walls, scoped leaders and the assignee's phones,
-        unless one as new or newer went out from here already."""
+        """A ticket view to this replica's walls and scoped leaders, unless one as new or
+        newer went out from here already; and to the assignee's phones when, against the last
+        view pushed from here, only its counts changed. Such a touch (another alert at the
+        ticket) has no notification row to relay (center/transport/fanout.py); any other
+        change reaches the phones as its notification, with its id and reason."""
         last = self._pushed.get(t.id)
-        if last is not None and t.updated_at <= last:
+        if last is not None and t.updated_at <= last[0]:
             return
-        self._pushed[t.id] = t.updated_at
+        self._pushed[t.id] = (t.updated_at, t.state, t.assignee_id)
         self._pushed.move_to_end(t.id)
         while len(self._pushed) > REMEMBERED:
             self._pushed.popitem(last=False)
-        # Its assignee's phones too: a touch (another alert at the ticket) has no notification
-        # row to relay (center/transport/fanout.py); a phone drops a view older than its own.
+        touch = last is not None and last[1:] == (t.state, t.assignee_id)
         self._hub.publish("ticket", self._views.ticket(t),
-                          recipients=(t.assignee_id,) if t.assignee_id else ())
+                          recipients=(t.assignee_id,) if touch and t.assignee_id else ())
         self.stats.tickets_pushed += 1
 
     async def _catch_up(self, since: datetime) -> None:
