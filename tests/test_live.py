@@ -43,8 +43,10 @@ OUTSIDER = "w-0211"
 
 @pytest.fixture
 def center_settings() -> dict[str, Any]:
-    """Short timers, so that a stream nobody watches stops within seconds."""
-    return {"live": {"idle_s": 3.0, "keepalive_s": 1.0, "edge_ttl_s": 4.0,
+    """Short timers, so that a stream nobody watches stops within seconds; not so short
+    that a loaded box's late playlist fetch or renewal ends a watched stream (a full run
+    once lost one at idle 3 s / TTL 4 s: the page then asked again, after a 404)."""
+    return {"live": {"idle_s": 6.0, "keepalive_s": 1.0, "edge_ttl_s": 8.0,
                      "viewers_per_camera": 2,
                      "start_timeout_s": 15.0}}
 
