@@ -44,3 +44,17 @@ def test_segments_off_the_playlist_stay_fetchable_for_as_long_again() -> None:
     assert fetchable == [4, 5, 6, 7, 8, 9]
     found = stream.segment(5)
     assert found is not None and found.data == bytes([5]) * 10
+
+
+def test_a_new_stream_has_its_viewer_while_the_edge_is_asked() -> None:
+    """The ask to the edge awaits the broker, and the service's loop (``tick``) runs
+    meanwhile: it must not find the new stream viewerless and stop it, or the asker gets a
+    playlist that 404s (seen in a full test run on a loaded box)."""
+    live: LiveService
+
+    async def publish(topic: str, payload: str) -> None:
+        await live.tick()  # the loop's turn while the publish waits for the broker's ack
+
+    live = LiveService(LiveSettings(), publish)
+    stream = asyncio.run(live.open("cam-1", "edge-1", "op-01"))
+    assert live.find("cam-1", stream.stream_id) is stream and stream.state == "starting"

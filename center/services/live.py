@@ -165,6 +165,9 @@ class LiveService:
                 raise LiveRefused(429, f"edge {edge_id} already streams {running} cameras "
                                   f"(live.streams_per_edge {self.settings.streams_per_edge})")
             stream = Stream(camera_id, edge_id, secrets.token_urlsafe(12), now)
+            # Its first viewer before the ask's await: ``tick`` runs meanwhile and stops a
+            # stream it finds with no viewer, which left the asker a playlist that 404s.
+            stream.viewers[viewer] = now
             self._by_camera[camera_id] = stream
             self._by_id[stream.stream_id] = stream
             log.info("live camera=%s edge=%s stream %s asked for by %s", camera_id, edge_id,
