@@ -22,16 +22,14 @@ INSERT INTO rate_limit_windows AS w (rule, key, hits, allowed, expires_at)
 VALUES (%(rule)s, %(key)s,
         CASE WHEN %(amount)s > 0 THEN ARRAY[now()] ELSE '{}'::timestamptz[] END,
         %(amount)s > 0, now() + %(window)s)
-ON CONFLICT (rule, key) DO UPDATE SET
-    allowed = cardinality(ARRAY(SELECT h FROM unnest(w.hits) h
-                                WHERE h > now() - %(window)s)) < %(amount)s,
-    hits = ARRAY(SELECT h FROM unnest(w.hits) h WHERE h > now() - %(window)s ORDER BY h)
-           || CASE WHEN cardinality(ARRAY(SELECT h FROM unnest(w.hits) h
-                                          WHERE h > now() - %(window)s)) < %(amount)s
-                   THEN ARRAY[now()] ELSE '{}'::timestamptz[] END,
-    expires_at = CASE WHEN cardinality(ARRAY(SELECT h FROM unnest(w.hits) h
-                                             WHERE h > now() - %(window)s)) < %(amount)s
-                      THEN now() + %(window)s ELSE w.expires_at END
+ON CONFLICT (rule, key) DO UPDATE SET (allowed, hits, expires_at) = (
+    SELECT cardinality(k.kept) < %(amount)s,
+           k.kept || CASE WHEN cardinality(k.kept) < %(amount)s THEN ARRAY[now()]
+                          ELSE '{}'::timestamptz[] END,
+           CASE WHEN cardinality(k.kept) < %(amount)s THEN now() + %(window)s
+                ELSE w.expires_at END
+    FROM (SELECT ARRAY(SELECT h FROM unnest(w.hits) h WHERE h > now() - %(window)s
+                       ORDER BY h) AS kept) AS k)
 RETURNING allowed, EXTRACT(EPOCH FROM (hits[1] + %(window)s - now()))::float8
 """
 
