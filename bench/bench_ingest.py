@@ -219,7 +219,7 @@ class _Center:
                  client_id: str, touch_interval_s: float = 0.0) -> None:
         import uvicorn
 
-        from center.app import create_app
+        from center.app import create_app, server_options
         from center.platform.settings import (
             CenterSettings,
             DatabaseSettings,
@@ -237,10 +237,13 @@ class _Center:
             mqtt=MqttSettings(port=mqtt_port, client_id=client_id),
             http=HttpSettings(port=self.port), district=district, secret_key=BENCH_SECRET)
         self.app = create_app(settings)
-        self.server = uvicorn.Server(uvicorn.Config(
-            self.app, host="127.0.0.1", port=self.port, log_level="warning",
-            ws="websockets-sansio", lifespan="on"))
-        self.loop = asyncio.new_event_loop()
+        config = uvicorn.Config(self.app, log_level="warning", lifespan="on",
+                                **server_options(settings.http))
+        self.server = uvicorn.Server(config)
+        # The loop ``gridwatch center run`` gets (uvloop where installed), so the figures are
+        # the shipped center's.
+        factory = config.get_loop_factory()
+        self.loop = factory() if factory else asyncio.new_event_loop()
         self.thread = threading.Thread(
             target=lambda: self.loop.run_until_complete(self.server.serve()), daemon=True)
 
