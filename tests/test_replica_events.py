@@ -1,8 +1,8 @@
 """The wall's live events other than tickets across center replicas (issue 16, docs/scaling.md
-"Replicas"): the alert feed, camera status, worker presence and the emergency switch that one
-replica took reach the wall connected to another, each alert message exactly once, and the
-switch changes the other replica's own emergency scopes; a replica whose listener lost its
-connection tells its walls to reload.
+"Replicas"): the alert feed, camera status, worker presence, the emergency switch, verdicts
+and clips that one replica took reach the wall connected to another, each alert message
+exactly once, and the switch changes the other replica's own emergency scopes; a replica whose
+listener lost its connection tells its walls to reload.
 
 Two replicas (``gridwatch center run`` processes, tests/test_replicas.py's ``_Replica``) in
 one share group on the session's Mosquitto and a real PostgreSQL; the broker's round robin
@@ -25,12 +25,16 @@ from center.domain.district import load_district
 from center.services.auth import issue_token
 from simulators.district_gen import generate
 from simulators.local_services import Mosquitto
+from tests.conftest import shared
 from tests.mqtt_helpers import Publisher, make_alert
+from tests.test_clips_center import chunks, send
 from tests.test_replicas import SECRET, WALL, _Replica, _unique, _Wall, walls_on
 from tests.waiting import wait_until
 from wire.protocol import CameraStatus, camera_status_topic
 
 N_ALERTS = 60
+#: A real H.264 MP4 (several chunks, so both replicas take some).
+CLIP_BYTES = shared("media/vn_truccat_intersection_pavement_vendor_6s.mp4").read_bytes()
 
 
 def _alert_keys(screen: _Wall) -> Counter[tuple[str, int]]:
@@ -147,3 +151,52 @@ def test_presence_and_the_emergency_switch_made_on_one_replica_reach_the_other(
     wait_until(lambda: wall_b.of("summary"), timeout=15,
                what="B's wall told to reload after its listener came back")
     wall_b.close()
+
+
+def test_a_verdict_and_a_clip_stored_by_one_replica_reach_the_others_wall(
+        pair: tuple[_Replica, _Replica], district: Path, mqtt_broker: Mosquitto) -> None:
+    """The operator judges a three-alert case on A: B's wall gets the one ``verdict`` event
+    naming all three alerts and the case's worker. A clip's chunks go round robin to both
+    replicas (their clip folders are one: the same working directory), one of them stores it,
+    and each wall gets its ``clip`` event once."""
+    a, b = pair
+    screens = walls_on([a, b])
+    cam = load_district(district).cameras[sorted(load_district(district).cameras)[0]]
+    alerts = [make_alert(camera_id=cam.id, edge_id=str(cam.edge_id), zone_id="z1",
+                         snapshot=False) for _ in range(3)]
+    publisher = Publisher(mqtt_broker.port, client_id=_unique("edges"))
+    for x in alerts:
+        publisher.alert(x)
+
+    def case() -> dict[str, Any] | None:
+        return next((t for t in screens[1].tickets.values()
+                     if t["camera_id"] == cam.id and t["alert_count"] == 3), None)
+
+    ticket = wait_until(case, timeout=15, what="the three-alert case on B's wall")
+    operator = {"Authorization": f"Bearer {issue_token(SECRET, WALL, 3600)[0]}"}
+    r = httpx.post(f"{a.url}/api/v1/verdicts", headers=operator, timeout=10,
+                   json={"ticket_id": ticket["id"], "verdict": "false_alarm",
+                         "reason": "other", "note": "a delivery, not parked"})
+    assert r.status_code == 201, r.text
+    for s in screens:
+        (judged,) = wait_until(lambda s=s: s.of("verdict"), timeout=10,
+                               what=f"the verdict on {s.replica.name}'s wall")
+        assert judged["ticket_id"] == ticket["id"] and judged["verdict"] == "false_alarm"
+        assert set(judged["alert_ids"]) == {str(x.alert_id) for x in alerts}
+        assert judged["assignee_id"] == ticket["assignee_id"] and judged["actor_id"] == WALL
+    assert b.health()["replica"]["verdicts_pushed"] == 1
+
+    docs = chunks(CLIP_BYTES, alerts[0].alert_id, edge=str(cam.edge_id), camera=cam.id)
+    send(publisher, docs, camera=cam.id, edge=str(cam.edge_id))
+    publisher.close()
+    for s in screens:
+        (clip,) = wait_until(lambda s=s: s.of("clip"), timeout=30,
+                             what=f"the clip on {s.replica.name}'s wall")
+        assert clip["alert_id"] == str(alerts[0].alert_id) and clip["size"] == len(CLIP_BYTES)
+        assert clip["ticket_id"] == ticket["id"]
+    took = [r.health()["ingest"]["acked"] for r in (a, b)]
+    assert all(n > 0 for n in took), took
+    assert sum(r.health()["replica"]["clips_pushed"] for r in (a, b)) == 1
+    for s in screens:
+        assert len(s.of("clip")) == 1, f"{s.replica.name}'s wall got the clip twice"
+        s.close()

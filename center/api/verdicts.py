@@ -118,16 +118,8 @@ async def judge(center: CenterDep, actor: Actor, body: VerdictIn) -> dict[str, A
                                      " verdict and send yours again to replace it") from None
     if change is not None:
         center.announce(change)
-    first = made[0]
-    data = {"ticket_id": first.ticket_id, "alert_ids": [str(v.alert_id) for v in made
-                                                         if v.alert_id],
-            "verdict": first.verdict, "reason": first.reason, "camera_id": first.camera_id,
-            "zone_id": first.zone_id, "event_type": first.event_type,
-            "micro_grid_id": first.micro_grid_id, "actor_id": first.actor_id,
-            "role": first.role, "at": first.at.isoformat(),
-            "assignee_id": ticket.assignee_id if ticket else None}
-    center.hub.publish("verdict", data,
-                       recipients={ticket.assignee_id} if ticket and ticket.assignee_id else ())
+    data = verdicts.event(made, ticket.assignee_id if ticket else None)
+    center.hub.publish("verdict", data, recipients=verdicts.recipients(data))
     return {**data, "verdicts": [v.as_dict() for v in made],
             "ticket": center.views.ticket(change.ticket) if change else None}
 

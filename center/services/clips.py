@@ -71,6 +71,21 @@ class StoredClip:
     place: AlertPlace | None
 
 
+def clip_event(stored: StoredClip) -> tuple[dict[str, Any], list[str]]:
+    """The ``clip`` event of a stored clip and who hears it besides the walls, from whichever
+    replica stored it (center/transport/replica_events.py): the case's leaders and
+    department (the hub's ticket filter reads micro_grid_id, event_type, assignee_id and
+    department_id) and its worker. The URL is the unsigned path: each page signs it for its
+    own person."""
+    place = stored.place
+    data = clip_view(stored.row, clip_path(stored.row.clip_id))
+    if place is not None:
+        data |= {"event_type": place.event_type, "ticket_id": place.ticket_id,
+                 "micro_grid_id": place.micro_grid_id, "assignee_id": place.assignee_id,
+                 "department_id": place.department_id}
+    return data, [place.assignee_id] if place is not None and place.assignee_id else []
+
+
 #: ``hub.publish(type, data, recipients=...)`` (center/transport/push.py).
 Publish = Callable[..., None]
 
@@ -185,20 +200,10 @@ class ClipService:
         self._push(StoredClip(row, place))
 
     def _push(self, stored: StoredClip) -> None:
-        """Tell who may see the alert that its clip is in: the walls, the case's leaders and
-        department (the hub's ticket filter reads micro_grid_id, event_type, assignee_id and
-        department_id) and its worker. The URL is the unsigned path: each page signs it for
-        its own person."""
-        if self.publish is None:
-            return
-        place = stored.place
-        data = clip_view(stored.row, clip_path(stored.row.clip_id))
-        if place is not None:
-            data |= {"event_type": place.event_type, "ticket_id": place.ticket_id,
-                     "micro_grid_id": place.micro_grid_id, "assignee_id": place.assignee_id,
-                     "department_id": place.department_id}
-        recipients = [place.assignee_id] if place is not None and place.assignee_id else []
-        self.publish("clip", data, recipients=recipients)
+        """Tell who may see the alert that its clip is in (``clip_event``)."""
+        if self.publish is not None:
+            data, recipients = clip_event(stored)
+            self.publish("clip", data, recipients=recipients)
 
     def _unstage(self, clip_id: UUID, folder: Path) -> None:
         with self._staging_lock:

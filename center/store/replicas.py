@@ -1,8 +1,7 @@
 """What center replicas share through PostgreSQL (docs/scaling.md "Replicas"): the NOTIFY
-channels the triggers of migrations 0028 and 0030 speak on, the setting that names a replica's
-connections, the rows a listener reads for what it heard (tickets, alerts, camera statuses,
-broadcasts),
-and the advisory locks that keep a job to one replica at a time.
+channels the triggers of migrations 0028, 0030 and 0033 speak on, the setting that names a
+replica's connections, the rows a listener reads for what it heard (tickets, alerts, camera
+statuses, broadcasts), and the advisory locks that keep a job to one replica at a time.
 
 The rules (what a notification becomes, when to catch up) are
 center/transport/replica_push.py's; here is only how they are written.
@@ -32,7 +31,9 @@ PHONE_CHANNEL = "gridwatch_phone_notifications"
 #: Channel of migration 0030's triggers, the wall's other live events: ``{"r": replica, "k":
 #: kind, ...}``, kind "alerts" (``"a": [[alert_id, seq, observed_at in µs since the epoch],
 #: ...]``, up to 80), "camera" (``"c"``: camera id), "position"/"duty" (``"p"``:
-#: person id), "emergency" (``"s"``: scope), "broadcast" (``"l"``: ops_ledger id).
+#: person id), "emergency" (``"s"``: scope), "broadcast" (``"l"``: ops_ledger id); and of
+#: migration 0033's: "verdicts" (``"v"``: the verdict ids of one recording, up to 300),
+#: "clip" (``"i"``: clip id).
 WALL_CHANNEL = "gridwatch_wall_events"
 CHANNELS = (TICKET_CHANNEL, PHONE_CHANNEL, WALL_CHANNEL)
 #: The custom setting a replica's connections carry; the triggers notify only when it is set.

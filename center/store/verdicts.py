@@ -142,6 +142,14 @@ async def insert(conn: Connection, subjects: Sequence[Subject], *, verdict: str,
     return await vcur.fetchall()
 
 
+async def by_ids(conn: Connection, ids: Sequence[int]) -> list[Verdict]:
+    """These verdicts, in the order they were recorded."""
+    async with conn.cursor(row_factory=class_row(Verdict)) as cur:
+        await cur.execute(f"SELECT {_COLS} FROM verdicts WHERE id = ANY(%s) ORDER BY id",
+                          (list(ids),))
+        return await cur.fetchall()
+
+
 async def link_successors(conn: Connection, old: Sequence[int], new: Sequence[int]) -> None:
     """Each replaced row points at its successor (same alert, or same alert-less case)."""
     await conn.execute(

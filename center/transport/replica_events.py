@@ -1,18 +1,24 @@
 """The wall's live events other than tickets, across center replicas: the alert feed, camera
-status, worker presence and the emergency switch with its broadcast committed by another
-replica, pushed to this replica's walls and phones as the replica that wrote them pushed them
-to its own (docs/scaling.md "Replicas"). The emergency switch also changes this replica's
-``Context.emergency_scopes``: new cases here get the emergency deadlines too.
+status, worker presence, the emergency switch with its broadcast, operators' verdicts and
+stored alert clips committed by another replica, pushed to this replica's walls and phones as
+the replica that wrote them pushed them to its own (docs/scaling.md "Replicas"). The
+emergency switch also changes this replica's ``Context.emergency_scopes``: new cases here get
+the emergency deadlines too.
 
-``center/transport/replica_push.py`` hears the notifications of migration 0030's triggers on
-its LISTEN connection, skips this replica's own and hands the rest here a batch at a time:
-``WallBatch`` gathers what a batch names, ``WallEvents.read`` reads those rows in one
-connection (the alerts of a whole batch in one query) and ``WallEvents.push`` sends them.
+``center/transport/replica_push.py`` hears the notifications of the triggers of migrations
+0030 and 0033 on its LISTEN connection, skips this replica's own and hands the rest here a
+batch at a time: ``WallBatch`` gathers what a batch names, ``WallEvents.read`` reads those
+rows in one connection (the alerts of a whole batch in one query) and ``WallEvents.push``
+sends them.
 
 The alert feed is the high-volume one: the trigger sends one NOTIFY per 80 alerts of an
 insert, never one per alert, naming each by its primary key, and the listener reads them back
 by index, so relaying costs a replica one query per batch and the views it would have built
 for its own alerts.
+
+A verdict on a case is one event naming the case's alerts, as on the replica that recorded
+it (one per 300 alerts of a case: migration 0033); its worker is the case's assignee as read.
+A clip's event is built as the storing replica builds it (``clip_event``).
 
 Order: notifications come in commit order and alerts are pushed in the order they were
 inserted, so an alert's messages reach the wall in seq order. Camera and presence rows are
@@ -34,9 +40,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
+from center.services import verdicts
+from center.services.clips import StoredClip, clip_event
 from center.services.presence import Presence
 from center.services.views import Views
-from center.store import district_store, replicas
+from center.store import clips, district_store, replicas
+from center.store import verdicts as verdict_store
 from center.store.alerts import AlertRow, CameraStatusRow
 from center.store.db import Connection
 from center.store.presence import DutyPeriod, Position, last_period, last_positions, on_duty
@@ -54,6 +63,8 @@ class WallStats:
     cameras_pushed: int = 0
     presence_pushed: int = 0
     emergency_pushed: int = 0
+    verdicts_pushed: int = 0
+    clips_pushed: int = 0
 
 
 @dataclass
@@ -66,6 +77,9 @@ class WallBatch:
     duty: dict[str, None] = field(default_factory=dict)
     emergency: dict[str, None] = field(default_factory=dict)
     broadcasts: dict[int, None] = field(default_factory=dict)
+    #: The verdict ids of each recording heard (one event each).
+    verdicts: list[list[int]] = field(default_factory=list)
+    clips: dict[UUID, None] = field(default_factory=dict)
 
     def take(self, msg: dict[str, Any]) -> None:
         """One payload of migration 0030 (ValueError, KeyError or TypeError when unreadable)."""
@@ -83,12 +97,16 @@ class WallBatch:
             self.emergency[str(msg["s"])] = None
         elif kind == "broadcast":
             self.broadcasts[int(msg["l"])] = None
+        elif kind == "verdicts":
+            self.verdicts.append([int(v) for v in msg["v"]])
+        elif kind == "clip":
+            self.clips[UUID(msg["i"])] = None
         else:
             raise ValueError(f"unknown wall event kind {kind!r}")
 
     def __bool__(self) -> bool:
         return bool(self.alerts or self.cameras or self.positions or self.duty
-                    or self.emergency or self.broadcasts)
+                    or self.emergency or self.broadcasts or self.verdicts or self.clips)
 
 
 @dataclass
@@ -103,6 +121,9 @@ class WallRows:
     #: (id, at, actor_id, scope, note).
     emergency: list[dict[str, Any]] = field(default_factory=list)
     broadcasts: list[dict[str, Any]] = field(default_factory=list)
+    #: The ``verdict`` events, one per recording, in the order recorded.
+    verdicts: list[dict[str, Any]] = field(default_factory=list)
+    clips: list[StoredClip] = field(default_factory=list)
 
 
 class WallEvents:
@@ -133,11 +154,16 @@ class WallEvents:
                               if m["scope"] in batch.emergency]
         if batch.broadcasts:
             rows.broadcasts = await replicas.broadcasts(conn, list(batch.broadcasts))
+        if batch.verdicts:
+            rows.verdicts = await _verdict_events(conn, batch.verdicts)
+        for clip_id in batch.clips:
+            if (row := await clips.get(conn, clip_id)) is not None:
+                rows.clips.append(StoredClip(row, await clips.alert_place(conn, row.alert_id)))
         return rows
 
     def push(self, rows: WallRows) -> None:
-        """The emergency switches and broadcasts, the alerts (in insert order), then camera
-        states, duty and positions."""
+        """The emergency switches and broadcasts, the alerts (in insert order), verdicts and
+        clips, then camera states, duty and positions."""
         for mode in rows.emergency:
             self._switch(mode)
         for sent in rows.broadcasts:
@@ -149,6 +175,13 @@ class WallEvents:
         for alert in rows.alerts:
             self._hub.publish("alert", self._views.alert(alert))
         self.stats.alerts_pushed += len(rows.alerts)
+        for data in rows.verdicts:
+            self._hub.publish("verdict", data, recipients=verdicts.recipients(data))
+        self.stats.verdicts_pushed += len(rows.verdicts)
+        for stored in rows.clips:
+            data, recipients = clip_event(stored)
+            self._hub.publish("clip", data, recipients=recipients)
+        self.stats.clips_pushed += len(rows.clips)
         for cam in rows.cameras:
             if _newer(self._camera_at, cam.camera_id, cam.updated_at):
                 self._hub.publish("camera_status", self._views.camera(cam.camera_id, cam))
@@ -187,6 +220,21 @@ class WallEvents:
             m["scope"] for m in await district_store.emergency_modes(conn) if m["active"]}
         self._hub.publish("summary", {"folded": {}, "since": since.isoformat()})
         log.info("replica push listener back: the walls reload what they may have missed")
+
+
+async def _verdict_events(conn: Connection, recordings: list[list[int]]
+                          ) -> list[dict[str, Any]]:
+    """One ``verdict`` event per recording heard, with its case's assignee as it is now."""
+    made = {v.id: v for v in await verdict_store.by_ids(
+        conn, [i for ids in recordings for i in ids])}
+    cases = {v.ticket_id for v in made.values() if v.ticket_id is not None}
+    assignee = {t.id: t.assignee_id for t in await replicas.tickets(conn, list(cases))}
+    events = []
+    for ids in recordings:
+        if rows := [made[i] for i in ids if i in made]:
+            case = rows[0].ticket_id
+            events.append(verdicts.event(rows, assignee.get(case) if case else None))
+    return events
 
 
 def _newer(pushed: dict[str, datetime], key: str, at: datetime) -> bool:
