@@ -2,7 +2,10 @@
 relay can offer a ticket view it read just before this replica committed a newer change, after
 that newer change was pushed (center/transport/replica_push.py). Without the version check a
 coalescing wall got the older view as the ticket's final state and stayed stale until the
-ticket changed again."""
+ticket changed again.
+
+A client that takes batches counts its outbox in frames: an intake batch's events, offered at
+once, do not make a wall that reads normally coalesce (and reload its lists on ``summary``)."""
 
 from __future__ import annotations
 
@@ -10,7 +13,7 @@ import asyncio
 import json
 from typing import Any
 
-from center.transport.push import Hub, _Client
+from center.transport.push import MAX_BATCH, Hub, _Client
 
 
 class _Socket:
@@ -50,7 +53,9 @@ def _coalescing_wall(batch: bool) -> tuple[Hub, _Client, _Socket]:
     ws = _Socket()
     client = _Client(ws, None, person_id="op-01", batch=batch)  # type: ignore[arg-type]
     hub.register(client)
-    for n in range(2):  # fill the outbox to the mark: state events now fold
+    # Fill the outbox to the mark (2 messages; 2 frames for a batch client): state events
+    # now fold.
+    for n in range(MAX_BATCH + 1 if batch else 2):
         hub.publish("broadcast", {"n": n})
     return hub, client, ws
 
@@ -73,3 +78,18 @@ def test_a_newer_copy_replaces_the_held_one() -> None:
     events = _sent(hub, client, ws)
     assert [e["data"]["alert_count"] for e in events if e["type"] == "ticket"] == [5]
     assert [e["data"]["folded"] for e in events if e["type"] == "summary"] == [{"ticket": 1}]
+
+
+def test_a_batch_client_takes_an_intake_batch_without_coalescing() -> None:
+    """500 alerts at open tickets, offered at once (an alert and a ticket view each): a batch
+    wall queues them all as 5 frames; a wall that takes one event a frame coalesces."""
+    for batch, coalesces in ((True, False), (False, True)):
+        hub = Hub(queue_size=256)
+        client = _Client(_Socket(), None, person_id="op-01", batch=batch)  # type: ignore[arg-type]
+        hub.register(client)
+        for n in range(500):
+            hub.publish("alert", {"alert_id": f"a{n}", "camera_id": f"c{n}"})
+            hub.publish("ticket", _ticket(f"2026-12-07T10:00:00.{n:06d}+00:00", n) | {"id": n})
+        assert (hub.coalesced_clients == 1) is coalesces, batch
+        if batch:
+            assert len(client.outbox) == 1000 and not client.latest
