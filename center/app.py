@@ -47,6 +47,7 @@ from center.domain.context import Context
 from center.domain.district import load_district
 from center.domain.event_types import load_event_types
 from center.domain.time_limits import load_time_limits
+from center.platform import gc_pauses
 from center.platform.clock import Clock, SystemClock
 from center.platform.metrics import registry_for
 from center.platform.settings import CenterSettings, ClipSettings, HttpSettings
@@ -319,9 +320,12 @@ def create_app(settings: CenterSettings, *, clock: Clock | None = None,
         if timer_interval > 0:
             tasks.append(asyncio.create_task(
                 scheduler.run(pool, ctx, announce, timer_interval), name="timers"))
+        log.info("started: %d objects frozen out of the collector's full passes",
+                 gc_pauses.freeze_startup_heap())
         try:
             yield
         finally:
+            gc_pauses.thaw()
             clip_probe.close()
             await cancel_and_wait(tasks)
             if app.state.drain_mark is not None:  # after the listener: never "staying" alone
