@@ -135,7 +135,13 @@ def server_options(http: HttpSettings) -> dict[str, Any]:
     trusted = http.forwarded_allow_ips
     return {"host": http.host, "port": http.port, "proxy_headers": bool(trusted),
             "forwarded_allow_ips": ",".join(trusted) if trusted else "",
-            "ws": "websockets-sansio", "ws_per_message_deflate": False}
+            "ws": "websockets-sansio", "ws_per_message_deflate": False,
+            # asyncio's own loop, not uvloop: the MQTT ingest (aiomqtt) drives paho through
+            # add_reader/add_writer, and uvloop's poll handle for a socket the broker closed
+            # can end up closed without the reader ever being called (MagicStack/uvloop#552),
+            # so the ingest never learnt that the broker had restarted and took nothing more:
+            # 1 of 4 `sim drill --scenario broker-restart` runs (docs/simulators.md).
+            "loop": "asyncio"}
 
 
 async def drain(app: FastAPI, seconds: float) -> None:

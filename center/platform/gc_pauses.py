@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import gc
 
-
 #: Allocations between youngest-generation passes (CPython's default is 700). At 1,000
 #: alerts/s a pass ran every millisecond or two and promoted whatever was in flight (a batch's
 #: alerts, queued messages, pending sends) towards the oldest generation, whose passes it

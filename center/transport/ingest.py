@@ -305,6 +305,10 @@ class Ingest:
                         self._progress_at, self._in_hand = time.monotonic(), None
             except aiomqtt.MqttError as exc:
                 self.connected, self._in_hand = False, None
+                if (task := asyncio.current_task()) is not None and task.cancelling():
+                    # Stopping, and aiomqtt's disconnect on the way out failed (it waits for
+                    # the broker up to its timeout): never a reconnect during a shutdown.
+                    raise asyncio.CancelledError from exc
                 log.warning("mqtt unavailable (%s); retrying in %.1fs", exc, backoff)
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 10.0)
