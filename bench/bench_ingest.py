@@ -240,8 +240,8 @@ class _Center:
         config = uvicorn.Config(self.app, log_level="warning", lifespan="on",
                                 **server_options(settings.http))
         self.server = uvicorn.Server(config)
-        # The loop ``gridwatch center run`` gets (uvloop where installed), so the figures are
-        # the shipped center's.
+        # The loop ``gridwatch center run`` gets (``server_options`` names it: asyncio's own),
+        # so the figures are the shipped center's.
         factory = config.get_loop_factory()
         self.loop = factory() if factory else asyncio.new_event_loop()
         self.thread = threading.Thread(
