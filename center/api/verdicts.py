@@ -118,8 +118,8 @@ async def judge(center: CenterDep, actor: Actor, body: VerdictIn) -> dict[str, A
                                      " verdict and send yours again to replace it") from None
     if change is not None:
         center.announce(change)
-    data = verdicts.event(made, ticket.assignee_id if ticket else None)
-    center.hub.publish("verdict", data, recipients=verdicts.recipients(data))
+    data, recipients = verdicts.event(made, ticket.assignee_id if ticket else None)
+    center.hub.publish("verdict", data, recipients=recipients)
     return {**data, "verdicts": [v.as_dict() for v in made],
             "ticket": center.views.ticket(change.ticket) if change else None}
 

@@ -62,20 +62,17 @@ async def record(conn: Connection, subjects: Sequence[Subject], *, verdict: Kind
     return made
 
 
-def event(made: Sequence[Verdict], assignee_id: str | None) -> dict[str, Any]:
+def event(made: Sequence[Verdict], assignee_id: str | None
+          ) -> tuple[dict[str, Any], list[str]]:
     """The ``verdict`` event of one recording (``record``'s rows, one per alert of a case, or
-    the case's own): what the walls mark and the case's worker hears, from whichever replica
-    recorded it (center/transport/replica_events.py)."""
+    the case's own), and who hears it besides the walls (and the leaders the hub's ticket
+    filter lets through): the case's worker. The same from whichever replica recorded it
+    (center/transport/replica_events.py), as ``clips.clip_event`` is for clips."""
     first = made[0]
-    return {"ticket_id": first.ticket_id,
+    data = {"ticket_id": first.ticket_id,
             "alert_ids": [str(v.alert_id) for v in made if v.alert_id],
             "verdict": first.verdict, "reason": first.reason, "camera_id": first.camera_id,
             "zone_id": first.zone_id, "event_type": first.event_type,
             "micro_grid_id": first.micro_grid_id, "actor_id": first.actor_id,
             "role": first.role, "at": first.at.isoformat(), "assignee_id": assignee_id}
-
-
-def recipients(event_data: dict[str, Any]) -> list[str]:
-    """Who hears a ``verdict`` event besides the walls (and the leaders the hub's ticket
-    filter lets through): the case's worker."""
-    return [event_data["assignee_id"]] if event_data["assignee_id"] else []
+    return data, [assignee_id] if assignee_id else []

@@ -121,8 +121,8 @@ class WallRows:
     #: (id, at, actor_id, scope, note).
     emergency: list[dict[str, Any]] = field(default_factory=list)
     broadcasts: list[dict[str, Any]] = field(default_factory=list)
-    #: The ``verdict`` events, one per recording, in the order recorded.
-    verdicts: list[dict[str, Any]] = field(default_factory=list)
+    #: The ``verdict`` events and their recipients, one per recording, in the order recorded.
+    verdicts: list[tuple[dict[str, Any], list[str]]] = field(default_factory=list)
     clips: list[StoredClip] = field(default_factory=list)
 
 
@@ -175,8 +175,8 @@ class WallEvents:
         for alert in rows.alerts:
             self._hub.publish("alert", self._views.alert(alert))
         self.stats.alerts_pushed += len(rows.alerts)
-        for data in rows.verdicts:
-            self._hub.publish("verdict", data, recipients=verdicts.recipients(data))
+        for data, recipients in rows.verdicts:
+            self._hub.publish("verdict", data, recipients=recipients)
         self.stats.verdicts_pushed += len(rows.verdicts)
         for stored in rows.clips:
             data, recipients = clip_event(stored)
@@ -223,7 +223,7 @@ class WallEvents:
 
 
 async def _verdict_events(conn: Connection, recordings: list[list[int]]
-                          ) -> list[dict[str, Any]]:
+                          ) -> list[tuple[dict[str, Any], list[str]]]:
     """One ``verdict`` event per recording heard, with its case's assignee as it is now."""
     made = {v.id: v for v in await verdict_store.by_ids(
         conn, [i for ids in recordings for i in ids])}
