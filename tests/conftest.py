@@ -29,7 +29,7 @@ from center.platform.clock import Clock
 from center.platform.settings import CenterSettings, DatabaseSettings, HttpSettings, MqttSettings
 from center.store.migrate import migrate
 from simulators.local_services import Mosquitto, Postgres, free_port
-from tests.mqtt_helpers import Publisher, clear_retained, make_alert
+from tests.mqtt_helpers import Publisher, clear_retained, forget_session, make_alert
 from tests.waiting import wait_until
 from wire.paths import shared_file
 
@@ -304,6 +304,9 @@ def serve_center(settings: CenterSettings, clock: Clock | None = None
         running.close()
         server.should_exit = True
         thread.join(15)
+        if settings.mqtt.username is None and not settings.mqtt.tls.enabled:
+            # on the session's shared broker (one with accounts or TLS is its test's own)
+            forget_session(settings.mqtt.port, settings.mqtt.client_id)
 
 
 @pytest.fixture

@@ -19,7 +19,7 @@ from center.platform.settings import CenterSettings, DatabaseSettings, HttpSetti
 from center.services.alert_intake import _runs
 from simulators.local_services import Mosquitto, free_port
 from tests.conftest import RunningCenter
-from tests.mqtt_helpers import Publisher, close_client, make_alert
+from tests.mqtt_helpers import Publisher, close_client, forget_session, make_alert
 from tests.waiting import wait_until
 from wire.protocol import Alert, Heartbeat, alert_topic, heartbeat_topic
 
@@ -104,9 +104,10 @@ def _second_center(dsn: str, broker: Mosquitto) -> Iterator[str]:
     from center.app import create_app
 
     port = free_port()
+    client_id = f"center2-{uuid.uuid4().hex[:8]}"
     settings = CenterSettings(
         db=DatabaseSettings(dsn=dsn, pool_min=1, pool_max=4),
-        mqtt=MqttSettings(port=broker.port, client_id=f"center2-{uuid.uuid4().hex[:8]}"),
+        mqtt=MqttSettings(port=broker.port, client_id=client_id),
         http=HttpSettings(port=port))
     server = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=port,
                                            log_level="warning", lifespan="on"))
@@ -120,6 +121,7 @@ def _second_center(dsn: str, broker: Mosquitto) -> Iterator[str]:
     finally:
         server.should_exit = True
         thread.join(15)
+        forget_session(broker.port, client_id)
 
 
 def test_two_centers_racing_on_one_database_store_each_alert_once(center: RunningCenter,

@@ -27,7 +27,7 @@ import pytest
 
 from center.store.migrate import migrate
 from simulators.local_services import Mosquitto, Postgres, free_port, stop_process
-from tests.mqtt_helpers import Storm, make_alert
+from tests.mqtt_helpers import Storm, forget_session, make_alert
 from tests.waiting import wait_until
 from wire.protocol import Alert
 
@@ -122,6 +122,7 @@ def _center(dsn: str, port: int, tmp: Path, client_id: str) -> Iterator[_CenterP
         yield c
     finally:
         c.stop()
+        forget_session(port, client_id)
 
 
 def _count(dsn: str) -> int:

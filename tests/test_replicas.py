@@ -45,7 +45,7 @@ from center.transport.mqtt_auth import gen_auth
 from center.transport.push import auth_message
 from simulators.district_gen import generate
 from simulators.local_services import Mosquitto, free_port, stop_process
-from tests.mqtt_helpers import Publisher, Storm, make_alert
+from tests.mqtt_helpers import Publisher, Storm, forget_session, make_alert
 from tests.waiting import wait_until
 from wire.protocol import Alert, alert_topic
 
@@ -109,13 +109,7 @@ class _Replica:
     def forget(self) -> None:
         """Stop, and drop its persistent session (a clean-session connect under its id)."""
         self.stop()
-        client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=self.name,
-                             clean_session=True)
-        client.connect("127.0.0.1", self.mqtt_port)
-        client.loop_start()
-        wait_until(client.is_connected, timeout=10, what=f"a clean session for {self.name}")
-        client.disconnect()
-        client.loop_stop()
+        forget_session(self.mqtt_port, self.name)
 
 
 def _unique(prefix: str) -> str:
