@@ -79,20 +79,30 @@ export class DistrictMap {
     this.cases = new CaseLayer(this.map, { onCase });
     this.tickets = [];
     setInterval(() => this.cases.lateChanged() && this.setTickets(this.tickets), LATE_CHECK_MS);
-    this.workers = new WorkerLayer(this.map).start(); // on-duty workers (docs/presence.md)
+    this.workers = new WorkerLayer(this.map); // on-duty workers (docs/presence.md)
     this.fitted = new Promise((resolve) => (this._fittedNow = resolve));
+    new ResizeObserver(() => this._resize()).observe(el);
+  }
+
+  /**
+   * What the map asks of the center: its base and the workers' positions. Called once the
+   * page is logged in: asked before, both were refused, and the refusals reloaded the page
+   * after its login form.
+   */
+  start() {
+    this.workers.start();
     this.base = loadBase(this.map, { onCrs: (crs) => this._setCrs(crs), fitted: this.fitted }).then(
       (base) => {
         if (base.tiles || base.layers.size) this.legend.show("base");
-        el.dataset.base = base.tiles ? "tiles" : base.layers.size ? "layers" : "none";
+        this.el.dataset.base = base.tiles ? "tiles" : base.layers.size ? "layers" : "none";
         return base;
       },
       (err) => {
-        el.dataset.base = "failed";
+        this.el.dataset.base = "failed";
         console.warn("map base:", err);
       },
     );
-    new ResizeObserver(() => this._resize()).observe(el);
+    return this;
   }
 
   /** A tile source in another datum (GCJ-02): reproject everything, stored WGS-84 stays. */

@@ -808,6 +808,7 @@ setInterval(tick, 1000);
 setInterval(renderMapCameras, 30_000); // "alerting" wears off
 setWsStatus(false);
 await ensureLogin();
+districtMap.start();
 mountAccount(); // who is on duty, by name: the emergency switch acts as them (the token)
 loadPeople();
 loadAll();
