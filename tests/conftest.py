@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import ssl
 import threading
 import uuid
 from collections.abc import Iterator
@@ -30,6 +29,7 @@ from center.platform.settings import CenterSettings, DatabaseSettings, HttpSetti
 from center.store.migrate import migrate
 from simulators.local_services import Mosquitto, Postgres, free_port
 from tests.mqtt_helpers import Publisher, clear_retained, forget_session, make_alert
+from tests.plain_http import TLS_CONTEXT  # the fixture clients' too: see there
 from tests.waiting import wait_until
 from wire.paths import shared_file
 
@@ -159,12 +159,6 @@ def give_production_hash(dsn: str, person_id: str) -> None:
                      (hash_password(password_for(person_id)), person_id))
 
 
-#: The TLS context of the fixture's HTTP clients. httpx builds one per client otherwise, reading
-#: certifi's bundle each time (~0.1 s of this box per client, several per test); the center is
-#: plain HTTP on loopback, so this one is never even used to verify anything.
-_TLS_CONTEXT = ssl.create_default_context()
-
-
 @dataclass
 class RunningCenter:
     url: str
@@ -180,7 +174,7 @@ class RunningCenter:
         import httpx
 
         if self._own is None:
-            self._own = httpx.Client(base_url=self.url, verify=_TLS_CONTEXT)
+            self._own = httpx.Client(base_url=self.url, verify=TLS_CONTEXT)
         return self._own
 
     @property
@@ -210,7 +204,7 @@ class RunningCenter:
         if key not in self._clients:
             headers = self.headers(person_id) if person_id else {}
             self._clients[key] = httpx.Client(base_url=self.url, headers=headers,
-                                              **{"verify": _TLS_CONTEXT} | kw)
+                                              **{"verify": TLS_CONTEXT} | kw)
         return self._clients[key]
 
     def dispatched_case(self, mqtt_port: int) -> dict[str, Any]:

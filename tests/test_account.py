@@ -13,6 +13,7 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, expect
 
+from tests import plain_http
 from tests.browser import new_ticket_card
 from tests.conftest import RunningCenter, password_for
 from tests.mqtt_helpers import wait_until
@@ -26,14 +27,14 @@ pytestmark = pytest.mark.browser
 
 
 def _login(center: RunningCenter, person_id: str, password: str | None = None) -> httpx.Response:
-    return httpx.post(center.url + "/api/v1/auth/login",
-                      json={"person_id": person_id,
+    return plain_http.post(center.url + "/api/v1/auth/login",
+                           json={"person_id": person_id,
                             "password": password or password_for(person_id)})
 
 
 def _me(center: RunningCenter, token: str) -> int:
-    return httpx.get(center.url + "/api/v1/auth/me",
-                     headers={"Authorization": f"Bearer {token}"}).status_code
+    return plain_http.get(center.url + "/api/v1/auth/me",
+                          headers={"Authorization": f"Bearer {token}"}).status_code
 
 
 def _device(browser: Browser, width: int, height: int, token: str,

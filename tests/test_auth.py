@@ -22,6 +22,7 @@ from websockets.exceptions import ConnectionClosed
 
 from center.platform.settings import CenterSettings
 from center.services import auth
+from tests import plain_http
 from tests.conftest import RunningCenter, password_for
 from tests.mqtt_helpers import Publisher, make_alert
 from tests.waiting import wait_until
@@ -45,25 +46,26 @@ def _ticket(center: RunningCenter, mqtt_broker, camera_id: str = "cam-vn-01") ->
 
 def test_login_wrong_password_and_rate_limit(center: RunningCenter) -> None:
     url = center.url + "/api/v1/auth/login"
-    ok = httpx.post(url, json={"person_id": "w-0111", "password": password_for("w-0111")})
+    ok = plain_http.post(url, json={"person_id": "w-0111", "password": password_for("w-0111")})
     assert ok.status_code == 200
     body = ok.json()
     assert body["token_type"] == "bearer" and body["person"]["role"] == "worker"
     assert body["expires_in"] == 12 * 3600
-    me = httpx.get(center.url + "/api/v1/auth/me",
-                   headers={"Authorization": f"Bearer {body['access_token']}"})
+    me = plain_http.get(center.url + "/api/v1/auth/me",
+                        headers={"Authorization": f"Bearer {body['access_token']}"})
     assert me.json()["id"] == "w-0111"
 
-    wrong = httpx.post(url, json={"person_id": "w-0112", "password": "guess"})
+    wrong = plain_http.post(url, json={"person_id": "w-0112", "password": "guess"})
     assert wrong.status_code == 401 and wrong.headers["www-authenticate"] == "Bearer"
-    unknown = httpx.post(url, json={"person_id": "nobody", "password": "guess"})
+    unknown = plain_http.post(url, json={"person_id": "nobody", "password": "guess"})
     assert unknown.status_code == 401 and unknown.json() == wrong.json()  # no id probing
     for _ in range(4):  # 5 attempts a minute per person: the 6th is refused
-        assert httpx.post(url, json={"person_id": "w-0112", "password": "x"}).status_code == 401
-    limited = httpx.post(url, json={"person_id": "w-0112", "password": password_for("w-0112")})
+        refused = plain_http.post(url, json={"person_id": "w-0112", "password": "x"})
+        assert refused.status_code == 401
+    limited = plain_http.post(url, json={"person_id": "w-0112", "password": password_for("w-0112")})
     assert limited.status_code == 429 and int(limited.headers["retry-after"]) >= 1
     # other people are not locked out by it
-    assert httpx.post(url, json={"person_id": "w-0121",
+    assert plain_http.post(url, json={"person_id": "w-0121",
                                  "password": password_for("w-0121")}).status_code == 200
 
 
@@ -81,20 +83,20 @@ def test_an_unreadable_password_hash_is_a_failed_login(stored: str) -> None:
 
 def test_missing_expired_and_forged_tokens_are_401(center: RunningCenter) -> None:
     url = center.url + "/api/v1/tickets"
-    none = httpx.get(url)
+    none = plain_http.get(url)
     assert none.status_code == 401 and none.headers["www-authenticate"] == "Bearer"
     expired, _ = auth.issue_token(_secret(center), "op-01", 60, now=time.time() - 3600)
-    r = httpx.get(url, headers={"Authorization": f"Bearer {expired}"})
+    r = plain_http.get(url, headers={"Authorization": f"Bearer {expired}"})
     assert r.status_code == 401 and "expired" in r.json()["detail"]
     forged, _ = auth.issue_token("another secret that is long enough to pass", "op-01", 3600)
-    r = httpx.get(url, headers={"Authorization": f"Bearer {forged}"})
+    r = plain_http.get(url, headers={"Authorization": f"Bearer {forged}"})
     assert r.status_code == 401 and r.headers["www-authenticate"] == "Bearer"
     unsigned = jwt.encode({"sub": "op-01", "iat": int(time.time()),
                            "exp": int(time.time()) + 60}, None, algorithm="none")
-    assert httpx.get(url, headers={"Authorization": f"Bearer {unsigned}"}).status_code == 401
+    assert plain_http.get(url, headers={"Authorization": f"Bearer {unsigned}"}).status_code == 401
     good, _ = auth.issue_token(_secret(center), "op-01", 60)
-    assert httpx.get(url, headers={"Authorization": f"Bearer {good}"}).status_code == 200
-    assert httpx.get(url, headers={"Authorization": f"Basic {good}"}).status_code == 401
+    assert plain_http.get(url, headers={"Authorization": f"Bearer {good}"}).status_code == 200
+    assert plain_http.get(url, headers={"Authorization": f"Basic {good}"}).status_code == 401
 
 
 def test_each_role_sees_and_does_only_its_part(center: RunningCenter, mqtt_broker) -> None:
@@ -159,17 +161,17 @@ def test_each_role_sees_and_does_only_its_part(center: RunningCenter, mqtt_broke
 
 
 def test_the_public_rates_by_token_but_cannot_list(center: RunningCenter, mqtt_broker) -> None:
-    r = httpx.post(center.url + "/api/v1/public/requests",
-                   data={"event_type": "0506", "lon": "120.1520", "lat": "30.2715",
+    r = plain_http.post(center.url + "/api/v1/public/requests",
+                        data={"event_type": "0506", "lon": "120.1520", "lat": "30.2715",
                          "description": "bikes on the pavement"})
     assert r.status_code == 201
     token = r.json()["token"]
-    assert httpx.get(center.url + f"/api/v1/public/tickets/{token}").status_code == 200
-    assert httpx.get(center.url + "/api/v1/tickets").status_code == 401
-    assert httpx.get(center.url + "/api/v1/people").status_code == 401
-    assert httpx.get(center.url + "/open311/v2/requests.json").status_code == 200
+    assert plain_http.get(center.url + f"/api/v1/public/tickets/{token}").status_code == 200
+    assert plain_http.get(center.url + "/api/v1/tickets").status_code == 401
+    assert plain_http.get(center.url + "/api/v1/people").status_code == 401
+    assert plain_http.get(center.url + "/open311/v2/requests.json").status_code == 200
     for page in ("/report", f"/t/{token}", "/wall", "/phone"):
-        assert httpx.get(center.url + page).status_code == 200
+        assert plain_http.get(center.url + page).status_code == 200
     # walk it to verified, then the resident rates it with the link alone
     op = center.client("op-01")
     tid = next(x for x in op.get("/api/v1/tickets").json() if x["source"] == "resident")["id"]
@@ -178,19 +180,19 @@ def test_the_public_rates_by_token_but_cannot_list(center: RunningCenter, mqtt_b
         assert w.post(f"/api/v1/tickets/{tid}/actions", json={"action": action}).status_code == 200
     assert center.client("l-011").post(f"/api/v1/tickets/{tid}/actions",
                                        json={"action": "verify"}).status_code == 200
-    rated = httpx.post(center.url + f"/api/v1/public/tickets/{token}/rating",
-                       json={"satisfaction": 5})
+    rated = plain_http.post(center.url + f"/api/v1/public/tickets/{token}/rating",
+                            json={"satisfaction": 5})
     assert rated.status_code == 200 and rated.json()["state"] == "closed"
 
 
 @pytest.mark.parametrize("center_settings", [{"auth": {"public_rate_ip": "2/minute"}}])
 def test_public_forms_are_rate_limited(center: RunningCenter) -> None:
     form = {"event_type": "0506", "lon": "120.1520", "lat": "30.2715", "description": "x"}
-    codes = [httpx.post(center.url + "/api/v1/public/requests", data=form).status_code
+    codes = [plain_http.post(center.url + "/api/v1/public/requests", data=form).status_code
              for _ in range(3)]
     assert codes == [201, 201, 429]
-    o311 = httpx.post(center.url + "/open311/v2/requests.json",
-                      data={"service_code": "0506", "lat": "30.2715", "long": "120.1520"})
+    o311 = plain_http.post(center.url + "/open311/v2/requests.json",
+                           data={"service_code": "0506", "lat": "30.2715", "long": "120.1520"})
     assert o311.status_code == 429 and o311.headers["retry-after"]
     assert o311.json()[0]["code"] == 429
 
@@ -286,7 +288,8 @@ def test_secret_differs_per_database_and_stays_out_of_logs(
     token = center.token("op-01")
     with center.ws("op-01") as ws:
         ws.recv(5)
-    httpx.post(center.url + "/api/v1/auth/login", json={"person_id": "op-01", "password": "no"})
+    plain_http.post(center.url + "/api/v1/auth/login",
+                    json={"person_id": "op-01", "password": "no"})
     # What uvicorn's access log writes for a websocket or an <img> URL is scrubbed.
     record = logging.LogRecord("uvicorn.access", logging.INFO, __file__, 1,
                                '%s - "%s %s HTTP/%s" %d', ("127.0.0.1:1", "GET",
@@ -322,8 +325,8 @@ def test_password_commands(center: RunningCenter, tmp_path) -> None:
                               " WHERE id = 'w-0122'").fetchone()[0]
     # the production argon2 parameters (the fixture's own hashes are cheaper: tests/conftest.py)
     assert stored.split("$")[:4] == auth.hash_password("x").split("$")[:4], stored
-    login = httpx.post(center.url + "/api/v1/auth/login",
-                       json={"person_id": "w-0122", "password": "a new pass 123"})
+    login = plain_http.post(center.url + "/api/v1/auth/login",
+                            json={"person_id": "w-0122", "password": "a new pass 123"})
     assert login.status_code == 200
     r = runner.invoke(cli, ["center", "set-password", "nobody"], input="a new pass 123\n", env=env)
     assert r.exit_code == 1 and "no person" in r.output
@@ -340,8 +343,8 @@ def test_password_commands(center: RunningCenter, tmp_path) -> None:
     lines = [ln.split("\t") for ln in out.read_text().splitlines() if not ln.startswith("#")]
     by_id = {ln[0]: ln[2] for ln in lines}
     assert len(by_id) == 17 and by_id["op-01"] not in r.output
-    ok = httpx.post(center.url + "/api/v1/auth/login",
-                    json={"person_id": "l-021", "password": by_id["l-021"]})
+    ok = plain_http.post(center.url + "/api/v1/auth/login",
+                         json={"person_id": "l-021", "password": by_id["l-021"]})
     assert ok.status_code == 200
 
 
@@ -358,5 +361,5 @@ def test_demo_credentials_are_made_once(center: RunningCenter, tmp_path) -> None
     assert [p[0] for p in ensure_credentials(center.settings.db.dsn, path)] == ["w-0122"]
     rows = [ln.split("\t") for ln in path.read_text().splitlines() if not ln.startswith("#")]
     password = [r[2] for r in rows if r[0] == "w-0122"][-1]
-    assert httpx.post(center.url + "/api/v1/auth/login",
-                      json={"person_id": "w-0122", "password": password}).status_code == 200
+    assert plain_http.post(center.url + "/api/v1/auth/login",
+                           json={"person_id": "w-0122", "password": password}).status_code == 200

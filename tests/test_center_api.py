@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import json
 
-import httpx
-
+from tests import plain_http
 from tests.conftest import RunningCenter
 from tests.mqtt_helpers import Publisher, make_alert, tiny_jpeg, wait_until
 
@@ -45,13 +44,12 @@ def test_handled_with_photo_then_leader_verifies_with_photo(center: RunningCente
     assert got.headers["content-type"] == "image/jpeg" and got.content == tiny_jpeg()
 
     # The resident's page: status, then a rating closes the case.
-    public = httpx.get(center.url + "/api/v1/public/tickets/" + detail["public_url"][3:]).json()
+    public_url = center.url + "/api/v1/public/tickets/" + detail["public_url"][3:]
+    public = plain_http.get(public_url).json()
     assert public["can_rate"] and "assignee" not in json.dumps(public)
-    rated = httpx.post(center.url + f"/api/v1/public/tickets/{detail['public_url'][3:]}/rating",
-                       json={"satisfaction": 4})
+    rated = plain_http.post(public_url + "/rating", json={"satisfaction": 4})
     assert rated.json()["state"] == "closed" and rated.json()["satisfaction"] == 4
-    again = httpx.post(center.url + f"/api/v1/public/tickets/{detail['public_url'][3:]}/rating",
-                       json={"satisfaction": 1})
+    again = plain_http.post(public_url + "/rating", json={"satisfaction": 1})
     assert again.status_code == 409
 
 
@@ -70,8 +68,8 @@ def test_uploads_are_checked(center: RunningCenter, mqtt_broker):
     old = worker.post(url, data={"actor_id": "w-0111"},
                       files={"photo": ("x.jpg", tiny_jpeg(), "image/jpeg")})
     assert old.status_code == 422 and old.json()["detail"][0]["loc"] == ["body", "actor_id"]
-    assert httpx.post(center.url + url,
-                      files={"photo": ("x.jpg", tiny_jpeg(), "image/jpeg")}).status_code == 401
+    assert plain_http.post(center.url + url,
+                           files={"photo": ("x.jpg", tiny_jpeg(), "image/jpeg")}).status_code == 401
     wrong = worker.post(f"/api/v1/tickets/{t['id']}/actions",
                         json={"action": "accept", "attachment_ids": [999]})
     assert wrong.status_code == 422
@@ -87,18 +85,18 @@ def test_patrol_report_and_resident_request_are_routed(center: RunningCenter):
     patrol = r.json()
     assert (patrol["source"], patrol["micro_grid_id"], patrol["assignee_id"]) == (
         "patrol", "mg-012", "w-0121")
-    r = httpx.post(center.url + "/api/v1/public/requests",
-                   data={"event_type": "0506", "lon": "120.1612", "lat": "30.2718",
+    r = plain_http.post(center.url + "/api/v1/public/requests",
+                        data={"event_type": "0506", "lon": "120.1612", "lat": "30.2718",
                          "description": "bikes block the school gate"})
     assert r.status_code == 201 and r.json()["url"].startswith("/t/")
     resident = center.client("w-0211").get("/api/v1/tickets?open=true&assignee_id=w-0211").json()
     assert resident[0]["source"] == "resident" and resident[0]["description"].startswith("bikes")
     bad = [
-        httpx.post(center.url + "/api/v1/public/requests",
-                   data={"event_type": "9999", "lon": "1", "lat": "1", "description": "x"}),
-        httpx.post(center.url + "/api/v1/public/requests",
-                   data={"event_type": "0506", "lon": "500", "lat": "1", "description": "x"}),
-        httpx.post(center.url + "/api/v1/public/requests", data={"event_type": "0506"}),
+        plain_http.post(center.url + "/api/v1/public/requests",
+                        data={"event_type": "9999", "lon": "1", "lat": "1", "description": "x"}),
+        plain_http.post(center.url + "/api/v1/public/requests",
+                        data={"event_type": "0506", "lon": "500", "lat": "1", "description": "x"}),
+        plain_http.post(center.url + "/api/v1/public/requests", data={"event_type": "0506"}),
     ]
     assert [b.status_code for b in bad] == [422, 422, 422]
     assert "unknown event_type 9999" in bad[0].text
@@ -145,14 +143,14 @@ def test_ticket_filters_and_openapi(center: RunningCenter, mqtt_broker):
     assert op.get("/api/v1/tickets?micro_grid_id=mg-012").json() == []
     assert op.get("/api/v1/tickets?overdue=true").json() == []
     assert op.get("/api/v1/tickets?state=flying").status_code == 422
-    spec = httpx.get(center.url + "/openapi.json").json()
+    spec = plain_http.get(center.url + "/openapi.json").json()
     assert "/api/v1/tickets/{ticket_id}/actions" in spec["paths"]
-    assert httpx.get(center.url + "/report").status_code == 200
+    assert plain_http.get(center.url + "/report").status_code == 200
 
 
 def test_metrics_count_what_happened(center: RunningCenter, mqtt_broker):
     _ticket_from_alert(center, mqtt_broker)
-    text = httpx.get(center.url + "/metrics").text
+    text = plain_http.get(center.url + "/metrics").text
     assert "gridwatch_ingest_stored_total 1.0" in text
     assert 'gridwatch_ticket_transitions_total{action="dispatch",to_state="dispatched"}' in text
     assert "gridwatch_mqtt_connected 1.0" in text

@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 import uuid
 
-import httpx
 import psycopg
 
+from tests import plain_http
 from tests.conftest import RunningCenter
 from tests.mqtt_helpers import Publisher, make_alert, wait_until
 from wire.protocol import alert_topic
@@ -85,7 +85,7 @@ def test_malformed_messages_go_to_dead_letters_and_ingest_goes_on(center: Runnin
     assert "unknown event_type 9999" in reasons[3]
     assert "snapshot_jpeg" in reasons[4]
     assert "published under edge-x/cam-vn-01" in reasons[5]
-    assert httpx.get(center.url + "/healthz").json()["status"] == "ok"
+    assert plain_http.get(center.url + "/healthz").json()["status"] == "ok"
 
 
 def test_worker_accepts_resolves_and_camera_end_closes(center: RunningCenter, mqtt_broker):

@@ -28,9 +28,11 @@ from playwright.sync_api import Browser
 
 from center.platform.settings import ClipS3Settings
 from simulators.local_services import free_port
+from tests import plain_http
 from tests.browser import browser, new_page  # noqa: F401 - the fixture
 from tests.conftest import RunningCenter, center_settings_for, serve_center
 from tests.mqtt_helpers import Publisher
+from tests.plain_http import TLS_CONTEXT
 from tests.test_clips_center import CLIP, alert_in, chunks, send, stored_clips
 from tests.waiting import wait_until
 from wire.protocol import clip_id_for
@@ -50,7 +52,7 @@ class MotoS3:
         self.server = ThreadedMotoServer(ip_address="127.0.0.1", port=self.port, verbose=False)
         self.server.start()
         # moto keeps its buckets in the process, not the server: each test starts empty
-        httpx.post(f"{self.endpoint}/moto-api/reset").raise_for_status()
+        plain_http.post(f"{self.endpoint}/moto-api/reset").raise_for_status()
         self.client().create_bucket(Bucket=BUCKET)
 
     def stop(self) -> None:
@@ -115,7 +117,7 @@ def test_clip_is_stored_in_the_bucket_served_with_ranges_and_removed_by_retentio
         assert not list((folder / "partial").iterdir())
 
         url = signed_url(center, alert_id)
-        plain = httpx.Client(base_url=center.url)
+        plain = httpx.Client(base_url=center.url, verify=TLS_CONTEXT)
         whole = plain.get(url)
         assert whole.status_code == 200 and whole.content == CLIP
         assert whole.headers["content-type"] == "video/mp4"
@@ -219,6 +221,6 @@ def test_unreachable_store_loses_nothing_and_the_clip_is_stored_when_it_answers(
 
         # The store gone again: the video cannot be read now (503, saying why), not "missing".
         s3.stop()
-        answer = httpx.get(center.url + url, headers={"Range": "bytes=0-99"}, timeout=60)
+        answer = plain_http.get(center.url + url, headers={"Range": "bytes=0-99"}, timeout=60)
         assert answer.status_code == 503, answer.text
         assert "cannot be read now" in answer.json()["detail"]

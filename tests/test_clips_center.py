@@ -20,6 +20,7 @@ import psycopg
 
 from tests.conftest import RunningCenter, shared
 from tests.mqtt_helpers import Publisher, make_alert
+from tests.plain_http import TLS_CONTEXT
 from tests.waiting import wait_until
 from wire.protocol import CLIP_CHUNK_BYTES, ClipKind, clip_id_for, clip_topic
 
@@ -138,7 +139,7 @@ def test_clip_is_served_with_ranges_to_those_who_see_the_alert(
         url = listed[0]["url"]
         assert "sig=" in url
         # The signed URL needs no header (a <video src>): whole, then a range (206).
-        plain = httpx.Client(base_url=center.url)
+        plain = httpx.Client(base_url=center.url, verify=TLS_CONTEXT)
         whole = plain.get(url)
         assert whole.status_code == 200 and whole.content == CLIP
         assert whole.headers["content-type"] == "video/mp4"

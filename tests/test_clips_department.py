@@ -6,9 +6,9 @@ from __future__ import annotations
 
 from typing import Any
 
-import httpx
 import psycopg
 
+from tests import plain_http
 from tests.conftest import RunningCenter
 from tests.mqtt_helpers import Publisher
 from tests.test_clips_center import CLIP, alert_in, chunks, send, stored_clips
@@ -39,7 +39,7 @@ def test_department_staff_see_the_clip_of_a_case_handed_off_to_them_only(
     # Urban management's case (0506): market supervision sees neither the list nor the video.
     refused = staff.get(f"/api/v1/alerts/{alert_id}/clips")
     assert refused.status_code == 403 and STAFF in refused.json()["detail"], refused.text
-    assert httpx.get(center.url + signed).status_code == 403
+    assert plain_http.get(center.url + signed).status_code == 403
 
     handed = center.client("l-011").post(
         f"/api/v1/tickets/{ticket_id}/actions",
@@ -52,6 +52,6 @@ def test_department_staff_see_the_clip_of_a_case_handed_off_to_them_only(
     assert listed.status_code == 200, listed.text
     [clip] = listed.json()
     assert clip["clip_id"] == str(clip_id_for(alert_id, "violation"))
-    played = httpx.get(center.url + clip["url"], headers={"Range": "bytes=0-99"})
+    played = plain_http.get(center.url + clip["url"], headers={"Range": "bytes=0-99"})
     assert played.status_code == 206 and played.content == CLIP[:100]
-    assert httpx.get(center.url + signed).status_code == 200
+    assert plain_http.get(center.url + signed).status_code == 200

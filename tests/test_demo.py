@@ -12,10 +12,10 @@ import sys
 import threading
 from pathlib import Path
 
-import httpx
 import pytest
 
 from simulators.local_services import free_port
+from tests import plain_http
 from tests.waiting import wait_until
 from wire.paths import REPO
 
@@ -53,7 +53,7 @@ def test_demo_serves_the_wall_and_leaves_nothing_running(tmp_path: Path,
                    240, "the demo to start")
         assert demo.poll() is None, "".join(lines)
         wall = next(line.split()[-1] for line in lines if "wall screen" in line)
-        assert httpx.get(wall, timeout=10).status_code == 200
+        assert plain_http.get(wall, timeout=10).status_code == 200
         assert _pids_using(data), "the demo's services should name its data folder"
         demo.send_signal(stop)
         assert demo.wait(90) == 0, "".join(lines)

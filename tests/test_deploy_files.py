@@ -16,13 +16,13 @@ from pathlib import Path
 from typing import Any
 
 import click
-import httpx
 import pytest
 import yaml
 from pydantic import BaseModel
 
 from center.platform.settings import CenterSettings
 from center.transport.mqtt_auth import CENTER_USER, center_users, gen_auth
+from tests import plain_http
 from tests.conftest import RunningCenter
 from wire.paths import REPO
 
@@ -256,10 +256,10 @@ def test_probe_paths_and_the_scalers_metric_answer_in_a_real_center(
     probe_paths |= set(re.findall(r"127\.0\.0\.1:8000(/\w+)", _dockerfile("center.Dockerfile")))
     assert probe_paths == {"/healthz"}
     for path in probe_paths:
-        r = httpx.get(center.url + path)  # no token: kubelet and Docker have none
+        r = plain_http.get(center.url + path)  # no token: kubelet and Docker have none
         assert r.status_code == 200, (path, r.text)
         assert r.json()["status"] == "ok"
-    metrics = httpx.get(center.url + "/metrics")
+    metrics = plain_http.get(center.url + "/metrics")
     assert metrics.status_code == 200
     query = _k8s()[("ScaledObject", "gridwatch-center")]["spec"]["triggers"][0]["metadata"][
         "query"]

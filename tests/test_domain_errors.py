@@ -5,8 +5,7 @@ client gets the status and the error's own text as ``detail``, the texts the pag
 
 from __future__ import annotations
 
-import httpx
-
+from tests import plain_http
 from tests.conftest import RunningCenter
 from tests.mqtt_helpers import Publisher, make_alert, wait_until
 
@@ -18,7 +17,7 @@ def test_domain_errors_reach_the_client_with_status_and_detail(center: RunningCe
     missing = op.get("/api/v1/tickets/987654321")
     assert missing.status_code == 404
     assert missing.json() == {"detail": "no ticket 987654321"}
-    public = httpx.get(center.url + "/api/v1/public/tickets/not-a-token")
+    public = plain_http.get(center.url + "/api/v1/public/tickets/not-a-token")
     assert public.status_code == 404 and public.json() == {"detail": "no such ticket"}
 
     pub = Publisher(mqtt_broker.port)

@@ -20,6 +20,7 @@ import pytest
 from websockets.exceptions import ConnectionClosed
 
 from simulators.local_services import Mosquitto
+from tests import plain_http
 from tests.mqtt_helpers import Storm
 from tests.test_replicas import (
     _assert_each_alert_once_one_ticket_per_place,
@@ -49,7 +50,7 @@ def pair(db_dsn: str, mqtt_broker: Mosquitto, district: Path,
 
 def _draining(replica: _Replica) -> bool:
     try:
-        answer = httpx.get(replica.url + "/healthz", timeout=2)
+        answer = plain_http.get(replica.url + "/healthz", timeout=2)
     except httpx.HTTPError:
         return False
     return answer.status_code == 503 and answer.json()["status"] == "draining"

@@ -23,7 +23,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import httpx
 import psycopg
 import pytest
 import yaml
@@ -35,6 +34,7 @@ from center.domain.district import DistrictError, load_district
 from center.domain.event_types import load_event_types
 from center.domain.time_limits import load_time_limits
 from edge.config import ConfigError, load_config
+from tests import plain_http
 from tests.mqtt_helpers import Publisher, alert_json, make_alert, tiny_jpeg, wait_until
 from wire.paths import DEFAULTS_DIR
 from wire.protocol import (
@@ -379,7 +379,7 @@ def test_center_dead_letters_fuzzed_messages(center: Any, db_dsn: str) -> None:
     finally:
         pub.close()
         logging.getLogger().removeHandler(errors)
-    health = httpx.get(center.url + "/healthz").json()
+    health = plain_http.get(center.url + "/healthz").json()
     assert health["mqtt"] and health["database"], health
     with psycopg.connect(db_dsn) as conn:
         dead = {(t, bytes(p)) for t, p in conn.execute("SELECT topic, payload FROM dead_letters")}

@@ -8,8 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import httpx
-
+from tests import plain_http
 from tests.mqtt_helpers import Publisher
 from tests.test_clip_storage_s3 import MotoS3, s3, s3_center
 from tests.test_clips_center import CLIP, alert_in, chunks, send, stored_clips
@@ -19,7 +18,7 @@ __all__ = ["s3"]
 
 
 def _health(url: str) -> tuple[int, dict[str, Any]]:
-    answer = httpx.get(url + "/healthz", timeout=10)
+    answer = plain_http.get(url + "/healthz", timeout=10)
     return answer.status_code, answer.json()
 
 

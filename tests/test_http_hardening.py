@@ -25,6 +25,7 @@ from playwright.sync_api import expect
 from center.services.auth import hash_password, verify_password
 from simulators.center_process import start_center, stop_center
 from simulators.local_services import free_port
+from tests import plain_http
 from tests.browser import new_page
 from tests.conftest import (
     center_settings_for,
@@ -33,6 +34,7 @@ from tests.conftest import (
     serve_center,
 )
 from tests.mqtt_helpers import tiny_jpeg
+from tests.plain_http import TLS_CONTEXT
 from tests.waiting import wait_until
 
 LOGIN = "/api/v1/auth/login"
@@ -48,7 +50,7 @@ def _healthz_median(url: str, n: int = 9) -> float:
     times = []
     for _ in range(n):
         t0 = time.perf_counter()
-        assert httpx.get(url + "/healthz", timeout=30).status_code == 200
+        assert plain_http.get(url + "/healthz", timeout=30).status_code == 200
         times.append(time.perf_counter() - t0)
     return statistics.median(times)
 
@@ -77,7 +79,7 @@ def test_wrong_password_storm_does_not_stall_the_server(center: Any) -> None:
     answers: list[int] = []
 
     def storm() -> None:
-        with httpx.Client(base_url=center.url, timeout=60) as c:
+        with httpx.Client(base_url=center.url, verify=TLS_CONTEXT, timeout=60) as c:
             while not stop.is_set():
                 answers.append(_wrong_login(c, "w-0111").status_code)
 
@@ -111,7 +113,7 @@ def test_logins_beyond_the_hashing_queue_get_503(db_dsn: str, mqtt_broker: Any) 
         answers: list[httpx.Response] = []
 
         def login() -> None:
-            with httpx.Client(base_url=running.url, timeout=60) as c:
+            with httpx.Client(base_url=running.url, verify=TLS_CONTEXT, timeout=60) as c:
                 answers.append(_wrong_login(c, "w-0111"))
 
         threads = [threading.Thread(target=login) for _ in range(4)]
@@ -148,7 +150,7 @@ def center_run(db_dsn: str, mqtt_broker: Any, tmp_path: Path) -> Iterator[str]:
 def test_forwarded_for_from_loopback_is_not_believed_by_default(center_run: str) -> None:
     """uvicorn's default believes X-Forwarded-For from 127.0.0.1: a rotating header made
     every attempt a new address and the per-address limit never hit."""
-    with httpx.Client(base_url=center_run, timeout=30) as c:
+    with httpx.Client(base_url=center_run, verify=TLS_CONTEXT, timeout=30) as c:
         codes = [_wrong_login(c, f"nobody-{i}",
                               headers={"X-Forwarded-For": f"203.0.113.{i}"}).status_code
                  for i in range(4)]
@@ -160,7 +162,8 @@ def test_forwarded_for_from_a_configured_proxy_is_the_client(db_dsn: str,
     settings = center_settings_for(db_dsn, mqtt_broker.port,
                                    auth={"login_rate_ip": "2/minute"})
     settings.http.forwarded_allow_ips = ["127.0.0.1"]
-    with serve_center(settings) as center, httpx.Client(base_url=center.url, timeout=30) as c:
+    with serve_center(settings) as center, \
+            httpx.Client(base_url=center.url, verify=TLS_CONTEXT, timeout=30) as c:
         one = {"X-Forwarded-For": "203.0.113.7"}
         codes = [_wrong_login(c, f"nobody-{i}", headers=one).status_code for i in range(3)]
         assert codes == [401, 401, 429], codes
@@ -177,14 +180,14 @@ def test_wrong_passwords_from_elsewhere_do_not_lock_the_person_out(db_dsn: str,
     from 127.0.0.2 used to refuse w-0111's own correct password for a minute."""
     right = {"person_id": "w-0111", "password": password_for("w-0111")}
     with serve_center(center_settings_for(db_dsn, mqtt_broker.port)) as running:
-        attacker = httpx.Client(base_url=running.url, timeout=30,
+        attacker = httpx.Client(base_url=running.url, verify=TLS_CONTEXT, timeout=30,
                                 transport=httpx.HTTPTransport(local_address="127.0.0.2"))
         with attacker:
             codes = [_wrong_login(attacker, "w-0111").status_code for _ in range(6)]
             assert codes == [401] * 5 + [429], codes
             # the attacker's address stays locked for w-0111, even with the right password
             assert attacker.post(LOGIN, json=right).status_code == 429
-        r = httpx.post(running.url + LOGIN, json=right, timeout=30)
+        r = plain_http.post(running.url + LOGIN, json=right, timeout=30)
         assert r.status_code == 200, r.text
 
 
@@ -241,10 +244,10 @@ def test_a_chunked_body_is_cut_at_the_limit(center: Any) -> None:
 def test_uploads_keep_their_documented_size(center: Any) -> None:
     """The photo routes take 5 MiB photos (their own limit, above the JSON one)."""
     photo = tiny_jpeg() + b"\0" * (1024 * 1024)
-    r = httpx.post(center.url + "/api/v1/public/requests", timeout=30,
-                   data={"event_type": "0506", "lon": "120.152", "lat": "30.2715",
+    r = plain_http.post(center.url + "/api/v1/public/requests", timeout=30,
+                        data={"event_type": "0506", "lon": "120.152", "lat": "30.2715",
                          "description": "a big photo"},
-                   files={"photo": ("p.jpg", photo, "image/jpeg")})
+                        files={"photo": ("p.jpg", photo, "image/jpeg")})
     assert r.status_code == 201, r.text
     too_big = tiny_jpeg() + b"\0" * (6 * 1024 * 1024)
     r = center.client("w-0111").post("/api/v1/reports", timeout=30,
@@ -256,8 +259,8 @@ def test_uploads_keep_their_documented_size(center: Any) -> None:
 
 def test_validation_errors_do_not_echo_the_input(center: Any) -> None:
     secret = "s3cret-" + "x" * 25_000
-    r = httpx.post(center.url + LOGIN, json={"person_id": secret, "password": secret},
-                   timeout=30)
+    r = plain_http.post(center.url + LOGIN, json={"person_id": secret, "password": secret},
+                        timeout=30)
     assert r.status_code == 422
     assert "s3cret" not in r.text and len(r.content) < 2000, r.text[:300]
     assert {e["loc"][-1] for e in r.json()["detail"]} == {"person_id", "password"}
@@ -367,7 +370,7 @@ def test_nul_characters_are_refused_on_every_route(center: Any) -> None:
              "url": "/api/v1/tickets", "urls": ["/api/v1/tickets"], "active": False,
              "satisfaction": 5, "password": "p", "current_password": "p",
              "new_password": "password", "zones": [], "A": "w-0111"}
-    spec = httpx.get(center.url + "/openapi.json").json()
+    spec = plain_http.get(center.url + "/openapi.json").json()
     checked, failures = 0, []
     for method, path, field, kwargs in _nul_requests(spec, known):
         checked += 1
@@ -419,7 +422,7 @@ PAGES = ["/wall", "/phone", "/leader", "/engineer", "/report", "/t/no-such-case"
 def test_security_headers_on_pages_and_api(center: Any) -> None:
     for path in [*PAGES, "/api/v1/district", "/healthz", "/static/i18n.js",
                  "/open311/v2/services.json"]:
-        r = httpx.get(center.url + path)
+        r = plain_http.get(center.url + path)
         csp = r.headers.get("content-security-policy", "")
         assert "script-src 'self'" in csp and "frame-ancestors 'none'" in csp, (path, csp)
         assert "unsafe-inline" not in csp.split("script-src")[1].split(";")[0], csp
@@ -466,7 +469,7 @@ def test_docs_render_offline_with_bearer_authorize(center: Any, browser: Any) ->
     assert not outside, outside
     assert not errors, errors
     page.context.close()
-    spec = httpx.get(center.url + "/openapi.json").json()
+    spec = plain_http.get(center.url + "/openapi.json").json()
     assert spec["components"]["securitySchemes"]["bearer"] == {
         "type": "http", "scheme": "bearer",
         "description": "access_token from POST /api/v1/auth/login"}

@@ -10,7 +10,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 
-import httpx
 import paho.mqtt.client as mqtt
 import psycopg
 import uvicorn
@@ -18,6 +17,7 @@ import uvicorn
 from center.platform.settings import CenterSettings, DatabaseSettings, HttpSettings, MqttSettings
 from center.services.alert_intake import _runs
 from simulators.local_services import Mosquitto, free_port
+from tests import plain_http
 from tests.conftest import RunningCenter
 from tests.mqtt_helpers import Publisher, close_client, forget_session, make_alert
 from tests.waiting import wait_until
@@ -67,7 +67,7 @@ def _storm(port: int) -> tuple[set[uuid.UUID], int]:
 
 def _acked(center_url: str) -> int:
     """Messages the center has acknowledged (each after its batch committed)."""
-    return httpx.get(center_url + "/healthz").json()["ingest"]["acked"]
+    return plain_http.get(center_url + "/healthz").json()["ingest"]["acked"]
 
 
 def _assert_one_ticket_per_place(dsn: str, distinct: set[uuid.UUID]) -> None:
@@ -89,10 +89,10 @@ def _assert_one_ticket_per_place(dsn: str, distinct: set[uuid.UUID]) -> None:
 def test_parallel_publishers_one_place_one_ticket(center: RunningCenter, mqtt_broker):
     distinct, sent = _storm(mqtt_broker.port)
     dsn = center.settings.db.dsn
-    wait_until(lambda: httpx.get(center.url + "/healthz").json()["ingest"]["received"] >= sent,
+    wait_until(lambda: plain_http.get(center.url + "/healthz").json()["ingest"]["received"] >= sent,
                timeout=30, what=f"{sent} messages received")
     _assert_one_ticket_per_place(dsn, distinct)
-    stats = httpx.get(center.url + "/healthz").json()["ingest"]
+    stats = plain_http.get(center.url + "/healthz").json()["ingest"]
     assert stats["stored"] == len(distinct) and stats["duplicates"] == sent - len(distinct)
     assert stats["dead_letters"] == 0
 
@@ -115,7 +115,7 @@ def _second_center(dsn: str, broker: Mosquitto) -> Iterator[str]:
     thread.start()
     wait_until(lambda: server.started, timeout=30, what="second center")
     url = f"http://127.0.0.1:{port}"
-    wait_until(lambda: httpx.get(url + "/healthz").json()["mqtt"], what="second center's mqtt")
+    wait_until(lambda: plain_http.get(url + "/healthz").json()["mqtt"], what="second center's mqtt")
     try:
         yield url
     finally:

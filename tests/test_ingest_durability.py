@@ -27,6 +27,7 @@ import pytest
 
 from center.store.migrate import migrate
 from simulators.local_services import Mosquitto, Postgres, free_port, stop_process
+from tests import plain_http
 from tests.mqtt_helpers import Storm, forget_session, make_alert
 from tests.waiting import wait_until
 from wire.protocol import Alert
@@ -96,7 +97,7 @@ class _CenterProcess:
             if self.proc.poll() is not None:
                 pytest.fail(f"the center exited:\n{self.log.read_text()[-3000:]}")
             try:
-                return bool(httpx.get(self.url + "/healthz", timeout=2).json()["mqtt"])
+                return bool(plain_http.get(self.url + "/healthz", timeout=2).json()["mqtt"])
             except httpx.HTTPError:
                 return False
 
@@ -104,7 +105,7 @@ class _CenterProcess:
         return self
 
     def health(self) -> httpx.Response:
-        return httpx.get(self.url + "/healthz", timeout=5)
+        return plain_http.get(self.url + "/healthz", timeout=5)
 
     def kill(self) -> None:
         assert self.proc is not None

@@ -20,6 +20,7 @@ import psycopg
 
 from simulators.center_process import start_center, stop_center
 from simulators.local_services import Mosquitto, free_port
+from tests import plain_http
 from tests.conftest import RunningCenter, center_settings_for, serve_center
 from tests.mqtt_helpers import Publisher, make_alert, wait_until
 from wire.protocol import (
@@ -76,7 +77,7 @@ def test_a_nul_status_is_dead_lettered_and_never_redelivered(db_dsn: str, mqtt_b
         _publish_then_marker(pub, db_dsn, (topic, _nul_status()))
         [(dead_topic, reason)] = _dead(db_dsn)
         assert dead_topic == topic and "NUL" in reason, reason
-        health = httpx.get(url + "/healthz").json()
+        health = plain_http.get(url + "/healthz").json()
         assert health["status"] == "ok" and health["ingest"]["dead_letters"] == 1, health
         stop_center(proc)
         proc = start_center(env, url, tmp_path / "center.log")
@@ -101,7 +102,7 @@ def test_healthz_and_metrics_show_a_stalled_ingest(db_dsn: str, mqtt_broker: Mos
             pub.alert(make_alert())  # the same place: its attach waits for that lock
 
             def stalled() -> httpx.Response | None:
-                r = httpx.get(center.url + "/healthz")
+                r = plain_http.get(center.url + "/healthz")
                 return r if r.status_code == 503 else None
 
             body = wait_until(stalled, 15, "/healthz 503").json()
@@ -109,11 +110,11 @@ def test_healthz_and_metrics_show_a_stalled_ingest(db_dsn: str, mqtt_broker: Mos
             assert len(body["problems"]) == 1 and "ingest stalled" in body["problems"][0], body
             assert body["ingest_progress"]["in_hand"] == 1, body
             assert body["ingest_progress"]["in_hand_s"] > 1.0, body
-            metrics = httpx.get(center.url + "/metrics").text
+            metrics = plain_http.get(center.url + "/metrics").text
             assert "gridwatch_ingest_stalled 1.0" in metrics
             assert "gridwatch_ingest_in_hand_messages 1.0" in metrics
             holder.rollback()
-        wait_until(lambda: httpx.get(center.url + "/healthz").status_code == 200, 15,
+        wait_until(lambda: plain_http.get(center.url + "/healthz").status_code == 200, 15,
                    "/healthz 200 again")
         assert _rows(db_dsn, "SELECT count(*) FROM alerts") == [(2,)]
         pub.close()
@@ -174,9 +175,9 @@ def test_a_resent_key_with_other_content_keeps_the_first_and_is_counted(
     assert abs(score - first.score) < 1e-6 and observed_at == first.last_seen_at
     reasons = [r for _, r in _dead(dsn)]
     assert len(reasons) == 2 and all("stored before with other content" in r for r in reasons)
-    health = httpx.get(center.url + "/healthz").json()["ingest"]
+    health = plain_http.get(center.url + "/healthz").json()["ingest"]
     assert health["conflicts"] == 2 and health["duplicates"] == 2, health
-    assert "gridwatch_ingest_conflicts_total 2.0" in httpx.get(center.url + "/metrics").text
+    assert "gridwatch_ingest_conflicts_total 2.0" in plain_http.get(center.url + "/metrics").text
 
 
 def test_a_huge_dead_letter_keeps_a_prefix_its_size_and_hash(center: RunningCenter,

@@ -17,7 +17,6 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import aiomqtt
-import httpx
 import paho.mqtt.client as mqtt
 import psycopg
 import pytest
@@ -41,6 +40,7 @@ from center.transport.mqtt_auth import (
 from edge.config import BrokerConfig, EdgeConfig
 from edge.publish import MqttPublisher
 from simulators.local_services import BrokerTls, Mosquitto, free_port
+from tests import plain_http
 from tests.conftest import RunningCenter, serve_center
 from tests.mqtt_helpers import Publisher, close_client, make_alert, wait_until
 from tests.tls_helpers import Pki, make_pki
@@ -187,7 +187,7 @@ def running_center(db_dsn: str, mqtt_settings: MqttSettings) -> Iterator[str]:
     url = f"http://127.0.0.1:{port}"
     try:
         wait_until(lambda: server.started, 30, "the center to start")
-        wait_until(lambda: httpx.get(url + "/healthz").json()["mqtt"], 15,
+        wait_until(lambda: plain_http.get(url + "/healthz").json()["mqtt"], 15,
                    "the center's MQTT login")
         yield url
     finally:
@@ -450,4 +450,4 @@ def test_oversized_messages_are_refused_by_the_broker(center: RunningCenter,
         later.close()
     with psycopg.connect(db_dsn) as conn:
         assert conn.execute("SELECT count(*) FROM dead_letters").fetchone()[0] == 0
-    assert httpx.get(center.url + "/healthz").json()["mqtt"] is True
+    assert plain_http.get(center.url + "/healthz").json()["mqtt"] is True

@@ -17,7 +17,6 @@ from itertools import pairwise
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-import httpx
 import psycopg
 import pytest
 
@@ -25,6 +24,7 @@ from center.platform.settings import DingTalkTarget, NotifierSettings
 from center.services.notify.formats import build, dingtalk_sign, event_of
 from center.transport.push import _read_receipt
 from simulators.local_services import free_port
+from tests import plain_http
 from tests.conftest import RunningCenter, center_settings_for, serve_center
 from tests.mqtt_helpers import Publisher, make_alert
 from tests.waiting import wait_until
@@ -251,7 +251,7 @@ def test_notifier_that_stays_down_fails_without_slowing_ingest(db_dsn, mqtt_brok
             pub.close()
         assert got == {f"zone-{i}" for i in range(5)}
         assert elapsed < 3, f"five alerts took {elapsed:.1f}s to reach the phone"
-        assert httpx.get(center.url + "/healthz").json()["status"] == "ok"
+        assert plain_http.get(center.url + "/healthz").json()["status"] == "ok"
         wait_until(lambda: _rows(dsn, "SELECT count(*) FROM notifications WHERE channel <> 'ws'"
                                       " AND status = 'failed'") == [(15,)],
                    timeout=20, what="15 failed notifications")

@@ -9,6 +9,7 @@ from typing import Any
 
 import httpx
 
+from tests import plain_http
 from tests.mqtt_helpers import tiny_jpeg
 
 BASE = "/open311/v2"
@@ -37,7 +38,7 @@ def _is_error(r: httpx.Response, status: int, fragment: str) -> None:
 
 
 def _post(center: Any, **form: str) -> httpx.Response:
-    return httpx.post(center.url + BASE + "/requests.json", data=form, timeout=10)
+    return plain_http.post(center.url + BASE + "/requests.json", data=form, timeout=10)
 
 
 def _act(center: Any, ticket_id: str, action: str, actor: str) -> None:
@@ -47,7 +48,7 @@ def _act(center: Any, ticket_id: str, action: str, actor: str) -> None:
 
 
 def test_services_and_definitions(center) -> None:
-    r = httpx.get(center.url + BASE + "/services.json")
+    r = plain_http.get(center.url + BASE + "/services.json")
     assert r.status_code == 200 and r.headers["content-type"].startswith("application/json")
     services = {s["service_code"]: s for s in r.json()}
     assert "0506" in services and "0504" in services
@@ -60,12 +61,13 @@ def test_services_and_definitions(center) -> None:
     assert bikes["keywords"] == "非机动车乱停放, Non-motor vehicle parked illegally, 0506"
     assert bikes["group"] == "街面秩序 Street order"
 
-    r = httpx.get(center.url + BASE + "/services/0506.json")
+    r = plain_http.get(center.url + BASE + "/services/0506.json")
     assert r.status_code == 200 and r.json() == {"service_code": "0506", "attributes": []}
-    _is_error(httpx.get(center.url + BASE + "/services/9999.json"), 404, "9999")
-    _is_error(httpx.get(center.url + BASE + "/services.json?jurisdiction_id=elsewhere.gov"),
+    _is_error(plain_http.get(center.url + BASE + "/services/9999.json"), 404, "9999")
+    _is_error(plain_http.get(center.url + BASE + "/services.json?jurisdiction_id=elsewhere.gov"),
               404, "jurisdiction_id")
-    assert httpx.get(center.url + BASE + "/services.json?jurisdiction_id=demo").status_code == 200
+    services = plain_http.get(center.url + BASE + "/services.json?jurisdiction_id=demo")
+    assert services.status_code == 200
 
 
 def test_post_creates_a_routed_ticket_and_reads_back_field_by_field(center) -> None:
@@ -84,7 +86,7 @@ def test_post_creates_a_routed_ticket_and_reads_back_field_by_field(center) -> N
     assert ticket["micro_grid_id"] == "mg-011" and ticket["assignee_id"] == "w-0111"
     assert ticket["grid_id"] == "g-01"
 
-    r = httpx.get(f"{center.url}{BASE}/requests/{rid}.json")
+    r = plain_http.get(f"{center.url}{BASE}/requests/{rid}.json")
     assert r.status_code == 200
     [req] = r.json()
     assert set(req) == REQUEST_FIELDS
@@ -110,10 +112,10 @@ def test_post_creates_a_routed_ticket_and_reads_back_field_by_field(center) -> N
     up = center.client("w-0111").post(f"/api/v1/tickets/{rid}/attachments",
                     files={"photo": ("p.jpg", tiny_jpeg(), "image/jpeg")})
     assert up.status_code == 201, up.text
-    [req] = httpx.get(f"{center.url}{BASE}/requests/{rid}.json").json()
+    [req] = plain_http.get(f"{center.url}{BASE}/requests/{rid}.json").json()
     assert req["media_url"] is None
-    assert httpx.get(center.url + up.json()["url"]).status_code == 401
-    assert httpx.get(f"{center.url}{BASE}/requests/{rid}/photo").status_code == 404
+    assert plain_http.get(center.url + up.json()["url"]).status_code == 401
+    assert plain_http.get(f"{center.url}{BASE}/requests/{rid}/photo").status_code == 404
 
 
 def test_status_mapping_and_request_filters(center) -> None:
@@ -128,7 +130,7 @@ def test_status_mapping_and_request_filters(center) -> None:
         _act(center, handled, action, "w-0111")
 
     url = center.url + BASE + "/requests.json"
-    everything = httpx.get(url).json()
+    everything = plain_http.get(url).json()
     assert [r["service_request_id"] for r in everything] == ids[::-1]  # newest first
     status = {r["service_request_id"]: r["status"] for r in everything}
     assert status == {ids[0]: "closed", ids[1]: "closed", ids[2]: "open", ids[3]: "open"}
@@ -143,7 +145,7 @@ def test_status_mapping_and_request_filters(center) -> None:
         assert set(r) == REQUEST_FIELDS
 
     def ids_for(**params: str) -> list[str]:
-        resp = httpx.get(url, params=params)
+        resp = plain_http.get(url, params=params)
         assert resp.status_code == 200, resp.text
         return [r["service_request_id"] for r in resp.json()]
 
@@ -159,12 +161,12 @@ def test_status_mapping_and_request_filters(center) -> None:
     past = (datetime.now().astimezone() - timedelta(days=1)).isoformat()
     assert ids_for(start_date=past) == ids[::-1]
 
-    _is_error(httpx.get(url, params={"start_date": "2026-01-01T00:00:00Z",
+    _is_error(plain_http.get(url, params={"start_date": "2026-01-01T00:00:00Z",
                                      "end_date": "2026-06-01T00:00:00Z"}), 400, "90 days")
-    _is_error(httpx.get(url, params={"start_date": "last week"}), 400, "w3")
-    _is_error(httpx.get(url, params={"status": "pending"}), 400, "status")
-    _is_error(httpx.get(url, params={"service_request_id": "abc"}), 400, "service_request_id")
-    _is_error(httpx.get(f"{center.url}{BASE}/requests/999999.json"), 404, "999999")
+    _is_error(plain_http.get(url, params={"start_date": "last week"}), 400, "w3")
+    _is_error(plain_http.get(url, params={"status": "pending"}), 400, "status")
+    _is_error(plain_http.get(url, params={"service_request_id": "abc"}), 400, "service_request_id")
+    _is_error(plain_http.get(f"{center.url}{BASE}/requests/999999.json"), 404, "999999")
 
 
 def test_bad_posts_answer_in_open311_error_format(center) -> None:
@@ -182,31 +184,31 @@ def test_bad_posts_answer_in_open311_error_format(center) -> None:
     _is_error(_post(center, service_code="0506", jurisdiction_id="elsewhere.gov", **MG011),
               404, "jurisdiction_id")
     # Nothing was created by any of those.
-    assert httpx.get(center.url + BASE + "/requests.json").json() == []
+    assert plain_http.get(center.url + BASE + "/requests.json").json() == []
 
 
 def test_listings_hold_no_public_tokens_and_only_residents_own_photos(center) -> None:
     """A case's public token rates (and thereby closes) it: only the resident who filed it has
     it. The listings used to carry every case's token inside ``media_url``."""
     photo = b"\x89PNG\r\n\x1a\n" + b"resident's own photo"
-    r = httpx.post(center.url + "/api/v1/public/requests",
-                   data={"event_type": "0506", "lon": "120.152", "lat": "30.2715",
+    r = plain_http.post(center.url + "/api/v1/public/requests",
+                        data={"event_type": "0506", "lon": "120.152", "lat": "30.2715",
                          "description": "bikes on the pavement"},
-                   files={"photo": ("p.png", photo, "image/png")})
+                        files={"photo": ("p.png", photo, "image/png")})
     assert r.status_code == 201, r.text
     token = r.json()["token"]
     open311_case = _post(center, service_code="0504", **MG011).json()[0]["service_request_id"]
-    listing = httpx.get(center.url + BASE + "/requests.json")
+    listing = plain_http.get(center.url + BASE + "/requests.json")
     assert listing.status_code == 200 and token not in listing.text
     by_id = {x["service_request_id"]: x for x in listing.json()}
     [resident] = [x for x in by_id.values() if x["description"] == "bikes on the pavement"]
     # the resident's own photo, by a URL that names the request, not the case's token
     assert resident["media_url"] == (f"{center.url}{BASE}/requests/"
                                      f"{resident['service_request_id']}/photo")
-    got = httpx.get(resident["media_url"])
+    got = plain_http.get(resident["media_url"])
     assert got.status_code == 200 and got.content == photo
     assert got.headers["content-type"] == "image/png"
     assert by_id[open311_case]["media_url"] is None
     # the photo URL grants nothing else: rating still needs the resident's own link
-    assert httpx.post(resident["media_url"].replace("/photo", "/rating"),
-                      json={"satisfaction": 1}).status_code in (404, 405)
+    assert plain_http.post(resident["media_url"].replace("/photo", "/rating"),
+                           json={"satisfaction": 1}).status_code in (404, 405)

@@ -19,6 +19,7 @@ from playwright.sync_api import Browser, ElementHandle, Page, expect
 
 from center.platform.settings import CenterSettings, DatabaseSettings, HttpSettings, MqttSettings
 from simulators.local_services import free_port
+from tests import plain_http
 from tests.browser import expect_image_loaded, new_page, new_ticket_card
 from tests.conftest import RunningCenter, password_for, set_known_passwords
 from tests.mqtt_helpers import Publisher, make_alert, tiny_jpeg
@@ -37,15 +38,15 @@ _TOKENS: dict[tuple[str, str], str] = {}
 def _auth(url: str, person_id: str = "op-01") -> dict[str, str]:
     """Bearer header for a person (logged in once per center URL through the API)."""
     if (url, person_id) not in _TOKENS:
-        r = httpx.post(f"{url}/api/v1/auth/login",
-                       json={"person_id": person_id, "password": password_for(person_id)})
+        r = plain_http.post(f"{url}/api/v1/auth/login",
+                            json={"person_id": person_id, "password": password_for(person_id)})
         r.raise_for_status()
         _TOKENS[url, person_id] = r.json()["access_token"]
     return {"Authorization": f"Bearer {_TOKENS[url, person_id]}"}
 
 
 def _ticket(url: str, ticket_id: str | int) -> dict[str, Any]:
-    return httpx.get(f"{url}/api/v1/tickets/{ticket_id}", headers=_auth(url)).json()
+    return plain_http.get(f"{url}/api/v1/tickets/{ticket_id}", headers=_auth(url)).json()
 
 
 def _wait_state(url: str, ticket_id: str | int, state: str, timeout: float = 10) -> None:
@@ -96,7 +97,7 @@ def _detached(element: ElementHandle, timeout: float, what: str) -> None:
 
 def test_pwa_manifest_icons_and_service_worker(browser: Browser,
                                                center: RunningCenter) -> None:
-    manifest = httpx.get(center.url + "/manifest.webmanifest")
+    manifest = plain_http.get(center.url + "/manifest.webmanifest")
     assert manifest.status_code == 200
     assert manifest.headers["content-type"].startswith("application/manifest+json")
     data = manifest.json()
@@ -104,9 +105,9 @@ def test_pwa_manifest_icons_and_service_worker(browser: Browser,
     sizes = {i["sizes"] for i in data["icons"]}
     assert {"192x192", "512x512"} <= sizes
     for icon in data["icons"]:
-        r = httpx.get(center.url + icon["src"])
+        r = plain_http.get(center.url + icon["src"])
         assert r.status_code == 200 and r.content.startswith(b"\x89PNG")
-    sw = httpx.get(center.url + "/sw.js")
+    sw = plain_http.get(center.url + "/sw.js")
     assert sw.status_code == 200 and "javascript" in sw.headers["content-type"]
     assert sw.headers["service-worker-allowed"] == "/"
 
@@ -162,7 +163,8 @@ def test_phone_flow_accept_arrive_resolve_with_photo(browser: Browser,
     assert "map.baidu.com" in (page.locator('.nav-link[data-nav="baidu"]').get_attribute("href")
                                or "")
     # Leaflet (npm, under /vendor) draws the map when installed; otherwise the text stays.
-    leaflet = httpx.get(center.url + "/vendor/leaflet/dist/leaflet-src.esm.js").status_code == 200
+    leaflet = plain_http.get(center.url + "/vendor/leaflet/dist/leaflet-src.esm.js"
+                             ).status_code == 200
     if leaflet:
         expect(page.locator('[data-testid="detail-map"]')).to_have_attribute("data-map", "leaflet")
 
@@ -184,8 +186,8 @@ def test_phone_flow_accept_arrive_resolve_with_photo(browser: Browser,
     assert len(resolve) == 1 and resolve[0]["actor_id"] == WORKER
     assert resolve[0]["note"] == "moved the bikes"
     assert len(resolve[0]["attachments"]) == 1, "\n".join(trace)
-    assert httpx.get(center.url + resolve[0]["attachments"][0],
-                     headers=_auth(center.url, WORKER)).content == tiny_jpeg()
+    assert plain_http.get(center.url + resolve[0]["attachments"][0],
+                          headers=_auth(center.url, WORKER)).content == tiny_jpeg()
     assert [e["action"] for e in ticket["events"]][-3:] == ["accept", "arrive", "resolve"]
     expect(page.locator("#pending-badge")).to_be_hidden()
     page.screenshot(path=str(ARTIFACTS / "phone-list-375x812.png"))
@@ -284,7 +286,7 @@ class _Center:
             return server.started
 
         wait_until(started, 30, "center start")
-        wait_until(lambda: httpx.get(self.url + "/healthz").status_code == 200, 15, "healthz")
+        wait_until(lambda: plain_http.get(self.url + "/healthz").status_code == 200, 15, "healthz")
         set_known_passwords(self.settings.db.dsn)
 
     def token(self, person_id: str) -> str:
@@ -366,8 +368,8 @@ def test_actions_taken_while_the_center_is_stopped_arrive_after_it_restarts(
 
 def _safe_state(url: str, ticket_id: str | None) -> str | None:
     try:
-        return httpx.get(f"{url}/api/v1/tickets/{ticket_id}", timeout=1,
-                         headers=_auth(url)).json()["state"]
+        return plain_http.get(f"{url}/api/v1/tickets/{ticket_id}", timeout=1,
+                              headers=_auth(url)).json()["state"]
     except httpx.HTTPError:
         return None
 

@@ -17,7 +17,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import httpx
 import psycopg
 import pytest
 
@@ -25,6 +24,7 @@ from center.domain.district import load_district
 from center.services.auth import issue_token
 from simulators.district_gen import generate
 from simulators.local_services import Mosquitto
+from tests import plain_http
 from tests.conftest import shared
 from tests.mqtt_helpers import Publisher, make_alert
 from tests.test_clips_center import chunks, send
@@ -112,11 +112,11 @@ def test_presence_and_the_emergency_switch_made_on_one_replica_reach_the_other(
                   if p.role == "worker")
     cam = d.cameras[sorted(d.cameras)[0]]
     auth = {"Authorization": f"Bearer {issue_token(SECRET, worker.id, 3600)[0]}"}
-    r = httpx.post(f"{a.url}/api/v1/presence/duty", headers=auth, json={"on_duty": True},
-                   timeout=10)
+    r = plain_http.post(f"{a.url}/api/v1/presence/duty", headers=auth, json={"on_duty": True},
+                        timeout=10)
     assert r.status_code == 200, r.text
-    r = httpx.post(f"{a.url}/api/v1/presence/positions", headers=auth,
-                   json={"lon": cam.lon, "lat": cam.lat, "accuracy_m": 8}, timeout=10)
+    r = plain_http.post(f"{a.url}/api/v1/presence/positions", headers=auth,
+                        json={"lon": cam.lon, "lat": cam.lat, "accuracy_m": 8}, timeout=10)
     assert r.status_code == 201, r.text
 
     def on_b(type_: str) -> dict[str, Any] | None:
@@ -129,8 +129,8 @@ def test_presence_and_the_emergency_switch_made_on_one_replica_reach_the_other(
     assert b.health()["replica"]["presence_pushed"] >= 2
 
     operator = {"Authorization": f"Bearer {issue_token(SECRET, WALL, 3600)[0]}"}
-    r = httpx.put(f"{a.url}/api/v1/emergency", headers=operator, timeout=10,
-                  json={"scope": "district", "active": True, "note": "flood",
+    r = plain_http.put(f"{a.url}/api/v1/emergency", headers=operator, timeout=10,
+                       json={"scope": "district", "active": True, "note": "flood",
                         "broadcast": "everyone to the river gates"})
     assert r.status_code == 200, r.text
     switched = wait_until(lambda: wall_b.of("emergency"), timeout=10,
@@ -140,7 +140,7 @@ def test_presence_and_the_emergency_switch_made_on_one_replica_reach_the_other(
                       what="the broadcast on B's wall")
     assert told[0]["text"] == "everyone to the river gates" and told[0]["from"] == WALL
     # B's own cases follow the switch: its emergency scopes changed, not only its wall.
-    r = httpx.get(f"{b.url}/api/v1/emergency", headers=operator, timeout=10)
+    r = plain_http.get(f"{b.url}/api/v1/emergency", headers=operator, timeout=10)
     assert r.json()["active"] == ["district"], r.text
 
     with psycopg.connect(db_dsn, autocommit=True) as conn:
@@ -174,8 +174,8 @@ def test_a_verdict_and_a_clip_stored_by_one_replica_reach_the_others_wall(
 
     ticket = wait_until(case, timeout=15, what="the three-alert case on B's wall")
     operator = {"Authorization": f"Bearer {issue_token(SECRET, WALL, 3600)[0]}"}
-    r = httpx.post(f"{a.url}/api/v1/verdicts", headers=operator, timeout=10,
-                   json={"ticket_id": ticket["id"], "verdict": "false_alarm",
+    r = plain_http.post(f"{a.url}/api/v1/verdicts", headers=operator, timeout=10,
+                        json={"ticket_id": ticket["id"], "verdict": "false_alarm",
                          "reason": "other", "note": "a delivery, not parked"})
     assert r.status_code == 201, r.text
     for s in screens:

@@ -45,6 +45,7 @@ from center.transport.mqtt_auth import gen_auth
 from center.transport.push import auth_message
 from simulators.district_gen import generate
 from simulators.local_services import Mosquitto, free_port, stop_process
+from tests import plain_http
 from tests.mqtt_helpers import Publisher, Storm, forget_session, make_alert
 from tests.waiting import wait_until
 from wire.protocol import Alert, alert_topic
@@ -90,13 +91,13 @@ class _Replica:
         if self.proc.poll() is not None:
             pytest.fail(f"replica {self.name} exited:\n{self.log.read_text()[-3000:]}")
         try:
-            health = httpx.get(self.url + "/healthz", timeout=2).json()
+            health = plain_http.get(self.url + "/healthz", timeout=2).json()
         except httpx.HTTPError:
             return False
         return bool(health["mqtt"] and health["replica"] and health["replica"]["listening"])
 
     def health(self) -> dict[str, Any]:
-        return dict(httpx.get(self.url + "/healthz", timeout=5).json())
+        return dict(plain_http.get(self.url + "/healthz", timeout=5).json())
 
     def kill(self) -> None:
         assert self.proc is not None
@@ -348,10 +349,10 @@ def test_a_phone_on_one_replica_gets_the_notification_another_replica_wrote(
         with connect(b.url.replace("http://", "ws://") + "/ws", open_timeout=5) as phone:
             phone.send(auth_message(issue_token(SECRET, other, 3600)[0]))
             assert json.loads(phone.recv(timeout=10))["type"] == "hello"
-            r = httpx.post(f"{a.url}/api/v1/tickets/{ticket_id}/actions",
-                           headers={"Authorization":
+            r = plain_http.post(f"{a.url}/api/v1/tickets/{ticket_id}/actions",
+                                headers={"Authorization":
                                     f"Bearer {issue_token(SECRET, WALL, 3600)[0]}"},
-                           json={"action": "reassign", "assignee_id": other}, timeout=10)
+                                json={"action": "reassign", "assignee_id": other}, timeout=10)
             assert r.status_code == 200, r.text
             event = json.loads(phone.recv(timeout=15))
             assert event["type"] == "ticket" and event["data"]["id"] == ticket_id

@@ -11,6 +11,7 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
+from tests import plain_http
 from tests.browser import new_page
 from tests.conftest import RunningCenter
 from tests.mqtt_helpers import tiny_jpeg
@@ -29,7 +30,7 @@ def _case_count(center: RunningCenter) -> int:
 def test_a_place_outside_the_district_is_refused_with_a_reason_code(
         center: RunningCenter) -> None:
     before = _case_count(center)
-    r = httpx.post(center.url + "/api/v1/public/requests", data=OUTSIDE)
+    r = plain_http.post(center.url + "/api/v1/public/requests", data=OUTSIDE)
     assert r.status_code == 422, r.text
     assert r.json()["detail"]["code"] == "outside_district"
     patrol = center.client("w-0111").post("/api/v1/reports", data={
@@ -113,7 +114,7 @@ def test_report_form_speaks_english_when_asked(browser: Browser, center: Running
 
 def test_case_page_shows_progress_note_and_after_photo_before_the_rating(
         browser: Browser, center: RunningCenter) -> None:
-    r = httpx.post(center.url + "/api/v1/public/requests", data={
+    r = plain_http.post(center.url + "/api/v1/public/requests", data={
         "event_type": "0506", "lon": "120.1520", "lat": "30.2715",
         "description": "bikes block the shop door"})
     assert r.status_code == 201, r.text

@@ -13,6 +13,7 @@ import httpx
 import pytest
 
 from simulators.local_services import Mosquitto
+from tests import plain_http
 from tests.test_replicas import _Replica, district, started_replicas
 
 __all__ = ["district"]
@@ -31,8 +32,8 @@ def test_login_and_public_limits_hold_across_two_replicas(two_replicas: list[_Re
     person = f"nobody-{uuid.uuid4().hex[:6]}"  # unknown: 401, and the attempt still counts
 
     def login(replica: _Replica) -> httpx.Response:
-        return httpx.post(replica.url + "/api/v1/auth/login",
-                          json={"person_id": person, "password": "guess"}, timeout=10)
+        return plain_http.post(replica.url + "/api/v1/auth/login",
+                               json={"person_id": person, "password": "guess"}, timeout=10)
 
     # 5 attempts a minute per person and address (the default): 3 on A and 2 on B use it up
     assert [login(a).status_code for _ in range(3)] == [401] * 3
@@ -47,8 +48,8 @@ def test_login_and_public_limits_hold_across_two_replicas(two_replicas: list[_Re
         """A resident's form (whether the place is in the district does not matter: the
         limit is counted first)."""
         form = {"event_type": "0506", "lon": "120.1520", "lat": "30.2715", "description": "x"}
-        return httpx.post(replica.url + "/api/v1/public/requests", data=form,
-                          timeout=10).status_code
+        return plain_http.post(replica.url + "/api/v1/public/requests", data=form,
+                               timeout=10).status_code
 
     codes = [report(a), report(b), report(a), report(b)]  # 3 a minute (set above)
     assert codes[3] == 429 and 429 not in codes[:3], codes

@@ -8,7 +8,6 @@ import time
 from pathlib import Path
 
 import cv2
-import httpx
 import numpy as np
 import yaml
 from click.testing import CliRunner
@@ -16,6 +15,7 @@ from click.testing import CliRunner
 from edge.config import load_config
 from gridwatch.cli import cli
 from simulators.replay import CameraReplay, edge_config
+from tests import plain_http
 from tests.conftest import shared
 from tests.waiting import wait_until
 
@@ -58,7 +58,7 @@ def test_no_loop_goes_off_the_air(tmp_path: Path) -> None:
     with CameraReplay([shared(VN)], 1, speed=20.0, loop=False, max_frames=40) as replay:
         assert _read(replay.cameras[0].url, 1)
         wait_until(lambda: replay.done, 10, "the replay to reach the clip's end")
-        assert httpx.get(replay.cameras[0].url).status_code == 404
+        assert plain_http.get(replay.cameras[0].url).status_code == 404
 
 
 def test_edge_config_for_the_replay_is_valid(tmp_path: Path) -> None:

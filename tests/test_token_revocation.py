@@ -20,13 +20,14 @@ from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection
 
 from center.services import auth
+from tests import plain_http
 from tests.conftest import RunningCenter, center_settings_for, password_for, serve_center
 from tests.mqtt_helpers import wait_until
 
 
 def _login(center: RunningCenter, person_id: str, password: str | None = None) -> httpx.Response:
-    return httpx.post(center.url + "/api/v1/auth/login",
-                      json={"person_id": person_id,
+    return plain_http.post(center.url + "/api/v1/auth/login",
+                           json={"person_id": person_id,
                             "password": password or password_for(person_id)})
 
 
@@ -37,7 +38,8 @@ def _token(center: RunningCenter, person_id: str, password: str | None = None) -
 
 
 def _me(center: RunningCenter, token: str) -> httpx.Response:
-    return httpx.get(center.url + "/api/v1/auth/me", headers={"Authorization": f"Bearer {token}"})
+    return plain_http.get(center.url + "/api/v1/auth/me",
+                          headers={"Authorization": f"Bearer {token}"})
 
 
 def _revoked(center: RunningCenter, token: str) -> bool:
@@ -92,16 +94,16 @@ def _change_password(center: RunningCenter, phone: str, stolen: str, other: str,
                      socket: ClientConnection) -> None:
     url = center.url + "/api/v1/auth/password"
     auth_h = {"Authorization": f"Bearer {phone}"}
-    r = httpx.post(url, headers=auth_h, json={"current_password": "wrong guess",
+    r = plain_http.post(url, headers=auth_h, json={"current_password": "wrong guess",
                                               "new_password": "a brand new password"})
     assert r.status_code == 403 and not _revoked(center, phone)  # nothing changed
-    r = httpx.post(url, headers=auth_h, json={"current_password": password_for("w-0111"),
+    r = plain_http.post(url, headers=auth_h, json={"current_password": password_for("w-0111"),
                                               "new_password": "short"})
     assert r.status_code == 422 and not _revoked(center, phone)
-    assert httpx.post(url, json={"current_password": password_for("w-0111"),
+    assert plain_http.post(url, json={"current_password": password_for("w-0111"),
                                  "new_password": "a brand new password"}).status_code == 401
 
-    r = httpx.post(url, headers=auth_h, json={"current_password": password_for("w-0111"),
+    r = plain_http.post(url, headers=auth_h, json={"current_password": password_for("w-0111"),
                                               "new_password": "a brand new password"})
     assert r.status_code == 200, r.text
     fresh = r.json()["access_token"]
@@ -109,8 +111,8 @@ def _change_password(center: RunningCenter, phone: str, stolen: str, other: str,
 
     # every token from before, the one that asked included, is refused at once
     assert _revoked(center, phone) and _revoked(center, stolen)
-    assert httpx.get(center.url + "/api/v1/tickets",
-                     headers={"Authorization": f"Bearer {stolen}"}).status_code == 401
+    assert plain_http.get(center.url + "/api/v1/tickets",
+                          headers={"Authorization": f"Bearer {stolen}"}).status_code == 401
     assert _me(center, fresh).json()["id"] == "w-0111"
     assert _me(center, other).status_code == 200
     # the socket the stolen token opened is closed, and it cannot open another
@@ -160,8 +162,8 @@ def test_an_admin_reset_from_the_cli_revokes_tokens(center: RunningCenter, tmp_p
 def test_logout_everywhere(center: RunningCenter) -> None:
     laptop, phone = _token(center, "op-01"), _token(center, "op-01")
     with _ws(center, phone) as socket:
-        r = httpx.post(center.url + "/api/v1/auth/logout-all",
-                       headers={"Authorization": f"Bearer {laptop}"})
+        r = plain_http.post(center.url + "/api/v1/auth/logout-all",
+                            headers={"Authorization": f"Bearer {laptop}"})
         assert r.status_code == 200 and r.json() == {"person_id": "op-01", "revoked": True}
         assert _revoked(center, laptop) and _revoked(center, phone)
         assert _closed_with(socket) == 4401  # the wall feed: everything until then
@@ -171,15 +173,15 @@ def test_logout_everywhere(center: RunningCenter) -> None:
     # an admin logs out someone who lost their phone; nobody else may
     lost = _token(center, "w-0111")
     worker = {"Authorization": f"Bearer {_token(center, 'w-0112')}"}
-    r = httpx.post(center.url + "/api/v1/auth/logout-all", headers=worker,
-                   json={"person_id": "w-0111"})
+    r = plain_http.post(center.url + "/api/v1/auth/logout-all", headers=worker,
+                        json={"person_id": "w-0111"})
     assert r.status_code == 403 and not _revoked(center, lost)
     admin = {"Authorization": f"Bearer {_token(center, 'admin-01')}"}
-    r = httpx.post(center.url + "/api/v1/auth/logout-all", headers=admin,
-                   json={"person_id": "nobody"})
+    r = plain_http.post(center.url + "/api/v1/auth/logout-all", headers=admin,
+                        json={"person_id": "nobody"})
     assert r.status_code == 404
-    r = httpx.post(center.url + "/api/v1/auth/logout-all", headers=admin,
-                   json={"person_id": "w-0111"})
+    r = plain_http.post(center.url + "/api/v1/auth/logout-all", headers=admin,
+                        json={"person_id": "w-0111"})
     assert r.status_code == 200 and _revoked(center, lost)
     assert _me(center, admin["Authorization"].split()[1]).status_code == 200
     assert not _revoked(center, worker["Authorization"].split()[1])
@@ -193,8 +195,8 @@ def test_other_processes_and_restarts_refuse_revoked_tokens(center: RunningCente
     first = _token(center, "l-011")
     with serve_center(settings) as second:
         assert _me(second, first).status_code == 200  # one secret per database: shared
-        r = httpx.post(center.url + "/api/v1/auth/logout-all",
-                       headers={"Authorization": f"Bearer {first}"})
+        r = plain_http.post(center.url + "/api/v1/auth/logout-all",
+                            headers={"Authorization": f"Bearer {first}"})
         assert r.status_code == 200
         wait_until(lambda: _revoked(second, first), timeout=5, what="the second center to hear")
         fresh = _token(second, "l-011")
@@ -234,7 +236,8 @@ def test_tokens_from_before_generations(center: RunningCenter) -> None:
         weird = jwt.encode({"sub": "eng-01", "iat": now, "exp": now + 600, "gen": bad}, secret,
                            algorithm="HS256")
         assert _me(center, weird).status_code == 401
-    httpx.post(center.url + "/api/v1/auth/logout-all", headers={"Authorization": f"Bearer {old}"})
+    plain_http.post(center.url + "/api/v1/auth/logout-all",
+                    headers={"Authorization": f"Bearer {old}"})
     assert _revoked(center, old)
 
 

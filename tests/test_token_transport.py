@@ -9,7 +9,6 @@ import json
 import logging
 import time
 
-import httpx
 import psycopg
 import pytest
 from websockets.exceptions import ConnectionClosed
@@ -17,6 +16,7 @@ from websockets.sync.client import ClientConnection, connect
 
 from center.services import auth
 from center.transport.push import AUTH_DEADLINE_S
+from tests import plain_http
 from tests.conftest import RunningCenter
 from tests.mqtt_helpers import Publisher, make_alert, wait_until
 
@@ -71,7 +71,7 @@ def test_pictures_and_downloads_refuse_a_token_in_the_url(center: RunningCenter,
     snapshot = _alert_with_snapshot(center, mqtt_broker)
     token = center.token("op-01")
     for url in (snapshot, "/api/v1/indicators?format=csv", "/api/v1/rankings/grids?format=csv"):
-        r = httpx.get(center.url + url, params={"token": token})
+        r = plain_http.get(center.url + url, params={"token": token})
         assert r.status_code == 401, (url, r.status_code)
         assert "not accepted" in r.json()["detail"]
 
@@ -83,30 +83,30 @@ def test_a_signed_url_opens_only_its_own_resource(center: RunningCenter, mqtt_br
     signed_snapshot, signed_csv = _sign(center, "op-01", snapshot, csv)
     assert "token" not in signed_snapshot and signed_snapshot.startswith(snapshot + "?sig=")
 
-    r = httpx.get(center.url + signed_snapshot)  # no header: the URL alone
+    r = plain_http.get(center.url + signed_snapshot)  # no header: the URL alone
     assert r.status_code == 200 and r.headers["content-type"] == "image/jpeg"
-    assert httpx.get(center.url + signed_csv).text.startswith("\ufeff")  # the CSV, for Excel
+    assert plain_http.get(center.url + signed_csv).text.startswith("\ufeff")  # the CSV, for Excel
     # The same signature on another picture, or with another query, opens nothing.
     sig = signed_snapshot.split("?", 1)[1]
-    assert httpx.get(f"{center.url}{other}?{sig}").status_code == 401
+    assert plain_http.get(f"{center.url}{other}?{sig}").status_code == 401
     tampered = signed_csv.replace("level=grid", "level=district")
-    assert tampered != signed_csv and httpx.get(center.url + tampered).status_code == 401
-    assert httpx.get(center.url + signed_csv + "&extra=1").status_code == 401
+    assert tampered != signed_csv and plain_http.get(center.url + tampered).status_code == 401
+    assert plain_http.get(center.url + signed_csv + "&extra=1").status_code == 401
     # Forged: a signature for another person.
     forged = signed_snapshot.replace(".op-01", ".admin-01")
-    assert forged != signed_snapshot and httpx.get(center.url + forged).status_code == 401
+    assert forged != signed_snapshot and plain_http.get(center.url + forged).status_code == 401
     # Only API paths are signed.
     r = center.client("op-01").post("/api/v1/auth/signed-urls",
                                     json={"urls": ["https://evil.example/api/v1/x"]})
     assert r.status_code == 422
-    assert httpx.post(center.url + "/api/v1/auth/signed-urls",
-                      json={"urls": [snapshot]}).status_code == 401  # needs a login
+    assert plain_http.post(center.url + "/api/v1/auth/signed-urls",
+                           json={"urls": [snapshot]}).status_code == 401  # needs a login
 
 
 def test_a_signed_url_is_its_persons_view(center: RunningCenter, mqtt_broker) -> None:
     """A worker's signed URL of the district indicators is refused as the worker would be."""
     (signed,) = _sign(center, "w-0121", "/api/v1/indicators?format=csv")
-    assert httpx.get(center.url + signed).status_code == 403
+    assert plain_http.get(center.url + signed).status_code == 403
 
 
 def _secret(center: RunningCenter) -> str:
@@ -122,13 +122,13 @@ def test_a_signed_url_dies_when_it_expires_or_the_tokens_are_revoked(
     old, exp = auth.sign_url(_secret(center), snapshot, "op-01", 0,
                              now=time.time() - auth.SIGNED_URL_TTL_S - auth.SIGNED_URL_STEP_S)
     assert exp < time.time()
-    r = httpx.get(center.url + old)
+    r = plain_http.get(center.url + old)
     assert r.status_code == 401 and "expired" in r.json()["detail"]
 
     (signed,) = _sign(center, "op-01", snapshot)
-    assert httpx.get(center.url + signed).status_code == 200
+    assert plain_http.get(center.url + signed).status_code == 200
     center.client("op-01").post("/api/v1/auth/logout-all").raise_for_status()
-    r = httpx.get(center.url + signed)
+    r = plain_http.get(center.url + signed)
     assert r.status_code == 401 and "revoked" in r.json()["detail"]
 
 

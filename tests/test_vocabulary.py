@@ -10,7 +10,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, get_args
 
-import httpx
 import pytest
 import yaml
 from playwright.sync_api import Browser, expect
@@ -19,6 +18,7 @@ from center.api.vocabulary import NAMES_FILE, load_names
 from center.domain.event_types import load_event_types
 from center.domain.ticket_states import OPEN, STATES, TERMINAL
 from center.services import verdicts
+from tests import plain_http
 from tests.browser import new_page
 from wire.paths import DEFAULTS_DIR
 from wire.protocol import CameraState
@@ -45,7 +45,7 @@ def center_settings(event_types_file: Path) -> dict[str, Any]:
 
 
 def test_vocabulary_is_the_centers_own_data(center: Any, event_types_file: Path) -> None:
-    r = httpx.get(center.url + "/api/v1/vocabulary")  # public: residents' pages need it too
+    r = plain_http.get(center.url + "/api/v1/vocabulary")  # public: residents' pages need it too
     assert r.status_code == 200, r.text
     got = r.json()
 
