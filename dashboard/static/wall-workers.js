@@ -3,17 +3,18 @@
 // stale_after_s looks stale (grey, dashed ring, "position is stale"); a click on a worker draws
 // their track of today and a second click clears it. Check-out removes the marker.
 //
-// The layer keeps its own websocket (the wall's code needs no change to feed it): "position"
-// and "duty" events move and remove markers within the push's latency; every (re)connect, and
-// a "summary" (this wall fell behind and got only the latest events), reloads
-// GET /api/v1/presence/positions.
+// The wall's websocket feeds it (`onMessage`): "position" and "duty" events move and remove
+// markers within the push's latency; every (re)connect, and a "summary" (this wall fell behind
+// and got only the latest events), reloads GET /api/v1/presence/positions. (It had a socket of
+// its own: every storm event then reached the page twice, and in a storm that second socket
+// fell 3 s behind and was dropped.)
 import * as L from "/vendor/leaflet/dist/leaflet-src.esm.js";
 
 import { h } from "./dom.js";
 import { fmtDateTime, parseTime } from "./format.js";
 import { API, getJSON } from "./http.js";
 import { t } from "./i18n.js";
-import { LiveSocket, reloadOnSummary } from "./live-socket.js";
+import { reloadOnSummary } from "./live-socket.js";
 import "./presence-words.js";
 
 const COLORS = { fresh: "#22d3ee", stale: "#64748b", track: "#22d3ee" };
@@ -28,13 +29,11 @@ export class WorkerLayer {
     this.trackLayer = L.layerGroup().addTo(map);
     this.workers = new Map(); // person id -> {data, marker}
     this.selected = null;
-    this.socket = null;
     this.shown = false;
     this.reloadSoon = reloadOnSummary(() => this.load());
   }
 
   start() {
-    this.socket = new LiveSocket("/ws", { onMessage: (msg) => this.onMessage(msg) }).start();
     setInterval(() => this.restyle(), RESTALE_MS);
     return this;
   }

@@ -683,6 +683,7 @@ async function loadPeople() {
 const reloadAfterStorm = reloadOnSummary(() => loadAll());
 
 function onMessage(msg) {
+  districtMap.workers.onMessage(msg); // hello, summary, position, duty
   switch (msg.type) {
     case "hello":
       // The server has registered this screen: reload what may have been missed.
