@@ -20,6 +20,20 @@ def test_demo_district_routes_each_camera_to_its_a_post() -> None:
     assert d.micro_grid_of("unknown-cam") is None
 
 
+def test_a_copy_with_other_people_or_cameras_routes_by_them() -> None:
+    """The district keeps lookups (people by micro-grid, each camera's micro-grid); a copy
+    made with other people or cameras must not answer from the original's."""
+    d = load_district(DEMO)
+    assert d.owner_of("mg-011").id == "w-0111" and d.micro_grid_of("cam-vn-01") == "mg-011"
+    off = d.people["w-0111"].model_copy(update={"active": False})
+    moved = d.cameras["cam-vn-01"].model_copy(update={"micro_grid": "mg-022"})
+    copy = d.model_copy(update={"people": d.people | {"w-0111": off},
+                                "cameras": d.cameras | {"cam-vn-01": moved}})
+    assert copy.owner_of("mg-011").id == "w-0112"  # the B post
+    assert copy.micro_grid_of("cam-vn-01") == "mg-022"
+    assert d.owner_of("mg-011").id == "w-0111" and d.micro_grid_of("cam-vn-01") == "mg-011"
+
+
 def _write(tmp: Path, people: list[dict], cameras: list[dict] | None = None,
            extra: str = "") -> Path:
     src = json.loads((DEFAULTS_DIR / "district" / "grids.geojson").read_text())

@@ -8,6 +8,7 @@ strictly so that a typo fails at start-up with the file and key named.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from datetime import datetime, time
 from pathlib import Path
 from typing import Any, Literal
@@ -123,6 +124,12 @@ class District(_Strict):
     people: dict[str, Person]
     departments: dict[str, Department] = {}
     _micro_shapes: list[tuple[str, PreparedGeometry]] = PrivateAttr(default_factory=list)
+    #: Who works in each micro-grid (active people, in the file's order) and which micro-grid
+    #: each camera is in: a new camera case asks both, and the point-in-polygon test and the
+    #: walk over everyone cost ~1 ms of the event loop per case in a town (issue 16). A
+    #: district is never changed in place (a new import replaces it), so neither goes stale.
+    _people_here: dict[str | None, list[Person]] = PrivateAttr(default_factory=dict)
+    _camera_micro: dict[str, str | None] = PrivateAttr(default_factory=dict)
 
     @model_validator(mode="after")
     def _references_exist(self) -> District:
@@ -151,15 +158,31 @@ class District(_Strict):
             (a.id, prep(shape(a.geometry))) for a in self.areas.values()
             if a.level == "micro_grid" and a.active
         ]
+        here: dict[str | None, list[Person]] = {}
+        for p in self.people.values():
+            if p.active:
+                here.setdefault(p.micro_grid, []).append(p)
+        self._people_here, self._camera_micro = here, {}
+
+    def model_copy(self, *, update: Mapping[str, Any] | None = None,
+                   deep: bool = False) -> District:
+        """A copy whose lookups follow its fields: pydantic copies private attributes as they
+        are, so a copy with other people or cameras would route by the old ones."""
+        copy = super().model_copy(update=update, deep=deep)
+        copy.model_post_init(None)
+        return copy
 
     def micro_grid_of(self, camera_id: str) -> str | None:
         """The micro-grid a camera belongs to: its override, else the polygon holding it."""
+        if camera_id in self._camera_micro:
+            return self._camera_micro[camera_id]
         cam = self.cameras.get(camera_id)
         if cam is None:
             return None
-        if cam.micro_grid is not None:
-            return cam.micro_grid
-        return self.micro_grid_at(cam.lon, cam.lat)
+        found = cam.micro_grid if cam.micro_grid is not None else self.micro_grid_at(cam.lon,
+                                                                                     cam.lat)
+        self._camera_micro[camera_id] = found
+        return found
 
     def micro_grid_at(self, lon: float, lat: float) -> str | None:
         """The micro-grid containing a point (a patrol photo, a resident's report)."""
@@ -180,7 +203,7 @@ class District(_Strict):
             return None
         tz = ZoneInfo(self.timezone)
         when = at or datetime.now(tz)
-        here = [p for p in self.people.values() if p.micro_grid == micro_grid_id and p.active]
+        here = self._people_here.get(micro_grid_id, ())
         for role, post in (("worker", "A"), ("worker", "B")):
             for p in here:
                 if p.role == role and p.post == post and p.on_duty(when, tz):
@@ -188,8 +211,8 @@ class District(_Strict):
         return self.leader_of(micro_grid_id)
 
     def leader_of(self, micro_grid_id: str | None) -> Person | None:
-        return next((p for p in self.people.values() if p.role == "micro_grid_leader"
-                     and p.micro_grid == micro_grid_id and p.active), None)
+        return next((p for p in self._people_here.get(micro_grid_id, ())
+                     if p.role == "micro_grid_leader"), None)
 
     def escalation_targets(self, micro_grid_id: str | None, event_type: str,
                            level: int) -> list[Person]:

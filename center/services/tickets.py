@@ -235,8 +235,10 @@ async def apply(conn: Connection, ctx: Context, ticket_id: int, action: str, *,
     if action in ("dispatch", "reassign", "rework"):
         # A dispatch that names nobody goes where routing would send it (a returned case,
         # dispatched again by its leader).
-        owner = ctx.district.owner_of(current.micro_grid_id, at) if action == "dispatch" else None
-        target = assignee_id or current.assignee_id or (owner.id if owner else None)
+        target = assignee_id or current.assignee_id
+        if target is None and action == "dispatch":
+            owner = ctx.district.owner_of(current.micro_grid_id, at)
+            target = owner.id if owner else None
         if target is None:
             raise IllegalTransition(f"{action} needs an assignee")
         if ctx.role_of(target) not in ("worker", "leader", "department"):
