@@ -187,11 +187,15 @@ def test_wall_stays_connected_and_current_through_a_storm(center, mqtt_broker, d
         assert hub.client_count == 1
         assert hub.dropped_clients == 1
         folded = sum(sum(s["folded"].values()) for s in wall.summaries)
+        # Alerts the broker still held keep coming (and folding) while /metrics is read: the
+        # metric lies between the hub's count before and after the read.
+        folded_before = hub.folded_events
         metrics = {s.name: s.value for family in text_string_to_metric_families(
             center.client().get("/metrics").text) for s in family.samples}
         assert metrics["gridwatch_websocket_dropped_clients_total"] == 1
         assert metrics["gridwatch_websocket_coalesced_clients_total"] >= 1
-        assert metrics["gridwatch_websocket_folded_events_total"] == hub.folded_events > 0
+        assert 0 < folded_before <= metrics["gridwatch_websocket_folded_events_total"] \
+            <= hub.folded_events
         print(f"storm {achieved:.0f} alerts/s; wall read {wall.messages} messages,"
               f" {len(wall.summaries)} summaries, {folded} events folded")
         wall.stop.set()
@@ -199,6 +203,11 @@ def test_wall_stays_connected_and_current_through_a_storm(center, mqtt_broker, d
 
 
 @pytest.mark.browser
+# The small outbox, so a wall that falls behind coalesces; the shipped stall limit (20 s), not
+# the 3 s the client that reads nothing is dropped after above: late in the full suite, on
+# two loaded cores, this real page once took nothing for 3 s and was dropped, which the
+# product, with its own limit, would not have done.
+@pytest.mark.parametrize("center_settings", [{"ws_queue": 32}])
 def test_chromium_wall_stays_online_and_current_through_a_storm(browser, center, mqtt_broker,
                                                                db_dsn):
     """The real wall page in Chromium through the same storm: its connection light never goes
