@@ -3,7 +3,6 @@ racing on one database. Real broker, real PostgreSQL, real center."""
 
 from __future__ import annotations
 
-import asyncio
 import threading
 import uuid
 from collections.abc import Iterator
@@ -12,14 +11,12 @@ from datetime import UTC, datetime
 
 import paho.mqtt.client as mqtt
 import psycopg
-import uvicorn
 
-from center.platform.settings import CenterSettings, DatabaseSettings, HttpSettings, MqttSettings
 from center.services.alert_intake import _runs
-from simulators.local_services import Mosquitto, free_port
+from simulators.local_services import Mosquitto
 from tests import plain_http
-from tests.conftest import RunningCenter
-from tests.mqtt_helpers import Publisher, close_client, forget_session, make_alert
+from tests.conftest import RunningCenter, center_settings_for, serve_center
+from tests.mqtt_helpers import Publisher, close_client, make_alert
 from tests.waiting import wait_until
 from wire.protocol import Alert, Heartbeat, alert_topic, heartbeat_topic
 
@@ -101,27 +98,8 @@ def test_parallel_publishers_one_place_one_ticket(center: RunningCenter, mqtt_br
 def _second_center(dsn: str, broker: Mosquitto) -> Iterator[str]:
     """Another center on the same database with its own MQTT session: it receives every
     message too, so each alert is stored and ticketed by two racing transactions."""
-    from center.app import create_app
-
-    port = free_port()
-    client_id = f"center2-{uuid.uuid4().hex[:8]}"
-    settings = CenterSettings(
-        db=DatabaseSettings(dsn=dsn, pool_min=1, pool_max=4),
-        mqtt=MqttSettings(port=broker.port, client_id=client_id),
-        http=HttpSettings(port=port))
-    server = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=port,
-                                           log_level="warning", lifespan="on"))
-    thread = threading.Thread(target=lambda: asyncio.run(server.serve()), daemon=True)
-    thread.start()
-    wait_until(lambda: server.started, timeout=30, what="second center")
-    url = f"http://127.0.0.1:{port}"
-    wait_until(lambda: plain_http.get(url + "/healthz").json()["mqtt"], what="second center's mqtt")
-    try:
-        yield url
-    finally:
-        server.should_exit = True
-        thread.join(15)
-        forget_session(broker.port, client_id)
+    with serve_center(center_settings_for(dsn, broker.port)) as second:
+        yield second.url
 
 
 def test_two_centers_racing_on_one_database_store_each_alert_once(center: RunningCenter,

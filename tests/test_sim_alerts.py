@@ -40,10 +40,9 @@ def test_same_seed_same_stream(mqtt_broker) -> None:
 
 
 def _sim(args: list[str]) -> str:
-    """Run ``gridwatch sim`` as its user does, in a process of its own, and return its output.
-    (Inside the test's process, through ``CliRunner``, the publisher shared the GIL with the
-    center under test: on a busy CI box it once got out 164 of the 750 messages it was paced
-    for in 3 s.)"""
+    """Run ``gridwatch sim`` as its user does, in a process of its own, and return its output:
+    inside the test's process (``CliRunner``) its publisher would share the GIL with the
+    center under test, and a storm's pace would measure the two together."""
     result = subprocess.run([sys.executable, "-m", "gridwatch.cli", *args], capture_output=True,
                             text=True, timeout=120, check=False)
     assert result.returncode == 0, result.stdout + result.stderr

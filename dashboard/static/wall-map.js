@@ -86,8 +86,7 @@ export class DistrictMap {
 
   /**
    * What the map asks of the center: its base and the workers' positions. Called once the
-   * page is logged in: asked before, both were refused, and the refusals reloaded the page
-   * after its login form.
+   * page is logged in: both need the token, and a refusal would reload the page.
    */
   start() {
     this.workers.start();

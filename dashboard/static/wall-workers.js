@@ -5,9 +5,8 @@
 //
 // The wall's websocket feeds it (`onMessage`): "position" and "duty" events move and remove
 // markers within the push's latency; every (re)connect, and a "summary" (this wall fell behind
-// and got only the latest events), reloads GET /api/v1/presence/positions. (It had a socket of
-// its own: every storm event then reached the page twice, and in a storm that second socket
-// fell 3 s behind and was dropped.)
+// and got only the latest events), reloads GET /api/v1/presence/positions. One socket per wall:
+// a socket of the layer's own would bring every wall event to the page a second time.
 import * as L from "/vendor/leaflet/dist/leaflet-src.esm.js";
 
 import { h } from "./dom.js";
