@@ -16,6 +16,7 @@ through their states. ``DEMO_WORKER``'s micro-grid is left to the person at the 
 from __future__ import annotations
 
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -134,7 +135,9 @@ def sim_commands(broker_port: int, base_url: str, passwords: Path) -> dict[str, 
             "sim", "alerts", "--broker", f"127.0.0.1:{broker_port}",
             "--district", str(DEFAULTS_DIR / "district"), "--cameras", ",".join(SIM_CAMERAS),
             "--edge-id", "edge-sim", "--zone-prefix", "sim-", "--rate", str(SIM_RATE),
-            "--duration", "0",
+            # A seed of its own each start: the seed makes the alert ids, and a demo started
+            # again on its data would re-send the last start's (dead letters, not alerts).
+            "--duration", "0", "--seed", str(secrets.randbits(31)),
             *[f"--snapshots={c}={media[real]}" for c, real in SIM_CAMERAS.items()]),
         "sim-workers": _gridwatch(
             "sim", "workers", "--center", base_url, "--workers", ",".join(SIM_WORKERS),

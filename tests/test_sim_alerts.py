@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import psycopg
@@ -83,16 +84,20 @@ def test_the_demo_stream_speaks_only_for_edge_sims_cameras(center, db_dsn, mqtt_
     assert {c: district.cameras[c].edge_id for c in SIM_CAMERAS} == dict.fromkeys(
         SIM_CAMERAS, SIM_EDGE_ID)
     assert {district.cameras[c["id"]].edge_id for c in DEMO_CAMERAS} == {DEMO_EDGE_ID}
-    cmd = sim_commands(mqtt_broker.port, center.url, tmp_path / "unused")["sim-alerts"]
-    args = cmd[cmd.index("sim"):]
-    args[args.index("--duration") + 1], args[args.index("--rate") + 1] = "3", "30"
-    out = tmp_path / "sent.json"
-    _sim([*args, "--report", str(out)])
-    sent = StormReport.from_json(out.read_text())
-    assert sent.valid > 20 and sent.malformed == 0
+    runs = []
+    for start in (1, 2):  # the demo started twice on the same data
+        cmd = sim_commands(mqtt_broker.port, center.url, tmp_path / "unused")["sim-alerts"]
+        args = cmd[cmd.index("sim"):]
+        args[args.index("--duration") + 1], args[args.index("--rate") + 1] = "3", "30"
+        out = tmp_path / f"sent-{start}.json"
+        _sim([*args, "--report", str(out)])
+        runs.append(StormReport.from_json(out.read_text()))
+        assert runs[-1].valid > 20 and runs[-1].malformed == 0
+    sent = replace(runs[0], valid=runs[0].valid + runs[1].valid,
+                   alerts=runs[0].alerts + runs[1].alerts)
     wait_drained(db_dsn, sent.valid, 0, timeout=60)
     check = reconcile_alerts(db_dsn, sent)
-    assert check.ok and check.stored == sent.valid, check.as_dict()
+    assert check.ok and check.stored == sent.valid, check.as_dict()  # none sent again
     with psycopg.connect(db_dsn) as conn:
         assert conn.execute("SELECT count(*) FROM dead_letters").fetchone()[0] == 0
         cams = {r[0] for r in conn.execute("SELECT DISTINCT camera_id FROM alerts")}
